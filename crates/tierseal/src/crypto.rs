@@ -1,0 +1,259 @@
+//! The AES-256-GCM operations tierseal is built from, and the types that
+//! hold key material.
+//!
+//! Nothing here is a primitive of our own: encryption is `aes-gcm`,
+//! randomness `rand`, fingerprints HMAC-SHA-256. This module only fixes the
+//! sizes, keeps key bytes inside zeroizing types and turns the AEAD's opaque
+//! failure into [`AuthFailed`].
+
+use std::fmt;
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use hmac::{Hmac, Mac};
+use rand::Rng as _;
+use secrecy::{ExposeSecret, ExposeSecretMut, SecretBox};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::Error;
+
+/// AES-256 key length.
+pub(crate) const KEY_LEN: usize = 32;
+/// AES-GCM nonce length (96 bits, random).
+pub(crate) const NONCE_LEN: usize = 12;
+/// AES-GCM tag length.
+pub(crate) const TAG_LEN: usize = 16;
+/// A key wrapped with AES-GCM: ciphertext plus tag.
+pub(crate) const WRAPPED_KEY_LEN: usize = KEY_LEN + TAG_LEN;
+
+/// AES-GCM rejected the tag. Carries nothing on purpose: callers say which
+/// key was tried, never why the tag did not match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AuthFailed;
+
+/// 256 bits of key material: zeroized on drop, never printed.
+pub(crate) struct KeyMaterial(SecretBox<[u8; KEY_LEN]>);
+
+impl KeyMaterial {
+    /// A fresh key straight from the operating system's generator, for
+    /// long-lived keys (master and tier keys, grant secrets).
+    pub(crate) fn generate() -> Result<KeyMaterial, Error> {
+        let mut key = KeyMaterial(SecretBox::new(Box::new([0u8; KEY_LEN])));
+        fill_from_os(key.0.expose_secret_mut())?;
+        Ok(key)
+    }
+
+    /// Takes ownership of `bytes`, wiping the caller's copy.
+    pub(crate) fn take(bytes: &mut [u8; KEY_LEN]) -> KeyMaterial {
+        let key = KeyMaterial(SecretBox::new(Box::new(*bytes)));
+        zeroize::Zeroize::zeroize(bytes);
+        key
+    }
+
+    pub(crate) fn expose(&self) -> &[u8; KEY_LEN] {
+        self.0.expose_secret()
+    }
+
+    /// A ready AES-256-GCM cipher (key schedule expanded once).
+    pub(crate) fn cipher(&self) -> Aes256Gcm {
+        cipher_for(self.expose())
+    }
+
+    /// The key's public fingerprint.
+    pub(crate) fn check_value(&self) -> CheckValue {
+        CheckValue::of(self.expose())
+    }
+}
+
+impl Clone for KeyMaterial {
+    fn clone(&self) -> Self {
+        KeyMaterial(SecretBox::new(Box::new(*self.expose())))
+    }
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyMaterial([REDACTED])")
+    }
+}
+
+/// A ready cipher for raw key bytes.
+pub(crate) fn cipher_for(key: &[u8; KEY_LEN]) -> Aes256Gcm {
+    Aes256Gcm::new(&(*key).into())
+}
+
+/// Fills `buf` from the operating system's generator.
+pub(crate) fn fill_from_os(buf: &mut [u8]) -> Result<(), Error> {
+    use rand::TryRng as _;
+    rand::rngs::SysRng
+        .try_fill_bytes(buf)
+        .map_err(|_| Error::Randomness)
+}
+
+/// A fresh data key from the thread-local CSPRNG (seeded from the OS).
+/// Used per record, where a system call per key would dominate the cost.
+pub(crate) fn fresh_data_key() -> Zeroizing<[u8; KEY_LEN]> {
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    rand::rng().fill_bytes(key.as_mut());
+    key
+}
+
+/// A fresh random 96-bit nonce.
+pub(crate) fn fresh_nonce() -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    nonce
+}
+
+/// Encrypts `buf` in place and returns the tag.
+pub(crate) fn encrypt(
+    cipher: &Aes256Gcm,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Result<[u8; TAG_LEN], Error> {
+    cipher
+        .encrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into())
+        .map(Into::into)
+        .map_err(|_| Error::InvalidParameter {
+            what: "plaintext",
+            reason: "too long for one AES-GCM message",
+        })
+}
+
+/// Decrypts `buf` in place after checking `tag`. On failure `buf` holds
+/// no plaintext.
+pub(crate) fn decrypt(
+    cipher: &Aes256Gcm,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; TAG_LEN],
+) -> Result<(), AuthFailed> {
+    cipher
+        .decrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into(), &Tag::from(*tag))
+        .map_err(|_| AuthFailed)
+}
+
+/// Wraps a 256-bit key under `kek`: `ciphertext || tag`.
+pub(crate) fn wrap_key(
+    kek: &Aes256Gcm,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    key: &[u8; KEY_LEN],
+) -> Result<[u8; WRAPPED_KEY_LEN], Error> {
+    let mut out = [0u8; WRAPPED_KEY_LEN];
+    let (body, tag_out) = out.split_at_mut(KEY_LEN);
+    body.copy_from_slice(key);
+    let tag = encrypt(kek, nonce, aad, body)?;
+    tag_out.copy_from_slice(&tag);
+    Ok(out)
+}
+
+/// Unwraps a key wrapped by [`wrap_key`].
+pub(crate) fn unwrap_key(
+    kek: &Aes256Gcm,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    wrapped: &[u8; WRAPPED_KEY_LEN],
+) -> Result<Zeroizing<[u8; KEY_LEN]>, AuthFailed> {
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    let (body, tag) = wrapped.split_at(KEY_LEN);
+    key.copy_from_slice(body);
+    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| AuthFailed)?;
+    decrypt(kek, nonce, aad, key.as_mut(), tag)?;
+    Ok(key)
+}
+
+/// A key check value: the first three bytes of
+/// HMAC-SHA-256(key, "tierseal key check value"). It identifies a key
+/// version (to compare two copies, or spot a mix-up) without revealing it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct CheckValue([u8; 3]);
+
+impl CheckValue {
+    fn of(key: &[u8; KEY_LEN]) -> CheckValue {
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(b"tierseal key check value");
+        let digest = mac.finalize().into_bytes();
+        let mut value = [0u8; 3];
+        value.copy_from_slice(digest.get(..3).unwrap_or_default());
+        CheckValue(value)
+    }
+}
+
+impl fmt::Display for CheckValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for CheckValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CheckValue({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_then_unwrap_returns_the_key() {
+        let kek = KeyMaterial::generate().unwrap().cipher();
+        let key = [7u8; KEY_LEN];
+        let nonce = fresh_nonce();
+        let wrapped = wrap_key(&kek, &nonce, b"ctx", &key).unwrap();
+        assert_ne!(&wrapped[..KEY_LEN], &key[..]);
+        let back = unwrap_key(&kek, &nonce, b"ctx", &wrapped).unwrap();
+        assert_eq!(*back, key);
+    }
+
+    #[test]
+    fn unwrap_fails_on_other_context_or_key() {
+        let kek = KeyMaterial::generate().unwrap().cipher();
+        let other = KeyMaterial::generate().unwrap().cipher();
+        let nonce = fresh_nonce();
+        let wrapped = wrap_key(&kek, &nonce, b"ctx", &[1u8; KEY_LEN]).unwrap();
+        assert_eq!(
+            unwrap_key(&kek, &nonce, b"other", &wrapped),
+            Err(AuthFailed)
+        );
+        assert_eq!(
+            unwrap_key(&other, &nonce, b"ctx", &wrapped),
+            Err(AuthFailed)
+        );
+    }
+
+    #[test]
+    fn check_values_differ_per_key_and_are_stable() {
+        let a = KeyMaterial::take(&mut [1u8; KEY_LEN]);
+        let b = KeyMaterial::take(&mut [2u8; KEY_LEN]);
+        assert_eq!(a.check_value(), a.clone().check_value());
+        assert_ne!(a.check_value(), b.check_value());
+        assert_eq!(a.check_value().to_string().len(), 6);
+    }
+
+    #[test]
+    fn take_wipes_the_source() {
+        let mut bytes = [9u8; KEY_LEN];
+        let key = KeyMaterial::take(&mut bytes);
+        assert_eq!(bytes, [0u8; KEY_LEN]);
+        assert_eq!(key.expose(), &[9u8; KEY_LEN]);
+    }
+
+    #[test]
+    fn key_material_debug_is_redacted() {
+        let key = KeyMaterial::take(&mut [0xABu8; KEY_LEN]);
+        let shown = format!("{key:?}");
+        assert!(
+            !shown.contains("171") && !shown.to_lowercase().contains("ab"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,348 @@
+//! The byte layout of sealed data, parsed and written in one place.
+//!
+//! Every token starts with the format version and its kind, then names its
+//! tier. See `docs/FORMAT.md` for the layout, the AAD composition and the
+//! versioning rules; this module is their only implementation.
+//!
+//! ```text
+//! token      = version:u8 kind:u8 tier_len:u8 tier:[u8; tier_len] body
+//! kind 1 (sealed value)  body = wrapped_key field
+//! kind 2 (record key)    body = wrapped_key
+//! kind 3 (record field)  body = field
+//! wrapped_key = key_version:u32be wrap_nonce:[u8;12] wrapped_dek:[u8;48]
+//! field       = nonce:[u8;12] ciphertext:[u8; n] tag:[u8;16]
+//! ```
+
+use crate::Error;
+use crate::crypto::{NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
+use crate::envelope::Binding;
+
+/// The only format version this build writes and reads.
+pub(crate) const FORMAT_VERSION: u8 = 1;
+
+/// The longest tier name (`confidential/` plus a 32-character compartment).
+const MAX_TIER_LEN: usize = 64;
+
+/// Which structure a token holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A standalone value: its own wrapped data key plus one field.
+    Value = 1,
+    /// One record's data key for one tier.
+    RecordKey = 2,
+    /// One field of a record, encrypted under the record's data key.
+    RecordField = 3,
+}
+
+impl Kind {
+    fn from_byte(byte: u8) -> Result<Kind, Error> {
+        match byte {
+            1 => Ok(Kind::Value),
+            2 => Ok(Kind::RecordKey),
+            3 => Ok(Kind::RecordField),
+            _ => Err(Error::malformed("unknown token kind")),
+        }
+    }
+
+    fn has_wrapped_key(self) -> bool {
+        matches!(self, Kind::Value | Kind::RecordKey)
+    }
+
+    fn has_field(self) -> bool {
+        matches!(self, Kind::Value | Kind::RecordField)
+    }
+}
+
+/// A data key wrapped under a tier key version, as read.
+#[derive(Clone, Copy)]
+pub(crate) struct WrappedKey<'a> {
+    pub(crate) key_version: u32,
+    pub(crate) nonce: &'a [u8; NONCE_LEN],
+    pub(crate) wrapped: &'a [u8; WRAPPED_KEY_LEN],
+    /// Where `key_version` starts in the token, for in-place rewrap.
+    pub(crate) offset: usize,
+}
+
+/// Bytes of the wrapped-key part: version, nonce, wrapped key.
+pub(crate) const WRAPPED_PART_LEN: usize = 4 + NONCE_LEN + WRAPPED_KEY_LEN;
+
+/// An encrypted field, as read.
+#[derive(Clone, Copy)]
+pub(crate) struct FieldPart<'a> {
+    pub(crate) nonce: &'a [u8; NONCE_LEN],
+    pub(crate) ciphertext: &'a [u8],
+    pub(crate) tag: &'a [u8; TAG_LEN],
+}
+
+/// A token parsed without copying: the header kept as read.
+#[derive(Clone, Copy)]
+pub(crate) struct Token<'a> {
+    /// The tier's text form; checked to be ASCII, parsed by the caller.
+    pub(crate) tier: &'a str,
+    pub(crate) wrapped_key: Option<WrappedKey<'a>>,
+    pub(crate) field: Option<FieldPart<'a>>,
+}
+
+impl<'a> Token<'a> {
+    /// Parses `bytes`, checking the version, kind, lengths and that nothing
+    /// trails. Never panics.
+    pub(crate) fn parse(bytes: &'a [u8], expected: Kind) -> Result<Token<'a>, Error> {
+        let mut reader = Reader { bytes, pos: 0 };
+        let version = reader.u8()?;
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedFormat { version });
+        }
+        let kind = Kind::from_byte(reader.u8()?)?;
+        if kind != expected {
+            return Err(Error::malformed(match expected {
+                Kind::Value => "expected a sealed value, found another kind of token",
+                Kind::RecordKey => "expected a record key, found another kind of token",
+                Kind::RecordField => "expected a record field, found another kind of token",
+            }));
+        }
+        let tier_len = usize::from(reader.u8()?);
+        if tier_len == 0 || tier_len > MAX_TIER_LEN {
+            return Err(Error::malformed("tier name length out of range"));
+        }
+        let tier = reader.take(tier_len)?;
+        if !tier.is_ascii() {
+            return Err(Error::malformed("tier name is not ASCII"));
+        }
+        let tier =
+            std::str::from_utf8(tier).map_err(|_| Error::malformed("tier name is not ASCII"))?;
+
+        let wrapped_key = if kind.has_wrapped_key() {
+            let offset = reader.pos;
+            Some(WrappedKey {
+                key_version: u32::from_be_bytes(*reader.array::<4>()?),
+                nonce: reader.array()?,
+                wrapped: reader.array()?,
+                offset,
+            })
+        } else {
+            None
+        };
+        let field = if kind.has_field() {
+            let nonce = reader.array()?;
+            let rest = reader.rest();
+            let split = rest
+                .len()
+                .checked_sub(TAG_LEN)
+                .ok_or(Error::malformed("truncated: no room for the tag"))?;
+            let (ciphertext, tag) = rest.split_at(split);
+            let tag = tag
+                .try_into()
+                .map_err(|_| Error::malformed("truncated: no room for the tag"))?;
+            Some(FieldPart {
+                nonce,
+                ciphertext,
+                tag,
+            })
+        } else {
+            None
+        };
+        if !reader.rest().is_empty() {
+            return Err(Error::malformed("trailing bytes after the token"));
+        }
+        Ok(Token {
+            tier,
+            wrapped_key,
+            field,
+        })
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], Error> {
+        let end = self
+            .pos
+            .checked_add(len)
+            .ok_or(Error::malformed("length overflow"))?;
+        let slice = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or(Error::malformed("truncated"))?;
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<&'a [u8; N], Error> {
+        self.take(N)?
+            .try_into()
+            .map_err(|_| Error::malformed("truncated"))
+    }
+
+    fn u8(&mut self) -> Result<u8, Error> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    /// Consumes and returns everything left.
+    fn rest(&mut self) -> &'a [u8] {
+        let rest = self.bytes.get(self.pos..).unwrap_or_default();
+        self.pos = self.bytes.len();
+        rest
+    }
+}
+
+/// Writes the common header.
+pub(crate) fn write_header(out: &mut Vec<u8>, kind: Kind, tier: &str) {
+    debug_assert!(
+        tier.len() <= MAX_TIER_LEN,
+        "Tier validation bounds its length"
+    );
+    out.push(FORMAT_VERSION);
+    out.push(kind as u8);
+    // Tier names are at most 45 bytes (validated by `Tier`), so this fits.
+    out.push(u8::try_from(tier.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(tier.as_bytes());
+}
+
+/// Writes the wrapped-key part.
+pub(crate) fn write_wrapped_key(
+    out: &mut Vec<u8>,
+    key_version: u32,
+    nonce: &[u8; NONCE_LEN],
+    wrapped: &[u8; WRAPPED_KEY_LEN],
+) {
+    out.extend_from_slice(&key_version.to_be_bytes());
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(wrapped);
+}
+
+/// Length of a header for `tier`.
+pub(crate) fn header_len(tier: &str) -> usize {
+    3 + tier.len()
+}
+
+const DEK_DOMAIN: &[u8] = b"tierseal/data-key\0";
+const FIELD_DOMAIN: &[u8] = b"tierseal/field\0";
+
+/// AAD of a data-key wrap: the tier and the tier key version. It leaves out
+/// the field binding on purpose, so that rewrap (and the CLI's blind
+/// rewrap of stored JSON) needs no knowledge of the record's schema; the
+/// field ciphertext binds the rest.
+pub(crate) fn data_key_aad(buf: &mut Vec<u8>, tier: &str, key_version: u32) {
+    buf.clear();
+    buf.extend_from_slice(DEK_DOMAIN);
+    buf.push(FORMAT_VERSION);
+    push_text(buf, tier);
+    buf.extend_from_slice(&key_version.to_be_bytes());
+}
+
+/// AAD of a field ciphertext: tier, type name, field id and record id.
+/// The key version is left out so that rewrap never touches field data.
+pub(crate) fn field_aad(buf: &mut Vec<u8>, tier: &str, binding: &Binding<'_>) {
+    buf.clear();
+    buf.extend_from_slice(FIELD_DOMAIN);
+    buf.push(FORMAT_VERSION);
+    push_text(buf, tier);
+    push_text(buf, binding.type_name());
+    push_text(buf, binding.field());
+    match binding.record_id() {
+        None => buf.push(0),
+        Some(id) => {
+            buf.push(1);
+            push_text(buf, id);
+        }
+    }
+}
+
+/// Length-prefixed text, so that no two bindings share an encoding.
+fn push_text(buf: &mut Vec<u8>, text: &str) {
+    // Lengths above u32::MAX cannot occur in memory-resident strings we
+    // accept; saturating keeps the encoding total without a panic path.
+    let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(kind: Kind) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_header(&mut out, kind, "restricted/cards");
+        if kind.has_wrapped_key() {
+            write_wrapped_key(&mut out, 7, &[1; NONCE_LEN], &[2; WRAPPED_KEY_LEN]);
+        }
+        if kind.has_field() {
+            out.extend_from_slice(&[3; NONCE_LEN]);
+            out.extend_from_slice(b"ciphertext");
+            out.extend_from_slice(&[4; TAG_LEN]);
+        }
+        out
+    }
+
+    #[test]
+    fn parses_what_it_writes() {
+        let bytes = sample(Kind::Value);
+        let token = Token::parse(&bytes, Kind::Value).unwrap();
+        assert_eq!(token.tier, "restricted/cards");
+        let key = token.wrapped_key.unwrap();
+        assert_eq!(key.key_version, 7);
+        assert_eq!(key.offset, header_len("restricted/cards"));
+        let field = token.field.unwrap();
+        assert_eq!(field.ciphertext, b"ciphertext");
+        assert_eq!(field.tag, &[4; TAG_LEN]);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        for kind in [Kind::Value, Kind::RecordKey, Kind::RecordField] {
+            let bytes = sample(kind);
+            let min_valid = if kind.has_field() {
+                bytes.len() - b"ciphertext".len()
+            } else {
+                bytes.len()
+            };
+            for len in 0..min_valid {
+                assert!(
+                    Token::parse(&bytes[..len], kind).is_err(),
+                    "{kind:?} len {len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_version_kind_and_trailing_bytes() {
+        let mut bytes = sample(Kind::RecordKey);
+        assert!(matches!(
+            Token::parse(&bytes, Kind::Value),
+            Err(Error::Malformed { .. })
+        ));
+        bytes.push(0);
+        assert!(matches!(
+            Token::parse(&bytes, Kind::RecordKey),
+            Err(Error::Malformed { .. })
+        ));
+        bytes.pop();
+        bytes[0] = 2;
+        assert!(matches!(
+            Token::parse(&bytes, Kind::RecordKey),
+            Err(Error::UnsupportedFormat { version: 2 })
+        ));
+    }
+
+    #[test]
+    fn field_aad_is_unambiguous() {
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        field_aad(&mut a, "internal", &Binding::new("ab", "c"));
+        field_aad(&mut b, "internal", &Binding::new("a", "bc"));
+        assert_ne!(a, b);
+        field_aad(&mut a, "internal", &Binding::new("T", "f"));
+        field_aad(
+            &mut b,
+            "internal",
+            &Binding::new("T", "f").with_record_id(""),
+        );
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,173 @@
+//! Envelope encryption: data keys wrapped under tier keys, fields encrypted
+//! under data keys, every ciphertext bound to its context.
+//!
+//! Two shapes share one format ([`format`]): a [`SealedValue`] carries its
+//! own data key; a record ([`RecordSealer`], [`RecordOpener`]) shares one
+//! data key per tier across its fields and stores the wrapped keys once, in
+//! [`RecordKeys`]. Rewrapping touches only wrapped data keys.
+
+mod binding;
+pub(crate) mod format;
+mod record;
+mod token;
+mod value;
+
+use aes_gcm::Aes256Gcm;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+pub use binding::Binding;
+pub use record::{RecordKeys, RecordOpener, RecordSealer};
+pub use token::{RecordKey, SealedField, SealedValue, TEXT_PREFIX};
+
+use crate::crypto::{self, NONCE_LEN, TAG_LEN};
+use crate::keyring::{Keyring, TierKeys};
+use crate::{Error, Tier};
+use format::{FieldPart, WrappedKey};
+
+/// What [`rewrap`](SealedValue::rewrap) did to one wrapped data key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Rewrapped {
+    /// The data key was already wrapped under the tier's primary version.
+    AlreadyCurrent,
+    /// The data key moved from version `from` to version `to`.
+    Moved {
+        /// The version it was wrapped under.
+        from: u32,
+        /// The primary version it is wrapped under now.
+        to: u32,
+    },
+}
+
+/// A fresh data key for `tier`: its wrapped form is appended to `out`
+/// and its ready cipher returned.
+fn new_data_key(keys: &TierKeys, aad: &mut Vec<u8>, out: &mut Vec<u8>) -> Result<Aes256Gcm, Error> {
+    let primary = keys.primary_key()?;
+    let data_key = crypto::fresh_data_key();
+    let nonce = crypto::fresh_nonce();
+    format::data_key_aad(aad, keys.tier.as_str(), primary.version);
+    let wrapped = crypto::wrap_key(&primary.cipher, &nonce, aad, &data_key)?;
+    format::write_wrapped_key(out, primary.version, &nonce, &wrapped);
+    Ok(crypto::cipher_for(&data_key))
+}
+
+/// Unwraps a data key read from a token of tier `tier`; returns its cipher
+/// and the keyring's tier.
+fn open_data_key<'k>(
+    keyring: &'k Keyring,
+    tier: &str,
+    wrapped: &WrappedKey<'_>,
+    aad: &mut Vec<u8>,
+) -> Result<(Aes256Gcm, &'k Tier), Error> {
+    let keys = keyring.require(tier)?;
+    let key = keys.version_key(wrapped.key_version)?;
+    format::data_key_aad(aad, tier, wrapped.key_version);
+    let data_key = crypto::unwrap_key(&key.cipher, wrapped.nonce, aad, wrapped.wrapped)
+        .map_err(|_| integrity(&keys.tier, wrapped.key_version))?;
+    Ok((crypto::cipher_for(&data_key), &keys.tier))
+}
+
+/// Rewraps the wrapped-key part of `bytes` under the tier's primary.
+fn rewrap_in_place(
+    keyring: &Keyring,
+    tier: &str,
+    wrapped: WrappedKey<'_>,
+    bytes: &mut [u8],
+) -> Result<Rewrapped, Error> {
+    let keys = keyring.require(tier)?;
+    let primary = keys.primary_key()?;
+    let from = wrapped.key_version;
+    if from == primary.version {
+        return Ok(Rewrapped::AlreadyCurrent);
+    }
+    let old = keys.version_key(from)?;
+    let mut aad = Vec::with_capacity(64);
+    format::data_key_aad(&mut aad, tier, from);
+    let data_key = crypto::unwrap_key(&old.cipher, wrapped.nonce, &aad, wrapped.wrapped)
+        .map_err(|_| integrity(&keys.tier, from))?;
+    let nonce = crypto::fresh_nonce();
+    format::data_key_aad(&mut aad, tier, primary.version);
+    let rewrapped = crypto::wrap_key(&primary.cipher, &nonce, &aad, &data_key)?;
+
+    let mut part = Vec::with_capacity(format::WRAPPED_PART_LEN);
+    format::write_wrapped_key(&mut part, primary.version, &nonce, &rewrapped);
+    let target = bytes
+        .get_mut(wrapped.offset..wrapped.offset + format::WRAPPED_PART_LEN)
+        .ok_or(Error::malformed("truncated"))?;
+    target.copy_from_slice(&part);
+    Ok(Rewrapped::Moved {
+        from,
+        to: primary.version,
+    })
+}
+
+/// Appends `nonce || encrypt(value) || tag` to `out`.
+fn seal_field_into<T: Serialize + ?Sized>(
+    cipher: &Aes256Gcm,
+    aad: &[u8],
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let size = postcard::experimental::serialized_size(value).map_err(encode_error)?;
+    // Reserve exactly, so the plaintext is never left behind in a buffer
+    // freed by reallocation.
+    out.reserve_exact(NONCE_LEN + size + TAG_LEN);
+    let nonce = crypto::fresh_nonce();
+    out.extend_from_slice(&nonce);
+    let start = out.len();
+    *out = postcard::to_extend(value, std::mem::take(out)).map_err(encode_error)?;
+    let plaintext = out.get_mut(start..).unwrap_or_default();
+    let tag = crypto::encrypt(cipher, &nonce, aad, plaintext)?;
+    out.extend_from_slice(&tag);
+    Ok(())
+}
+
+/// Decrypts and decodes one field sealed under `key` (tier and version,
+/// named in the error). `scratch` is reused across fields and wiped after
+/// each.
+fn open_field<T: DeserializeOwned>(
+    cipher: &Aes256Gcm,
+    aad: &[u8],
+    field: &FieldPart<'_>,
+    scratch: &mut Zeroizing<Vec<u8>>,
+    key: (&Tier, u32),
+) -> Result<T, Error> {
+    scratch.clear();
+    scratch.extend_from_slice(field.ciphertext);
+    let opened = crypto::decrypt(cipher, field.nonce, aad, scratch.as_mut_slice(), field.tag)
+        .map_err(|_| integrity(key.0, key.1))
+        .and_then(|()| decode(scratch));
+    zeroize::Zeroize::zeroize(scratch.as_mut_slice());
+    opened
+}
+
+fn decode<T: DeserializeOwned>(plaintext: &[u8]) -> Result<T, Error> {
+    let (value, rest) = postcard::take_from_bytes::<T>(plaintext).map_err(|e| Error::Encoding {
+        action: "decode",
+        reason: e.to_string(),
+    })?;
+    if rest.is_empty() {
+        Ok(value)
+    } else {
+        Err(Error::Encoding {
+            action: "decode",
+            reason: "trailing bytes after the value: was it sealed as another type?".into(),
+        })
+    }
+}
+
+fn encode_error(e: postcard::Error) -> Error {
+    Error::Encoding {
+        action: "encode",
+        reason: e.to_string(),
+    }
+}
+
+fn integrity(tier: &Tier, version: u32) -> Error {
+    Error::Integrity {
+        tier: tier.clone(),
+        version,
+    }
+}

@@ -1,0 +1,271 @@
+//! Records: many fields, one data key per tier, each wrapped once.
+
+use aes_gcm::Aes256Gcm;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::format::{self, Kind};
+use super::{Binding, RecordKey, Rewrapped, SealedField};
+use crate::{Error, Keyring, Tier};
+
+/// The wrapped data keys of one sealed record, one per tier it uses.
+///
+/// Serialized as a list of [`RecordKey`] tokens; each names its tier and
+/// key version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecordKeys {
+    keys: Vec<RecordKey>,
+}
+
+impl RecordKeys {
+    /// The wrapped keys, one per tier.
+    pub fn keys(&self) -> &[RecordKey] {
+        &self.keys
+    }
+
+    /// `(tier name, key version)` of each wrapped key.
+    pub fn key_versions(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.keys.iter().map(|key| {
+            let token = key.token();
+            (token.tier, token.wrapped_key.map_or(0, |k| k.key_version))
+        })
+    }
+
+    /// Re-wraps every data key under its tier's primary version; field
+    /// ciphertexts are untouched. Returns what happened to each key, in
+    /// order. On error, keys already rewrapped stay rewrapped (each is
+    /// valid on its own) and the rest are unchanged.
+    ///
+    /// # Errors
+    /// As [`RecordOpener::open_field`], for the key that failed.
+    pub fn rewrap(&mut self, keyring: &Keyring) -> Result<Vec<Rewrapped>, Error> {
+        self.keys
+            .iter_mut()
+            .map(|key| {
+                let token = key.token();
+                let tier = token.tier.to_owned();
+                let Some(wrapped) = token.wrapped_key else {
+                    return Err(Error::malformed("record key without a wrapped key"));
+                };
+                let (nonce, bytes) = (*wrapped.nonce, *wrapped.wrapped);
+                let wrapped = format::WrappedKey {
+                    nonce: &nonce,
+                    wrapped: &bytes,
+                    ..wrapped
+                };
+                super::rewrap_in_place(keyring, &tier, wrapped, key.bytes_mut())
+            })
+            .collect()
+    }
+
+    fn find(&self, tier: &str) -> Option<&RecordKey> {
+        self.keys.iter().find(|key| key.tier_name() == tier)
+    }
+}
+
+/// Seals the fields of one record.
+///
+/// The first field of each tier creates that tier's data key and wraps it
+/// once under the tier's primary version; later fields of the tier reuse
+/// the ready cipher. [`finish`](Self::finish) returns the wrapped keys.
+///
+/// ```
+/// use tierseal::{Binding, Clearance, KdfProfile, Keystore, Level, RecordOpener, RecordSealer, Tier};
+///
+/// let dir = tempfile::tempdir()?;
+/// let keystore = Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test)?;
+/// let keyring = keystore.keyring(&Clearance::up_to(Level::Restricted))?;
+///
+/// let binding = Binding::new("Customer", "").with_record_id("cus_042");
+/// let mut sealer = RecordSealer::new(&keyring, binding);
+/// let name = sealer.seal_field(&Tier::INTERNAL, "name", "Ada Lovelace")?;
+/// let balance = sealer.seal_field(&Tier::CONFIDENTIAL, "balance", &1_250_00_i64)?;
+/// let keys = sealer.finish();
+///
+/// let mut opener = RecordOpener::new(&keyring, &keys, binding);
+/// assert_eq!(opener.open_field::<String>(&Tier::INTERNAL, "name", &name)?, "Ada Lovelace");
+/// assert_eq!(opener.open_field::<i64>(&Tier::CONFIDENTIAL, "balance", &balance)?, 1_250_00);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RecordSealer<'a> {
+    keyring: &'a Keyring,
+    binding: Binding<'a>,
+    slots: Vec<SealSlot>,
+    aad: Vec<u8>,
+}
+
+struct SealSlot {
+    tier: Tier,
+    key: RecordKey,
+    cipher: Aes256Gcm,
+}
+
+impl<'a> RecordSealer<'a> {
+    /// Starts a record of `binding`'s type and record id (its field part
+    /// is ignored: each field names its own id).
+    pub fn new(keyring: &'a Keyring, binding: Binding<'a>) -> RecordSealer<'a> {
+        RecordSealer {
+            keyring,
+            binding,
+            slots: Vec::with_capacity(4),
+            aad: Vec::with_capacity(128),
+        }
+    }
+
+    /// Seals one field at `tier` under its stable `field_id`.
+    ///
+    /// # Errors
+    /// [`Error::NotGranted`] when the keyring lacks `tier`;
+    /// [`Error::Encoding`] when `value` cannot be serialized.
+    pub fn seal_field<T: Serialize + ?Sized>(
+        &mut self,
+        tier: &Tier,
+        field_id: &str,
+        value: &T,
+    ) -> Result<SealedField, Error> {
+        let index = self.slot(tier)?;
+        let slot = self.slots.get(index).ok_or(Error::malformed("slot"))?;
+        format::field_aad(
+            &mut self.aad,
+            tier.as_str(),
+            &self.binding.for_field(field_id),
+        );
+        let mut out = Vec::new();
+        out.reserve_exact(format::header_len(tier.as_str()));
+        format::write_header(&mut out, Kind::RecordField, tier.as_str());
+        super::seal_field_into(&slot.cipher, &self.aad, value, &mut out)?;
+        Ok(SealedField::from_valid_bytes(out))
+    }
+
+    /// The index of `tier`'s slot, creating its data key on first use.
+    fn slot(&mut self, tier: &Tier) -> Result<usize, Error> {
+        if let Some(index) = self.slots.iter().position(|slot| slot.tier == *tier) {
+            return Ok(index);
+        }
+        let keys = self.keyring.require(tier.as_str())?;
+        let mut bytes =
+            Vec::with_capacity(format::header_len(tier.as_str()) + format::WRAPPED_PART_LEN);
+        format::write_header(&mut bytes, Kind::RecordKey, tier.as_str());
+        let cipher = super::new_data_key(keys, &mut self.aad, &mut bytes)?;
+        self.slots.push(SealSlot {
+            tier: tier.clone(),
+            key: RecordKey::from_valid_bytes(bytes),
+            cipher,
+        });
+        Ok(self.slots.len() - 1)
+    }
+
+    /// The wrapped data keys of every tier sealed so far.
+    pub fn finish(self) -> RecordKeys {
+        RecordKeys {
+            keys: self.slots.into_iter().map(|slot| slot.key).collect(),
+        }
+    }
+}
+
+/// Opens the fields of one sealed record, unwrapping each tier's data key
+/// at most once.
+pub struct RecordOpener<'a> {
+    keyring: &'a Keyring,
+    keys: &'a RecordKeys,
+    binding: Binding<'a>,
+    opened: Vec<OpenSlot<'a>>,
+    aad: Vec<u8>,
+    scratch: Zeroizing<Vec<u8>>,
+}
+
+struct OpenSlot<'a> {
+    tier: &'a Tier,
+    version: u32,
+    cipher: Aes256Gcm,
+}
+
+impl<'a> RecordOpener<'a> {
+    /// Prepares to open fields of the record whose wrapped keys are `keys`.
+    pub fn new(
+        keyring: &'a Keyring,
+        keys: &'a RecordKeys,
+        binding: Binding<'a>,
+    ) -> RecordOpener<'a> {
+        RecordOpener {
+            keyring,
+            keys,
+            binding,
+            opened: Vec::with_capacity(4),
+            aad: Vec::with_capacity(128),
+            scratch: Zeroizing::new(Vec::with_capacity(256)),
+        }
+    }
+
+    /// Opens one field, which must have been sealed at `tier` under
+    /// `field_id` in this record.
+    ///
+    /// # Errors
+    /// [`Error::NotGranted`] when the keyring lacks `tier`;
+    /// [`Error::TierMismatch`] when the field was sealed at another tier;
+    /// [`Error::KeyRetired`] / [`Error::UnknownKeyVersion`] when the key
+    /// version is gone; [`Error::Integrity`] when the field or key was
+    /// altered, moved from another field or record, or relabelled.
+    pub fn open_field<T: DeserializeOwned>(
+        &mut self,
+        tier: &Tier,
+        field_id: &str,
+        field: &SealedField,
+    ) -> Result<T, Error> {
+        let token = field.token();
+        if token.tier != tier.as_str() {
+            return Err(match token.tier.parse::<Tier>() {
+                Ok(found) => Error::TierMismatch {
+                    expected: tier.clone(),
+                    found,
+                },
+                Err(_) => Error::malformed("the tier name in the header is invalid"),
+            });
+        }
+        let Some(part) = token.field else {
+            return Err(Error::malformed("record field without ciphertext"));
+        };
+        let index = self.slot(tier)?;
+        let slot = self.opened.get(index).ok_or(Error::malformed("slot"))?;
+        format::field_aad(
+            &mut self.aad,
+            tier.as_str(),
+            &self.binding.for_field(field_id),
+        );
+        super::open_field(
+            &slot.cipher,
+            &self.aad,
+            &part,
+            &mut self.scratch,
+            (slot.tier, slot.version),
+        )
+    }
+
+    /// Whether this opener's keyring can open fields of `tier`.
+    pub fn can_open(&self, tier: &Tier) -> bool {
+        self.keyring.has_tier(tier)
+    }
+
+    fn slot(&mut self, tier: &Tier) -> Result<usize, Error> {
+        if let Some(index) = self.opened.iter().position(|slot| slot.tier == tier) {
+            return Ok(index);
+        }
+        let keys = self.keyring.require(tier.as_str())?;
+        let key = self.keys.find(tier.as_str()).ok_or(Error::malformed(
+            "the record has no data key for the field's tier",
+        ))?;
+        let token = key.token();
+        let wrapped = token
+            .wrapped_key
+            .ok_or(Error::malformed("record key without a wrapped key"))?;
+        let (cipher, _) = super::open_data_key(self.keyring, token.tier, &wrapped, &mut self.aad)?;
+        self.opened.push(OpenSlot {
+            tier: &keys.tier,
+            version: wrapped.key_version,
+            cipher,
+        });
+        Ok(self.opened.len() - 1)
+    }
+}

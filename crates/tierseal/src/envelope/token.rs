@@ -1,0 +1,218 @@
+//! Sealed bytes as values: the three token types and their text form.
+//!
+//! In human-readable formats (JSON) a token is the text `tierseal:` followed
+//! by the unpadded base64url of its bytes; in binary formats it is the raw
+//! bytes. Every constructor validates the layout, so a token that exists
+//! has parsed once.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{self, Visitor};
+use serde::{Deserializer, Serializer};
+
+use super::format::{Kind, Token};
+use crate::Error;
+
+/// The prefix of every token's text form.
+pub const TEXT_PREFIX: &str = "tierseal:";
+
+/// Encodes token bytes as text.
+fn encode_text(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(TEXT_PREFIX.len() + bytes.len().div_ceil(3) * 4);
+    text.push_str(TEXT_PREFIX);
+    URL_SAFE_NO_PAD.encode_string(bytes, &mut text);
+    text
+}
+
+/// Decodes the text form back to bytes (layout not yet checked).
+fn decode_text(text: &str) -> Result<Vec<u8>, Error> {
+    let body = text
+        .strip_prefix(TEXT_PREFIX)
+        .ok_or(Error::malformed("text does not start with `tierseal:`"))?;
+    URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| Error::malformed("text is not valid unpadded base64url"))
+}
+
+fn serialize_token<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    if serializer.is_human_readable() {
+        serializer.serialize_str(&encode_text(bytes))
+    } else {
+        serializer.serialize_bytes(bytes)
+    }
+}
+
+fn deserialize_token<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    struct TokenVisitor;
+
+    impl Visitor<'_> for TokenVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a tierseal token (`tierseal:...` text or raw bytes)")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<u8>, E> {
+            decode_text(text).map_err(E::custom)
+        }
+
+        fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(bytes.to_vec())
+        }
+
+        fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(bytes)
+        }
+    }
+
+    if deserializer.is_human_readable() {
+        deserializer.deserialize_str(TokenVisitor)
+    } else {
+        deserializer.deserialize_byte_buf(TokenVisitor)
+    }
+}
+
+/// Declares a token type: validated bytes, text form, serde, and a `Debug`
+/// that shows only the header.
+macro_rules! token_type {
+    ($(#[$meta:meta])* $name:ident, $kind:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, Hash)]
+        pub struct $name {
+            bytes: Vec<u8>,
+        }
+
+        impl $name {
+            const KIND: Kind = $kind;
+
+            /// Takes bytes produced by tierseal, checking their layout.
+            ///
+            /// # Errors
+            /// [`Error::Malformed`] or [`Error::UnsupportedFormat`] when
+            /// the bytes are not a well-formed token of this kind.
+            pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, Error> {
+                Token::parse(&bytes, Self::KIND)?;
+                Ok(Self { bytes })
+            }
+
+            /// The token's bytes, for binary storage.
+            pub fn as_bytes(&self) -> &[u8] {
+                &self.bytes
+            }
+
+            /// The token's text form: `tierseal:` + base64url.
+            pub fn to_text(&self) -> String {
+                encode_text(&self.bytes)
+            }
+
+            /// The tier named in the header.
+            pub fn tier_name(&self) -> &str {
+                self.token().tier
+            }
+
+            /// Parses bytes that were validated on construction.
+            pub(crate) fn token(&self) -> Token<'_> {
+                Token::parse(&self.bytes, Self::KIND)
+                    .unwrap_or_else(|_| unreachable!("validated on construction"))
+            }
+
+            #[allow(dead_code, reason = "not every token kind is rewrapped")]
+            pub(crate) fn bytes_mut(&mut self) -> &mut Vec<u8> {
+                &mut self.bytes
+            }
+
+            pub(crate) fn from_valid_bytes(bytes: Vec<u8>) -> Self {
+                debug_assert!(Token::parse(&bytes, Self::KIND).is_ok());
+                Self { bytes }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+
+            /// Parses the text form.
+            fn from_str(text: &str) -> Result<Self, Error> {
+                Self::from_bytes(decode_text(text)?)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let token = self.token();
+                let mut out = f.debug_struct(stringify!($name));
+                out.field("tier", &token.tier);
+                if let Some(key) = token.wrapped_key {
+                    out.field("key_version", &key.key_version);
+                }
+                if let Some(field) = token.field {
+                    out.field("ciphertext_len", &field.ciphertext.len());
+                }
+                out.finish_non_exhaustive()
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serialize_token(&self.bytes, serializer)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let bytes = deserialize_token(deserializer)?;
+                Self::from_bytes(bytes).map_err(de::Error::custom)
+            }
+        }
+    };
+}
+
+token_type!(
+    /// One value sealed on its own: it carries its data key wrapped under a
+    /// tier key version, then the encrypted value.
+    ///
+    /// Create one with [`SealedValue::seal`](crate::SealedValue::seal).
+    SealedValue,
+    Kind::Value
+);
+
+token_type!(
+    /// One record's data key for one tier, wrapped under a tier key
+    /// version. A record keeps one per tier it uses, in [`RecordKeys`](crate::RecordKeys).
+    RecordKey,
+    Kind::RecordKey
+);
+
+token_type!(
+    /// One field of a record, encrypted under the record's data key for
+    /// its tier. It names its tier, never a key version: rewrapping the
+    /// record's keys leaves it untouched.
+    SealedField,
+    Kind::RecordField
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_form_requires_prefix_and_base64url() {
+        assert!(matches!(decode_text("AQID"), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            decode_text("tierseal:***"),
+            Err(Error::Malformed { .. })
+        ));
+        assert_eq!(decode_text("tierseal:AQID").unwrap(), [1, 2, 3]);
+        assert_eq!(encode_text(&[1, 2, 3]), "tierseal:AQID");
+    }
+
+    #[test]
+    fn garbage_is_not_a_token() {
+        assert!(SealedField::from_bytes(vec![]).is_err());
+        assert!("tierseal:AQID".parse::<SealedValue>().is_err());
+        assert!(serde_json::from_str::<RecordKey>("\"hello\"").is_err());
+        assert!(serde_json::from_str::<RecordKey>("42").is_err());
+    }
+}

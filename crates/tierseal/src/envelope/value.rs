@@ -1,0 +1,111 @@
+//! Sealing, opening and rewrapping one standalone value.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+use super::format::{self, Kind};
+use super::{Binding, Rewrapped, SealedValue};
+use crate::{Error, Keyring, Tier};
+
+impl SealedValue {
+    /// Seals `value` at `tier`, bound to `binding`, under a fresh data key
+    /// wrapped by the tier's primary key version.
+    ///
+    /// # Errors
+    /// [`Error::NotGranted`] when the keyring lacks `tier`;
+    /// [`Error::Encoding`] when `value` cannot be serialized.
+    ///
+    /// ```
+    /// use tierseal::{Binding, Clearance, KdfProfile, Keystore, Level, SealedValue, Tier};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let keystore = Keystore::create(
+    ///     dir.path().join("demo.keystore"),
+    ///     &"correct horse".into(),
+    ///     KdfProfile::Test,
+    /// )?;
+    /// let keyring = keystore.keyring(&Clearance::up_to(Level::Restricted))?;
+    ///
+    /// let binding = Binding::new("Customer", "tax_id").with_record_id("cus_042");
+    /// let sealed = SealedValue::seal(&keyring, &Tier::RESTRICTED, binding, "123-45-6789")?;
+    /// let opened: String = sealed.open(&keyring, binding)?;
+    /// assert_eq!(opened, "123-45-6789");
+    ///
+    /// // Bound to its field: the same bytes do not open as another field.
+    /// let elsewhere = binding.for_field("notes");
+    /// assert!(sealed.open::<String>(&keyring, elsewhere).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn seal<T: Serialize + ?Sized>(
+        keyring: &Keyring,
+        tier: &Tier,
+        binding: Binding<'_>,
+        value: &T,
+    ) -> Result<SealedValue, Error> {
+        let keys = keyring.require(tier.as_str())?;
+        let mut aad = Vec::with_capacity(96);
+        let mut out =
+            Vec::with_capacity(format::header_len(tier.as_str()) + format::WRAPPED_PART_LEN);
+        format::write_header(&mut out, Kind::Value, tier.as_str());
+        let cipher = super::new_data_key(keys, &mut aad, &mut out)?;
+        format::field_aad(&mut aad, tier.as_str(), &binding);
+        super::seal_field_into(&cipher, &aad, value, &mut out)?;
+        Ok(SealedValue::from_valid_bytes(out))
+    }
+
+    /// Opens the value, checking that it was sealed for `binding`.
+    ///
+    /// # Errors
+    /// [`Error::NotGranted`] when the keyring lacks the tier;
+    /// [`Error::KeyRetired`] or [`Error::UnknownKeyVersion`] when the key
+    /// version is gone or unknown; [`Error::Integrity`] when the value was
+    /// altered or moved, naming the key tried.
+    pub fn open<T: DeserializeOwned>(
+        &self,
+        keyring: &Keyring,
+        binding: Binding<'_>,
+    ) -> Result<T, Error> {
+        let token = self.token();
+        let (Some(wrapped), Some(field)) = (token.wrapped_key, token.field) else {
+            return Err(Error::malformed("sealed value without key or field"));
+        };
+        let mut aad = Vec::with_capacity(96);
+        let (cipher, tier) = super::open_data_key(keyring, token.tier, &wrapped, &mut aad)?;
+        format::field_aad(&mut aad, token.tier, &binding);
+        let mut scratch = Zeroizing::new(Vec::with_capacity(field.ciphertext.len()));
+        super::open_field(
+            &cipher,
+            &aad,
+            &field,
+            &mut scratch,
+            (tier, wrapped.key_version),
+        )
+    }
+
+    /// The tier key version that wraps this value's data key.
+    pub fn key_version(&self) -> u32 {
+        self.token().wrapped_key.map_or(0, |key| key.key_version)
+    }
+
+    /// Re-wraps the data key under the tier's primary version. The field
+    /// ciphertext is neither decrypted nor changed.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), for the version the key is wrapped under.
+    pub fn rewrap(&mut self, keyring: &Keyring) -> Result<Rewrapped, Error> {
+        let token = self.token();
+        let Some(wrapped) = token.wrapped_key else {
+            return Err(Error::malformed("sealed value without a wrapped key"));
+        };
+        let tier = token.tier.to_owned();
+        // The borrowed header points into our own bytes; copy what we need.
+        let (nonce, key) = (*wrapped.nonce, *wrapped.wrapped);
+        let wrapped = format::WrappedKey {
+            nonce: &nonce,
+            wrapped: &key,
+            ..wrapped
+        };
+        super::rewrap_in_place(keyring, &tier, wrapped, self.bytes_mut())
+    }
+}

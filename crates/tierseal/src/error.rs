@@ -1,0 +1,261 @@
+//! The crate's error type.
+//!
+//! Every message says what failed and what to do next. No message ever
+//! contains plaintext, key bytes or a passphrase: the variants carry only
+//! names (tiers, paths, principals), numbers and fixed reasons. Where user
+//! input is echoed (a bad tier name, say) it is cut short first.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::Tier;
+
+/// Everything that can go wrong in tierseal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A level name that is not `public`, `internal`, `confidential` or
+    /// `restricted`.
+    #[error("invalid level `{name}`: expected public, internal, confidential or restricted")]
+    InvalidLevel {
+        /// The rejected name (shortened).
+        name: String,
+    },
+
+    /// A tier name that does not parse.
+    #[error("invalid tier `{name}`: {reason}")]
+    InvalidTier {
+        /// The rejected name (shortened).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The keyring holds no key for a tier the operation needs.
+    #[error(
+        "the keyring is not granted tier {tier}: ask a key custodian for a grant that includes it"
+    )]
+    NotGranted {
+        /// The missing tier.
+        tier: Tier,
+    },
+
+    /// The data is wrapped under a key version whose material was destroyed.
+    #[error(
+        "key {tier} v{version} is retired and its material destroyed: data wrapped only under it cannot be opened"
+    )]
+    KeyRetired {
+        /// The tier of the retired key.
+        tier: Tier,
+        /// The retired version.
+        version: u32,
+    },
+
+    /// The data names a key version this keyring or keystore does not know.
+    #[error(
+        "key {tier} v{version} is unknown here: the keyring may predate it, ask for a fresh grant"
+    )]
+    UnknownKeyVersion {
+        /// The tier.
+        tier: Tier,
+        /// The version the data names.
+        version: u32,
+    },
+
+    /// Authentication failed: the data was altered, moved to another field,
+    /// record or tier, or sealed under another key. Deliberately says no
+    /// more than which key was tried.
+    #[error(
+        "sealed data failed authentication with key {tier} v{version}: it was altered, moved from another field, record or tier, or sealed under a different key"
+    )]
+    Integrity {
+        /// The tier whose key was tried.
+        tier: Tier,
+        /// The key version tried.
+        version: u32,
+    },
+
+    /// A field was opened as a different tier from the one it was sealed at.
+    #[error("sealed field carries tier {found} where tier {expected} was expected")]
+    TierMismatch {
+        /// The tier the caller declared.
+        expected: Tier,
+        /// The tier the sealed bytes name.
+        found: Tier,
+    },
+
+    /// Sealed bytes that do not follow the format.
+    #[error("malformed sealed data: {reason}")]
+    Malformed {
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// Sealed bytes written by a newer (or unknown) format version.
+    #[error(
+        "sealed data uses format version {version}; this build reads version 1: upgrade tierseal"
+    )]
+    UnsupportedFormat {
+        /// The version byte found.
+        version: u8,
+    },
+
+    /// A value could not be encoded before sealing or decoded after opening.
+    #[error("could not {action} the value: {reason}")]
+    Encoding {
+        /// `encode` or `decode`.
+        action: &'static str,
+        /// The codec's reason (never contains the value).
+        reason: String,
+    },
+
+    /// The passphrase does not unlock the keystore.
+    #[error("wrong passphrase for keystore {path}")]
+    WrongPassphrase {
+        /// The keystore file.
+        path: PathBuf,
+    },
+
+    /// The keystore file is damaged or was tampered with.
+    #[error("keystore {path} is corrupt: {reason}; restore it from a backup")]
+    KeystoreCorrupt {
+        /// The keystore file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// The keystore file was written by a newer (or unknown) version.
+    #[error(
+        "keystore {path} uses format version {version}; this build reads version 1: upgrade tierseal"
+    )]
+    UnsupportedKeystoreVersion {
+        /// The keystore file.
+        path: PathBuf,
+        /// The version found.
+        version: u16,
+    },
+
+    /// Another process holds the keystore's lock.
+    #[error("keystore {path} is locked by another process: retry when it finishes")]
+    KeystoreLocked {
+        /// The keystore file.
+        path: PathBuf,
+    },
+
+    /// `create` was asked to write over an existing keystore.
+    #[error("keystore {path} already exists: refusing to overwrite it")]
+    KeystoreExists {
+        /// The keystore file.
+        path: PathBuf,
+    },
+
+    /// A tier that is already in the keystore was added again.
+    #[error("tier {tier} already exists in the keystore")]
+    TierExists {
+        /// The tier.
+        tier: Tier,
+    },
+
+    /// A tier the keystore does not have.
+    #[error("tier {tier} is not in the keystore: add it first")]
+    UnknownTier {
+        /// The tier.
+        tier: Tier,
+    },
+
+    /// A key-state change that the key's state does not allow.
+    #[error("cannot {action} key {tier} v{version}: {reason}")]
+    KeyState {
+        /// What was attempted (`retire`, `promote`).
+        action: &'static str,
+        /// The tier.
+        tier: Tier,
+        /// The version.
+        version: u32,
+        /// Why not, and what to do instead.
+        reason: &'static str,
+    },
+
+    /// A parameter outside what tierseal accepts.
+    #[error("invalid {what}: {reason}")]
+    InvalidParameter {
+        /// Which parameter.
+        what: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// The grant's expiry has passed.
+    #[error(
+        "grant for {principal} expired at {expired_at} (unix seconds): ask a key custodian for a new one"
+    )]
+    GrantExpired {
+        /// Who the grant was issued to.
+        principal: String,
+        /// When it expired, in seconds since the Unix epoch.
+        expired_at: u64,
+    },
+
+    /// The grant file is damaged, was tampered with, or the secret is wrong.
+    #[error("grant file is invalid: {reason}")]
+    GrantInvalid {
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed")]
+    Randomness,
+
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done (`read`, `write`, `lock`, ...).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Cuts user-supplied text that is echoed in an error to a bounded length.
+pub(crate) fn shorten(text: &str) -> String {
+    const MAX: usize = 48;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) const fn malformed(reason: &'static str) -> Error {
+        Error::Malformed { reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shorten_keeps_short_text_and_cuts_long_text() {
+        assert_eq!(shorten("cards"), "cards");
+        let long = "x".repeat(200);
+        let cut = shorten(&long);
+        assert!(cut.len() < 60);
+        assert!(cut.ends_with("..."));
+        // Multi-byte characters are never split.
+        assert!(shorten(&"é".repeat(100)).ends_with("..."));
+    }
+}

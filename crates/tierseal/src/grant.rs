@@ -1,0 +1,337 @@
+//! Grant files: a keyring handed to one service.
+//!
+//! A grant holds only the granted tiers' keys, encrypted under the grant's
+//! own random secret, with the principal's name and an expiry bound in as
+//! associated data. The custodian delivers the file and the secret through
+//! separate channels (e.g. a config volume and a secret manager).
+//!
+//! ```text
+//! magic "TSGR" | version u8 | info_len u32be | info (postcard GrantInfo)
+//! | nonce [12] | ciphertext (postcard keys) | tag [16]
+//! AAD = magic .. info
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, KEY_LEN, KeyMaterial, NONCE_LEN, TAG_LEN};
+use crate::keyring::{TierKeys, VersionKey};
+use crate::keystore::unix_seconds;
+use crate::{Error, Keyring, Tier};
+
+const MAGIC: &[u8; 4] = b"TSGR";
+const GRANT_VERSION: u8 = 1;
+const SECRET_PREFIX: &str = "tierseal-grant:";
+const MAX_INFO_LEN: usize = 64 * 1024;
+
+/// The public part of a grant: who it is for, until when, and which tier
+/// key versions it carries. Readable without the secret (see
+/// [`GrantInfo::read`]), authenticated when the grant is loaded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantInfo {
+    /// The service or person the grant was issued to.
+    pub principal: String,
+    /// Issued, in seconds since the Unix epoch.
+    pub issued_at: u64,
+    /// Expires, in seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// Each granted tier with its primary and its usable versions.
+    pub tiers: Vec<GrantedTier>,
+}
+
+/// One tier of a grant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantedTier {
+    /// The tier.
+    pub tier: Tier,
+    /// The sealing version.
+    pub primary: u32,
+    /// Versions whose keys the grant carries.
+    pub versions: Vec<u32>,
+    /// Versions known to be retired.
+    pub retired: Vec<u32>,
+}
+
+/// The secret that decrypts one grant file. `Debug` and `Display` are
+/// redacted; [`expose_text`](Self::expose_text) gives the text to provision.
+pub struct GrantSecret(KeyMaterial);
+
+impl GrantSecret {
+    /// The secret's text form (`tierseal-grant:` + base64url), to hand to
+    /// the service through a secret manager. Treat it like a key.
+    pub fn expose_text(&self) -> Zeroizing<String> {
+        let mut text = Zeroizing::new(String::from(SECRET_PREFIX));
+        URL_SAFE_NO_PAD.encode_string(self.0.expose(), &mut text);
+        text
+    }
+}
+
+impl FromStr for GrantSecret {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let invalid = Error::GrantInvalid {
+            reason: "the grant secret is not `tierseal-grant:` followed by 32 bytes of base64url",
+        };
+        let body = text
+            .trim()
+            .strip_prefix(SECRET_PREFIX)
+            .ok_or_else(|| invalid_clone(&invalid))?;
+        let mut bytes = Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(body)
+                .map_err(|_| invalid_clone(&invalid))?,
+        );
+        let key: &mut [u8; KEY_LEN] = bytes.as_mut_slice().try_into().map_err(|_| invalid)?;
+        Ok(GrantSecret(KeyMaterial::take(key)))
+    }
+}
+
+fn invalid_clone(error: &Error) -> Error {
+    match error {
+        Error::GrantInvalid { reason } => Error::GrantInvalid { reason },
+        _ => Error::GrantInvalid { reason: "invalid" },
+    }
+}
+
+impl fmt::Debug for GrantSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GrantSecret([REDACTED])")
+    }
+}
+
+impl fmt::Display for GrantSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED grant secret]")
+    }
+}
+
+/// The encrypted part: key bytes per tier version.
+#[derive(Serialize, Deserialize)]
+struct GrantKeys {
+    tiers: Vec<Vec<GrantKey>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct GrantKey {
+    version: u32,
+    key: [u8; KEY_LEN],
+}
+
+impl Drop for GrantKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
+impl GrantInfo {
+    /// Reads the public part of a grant file *without verifying it*: for
+    /// display only. Loading the grant ([`Keyring::from_grant`])
+    /// authenticates it.
+    ///
+    /// # Errors
+    /// [`Error::GrantInvalid`] when the file is not a grant.
+    pub fn read(grant: &[u8]) -> Result<GrantInfo, Error> {
+        Ok(split(grant)?.info)
+    }
+}
+
+struct Parts<'a> {
+    info: GrantInfo,
+    aad: &'a [u8],
+    nonce: &'a [u8; NONCE_LEN],
+    ciphertext: &'a [u8],
+    tag: &'a [u8; TAG_LEN],
+}
+
+fn split(grant: &[u8]) -> Result<Parts<'_>, Error> {
+    let bad = |reason| Error::GrantInvalid { reason };
+    if grant.get(..4) != Some(MAGIC.as_slice()) {
+        return Err(bad("not a tierseal grant file"));
+    }
+    match grant.get(4) {
+        Some(&GRANT_VERSION) => {}
+        Some(_) => return Err(bad("unsupported grant format version: upgrade tierseal")),
+        None => return Err(bad("truncated")),
+    }
+    let info_len = grant
+        .get(5..9)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_be_bytes)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n <= MAX_INFO_LEN)
+        .ok_or(bad("truncated or oversized header"))?;
+    let info_end = 9 + info_len;
+    let info_bytes = grant.get(9..info_end).ok_or(bad("truncated"))?;
+    let info: GrantInfo =
+        postcard::from_bytes(info_bytes).map_err(|_| bad("the header does not decode"))?;
+    let (aad, rest) = grant.split_at_checked(info_end).ok_or(bad("truncated"))?;
+    let (nonce, rest) = rest.split_at_checked(NONCE_LEN).ok_or(bad("truncated"))?;
+    let (ciphertext, tag) = rest
+        .split_at_checked(rest.len().checked_sub(TAG_LEN).ok_or(bad("truncated"))?)
+        .ok_or(bad("truncated"))?;
+    Ok(Parts {
+        info,
+        aad,
+        nonce: nonce.try_into().map_err(|_| bad("truncated"))?,
+        ciphertext,
+        tag: tag.try_into().map_err(|_| bad("truncated"))?,
+    })
+}
+
+impl Keyring {
+    /// Writes this keyring as a grant for `principal`, valid until
+    /// `expires_at`. Returns the grant file's bytes and the secret that
+    /// decrypts it; deliver them separately.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for an empty principal or an expiry in
+    /// the past; [`Error::Randomness`].
+    pub fn issue_grant(
+        &self,
+        principal: &str,
+        expires_at: SystemTime,
+    ) -> Result<(Vec<u8>, GrantSecret), Error> {
+        let now = unix_seconds(SystemTime::now());
+        let expires_at = unix_seconds(expires_at);
+        if principal.trim().is_empty() || principal.len() > 256 {
+            return Err(Error::InvalidParameter {
+                what: "principal",
+                reason: "must be 1 to 256 characters",
+            });
+        }
+        if expires_at <= now {
+            return Err(Error::InvalidParameter {
+                what: "expiry",
+                reason: "must be in the future",
+            });
+        }
+        let info = GrantInfo {
+            principal: principal.to_owned(),
+            issued_at: now,
+            expires_at,
+            tiers: self
+                .tier_keys()
+                .iter()
+                .map(|keys| GrantedTier {
+                    tier: keys.tier.clone(),
+                    primary: keys.primary,
+                    versions: keys.versions.iter().map(|k| k.version).collect(),
+                    retired: keys.retired.clone(),
+                })
+                .collect(),
+        };
+        let keys = GrantKeys {
+            tiers: self
+                .tier_keys()
+                .iter()
+                .map(|keys| {
+                    keys.versions
+                        .iter()
+                        .map(|k| GrantKey {
+                            version: k.version,
+                            key: *k.material.expose(),
+                        })
+                        .collect()
+                })
+                .collect(),
+        };
+        let secret = GrantSecret(KeyMaterial::generate()?);
+        let encoding = |_| Error::InvalidParameter {
+            what: "grant",
+            reason: "does not encode",
+        };
+        let info_bytes = postcard::to_stdvec(&info).map_err(encoding)?;
+        let mut plaintext = Zeroizing::new(postcard::to_stdvec(&keys).map_err(encoding)?);
+
+        let mut out =
+            Vec::with_capacity(9 + info_bytes.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
+        out.extend_from_slice(MAGIC);
+        out.push(GRANT_VERSION);
+        out.extend_from_slice(
+            &u32::try_from(info_bytes.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+        out.extend_from_slice(&info_bytes);
+        let nonce = crypto::fresh_nonce();
+        let tag = crypto::encrypt(&secret.0.cipher(), &nonce, &out, plaintext.as_mut_slice())?;
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&plaintext);
+        out.extend_from_slice(&tag);
+        Ok((out, secret))
+    }
+
+    /// Loads a grant file, checking it against `secret` and the clock.
+    ///
+    /// # Errors
+    /// [`Error::GrantExpired`] past its expiry; [`Error::GrantInvalid`]
+    /// when the file is damaged or altered, or the secret is wrong.
+    pub fn from_grant(grant: &[u8], secret: &GrantSecret) -> Result<Keyring, Error> {
+        Keyring::from_grant_at(grant, secret, SystemTime::now())
+    }
+
+    /// As [`from_grant`](Self::from_grant), with the expiry checked
+    /// against `now`.
+    ///
+    /// # Errors
+    /// As [`from_grant`](Self::from_grant).
+    pub fn from_grant_at(
+        grant: &[u8],
+        secret: &GrantSecret,
+        now: SystemTime,
+    ) -> Result<Keyring, Error> {
+        let parts = split(grant)?;
+        let mut plaintext = Zeroizing::new(parts.ciphertext.to_vec());
+        crypto::decrypt(
+            &secret.0.cipher(),
+            parts.nonce,
+            parts.aad,
+            plaintext.as_mut_slice(),
+            parts.tag,
+        )
+        .map_err(|_| Error::GrantInvalid {
+            reason: "authentication failed: the file was altered or the secret is wrong",
+        })?;
+        // Checked only after authentication, so a forged expiry cannot pass.
+        if unix_seconds(now) >= parts.info.expires_at {
+            return Err(Error::GrantExpired {
+                principal: crate::error::shorten(&parts.info.principal),
+                expired_at: parts.info.expires_at,
+            });
+        }
+        let keys: GrantKeys =
+            postcard::from_bytes(&plaintext).map_err(|_| Error::GrantInvalid {
+                reason: "the keys do not decode",
+            })?;
+        if keys.tiers.len() != parts.info.tiers.len() {
+            return Err(Error::GrantInvalid {
+                reason: "header and keys disagree",
+            });
+        }
+        let tiers = parts
+            .info
+            .tiers
+            .into_iter()
+            .zip(keys.tiers)
+            .map(|(granted, mut versions)| TierKeys {
+                tier: granted.tier,
+                primary: granted.primary,
+                versions: versions
+                    .iter_mut()
+                    .map(|k| VersionKey::new(k.version, KeyMaterial::take(&mut k.key)))
+                    .collect(),
+                retired: granted.retired,
+            })
+            .collect();
+        Keyring::from_tiers(tiers).map_err(|_| Error::GrantInvalid {
+            reason: "a tier's primary key is missing",
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! Keyrings: the tier keys a service was granted, ready to use.
+//!
+//! A keyring holds every non-retired version of each granted tier, with
+//! its AES-GCM key schedule expanded once, and remembers which versions
+//! were retired so that it can say so. It never holds the master key.
+
+use std::fmt;
+
+use aes_gcm::Aes256Gcm;
+
+use crate::crypto::{CheckValue, KeyMaterial};
+use crate::{Clearance, Error, Tier};
+
+/// The tier keys a clearance grants, ready for sealing and opening.
+///
+/// Get one from an unlocked [`Keystore`](crate::Keystore) with
+/// [`Keystore::keyring`](crate::Keystore::keyring), or from a grant file
+/// with [`Keyring::from_grant`]. `Debug` shows tiers, versions and check
+/// values, never key bytes.
+pub struct Keyring {
+    tiers: Vec<TierKeys>,
+}
+
+/// The keys a keyring holds for one tier.
+pub(crate) struct TierKeys {
+    pub(crate) tier: Tier,
+    pub(crate) primary: u32,
+    /// Sorted by version; always contains `primary`.
+    pub(crate) versions: Vec<VersionKey>,
+    /// Versions whose material was destroyed.
+    pub(crate) retired: Vec<u32>,
+}
+
+/// One tier key version with its expanded cipher.
+pub(crate) struct VersionKey {
+    pub(crate) version: u32,
+    pub(crate) material: KeyMaterial,
+    pub(crate) cipher: Aes256Gcm,
+    pub(crate) check_value: CheckValue,
+}
+
+impl VersionKey {
+    pub(crate) fn new(version: u32, material: KeyMaterial) -> VersionKey {
+        VersionKey {
+            version,
+            cipher: material.cipher(),
+            check_value: material.check_value(),
+            material,
+        }
+    }
+}
+
+impl TierKeys {
+    pub(crate) fn primary_key(&self) -> Result<&VersionKey, Error> {
+        self.version_key(self.primary)
+    }
+
+    pub(crate) fn version_key(&self, version: u32) -> Result<&VersionKey, Error> {
+        if let Some(key) = self.versions.iter().find(|key| key.version == version) {
+            return Ok(key);
+        }
+        if self.retired.contains(&version) {
+            Err(Error::KeyRetired {
+                tier: self.tier.clone(),
+                version,
+            })
+        } else {
+            Err(Error::UnknownKeyVersion {
+                tier: self.tier.clone(),
+                version,
+            })
+        }
+    }
+}
+
+impl Keyring {
+    /// Builds a keyring, checking that each tier's primary is present.
+    pub(crate) fn from_tiers(mut tiers: Vec<TierKeys>) -> Result<Keyring, Error> {
+        for keys in &mut tiers {
+            keys.versions.sort_by_key(|key| key.version);
+            if keys.primary_key().is_err() {
+                return Err(Error::InvalidParameter {
+                    what: "keyring",
+                    reason: "a tier's primary key version is missing",
+                });
+            }
+        }
+        tiers.sort_by(|a, b| a.tier.cmp(&b.tier));
+        Ok(Keyring { tiers })
+    }
+
+    /// A keyring with no keys: it can open nothing but public data.
+    pub fn empty() -> Keyring {
+        Keyring { tiers: Vec::new() }
+    }
+
+    /// The granted tiers, in order.
+    pub fn tiers(&self) -> impl ExactSizeIterator<Item = &Tier> {
+        self.tiers.iter().map(|keys| &keys.tier)
+    }
+
+    /// The clearance this keyring holds.
+    pub fn clearance(&self) -> Clearance {
+        self.tiers().cloned().collect()
+    }
+
+    /// Whether this keyring holds keys for `tier`.
+    pub fn has_tier(&self, tier: &Tier) -> bool {
+        self.find(tier.as_str()).is_some()
+    }
+
+    /// The primary (sealing) version of `tier`, if granted.
+    pub fn primary_version(&self, tier: &Tier) -> Option<u32> {
+        self.find(tier.as_str()).map(|keys| keys.primary)
+    }
+
+    /// The keys for the tier named `name`, looked up without allocating.
+    pub(crate) fn find(&self, name: &str) -> Option<&TierKeys> {
+        self.tiers.iter().find(|keys| keys.tier.as_str() == name)
+    }
+
+    /// The keys for `name`, or `NotGranted` (or `Malformed` when `name` is
+    /// not even a tier).
+    pub(crate) fn require(&self, name: &str) -> Result<&TierKeys, Error> {
+        self.find(name).ok_or_else(|| match name.parse::<Tier>() {
+            Ok(tier) => Error::NotGranted { tier },
+            Err(_) => Error::malformed("the tier name in the header is invalid"),
+        })
+    }
+
+    pub(crate) fn tier_keys(&self) -> &[TierKeys] {
+        &self.tiers
+    }
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Versions<'a>(&'a TierKeys);
+
+        impl fmt::Debug for Versions<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut list = f.debug_list();
+                for key in &self.0.versions {
+                    let primary = if key.version == self.0.primary {
+                        " primary"
+                    } else {
+                        ""
+                    };
+                    list.entry(&format_args!(
+                        "v{} ({}){primary}",
+                        key.version, key.check_value
+                    ));
+                }
+                for version in &self.0.retired {
+                    list.entry(&format_args!("v{version} retired"));
+                }
+                list.finish()
+            }
+        }
+
+        f.write_str("Keyring ")?;
+        let mut map = f.debug_map();
+        for keys in &self.tiers {
+            map.entry(&format_args!("{}", keys.tier), &Versions(keys));
+        }
+        map.finish()
+    }
+}

@@ -1,0 +1,228 @@
+//! The keystore file: its byte layout, its atomic replacement and its lock.
+//!
+//! ```text
+//! magic "TSKS" | version u16be | kdf_alg u8 | memory_kib u32be | passes u32be
+//! | lanes u32be | salt [16] | master_nonce [12] | wrapped_master [48]
+//! | body_len u32be | body [body_len] | body_nonce [12] | body_tag [16]
+//! | sha256 [32]
+//! ```
+//! The master key is wrapped under the unlock key with the header (magic
+//! through salt) as AAD; the body (postcard) is authenticated under the
+//! master key with everything before it as AAD. The trailing SHA-256 tells
+//! accidental damage apart from a wrong passphrase.
+
+use std::fs::{self, File, TryLockError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::kdf::KdfParams;
+use crate::Error;
+use crate::crypto::{NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
+
+pub(crate) const MAGIC: &[u8; 4] = b"TSKS";
+pub(crate) const FILE_VERSION: u16 = 1;
+const KDF_ARGON2ID: u8 = 1;
+pub(crate) const SALT_LEN: usize = 16;
+const CHECKSUM_LEN: usize = 32;
+/// Bytes from the magic through the salt: the master key's AAD.
+pub(crate) const HEADER_LEN: usize = 4 + 2 + 1 + 12 + SALT_LEN;
+/// The body is bounded so a damaged length cannot ask for gigabytes.
+const MAX_BODY_LEN: usize = 16 * 1024 * 1024;
+
+/// Everything in the file, as read.
+pub(crate) struct FileImage {
+    pub(crate) kdf: KdfParams,
+    pub(crate) salt: [u8; SALT_LEN],
+    pub(crate) master_nonce: [u8; NONCE_LEN],
+    pub(crate) wrapped_master: [u8; WRAPPED_KEY_LEN],
+    pub(crate) body: Vec<u8>,
+    pub(crate) body_nonce: [u8; NONCE_LEN],
+    pub(crate) body_tag: [u8; TAG_LEN],
+}
+
+impl FileImage {
+    pub(crate) fn header(kdf: KdfParams, salt: &[u8; SALT_LEN]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FILE_VERSION.to_be_bytes());
+        out.push(KDF_ARGON2ID);
+        out.extend_from_slice(&kdf.memory_kib.to_be_bytes());
+        out.extend_from_slice(&kdf.passes.to_be_bytes());
+        out.extend_from_slice(&kdf.lanes.to_be_bytes());
+        out.extend_from_slice(salt);
+        out
+    }
+
+    /// Everything the body tag authenticates: header through body.
+    pub(crate) fn authenticated_prefix(&self) -> Vec<u8> {
+        let mut out = Self::header(self.kdf, &self.salt);
+        out.extend_from_slice(&self.master_nonce);
+        out.extend_from_slice(&self.wrapped_master);
+        let body_len = u32::try_from(self.body.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&body_len.to_be_bytes());
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = self.authenticated_prefix();
+        out.extend_from_slice(&self.body_nonce);
+        out.extend_from_slice(&self.body_tag);
+        let checksum = Sha256::digest(&out);
+        out.extend_from_slice(&checksum);
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<FileImage, Error> {
+        let corrupt = |reason| Error::KeystoreCorrupt {
+            path: path.to_owned(),
+            reason,
+        };
+        if bytes.len() < 6 || bytes.get(..4) != Some(MAGIC.as_slice()) {
+            return Err(corrupt("not a tierseal keystore (bad magic or empty file)"));
+        }
+        let mut reader = Reader { bytes, pos: 4 };
+        let version = u16::from_be_bytes(reader.array().ok_or(corrupt("truncated"))?);
+        if version != FILE_VERSION {
+            return Err(Error::UnsupportedKeystoreVersion {
+                path: path.to_owned(),
+                version,
+            });
+        }
+        let (content, checksum) = bytes
+            .split_at_checked(bytes.len().saturating_sub(CHECKSUM_LEN))
+            .ok_or(corrupt("truncated"))?;
+        if bytes.len() < HEADER_LEN + CHECKSUM_LEN || Sha256::digest(content).as_slice() != checksum
+        {
+            return Err(corrupt(
+                "checksum mismatch (the file is damaged or truncated)",
+            ));
+        }
+        let mut read = || -> Option<FileImage> {
+            let [alg] = reader.array()?;
+            if alg != KDF_ARGON2ID {
+                return None;
+            }
+            let kdf = KdfParams {
+                memory_kib: u32::from_be_bytes(reader.array()?),
+                passes: u32::from_be_bytes(reader.array()?),
+                lanes: u32::from_be_bytes(reader.array()?),
+            };
+            let salt = reader.array()?;
+            let master_nonce = reader.array()?;
+            let wrapped_master = reader.array()?;
+            let body_len = usize::try_from(u32::from_be_bytes(reader.array()?)).ok()?;
+            if body_len > MAX_BODY_LEN {
+                return None;
+            }
+            let body = reader.take(body_len)?.to_vec();
+            let body_nonce = reader.array()?;
+            let body_tag = reader.array()?;
+            (reader.pos == content.len()).then_some(FileImage {
+                kdf,
+                salt,
+                master_nonce,
+                wrapped_master,
+                body,
+                body_nonce,
+                body_tag,
+            })
+        };
+        let image = read().ok_or(corrupt("the layout does not match format version 1"))?;
+        image.kdf.check().map_err(corrupt)?;
+        Ok(image)
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        let slice = self.bytes.get(self.pos..self.pos.checked_add(len)?)?;
+        self.pos += len;
+        Some(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+}
+
+/// Reads the whole keystore file.
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    fs::read(path).map_err(|e| Error::io("read keystore", path, e))
+}
+
+/// Replaces `path` with `bytes` atomically: a temporary file in the same
+/// folder, fsync, rename over the target, fsync of the folder. A crash at
+/// any point leaves either the old file or the new one.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = parent_dir(path);
+    let io = |action| move |e| Error::io(action, path, e);
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tierseal-keystore-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(io("create a temporary file beside"))?;
+    temp.write_all(bytes).map_err(io("write keystore"))?;
+    temp.as_file().sync_all().map_err(io("flush keystore"))?;
+    temp.persist(path)
+        .map_err(|e| Error::io("replace keystore", path, e.error))?;
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("flush the folder of"))?;
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// An exclusive lock on `<keystore>.lock`, held until dropped.
+///
+/// The lock lives in a side file because the keystore itself is replaced by
+/// rename on every save, which would orphan a lock taken on it.
+#[derive(Debug)]
+pub(crate) struct KeystoreLock {
+    _file: File,
+}
+
+impl KeystoreLock {
+    /// Takes the lock, retrying for up to `wait`.
+    pub(crate) fn acquire(keystore: &Path, wait: Duration) -> Result<KeystoreLock, Error> {
+        let mut lock_path = keystore.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(KeystoreLock { _file: file }),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::KeystoreLocked {
+                        path: keystore.to_owned(),
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::io("lock", &lock_path, e)),
+            }
+        }
+    }
+}

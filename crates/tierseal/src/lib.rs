@@ -1,0 +1,71 @@
+//! # tierseal
+//!
+//! Field-level envelope encryption and data classification for teams that
+//! hold customers' financial data.
+//!
+//! Values are classified by [`Level`] (`Public < Internal < Confidential <
+//! Restricted`); every non-public value is sealed at a [`Tier`] (a level,
+//! optionally narrowed to a need-to-know compartment such as
+//! `restricted/cards`). Each tier has its own key, kept in a
+//! passphrase-protected [`Keystore`]; a service holds a [`Keyring`] with
+//! only the tiers its [`Clearance`] grants, so data above its grant stays
+//! sealed by cryptography, not by an `if`.
+//!
+//! ```
+//! use tierseal::{Binding, Clearance, Error, KdfProfile, Keystore, Level, SealedValue, Tier};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! // KdfProfile::Test is cheap and NOT for production keystores.
+//! let keystore = Keystore::create(dir.path().join("k"), &"passphrase".into(), KdfProfile::Test)?;
+//!
+//! let billing = keystore.keyring(&Clearance::up_to(Level::Restricted))?;
+//! let support = keystore.keyring(&Clearance::up_to(Level::Internal))?;
+//!
+//! let binding = Binding::new("Customer", "card_number").with_record_id("cus_042");
+//! let card = SealedValue::seal(&billing, &Tier::RESTRICTED, binding, "4111111111111111")?;
+//!
+//! assert_eq!(card.open::<String>(&billing, binding)?, "4111111111111111");
+//! assert!(matches!(card.open::<String>(&support, binding), Err(Error::NotGranted { .. })));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Key hierarchy
+//!
+//! ```text
+//! passphrase --Argon2id--> unlock key --AES-256-GCM--> master key
+//! master key --AES-256-GCM--> tier key, version v
+//! tier key v --AES-256-GCM--> data key (per record and tier)
+//! data key   --AES-256-GCM--> each field (random 96-bit nonce)
+//! ```
+//!
+//! ## What never leaves this crate
+//!
+//! No `Debug`, `Display` or error message contains plaintext, key bytes or
+//! a passphrase: keys print as tier, version and check value; sealed values
+//! as tier, key version and length; errors name tiers, versions and paths.
+//! Integrity failures say which key was tried, never why the tag failed.
+#![forbid(unsafe_code)]
+
+mod classification;
+mod crypto;
+mod envelope;
+mod error;
+mod grant;
+mod keyring;
+mod keystore;
+
+pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
+pub use crypto::CheckValue;
+pub use envelope::{
+    Binding, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField,
+    SealedValue, TEXT_PREFIX,
+};
+pub use error::Error;
+pub use grant::{GrantInfo, GrantSecret};
+pub use keyring::Keyring;
+pub use keystore::{
+    DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, KdfParams, KdfProfile, KeyState, KeyVersionInfo,
+    Keystore, Passphrase,
+};
