@@ -1,0 +1,329 @@
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use sha2::Digest;
+use tierseal::{Clearance, Error, KdfProfile, Keystore, Level, Tier};
+
+use crate::common::{Fixture, PASSPHRASE, cards};
+
+fn open(path: &Path) -> Result<Keystore, Error> {
+    Keystore::open_with_lock_wait(path, &PASSPHRASE.into(), Duration::from_secs(5))
+}
+
+#[test]
+fn wrong_passphrase_is_its_own_error_and_changes_nothing() {
+    let fixture = Fixture::new();
+    let path = fixture.path();
+    drop(fixture.keystore);
+    let before = std::fs::read(&path).unwrap();
+    let err = Keystore::open(&path, &"not the passphrase".into()).unwrap_err();
+    assert!(matches!(err, Error::WrongPassphrase { .. }), "{err:?}");
+    assert!(err.to_string().contains("wrong passphrase"));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert!(open(&path).is_ok());
+    drop(fixture.dir);
+}
+
+#[test]
+fn every_truncation_is_reported_as_corruption() {
+    let fixture = Fixture::new();
+    let path = fixture.path();
+    drop(fixture.keystore);
+    let good = std::fs::read(&path).unwrap();
+    for len in 0..good.len() {
+        std::fs::write(&path, &good[..len]).unwrap();
+        let err = open(&path).unwrap_err();
+        assert!(
+            matches!(err, Error::KeystoreCorrupt { .. }),
+            "len {len}: {err:?}"
+        );
+    }
+    std::fs::write(&path, &good).unwrap();
+    assert!(open(&path).is_ok());
+    drop(fixture.dir);
+}
+
+#[test]
+fn every_bit_flip_is_reported_and_never_opens() {
+    let fixture = Fixture::new();
+    let path = fixture.path();
+    drop(fixture.keystore);
+    let good = std::fs::read(&path).unwrap();
+    for position in 0..good.len() {
+        let mut bad = good.clone();
+        bad[position] ^= 0x10;
+        std::fs::write(&path, &bad).unwrap();
+        let err = open(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::KeystoreCorrupt { .. } | Error::UnsupportedKeystoreVersion { .. }
+            ),
+            "byte {position}: {err:?}"
+        );
+    }
+    drop(fixture.dir);
+}
+
+#[test]
+fn an_altered_body_with_a_fixed_checksum_is_caught_by_authentication() {
+    let fixture = Fixture::new();
+    let path = fixture.path();
+    drop(fixture.keystore);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // A byte inside the body (after the 95-byte header and 4-byte length).
+    bytes[110] ^= 0x01;
+    let end = bytes.len() - 32;
+    let checksum = sha2::Sha256::digest(&bytes[..end]);
+    bytes[end..].copy_from_slice(&checksum);
+    std::fs::write(&path, &bytes).unwrap();
+    let err = open(&path).unwrap_err();
+    assert!(
+        matches!(err, Error::KeystoreCorrupt { reason, .. } if reason.contains("authentication")),
+        "{err:?}"
+    );
+    drop(fixture.dir);
+}
+
+#[test]
+fn an_unknown_file_version_is_named() {
+    let fixture = Fixture::new();
+    let path = fixture.path();
+    drop(fixture.keystore);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[4..6].copy_from_slice(&7u16.to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let err = open(&path).unwrap_err();
+    assert!(
+        matches!(err, Error::UnsupportedKeystoreVersion { version: 7, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("upgrade"));
+    drop(fixture.dir);
+}
+
+#[test]
+fn not_a_keystore_and_missing_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "hello").unwrap();
+    assert!(matches!(open(&path), Err(Error::KeystoreCorrupt { .. })));
+    let missing = dir.path().join("missing.keystore");
+    assert!(matches!(open(&missing), Err(Error::Io { .. })));
+}
+
+#[test]
+fn create_never_overwrites() {
+    let fixture = Fixture::new();
+    let path = fixture.path();
+    drop(fixture.keystore);
+    let before = std::fs::read(&path).unwrap();
+    let err = Keystore::create(&path, &"other".into(), KdfProfile::Test).unwrap_err();
+    assert!(matches!(err, Error::KeystoreExists { .. }), "{err:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    drop(fixture.dir);
+}
+
+#[test]
+fn changing_the_passphrase_keeps_every_key() {
+    let mut fixture = Fixture::new();
+    let path = fixture.path();
+    let before = fixture.everything();
+    let binding = tierseal::Binding::new("T", "f");
+    let sealed = tierseal::SealedValue::seal(&before, &cards(), binding, "secret").unwrap();
+    fixture
+        .keystore
+        .change_passphrase(&"new passphrase".into(), KdfProfile::Test)
+        .unwrap();
+    drop(fixture.keystore);
+    assert!(matches!(open(&path), Err(Error::WrongPassphrase { .. })));
+    let reopened = Keystore::open(&path, &"new passphrase".into()).unwrap();
+    let keyring = reopened.keyring(&Clearance::none().with(cards())).unwrap();
+    assert_eq!(sealed.open::<String>(&keyring, binding).unwrap(), "secret");
+    drop(fixture.dir);
+}
+
+#[test]
+fn unknown_tiers_in_a_clearance_are_refused() {
+    let fixture = Fixture::new();
+    let unknown: Tier = "restricted/treasury".parse().unwrap();
+    let err = fixture
+        .keystore
+        .keyring(&Clearance::up_to(Level::Internal).with(unknown))
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownTier { .. }), "{err:?}");
+    let mut fixture = fixture;
+    assert!(matches!(
+        fixture.keystore.add_tier(&cards()),
+        Err(Error::TierExists { .. })
+    ));
+}
+
+// ---- Processes -------------------------------------------------------------
+
+const CHILD_ENV: &str = "TIERSEAL_TEST_CHILD";
+
+/// Spawns this test binary as a child running [`child_process_entry`].
+fn spawn_child(mode: &str) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "keystore::child_process_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, mode)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// In a child process (`TIERSEAL_TEST_CHILD` set) this acts out the mode;
+/// run directly it checks the same work in-process.
+#[test]
+fn child_process_entry() {
+    match std::env::var(CHILD_ENV) {
+        Ok(mode) => run_child(&mode),
+        Err(_) => {
+            let fixture = Fixture::new();
+            let path = fixture.path();
+            drop(fixture.keystore);
+            run_child(&format!("rotate-n:{}:3", path.display()));
+            let keystore = open(&path).unwrap();
+            assert_eq!(
+                versions_of(&keystore, &Tier::INTERNAL),
+                (1..=4).collect::<Vec<_>>()
+            );
+            drop(fixture.dir);
+        }
+    }
+}
+
+fn run_child(mode: &str) {
+    let mut parts = mode.splitn(3, ':');
+    let action = parts.next().unwrap();
+    let path = Path::new(parts.next().unwrap());
+    match action {
+        "try-open" => match Keystore::open_with_lock_wait(path, &PASSPHRASE.into(), Duration::ZERO)
+        {
+            Err(Error::KeystoreLocked { .. }) => std::process::exit(3),
+            Ok(_) => std::process::exit(0),
+            Err(_) => std::process::exit(4),
+        },
+        "rotate-n" => {
+            let count: u32 = parts.next().unwrap().parse().unwrap();
+            for _ in 0..count {
+                // Reopen each time, so that two processes interleave.
+                let mut keystore = Keystore::open(path, &PASSPHRASE.into()).unwrap();
+                keystore.rotate(&Tier::INTERNAL).unwrap();
+            }
+        }
+        "rotate-forever" => {
+            let mut keystore = Keystore::open(path, &PASSPHRASE.into()).unwrap();
+            loop {
+                keystore.rotate(&Tier::INTERNAL).unwrap();
+            }
+        }
+        other => panic!("unknown child mode {other}"),
+    }
+}
+
+fn versions_of(keystore: &Keystore, tier: &Tier) -> Vec<u32> {
+    keystore
+        .key_versions()
+        .into_iter()
+        .filter(|info| info.tier == *tier)
+        .map(|info| info.version)
+        .collect()
+}
+
+#[test]
+fn a_second_process_is_told_the_keystore_is_locked() {
+    let fixture = Fixture::new();
+    let path = fixture.path();
+    // `fixture.keystore` holds the lock while the child tries.
+    let child = spawn_child(&format!("try-open:{}", path.display()));
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(3), "child should see KeystoreLocked");
+
+    drop(fixture.keystore);
+    let child = spawn_child(&format!("try-open:{}", path.display()));
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "child should open once the lock is free"
+    );
+    drop(fixture.dir);
+}
+
+#[test]
+fn the_lock_also_holds_within_one_process() {
+    let fixture = Fixture::new();
+    let err = Keystore::open_with_lock_wait(fixture.path(), &PASSPHRASE.into(), Duration::ZERO)
+        .unwrap_err();
+    assert!(matches!(err, Error::KeystoreLocked { .. }), "{err:?}");
+    assert!(err.to_string().contains("locked by another process"));
+}
+
+#[test]
+fn two_processes_saving_at_once_lose_no_update() {
+    let fixture = Fixture::new();
+    let path = fixture.path();
+    drop(fixture.keystore);
+    let children: Vec<_> = (0..2)
+        .map(|_| spawn_child(&format!("rotate-n:{}:10", path.display())))
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let keystore = open(&path).unwrap();
+    assert_eq!(
+        versions_of(&keystore, &Tier::INTERNAL),
+        (1..=21).collect::<Vec<_>>()
+    );
+    assert!(
+        keystore
+            .keyring(&Clearance::up_to(Level::Restricted))
+            .is_ok()
+    );
+    drop(fixture.dir);
+}
+
+#[test]
+fn a_writer_killed_mid_save_leaves_an_openable_keystore() {
+    let fixture = Fixture::new();
+    let path = fixture.path();
+    drop(fixture.keystore);
+    let mut last_count = 1;
+    for round in 0..8u64 {
+        let mut child = spawn_child(&format!("rotate-forever:{}", path.display()));
+        std::thread::sleep(Duration::from_millis(40 + round * 17));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let keystore = open(&path).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let versions = versions_of(&keystore, &Tier::INTERNAL);
+        let count = versions.len();
+        assert_eq!(
+            versions,
+            (1..=u32::try_from(count).unwrap()).collect::<Vec<_>>()
+        );
+        assert!(count >= last_count, "no saved rotation is lost");
+        last_count = count;
+        keystore
+            .keyring(&Clearance::up_to(Level::Restricted))
+            .unwrap();
+    }
+    assert!(
+        last_count > 1,
+        "the child made progress before being killed"
+    );
+    drop(fixture.dir);
+}

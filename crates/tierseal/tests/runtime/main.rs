@@ -1,0 +1,71 @@
+//! Integration tests of the tierseal runtime, in one binary to keep link
+//! time low.
+
+// Values sealed and opened through the public API.
+mod roundtrip;
+// Altered, moved and relabelled ciphertexts.
+mod tamper;
+// Rotation, staged versions, rewrap and retire.
+mod rotation;
+// The keystore file: passphrases, corruption, locking, crashes.
+mod keystore;
+// Grant files for services.
+mod grants;
+// Debug, Display and errors never show secrets.
+mod redaction;
+// Property tests.
+mod properties;
+
+mod common {
+    use tierseal::{Clearance, KdfProfile, Keyring, Keystore, Level, Tier};
+
+    /// A keystore in a temporary folder, with the cheap test KDF profile
+    /// and the `restricted/cards` and `confidential/payroll` compartments.
+    pub(crate) struct Fixture {
+        pub(crate) dir: tempfile::TempDir,
+        pub(crate) keystore: Keystore,
+    }
+
+    pub(crate) const PASSPHRASE: &str = "correct horse battery staple";
+
+    impl Fixture {
+        pub(crate) fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let mut keystore = Keystore::create(
+                dir.path().join("test.keystore"),
+                &PASSPHRASE.into(),
+                KdfProfile::Test,
+            )
+            .unwrap();
+            keystore.add_tier(&cards()).unwrap();
+            keystore.add_tier(&payroll()).unwrap();
+            Fixture { dir, keystore }
+        }
+
+        pub(crate) fn path(&self) -> std::path::PathBuf {
+            self.keystore.path().to_owned()
+        }
+
+        pub(crate) fn everything(&self) -> Keyring {
+            self.keystore
+                .keyring(
+                    &Clearance::up_to(Level::Restricted)
+                        .with(cards())
+                        .with(payroll()),
+                )
+                .unwrap()
+        }
+
+        pub(crate) fn up_to(&self, level: Level) -> Keyring {
+            self.keystore.keyring(&Clearance::up_to(level)).unwrap()
+        }
+    }
+
+    pub(crate) fn cards() -> Tier {
+        "restricted/cards".parse().unwrap()
+    }
+
+    pub(crate) fn payroll() -> Tier {
+        "confidential/payroll".parse().unwrap()
+    }
+}
