@@ -1,5 +1,12 @@
 //! Integration tests of the tierseal runtime, in one binary to keep link
 //! time low.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a test failure"
+)]
 
 // Values sealed and opened through the public API.
 mod roundtrip;
