@@ -95,15 +95,59 @@ pub(crate) fn fill_from_os(buf: &mut [u8]) -> Result<(), Error> {
 /// Used per record, where a system call per key would dominate the cost.
 pub(crate) fn fresh_data_key() -> Zeroizing<[u8; KEY_LEN]> {
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    rand::rng().fill_bytes(key.as_mut());
+    fill_fast(key.as_mut());
     key
 }
 
 /// A fresh random 96-bit nonce.
 pub(crate) fn fresh_nonce() -> [u8; NONCE_LEN] {
     let mut nonce = [0u8; NONCE_LEN];
-    rand::rng().fill_bytes(&mut nonce);
+    fill_fast(&mut nonce);
     nonce
+}
+
+fn fill_fast(buf: &mut [u8]) {
+    #[cfg(test)]
+    if fixed_randomness::fill(buf) {
+        return;
+    }
+    rand::rng().fill_bytes(buf);
+}
+
+/// Test vectors need fixed data keys and nonces: inside
+/// [`fixed_randomness::with`], `fresh_data_key` and `fresh_nonce` draw from
+/// the given bytes instead of the generator. Compiled only for tests.
+#[cfg(test)]
+pub(crate) mod fixed_randomness {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    thread_local! {
+        static QUEUE: RefCell<Option<VecDeque<u8>>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `f` with `bytes` as the only randomness; panics if `f` draws
+    /// more than given or leaves some unused.
+    pub(crate) fn with<R>(bytes: &[u8], f: impl FnOnce() -> R) -> R {
+        QUEUE.with(|q| *q.borrow_mut() = Some(bytes.iter().copied().collect()));
+        let result = f();
+        let left = QUEUE.with(|q| q.borrow_mut().take()).map_or(0, |q| q.len());
+        assert_eq!(left, 0, "fixed randomness left unused");
+        result
+    }
+
+    pub(super) fn fill(buf: &mut [u8]) -> bool {
+        QUEUE.with(|q| {
+            let mut q = q.borrow_mut();
+            let Some(queue) = q.as_mut() else {
+                return false;
+            };
+            for byte in buf.iter_mut() {
+                *byte = queue.pop_front().expect("fixed randomness exhausted");
+            }
+            true
+        })
+    }
 }
 
 /// Encrypts `buf` in place and returns the tag.

@@ -11,6 +11,8 @@ pub(crate) mod format;
 mod record;
 mod token;
 mod value;
+#[cfg(test)]
+mod vectors;
 
 use aes_gcm::Aes256Gcm;
 use serde::Serialize;
