@@ -1,10 +1,5 @@
-//! Host package for the workspace-level `examples/` and `tests/`.
-//!
-//! It contains no code of its own: depend on the `tierseal` crate instead.
-//!
-//! ```
-//! // The examples use the runtime through its public API only.
-//! use tierseal::Level;
-//! assert!(Level::Restricted > Level::Public);
-//! ```
+//! Host package for the workspace-level `examples/` and `tests/`; it has no
+//! code of its own. Its documentation is the README, so that the README's
+//! code compiles in the doctests.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]

@@ -47,7 +47,10 @@ fn keyring() -> Keyring {
         .map(|(tier, version, byte)| TierKeys {
             tier: tier.parse().unwrap(),
             primary: *version,
-            versions: vec![VersionKey::new(*version, KeyMaterial::take(&mut repeated(*byte)))],
+            versions: vec![VersionKey::new(
+                *version,
+                KeyMaterial::take(&mut repeated(*byte)),
+            )],
             retired: Vec::new(),
         })
         .collect();
@@ -70,9 +73,17 @@ fn binding_json(binding: &Binding<'_>) -> Value {
     })
 }
 
-fn value_vector<T: serde::Serialize>(name: &str, tier: &Tier, binding: Binding<'_>, value: &T, seed: u8) -> Value {
+fn value_vector<T: serde::Serialize>(
+    name: &str,
+    tier: &Tier,
+    binding: Binding<'_>,
+    value: &T,
+    seed: u8,
+) -> Value {
     let random = randomness(seed);
-    let sealed = fixed_randomness::with(&random, || SealedValue::seal(&keyring(), tier, binding, value).unwrap());
+    let sealed = fixed_randomness::with(&random, || {
+        SealedValue::seal(&keyring(), tier, binding, value).unwrap()
+    });
     json!({
         "name": name,
         "kind": "sealed value",
@@ -99,9 +110,15 @@ fn record_vector() -> Value {
     let keyring = keyring();
     let (name, card, keys) = fixed_randomness::with(&random, || {
         let mut sealer = RecordSealer::new(&keyring, binding);
-        let name = sealer.seal_field(&Tier::INTERNAL, "name", "Ada Lovelace").unwrap();
+        let name = sealer
+            .seal_field(&Tier::INTERNAL, "name", "Ada Lovelace")
+            .unwrap();
         let card = sealer
-            .seal_field(&"restricted/cards".parse().unwrap(), "card_number", "4111111111111111")
+            .seal_field(
+                &"restricted/cards".parse().unwrap(),
+                "card_number",
+                "4111111111111111",
+            )
             .unwrap();
         (name, card, sealer.finish())
     });
@@ -126,7 +143,8 @@ fn first_value_token() -> Vec<u8> {
 /// Negative vectors: a token derived from the first vector, the binding to
 /// open it with, and the error expected.
 fn fail_vectors(first: &[u8]) -> Value {
-    let card_binding = json!({"type_name": "Customer", "field": "card_number", "record_id": "cus_042"});
+    let card_binding =
+        json!({"type_name": "Customer", "field": "card_number", "record_id": "cus_042"});
     let mut flipped_tag = first.to_vec();
     *flipped_tag.last_mut().unwrap() ^= 0x01;
     let mut version_2 = first.to_vec();
@@ -155,7 +173,13 @@ fn generate(first_token: Option<&[u8]>) -> Value {
     let salary = Binding::new("Employee", "salary");
     let vectors = vec![
         value_vector("value_string", &cards, card, &"4111111111111111", 0x01),
-        value_vector("value_option_u64_unbound_record", &Tier::CONFIDENTIAL, salary, &Some(825_000_u64), 0x10),
+        value_vector(
+            "value_option_u64_unbound_record",
+            &Tier::CONFIDENTIAL,
+            salary,
+            &Some(825_000_u64),
+            0x10,
+        ),
         record_vector(),
     ];
     let first = match first_token {
@@ -195,24 +219,44 @@ fn error_name(error: &Error) -> &'static str {
 fn sealing_reproduces_the_frozen_vectors() {
     if std::env::var_os("TIERSEAL_WRITE_VECTORS").is_some() {
         let generated = generate(None);
-        std::fs::write(FILE_PATH, serde_json::to_string_pretty(&generated).unwrap() + "\n").unwrap();
+        std::fs::write(
+            FILE_PATH,
+            serde_json::to_string_pretty(&generated).unwrap() + "\n",
+        )
+        .unwrap();
         return;
     }
     let frozen: Value = serde_json::from_str(FILE).unwrap();
     let generated = generate(Some(&first_value_token()));
-    assert_eq!(generated, frozen, "format-v1.json no longer matches what this build seals");
+    assert_eq!(
+        generated, frozen,
+        "format-v1.json no longer matches what this build seals"
+    );
 }
 
 #[test]
 fn frozen_value_vectors_open() {
     let frozen: Value = serde_json::from_str(FILE).unwrap();
     let keyring = keyring();
-    for vector in frozen["vectors"].as_array().unwrap().iter().filter(|v| v["kind"] == "sealed value") {
+    for vector in frozen["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["kind"] == "sealed value")
+    {
         let sealed = SealedValue::from_bytes(unhex(vector["token"].as_str().unwrap())).unwrap();
         assert_eq!(sealed.to_text(), vector["text"].as_str().unwrap());
         let opened: Value = match vector["name"].as_str().unwrap() {
-            "value_string" => json!(sealed.open::<String>(&keyring, binding_from(&vector["binding"])).unwrap()),
-            _ => json!(sealed.open::<Option<u64>>(&keyring, binding_from(&vector["binding"])).unwrap()),
+            "value_string" => json!(
+                sealed
+                    .open::<String>(&keyring, binding_from(&vector["binding"]))
+                    .unwrap()
+            ),
+            _ => json!(
+                sealed
+                    .open::<Option<u64>>(&keyring, binding_from(&vector["binding"]))
+                    .unwrap()
+            ),
         };
         assert_eq!(opened, vector["value"], "{}", vector["name"]);
     }
@@ -222,13 +266,24 @@ fn frozen_value_vectors_open() {
 fn frozen_record_vector_opens() {
     let frozen: Value = serde_json::from_str(FILE).unwrap();
     let keyring = keyring();
-    let record = frozen["vectors"].as_array().unwrap().iter().find(|v| v["kind"] == "record").unwrap();
+    let record = frozen["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["kind"] == "record")
+        .unwrap();
     let keys: RecordKeys = serde_json::from_value(Value::Array(
         record["keys"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|k| json!(super::RecordKey::from_bytes(unhex(k.as_str().unwrap())).unwrap().to_text()))
+            .map(|k| {
+                json!(
+                    super::RecordKey::from_bytes(unhex(k.as_str().unwrap()))
+                        .unwrap()
+                        .to_text()
+                )
+            })
             .collect(),
     ))
     .unwrap();
@@ -237,7 +292,9 @@ fn frozen_record_vector_opens() {
     for field in record["fields"].as_array().unwrap() {
         let sealed = SealedField::from_bytes(unhex(field["token"].as_str().unwrap())).unwrap();
         let tier: Tier = field["tier"].as_str().unwrap().parse().unwrap();
-        let value: String = opener.open_field(&tier, field["field"].as_str().unwrap(), &sealed).unwrap();
+        let value: String = opener
+            .open_field(&tier, field["field"].as_str().unwrap(), &sealed)
+            .unwrap();
         assert_eq!(json!(value), field["value"]);
     }
 }
@@ -250,6 +307,11 @@ fn frozen_fail_vectors_fail_as_recorded() {
         let outcome = SealedValue::from_bytes(unhex(vector["token"].as_str().unwrap()))
             .and_then(|sealed| sealed.open::<String>(&keyring, binding_from(&vector["binding"])));
         let error = outcome.expect_err(vector["name"].as_str().unwrap());
-        assert_eq!(error_name(&error), vector["error"], "{}: {error:?}", vector["name"]);
+        assert_eq!(
+            error_name(&error),
+            vector["error"],
+            "{}: {error:?}",
+            vector["name"]
+        );
     }
 }
