@@ -1,2 +1,436 @@
-//! Placeholder until the benchmark lands.
-fn main() {}
+//! Envelope benchmarks: tierseal beside the raw AES-256-GCM work it contains,
+//! in the same run.
+//!
+//! `cargo bench -p tierseal --bench envelope` runs every pair with criterion,
+//! then prints records per second and the ratio of each tierseal operation
+//! to its baseline. See `docs/PERFORMANCE.md` for the figures.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::print_stdout,
+    missing_docs,
+    reason = "benchmark code"
+)]
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use criterion::{Criterion, Throughput};
+use rand::Rng as _;
+use tierseal::{
+    Binding, Clearance, KdfProfile, Keyring, Keystore, Level, RecordKeys, RecordOpener,
+    RecordSealer, SealedField, SealedValue, Tier,
+};
+
+const POOL: usize = 1024;
+
+fn letters(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(b'a' + u8::try_from(rng.next_u32() % 26).unwrap()))
+        .collect()
+}
+
+fn ready_cipher() -> Aes256Gcm {
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    Aes256Gcm::new(&key.into())
+}
+
+fn nonce() -> [u8; 12] {
+    let mut n = [0u8; 12];
+    rand::rng().fill_bytes(&mut n);
+    n
+}
+
+/// Raw AES-GCM encryption of `plaintext` into a fresh output buffer.
+fn raw_encrypt(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let nonce = nonce();
+    let mut out = Vec::with_capacity(12 + plaintext.len() + 16);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let tag = cipher
+        .encrypt_inout_detached(&Nonce::from(nonce), aad, (&mut out[12..]).into())
+        .unwrap();
+    out.extend_from_slice(&tag);
+    out
+}
+
+/// Raw AES-GCM decryption of what [`raw_encrypt`] produced.
+fn raw_decrypt(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Vec<u8> {
+    let nonce: [u8; 12] = sealed[..12].try_into().unwrap();
+    let (body, tag) = sealed[12..].split_at(sealed.len() - 28);
+    let mut out = body.to_vec();
+    let tag: [u8; 16] = tag.try_into().unwrap();
+    cipher
+        .decrypt_inout_detached(
+            &Nonce::from(nonce),
+            aad,
+            (&mut out[..]).into(),
+            &Tag::from(tag),
+        )
+        .unwrap();
+    out
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    keyring: Keyring,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let keystore = Keystore::create(
+        dir.path().join("bench.keystore"),
+        &"bench".into(),
+        KdfProfile::Test,
+    )
+    .unwrap();
+    let keyring = keystore
+        .keyring(&Clearance::up_to(Level::Restricted))
+        .unwrap();
+    Setup { _dir: dir, keyring }
+}
+
+fn bench_values(c: &mut Criterion, keyring: &Keyring) {
+    for (label, size) in [("value_32B", 32usize), ("value_4KiB", 4096)] {
+        let mut group = c.benchmark_group(label);
+        group.throughput(Throughput::Elements(1));
+        let text = letters(size);
+        let binding = Binding::new("Bench", "value").with_record_id("rec-1");
+        let cipher = ready_cipher();
+        let sealed = SealedValue::seal(keyring, &Tier::CONFIDENTIAL, binding, &text).unwrap();
+        let raw_sealed = raw_encrypt(&cipher, b"aad", text.as_bytes());
+
+        group.bench_function("seal", |b| {
+            b.iter(|| {
+                SealedValue::seal(keyring, &Tier::CONFIDENTIAL, binding, black_box(&text)).unwrap()
+            });
+        });
+        group.bench_function("raw_encrypt", |b| {
+            b.iter(|| raw_encrypt(&cipher, b"aad", black_box(text.as_bytes())));
+        });
+        group.bench_function("open", |b| {
+            b.iter(|| black_box(&sealed).open::<String>(keyring, binding).unwrap());
+        });
+        group.bench_function("raw_decrypt", |b| {
+            b.iter(|| raw_decrypt(&cipher, b"aad", black_box(&raw_sealed)));
+        });
+        group.finish();
+    }
+}
+
+/// Ten fields over three tiers: (tier, field id, length).
+fn ten_field_layout() -> Vec<(Tier, &'static str, usize)> {
+    vec![
+        (Tier::INTERNAL, "name", 14),
+        (Tier::INTERNAL, "email", 26),
+        (Tier::INTERNAL, "phone", 12),
+        (Tier::INTERNAL, "address", 42),
+        (Tier::CONFIDENTIAL, "dob", 10),
+        (Tier::CONFIDENTIAL, "balance", 12),
+        (Tier::CONFIDENTIAL, "notes", 96),
+        (Tier::RESTRICTED, "ssn", 11),
+        (Tier::RESTRICTED, "account", 16),
+        (Tier::RESTRICTED, "card", 16),
+    ]
+}
+
+struct Record {
+    id: String,
+    fields: Vec<String>,
+}
+
+fn record_pool(lengths: &[usize]) -> Vec<Record> {
+    (0..POOL)
+        .map(|i| Record {
+            id: format!("rec-{i:06}"),
+            fields: lengths.iter().map(|len| letters(*len)).collect(),
+        })
+        .collect()
+}
+
+fn seal_record(
+    keyring: &Keyring,
+    layout: &[(Tier, &str, usize)],
+    record: &Record,
+) -> (RecordKeys, Vec<SealedField>) {
+    let mut sealer = RecordSealer::new(
+        keyring,
+        Binding::new("Bench", "").with_record_id(&record.id),
+    );
+    let fields = layout
+        .iter()
+        .zip(&record.fields)
+        .map(|((tier, id, _), value)| sealer.seal_field(tier, id, value).unwrap())
+        .collect();
+    (sealer.finish(), fields)
+}
+
+fn open_record(
+    keyring: &Keyring,
+    layout: &[(Tier, &str, usize)],
+    id: &str,
+    sealed: &(RecordKeys, Vec<SealedField>),
+) -> Vec<String> {
+    let mut opener = RecordOpener::new(
+        keyring,
+        &sealed.0,
+        Binding::new("Bench", "").with_record_id(id),
+    );
+    layout
+        .iter()
+        .zip(&sealed.1)
+        .map(|((tier, field_id, _), field)| {
+            opener.open_field::<String>(tier, field_id, field).unwrap()
+        })
+        .collect()
+}
+
+fn bench_ten_fields(c: &mut Criterion, keyring: &Keyring) {
+    let layout = ten_field_layout();
+    let lengths: Vec<usize> = layout.iter().map(|f| f.2).collect();
+    let pool = record_pool(&lengths);
+    let sealed: Vec<_> = pool
+        .iter()
+        .map(|r| seal_record(keyring, &layout, r))
+        .collect();
+    let tier_keys: Vec<Aes256Gcm> = (0..3).map(|_| ready_cipher()).collect();
+    let tier_of = |tier: &Tier| match tier.level() {
+        Level::Internal => 0,
+        Level::Confidential => 1,
+        _ => 2,
+    };
+    // The raw work a 3-tier record contains: 3 fresh data keys set up and
+    // wrapped (3 AES-GCM ops) plus 10 field encryptions.
+    let raw_seal = |record: &Record| {
+        let mut data_keys = Vec::with_capacity(3);
+        let mut wrapped = Vec::with_capacity(3);
+        for tier_key in &tier_keys {
+            let mut dek = [0u8; 32];
+            rand::rng().fill_bytes(&mut dek);
+            wrapped.push(raw_encrypt(tier_key, b"tier", &dek));
+            data_keys.push(Aes256Gcm::new(&dek.into()));
+        }
+        let fields: Vec<Vec<u8>> = layout
+            .iter()
+            .zip(&record.fields)
+            .map(|((tier, id, _), value)| {
+                raw_encrypt(&data_keys[tier_of(tier)], id.as_bytes(), value.as_bytes())
+            })
+            .collect();
+        (wrapped, fields)
+    };
+    let raw_sealed: Vec<_> = pool.iter().map(raw_seal).collect();
+    let raw_open = |sealed: &(Vec<Vec<u8>>, Vec<Vec<u8>>)| {
+        let data_keys: Vec<Aes256Gcm> = sealed
+            .0
+            .iter()
+            .zip(&tier_keys)
+            .map(|(wrapped, tier_key)| {
+                let dek: [u8; 32] = raw_decrypt(tier_key, b"tier", wrapped).try_into().unwrap();
+                Aes256Gcm::new(&dek.into())
+            })
+            .collect();
+        layout
+            .iter()
+            .zip(&sealed.1)
+            .map(|((tier, id, _), field)| {
+                raw_decrypt(&data_keys[tier_of(tier)], id.as_bytes(), field)
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let mut group = c.benchmark_group("record_10f_3t");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("seal", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            seal_record(keyring, &layout, &pool[i])
+        });
+    });
+    group.bench_function("raw_seal", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            raw_seal(&pool[i])
+        });
+    });
+    group.bench_function("open", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            open_record(keyring, &layout, &pool[i].id, &sealed[i])
+        });
+    });
+    group.bench_function("raw_open", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            raw_open(&raw_sealed[i])
+        });
+    });
+    group.finish();
+}
+
+/// The 8-field, 227-byte record of the comparison (all fields one tier),
+/// beside the minimal envelope loop: a fresh data key wrapped with AES-KW,
+/// 8 AES-GCM field encryptions with AAD = record id + field name.
+fn bench_envelope_loop(c: &mut Criterion, keyring: &Keyring) {
+    let names = [
+        "name", "email", "ssn", "phone", "address", "dob", "account", "notes",
+    ];
+    let lengths = [14, 26, 11, 12, 42, 10, 16, 96];
+    let layout: Vec<(Tier, &str, usize)> = names
+        .iter()
+        .zip(lengths)
+        .map(|(name, len)| (Tier::CONFIDENTIAL, *name, len))
+        .collect();
+    let pool = record_pool(&lengths);
+    let sealed: Vec<_> = pool
+        .iter()
+        .map(|r| seal_record(keyring, &layout, r))
+        .collect();
+
+    let mut kek_bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut kek_bytes);
+    let kek = aes_kw::KwAes256::new(&kek_bytes.into());
+    let naive_seal = |record: &Record| {
+        let mut dek = [0u8; 32];
+        rand::rng().fill_bytes(&mut dek);
+        let mut wrapped = [0u8; 40];
+        kek.wrap_key(&dek, &mut wrapped).unwrap();
+        let cipher = Aes256Gcm::new(&dek.into());
+        let mut aad = Vec::with_capacity(64);
+        let fields: Vec<Vec<u8>> = names
+            .iter()
+            .zip(&record.fields)
+            .map(|(name, value)| {
+                aad.clear();
+                aad.extend_from_slice(record.id.as_bytes());
+                aad.extend_from_slice(name.as_bytes());
+                raw_encrypt(&cipher, &aad, value.as_bytes())
+            })
+            .collect();
+        (wrapped, fields)
+    };
+    let naive_sealed: Vec<_> = pool.iter().map(naive_seal).collect();
+    let naive_open = |record: &Record, sealed: &([u8; 40], Vec<Vec<u8>>)| {
+        let mut dek = [0u8; 32];
+        kek.unwrap_key(&sealed.0, &mut dek).unwrap();
+        let cipher = Aes256Gcm::new(&dek.into());
+        let mut aad = Vec::with_capacity(64);
+        names
+            .iter()
+            .zip(&sealed.1)
+            .map(|(name, field)| {
+                aad.clear();
+                aad.extend_from_slice(record.id.as_bytes());
+                aad.extend_from_slice(name.as_bytes());
+                String::from_utf8(raw_decrypt(&cipher, &aad, field)).unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let mut group = c.benchmark_group("record_8f_227B");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("seal", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            seal_record(keyring, &layout, &pool[i])
+        });
+    });
+    group.bench_function("envelope_loop_seal", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            naive_seal(&pool[i])
+        });
+    });
+    group.bench_function("open", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            open_record(keyring, &layout, &pool[i].id, &sealed[i])
+        });
+    });
+    group.bench_function("envelope_loop_open", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            naive_open(&pool[i], &naive_sealed[i])
+        });
+    });
+    group.finish();
+}
+
+/// Mean time per iteration in nanoseconds, from criterion's estimates
+/// written by this run (older files, from filtered-out benchmarks, are
+/// ignored).
+fn mean_ns(
+    dir: &std::path::Path,
+    group: &str,
+    function: &str,
+    since: std::time::SystemTime,
+) -> Option<f64> {
+    let path = dir.join(group).join(function).join("new/estimates.json");
+    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
+        return None;
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+fn print_summary(dir: &std::path::Path, since: std::time::SystemTime) {
+    let pairs = [
+        ("value_32B", "seal", "raw_encrypt"),
+        ("value_32B", "open", "raw_decrypt"),
+        ("value_4KiB", "seal", "raw_encrypt"),
+        ("value_4KiB", "open", "raw_decrypt"),
+        ("record_10f_3t", "seal", "raw_seal"),
+        ("record_10f_3t", "open", "raw_open"),
+        ("record_8f_227B", "seal", "envelope_loop_seal"),
+        ("record_8f_227B", "open", "envelope_loop_open"),
+    ];
+    println!(
+        "\n{:<16} {:<5} {:>14} {:>14} {:>22} {:>7}",
+        "group", "op", "tierseal rec/s", "ns/record", "baseline", "ratio"
+    );
+    for (group, op, baseline) in pairs {
+        let (Some(ours), Some(base)) = (
+            mean_ns(dir, group, op, since),
+            mean_ns(dir, group, baseline, since),
+        ) else {
+            continue; // filtered out on the command line
+        };
+        println!(
+            "{group:<16} {op:<5} {:>14.0} {:>14.0} {:>13} {:>6.0} ns {:>6.2}x",
+            1e9 / ours,
+            ours,
+            baseline,
+            base,
+            ours / base
+        );
+    }
+}
+
+fn main() {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")))
+        .join("criterion");
+    let mut criterion = Criterion::default()
+        .output_directory(&dir)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(40)
+        .configure_from_args();
+    let started = std::time::SystemTime::now();
+    let Setup { _dir, keyring } = setup();
+    bench_values(&mut criterion, &keyring);
+    bench_ten_fields(&mut criterion, &keyring);
+    bench_envelope_loop(&mut criterion, &keyring);
+    criterion.final_summary();
+    print_summary(&dir, started);
+}

@@ -128,7 +128,7 @@ impl<'a> Token<'a> {
             let split = rest
                 .len()
                 .checked_sub(TAG_LEN)
-                .ok_or(Error::malformed("truncated: no room for the tag"))?;
+                .ok_or_else(|| Error::malformed("truncated: no room for the tag"))?;
             let (ciphertext, tag) = rest.split_at(split);
             let tag = tag
                 .try_into()
@@ -162,11 +162,11 @@ impl<'a> Reader<'a> {
         let end = self
             .pos
             .checked_add(len)
-            .ok_or(Error::malformed("length overflow"))?;
+            .ok_or_else(|| Error::malformed("length overflow"))?;
         let slice = self
             .bytes
             .get(self.pos..end)
-            .ok_or(Error::malformed("truncated"))?;
+            .ok_or_else(|| Error::malformed("truncated"))?;
         self.pos = end;
         Ok(slice)
     }
@@ -219,30 +219,65 @@ pub(crate) fn header_len(tier: &str) -> usize {
     3 + tier.len()
 }
 
-const DEK_DOMAIN: &[u8] = b"tierseal/data-key\0";
-const FIELD_DOMAIN: &[u8] = b"tierseal/field\0";
+/// Domain tags: the first byte of each kind of AAD, so that no data-key
+/// AAD can be read as a field AAD or the reverse.
+const DATA_KEY_DOMAIN: u8 = b'K';
+const FIELD_DOMAIN: u8 = b'F';
 
-/// AAD of a data-key wrap: the tier and the tier key version. It leaves out
-/// the field binding on purpose, so that rewrap (and the CLI's blind
-/// rewrap of stored JSON) needs no knowledge of the record's schema; the
-/// field ciphertext binds the rest.
-pub(crate) fn data_key_aad(buf: &mut Vec<u8>, tier: &str, key_version: u32) {
-    buf.clear();
-    buf.extend_from_slice(DEK_DOMAIN);
-    buf.push(FORMAT_VERSION);
-    push_text(buf, tier);
-    buf.extend_from_slice(&key_version.to_be_bytes());
+/// Longest data-key AAD: domain, version, tier length, tier, key version.
+const MAX_DATA_KEY_AAD: usize = 1 + 1 + 1 + MAX_TIER_LEN + 4;
+
+/// AAD of a data-key wrap, built on the stack.
+pub(crate) struct DataKeyAad {
+    buf: [u8; MAX_DATA_KEY_AAD],
+    len: usize,
 }
 
-/// AAD of a field ciphertext: tier, type name, field id and record id.
-/// The key version is left out so that rewrap never touches field data.
-pub(crate) fn field_aad(buf: &mut Vec<u8>, tier: &str, binding: &Binding<'_>) {
+impl DataKeyAad {
+    /// The AAD of a data key wrapped under `key_version` of `tier`: the tier
+    /// and the version. It leaves out the field binding on purpose, so that
+    /// rewrap (and the CLI's blind rewrap of stored JSON) needs no
+    /// knowledge of the record's schema; the field ciphertext binds the
+    /// rest.
+    pub(crate) fn new(tier: &str, key_version: u32) -> DataKeyAad {
+        let mut aad = DataKeyAad {
+            buf: [0; MAX_DATA_KEY_AAD],
+            len: 0,
+        };
+        // Tier names are at most 64 bytes (checked by the parser and by
+        // `Tier`), so their length is one varint byte.
+        let tier = tier
+            .as_bytes()
+            .get(..MAX_TIER_LEN)
+            .unwrap_or(tier.as_bytes());
+        let tier_len = [u8::try_from(tier.len()).unwrap_or(0)];
+        for part in [
+            &[DATA_KEY_DOMAIN, FORMAT_VERSION],
+            &tier_len[..],
+            tier,
+            &key_version.to_be_bytes(),
+        ] {
+            let end = aad.len + part.len();
+            if let Some(target) = aad.buf.get_mut(aad.len..end) {
+                target.copy_from_slice(part);
+                aad.len = end;
+            }
+        }
+        aad
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// The record part of a field's AAD: type name and record id. A record
+/// sealer writes it once and appends each field with [`field_aad_suffix`].
+pub(crate) fn field_aad_prefix(buf: &mut Vec<u8>, binding: &Binding<'_>) {
     buf.clear();
-    buf.extend_from_slice(FIELD_DOMAIN);
+    buf.push(FIELD_DOMAIN);
     buf.push(FORMAT_VERSION);
-    push_text(buf, tier);
     push_text(buf, binding.type_name());
-    push_text(buf, binding.field());
     match binding.record_id() {
         None => buf.push(0),
         Some(id) => {
@@ -252,12 +287,28 @@ pub(crate) fn field_aad(buf: &mut Vec<u8>, tier: &str, binding: &Binding<'_>) {
     }
 }
 
-/// Length-prefixed text, so that no two bindings share an encoding.
+/// Appends the field part of a field's AAD: tier and stable field id.
+/// The key version is left out so that rewrap never touches field data.
+pub(crate) fn field_aad_suffix(buf: &mut Vec<u8>, tier: &str, field: &str) {
+    push_text(buf, tier);
+    push_text(buf, field);
+}
+
+/// The whole AAD of a field ciphertext: type name, record id, tier, field.
+pub(crate) fn field_aad(buf: &mut Vec<u8>, tier: &str, binding: &Binding<'_>) {
+    field_aad_prefix(buf, binding);
+    field_aad_suffix(buf, tier, binding.field());
+}
+
+/// Text prefixed with its length as an unsigned LEB128 varint (one byte
+/// below 128), so that no two bindings share an encoding.
 fn push_text(buf: &mut Vec<u8>, text: &str) {
-    // Lengths above u32::MAX cannot occur in memory-resident strings we
-    // accept; saturating keeps the encoding total without a panic path.
-    let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
-    buf.extend_from_slice(&len.to_be_bytes());
+    let mut len = text.len();
+    while len >= 0x80 {
+        buf.push((len & 0x7f) as u8 | 0x80);
+        len >>= 7;
+    }
+    buf.push(len as u8);
     buf.extend_from_slice(text.as_bytes());
 }
 
@@ -328,6 +379,17 @@ mod tests {
             Token::parse(&bytes, Kind::RecordKey),
             Err(Error::UnsupportedFormat { version: 2 })
         ));
+    }
+
+    #[test]
+    fn text_lengths_are_varints() {
+        let mut buf = Vec::new();
+        push_text(&mut buf, "abc");
+        assert_eq!(buf, [3, b'a', b'b', b'c']);
+        buf.clear();
+        push_text(&mut buf, &"x".repeat(300));
+        assert_eq!(&buf[..2], [0xAC, 0x02]);
+        assert_eq!(buf.len(), 302);
     }
 
     #[test]

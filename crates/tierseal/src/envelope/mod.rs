@@ -26,7 +26,7 @@ pub use token::{RecordKey, SealedField, SealedValue, TEXT_PREFIX};
 use crate::crypto::{self, NONCE_LEN, TAG_LEN};
 use crate::keyring::{Keyring, TierKeys};
 use crate::{Error, Tier};
-use format::{FieldPart, WrappedKey};
+use format::{DataKeyAad, FieldPart, WrappedKey};
 
 /// What [`rewrap`](SealedValue::rewrap) did to one wrapped data key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,14 +43,14 @@ pub enum Rewrapped {
     },
 }
 
-/// A fresh data key for `tier`: its wrapped form is appended to `out`
-/// and its ready cipher returned.
-fn new_data_key(keys: &TierKeys, aad: &mut Vec<u8>, out: &mut Vec<u8>) -> Result<Aes256Gcm, Error> {
+/// A fresh data key for `keys`' tier: its wrapped form is appended to
+/// `out` and its ready cipher returned.
+fn new_data_key(keys: &TierKeys, out: &mut Vec<u8>) -> Result<Aes256Gcm, Error> {
     let primary = keys.primary_key()?;
     let data_key = crypto::fresh_data_key();
     let nonce = crypto::fresh_nonce();
-    format::data_key_aad(aad, keys.tier.as_str(), primary.version);
-    let wrapped = crypto::wrap_key(&primary.cipher, &nonce, aad, &data_key)?;
+    let aad = DataKeyAad::new(keys.tier.as_str(), primary.version);
+    let wrapped = crypto::wrap_key(&primary.cipher, &nonce, aad.as_bytes(), &data_key)?;
     format::write_wrapped_key(out, primary.version, &nonce, &wrapped);
     Ok(crypto::cipher_for(&data_key))
 }
@@ -61,61 +61,72 @@ fn open_data_key<'k>(
     keyring: &'k Keyring,
     tier: &str,
     wrapped: &WrappedKey<'_>,
-    aad: &mut Vec<u8>,
 ) -> Result<(Aes256Gcm, &'k Tier), Error> {
     let keys = keyring.require(tier)?;
     let key = keys.version_key(wrapped.key_version)?;
-    format::data_key_aad(aad, tier, wrapped.key_version);
-    let data_key = crypto::unwrap_key(&key.cipher, wrapped.nonce, aad, wrapped.wrapped)
+    let aad = DataKeyAad::new(tier, wrapped.key_version);
+    let data_key = crypto::unwrap_key(&key.cipher, wrapped.nonce, aad.as_bytes(), wrapped.wrapped)
         .map_err(|_| integrity(&keys.tier, wrapped.key_version))?;
     Ok((crypto::cipher_for(&data_key), &keys.tier))
 }
 
-/// Rewraps the wrapped-key part of `bytes` under the tier's primary.
-fn rewrap_in_place(
+/// Rewraps the wrapped-key part of `token` (a sealed value or record key)
+/// under its tier's primary version, in place.
+fn rewrap_token(
     keyring: &Keyring,
-    tier: &str,
-    wrapped: WrappedKey<'_>,
-    bytes: &mut [u8],
+    token: &mut [u8],
+    kind: format::Kind,
 ) -> Result<Rewrapped, Error> {
-    let keys = keyring.require(tier)?;
+    let parsed = format::Token::parse(token, kind)?;
+    let wrapped = parsed
+        .wrapped_key
+        .ok_or_else(|| Error::malformed("token without a wrapped key"))?;
+    let keys = keyring.require(parsed.tier)?;
     let primary = keys.primary_key()?;
     let from = wrapped.key_version;
     if from == primary.version {
         return Ok(Rewrapped::AlreadyCurrent);
     }
     let old = keys.version_key(from)?;
-    let mut aad = Vec::with_capacity(64);
-    format::data_key_aad(&mut aad, tier, from);
-    let data_key = crypto::unwrap_key(&old.cipher, wrapped.nonce, &aad, wrapped.wrapped)
+    let aad = DataKeyAad::new(parsed.tier, from);
+    let data_key = crypto::unwrap_key(&old.cipher, wrapped.nonce, aad.as_bytes(), wrapped.wrapped)
         .map_err(|_| integrity(&keys.tier, from))?;
     let nonce = crypto::fresh_nonce();
-    format::data_key_aad(&mut aad, tier, primary.version);
-    let rewrapped = crypto::wrap_key(&primary.cipher, &nonce, &aad, &data_key)?;
+    let aad = DataKeyAad::new(parsed.tier, primary.version);
+    let rewrapped = crypto::wrap_key(&primary.cipher, &nonce, aad.as_bytes(), &data_key)?;
 
     let mut part = Vec::with_capacity(format::WRAPPED_PART_LEN);
     format::write_wrapped_key(&mut part, primary.version, &nonce, &rewrapped);
-    let target = bytes
-        .get_mut(wrapped.offset..wrapped.offset + format::WRAPPED_PART_LEN)
-        .ok_or(Error::malformed("truncated"))?;
-    target.copy_from_slice(&part);
+    let offset = wrapped.offset;
+    token
+        .get_mut(offset..offset + format::WRAPPED_PART_LEN)
+        .ok_or_else(|| Error::malformed("truncated"))?
+        .copy_from_slice(&part);
     Ok(Rewrapped::Moved {
         from,
         to: primary.version,
     })
 }
 
-/// Appends `nonce || encrypt(value) || tag` to `out`.
+/// The postcard length of `value`, to size the output exactly.
+fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, Error> {
+    postcard::experimental::serialized_size(value).map_err(encode_error)
+}
+
+/// Bytes a field adds beyond its encoded value: nonce and tag.
+const FIELD_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+
+/// Appends `nonce || encrypt(value) || tag` to `out`, whose capacity the
+/// caller sized with [`encoded_len`] so that the plaintext is never left
+/// behind in a buffer freed by reallocation.
 fn seal_field_into<T: Serialize + ?Sized>(
     cipher: &Aes256Gcm,
     aad: &[u8],
     value: &T,
+    encoded_len: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let size = postcard::experimental::serialized_size(value).map_err(encode_error)?;
-    // Reserve exactly, so the plaintext is never left behind in a buffer
-    // freed by reallocation.
-    out.reserve_exact(NONCE_LEN + size + TAG_LEN);
+    out.reserve_exact(FIELD_OVERHEAD + encoded_len);
     let nonce = crypto::fresh_nonce();
     out.extend_from_slice(&nonce);
     let start = out.len();

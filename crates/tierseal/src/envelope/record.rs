@@ -43,20 +43,7 @@ impl RecordKeys {
     pub fn rewrap(&mut self, keyring: &Keyring) -> Result<Vec<Rewrapped>, Error> {
         self.keys
             .iter_mut()
-            .map(|key| {
-                let token = key.token();
-                let tier = token.tier.to_owned();
-                let Some(wrapped) = token.wrapped_key else {
-                    return Err(Error::malformed("record key without a wrapped key"));
-                };
-                let (nonce, bytes) = (*wrapped.nonce, *wrapped.wrapped);
-                let wrapped = format::WrappedKey {
-                    nonce: &nonce,
-                    wrapped: &bytes,
-                    ..wrapped
-                };
-                super::rewrap_in_place(keyring, &tier, wrapped, key.bytes_mut())
-            })
+            .map(|key| super::rewrap_token(keyring, key.bytes_mut(), Kind::RecordKey))
             .collect()
     }
 
@@ -91,9 +78,10 @@ impl RecordKeys {
 /// ```
 pub struct RecordSealer<'a> {
     keyring: &'a Keyring,
-    binding: Binding<'a>,
     slots: Vec<SealSlot>,
+    /// The record's AAD prefix, followed by the current field's suffix.
     aad: Vec<u8>,
+    prefix_len: usize,
 }
 
 struct SealSlot {
@@ -105,12 +93,13 @@ struct SealSlot {
 impl<'a> RecordSealer<'a> {
     /// Starts a record of `binding`'s type and record id (its field part
     /// is ignored: each field names its own id).
-    pub fn new(keyring: &'a Keyring, binding: Binding<'a>) -> RecordSealer<'a> {
+    pub fn new(keyring: &'a Keyring, binding: Binding<'_>) -> RecordSealer<'a> {
+        let (aad, prefix_len) = aad_prefix(&binding);
         RecordSealer {
             keyring,
-            binding,
-            slots: Vec::with_capacity(4),
-            aad: Vec::with_capacity(128),
+            slots: Vec::new(),
+            aad,
+            prefix_len,
         }
     }
 
@@ -126,16 +115,18 @@ impl<'a> RecordSealer<'a> {
         value: &T,
     ) -> Result<SealedField, Error> {
         let index = self.slot(tier)?;
-        let slot = self.slots.get(index).ok_or(Error::malformed("slot"))?;
-        format::field_aad(
-            &mut self.aad,
-            tier.as_str(),
-            &self.binding.for_field(field_id),
+        let slot = self
+            .slots
+            .get(index)
+            .ok_or_else(|| Error::malformed("slot"))?;
+        self.aad.truncate(self.prefix_len);
+        format::field_aad_suffix(&mut self.aad, tier.as_str(), field_id);
+        let encoded_len = super::encoded_len(value)?;
+        let mut out = Vec::with_capacity(
+            format::header_len(tier.as_str()) + super::FIELD_OVERHEAD + encoded_len,
         );
-        let mut out = Vec::new();
-        out.reserve_exact(format::header_len(tier.as_str()));
         format::write_header(&mut out, Kind::RecordField, tier.as_str());
-        super::seal_field_into(&slot.cipher, &self.aad, value, &mut out)?;
+        super::seal_field_into(&slot.cipher, &self.aad, value, encoded_len, &mut out)?;
         Ok(SealedField::from_valid_bytes(out))
     }
 
@@ -148,7 +139,7 @@ impl<'a> RecordSealer<'a> {
         let mut bytes =
             Vec::with_capacity(format::header_len(tier.as_str()) + format::WRAPPED_PART_LEN);
         format::write_header(&mut bytes, Kind::RecordKey, tier.as_str());
-        let cipher = super::new_data_key(keys, &mut self.aad, &mut bytes)?;
+        let cipher = super::new_data_key(keys, &mut bytes)?;
         self.slots.push(SealSlot {
             tier: tier.clone(),
             key: RecordKey::from_valid_bytes(bytes),
@@ -165,14 +156,24 @@ impl<'a> RecordSealer<'a> {
     }
 }
 
+/// The record's AAD prefix in a buffer with room for field suffixes.
+fn aad_prefix(binding: &Binding<'_>) -> (Vec<u8>, usize) {
+    let record_len = binding.record_id().map_or(0, str::len);
+    let mut aad = Vec::with_capacity(96 + binding.type_name().len() + record_len);
+    format::field_aad_prefix(&mut aad, binding);
+    let prefix_len = aad.len();
+    (aad, prefix_len)
+}
+
 /// Opens the fields of one sealed record, unwrapping each tier's data key
 /// at most once.
 pub struct RecordOpener<'a> {
     keyring: &'a Keyring,
     keys: &'a RecordKeys,
-    binding: Binding<'a>,
     opened: Vec<OpenSlot<'a>>,
+    /// The record's AAD prefix, followed by the current field's suffix.
     aad: Vec<u8>,
+    prefix_len: usize,
     scratch: Zeroizing<Vec<u8>>,
 }
 
@@ -187,15 +188,16 @@ impl<'a> RecordOpener<'a> {
     pub fn new(
         keyring: &'a Keyring,
         keys: &'a RecordKeys,
-        binding: Binding<'a>,
+        binding: Binding<'_>,
     ) -> RecordOpener<'a> {
+        let (aad, prefix_len) = aad_prefix(&binding);
         RecordOpener {
             keyring,
             keys,
-            binding,
-            opened: Vec::with_capacity(4),
-            aad: Vec::with_capacity(128),
-            scratch: Zeroizing::new(Vec::with_capacity(256)),
+            opened: Vec::new(),
+            aad,
+            prefix_len,
+            scratch: Zeroizing::new(Vec::new()),
         }
     }
 
@@ -228,12 +230,12 @@ impl<'a> RecordOpener<'a> {
             return Err(Error::malformed("record field without ciphertext"));
         };
         let index = self.slot(tier)?;
-        let slot = self.opened.get(index).ok_or(Error::malformed("slot"))?;
-        format::field_aad(
-            &mut self.aad,
-            tier.as_str(),
-            &self.binding.for_field(field_id),
-        );
+        let slot = self
+            .opened
+            .get(index)
+            .ok_or_else(|| Error::malformed("slot"))?;
+        self.aad.truncate(self.prefix_len);
+        format::field_aad_suffix(&mut self.aad, tier.as_str(), field_id);
         super::open_field(
             &slot.cipher,
             &self.aad,
@@ -252,17 +254,20 @@ impl<'a> RecordOpener<'a> {
         if let Some(index) = self.opened.iter().position(|slot| slot.tier == tier) {
             return Ok(index);
         }
-        let keys = self.keyring.require(tier.as_str())?;
-        let key = self.keys.find(tier.as_str()).ok_or(Error::malformed(
-            "the record has no data key for the field's tier",
-        ))?;
+        // NotGranted before Malformed: a missing key in the record is only
+        // worth reporting to a keyring that could use it.
+        self.keyring.require(tier.as_str())?;
+        let key = self
+            .keys
+            .find(tier.as_str())
+            .ok_or_else(|| Error::malformed("the record has no data key for the field's tier"))?;
         let token = key.token();
         let wrapped = token
             .wrapped_key
-            .ok_or(Error::malformed("record key without a wrapped key"))?;
-        let (cipher, _) = super::open_data_key(self.keyring, token.tier, &wrapped, &mut self.aad)?;
+            .ok_or_else(|| Error::malformed("record key without a wrapped key"))?;
+        let (cipher, tier) = super::open_data_key(self.keyring, token.tier, &wrapped)?;
         self.opened.push(OpenSlot {
-            tier: &keys.tier,
+            tier,
             version: wrapped.key_version,
             cipher,
         });

@@ -31,7 +31,7 @@ fn encode_text(bytes: &[u8]) -> String {
 fn decode_text(text: &str) -> Result<Vec<u8>, Error> {
     let body = text
         .strip_prefix(TEXT_PREFIX)
-        .ok_or(Error::malformed("text does not start with `tierseal:`"))?;
+        .ok_or_else(|| Error::malformed("text does not start with `tierseal:`"))?;
     URL_SAFE_NO_PAD
         .decode(body)
         .map_err(|_| Error::malformed("text is not valid unpadded base64url"))

@@ -44,13 +44,18 @@ impl SealedValue {
         value: &T,
     ) -> Result<SealedValue, Error> {
         let keys = keyring.require(tier.as_str())?;
-        let mut aad = Vec::with_capacity(96);
-        let mut out =
-            Vec::with_capacity(format::header_len(tier.as_str()) + format::WRAPPED_PART_LEN);
+        let encoded_len = super::encoded_len(value)?;
+        let mut out = Vec::with_capacity(
+            format::header_len(tier.as_str())
+                + format::WRAPPED_PART_LEN
+                + super::FIELD_OVERHEAD
+                + encoded_len,
+        );
         format::write_header(&mut out, Kind::Value, tier.as_str());
-        let cipher = super::new_data_key(keys, &mut aad, &mut out)?;
+        let cipher = super::new_data_key(keys, &mut out)?;
+        let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
         format::field_aad(&mut aad, tier.as_str(), &binding);
-        super::seal_field_into(&cipher, &aad, value, &mut out)?;
+        super::seal_field_into(&cipher, &aad, value, encoded_len, &mut out)?;
         Ok(SealedValue::from_valid_bytes(out))
     }
 
@@ -70,8 +75,8 @@ impl SealedValue {
         let (Some(wrapped), Some(field)) = (token.wrapped_key, token.field) else {
             return Err(Error::malformed("sealed value without key or field"));
         };
-        let mut aad = Vec::with_capacity(96);
-        let (cipher, tier) = super::open_data_key(keyring, token.tier, &wrapped, &mut aad)?;
+        let (cipher, tier) = super::open_data_key(keyring, token.tier, &wrapped)?;
+        let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
         format::field_aad(&mut aad, token.tier, &binding);
         let mut scratch = Zeroizing::new(Vec::with_capacity(field.ciphertext.len()));
         super::open_field(
@@ -94,18 +99,6 @@ impl SealedValue {
     /// # Errors
     /// As [`open`](Self::open), for the version the key is wrapped under.
     pub fn rewrap(&mut self, keyring: &Keyring) -> Result<Rewrapped, Error> {
-        let token = self.token();
-        let Some(wrapped) = token.wrapped_key else {
-            return Err(Error::malformed("sealed value without a wrapped key"));
-        };
-        let tier = token.tier.to_owned();
-        // The borrowed header points into our own bytes; copy what we need.
-        let (nonce, key) = (*wrapped.nonce, *wrapped.wrapped);
-        let wrapped = format::WrappedKey {
-            nonce: &nonce,
-            wrapped: &key,
-            ..wrapped
-        };
-        super::rewrap_in_place(keyring, &tier, wrapped, self.bytes_mut())
+        super::rewrap_token(keyring, self.bytes_mut(), Kind::Value)
     }
 }
