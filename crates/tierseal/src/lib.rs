@@ -48,15 +48,24 @@
 //! Integrity failures say which key was tried, never why the tag failed.
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+mod access;
 mod classification;
+mod classified;
 mod crypto;
 mod envelope;
 mod error;
 mod grant;
 mod keyring;
 mod keystore;
+pub mod mask;
+mod revealed;
 
+pub use access::AccessContext;
 pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
+pub use classified::{Classification, Classified, FieldClassification, SealedRecord};
 pub use crypto::CheckValue;
 pub use envelope::{
     Binding, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField,
@@ -69,3 +78,6 @@ pub use keystore::{
     DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, KdfParams, KdfProfile, KeyState, KeyVersionInfo,
     Keystore, Passphrase,
 };
+pub use revealed::{Revealed, Withheld};
+/// Derives [`Classified`] (see there for the attribute syntax).
+pub use tierseal_derive::Classified;

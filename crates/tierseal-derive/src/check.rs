@@ -1,0 +1,177 @@
+//! The classification rules, applied to every field at once.
+
+use std::collections::HashMap;
+
+use syn::spanned::Spanned;
+use tierseal_classify::LevelName;
+use tierseal_classify::attr::Errors;
+use tierseal_classify::lexicon::{self, Match};
+
+use crate::ast::{Container, Field, FieldKind};
+
+/// Resolves each field's kind and reports every rule it breaks.
+pub(crate) fn check(container: &mut Container<'_>, errors: &mut Errors) {
+    let strict = container.attrs.strict;
+    for field in &mut container.fields {
+        field.kind = resolve(field, strict, errors);
+    }
+    check_record_id(container, errors);
+    check_unique_ids(container, errors);
+}
+
+/// What the lexicon says of a field: its name first, then its type.
+fn financial(field: &Field<'_>) -> Option<Match> {
+    lexicon::match_name(&field.name()).or_else(|| lexicon::match_type(field.ty))
+}
+
+fn resolve(field: &Field<'_>, strict: bool, errors: &mut Errors) -> FieldKind {
+    let attrs = &field.attrs;
+    let name = field.name();
+    let span = field.ident.span();
+
+    if !attrs.tagged {
+        if let Some(hit) = financial(field) {
+            errors.push(
+                span,
+                format!(
+                    "field `{name}` looks like {} (lexicon rule `{}`, matched `{}`) but is not classified\n\
+                     help: add #[classify({})] (or higher), or #[classify(public, reason = \"...\")] if it is not sensitive",
+                    hit.rule.description, hit.rule.id, hit.trigger, hit.rule.min_level
+                ),
+            );
+        } else if strict {
+            errors.push(
+                span,
+                format!(
+                    "#[classified(strict)]: field `{name}` needs #[classify(...)] with a level"
+                ),
+            );
+        }
+        return FieldKind::Public;
+    }
+
+    if attrs.nested {
+        if let Some((_, level_span)) = attrs.level {
+            errors.push(
+                level_span,
+                "a nested field takes its classification from its own type: remove the level",
+            );
+        }
+        if attrs.compartment.is_some()
+            || attrs.mask.is_some()
+            || attrs.transient
+            || attrs.reveal_none
+        {
+            errors.push(
+                span,
+                "a nested field accepts no compartment, mask, transient or reveal_none",
+            );
+        }
+        return FieldKind::Nested;
+    }
+
+    let Some((level, level_span)) = attrs.level else {
+        errors.push(
+            span,
+            format!("#[classify] on `{name}` needs a level: public, internal, confidential or restricted"),
+        );
+        return FieldKind::Public;
+    };
+
+    let hit = financial(field);
+    if let Some(hit) = hit.filter(|hit| hit.rule.sensitive_authentication_data)
+        && !attrs.transient
+    {
+        errors.push(
+            span,
+            format!(
+                "field `{name}` holds {} and must not be stored after authorisation (PCI DSS)\n\
+                 help: declare it #[classify(restricted, transient)] so it is never written into the sealed form",
+                hit.rule.description
+            ),
+        );
+    }
+
+    if level == LevelName::Public {
+        if attrs.mask.is_some() {
+            errors.push(
+                span,
+                format!("field `{name}` is public: a mask only applies to sealed fields"),
+            );
+        }
+        if attrs.compartment.is_some() || attrs.transient || attrs.reveal_none {
+            errors.push(span, format!("field `{name}` is public: compartment, transient and reveal_none need a sealed level"));
+        }
+        if let Some(hit) = hit
+            && attrs.reason.is_none()
+        {
+            errors.push(
+                level_span,
+                format!(
+                    "field `{name}` looks like {} (lexicon rule `{}`): declaring it public needs a written reason\n\
+                     help: #[classify(public, reason = \"why this is not sensitive\")]",
+                    hit.rule.description, hit.rule.id
+                ),
+            );
+        }
+        return FieldKind::Public;
+    }
+
+    if attrs.reveal_none && !is_option(field.ty) {
+        errors.push(
+            field.ty.span(),
+            "reveal_none applies to `Option<T>` fields only",
+        );
+    }
+    if attrs.transient {
+        if level != LevelName::Restricted {
+            errors.push(level_span, "a transient field must be restricted");
+        }
+        return FieldKind::Transient { level };
+    }
+    FieldKind::Sealed {
+        level,
+        compartment: attrs.compartment.as_ref().map(syn::LitStr::value),
+        mask: attrs.mask.as_ref().map(|(mask, _)| mask.clone()),
+    }
+}
+
+fn is_option(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Option"))
+}
+
+fn check_record_id(container: &Container<'_>, errors: &mut Errors) {
+    let Some(literal) = &container.attrs.record_id else {
+        return;
+    };
+    match container.record_id_field() {
+        None => errors.push(
+            literal.span(),
+            format!("record_id names `{}`, which is not a field of this struct", literal.value()),
+        ),
+        Some(field) if !matches!(field.kind, FieldKind::Public) => errors.push(
+            literal.span(),
+            format!(
+                "record_id field `{}` must be public: it is stored in clear to bind every ciphertext to its record",
+                literal.value()
+            ),
+        ),
+        Some(_) => {}
+    }
+}
+
+fn check_unique_ids(container: &Container<'_>, errors: &mut Errors) {
+    let mut seen: HashMap<String, &Field<'_>> = HashMap::new();
+    for field in &container.fields {
+        if let Some(first) = seen.insert(field.id(), field) {
+            errors.push(
+                field.ident.span(),
+                format!(
+                    "field id `{}` is used by `{}` too: stable ids must be unique",
+                    field.id(),
+                    first.name()
+                ),
+            );
+        }
+    }
+}

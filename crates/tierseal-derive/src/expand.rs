@@ -1,0 +1,621 @@
+//! Code generation: the sealed form, the view, and the trait impls.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{DeriveInput, Ident, LitStr};
+use tierseal_classify::LevelName;
+use tierseal_classify::attr::{BuiltinMask, Errors, Mask};
+
+use crate::ast::{Container, Field, FieldKind};
+use crate::check;
+
+/// Expands the derive, or returns every error found.
+pub(crate) fn derive(input: &DeriveInput) -> Result<TokenStream, syn::Error> {
+    let mut errors = Errors::default();
+    let mut container = Container::from_input(input, &mut errors)?;
+    check::check(&mut container, &mut errors);
+    check_masks(&container, &mut errors);
+    errors.finish()?;
+    Ok(Expander::new(&container).expand())
+}
+
+/// `reveal_none` fields are `Option`s, which built-in masks cannot show.
+fn check_masks(container: &Container<'_>, errors: &mut Errors) {
+    for field in &container.fields {
+        if let (true, Some((Mask::Builtin(mask), span))) =
+            (field.attrs.reveal_none, &field.attrs.mask)
+            && *mask != BuiltinMask::None
+        {
+            errors.push(
+                *span,
+                "a reveal_none field is an Option: use mask_with to show it",
+            );
+        }
+    }
+}
+
+struct Expander<'c, 'a> {
+    container: &'c Container<'a>,
+    ident: &'a Ident,
+    sealed: Ident,
+    view: Ident,
+}
+
+/// Generated locals carry this prefix so that no field name can shadow them.
+fn local(name: &str) -> Ident {
+    format_ident!("__tierseal_{}", name)
+}
+
+fn level_path(level: LevelName) -> TokenStream {
+    let variant = format_ident!("{}", level.variant());
+    quote!(::tierseal::Level::#variant)
+}
+
+fn mask_field(field: &Field<'_>) -> Ident {
+    format_ident!("{}_mask", field.name())
+}
+
+/// The mask expression of a sealed field, if it shows anything.
+fn mask_expr(field: &Field<'_>) -> Option<TokenStream> {
+    let FieldKind::Sealed {
+        mask: Some(mask), ..
+    } = &field.kind
+    else {
+        return None;
+    };
+    let ident = field.ident;
+    match mask {
+        Mask::Builtin(BuiltinMask::None) => None,
+        Mask::Builtin(builtin) => {
+            let function = format_ident!("{}", builtin.name());
+            Some(quote!(::tierseal::mask::#function(&self.#ident)))
+        }
+        Mask::With(path) => Some(quote!(#path(&self.#ident))),
+    }
+}
+
+impl<'c, 'a> Expander<'c, 'a> {
+    fn new(container: &'c Container<'a>) -> Self {
+        let ident = &container.input.ident;
+        Expander {
+            container,
+            ident,
+            sealed: format_ident!("Sealed{}", ident),
+            view: format_ident!("{}View", ident),
+        }
+    }
+
+    fn fields(&self) -> impl Iterator<Item = (usize, &Field<'a>)> {
+        self.container.fields.iter().enumerate()
+    }
+
+    fn expand(&self) -> TokenStream {
+        let definitions = self.definitions();
+        let tiers = self.tier_statics();
+        let classified = self.impl_classified();
+        let sealed_record = self.impl_sealed_record();
+        let inherent = self.impl_sealed_inherent();
+        let debug = self.impl_debug();
+        quote! {
+            #definitions
+            #[doc(hidden)]
+            const _: () = {
+                #tiers
+                #classified
+                #sealed_record
+                #inherent
+                #debug
+            };
+        }
+    }
+
+    /// A `static` per sealed field holding its tier, shared by the impls.
+    fn tier_statics(&self) -> TokenStream {
+        self.fields()
+            .filter_map(|(index, field)| match &field.kind {
+                FieldKind::Sealed { level, compartment, .. } => {
+                    let name = format_ident!("__TIERSEAL_TIER_{}", index);
+                    let level = level_path(*level);
+                    let compartment = match compartment {
+                        Some(c) => quote!(::core::option::Option::Some(#c)),
+                        None => quote!(::core::option::Option::None),
+                    };
+                    Some(quote! {
+                        static #name: ::std::sync::LazyLock<::tierseal::Tier> =
+                            ::std::sync::LazyLock::new(|| ::tierseal::__private::tier(#level, #compartment));
+                    })
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn tier(index: usize) -> TokenStream {
+        let name = format_ident!("__TIERSEAL_TIER_{}", index);
+        quote!(&*#name)
+    }
+
+    /// Type parameters, for the marker field of the generated structs.
+    fn marker(&self) -> (TokenStream, TokenStream) {
+        let params: Vec<_> = self
+            .container
+            .input
+            .generics
+            .type_params()
+            .map(|p| &p.ident)
+            .collect();
+        if params.is_empty() {
+            return (TokenStream::new(), TokenStream::new());
+        }
+        let field = quote! {
+            #[doc(hidden)]
+            #[serde(skip)]
+            pub __tierseal_types: ::core::marker::PhantomData<fn() -> (#(#params,)*)>,
+        };
+        let value = quote!(__tierseal_types: ::core::marker::PhantomData,);
+        (field, value)
+    }
+
+    fn where_clause(&self, extra: impl Fn(&Field<'a>) -> Option<TokenStream>) -> TokenStream {
+        let generics = &self.container.input.generics;
+        let mut predicates: Vec<TokenStream> = generics
+            .where_clause
+            .iter()
+            .flat_map(|w| w.predicates.iter().map(|p| quote!(#p)))
+            .collect();
+        if generics.type_params().next().is_some() {
+            predicates.extend(self.container.fields.iter().filter_map(extra));
+        }
+        if predicates.is_empty() {
+            TokenStream::new()
+        } else {
+            quote!(where #(#predicates,)*)
+        }
+    }
+
+    /// The where clause of the trait impls: what each field's type needs
+    /// (only spelled out for generic structs).
+    fn impl_bounds(&self) -> TokenStream {
+        self.where_clause(|field| {
+            let ty = field.ty;
+            match field.kind {
+                FieldKind::Public => Some(quote!(#ty: ::core::clone::Clone)),
+                FieldKind::Sealed { .. } => Some(quote!(
+                    #ty: ::tierseal::__private::serde::Serialize + ::tierseal::__private::serde::de::DeserializeOwned
+                )),
+                FieldKind::Nested => Some(quote!(#ty: ::tierseal::Classified)),
+                FieldKind::Transient { .. } => Some(quote!(#ty: ::core::default::Default)),
+            }
+        })
+    }
+
+    fn definitions(&self) -> TokenStream {
+        let (ident, sealed, view) = (self.ident, &self.sealed, &self.view);
+        let vis = &self.container.input.vis;
+        let generics = &self.container.input.generics;
+        let params = generics.params.iter();
+        let params2 = generics.params.iter();
+        let where_nested = self.where_clause(|field| match field.kind {
+            FieldKind::Nested => {
+                let ty = field.ty;
+                Some(quote!(#ty: ::tierseal::Classified))
+            }
+            _ => None,
+        });
+        let (marker, _) = self.marker();
+        let sealed_doc = format!(
+            "The sealed form of [`{ident}`]: public fields in clear, every other field sealed by tier. \
+             Store this; open it with a keyring."
+        );
+        let view_doc = format!(
+            "[`{ident}`] as one keyring sees it: each classified field revealed or withheld."
+        );
+
+        let mut sealed_fields = Vec::new();
+        let mut view_fields = Vec::new();
+        for (_, field) in self.fields() {
+            let (name, ty, fvis) = (field.ident, field.ty, field.vis);
+            let doc = format!("`{}`", field.name());
+            match &field.kind {
+                FieldKind::Public => {
+                    sealed_fields.push(quote!(#[doc = #doc] #fvis #name: #ty,));
+                    view_fields.push(quote!(#[doc = #doc] #fvis #name: #ty,));
+                }
+                FieldKind::Sealed { .. } => {
+                    let stored = if field.attrs.reveal_none {
+                        quote!(::core::option::Option<::tierseal::SealedField>)
+                    } else {
+                        quote!(::tierseal::SealedField)
+                    };
+                    sealed_fields.push(quote!(#[doc = #doc] #fvis #name: #stored,));
+                    if mask_expr(field).is_some() {
+                        let mask = mask_field(field);
+                        let mask_doc =
+                            format!("The mask of `{}`, shown when it is withheld.", field.name());
+                        sealed_fields
+                            .push(quote!(#[doc = #mask_doc] #fvis #mask: ::std::string::String,));
+                    }
+                    view_fields.push(quote!(#[doc = #doc] #fvis #name: ::tierseal::Revealed<#ty>,));
+                }
+                FieldKind::Nested => {
+                    sealed_fields.push(
+                        quote!(#[doc = #doc] #fvis #name: <#ty as ::tierseal::Classified>::Sealed,),
+                    );
+                    view_fields.push(
+                        quote!(#[doc = #doc] #fvis #name: <#ty as ::tierseal::Classified>::View,),
+                    );
+                }
+                FieldKind::Transient { .. } => {}
+            }
+        }
+        quote! {
+            #[doc = #sealed_doc]
+            #[derive(::core::clone::Clone, ::core::fmt::Debug, ::tierseal::__private::serde::Serialize, ::tierseal::__private::serde::Deserialize)]
+            #[serde(crate = "::tierseal::__private::serde")]
+            #vis struct #sealed <#(#params,)*> #where_nested {
+                #(#sealed_fields)*
+                /// The record's wrapped data keys, one per tier.
+                #[serde(rename = "_keys")]
+                pub tierseal_keys: ::tierseal::RecordKeys,
+                #marker
+            }
+
+            #[doc = #view_doc]
+            #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+            #vis struct #view <#(#params2,)*> #where_nested {
+                #(#view_fields)*
+                #marker
+            }
+        }
+    }
+
+    /// Statements that compute the record id into `__tierseal_record_id`,
+    /// from `source` (`self` of the plain or the sealed form).
+    fn record_id(&self) -> TokenStream {
+        let record_id = local("record_id");
+        let parent = local("parent");
+        match self.container.record_id_field() {
+            Some(field) => {
+                let ident = field.ident;
+                quote! {
+                    let #record_id: ::core::option::Option<::std::string::String> =
+                        ::core::option::Option::Some(::std::string::ToString::to_string(&self.#ident));
+                    let _ = #parent;
+                }
+            }
+            None => quote! {
+                let #record_id: ::core::option::Option<::std::string::String> =
+                    #parent.map(::std::borrow::ToOwned::to_owned);
+            },
+        }
+    }
+
+    fn binding(&self) -> TokenStream {
+        let type_id = LitStr::new(&self.container.type_id(), proc_macro2::Span::call_site());
+        let (record_id, binding) = (local("record_id"), local("binding"));
+        quote! {
+            let #binding = ::tierseal::Binding::new(#type_id, "");
+            let #binding = match #record_id.as_deref() {
+                ::core::option::Option::Some(id) => #binding.with_record_id(id),
+                ::core::option::Option::None => #binding,
+            };
+        }
+    }
+
+    fn nested_parent(field: &Field<'_>) -> TokenStream {
+        let id = field.id();
+        let record_id = local("record_id");
+        quote!(::tierseal::__private::nested_record_id(#record_id.as_deref(), #id).as_deref())
+    }
+
+    fn impl_classified(&self) -> TokenStream {
+        let (ident, sealed, view) = (self.ident, &self.sealed, &self.view);
+        let (impl_generics, ty_generics, _) = self.container.input.generics.split_for_impl();
+        let where_clause = self.impl_bounds();
+        let (keyring, parent, sealer) = (local("keyring"), local("parent"), local("sealer"));
+        let record_id = self.record_id();
+        let binding = self.binding();
+        let binding_ident = local("binding");
+
+        let mut statements = Vec::new();
+        let mut values = Vec::new();
+        for (index, field) in self.fields() {
+            let name = field.ident;
+            let id = field.id();
+            match &field.kind {
+                FieldKind::Public => {
+                    values.push(quote!(#name: ::core::clone::Clone::clone(&self.#name),))
+                }
+                FieldKind::Sealed { .. } => {
+                    let tier = Self::tier(index);
+                    let seal = quote!(#sealer.seal_field(#tier, #id, &self.#name)?);
+                    let value = if field.attrs.reveal_none {
+                        quote!(match &self.#name {
+                            ::core::option::Option::None => ::core::option::Option::None,
+                            ::core::option::Option::Some(_) => ::core::option::Option::Some(#seal),
+                        })
+                    } else {
+                        seal
+                    };
+                    statements.push(quote!(let #name = #value;));
+                    values.push(quote!(#name,));
+                    if let Some(mask) = mask_expr(field) {
+                        let mask_name = mask_field(field);
+                        values.push(quote!(#mask_name: #mask,));
+                    }
+                }
+                FieldKind::Nested => {
+                    let parent = Self::nested_parent(field);
+                    values.push(quote!(
+                        #name: ::tierseal::Classified::seal_within(&self.#name, #keyring, #parent)?,
+                    ));
+                }
+                FieldKind::Transient { .. } => {}
+            }
+        }
+        let (_, marker) = self.marker();
+        let classification = self.classification();
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::tierseal::Classified for #ident #ty_generics #where_clause {
+                type Sealed = #sealed #ty_generics;
+                type View = #view #ty_generics;
+                const CLASSIFICATION: &'static ::tierseal::Classification = #classification;
+
+                fn seal_within(
+                    &self,
+                    #keyring: &::tierseal::Keyring,
+                    #parent: ::core::option::Option<&str>,
+                ) -> ::core::result::Result<Self::Sealed, ::tierseal::Error> {
+                    #record_id
+                    #binding
+                    let mut #sealer = ::tierseal::RecordSealer::new(#keyring, #binding_ident);
+                    #(#statements)*
+                    ::core::result::Result::Ok(#sealed {
+                        #(#values)*
+                        tierseal_keys: #sealer.finish(),
+                        #marker
+                    })
+                }
+            }
+        }
+    }
+
+    fn classification(&self) -> TokenStream {
+        let type_name = self.ident.to_string();
+        let type_id = self.container.type_id();
+        let record_id = match &self.container.attrs.record_id {
+            Some(literal) => quote!(::core::option::Option::Some(#literal)),
+            None => quote!(::core::option::Option::None),
+        };
+        let option = |value: Option<String>| match value {
+            Some(text) => quote!(::core::option::Option::Some(#text)),
+            None => quote!(::core::option::Option::None),
+        };
+        let fields = self.container.fields.iter().map(|field| {
+            let (name, id) = (field.name(), field.id());
+            let level = level_path(field.level());
+            let compartment = option(match &field.kind {
+                FieldKind::Sealed { compartment, .. } => compartment.clone(),
+                _ => None,
+            });
+            let mask = option(field.attrs.mask.as_ref().map(|(mask, _)| match mask {
+                Mask::Builtin(builtin) => builtin.name().to_owned(),
+                Mask::With(path) => quote!(#path).to_string().replace(' ', ""),
+            }));
+            let reason = option(field.attrs.reason.as_ref().map(LitStr::value));
+            let nested = matches!(field.kind, FieldKind::Nested);
+            let transient = matches!(field.kind, FieldKind::Transient { .. });
+            quote! {
+                ::tierseal::FieldClassification {
+                    name: #name,
+                    id: #id,
+                    level: #level,
+                    compartment: #compartment,
+                    mask: #mask,
+                    reason: #reason,
+                    nested: #nested,
+                    transient: #transient,
+                }
+            }
+        });
+        quote! {
+            &::tierseal::Classification {
+                type_name: #type_name,
+                type_id: #type_id,
+                record_id: #record_id,
+                fields: &[#(#fields),*],
+            }
+        }
+    }
+
+    fn impl_sealed_record(&self) -> TokenStream {
+        let (ident, sealed, view) = (self.ident, &self.sealed, &self.view);
+        let (impl_generics, ty_generics, _) = self.container.input.generics.split_for_impl();
+        let where_clause = self.impl_bounds();
+        let (keyring, ctx, parent, opener) = (
+            local("keyring"),
+            local("ctx"),
+            local("parent"),
+            local("opener"),
+        );
+        let record_id = self.record_id();
+        let binding = self.binding();
+        let binding_ident = local("binding");
+
+        let mut view_values = Vec::new();
+        let mut plain_values = Vec::new();
+        let mut rewraps = Vec::new();
+        for (index, field) in self.fields() {
+            let (name, ty, id) = (field.ident, field.ty, field.id());
+            match &field.kind {
+                FieldKind::Public => {
+                    view_values.push(quote!(#name: ::core::clone::Clone::clone(&self.#name),));
+                    plain_values.push(quote!(#name: ::core::clone::Clone::clone(&self.#name),));
+                }
+                FieldKind::Sealed { .. } => {
+                    let tier = Self::tier(index);
+                    let mask = if mask_expr(field).is_some() {
+                        let mask_name = mask_field(field);
+                        quote!(::core::option::Option::Some(self.#mask_name.as_str()))
+                    } else {
+                        quote!(::core::option::Option::None)
+                    };
+                    let open = |sealed: TokenStream| quote!(#opener.open_field::<#ty>(#tier, #id, #sealed));
+                    if field.attrs.reveal_none {
+                        let (view_open, plain_open) = (open(quote!(sealed)), open(quote!(sealed)));
+                        view_values.push(quote!(#name: match &self.#name {
+                            ::core::option::Option::None => ::tierseal::Revealed::Value(::core::default::Default::default()),
+                            ::core::option::Option::Some(sealed) => ::tierseal::__private::reveal(#view_open, #tier, #mask)?,
+                        },));
+                        plain_values.push(quote!(#name: match &self.#name {
+                            ::core::option::Option::None => ::core::default::Default::default(),
+                            ::core::option::Option::Some(sealed) => #plain_open?,
+                        },));
+                    } else {
+                        let (view_open, plain_open) =
+                            (open(quote!(&self.#name)), open(quote!(&self.#name)));
+                        view_values.push(quote!(#name: ::tierseal::__private::reveal(#view_open, #tier, #mask)?,));
+                        plain_values.push(quote!(#name: #plain_open?,));
+                    }
+                }
+                FieldKind::Nested => {
+                    let parent = Self::nested_parent(field);
+                    view_values.push(quote!(
+                        #name: ::tierseal::SealedRecord::open_within(&self.#name, #keyring, #ctx, #parent)?,
+                    ));
+                    plain_values.push(quote!(
+                        #name: ::tierseal::SealedRecord::open_all_within(&self.#name, #keyring, #ctx, #parent)?,
+                    ));
+                    rewraps.push(quote!(
+                        __tierseal_outcomes.extend(::tierseal::SealedRecord::rewrap(&mut self.#name, #keyring)?);
+                    ));
+                }
+                FieldKind::Transient { .. } => {
+                    plain_values.push(quote!(#name: ::core::default::Default::default(),));
+                }
+            }
+        }
+        let (_, marker) = self.marker();
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::tierseal::SealedRecord for #sealed #ty_generics #where_clause {
+                type Plain = #ident #ty_generics;
+
+                fn rewrap(
+                    &mut self,
+                    #keyring: &::tierseal::Keyring,
+                ) -> ::core::result::Result<::std::vec::Vec<::tierseal::Rewrapped>, ::tierseal::Error> {
+                    let mut __tierseal_outcomes = self.tierseal_keys.rewrap(#keyring)?;
+                    #(#rewraps)*
+                    ::core::result::Result::Ok(__tierseal_outcomes)
+                }
+
+                fn open_within(
+                    &self,
+                    #keyring: &::tierseal::Keyring,
+                    #ctx: &::tierseal::AccessContext,
+                    #parent: ::core::option::Option<&str>,
+                ) -> ::core::result::Result<#view #ty_generics, ::tierseal::Error> {
+                    let _ = #ctx;
+                    #record_id
+                    #binding
+                    let mut #opener = ::tierseal::RecordOpener::new(#keyring, &self.tierseal_keys, #binding_ident);
+                    ::core::result::Result::Ok(#view {
+                        #(#view_values)*
+                        #marker
+                    })
+                }
+
+                fn open_all_within(
+                    &self,
+                    #keyring: &::tierseal::Keyring,
+                    #ctx: &::tierseal::AccessContext,
+                    #parent: ::core::option::Option<&str>,
+                ) -> ::core::result::Result<#ident #ty_generics, ::tierseal::Error> {
+                    let _ = #ctx;
+                    #record_id
+                    #binding
+                    let mut #opener = ::tierseal::RecordOpener::new(#keyring, &self.tierseal_keys, #binding_ident);
+                    ::core::result::Result::Ok(#ident {
+                        #(#plain_values)*
+                    })
+                }
+            }
+        }
+    }
+
+    fn impl_sealed_inherent(&self) -> TokenStream {
+        let (ident, sealed, view) = (self.ident, &self.sealed, &self.view);
+        let (impl_generics, ty_generics, _) = self.container.input.generics.split_for_impl();
+        let where_clause = self.impl_bounds();
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #sealed #ty_generics #where_clause {
+                /// Opens what `keyring` may see; other fields are withheld.
+                ///
+                /// # Errors
+                /// Integrity and format errors; never a missing tier.
+                pub fn open(
+                    &self,
+                    keyring: &::tierseal::Keyring,
+                    ctx: &::tierseal::AccessContext,
+                ) -> ::core::result::Result<#view #ty_generics, ::tierseal::Error> {
+                    ::tierseal::SealedRecord::open(self, keyring, ctx)
+                }
+
+                /// Opens every field, or fails naming the first missing tier.
+                ///
+                /// # Errors
+                /// `NotGranted`, integrity and format errors.
+                pub fn open_all(
+                    &self,
+                    keyring: &::tierseal::Keyring,
+                    ctx: &::tierseal::AccessContext,
+                ) -> ::core::result::Result<#ident #ty_generics, ::tierseal::Error> {
+                    ::tierseal::SealedRecord::open_all(self, keyring, ctx)
+                }
+
+                /// Re-wraps the data keys under each tier's primary version.
+                ///
+                /// # Errors
+                /// As `tierseal::RecordKeys::rewrap`.
+                pub fn rewrap(
+                    &mut self,
+                    keyring: &::tierseal::Keyring,
+                ) -> ::core::result::Result<::std::vec::Vec<::tierseal::Rewrapped>, ::tierseal::Error> {
+                    ::tierseal::SealedRecord::rewrap(self, keyring)
+                }
+            }
+        }
+    }
+
+    fn impl_debug(&self) -> TokenStream {
+        let ident = self.ident;
+        let name = ident.to_string();
+        let (impl_generics, ty_generics, _) = self.container.input.generics.split_for_impl();
+        let where_clause = self.where_clause(|field| {
+            let ty = field.ty;
+            matches!(field.kind, FieldKind::Public | FieldKind::Nested)
+                .then(|| quote!(#ty: ::core::fmt::Debug))
+        });
+        let entries = self.container.fields.iter().map(|field| {
+            let (member, label) = (field.ident, field.name());
+            match &field.kind {
+                FieldKind::Public | FieldKind::Nested => quote!(.field(#label, &self.#member)),
+                FieldKind::Sealed { level, .. } | FieldKind::Transient { level } => {
+                    let shown = format!("<{level}>");
+                    quote!(.field(#label, &::core::format_args!(#shown)))
+                }
+            }
+        });
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::core::fmt::Debug for #ident #ty_generics #where_clause {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct(#name) #(#entries)* .finish()
+                }
+            }
+        }
+    }
+}

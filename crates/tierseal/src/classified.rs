@@ -1,0 +1,168 @@
+//! The traits `#[derive(Classified)]` implements, and the static
+//! description of a classified type.
+
+use crate::{AccessContext, Error, Keyring, Level, Rewrapped, Tier};
+
+/// A struct whose fields carry sensitivity levels. Derive it:
+///
+/// ```
+/// use tierseal::{AccessContext, Classified, Clearance, KdfProfile, Keystore, Level};
+///
+/// #[derive(Classified, Clone, PartialEq)]
+/// #[classified(record_id = "customer_id")]
+/// pub struct Customer {
+///     #[classify(public)]
+///     pub customer_id: String,
+///     #[classify(internal)]
+///     pub name: String,
+///     #[classify(restricted, compartment = "cards", mask = "last4")]
+///     pub card_number: String,
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let mut keystore = Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test)?;
+/// keystore.add_tier(&"restricted/cards".parse()?)?;
+/// let writer = keystore.keyring(&Clearance::up_to(Level::Restricted).with("restricted/cards".parse()?))?;
+/// let support = keystore.keyring(&Clearance::up_to(Level::Internal))?;
+///
+/// let customer = Customer {
+///     customer_id: "cus_042".into(),
+///     name: "Ada Lovelace".into(),
+///     card_number: "4111111111111111".into(),
+/// };
+/// let sealed = customer.seal(&writer)?;
+/// let json = serde_json::to_string(&sealed)?;
+///
+/// let stored: SealedCustomer = serde_json::from_str(&json)?;
+/// let view = stored.open(&support, &AccessContext::new("support").with_purpose("TICKET-1"))?;
+/// assert_eq!(view.name.value().map(String::as_str), Some("Ada Lovelace"));
+/// assert_eq!(view.card_number.mask(), Some("****1111"));
+///
+/// // Debug of the plain struct never shows a classified value.
+/// assert_eq!(
+///     format!("{customer:?}"),
+///     r#"Customer { customer_id: "cus_042", name: <internal>, card_number: <restricted> }"#
+/// );
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The derive generates, beside the struct, a sealed form named
+/// `Sealed{Name}` (serde-serializable) and a view named `{Name}View`, and a
+/// redacting `Debug`: derive `Classified` *instead of* `Debug`.
+pub trait Classified: Sized {
+    /// The stored form: public fields in clear, the rest sealed.
+    type Sealed: SealedRecord<Plain = Self>;
+    /// The partially opened form: each classified field revealed or
+    /// withheld.
+    type View;
+    /// What each field is: name, stable id, level, compartment, mask.
+    const CLASSIFICATION: &'static Classification;
+
+    /// Seals every classified field (one data key per tier).
+    ///
+    /// # Errors
+    /// [`Error::NotGranted`] naming the first tier the keyring lacks.
+    fn seal(&self, keyring: &Keyring) -> Result<Self::Sealed, Error> {
+        self.seal_within(keyring, None)
+    }
+
+    /// Seals as part of a parent record whose record id is `parent`.
+    #[doc(hidden)]
+    fn seal_within(&self, keyring: &Keyring, parent: Option<&str>) -> Result<Self::Sealed, Error>;
+}
+
+/// The sealed form of a [`Classified`] type.
+pub trait SealedRecord: Sized {
+    /// The plain type.
+    type Plain: Classified<Sealed = Self>;
+
+    /// Opens what `keyring` may see: a field whose tier it lacks is
+    /// withheld (with its mask), never an error.
+    ///
+    /// # Errors
+    /// [`Error::Integrity`] and other errors for altered or misplaced data.
+    fn open(
+        &self,
+        keyring: &Keyring,
+        ctx: &AccessContext,
+    ) -> Result<<Self::Plain as Classified>::View, Error> {
+        self.open_within(keyring, ctx, None)
+    }
+
+    /// Opens every field, or fails naming the first tier the keyring lacks.
+    ///
+    /// # Errors
+    /// [`Error::NotGranted`], and as [`open`](Self::open).
+    fn open_all(&self, keyring: &Keyring, ctx: &AccessContext) -> Result<Self::Plain, Error> {
+        self.open_all_within(keyring, ctx, None)
+    }
+
+    /// Re-wraps every data key under its tier's primary version; field
+    /// ciphertexts are untouched.
+    ///
+    /// # Errors
+    /// As [`RecordKeys::rewrap`](crate::RecordKeys::rewrap).
+    fn rewrap(&mut self, keyring: &Keyring) -> Result<Vec<Rewrapped>, Error>;
+
+    #[doc(hidden)]
+    fn open_within(
+        &self,
+        keyring: &Keyring,
+        ctx: &AccessContext,
+        parent: Option<&str>,
+    ) -> Result<<Self::Plain as Classified>::View, Error>;
+
+    #[doc(hidden)]
+    fn open_all_within(
+        &self,
+        keyring: &Keyring,
+        ctx: &AccessContext,
+        parent: Option<&str>,
+    ) -> Result<Self::Plain, Error>;
+}
+
+/// The static description of a classified type.
+#[derive(Debug)]
+pub struct Classification {
+    /// The Rust type name.
+    pub type_name: &'static str,
+    /// The stable type id bound into ciphertexts.
+    pub type_id: &'static str,
+    /// The field whose value is the record id, if any.
+    pub record_id: Option<&'static str>,
+    /// Every field, in declaration order.
+    pub fields: &'static [FieldClassification],
+}
+
+/// The classification of one field.
+#[derive(Debug)]
+pub struct FieldClassification {
+    /// The Rust field name.
+    pub name: &'static str,
+    /// The stable id bound into its ciphertext.
+    pub id: &'static str,
+    /// Its level.
+    pub level: Level,
+    /// Its compartment, if any.
+    pub compartment: Option<&'static str>,
+    /// Its mask's name (`last4`, ..., or the `mask_with` path).
+    pub mask: Option<&'static str>,
+    /// Why a financial-looking field is public, if declared.
+    pub reason: Option<&'static str>,
+    /// Whether the field is a nested classified record.
+    pub nested: bool,
+    /// Whether the field is never written into the sealed form.
+    pub transient: bool,
+}
+
+impl FieldClassification {
+    /// The field's tier; `None` for public and nested fields.
+    pub fn tier(&self) -> Option<Tier> {
+        if self.nested {
+            return None;
+        }
+        Tier::new(self.level, self.compartment).ok()
+    }
+}
