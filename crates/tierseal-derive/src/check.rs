@@ -85,7 +85,7 @@ fn resolve(field: &Field<'_>, strict: bool, errors: &mut Errors) -> FieldKind {
         errors.push(
             span,
             format!(
-                "field `{name}` holds {} and must not be stored after authorisation (PCI DSS)\n\
+                "field `{name}` holds {}; it must not be stored after authorisation\n\
                  help: declare it #[classify(restricted, transient)] so it is never written into the sealed form",
                 hit.rule.description
             ),

@@ -135,8 +135,9 @@ impl<'c, 'a> Expander<'c, 'a> {
         quote!(&*#name)
     }
 
-    /// Type parameters, for the marker field of the generated structs.
-    fn marker(&self) -> (TokenStream, TokenStream) {
+    /// Type parameters, for the marker field of the generated structs:
+    /// the field (marked `#[serde(skip)]` when `serde`) and its value.
+    fn marker(&self, serde: bool) -> (TokenStream, TokenStream) {
         let params: Vec<_> = self
             .container
             .input
@@ -147,9 +148,14 @@ impl<'c, 'a> Expander<'c, 'a> {
         if params.is_empty() {
             return (TokenStream::new(), TokenStream::new());
         }
+        let skip = if serde {
+            quote!(#[serde(skip)])
+        } else {
+            TokenStream::new()
+        };
         let field = quote! {
             #[doc(hidden)]
-            #[serde(skip)]
+            #skip
             pub __tierseal_types: ::core::marker::PhantomData<fn() -> (#(#params,)*)>,
         };
         let value = quote!(__tierseal_types: ::core::marker::PhantomData,);
@@ -202,7 +208,8 @@ impl<'c, 'a> Expander<'c, 'a> {
             }
             _ => None,
         });
-        let (marker, _) = self.marker();
+        let (sealed_marker, _) = self.marker(true);
+        let (view_marker, _) = self.marker(false);
         let sealed_doc = format!(
             "The sealed form of [`{ident}`]: public fields in clear, every other field sealed by tier. \
              Store this; open it with a keyring."
@@ -252,19 +259,21 @@ impl<'c, 'a> Expander<'c, 'a> {
             #[doc = #sealed_doc]
             #[derive(::core::clone::Clone, ::core::fmt::Debug, ::tierseal::__private::serde::Serialize, ::tierseal::__private::serde::Deserialize)]
             #[serde(crate = "::tierseal::__private::serde")]
+            #[allow(dead_code, reason = "generated: users read the fields they need")]
             #vis struct #sealed <#(#params,)*> #where_nested {
                 #(#sealed_fields)*
                 /// The record's wrapped data keys, one per tier.
                 #[serde(rename = "_keys")]
                 pub tierseal_keys: ::tierseal::RecordKeys,
-                #marker
+                #sealed_marker
             }
 
             #[doc = #view_doc]
             #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+            #[allow(dead_code, reason = "generated: users read the fields they need")]
             #vis struct #view <#(#params2,)*> #where_nested {
                 #(#view_fields)*
-                #marker
+                #view_marker
             }
         }
     }
@@ -353,7 +362,7 @@ impl<'c, 'a> Expander<'c, 'a> {
                 FieldKind::Transient { .. } => {}
             }
         }
-        let (_, marker) = self.marker();
+        let (_, marker) = self.marker(false);
         let classification = self.classification();
         quote! {
             #[automatically_derived]
@@ -496,7 +505,7 @@ impl<'c, 'a> Expander<'c, 'a> {
                 }
             }
         }
-        let (_, marker) = self.marker();
+        let (_, marker) = self.marker(false);
         quote! {
             #[automatically_derived]
             impl #impl_generics ::tierseal::SealedRecord for #sealed #ty_generics #where_clause {
