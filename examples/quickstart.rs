@@ -1,134 +1,89 @@
-//! The newcomer's first run: a keystore, one customer record sealed field
-//! by field, and three services that each see only what they were granted.
+//! The newcomer's first run: a keystore, one customer record, and three
+//! services that each see only what they were granted.
 //!
 //! Run it with `cargo run --release --example quickstart`.
-#![allow(
-    clippy::print_stdout,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    reason = "an example prints its results and builds constant tiers"
-)]
+#![allow(clippy::print_stdout, reason = "an example prints its results")]
 
-use serde::{Deserialize, Serialize};
-use tierseal::{
-    Binding, Clearance, Error, KdfProfile, Keyring, Keystore, Level, RecordKeys, RecordOpener,
-    RecordSealer, SealedField, Tier,
-};
+use tierseal::{AccessContext, Classified, Clearance, KdfProfile, Keystore, Level, Tier};
 
-/// The plain record, as the application holds it.
+/// Tag each field with its sensitivity; derive `Classified` instead of
+/// `Debug` (the derived `Debug` prints levels, not values).
+#[derive(Classified, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[classified(record_id = "customer_id")]
 struct Customer {
+    #[classify(public)]
     customer_id: String,
+    #[classify(internal)]
     name: String,
+    #[classify(confidential)]
     balance_cents: i64,
+    #[classify(restricted, compartment = "cards", mask = "last4")]
     card_number: String,
-    monthly_salary: Option<i64>,
+    #[classify(confidential, compartment = "payroll", id = "salary")]
+    monthly_salary: Option<u64>,
+    nickname: String,
 }
 
-/// The record as stored: public fields in clear, the rest sealed.
-#[derive(Serialize, Deserialize)]
-struct SealedCustomer {
-    customer_id: String,
-    keys: RecordKeys,
-    name: SealedField,
-    balance_cents: SealedField,
-    card_number: SealedField,
-    monthly_salary: SealedField,
-}
-
-fn cards() -> Tier {
-    "restricted/cards".parse().expect("valid tier")
-}
-
-fn payroll() -> Tier {
-    "confidential/payroll".parse().expect("valid tier")
-}
-
-fn seal(customer: &Customer, keyring: &Keyring) -> Result<SealedCustomer, Error> {
-    let binding = Binding::new("Customer", "").with_record_id(&customer.customer_id);
-    let mut sealer = RecordSealer::new(keyring, binding);
-    let name = sealer.seal_field(&Tier::INTERNAL, "name", &customer.name)?;
-    let balance_cents = sealer.seal_field(
-        &Tier::CONFIDENTIAL,
-        "balance_cents",
-        &customer.balance_cents,
-    )?;
-    let card_number = sealer.seal_field(&cards(), "card_number", &customer.card_number)?;
-    let monthly_salary = sealer.seal_field(&payroll(), "salary", &customer.monthly_salary)?;
-    Ok(SealedCustomer {
-        customer_id: customer.customer_id.clone(),
-        keys: sealer.finish(),
-        name,
-        balance_cents,
-        card_number,
-        monthly_salary,
-    })
-}
-
-/// What one service sees of each field: the value, or that it is withheld.
-fn view(sealed: &SealedCustomer, keyring: &Keyring) -> Vec<String> {
-    let binding = Binding::new("Customer", "").with_record_id(&sealed.customer_id);
-    let mut opener = RecordOpener::new(keyring, &sealed.keys, binding);
-    let cents = |c: i64| format!("{}.{:02}", c / 100, c % 100);
-    vec![
-        sealed.customer_id.clone(),
-        reveal(opener.open_field::<String>(&Tier::INTERNAL, "name", &sealed.name)),
-        reveal(
-            opener
-                .open_field(&Tier::CONFIDENTIAL, "balance_cents", &sealed.balance_cents)
-                .map(cents),
-        ),
-        reveal(opener.open_field::<String>(&cards(), "card_number", &sealed.card_number)),
-        reveal(
-            opener
-                .open_field::<Option<i64>>(&payroll(), "salary", &sealed.monthly_salary)
-                .map(|salary| salary.map_or("none".into(), cents)),
-        ),
-    ]
-}
-
-fn reveal(opened: Result<String, Error>) -> String {
-    match opened {
-        Ok(text) => text,
-        Err(Error::NotGranted { tier }) => format!("<withheld: {}>", tier.level()),
-        Err(e) => format!("<error: {e}>"),
-    }
-}
-
-fn print_table(sealed: &SealedCustomer, services: &[(&str, &Keyring)]) {
-    let rows = [
-        "customer_id",
-        "name",
-        "balance_cents",
-        "card_number",
-        "monthly_salary",
-    ];
-    let columns: Vec<Vec<String>> = services
+/// One row per field, one column per service.
+fn print_table(rows: &[&str], columns: &[(&str, Vec<String>)]) {
+    let first = rows
         .iter()
-        .map(|(_, keyring)| view(sealed, keyring))
+        .map(|r| r.len())
+        .max()
+        .unwrap_or(0)
+        .max("field".len());
+    let widths: Vec<usize> = columns
+        .iter()
+        .map(|(title, cells)| {
+            cells
+                .iter()
+                .map(String::len)
+                .chain([title.len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
-    let mut widths = vec![rows.iter().map(|r| r.len()).max().unwrap_or(0)];
-    for (i, (name, _)) in services.iter().enumerate() {
-        let width = columns[i]
-            .iter()
-            .map(String::len)
-            .chain([name.len()])
-            .max()
-            .unwrap_or(0);
-        widths.push(width);
-    }
-    let mut header = format!("{:<w$}", "field", w = widths[0]);
-    for (i, (name, _)) in services.iter().enumerate() {
-        header.push_str(&format!("  {:<w$}", name, w = widths[i + 1]));
-    }
+    let line = |label: &str, cells: Vec<&str>| {
+        let mut text = format!("{label:<first$}");
+        for (cell, width) in cells.iter().zip(&widths) {
+            text.push_str(&format!("  {cell:<width$}"));
+        }
+        text.trim_end().to_owned()
+    };
+    let header = line("field", columns.iter().map(|(title, _)| *title).collect());
     println!("{header}");
     println!("{}", "-".repeat(header.len()));
-    for (r, row) in rows.iter().enumerate() {
-        let mut line = format!("{:<w$}", row, w = widths[0]);
-        for (i, column) in columns.iter().enumerate() {
-            line.push_str(&format!("  {:<w$}", column[r], w = widths[i + 1]));
-        }
-        println!("{}", line.trim_end());
+    for (i, row) in rows.iter().enumerate() {
+        let cells = columns
+            .iter()
+            .map(|(_, cells)| cells.get(i).map_or("", String::as_str))
+            .collect();
+        println!("{}", line(row, cells));
     }
+}
+
+fn cents(value: &i64) -> String {
+    format!("{}.{:02}", value / 100, value % 100)
+}
+
+/// What one service sees of the stored record.
+fn column(view: &CustomerView) -> Vec<String> {
+    vec![
+        view.customer_id.clone(),
+        view.name.render(),
+        match view.balance_cents.value() {
+            Some(value) => cents(value),
+            None => view.balance_cents.render(),
+        },
+        view.card_number.render(),
+        match view.monthly_salary.value() {
+            Some(salary) => salary.map_or("none".into(), |s| {
+                cents(&i64::try_from(s).unwrap_or(i64::MAX))
+            }),
+            None => format!("<withheld: {}>", Level::Confidential),
+        },
+        view.nickname.clone(),
+    ]
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -136,16 +91,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = dir.path().join("quickstart.keystore");
     println!("tierseal quickstart");
     println!("keystore: {}", path.display());
-    println!("KDF profile: Test (cheap Argon2id, for demos only: real keystores use Production)\n");
+    println!("KDF profile: Test (cheap Argon2id for this demo; real keystores use Production)\n");
 
+    // Key custodian: one keystore, two need-to-know compartments.
+    let cards: Tier = "restricted/cards".parse()?;
+    let payroll: Tier = "confidential/payroll".parse()?;
     let mut keystore = Keystore::create(&path, &"quickstart passphrase".into(), KdfProfile::Test)?;
-    keystore.add_tier(&cards())?;
-    keystore.add_tier(&payroll())?;
+    keystore.add_tier(&cards)?;
+    keystore.add_tier(&payroll)?;
 
-    let writer = keystore.keyring(
+    // The onboarding service may write every tier.
+    let onboarding = keystore.keyring(
         &Clearance::up_to(Level::Restricted)
-            .with(cards())
-            .with(payroll()),
+            .with(cards.clone())
+            .with(payroll.clone()),
     )?;
     let customer = Customer {
         customer_id: "cus_042".into(),
@@ -153,41 +112,71 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         balance_cents: 1_250_075,
         card_number: "4111111111111111".into(),
         monthly_salary: Some(825_000),
+        nickname: "ada".into(),
     };
-    let sealed = seal(&customer, &writer)?;
-    let stored = serde_json::to_string_pretty(&sealed)?;
+    println!("in a log line the record reads:\n{customer:?}\n");
+    let stored = serde_json::to_string_pretty(&customer.seal(&onboarding)?)?;
     println!("sealed record, as stored:\n{stored}\n");
 
-    // Services load the stored JSON with their own keyrings.
-    let sealed: SealedCustomer = serde_json::from_str(&stored)?;
-    let support = keystore.keyring(&Clearance::up_to(Level::Internal))?;
-    let loans = keystore.keyring(&Clearance::up_to(Level::Confidential).with(payroll()))?;
-    let card_ops = keystore.keyring(&Clearance::none().with(cards()))?;
+    // Three services load the stored JSON, each with its own keyring.
     let services = [
-        ("support (up to internal)", &support),
-        ("loans (up to confidential + payroll)", &loans),
-        ("card-ops (restricted/cards)", &card_ops),
+        (
+            "support (up to internal)",
+            Clearance::up_to(Level::Internal),
+        ),
+        (
+            "loans (up to confidential + payroll)",
+            Clearance::up_to(Level::Confidential).with(payroll.clone()),
+        ),
+        (
+            "card-ops (restricted/cards)",
+            Clearance::none().with(cards.clone()),
+        ),
     ];
+    let rows = [
+        "customer_id",
+        "name",
+        "balance_cents",
+        "card_number",
+        "monthly_salary",
+        "nickname",
+    ];
+    let record: SealedCustomer = serde_json::from_str(&stored)?;
+    let mut columns = Vec::new();
+    for (service, clearance) in &services {
+        let keyring = keystore.keyring(clearance)?;
+        let ctx = AccessContext::new(*service).with_purpose("quickstart demo");
+        columns.push((*service, column(&record.open(&keyring, &ctx)?)));
+    }
     println!("what each service sees:");
-    print_table(&sealed, &services);
+    print_table(&rows, &columns);
 
-    // Key custodian: rotate the cards key, rewrap stored data, retire v1.
-    let version = keystore.rotate(&cards())?;
-    let mut sealed = sealed;
+    // Key custodian again: rotate the cards key, rewrap, retire the old one.
+    let version = keystore.rotate(&cards)?;
+    let mut record = record;
     let custodian = keystore.keyring(
         &Clearance::up_to(Level::Restricted)
-            .with(cards())
-            .with(payroll()),
+            .with(cards.clone())
+            .with(payroll),
     )?;
-    let outcomes = sealed.keys.rewrap(&custodian)?;
-    keystore.retire(&cards(), 1)?;
+    let moved = record
+        .rewrap(&custodian)?
+        .iter()
+        .filter(|outcome| matches!(outcome, tierseal::Rewrapped::Moved { .. }))
+        .count();
+    keystore.retire(&cards, 1)?;
     println!(
-        "\nrotated restricted/cards to v{version}, rewrapped {outcomes:?}, retired v1 (its key material is destroyed)"
+        "\nrotated restricted/cards to v{version}, rewrapped {moved} data key (field ciphertexts untouched), \
+         retired v1 (its key material is destroyed)"
     );
-    let card_ops = keystore.keyring(&Clearance::none().with(cards()))?;
+    let card_ops = keystore.keyring(&Clearance::none().with(cards))?;
+    let view = record.open(
+        &card_ops,
+        &AccessContext::new("card-ops").with_purpose("quickstart demo"),
+    )?;
     println!(
         "card-ops after rotation: card_number = {}",
-        view(&sealed, &card_ops)[3]
+        view.card_number.render()
     );
     Ok(())
 }
