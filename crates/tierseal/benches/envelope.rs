@@ -84,16 +84,165 @@ struct Setup {
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let keystore = Keystore::create(
+    let mut keystore = Keystore::create(
         dir.path().join("bench.keystore"),
         &"bench".into(),
         KdfProfile::Test,
     )
     .unwrap();
-    let keyring = keystore
-        .keyring(&Clearance::up_to(Level::Restricted))
-        .unwrap();
+    keystore.add_tier(&cards()).unwrap();
+    keystore.add_tier(&payroll()).unwrap();
+    let clearance = Clearance::up_to(Level::Restricted)
+        .with(cards())
+        .with(payroll());
+    let keyring = keystore.keyring(&clearance).unwrap();
     Setup { _dir: dir, keyring }
+}
+
+fn cards() -> Tier {
+    "restricted/cards".parse().unwrap()
+}
+
+fn payroll() -> Tier {
+    "confidential/payroll".parse().unwrap()
+}
+
+/// The Customer record of the README, through the derive.
+#[derive(tierseal::Classified, Clone, serde::Serialize, serde::Deserialize)]
+#[classified(record_id = "customer_id")]
+struct Customer {
+    #[classify(public)]
+    customer_id: String,
+    #[classify(internal)]
+    name: String,
+    #[classify(confidential)]
+    balance_cents: i64,
+    #[classify(restricted, compartment = "cards", mask = "last4")]
+    card_number: String,
+    #[classify(confidential, compartment = "payroll", id = "salary")]
+    monthly_salary: Option<u64>,
+    nickname: String,
+}
+
+/// The same record sealed by hand through the core's record path.
+struct HandSealed {
+    keys: RecordKeys,
+    name: SealedField,
+    balance_cents: SealedField,
+    card_number: SealedField,
+    card_number_mask: String,
+    monthly_salary: SealedField,
+}
+
+struct CustomerTiers {
+    cards: Tier,
+    payroll: Tier,
+}
+
+fn hand_seal(
+    keyring: &Keyring,
+    tiers: &CustomerTiers,
+    c: &Customer,
+) -> (String, String, HandSealed) {
+    let mut sealer = RecordSealer::new(
+        keyring,
+        Binding::new("Customer", "").with_record_id(&c.customer_id),
+    );
+    let sealed = HandSealed {
+        name: sealer.seal_field(&Tier::INTERNAL, "name", &c.name).unwrap(),
+        balance_cents: sealer
+            .seal_field(&Tier::CONFIDENTIAL, "balance_cents", &c.balance_cents)
+            .unwrap(),
+        card_number: sealer
+            .seal_field(&tiers.cards, "card_number", &c.card_number)
+            .unwrap(),
+        card_number_mask: tierseal::mask::last4(&c.card_number),
+        monthly_salary: sealer
+            .seal_field(&tiers.payroll, "salary", &c.monthly_salary)
+            .unwrap(),
+        keys: sealer.finish(),
+    };
+    (c.customer_id.clone(), c.nickname.clone(), sealed)
+}
+
+fn hand_open(
+    keyring: &Keyring,
+    tiers: &CustomerTiers,
+    stored: &(String, String, HandSealed),
+) -> Customer {
+    let (id, nickname, sealed) = stored;
+    let _mask = &sealed.card_number_mask;
+    let mut opener = RecordOpener::new(
+        keyring,
+        &sealed.keys,
+        Binding::new("Customer", "").with_record_id(id),
+    );
+    Customer {
+        customer_id: id.clone(),
+        name: opener
+            .open_field(&Tier::INTERNAL, "name", &sealed.name)
+            .unwrap(),
+        balance_cents: opener
+            .open_field(&Tier::CONFIDENTIAL, "balance_cents", &sealed.balance_cents)
+            .unwrap(),
+        card_number: opener
+            .open_field(&tiers.cards, "card_number", &sealed.card_number)
+            .unwrap(),
+        monthly_salary: opener
+            .open_field(&tiers.payroll, "salary", &sealed.monthly_salary)
+            .unwrap(),
+        nickname: nickname.clone(),
+    }
+}
+
+fn bench_derive(c: &mut Criterion, keyring: &Keyring) {
+    use tierseal::{AccessContext, Classified};
+    let pool: Vec<Customer> = (0..POOL)
+        .map(|i| Customer {
+            customer_id: format!("cus_{i:06}"),
+            name: letters(14),
+            balance_cents: i64::try_from(i).unwrap() * 1_013,
+            card_number: letters(16),
+            monthly_salary: Some(825_000),
+            nickname: letters(8),
+        })
+        .collect();
+    let tiers = CustomerTiers {
+        cards: cards(),
+        payroll: payroll(),
+    };
+    let derived: Vec<_> = pool.iter().map(|c| c.seal(keyring).unwrap()).collect();
+    let by_hand: Vec<_> = pool.iter().map(|c| hand_seal(keyring, &tiers, c)).collect();
+    let ctx = AccessContext::new("bench").with_purpose("benchmark");
+
+    let mut group = c.benchmark_group("customer_derive");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("seal", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            pool[i].seal(keyring).unwrap()
+        });
+    });
+    group.bench_function("hand_seal", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            hand_seal(keyring, &tiers, &pool[i])
+        });
+    });
+    group.bench_function("open", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            derived[i].open_all(keyring, &ctx).unwrap()
+        });
+    });
+    group.bench_function("hand_open", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            hand_open(keyring, &tiers, &by_hand[i])
+        });
+    });
+    group.finish();
 }
 
 fn bench_values(c: &mut Criterion, keyring: &Keyring) {
@@ -392,6 +541,8 @@ fn print_summary(dir: &std::path::Path, since: std::time::SystemTime) {
         ("record_10f_3t", "open", "raw_open"),
         ("record_8f_227B", "seal", "envelope_loop_seal"),
         ("record_8f_227B", "open", "envelope_loop_open"),
+        ("customer_derive", "seal", "hand_seal"),
+        ("customer_derive", "open", "hand_open"),
     ];
     println!(
         "\n{:<16} {:<5} {:>14} {:>14} {:>22} {:>7}",
@@ -431,6 +582,7 @@ fn main() {
     bench_values(&mut criterion, &keyring);
     bench_ten_fields(&mut criterion, &keyring);
     bench_envelope_loop(&mut criterion, &keyring);
+    bench_derive(&mut criterion, &keyring);
     criterion.final_summary();
     print_summary(&dir, started);
 }
