@@ -138,8 +138,10 @@ fn seal_field_into<T: Serialize + ?Sized>(
 }
 
 /// Decrypts and decodes one field sealed under `key` (tier and version,
-/// named in the error). `scratch` is reused across fields and wiped after
-/// each.
+/// named in the error). `scratch` holds plaintext: it is reused across the
+/// fields of a record, never reallocated while it holds any (a larger
+/// field replaces it, and the old buffer is wiped as it drops), and wiped
+/// when the caller drops it.
 fn open_field<T: DeserializeOwned>(
     cipher: &Aes256Gcm,
     aad: &[u8],
@@ -147,13 +149,14 @@ fn open_field<T: DeserializeOwned>(
     scratch: &mut Zeroizing<Vec<u8>>,
     key: (&Tier, u32),
 ) -> Result<T, Error> {
+    if scratch.capacity() < field.ciphertext.len() {
+        *scratch = Zeroizing::new(Vec::with_capacity(field.ciphertext.len()));
+    }
     scratch.clear();
     scratch.extend_from_slice(field.ciphertext);
-    let opened = crypto::decrypt(cipher, field.nonce, aad, scratch.as_mut_slice(), field.tag)
+    crypto::decrypt(cipher, field.nonce, aad, scratch.as_mut_slice(), field.tag)
         .map_err(|_| integrity(key.0, key.1))
-        .and_then(|()| decode(scratch));
-    zeroize::Zeroize::zeroize(scratch.as_mut_slice());
-    opened
+        .and_then(|()| decode(scratch))
 }
 
 fn decode<T: DeserializeOwned>(plaintext: &[u8]) -> Result<T, Error> {
