@@ -281,23 +281,33 @@ pub fn match_words(words: &[String]) -> Option<Match> {
     })
 }
 
-fn contains_run(words: &[String], pattern: &[&str]) -> bool {
+/// Whether `pattern` appears in `words` as a run of adjacent words.
+pub fn contains_run(words: &[String], pattern: &[impl AsRef<str>]) -> bool {
     !pattern.is_empty()
-        && words
-            .windows(pattern.len())
-            .any(|window| window.iter().zip(pattern).all(|(word, want)| word == want))
+        && words.windows(pattern.len()).any(|window| {
+            window
+                .iter()
+                .zip(pattern)
+                .all(|(word, want)| word == want.as_ref())
+        })
 }
 
 /// The rule a type triggers, if any: the last path segment of the type,
 /// looking through `Option`, `Vec`, `Box`, `Rc`, `Arc` and references.
 pub fn match_type(ty: &syn::Type) -> Option<Match> {
-    let name = innermost_type_name(ty)?;
+    let name = type_name(ty)?;
     RULES.iter().find_map(|rule| {
         rule.types
             .iter()
             .find(|candidate| **candidate == name)
             .map(|trigger| Match { rule, trigger })
     })
+}
+
+/// The name a type is matched by: its last path segment, looking through
+/// `Option`, `Vec`, `Box`, `Rc`, `Arc`, references and parentheses.
+pub fn type_name(ty: &syn::Type) -> Option<String> {
+    innermost_type_name(ty)
 }
 
 fn innermost_type_name(ty: &syn::Type) -> Option<String> {

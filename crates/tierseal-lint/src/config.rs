@@ -1,0 +1,350 @@
+//! `tierseal.toml`: a project's extensions and exceptions to the lexicon.
+//!
+//! ```toml
+//! # Extra terms: identifiers are split into words like field names.
+//! [[lexicon.rule]]
+//! id = "member-number"
+//! description = "a credit-union member number"
+//! names = ["member_number", "memberNo"]
+//! types = ["MemberId"]
+//! min_level = "confidential"
+//!
+//! # Raise or lower a built-in rule's minimum level.
+//! [lexicon.min_level]
+//! amount = "confidential"
+//!
+//! # Exceptions, each with a reason an auditor can read.
+//! [[allow]]
+//! path = "billing::Invoice::amount_currency"
+//! reason = "ISO 4217 currency code, not an amount"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tierseal_classify::LevelName;
+use tierseal_classify::lexicon::{self, RULES};
+
+use crate::LintError;
+
+/// The configuration file's name.
+pub(crate) const FILE_NAME: &str = "tierseal.toml";
+
+/// A project rule from `[[lexicon.rule]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigRule {
+    /// A stable id.
+    pub id: String,
+    /// What it recognises.
+    #[serde(default)]
+    pub description: String,
+    /// Identifiers whose words trigger it (`member_number`).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Type names that trigger it.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// The lowest acceptable level.
+    pub min_level: String,
+    /// PCI DSS sensitive authentication data: may only be transient.
+    #[serde(default)]
+    pub sensitive_authentication_data: bool,
+}
+
+/// An `[[allow]]` exception.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowEntry {
+    /// `module::Type::field`, as findings name items.
+    pub path: String,
+    /// Why this field may stay as it is. Mandatory.
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LexiconSection {
+    #[serde(default)]
+    rule: Vec<ConfigRule>,
+    #[serde(default)]
+    min_level: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    lexicon: LexiconSection,
+    #[serde(default)]
+    allow: Vec<AllowEntry>,
+}
+
+/// A lexicon hit, from a built-in or a project rule.
+#[derive(Clone, Debug)]
+pub(crate) struct Hit {
+    pub(crate) id: String,
+    pub(crate) description: String,
+    pub(crate) trigger: String,
+    pub(crate) min_level: LevelName,
+    pub(crate) sensitive_authentication_data: bool,
+}
+
+struct CompiledRule {
+    rule: ConfigRule,
+    min_level: LevelName,
+    names: Vec<Vec<String>>,
+}
+
+/// The lexicon as a project configured it.
+#[derive(Default)]
+pub struct Config {
+    rules: Vec<CompiledRule>,
+    min_levels: BTreeMap<String, LevelName>,
+    allow: Vec<AllowEntry>,
+    /// Where it was read from, if anywhere.
+    pub source: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field(
+                "rules",
+                &self.rules.iter().map(|r| &r.rule.id).collect::<Vec<_>>(),
+            )
+            .field("allow", &self.allow)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl Config {
+    /// The nearest `tierseal.toml` at `start` or above it, or the built-in
+    /// lexicon alone when there is none.
+    ///
+    /// # Errors
+    /// [`LintError::Config`] for an invalid file, [`LintError::Io`] when it
+    /// cannot be read.
+    pub fn discover(start: &Path) -> Result<Config, LintError> {
+        let start = if start.is_file() {
+            start.parent().unwrap_or(start)
+        } else {
+            start
+        };
+        let absolute = std::path::absolute(start).unwrap_or_else(|_| start.to_owned());
+        for dir in absolute.ancestors() {
+            let candidate = dir.join(FILE_NAME);
+            if candidate.is_file() {
+                return Config::load(&candidate);
+            }
+        }
+        Ok(Config::default())
+    }
+
+    /// Reads a configuration file.
+    ///
+    /// # Errors
+    /// As [`discover`](Self::discover).
+    pub fn load(path: &Path) -> Result<Config, LintError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LintError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Config::parse(&text, path)?;
+        config.source = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// Parses configuration text (`path` names it in errors).
+    ///
+    /// # Errors
+    /// [`LintError::Config`] naming what is wrong.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, LintError> {
+        let invalid = |reason: String| LintError::Config {
+            path: path.to_owned(),
+            reason,
+        };
+        let file: ConfigFile = toml::from_str(text).map_err(|e| invalid(e.message().to_owned()))?;
+        let level = |name: &str, context: &str| {
+            LevelName::parse(name)
+                .ok_or_else(|| invalid(format!("{context}: unknown level `{name}`")))
+        };
+        let mut rules = Vec::new();
+        for rule in file.lexicon.rule {
+            if rule.names.is_empty() && rule.types.is_empty() {
+                return Err(invalid(format!(
+                    "rule `{}` has neither names nor types",
+                    rule.id
+                )));
+            }
+            let min_level = level(&rule.min_level, &format!("rule `{}`", rule.id))?;
+            let names = rule
+                .names
+                .iter()
+                .map(|name| lexicon::split_words(name))
+                .collect();
+            rules.push(CompiledRule {
+                rule,
+                min_level,
+                names,
+            });
+        }
+        let mut min_levels = BTreeMap::new();
+        for (id, name) in file.lexicon.min_level {
+            if !RULES.iter().any(|rule| rule.id == id) {
+                return Err(invalid(format!(
+                    "[lexicon.min_level]: no built-in rule `{id}`"
+                )));
+            }
+            let parsed = level(&name, &format!("[lexicon.min_level] {id}"))?;
+            min_levels.insert(id, parsed);
+        }
+        for entry in &file.allow {
+            if entry.reason.trim().is_empty() {
+                return Err(invalid(format!(
+                    "[[allow]] `{}` needs a reason",
+                    entry.path
+                )));
+            }
+            if entry.path.split("::").count() < 2 {
+                return Err(invalid(format!(
+                    "[[allow]] `{}` is not a `Type::field` path",
+                    entry.path
+                )));
+            }
+        }
+        Ok(Config {
+            rules,
+            min_levels,
+            allow: file.allow,
+            source: None,
+        })
+    }
+
+    /// What the lexicon says of a field named `words` of type `type_name`.
+    pub(crate) fn classify(&self, words: &[String], type_name: Option<&str>) -> Option<Hit> {
+        if let Some(hit) = lexicon::match_words(words) {
+            return Some(self.builtin(hit.rule, hit.trigger));
+        }
+        for compiled in &self.rules {
+            if let Some(pattern) = compiled
+                .names
+                .iter()
+                .find(|p| lexicon::contains_run(words, p))
+            {
+                return Some(self.custom(compiled, &pattern.join(" ")));
+            }
+        }
+        let type_name = type_name?;
+        if let Some(rule) = RULES.iter().find(|rule| rule.types.contains(&type_name)) {
+            return Some(self.builtin(rule, type_name));
+        }
+        self.rules
+            .iter()
+            .find(|compiled| compiled.rule.types.iter().any(|t| t == type_name))
+            .map(|compiled| self.custom(compiled, type_name))
+    }
+
+    fn builtin(&self, rule: &lexicon::Rule, trigger: &str) -> Hit {
+        Hit {
+            id: rule.id.to_owned(),
+            description: rule.description.to_owned(),
+            trigger: trigger.to_owned(),
+            min_level: self
+                .min_levels
+                .get(rule.id)
+                .copied()
+                .unwrap_or(rule.min_level),
+            sensitive_authentication_data: rule.sensitive_authentication_data,
+        }
+    }
+
+    fn custom(&self, compiled: &CompiledRule, trigger: &str) -> Hit {
+        Hit {
+            id: compiled.rule.id.clone(),
+            description: if compiled.rule.description.is_empty() {
+                format!("project rule `{}`", compiled.rule.id)
+            } else {
+                compiled.rule.description.clone()
+            },
+            trigger: trigger.to_owned(),
+            min_level: compiled.min_level,
+            sensitive_authentication_data: compiled.rule.sensitive_authentication_data,
+        }
+    }
+
+    /// The allow entry that covers `item` (`module::Type::field`), if any.
+    /// An entry matches the item's full path or any suffix of it that
+    /// starts at a `::` boundary.
+    pub(crate) fn allowed(&self, item: &str) -> Option<&AllowEntry> {
+        self.allow
+            .iter()
+            .find(|entry| item == entry.path || item.ends_with(&format!("::{}", entry.path)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rules_levels_and_allows() {
+        let config = Config::parse(
+            r#"
+            [[lexicon.rule]]
+            id = "member-number"
+            names = ["memberNo"]
+            min_level = "confidential"
+
+            [lexicon.min_level]
+            amount = "confidential"
+
+            [[allow]]
+            path = "Invoice::amount_currency"
+            reason = "ISO code"
+            "#,
+            Path::new("tierseal.toml"),
+        )
+        .unwrap();
+        let hit = config
+            .classify(&lexicon::split_words("member_no"), None)
+            .unwrap();
+        assert_eq!(hit.id, "member-number");
+        let hit = config
+            .classify(&lexicon::split_words("amount"), None)
+            .unwrap();
+        assert_eq!(hit.min_level, LevelName::Confidential);
+        assert!(
+            config
+                .allowed("billing::Invoice::amount_currency")
+                .is_some()
+        );
+        assert!(
+            config
+                .allowed("billing::MyInvoice::amount_currency")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn rejects_allows_without_reason_and_unknown_keys() {
+        let err = Config::parse(
+            "[[allow]]\npath = \"A::b\"\nreason = \"  \"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("needs a reason"), "{err}");
+        let err = Config::parse("[[allow]]\npath = \"A::b\"\n", Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains("reason"), "{err}");
+        assert!(Config::parse("colour = 1\n", Path::new("t.toml")).is_err());
+        assert!(
+            Config::parse(
+                "[lexicon.min_level]\nnope = \"internal\"\n",
+                Path::new("t.toml")
+            )
+            .is_err()
+        );
+    }
+}

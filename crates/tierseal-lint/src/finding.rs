@@ -1,0 +1,75 @@
+//! What the linter reports.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// One lint rule (not a lexicon rule: a lexicon rule says what looks
+/// financial, a lint rule says what is wrong with it).
+#[derive(Debug, Serialize)]
+pub struct LintRule {
+    /// The stable id, as in SARIF `ruleId`.
+    pub id: &'static str,
+    /// One line on what it finds.
+    pub description: &'static str,
+}
+
+/// Every lint rule.
+pub static RULES: &[LintRule] = &[
+    LintRule {
+        id: "unclassified-financial-field",
+        description: "a field whose name or type looks financial carries no classification",
+    },
+    LintRule {
+        id: "classified-too-low",
+        description: "a financial field is classified below its lexicon rule's minimum level",
+    },
+    LintRule {
+        id: "public-without-reason",
+        description: "a financial-looking field is declared public without a written reason",
+    },
+    LintRule {
+        id: "sensitive-authentication-data",
+        description: "PCI DSS sensitive authentication data (CVV, PIN, track data) would be stored: declare it transient",
+    },
+    LintRule {
+        id: "invalid-classify-attribute",
+        description: "a #[classify] or #[classified] attribute does not parse",
+    },
+    LintRule {
+        id: "parse-error",
+        description: "a source file is not valid Rust and was not checked",
+    },
+];
+
+/// Where a finding is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// The file, as given or found.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// 1-based column just past the end, on the same line.
+    pub end_column: usize,
+}
+
+/// One problem found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// The lint rule id (see [`RULES`]).
+    pub rule: &'static str,
+    /// The lexicon rule that flagged the field, if any.
+    pub lexicon_rule: Option<String>,
+    /// `module::Type::field` (or `Type::Variant::field`).
+    pub item: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: String,
+    /// Where.
+    pub location: Location,
+    /// The source line, for display.
+    pub source_line: String,
+}
