@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 pub use binding::Binding;
 pub use record::{RecordKeys, RecordOpener, RecordSealer};
-pub use token::{RecordKey, SealedField, SealedValue, TEXT_PREFIX};
+pub use token::{RecordKey, SealedField, SealedToken, SealedValue, TEXT_PREFIX};
 
 use crate::crypto::{self, NONCE_LEN, TAG_LEN};
 use crate::keyring::{Keyring, TierKeys};

@@ -216,3 +216,81 @@ mod tests {
         assert!(serde_json::from_str::<RecordKey>("42").is_err());
     }
 }
+
+/// Any token, as found in stored data whose schema is unknown (the
+/// custodian's rewrap and retire checks scan JSON for them).
+///
+/// ```
+/// # use tierseal::{Binding, Clearance, KdfProfile, Keystore, Level, SealedValue, SealedToken, Tier};
+/// # let dir = tempfile::tempdir()?;
+/// # let keystore = Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test)?;
+/// # let keyring = keystore.keyring(&Clearance::up_to(Level::Restricted))?;
+/// let sealed = SealedValue::seal(&keyring, &Tier::INTERNAL, Binding::new("T", "f"), "x")?;
+/// let token: SealedToken = sealed.to_text().parse()?;
+/// assert_eq!(token.key_version(), Some(("internal", 1)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SealedToken {
+    /// A standalone sealed value.
+    Value(SealedValue),
+    /// A record's wrapped data key.
+    RecordKey(RecordKey),
+    /// A record's field (it names no key version).
+    Field(SealedField),
+}
+
+impl SealedToken {
+    /// The tier and key version that wrap this token's data key; `None`
+    /// for a record field, which has no key of its own.
+    pub fn key_version(&self) -> Option<(&str, u32)> {
+        let token = match self {
+            SealedToken::Value(value) => value.token(),
+            SealedToken::RecordKey(key) => key.token(),
+            SealedToken::Field(_) => return None,
+        };
+        token.wrapped_key.map(|key| (token.tier, key.key_version))
+    }
+
+    /// Re-wraps the data key under its tier's primary version; `None` for a
+    /// record field (its record key is rewrapped instead).
+    ///
+    /// # Errors
+    /// As [`SealedValue::rewrap`].
+    pub fn rewrap(&mut self, keyring: &crate::Keyring) -> Result<Option<super::Rewrapped>, Error> {
+        match self {
+            SealedToken::Value(value) => value.rewrap(keyring).map(Some),
+            SealedToken::RecordKey(key) => {
+                super::rewrap_token(keyring, key.bytes_mut(), Kind::RecordKey).map(Some)
+            }
+            SealedToken::Field(_) => Ok(None),
+        }
+    }
+
+    /// The text form.
+    pub fn to_text(&self) -> String {
+        match self {
+            SealedToken::Value(value) => value.to_text(),
+            SealedToken::RecordKey(key) => key.to_text(),
+            SealedToken::Field(field) => field.to_text(),
+        }
+    }
+}
+
+impl FromStr for SealedToken {
+    type Err = Error;
+
+    /// Parses the text form of any token kind.
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let bytes = decode_text(text)?;
+        match bytes.get(1) {
+            Some(&b) if b == Kind::Value as u8 => {
+                SealedValue::from_bytes(bytes).map(SealedToken::Value)
+            }
+            Some(&b) if b == Kind::RecordKey as u8 => {
+                RecordKey::from_bytes(bytes).map(SealedToken::RecordKey)
+            }
+            _ => SealedField::from_bytes(bytes).map(SealedToken::Field),
+        }
+    }
+}

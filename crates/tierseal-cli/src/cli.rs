@@ -1,0 +1,278 @@
+//! The command line, as clap reads it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tierseal::{Clearance, Tier};
+
+/// Key custody and CI checks for tierseal.
+///
+/// Passphrases are never taken as arguments: use --passphrase-file, the
+/// TIERSEAL_PASSPHRASE environment variable (for automation; anything that
+/// can read the process environment can read it), or the prompt.
+///
+/// Exit codes: 0 success, 1 failure or findings, 2 usage error.
+#[derive(Debug, Parser)]
+#[command(name = "tierseal", version, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// The keystore file.
+    #[arg(
+        long,
+        global = true,
+        env = "TIERSEAL_KEYSTORE",
+        default_value = "tierseal.keystore"
+    )]
+    pub(crate) keystore: PathBuf,
+    /// Read the passphrase from this file (its first line).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) passphrase_file: Option<PathBuf>,
+    /// Seconds to wait for another process's keystore lock.
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECONDS")]
+    pub(crate) lock_wait: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a keystore with tiers internal, confidential and restricted.
+    Init(InitArgs),
+    /// List, add, rotate, promote, retire and check tier keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Change the keystore passphrase.
+    #[command(subcommand)]
+    Passphrase(PassphraseCommand),
+    /// Issue or inspect a service's grant file.
+    #[command(subcommand)]
+    Grant(GrantCommand),
+    /// Rewrap every data key in a JSON Lines file under its tier's primary key.
+    Rewrap(RewrapArgs),
+    /// Find financial fields left unclassified in Rust sources.
+    Lint(LintArgs),
+    /// List every classified field in Rust sources.
+    Inventory(InventoryArgs),
+}
+
+/// The KDF profile of `init` and `passphrase change`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum KdfProfileArg {
+    /// Argon2id, 64 MiB, 3 passes: for every real keystore.
+    Production,
+    /// Cheap Argon2id for tests and demos: NOT for real keys.
+    Test,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Also create this compartmented tier (repeatable), e.g. restricted/cards.
+    #[arg(long = "tier", value_name = "TIER", value_parser = parse_tier)]
+    pub(crate) tiers: Vec<Tier>,
+    /// How expensive the passphrase derivation is.
+    #[arg(long, value_enum, default_value = "production")]
+    pub(crate) kdf_profile: KdfProfileArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// One row per tier and version: state, age, cryptoperiod, check value.
+    List {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a tier at version 1.
+    AddTier {
+        /// The tier, e.g. confidential/payroll.
+        #[arg(value_parser = parse_tier)]
+        tier: Tier,
+    },
+    /// Create version v+1 of a tier and make it primary.
+    Rotate {
+        /// The tier to rotate.
+        #[arg(long, value_parser = parse_tier)]
+        tier: Tier,
+        /// Why (recorded with the rotation).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Say what would happen; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Create version v+1 without promoting it (hand it to readers first).
+    AddVersion {
+        /// The tier.
+        #[arg(long, value_parser = parse_tier)]
+        tier: Tier,
+    },
+    /// Make a version the primary (sealing) version.
+    Promote {
+        /// The tier.
+        #[arg(long, value_parser = parse_tier)]
+        tier: Tier,
+        /// The version to promote.
+        #[arg(long)]
+        version: u32,
+        /// Say what would happen; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Destroy a version's key material (crypto-shredding).
+    Retire(RetireArgs),
+    /// Exit 1 and list keys past their cryptoperiod (for cron and CI).
+    Check {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RetireArgs {
+    /// The tier.
+    #[arg(long, value_parser = parse_tier)]
+    pub(crate) tier: Tier,
+    /// The version to retire.
+    #[arg(long)]
+    pub(crate) version: u32,
+    /// A JSON Lines data file to check for values still wrapped under the
+    /// version (repeatable); retiring is refused while any is.
+    #[arg(long = "data", value_name = "FILE")]
+    pub(crate) data: Vec<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub(crate) yes: bool,
+    /// Check and say what would happen; change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PassphraseCommand {
+    /// Re-wrap the master key under a new passphrase (tier keys untouched).
+    Change {
+        /// Read the new passphrase from this file (else TIERSEAL_NEW_PASSPHRASE or a prompt).
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+        /// The KDF profile for the new passphrase.
+        #[arg(long, value_enum, default_value = "production")]
+        kdf_profile: KdfProfileArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GrantCommand {
+    /// Write a grant file for a service: only the granted tiers' keys,
+    /// encrypted under a fresh secret, with an expiry.
+    Issue(GrantIssueArgs),
+    /// Print what a grant file grants (no key bytes; not verified).
+    Show {
+        /// The grant file.
+        file: PathBuf,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GrantIssueArgs {
+    /// The service or person the grant is for.
+    #[arg(long)]
+    pub(crate) principal: String,
+    /// Comma-separated tiers, e.g. internal,confidential,restricted/cards.
+    #[arg(long, value_parser = parse_clearance)]
+    pub(crate) clearance: Clearance,
+    /// How long it is valid: 30d, 12h, 2w, ...
+    #[arg(long, value_parser = crate::text::parse_duration)]
+    pub(crate) expires: std::time::Duration,
+    /// Where to write the grant file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
+    /// Where to write the grant's secret (default: FILE.secret, mode 0600).
+    /// Deliver it separately from the grant file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) secret_out: Option<PathBuf>,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RewrapArgs {
+    /// The JSON Lines file of sealed records.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) input: PathBuf,
+    /// Where to write the rewrapped records.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "in_place",
+        conflicts_with = "in_place"
+    )]
+    pub(crate) output: Option<PathBuf>,
+    /// Replace the input file (atomically, only on success).
+    #[arg(long)]
+    pub(crate) in_place: bool,
+    /// Overwrite an existing --output file.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Count what would be rewrapped; write nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+/// Output formats of `lint`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum LintFormat {
+    /// rustc-like text.
+    Human,
+    /// A JSON array of findings.
+    Json,
+    /// SARIF 2.1.0, for code-scanning tools.
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LintArgs {
+    /// Files, crates or folders (default: the current folder).
+    pub(crate) paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub(crate) format: LintFormat,
+}
+
+/// Output formats of `inventory`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum InventoryFormat {
+    /// An aligned table.
+    Table,
+    /// JSON.
+    Json,
+    /// A Markdown table.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InventoryArgs {
+    /// Files, crates or folders (default: the current folder).
+    pub(crate) paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: InventoryFormat,
+}
+
+fn parse_tier(text: &str) -> Result<Tier, String> {
+    text.parse().map_err(|e: tierseal::Error| e.to_string())
+}
+
+fn parse_clearance(text: &str) -> Result<Clearance, String> {
+    text.parse().map_err(|e: tierseal::Error| e.to_string())
+}

@@ -1,0 +1,92 @@
+//! `tierseal grant issue|show`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use tierseal::GrantInfo;
+
+use super::{open_keystore, refuse_overwrite, say};
+use crate::CliError;
+use crate::cli::{GlobalArgs, GrantCommand, GrantIssueArgs};
+use crate::text::utc;
+
+pub(super) fn run(global: &GlobalArgs, command: &GrantCommand) -> Result<ExitCode, CliError> {
+    match command {
+        GrantCommand::Issue(args) => issue(global, args),
+        GrantCommand::Show { file, json } => show(file, *json),
+    }
+}
+
+fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliError> {
+    let secret_out = args.secret_out.clone().unwrap_or_else(|| {
+        let mut name = args.out.as_os_str().to_owned();
+        name.push(".secret");
+        PathBuf::from(name)
+    });
+    refuse_overwrite(&args.out, args.force)?;
+    refuse_overwrite(&secret_out, args.force)?;
+    let keystore = open_keystore(global)?;
+    let keyring = keystore.keyring(&args.clearance)?;
+    let (grant, secret) = keyring.issue_grant(&args.principal, SystemTime::now() + args.expires)?;
+    write_private(&secret_out, secret.expose_text().as_bytes())?;
+    std::fs::write(&args.out, grant).map_err(|e| CliError::io("write grant", &args.out, e))?;
+    say(&format!(
+        "granted {} to {} until {}\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
+        args.clearance,
+        args.principal,
+        utc(unix(SystemTime::now() + args.expires)),
+        args.out.display(),
+        secret_out.display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unix(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Writes a secret readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| CliError::io("write secret", path, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.write_all(b"\n"))
+        .map_err(|e| CliError::io("write secret", path, e))
+}
+
+fn show(file: &Path, json: bool) -> Result<ExitCode, CliError> {
+    let bytes = std::fs::read(file).map_err(|e| CliError::io("read grant", file, e))?;
+    let info = GrantInfo::read(&bytes)?;
+    if json {
+        say(&serde_json::to_string_pretty(&info).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let expired = unix(SystemTime::now()) >= info.expires_at;
+    say(&format!("principal: {}", info.principal));
+    say(&format!("issued:    {}", utc(info.issued_at)));
+    say(&format!(
+        "expires:   {}{}",
+        utc(info.expires_at),
+        if expired { " (EXPIRED)" } else { "" }
+    ));
+    say("tiers:");
+    for tier in &info.tiers {
+        let versions: Vec<String> = tier.versions.iter().map(|v| format!("v{v}")).collect();
+        say(&format!(
+            "  {:<24} primary v{}, versions {}",
+            tier.tier.to_string(),
+            tier.primary,
+            versions.join(", ")
+        ));
+    }
+    say("(read without the secret: the service verifies it when loading)");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,234 @@
+//! `tierseal keys ...`.
+
+use std::io::BufReader;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use tierseal::{KeyState, KeyVersionInfo, Keystore};
+
+use super::{confirm, open_keystore, say};
+use crate::CliError;
+use crate::cli::{GlobalArgs, KeysCommand, RetireArgs};
+use crate::text::{age, utc};
+
+pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode, CliError> {
+    let mut keystore = open_keystore(global)?;
+    match command {
+        KeysCommand::List { json } => {
+            print_versions(&keystore.key_versions(), *json);
+        }
+        KeysCommand::AddTier { tier } => {
+            keystore.add_tier(tier)?;
+            say(&format!("added tier {tier} at v1"));
+        }
+        KeysCommand::Rotate {
+            tier,
+            reason,
+            dry_run,
+        } => {
+            let reason = reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            if *dry_run {
+                let next = next_version(&keystore, tier);
+                say(&format!(
+                    "dry run: would create {tier} v{next} and make it primary{reason}"
+                ));
+            } else {
+                let version = keystore.rotate(tier)?;
+                say(&format!(
+                    "rotated {tier}: v{version} is primary{reason}; older versions still open data. \
+                     Next: `tierseal rewrap`, then `tierseal keys retire`"
+                ));
+            }
+        }
+        KeysCommand::AddVersion { tier } => {
+            let version = keystore.add_version(tier)?;
+            say(&format!(
+                "added {tier} v{version} (not primary): issue fresh grants to readers, then \
+                 `tierseal keys promote --tier {tier} --version {version}`"
+            ));
+        }
+        KeysCommand::Promote {
+            tier,
+            version,
+            dry_run,
+        } => {
+            if *dry_run {
+                say(&format!("dry run: would make {tier} v{version} primary"));
+            } else {
+                keystore.promote(tier, *version)?;
+                say(&format!("{tier} v{version} is primary"));
+            }
+        }
+        KeysCommand::Retire(args) => return retire(&mut keystore, args),
+        KeysCommand::Check { json } => {
+            let overdue = keystore.overdue(SystemTime::now());
+            if *json {
+                say(&serde_json::to_string_pretty(&overdue).unwrap_or_default());
+            } else if overdue.is_empty() {
+                say("every primary key is within its cryptoperiod");
+            } else {
+                for info in &overdue {
+                    say(&format!(
+                        "overdue: {} v{} is {} old, cryptoperiod {}d: rotate it",
+                        info.tier,
+                        info.version,
+                        age(now().saturating_sub(info.created_at)),
+                        info.cryptoperiod_days
+                    ));
+                }
+            }
+            return Ok(if overdue.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn next_version(keystore: &Keystore, tier: &tierseal::Tier) -> u32 {
+    keystore
+        .key_versions()
+        .iter()
+        .filter(|info| info.tier == *tier)
+        .map(|info| info.version)
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+fn print_versions(versions: &[KeyVersionInfo], json: bool) {
+    let now = now();
+    if json {
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            #[serde(flatten)]
+            info: &'a KeyVersionInfo,
+            primary: bool,
+            overdue: bool,
+        }
+        let rows: Vec<Row<'_>> = versions
+            .iter()
+            .map(|info| Row {
+                info,
+                primary: info.state == KeyState::Active,
+                overdue: info.is_overdue(now),
+            })
+            .collect();
+        say(&serde_json::to_string_pretty(&rows).unwrap_or_default());
+        return;
+    }
+    let header = [
+        "TIER",
+        "VERSION",
+        "STATE",
+        "PRIMARY",
+        "CREATED",
+        "AGE",
+        "CRYPTOPERIOD",
+        "CHECK",
+    ];
+    let rows: Vec<[String; 8]> = versions
+        .iter()
+        .map(|info| {
+            let state = match info.state {
+                KeyState::Active => "active",
+                KeyState::DecryptOnly => "decrypt-only",
+                KeyState::Retired => "retired",
+            };
+            let period = if info.is_overdue(now) {
+                format!("{}d OVERDUE", info.cryptoperiod_days)
+            } else {
+                format!("{}d ok", info.cryptoperiod_days)
+            };
+            [
+                info.tier.to_string(),
+                format!("v{}", info.version),
+                state.into(),
+                if info.state == KeyState::Active {
+                    "*".into()
+                } else {
+                    String::new()
+                },
+                utc(info.created_at),
+                age(now.saturating_sub(info.created_at)),
+                period,
+                info.check_value.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    say(&line(header.to_vec()));
+    for row in &rows {
+        say(&line(row.iter().map(String::as_str).collect()));
+    }
+}
+
+fn retire(keystore: &mut Keystore, args: &RetireArgs) -> Result<ExitCode, CliError> {
+    let (tier, version) = (&args.tier, args.version);
+    let wanted = format!("{tier} v{version}");
+    let mut still_used = 0u64;
+    for file in &args.data {
+        let reader =
+            std::fs::File::open(file).map_err(|e| CliError::io("open data file", file, e))?;
+        let counts = crate::rewrap::count_key_versions(BufReader::new(reader))?;
+        let here = counts.get(&wanted).copied().unwrap_or(0);
+        if here > 0 {
+            eprintln!(
+                "tierseal: {}: {here} values still wrapped under {wanted}",
+                file.display()
+            );
+        }
+        still_used += here;
+    }
+    if still_used > 0 {
+        return Err(CliError::Refused(format!(
+            "refusing to retire {wanted}: {still_used} stored values are still wrapped under it; \
+             run `tierseal rewrap` on that data first"
+        )));
+    }
+    if args.data.is_empty() {
+        eprintln!("tierseal: warning: no --data given, so no stored data was checked for {wanted}");
+    }
+    if args.dry_run {
+        say(&format!(
+            "dry run: would retire {wanted} and destroy its key material"
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    confirm(
+        &format!(
+            "Retire {wanted}? Its key material is destroyed: anything still wrapped only under it \
+             becomes unreadable for good (crypto-shredding)."
+        ),
+        args.yes,
+    )?;
+    keystore.retire(tier, version)?;
+    say(&format!("retired {wanted}: its key material is destroyed"));
+    Ok(ExitCode::SUCCESS)
+}

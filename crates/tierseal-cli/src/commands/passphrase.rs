@@ -1,0 +1,25 @@
+//! `tierseal passphrase change`.
+
+use std::process::ExitCode;
+
+use super::{kdf_profile, open_keystore, say};
+use crate::CliError;
+use crate::cli::{GlobalArgs, PassphraseCommand};
+use crate::passphrase::{self as secret, Source};
+
+pub(super) fn run(global: &GlobalArgs, command: &PassphraseCommand) -> Result<ExitCode, CliError> {
+    let PassphraseCommand::Change {
+        new_passphrase_file,
+        kdf_profile: profile,
+    } = command;
+    let mut keystore = open_keystore(global)?;
+    let new = secret::read(&Source {
+        file: new_passphrase_file.as_deref(),
+        env: "TIERSEAL_NEW_PASSPHRASE",
+        prompt: "new passphrase: ",
+        confirm: true,
+    })?;
+    keystore.change_passphrase(&new, kdf_profile(*profile))?;
+    say("passphrase changed (only the master key was re-wrapped)");
+    Ok(ExitCode::SUCCESS)
+}

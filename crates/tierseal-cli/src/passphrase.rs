@@ -1,0 +1,65 @@
+//! Getting passphrases without ever taking them as arguments.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+
+use tierseal::Passphrase;
+use zeroize::Zeroizing;
+
+use crate::CliError;
+
+/// Where a passphrase comes from, in order of preference.
+pub(crate) struct Source<'a> {
+    /// `--passphrase-file` (or `--new-passphrase-file`).
+    pub(crate) file: Option<&'a Path>,
+    /// The environment variable to read.
+    pub(crate) env: &'static str,
+    /// The prompt for a terminal.
+    pub(crate) prompt: &'static str,
+    /// Ask twice on a terminal (new passphrases).
+    pub(crate) confirm: bool,
+}
+
+/// Reads a passphrase from the file (its first line), the environment or
+/// the terminal, in that order.
+pub(crate) fn read(source: &Source<'_>) -> Result<Passphrase, CliError> {
+    let text = if let Some(file) = source.file {
+        let whole = Zeroizing::new(
+            std::fs::read_to_string(file)
+                .map_err(|e| CliError::io("read passphrase file", file, e))?,
+        );
+        whole.lines().next().unwrap_or_default().to_owned()
+    } else if let Some(value) = std::env::var_os(source.env) {
+        value
+            .into_string()
+            .map_err(|_| CliError::Usage(format!("{} is not valid UTF-8", source.env)))?
+    } else if std::io::stdin().is_terminal() {
+        prompt(source)?
+    } else {
+        return Err(CliError::Usage(format!(
+            "no passphrase: use --passphrase-file FILE or set {} (there is no terminal to prompt on)",
+            source.env
+        )));
+    };
+    if text.is_empty() {
+        return Err(CliError::Usage("the passphrase is empty".into()));
+    }
+    Ok(Passphrase::new(text))
+}
+
+fn prompt(source: &Source<'_>) -> Result<String, CliError> {
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map_err(|e| CliError::io("read passphrase from", "the terminal", e))
+    };
+    let first = ask(source.prompt)?;
+    if source.confirm {
+        let second = Zeroizing::new(ask("repeat it: ")?);
+        if first != *second {
+            return Err(CliError::Usage(
+                "the passphrases differ; nothing was changed".into(),
+            ));
+        }
+    }
+    Ok(first)
+}
