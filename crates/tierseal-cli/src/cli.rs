@@ -128,9 +128,21 @@ pub(crate) enum KeysCommand {
     Retire(RetireArgs),
     /// Exit 1 and list keys past their cryptoperiod (for cron and CI).
     Check {
+        /// Also report keys that will be overdue within this time (e.g. 30d).
+        #[arg(long, value_parser = crate::text::parse_duration)]
+        within: Option<std::time::Duration>,
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
+    },
+    /// Set how long a tier's primary key may stay in use.
+    Cryptoperiod {
+        /// The tier.
+        #[arg(long, value_parser = parse_tier)]
+        tier: Tier,
+        /// The cryptoperiod in days.
+        #[arg(long)]
+        days: u32,
     },
 }
 

@@ -93,7 +93,7 @@ pub enum Error {
 
     /// Sealed bytes written by a newer (or unknown) format version.
     #[error(
-        "sealed data uses format version {version}; this build reads version 1: upgrade tierseal"
+        "sealed data has format version {version}, but this build reads version 1 only: a newer tierseal wrote it, or it is not tierseal data"
     )]
     UnsupportedFormat {
         /// The version byte found.
@@ -127,7 +127,7 @@ pub enum Error {
 
     /// The keystore file was written by a newer (or unknown) version.
     #[error(
-        "keystore {path} uses format version {version}; this build reads version 1: upgrade tierseal"
+        "keystore {path} has format version {version}, but this build reads version 1 only: a newer tierseal wrote it, or it is not a keystore"
     )]
     UnsupportedKeystoreVersion {
         /// The keystore file.

@@ -63,8 +63,15 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             }
         }
         KeysCommand::Retire(args) => return retire(&mut keystore, args),
-        KeysCommand::Check { json } => {
-            let overdue = keystore.overdue(SystemTime::now());
+        KeysCommand::Cryptoperiod { tier, days } => {
+            keystore.set_cryptoperiod(tier, *days)?;
+            say(&format!(
+                "{tier}: primary keys must be rotated within {days} days"
+            ));
+        }
+        KeysCommand::Check { within, json } => {
+            let horizon = SystemTime::now() + within.unwrap_or_default();
+            let overdue = keystore.overdue(horizon);
             if *json {
                 say(&serde_json::to_string_pretty(&overdue).unwrap_or_default());
             } else if overdue.is_empty() {

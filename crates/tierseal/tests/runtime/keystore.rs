@@ -99,7 +99,7 @@ fn an_unknown_file_version_is_named() {
         matches!(err, Error::UnsupportedKeystoreVersion { version: 7, .. }),
         "{err:?}"
     );
-    assert!(err.to_string().contains("upgrade"));
+    assert!(err.to_string().contains("newer tierseal"));
     drop(fixture.dir);
 }
 

@@ -1,0 +1,111 @@
+//! The `tierseal` binary, driven as a custodian would drive it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    unreachable_pub,
+    reason = "test code"
+)]
+
+// init, keys list/add-tier/rotate/add-version/promote/check.
+mod keys;
+// Wrong passphrase, missing, corrupt and locked keystores, concurrency.
+mod failures;
+// Grants issued by the CLI, loaded by the library.
+mod grants;
+// Rewrap, retire, and crash safety.
+mod rewrap;
+// Passphrases never in arguments or output.
+mod secrets;
+// lint and inventory.
+mod lint;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tierseal::{Clearance, Keyring, Keystore};
+
+pub const PASSPHRASE: &str = "custodian passphrase 7f3a";
+
+/// A folder with a passphrase file and (after `init`) a keystore.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pass"), format!("{PASSPHRASE}\n")).unwrap();
+        Env { dir }
+    }
+
+    /// A keystore created with the test KDF and the cards compartment.
+    pub fn initialised() -> Env {
+        let env = Env::new();
+        env.cmd()
+            .args([
+                "init",
+                "--kdf-profile",
+                "test",
+                "--tier",
+                "restricted/cards",
+            ])
+            .assert()
+            .success();
+        env
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn keystore(&self) -> PathBuf {
+        self.path("bank.keystore")
+    }
+
+    /// `tierseal --keystore K --passphrase-file P`, in the folder, with no
+    /// TIERSEAL_* variables inherited.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = self.bare();
+        cmd.arg("--keystore").arg(self.keystore());
+        cmd.arg("--passphrase-file").arg(self.path("pass"));
+        cmd
+    }
+
+    /// `tierseal` in the folder with a clean environment.
+    pub fn bare(&self) -> Command {
+        let mut cmd = Command::cargo_bin("tierseal").unwrap();
+        cmd.current_dir(self.dir.path());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("TIERSEAL_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd
+    }
+
+    /// The library's view of the keystore (drop it before the next command).
+    pub fn open(&self) -> Keystore {
+        Keystore::open(self.keystore(), &PASSPHRASE.into()).unwrap()
+    }
+
+    pub fn keyring(&self) -> Keyring {
+        let keystore = self.open();
+        let clearance: Clearance = keystore.tiers().cloned().collect();
+        keystore.keyring(&clearance).unwrap()
+    }
+}
+
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}

@@ -1,0 +1,111 @@
+use crate::{Env, PASSPHRASE, stderr, stdout};
+
+#[test]
+fn the_passphrase_is_never_an_argument() {
+    let env = Env::initialised();
+    let output = env
+        .bare()
+        .arg("--keystore")
+        .arg(env.keystore())
+        .args(["--passphrase", PASSPHRASE, "keys", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!stderr(&output).contains(PASSPHRASE) && !stdout(&output).contains(PASSPHRASE));
+}
+
+#[test]
+fn without_a_passphrase_source_or_terminal_the_error_says_what_to_do() {
+    let env = Env::initialised();
+    let output = env
+        .bare()
+        .arg("--keystore")
+        .arg(env.keystore())
+        .args(["keys", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    assert!(
+        stderr(&output).contains("--passphrase-file"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn the_environment_variable_works_and_no_output_shows_the_passphrase() {
+    let env = Env::initialised();
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["keys", "list"],
+        vec!["keys", "rotate", "--tier", "internal"],
+        vec![
+            "grant",
+            "issue",
+            "--principal",
+            "s",
+            "--clearance",
+            "internal",
+            "--expires",
+            "1d",
+            "--out",
+            "g",
+        ],
+        vec!["keys", "check"],
+    ] {
+        let output = env
+            .bare()
+            .arg("--keystore")
+            .arg(env.keystore())
+            .env("TIERSEAL_PASSPHRASE", PASSPHRASE)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        outputs.push(output);
+    }
+    // Errors too: a wrong passphrase from the environment.
+    outputs.push(
+        env.bare()
+            .arg("--keystore")
+            .arg(env.keystore())
+            .env("TIERSEAL_PASSPHRASE", "another secret passphrase")
+            .args(["keys", "list"])
+            .output()
+            .unwrap(),
+    );
+    for output in &outputs {
+        for text in [stdout(output), stderr(output)] {
+            assert!(
+                !text.contains(PASSPHRASE) && !text.contains("another secret"),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn passphrase_change_takes_the_new_one_from_a_file() {
+    let env = Env::initialised();
+    std::fs::write(env.path("new"), "a brand new passphrase\n").unwrap();
+    env.cmd()
+        .args([
+            "passphrase",
+            "change",
+            "--kdf-profile",
+            "test",
+            "--new-passphrase-file",
+        ])
+        .arg(env.path("new"))
+        .assert()
+        .success();
+    env.cmd().args(["keys", "list"]).assert().code(1);
+    env.bare()
+        .arg("--keystore")
+        .arg(env.keystore())
+        .arg("--passphrase-file")
+        .arg(env.path("new"))
+        .args(["keys", "list"])
+        .assert()
+        .success();
+}
