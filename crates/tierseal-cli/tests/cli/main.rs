@@ -6,6 +6,7 @@
     clippy::indexing_slicing,
     missing_docs,
     unreachable_pub,
+    clippy::new_without_default,
     reason = "test code"
 )]
 
@@ -22,7 +23,7 @@ mod secrets;
 // lint and inventory.
 mod lint;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use tierseal::{Clearance, Keyring, Keystore};
@@ -104,8 +105,4 @@ pub fn stdout(output: &std::process::Output) -> String {
 
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-pub fn exists(path: &Path) -> bool {
-    path.exists()
 }
