@@ -53,3 +53,14 @@ fn readme_states_the_two_quick_start_commands() {
         ".ci/run must call the README's test command"
     );
 }
+
+#[test]
+fn lint_md_documents_every_rule() {
+    let doc = read("docs/LINT.md");
+    for rule in tierseal_classify::lexicon::RULES {
+        assert!(doc.contains(&format!("| `{}` |", rule.id)), "LINT.md lacks lexicon rule {}", rule.id);
+    }
+    for rule in tierseal_lint::LINT_RULES {
+        assert!(doc.contains(&format!("| `{}` |", rule.id)), "LINT.md lacks lint rule {}", rule.id);
+    }
+}
