@@ -58,9 +58,17 @@ fn readme_states_the_two_quick_start_commands() {
 fn lint_md_documents_every_rule() {
     let doc = read("docs/LINT.md");
     for rule in tierseal_classify::lexicon::RULES {
-        assert!(doc.contains(&format!("| `{}` |", rule.id)), "LINT.md lacks lexicon rule {}", rule.id);
+        assert!(
+            doc.contains(&format!("| `{}` |", rule.id)),
+            "LINT.md lacks lexicon rule {}",
+            rule.id
+        );
     }
     for rule in tierseal_lint::LINT_RULES {
-        assert!(doc.contains(&format!("| `{}` |", rule.id)), "LINT.md lacks lint rule {}", rule.id);
+        assert!(
+            doc.contains(&format!("| `{}` |", rule.id)),
+            "LINT.md lacks lint rule {}",
+            rule.id
+        );
     }
 }
