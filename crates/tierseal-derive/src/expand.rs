@@ -525,15 +525,16 @@ impl<'c, 'a> Expander<'c, 'a> {
                     #keyring: &::tierseal::Keyring,
                     #ctx: &::tierseal::AccessContext,
                     #parent: ::core::option::Option<&str>,
-                ) -> ::core::result::Result<#view #ty_generics, ::tierseal::Error> {
-                    let _ = #ctx;
-                    #record_id
+                ) -> ::core::result::Result<#view #ty_generics, ::tierseal::Error> {                    #record_id
                     #binding
-                    let mut #opener = ::tierseal::RecordOpener::new(#keyring, &self.tierseal_keys, #binding_ident);
-                    ::core::result::Result::Ok(#view {
+                    let mut #opener =
+                        ::tierseal::RecordOpener::new(#keyring, &self.tierseal_keys, #binding_ident, #ctx);
+                    let __tierseal_view = #view {
                         #(#view_values)*
                         #marker
-                    })
+                    };
+                    #opener.finish()?;
+                    ::core::result::Result::Ok(__tierseal_view)
                 }
 
                 fn open_all_within(
@@ -541,14 +542,15 @@ impl<'c, 'a> Expander<'c, 'a> {
                     #keyring: &::tierseal::Keyring,
                     #ctx: &::tierseal::AccessContext,
                     #parent: ::core::option::Option<&str>,
-                ) -> ::core::result::Result<#ident #ty_generics, ::tierseal::Error> {
-                    let _ = #ctx;
-                    #record_id
+                ) -> ::core::result::Result<#ident #ty_generics, ::tierseal::Error> {                    #record_id
                     #binding
-                    let mut #opener = ::tierseal::RecordOpener::new(#keyring, &self.tierseal_keys, #binding_ident);
-                    ::core::result::Result::Ok(#ident {
+                    let mut #opener =
+                        ::tierseal::RecordOpener::new(#keyring, &self.tierseal_keys, #binding_ident, #ctx);
+                    let __tierseal_plain = #ident {
                         #(#plain_values)*
-                    })
+                    };
+                    #opener.finish()?;
+                    ::core::result::Result::Ok(__tierseal_plain)
                 }
             }
         }

@@ -28,6 +28,10 @@ use tierseal::{
 
 const POOL: usize = 1024;
 
+/// The access context of every open in the benchmark.
+static CTX: std::sync::LazyLock<tierseal::AccessContext> =
+    std::sync::LazyLock::new(|| tierseal::AccessContext::new("bench").with_purpose("benchmark"));
+
 fn letters(len: usize) -> String {
     let mut rng = rand::rng();
     (0..len)
@@ -176,8 +180,9 @@ fn hand_open(
         keyring,
         &sealed.keys,
         Binding::new("Customer", "").with_record_id(id),
+        &CTX,
     );
-    Customer {
+    let customer = Customer {
         customer_id: id.clone(),
         name: opener
             .open_field(&Tier::INTERNAL, "name", &sealed.name)
@@ -192,7 +197,9 @@ fn hand_open(
             .open_field(&tiers.payroll, "salary", &sealed.monthly_salary)
             .unwrap(),
         nickname: nickname.clone(),
-    }
+    };
+    opener.finish().unwrap();
+    customer
 }
 
 fn bench_derive(c: &mut Criterion, keyring: &Keyring) {
@@ -330,6 +337,7 @@ fn open_record(
         keyring,
         &sealed.0,
         Binding::new("Bench", "").with_record_id(id),
+        &CTX,
     );
     layout
         .iter()

@@ -78,6 +78,16 @@ impl fmt::Debug for KeyMaterial {
     }
 }
 
+/// Lowercase hexadecimal.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        use std::fmt::Write as _;
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
 /// A ready cipher for raw key bytes.
 pub(crate) fn cipher_for(key: &[u8; KEY_LEN]) -> Aes256Gcm {
     Aes256Gcm::new(&(*key).into())
@@ -230,10 +240,7 @@ impl CheckValue {
 
 impl fmt::Display for CheckValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        f.write_str(&hex(&self.0))
     }
 }
 

@@ -75,6 +75,18 @@ pub enum Error {
         version: u32,
     },
 
+    /// An open of data at or above the keyring's purpose threshold was
+    /// attempted without a purpose.
+    #[error(
+        "{principal} may not open {level} data without a purpose: give the access context a ticket id or reason"
+    )]
+    PurposeRequired {
+        /// Who tried.
+        principal: String,
+        /// The level of the field that needs a purpose.
+        level: crate::Level,
+    },
+
     /// A field was opened as a different tier from the one it was sealed at.
     #[error("sealed field carries tier {found} where tier {expected} was expected")]
     TierMismatch {
@@ -231,6 +243,37 @@ pub(crate) fn shorten(text: &str) -> String {
 }
 
 impl Error {
+    /// A short, stable name for the kind of error (as audit entries record
+    /// it): `integrity`, `not-granted`, `key-retired`, ...
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidLevel { .. } => "invalid-level",
+            Error::InvalidTier { .. } => "invalid-tier",
+            Error::NotGranted { .. } => "not-granted",
+            Error::KeyRetired { .. } => "key-retired",
+            Error::UnknownKeyVersion { .. } => "unknown-key-version",
+            Error::Integrity { .. } => "integrity",
+            Error::PurposeRequired { .. } => "purpose-required",
+            Error::TierMismatch { .. } => "tier-mismatch",
+            Error::Malformed { .. } => "malformed",
+            Error::UnsupportedFormat { .. } => "unsupported-format",
+            Error::Encoding { .. } => "encoding",
+            Error::WrongPassphrase { .. } => "wrong-passphrase",
+            Error::KeystoreCorrupt { .. } => "keystore-corrupt",
+            Error::UnsupportedKeystoreVersion { .. } => "unsupported-keystore-version",
+            Error::KeystoreLocked { .. } => "keystore-locked",
+            Error::KeystoreExists { .. } => "keystore-exists",
+            Error::TierExists { .. } => "tier-exists",
+            Error::UnknownTier { .. } => "unknown-tier",
+            Error::KeyState { .. } => "key-state",
+            Error::InvalidParameter { .. } => "invalid-parameter",
+            Error::GrantExpired { .. } => "grant-expired",
+            Error::GrantInvalid { .. } => "grant-invalid",
+            Error::Randomness => "randomness",
+            Error::Io { .. } => "io",
+        }
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io {
             action,

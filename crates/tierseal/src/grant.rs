@@ -20,6 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::audit::AuditKey;
 use crate::crypto::{self, KEY_LEN, KeyMaterial, NONCE_LEN, TAG_LEN};
 use crate::keyring::{TierKeys, VersionKey};
 use crate::keystore::unix_seconds;
@@ -112,10 +113,18 @@ impl fmt::Display for GrantSecret {
     }
 }
 
-/// The encrypted part: key bytes per tier version.
+/// The encrypted part: key bytes per tier version, and the writer's
+/// audit key.
 #[derive(Serialize, Deserialize)]
 struct GrantKeys {
     tiers: Vec<Vec<GrantKey>>,
+    audit_key: [u8; KEY_LEN],
+}
+
+impl Drop for GrantKeys {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.audit_key);
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -186,88 +195,6 @@ fn split(grant: &[u8]) -> Result<Parts<'_>, Error> {
 }
 
 impl Keyring {
-    /// Writes this keyring as a grant for `principal`, valid until
-    /// `expires_at`. Returns the grant file's bytes and the secret that
-    /// decrypts it; deliver them separately.
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] for an empty principal or an expiry in
-    /// the past; [`Error::Randomness`].
-    pub fn issue_grant(
-        &self,
-        principal: &str,
-        expires_at: SystemTime,
-    ) -> Result<(Vec<u8>, GrantSecret), Error> {
-        let now = unix_seconds(SystemTime::now());
-        let expires_at = unix_seconds(expires_at);
-        if principal.trim().is_empty() || principal.len() > 256 {
-            return Err(Error::InvalidParameter {
-                what: "principal",
-                reason: "must be 1 to 256 characters",
-            });
-        }
-        if expires_at <= now {
-            return Err(Error::InvalidParameter {
-                what: "expiry",
-                reason: "must be in the future",
-            });
-        }
-        let info = GrantInfo {
-            principal: principal.to_owned(),
-            issued_at: now,
-            expires_at,
-            tiers: self
-                .tier_keys()
-                .iter()
-                .map(|keys| GrantedTier {
-                    tier: keys.tier.clone(),
-                    primary: keys.primary,
-                    versions: keys.versions.iter().map(|k| k.version).collect(),
-                    retired: keys.retired.clone(),
-                })
-                .collect(),
-        };
-        let keys = GrantKeys {
-            tiers: self
-                .tier_keys()
-                .iter()
-                .map(|keys| {
-                    keys.versions
-                        .iter()
-                        .map(|k| GrantKey {
-                            version: k.version,
-                            key: *k.material.expose(),
-                        })
-                        .collect()
-                })
-                .collect(),
-        };
-        let secret = GrantSecret(KeyMaterial::generate()?);
-        let encoding = |_| Error::InvalidParameter {
-            what: "grant",
-            reason: "does not encode",
-        };
-        let info_bytes = postcard::to_stdvec(&info).map_err(encoding)?;
-        let mut plaintext = Zeroizing::new(postcard::to_stdvec(&keys).map_err(encoding)?);
-
-        let mut out =
-            Vec::with_capacity(9 + info_bytes.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
-        out.extend_from_slice(MAGIC);
-        out.push(GRANT_VERSION);
-        out.extend_from_slice(
-            &u32::try_from(info_bytes.len())
-                .unwrap_or(u32::MAX)
-                .to_be_bytes(),
-        );
-        out.extend_from_slice(&info_bytes);
-        let nonce = crypto::fresh_nonce();
-        let tag = crypto::encrypt(&secret.0.cipher(), &nonce, &out, plaintext.as_mut_slice())?;
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&plaintext);
-        out.extend_from_slice(&tag);
-        Ok((out, secret))
-    }
-
     /// Loads a grant file, checking it against `secret` and the clock.
     ///
     /// # Errors
@@ -306,7 +233,7 @@ impl Keyring {
                 expired_at: parts.info.expires_at,
             });
         }
-        let keys: GrantKeys =
+        let mut keys: GrantKeys =
             postcard::from_bytes(&plaintext).map_err(|_| Error::GrantInvalid {
                 reason: "the keys do not decode",
             })?;
@@ -315,11 +242,14 @@ impl Keyring {
                 reason: "header and keys disagree",
             });
         }
+        let principal = parts.info.principal.clone();
+        let mut audit_bytes = keys.audit_key;
+        let audit_key = AuditKey::derived(principal.clone(), KeyMaterial::take(&mut audit_bytes));
         let tiers = parts
             .info
             .tiers
             .into_iter()
-            .zip(keys.tiers)
+            .zip(std::mem::take(&mut keys.tiers))
             .map(|(granted, mut versions)| TierKeys {
                 tier: granted.tier,
                 primary: granted.primary,
@@ -330,8 +260,86 @@ impl Keyring {
                 retired: granted.retired,
             })
             .collect();
-        Keyring::from_tiers(tiers).map_err(|_| Error::GrantInvalid {
+        Keyring::from_tiers(tiers, principal, Some(audit_key)).map_err(|_| Error::GrantInvalid {
             reason: "a tier's primary key is missing",
         })
     }
+}
+
+/// Writes `keyring` as a grant for `principal`, valid until `expires_at`,
+/// carrying `audit_key` (the key `principal` signs audit entries with).
+pub(crate) fn issue(
+    keyring: &Keyring,
+    principal: &str,
+    expires_at: SystemTime,
+    audit_key: &AuditKey,
+) -> Result<(Vec<u8>, GrantSecret), Error> {
+    let now = unix_seconds(SystemTime::now());
+    let expires_at = unix_seconds(expires_at);
+    if principal.trim().is_empty() || principal.len() > 256 {
+        return Err(Error::InvalidParameter {
+            what: "principal",
+            reason: "must be 1 to 256 characters",
+        });
+    }
+    if expires_at <= now {
+        return Err(Error::InvalidParameter {
+            what: "expiry",
+            reason: "must be in the future",
+        });
+    }
+    let info = GrantInfo {
+        principal: principal.to_owned(),
+        issued_at: now,
+        expires_at,
+        tiers: keyring
+            .tier_keys()
+            .iter()
+            .map(|keys| GrantedTier {
+                tier: keys.tier.clone(),
+                primary: keys.primary,
+                versions: keys.versions.iter().map(|k| k.version).collect(),
+                retired: keys.retired.clone(),
+            })
+            .collect(),
+    };
+    let keys = GrantKeys {
+        audit_key: *audit_key.material().expose(),
+        tiers: keyring
+            .tier_keys()
+            .iter()
+            .map(|keys| {
+                keys.versions
+                    .iter()
+                    .map(|k| GrantKey {
+                        version: k.version,
+                        key: *k.material.expose(),
+                    })
+                    .collect()
+            })
+            .collect(),
+    };
+    let secret = GrantSecret(KeyMaterial::generate()?);
+    let encoding = |_| Error::InvalidParameter {
+        what: "grant",
+        reason: "does not encode",
+    };
+    let info_bytes = postcard::to_stdvec(&info).map_err(encoding)?;
+    let mut plaintext = Zeroizing::new(postcard::to_stdvec(&keys).map_err(encoding)?);
+
+    let mut out = Vec::with_capacity(9 + info_bytes.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(MAGIC);
+    out.push(GRANT_VERSION);
+    out.extend_from_slice(
+        &u32::try_from(info_bytes.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    out.extend_from_slice(&info_bytes);
+    let nonce = crypto::fresh_nonce();
+    let tag = crypto::encrypt(&secret.0.cipher(), &nonce, &out, plaintext.as_mut_slice())?;
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&plaintext);
+    out.extend_from_slice(&tag);
+    Ok((out, secret))
 }

@@ -5,11 +5,13 @@
 //! were retired so that it can say so. It never holds the master key.
 
 use std::fmt;
+use std::sync::Arc;
 
 use aes_gcm::Aes256Gcm;
 
+use crate::audit::{AuditKey, AuditSink};
 use crate::crypto::{CheckValue, KeyMaterial};
-use crate::{Clearance, Error, Tier};
+use crate::{Clearance, Error, Level, Tier};
 
 /// The tier keys a clearance grants, ready for sealing and opening.
 ///
@@ -17,8 +19,17 @@ use crate::{Clearance, Error, Tier};
 /// [`Keystore::keyring`](crate::Keystore::keyring), or from a grant file
 /// with [`Keyring::from_grant`]. `Debug` shows tiers, versions and check
 /// values, never key bytes.
+///
+/// A keyring also carries what opening requires: the audit sink every open
+/// is recorded to ([`with_audit`](Self::with_audit)), and the level from
+/// which an open needs a purpose ([`with_purpose_threshold`](Self::with_purpose_threshold),
+/// `Confidential` by default).
 pub struct Keyring {
     tiers: Vec<TierKeys>,
+    writer: String,
+    audit_key: Option<AuditKey>,
+    audit: Option<Arc<dyn AuditSink>>,
+    purpose_threshold: Level,
 }
 
 /// The keys a keyring holds for one tier.
@@ -74,8 +85,13 @@ impl TierKeys {
 }
 
 impl Keyring {
-    /// Builds a keyring, checking that each tier's primary is present.
-    pub(crate) fn from_tiers(mut tiers: Vec<TierKeys>) -> Result<Keyring, Error> {
+    /// Builds a keyring for `writer`, checking that each tier's primary is
+    /// present.
+    pub(crate) fn from_tiers(
+        mut tiers: Vec<TierKeys>,
+        writer: String,
+        audit_key: Option<AuditKey>,
+    ) -> Result<Keyring, Error> {
         for keys in &mut tiers {
             keys.versions.sort_by_key(|key| key.version);
             if keys.primary_key().is_err() {
@@ -86,12 +102,61 @@ impl Keyring {
             }
         }
         tiers.sort_by(|a, b| a.tier.cmp(&b.tier));
-        Ok(Keyring { tiers })
+        Ok(Keyring {
+            tiers,
+            writer,
+            audit_key,
+            audit: None,
+            purpose_threshold: Level::Confidential,
+        })
     }
 
     /// A keyring with no keys: it can open nothing but public data.
     pub fn empty() -> Keyring {
-        Keyring { tiers: Vec::new() }
+        Keyring {
+            tiers: Vec::new(),
+            writer: "unattributed".into(),
+            audit_key: None,
+            audit: None,
+            purpose_threshold: Level::Confidential,
+        }
+    }
+
+    /// Records every open, failed open, restricted seal and rewrap made
+    /// with this keyring to `sink`.
+    #[must_use]
+    pub fn with_audit(mut self, sink: Arc<dyn AuditSink>) -> Keyring {
+        self.audit = Some(sink);
+        self
+    }
+
+    /// Opens of fields at `level` or above need a purpose in the access
+    /// context (default: `Confidential`). `Level::Public` requires one for
+    /// every open.
+    #[must_use]
+    pub fn with_purpose_threshold(mut self, level: Level) -> Keyring {
+        self.purpose_threshold = level;
+        self
+    }
+
+    /// Who this keyring's audit entries are signed as: a grant's principal,
+    /// or `custodian` for a keyring taken from the keystore.
+    pub fn writer(&self) -> &str {
+        &self.writer
+    }
+
+    /// The key this keyring's writer signs audit entries with.
+    pub fn audit_key(&self) -> Option<&AuditKey> {
+        self.audit_key.as_ref()
+    }
+
+    /// The level from which opens need a purpose.
+    pub fn purpose_threshold(&self) -> Level {
+        self.purpose_threshold
+    }
+
+    pub(crate) fn audit_sink(&self) -> Option<&dyn AuditSink> {
+        self.audit.as_deref()
     }
 
     /// The granted tiers, in order.
@@ -158,7 +223,7 @@ impl fmt::Debug for Keyring {
             }
         }
 
-        f.write_str("Keyring ")?;
+        write!(f, "Keyring(writer: {}) ", self.writer)?;
         let mut map = f.debug_map();
         for keys in &self.tiers {
             map.entry(&format_args!("{}", keys.tier), &Versions(keys));

@@ -52,6 +52,7 @@
 #[path = "private.rs"]
 pub mod __private;
 mod access;
+pub mod audit;
 mod classification;
 mod classified;
 mod crypto;
@@ -75,8 +76,8 @@ pub use error::Error;
 pub use grant::{GrantInfo, GrantSecret};
 pub use keyring::Keyring;
 pub use keystore::{
-    DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, KdfParams, KdfProfile, KeyState, KeyVersionInfo,
-    Keystore, Passphrase,
+    CUSTODIAN, DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, KdfParams, KdfProfile, KeyState,
+    KeyVersionInfo, Keystore, Passphrase,
 };
 pub use revealed::{Revealed, Withheld};
 /// Derives [`Classified`] (see there for the attribute syntax).

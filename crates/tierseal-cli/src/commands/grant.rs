@@ -28,8 +28,11 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     refuse_overwrite(&args.out, args.force)?;
     refuse_overwrite(&secret_out, args.force)?;
     let keystore = open_keystore(global)?;
-    let keyring = keystore.keyring(&args.clearance)?;
-    let (grant, secret) = keyring.issue_grant(&args.principal, SystemTime::now() + args.expires)?;
+    let (grant, secret) = keystore.issue_grant(
+        &args.clearance,
+        &args.principal,
+        SystemTime::now() + args.expires,
+    )?;
     write_private(&secret_out, secret.expose_text().as_bytes())?;
     std::fs::write(&args.out, grant).map_err(|e| CliError::io("write grant", &args.out, e))?;
     say(&format!(

@@ -7,7 +7,9 @@ use zeroize::Zeroizing;
 
 use super::format::{self, Kind};
 use super::{Binding, RecordKey, Rewrapped, SealedField};
-use crate::{Error, Keyring, Tier};
+use crate::audit::Action;
+use crate::audit::trail::{self, Trail};
+use crate::{AccessContext, Error, Keyring, Tier};
 
 /// The wrapped data keys of one sealed record, one per tier it uses.
 ///
@@ -41,10 +43,17 @@ impl RecordKeys {
     /// # Errors
     /// As [`RecordOpener::open_field`], for the key that failed.
     pub fn rewrap(&mut self, keyring: &Keyring) -> Result<Vec<Rewrapped>, Error> {
-        self.keys
+        let outcomes = self
+            .keys
             .iter_mut()
             .map(|key| super::rewrap_token(keyring, key.bytes_mut(), Kind::RecordKey))
-            .collect()
+            .collect::<Result<Vec<_>, Error>>()?;
+        let moved = outcomes
+            .iter()
+            .filter(|o| matches!(o, Rewrapped::Moved { .. }))
+            .count();
+        trail::rewrapped(keyring, moved, outcomes.len() - moved)?;
+        Ok(outcomes)
     }
 
     fn find(&self, tier: &str) -> Option<&RecordKey> {
@@ -59,7 +68,7 @@ impl RecordKeys {
 /// the ready cipher. [`finish`](Self::finish) returns the wrapped keys.
 ///
 /// ```
-/// use tierseal::{Binding, Clearance, KdfProfile, Keystore, Level, RecordOpener, RecordSealer, Tier};
+/// use tierseal::{AccessContext, Binding, Clearance, KdfProfile, Keystore, Level, RecordOpener, RecordSealer, Tier};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let keystore = Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test)?;
@@ -71,7 +80,8 @@ impl RecordKeys {
 /// let balance = sealer.seal_field(&Tier::CONFIDENTIAL, "balance", &1_250_00_i64)?;
 /// let keys = sealer.finish();
 ///
-/// let mut opener = RecordOpener::new(&keyring, &keys, binding);
+/// let ctx = AccessContext::new("statements").with_purpose("monthly statement");
+/// let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
 /// assert_eq!(opener.open_field::<String>(&Tier::INTERNAL, "name", &name)?, "Ada Lovelace");
 /// assert_eq!(opener.open_field::<i64>(&Tier::CONFIDENTIAL, "balance", &balance)?, 1_250_00);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -79,6 +89,8 @@ impl RecordKeys {
 pub struct RecordSealer<'a> {
     keyring: &'a Keyring,
     slots: Vec<SealSlot>,
+    /// Records restricted fields, when the keyring has an audit sink.
+    trail: Option<Trail>,
     /// The record's AAD prefix, followed by the current field's suffix.
     aad: Vec<u8>,
     prefix_len: usize,
@@ -98,6 +110,7 @@ impl<'a> RecordSealer<'a> {
         RecordSealer {
             keyring,
             slots: Vec::new(),
+            trail: Trail::start(keyring, Action::Seal, &binding),
             aad,
             prefix_len,
         }
@@ -127,6 +140,17 @@ impl<'a> RecordSealer<'a> {
         );
         format::write_header(&mut out, Kind::RecordField, tier.as_str());
         super::seal_field_into(&slot.cipher, &self.aad, value, encoded_len, &mut out)?;
+        if let Some(trail) = self
+            .trail
+            .as_mut()
+            .filter(|_| tier.level() == crate::Level::Restricted)
+        {
+            trail.sealed(
+                field_id,
+                tier,
+                slot.key.token().wrapped_key.map(|k| k.key_version),
+            );
+        }
         Ok(SealedField::from_valid_bytes(out))
     }
 
@@ -148,10 +172,21 @@ impl<'a> RecordSealer<'a> {
         Ok(self.slots.len() - 1)
     }
 
-    /// The wrapped data keys of every tier sealed so far.
-    pub fn finish(self) -> RecordKeys {
+    /// The wrapped data keys of every tier sealed so far. When restricted
+    /// fields were sealed and the keyring has an audit sink, records a seal
+    /// event; a sink failure is reported through `tracing` (the sealed
+    /// record is still returned, so no data is lost).
+    pub fn finish(mut self) -> RecordKeys {
+        if let Some(trail) = self.trail.as_mut().filter(|trail| trail.is_pending())
+            && let Err(error) = trail.send(self.keyring, None)
+        {
+            tracing::error!(target: "tierseal::audit", kind = error.kind(), "could not record a seal event");
+        }
         RecordKeys {
-            keys: self.slots.into_iter().map(|slot| slot.key).collect(),
+            keys: std::mem::take(&mut self.slots)
+                .into_iter()
+                .map(|slot| slot.key)
+                .collect(),
         }
     }
 }
@@ -167,14 +202,22 @@ fn aad_prefix(binding: &Binding<'_>) -> (Vec<u8>, usize) {
 
 /// Opens the fields of one sealed record, unwrapping each tier's data key
 /// at most once.
+///
+/// Each opener is made on behalf of an [`AccessContext`]: opening a field at
+/// or above the keyring's purpose threshold without a purpose is refused.
+/// When the keyring has an audit sink, [`finish`](Self::finish) records one
+/// event for the record (which fields were revealed, withheld or failed);
+/// an opener dropped without `finish` after a failure records the failure.
 pub struct RecordOpener<'a> {
     keyring: &'a Keyring,
     keys: &'a RecordKeys,
+    ctx: &'a AccessContext,
     opened: Vec<OpenSlot<'a>>,
     /// The record's AAD prefix, followed by the current field's suffix.
     aad: Vec<u8>,
     prefix_len: usize,
     scratch: Zeroizing<Vec<u8>>,
+    trail: Option<Trail>,
 }
 
 struct OpenSlot<'a> {
@@ -189,15 +232,30 @@ impl<'a> RecordOpener<'a> {
         keyring: &'a Keyring,
         keys: &'a RecordKeys,
         binding: Binding<'_>,
+        ctx: &'a AccessContext,
     ) -> RecordOpener<'a> {
         let (aad, prefix_len) = aad_prefix(&binding);
         RecordOpener {
             keyring,
             keys,
+            ctx,
             opened: Vec::new(),
             aad,
             prefix_len,
             scratch: Zeroizing::new(Vec::new()),
+            trail: Trail::start(keyring, Action::Open, &binding),
+        }
+    }
+
+    /// Records the audit event for this record (when the keyring has a
+    /// sink). Reveal nothing if this fails: the access would go unrecorded.
+    ///
+    /// # Errors
+    /// The audit sink's error.
+    pub fn finish(mut self) -> Result<(), Error> {
+        match self.trail.as_mut() {
+            Some(trail) => trail.send(self.keyring, Some(self.ctx)),
+            None => Ok(()),
         }
     }
 
@@ -216,6 +274,30 @@ impl<'a> RecordOpener<'a> {
         field_id: &str,
         field: &SealedField,
     ) -> Result<T, Error> {
+        let result = self.open_checked(tier, field_id, field);
+        if let Some(trail) = self.trail.as_mut() {
+            let version = self
+                .opened
+                .iter()
+                .find(|slot| slot.tier == tier)
+                .map(|slot| slot.version);
+            trail.opened(field_id, tier, version, &result);
+        }
+        result
+    }
+
+    fn open_checked<T: DeserializeOwned>(
+        &mut self,
+        tier: &Tier,
+        field_id: &str,
+        field: &SealedField,
+    ) -> Result<T, Error> {
+        if tier.level() >= self.keyring.purpose_threshold() && self.ctx.purpose().is_none() {
+            return Err(Error::PurposeRequired {
+                principal: crate::error::shorten(self.ctx.principal()),
+                level: tier.level(),
+            });
+        }
         let token = field.token();
         if token.tier != tier.as_str() {
             return Err(match token.tier.parse::<Tier>() {
@@ -272,5 +354,14 @@ impl<'a> RecordOpener<'a> {
             cipher,
         });
         Ok(self.opened.len() - 1)
+    }
+}
+
+impl Drop for RecordOpener<'_> {
+    fn drop(&mut self) {
+        if let Some(trail) = self.trail.as_mut().filter(|trail| trail.is_pending()) {
+            trail.fail("unfinished");
+            let _ = trail.send(self.keyring, Some(self.ctx));
+        }
     }
 }

@@ -54,7 +54,7 @@ fn keyring() -> Keyring {
             retired: Vec::new(),
         })
         .collect();
-    Keyring::from_tiers(tiers).unwrap()
+    Keyring::from_tiers(tiers, "vectors".into(), None).unwrap()
 }
 
 /// Data key, wrap nonce and field nonce for a sealed value.
@@ -288,7 +288,8 @@ fn frozen_record_vector_opens() {
     ))
     .unwrap();
     let binding = binding_from(&record["binding"]);
-    let mut opener = RecordOpener::new(&keyring, &keys, binding);
+    let ctx = crate::AccessContext::new("vectors").with_purpose("test vectors");
+    let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
     for field in record["fields"].as_array().unwrap() {
         let sealed = SealedField::from_bytes(unhex(field["token"].as_str().unwrap())).unwrap();
         let tier: Tier = field["tier"].as_str().unwrap().parse().unwrap();

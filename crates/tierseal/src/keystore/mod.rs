@@ -22,11 +22,18 @@ use zeroize::Zeroizing;
 
 pub use kdf::{KdfParams, KdfProfile, Passphrase};
 
+use crate::audit::AuditKey;
 use crate::crypto::{self, KEY_LEN, KeyMaterial};
 use crate::keyring::{TierKeys, VersionKey};
 use crate::{Clearance, Error, Keyring, Tier};
 use file::{FileImage, KeystoreLock, SALT_LEN};
 use model::{Body, TierRecord, VersionRecord, WrappedTierKey};
+
+/// The audit writer of keyrings taken straight from the keystore.
+pub const CUSTODIAN: &str = "custodian";
+
+/// AAD of the audit key's wrap under the master key.
+const AUDIT_KEY_AAD: &[u8] = b"tierseal/audit-key\0\x01";
 
 /// How long [`Keystore::open`] waits for another process's lock.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -148,6 +155,8 @@ impl Keystore {
             for tier in [Tier::INTERNAL, Tier::CONFIDENTIAL, Tier::RESTRICTED] {
                 body.tiers.push(store.new_tier_record(tier)?);
             }
+            body.audit_key =
+                Some(store.wrap_under_master(&KeyMaterial::generate()?, AUDIT_KEY_AAD)?);
             Ok(())
         })?;
         Ok(keystore)
@@ -221,6 +230,7 @@ impl Keystore {
                 keystore.unwrap_tier_key(record, version)?;
             }
         }
+        keystore.audit_key()?;
         Ok(keystore)
     }
 
@@ -303,7 +313,8 @@ impl Keystore {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        Keyring::from_tiers(tiers)
+        let audit_key = self.audit_key()?.derive(CUSTODIAN);
+        Keyring::from_tiers(tiers, CUSTODIAN.to_owned(), audit_key)
     }
 
     /// Adds a tier at version 1.
@@ -469,27 +480,52 @@ impl Keystore {
 
     fn new_version(&self, tier: &Tier, version: u32) -> Result<VersionRecord, Error> {
         let material = KeyMaterial::generate()?;
-        let nonce = crypto::fresh_nonce();
-        let wrapped = crypto::wrap_key(
-            &self.master,
-            &nonce,
-            &tier_key_aad(tier, version),
-            material.expose(),
-        )?;
-        let (ciphertext, tag) = wrapped.split_at(KEY_LEN);
         Ok(VersionRecord {
             version,
             created_at: unix_seconds(SystemTime::now()),
             check_value: material.check_value(),
-            wrapped: Some(WrappedTierKey {
-                nonce,
-                ciphertext: ciphertext
-                    .try_into()
-                    .map_err(|_| Error::malformed("wrap"))?,
-                tag: tag.try_into().map_err(|_| Error::malformed("wrap"))?,
-            }),
+            wrapped: Some(self.wrap_under_master(&material, &tier_key_aad(tier, version))?),
             retired_at: None,
         })
+    }
+
+    /// Wraps a key stored in the body under the master key.
+    fn wrap_under_master(
+        &self,
+        material: &KeyMaterial,
+        aad: &[u8],
+    ) -> Result<WrappedTierKey, Error> {
+        let nonce = crypto::fresh_nonce();
+        let wrapped = crypto::wrap_key(&self.master, &nonce, aad, material.expose())?;
+        let (ciphertext, tag) = wrapped.split_at(KEY_LEN);
+        Ok(WrappedTierKey {
+            nonce,
+            ciphertext: ciphertext
+                .try_into()
+                .map_err(|_| Error::malformed("wrap"))?,
+            tag: tag.try_into().map_err(|_| Error::malformed("wrap"))?,
+        })
+    }
+
+    /// Unwraps a key stored in the body; `what` names it in the error.
+    fn unwrap_under_master(
+        &self,
+        wrapped: &WrappedTierKey,
+        aad: &[u8],
+        what: &'static str,
+    ) -> Result<KeyMaterial, Error> {
+        let mut joined = [0u8; crypto::WRAPPED_KEY_LEN];
+        let (ciphertext, tag) = joined.split_at_mut(KEY_LEN);
+        ciphertext.copy_from_slice(&wrapped.ciphertext);
+        tag.copy_from_slice(&wrapped.tag);
+        let mut key: Zeroizing<[u8; KEY_LEN]> =
+            crypto::unwrap_key(&self.master, &wrapped.nonce, aad, &joined).map_err(|_| {
+                Error::KeystoreCorrupt {
+                    path: self.path.clone(),
+                    reason: what,
+                }
+            })?;
+        Ok(KeyMaterial::take(&mut key))
     }
 
     /// The tier key of `version`, or `None` when retired.
@@ -501,21 +537,11 @@ impl Keystore {
         let Some(wrapped) = &version.wrapped else {
             return Ok(None);
         };
-        let mut joined = [0u8; crypto::WRAPPED_KEY_LEN];
-        let (ciphertext, tag) = joined.split_at_mut(KEY_LEN);
-        ciphertext.copy_from_slice(&wrapped.ciphertext);
-        tag.copy_from_slice(&wrapped.tag);
-        let mut key: Zeroizing<[u8; KEY_LEN]> = crypto::unwrap_key(
-            &self.master,
-            &wrapped.nonce,
+        let material = self.unwrap_under_master(
+            wrapped,
             &tier_key_aad(&record.tier, version.version),
-            &joined,
-        )
-        .map_err(|_| Error::KeystoreCorrupt {
-            path: self.path.clone(),
-            reason: "a tier key does not authenticate under the master key",
-        })?;
-        let material = KeyMaterial::take(&mut key);
+            "a tier key does not authenticate under the master key",
+        )?;
         if material.check_value() != version.check_value {
             return Err(Error::KeystoreCorrupt {
                 path: self.path.clone(),
@@ -523,6 +549,53 @@ impl Keystore {
             });
         }
         Ok(Some(material))
+    }
+
+    /// The root audit key: it verifies the whole audit log and derives
+    /// each writer's signing key.
+    ///
+    /// # Errors
+    /// [`Error::KeystoreCorrupt`] when the stored key does not authenticate.
+    pub fn audit_key(&self) -> Result<AuditKey, Error> {
+        let wrapped = self
+            .body
+            .audit_key
+            .as_ref()
+            .ok_or_else(|| Error::KeystoreCorrupt {
+                path: self.path.clone(),
+                reason: "the audit key is missing",
+            })?;
+        let material = self.unwrap_under_master(
+            wrapped,
+            AUDIT_KEY_AAD,
+            "the audit key does not authenticate",
+        )?;
+        Ok(AuditKey::root(material))
+    }
+
+    /// Writes a grant for `principal` holding the tiers of `clearance`, valid
+    /// until `expires_at`, with the audit key `principal` signs entries
+    /// with. Returns the grant file's bytes and the secret that decrypts
+    /// it; deliver them separately.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTier`], [`Error::InvalidParameter`] for an empty
+    /// principal or an expiry in the past; [`Error::Randomness`].
+    pub fn issue_grant(
+        &self,
+        clearance: &Clearance,
+        principal: &str,
+        expires_at: SystemTime,
+    ) -> Result<(Vec<u8>, crate::GrantSecret), Error> {
+        let keyring = self.keyring(clearance)?;
+        let audit_key = self
+            .audit_key()?
+            .derive(principal)
+            .ok_or(Error::InvalidParameter {
+                what: "principal",
+                reason: "cannot derive its audit key",
+            })?;
+        crate::grant::issue(&keyring, principal, expires_at, &audit_key)
     }
 
     /// Applies `change` to a copy of the body, saves it atomically, and

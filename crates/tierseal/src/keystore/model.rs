@@ -9,6 +9,8 @@ use crate::crypto::{CheckValue, KEY_LEN, NONCE_LEN, TAG_LEN};
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Body {
     pub(crate) tiers: Vec<TierRecord>,
+    /// The root audit key, wrapped under the master key.
+    pub(crate) audit_key: Option<WrappedTierKey>,
 }
 
 /// One tier's key versions.

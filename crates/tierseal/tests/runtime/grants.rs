@@ -15,9 +15,9 @@ fn loans_clearance() -> Clearance {
 #[test]
 fn a_grant_carries_exactly_the_granted_tiers() {
     let fixture = Fixture::new();
-    let granted = fixture.keystore.keyring(&loans_clearance()).unwrap();
-    let (file, secret) = granted
-        .issue_grant("loans-service", SystemTime::now() + DAY)
+    let (file, secret) = fixture
+        .keystore
+        .issue_grant(&loans_clearance(), "loans-service", SystemTime::now() + DAY)
         .unwrap();
 
     let info = GrantInfo::read(&file).unwrap();
@@ -43,9 +43,9 @@ fn a_grant_carries_exactly_the_granted_tiers() {
 #[test]
 fn an_expired_grant_is_refused() {
     let fixture = Fixture::new();
-    let granted = fixture.keystore.keyring(&loans_clearance()).unwrap();
-    let (file, secret) = granted
-        .issue_grant("loans-service", SystemTime::now() + DAY)
+    let (file, secret) = fixture
+        .keystore
+        .issue_grant(&loans_clearance(), "loans-service", SystemTime::now() + DAY)
         .unwrap();
     let later = SystemTime::now() + 2 * DAY;
     let err = Keyring::from_grant_at(&file, &secret, later).unwrap_err();
@@ -53,15 +53,20 @@ fn an_expired_grant_is_refused() {
         matches!(&err, Error::GrantExpired { principal, .. } if principal == "loans-service"),
         "{err:?}"
     );
-    assert!(granted.issue_grant("x", SystemTime::now() - DAY).is_err());
+    assert!(
+        fixture
+            .keystore
+            .issue_grant(&loans_clearance(), "x", SystemTime::now() - DAY)
+            .is_err()
+    );
 }
 
 #[test]
 fn a_tampered_grant_or_wrong_secret_is_refused() {
     let fixture = Fixture::new();
-    let granted = fixture.keystore.keyring(&loans_clearance()).unwrap();
-    let (file, secret) = granted
-        .issue_grant("loans-service", SystemTime::now() + DAY)
+    let (file, secret) = fixture
+        .keystore
+        .issue_grant(&loans_clearance(), "loans-service", SystemTime::now() + DAY)
         .unwrap();
     for position in 0..file.len() {
         let mut bad = file.clone();
@@ -78,8 +83,9 @@ fn a_tampered_grant_or_wrong_secret_is_refused() {
             "len {len}"
         );
     }
-    let (_, other_secret) = granted
-        .issue_grant("other", SystemTime::now() + DAY)
+    let (_, other_secret) = fixture
+        .keystore
+        .issue_grant(&loans_clearance(), "other", SystemTime::now() + DAY)
         .unwrap();
     assert!(matches!(
         Keyring::from_grant(&file, &other_secret),

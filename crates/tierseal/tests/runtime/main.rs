@@ -24,7 +24,13 @@ mod redaction;
 mod properties;
 
 mod common {
-    use tierseal::{Clearance, KdfProfile, Keyring, Keystore, Level, Tier};
+    use std::sync::LazyLock;
+
+    use tierseal::{AccessContext, Clearance, KdfProfile, Keyring, Keystore, Level, Tier};
+
+    /// The access context of every open in these tests.
+    pub(crate) static CTX: LazyLock<AccessContext> =
+        LazyLock::new(|| AccessContext::new("runtime-tests").with_purpose("TEST-1"));
 
     /// A keystore in a temporary folder, with the cheap test KDF profile
     /// and the `restricted/cards` and `confidential/payroll` compartments.

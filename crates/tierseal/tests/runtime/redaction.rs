@@ -11,6 +11,10 @@ use crate::common::{Fixture, PASSPHRASE, cards};
 
 const PAN: &str = "4111111111111111";
 
+fn fixture_clearance() -> tierseal::Clearance {
+    tierseal::Clearance::up_to(tierseal::Level::Restricted).with(cards())
+}
+
 /// The forms in which a secret could leak into text.
 fn forbidden(secret: &[u8]) -> Vec<String> {
     let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
@@ -47,8 +51,13 @@ fn nothing_prints_plaintext_keys_or_passphrases() {
     let binding = Binding::new("Customer", "card_number").with_record_id("cus_1");
     let sealed = SealedValue::seal(&keyring, &cards(), binding, PAN).unwrap();
 
-    let (grant, secret) = keyring
-        .issue_grant("svc", SystemTime::now() + Duration::from_secs(60))
+    let (grant, secret) = fixture
+        .keystore
+        .issue_grant(
+            &fixture_clearance(),
+            "svc",
+            SystemTime::now() + Duration::from_secs(60),
+        )
         .unwrap();
     let secrets = vec![
         PAN.as_bytes().to_vec(),
@@ -79,7 +88,7 @@ fn nothing_prints_plaintext_keys_or_passphrases() {
             .open::<String>(&keyring, binding.for_field("x"))
             .unwrap_err(),
         sealed.open::<u8>(&keyring, binding).unwrap_err(),
-        RecordOpener::new(&keyring, &keys, binding)
+        RecordOpener::new(&keyring, &keys, binding, &crate::common::CTX)
             .open_field::<String>(&Tier::RESTRICTED, "card_number", &field)
             .unwrap_err(),
         tierseal::Keystore::open(fixture.path(), &PASSPHRASE.into()).unwrap_err(),

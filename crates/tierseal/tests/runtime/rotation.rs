@@ -85,7 +85,7 @@ fn records_rewrap_without_touching_fields() {
 
     fixture.keystore.retire(&cards(), 1).unwrap();
     let keyring = fixture.everything();
-    let mut opener = RecordOpener::new(&keyring, &keys, record);
+    let mut opener = RecordOpener::new(&keyring, &keys, record, &crate::common::CTX);
     assert_eq!(
         opener
             .open_field::<String>(&cards(), "card_number", &card)

@@ -143,7 +143,7 @@ fn record_fields_share_one_key_per_tier() {
     let keys = sealer.finish();
     assert_eq!(keys.keys().len(), 2, "one wrapped key per tier");
 
-    let mut opener = RecordOpener::new(&keyring, &keys, binding);
+    let mut opener = RecordOpener::new(&keyring, &keys, binding, &crate::common::CTX);
     assert_eq!(
         opener
             .open_field::<String>(&Tier::INTERNAL, "name", &name)
@@ -165,7 +165,7 @@ fn record_fields_share_one_key_per_tier() {
 
     // A keyring without cards opens the rest and is refused the card.
     let support = fixture.up_to(Level::Internal);
-    let mut opener = RecordOpener::new(&support, &keys, binding);
+    let mut opener = RecordOpener::new(&support, &keys, binding, &crate::common::CTX);
     assert_eq!(
         opener
             .open_field::<String>(&Tier::INTERNAL, "name", &name)
@@ -189,7 +189,7 @@ fn record_keys_serialize_as_tokens() {
     let json = serde_json::to_string(&(&keys, &name)).unwrap();
     let (keys, name): (tierseal::RecordKeys, tierseal::SealedField) =
         serde_json::from_str(&json).unwrap();
-    let mut opener = RecordOpener::new(&keyring, &keys, binding);
+    let mut opener = RecordOpener::new(&keyring, &keys, binding, &crate::common::CTX);
     assert_eq!(
         opener
             .open_field::<String>(&Tier::INTERNAL, "name", &name)

@@ -51,7 +51,7 @@ fn flipping_any_byte_of_a_record_field_or_key_fails() {
     for position in 0..field_bytes.len() {
         let mut altered = field_bytes.clone();
         altered[position] ^= 0x01;
-        let mut opener = RecordOpener::new(&keyring, &keys, binding);
+        let mut opener = RecordOpener::new(&keyring, &keys, binding, &crate::common::CTX);
         let outcome = SealedField::from_bytes(altered)
             .and_then(|f| opener.open_field::<String>(&cards(), "card_number", &f));
         assert!(
@@ -71,7 +71,7 @@ fn flipping_any_byte_of_a_record_field_or_key_fails() {
         let mut doc = json.clone();
         doc[0] = serde_json::Value::String(key.to_text());
         let altered_keys: tierseal::RecordKeys = serde_json::from_value(doc).unwrap();
-        let mut opener = RecordOpener::new(&keyring, &altered_keys, binding);
+        let mut opener = RecordOpener::new(&keyring, &altered_keys, binding, &crate::common::CTX);
         let outcome = opener.open_field::<String>(&cards(), "card_number", &field);
         assert!(
             outcome.as_ref().is_err_and(is_rejection),
@@ -138,7 +138,7 @@ fn record_fields_swapped_between_fields_or_records_fail() {
     let bob_keys = sealer.finish();
 
     // Another field of the same record, same tier, same data key.
-    let mut opener = RecordOpener::new(&keyring, &alice_keys, alice);
+    let mut opener = RecordOpener::new(&keyring, &alice_keys, alice, &crate::common::CTX);
     let err = opener
         .open_field::<String>(&cards(), "card_number", &alice_pan_copy)
         .unwrap_err();
@@ -149,13 +149,13 @@ fn record_fields_swapped_between_fields_or_records_fail() {
         .open_field::<String>(&cards(), "card_number", &bob_card)
         .unwrap_err();
     assert!(matches!(err, Error::Integrity { .. }), "{err:?}");
-    let mut opener = RecordOpener::new(&keyring, &bob_keys, alice);
+    let mut opener = RecordOpener::new(&keyring, &bob_keys, alice, &crate::common::CTX);
     let err = opener
         .open_field::<String>(&cards(), "card_number", &bob_card)
         .unwrap_err();
     assert!(matches!(err, Error::Integrity { .. }), "{err:?}");
     // Sanity: each opens where it belongs.
-    let mut opener = RecordOpener::new(&keyring, &alice_keys, alice);
+    let mut opener = RecordOpener::new(&keyring, &alice_keys, alice, &crate::common::CTX);
     assert_eq!(
         opener
             .open_field::<String>(&cards(), "card_number", &alice_card)
@@ -177,7 +177,7 @@ fn values_swapped_between_tiers_fail() {
     let keys = sealer.finish();
 
     // A record field declared at another tier is refused before any crypto.
-    let mut opener = RecordOpener::new(&keyring, &keys, binding);
+    let mut opener = RecordOpener::new(&keyring, &keys, binding, &crate::common::CTX);
     let err = opener
         .open_field::<u64>(&Tier::CONFIDENTIAL, "salary", &field)
         .unwrap_err();
@@ -205,7 +205,7 @@ fn values_swapped_between_tiers_fail() {
         .seal_field(&Tier::CONFIDENTIAL, "other", &1_u64)
         .unwrap();
     let both_keys = sealer.finish();
-    let mut opener = RecordOpener::new(&keyring, &both_keys, binding);
+    let mut opener = RecordOpener::new(&keyring, &both_keys, binding, &crate::common::CTX);
     let moved = SealedField::from_bytes(confidential_field).unwrap();
     let err = opener
         .open_field::<u64>(&Tier::CONFIDENTIAL, "salary", &moved)

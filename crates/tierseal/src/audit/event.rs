@@ -1,0 +1,167 @@
+//! Audit events.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Action {
+    /// A record was opened (fully or partially).
+    Open,
+    /// A record was sealed with restricted fields.
+    Seal,
+    /// Data keys were rewrapped.
+    Rewrap,
+    /// A keystore was created.
+    Init,
+    /// A tier was added.
+    AddTier,
+    /// A tier was rotated.
+    Rotate,
+    /// A key version was staged.
+    AddVersion,
+    /// A key version was made primary.
+    Promote,
+    /// A key version was retired.
+    Retire,
+    /// The keystore passphrase was changed.
+    PassphraseChange,
+    /// A grant was issued.
+    GrantIssue,
+    /// A tier's cryptoperiod was changed.
+    SetCryptoperiod,
+}
+
+impl Action {
+    /// The name as logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Open => "open",
+            Action::Seal => "seal",
+            Action::Rewrap => "rewrap",
+            Action::Init => "init",
+            Action::AddTier => "add-tier",
+            Action::Rotate => "rotate",
+            Action::AddVersion => "add-version",
+            Action::Promote => "promote",
+            Action::Retire => "retire",
+            Action::PassphraseChange => "passphrase-change",
+            Action::GrantIssue => "grant-issue",
+            Action::SetCryptoperiod => "set-cryptoperiod",
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Done (for an open: every requested field revealed).
+    Ok,
+    /// An open that revealed some fields and withheld others.
+    Partial,
+    /// Refused before any decryption (missing purpose, for example).
+    Denied,
+    /// Failed (integrity, retired key, ...): see `reason`.
+    Failed,
+}
+
+impl Outcome {
+    /// The name as logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Partial => "partial",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// What happened to one field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FieldOutcome {
+    /// Decrypted for the caller.
+    Revealed,
+    /// The keyring lacks its tier.
+    Withheld,
+    /// Decryption failed.
+    Failed,
+    /// Sealed (for seal events).
+    Sealed,
+}
+
+/// One field touched by an event (never its value).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldAccess {
+    /// The stable field id.
+    pub field: String,
+    /// Its tier.
+    pub tier: String,
+    /// The key version that wraps its data key, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<u32>,
+    /// What happened.
+    pub outcome: FieldOutcome,
+}
+
+/// One audit event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When, as RFC 3339 UTC.
+    pub time: String,
+    /// Who holds the key that signs the entry: the service (a grant's
+    /// principal) or the custodian.
+    pub writer: String,
+    /// On whose behalf: the person or service in the access context.
+    pub principal: String,
+    /// Why (a ticket or a reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// What.
+    pub action: Action,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The record's type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+    /// The record's id (public by construction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
+    /// The fields touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldAccess>,
+    /// The tier a key operation concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// The key version a key operation concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<u32>,
+    /// Why it failed, or a custodian's stated reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl AuditEvent {
+    /// An event happening now.
+    pub fn now(writer: &str, principal: &str, action: Action, outcome: Outcome) -> AuditEvent {
+        AuditEvent {
+            time: super::utc_timestamp(SystemTime::now()),
+            writer: writer.to_owned(),
+            principal: principal.to_owned(),
+            purpose: None,
+            action,
+            outcome,
+            type_name: None,
+            record_id: None,
+            fields: Vec::new(),
+            tier: None,
+            key_version: None,
+            reason: None,
+        }
+    }
+}
