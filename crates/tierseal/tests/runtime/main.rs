@@ -20,6 +20,8 @@ mod keystore;
 mod grants;
 // Debug, Display and errors never show secrets.
 mod redaction;
+// The audit trail: chain, tampering, concurrency, purpose.
+mod audit;
 // Property tests.
 mod properties;
 

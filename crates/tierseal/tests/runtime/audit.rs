@@ -1,0 +1,398 @@
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use tierseal::audit::{
+    Action, AuditEvent, AuditKey, AuditSink, Durability, FileSink, Outcome, VerifyProblem, verify,
+};
+use tierseal::{AccessContext, Binding, Error, Keyring, Level, RecordOpener, RecordSealer, Tier};
+
+use crate::common::{Fixture, cards};
+
+fn root_key(fixture: &Fixture) -> AuditKey {
+    fixture.keystore.audit_key().unwrap()
+}
+
+fn custodian_event(n: usize) -> AuditEvent {
+    let mut event = AuditEvent::now("custodian", "alice", Action::Rotate, Outcome::Ok);
+    event.tier = Some("restricted/cards".into());
+    event.key_version = Some(u32::try_from(n).unwrap());
+    event
+}
+
+/// A log of `count` custodian events, written and closed.
+fn write_log(fixture: &Fixture, path: &Path, count: usize) {
+    let sink = FileSink::open(path, root_key(fixture), Durability::Buffered).unwrap();
+    for n in 0..count {
+        sink.record(custodian_event(n)).unwrap();
+    }
+    sink.flush().unwrap();
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn rewrite(path: &Path, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn an_intact_chain_of_ten_thousand_events_verifies() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    write_log(&fixture, &path, 10_000);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 10_000);
+    // Appending later continues the same chain.
+    write_log(&fixture, &path, 5);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 10_005);
+}
+
+#[test]
+fn an_edited_entry_is_pinpointed() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    write_log(&fixture, &path, 20);
+    let mut all = lines(&path);
+    all[6] = all[6].replace("\"principal\":\"alice\"", "\"principal\":\"mallory\"");
+    rewrite(&path, &all);
+    let err = verify(&path, &root_key(&fixture)).unwrap_err();
+    assert_eq!((err.line, err.problem), (7, VerifyProblem::BadMac), "{err}");
+    assert!(err.to_string().starts_with("line 7 (entry 7)"), "{err}");
+}
+
+#[test]
+fn a_deleted_entry_is_pinpointed() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    write_log(&fixture, &path, 20);
+    let mut all = lines(&path);
+    all.remove(9);
+    rewrite(&path, &all);
+    let err = verify(&path, &root_key(&fixture)).unwrap_err();
+    assert_eq!(
+        (err.line, err.seq, err.problem),
+        (10, Some(11), VerifyProblem::SequenceBreak),
+        "{err}"
+    );
+}
+
+#[test]
+fn swapped_entries_are_pinpointed() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    write_log(&fixture, &path, 20);
+    let mut all = lines(&path);
+    all.swap(3, 4);
+    rewrite(&path, &all);
+    let err = verify(&path, &root_key(&fixture)).unwrap_err();
+    assert_eq!(
+        (err.line, err.problem),
+        (4, VerifyProblem::SequenceBreak),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_entry_forged_without_the_key_is_pinpointed() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    write_log(&fixture, &path, 5);
+    // A second keystore's key stands in for someone without ours: they can
+    // write a well-formed, chained entry, but not a valid MAC.
+    let other = Fixture::new();
+    let forger = FileSink::open(&path, root_key(&other), Durability::Flush).unwrap();
+    forger.record(custodian_event(99)).unwrap();
+    drop(forger);
+    let err = verify(&path, &root_key(&fixture)).unwrap_err();
+    assert_eq!(
+        (err.line, err.seq, err.problem),
+        (6, Some(6), VerifyProblem::BadMac),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_truncated_last_line_is_reported_and_the_next_writer_repairs_it() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    write_log(&fixture, &path, 5);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 40]).unwrap();
+    let err = verify(&path, &root_key(&fixture)).unwrap_err();
+    assert_eq!(
+        (err.line, err.problem),
+        (5, VerifyProblem::Truncated),
+        "{err}"
+    );
+
+    // The interrupted entry was never acknowledged: a writer cuts it and
+    // continues the chain from entry 4.
+    write_log(&fixture, &path, 1);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 5);
+}
+
+#[test]
+fn a_writer_key_cannot_sign_for_another_writer() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    let service_key = root_key(&fixture).derive("loans").unwrap();
+    assert!(service_key.derive("cards").is_none());
+    let sink = FileSink::open(&path, service_key, Durability::Flush).unwrap();
+    let err = sink.record(custodian_event(1)).unwrap_err();
+    assert!(matches!(err, Error::InvalidParameter { .. }), "{err:?}");
+}
+
+fn audited(fixture: &Fixture, path: &Path, durability: Durability) -> Keyring {
+    let sink = FileSink::open(path, root_key(fixture), durability).unwrap();
+    fixture.everything().with_audit(Arc::new(sink))
+}
+
+#[test]
+fn opens_record_who_what_and_why_but_never_a_value() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    let keyring = audited(&fixture, &path, Durability::Flush);
+    let binding = Binding::new("Customer", "").with_record_id("cus_042");
+    let mut sealer = RecordSealer::new(&keyring, binding);
+    let name = sealer
+        .seal_field(&Tier::INTERNAL, "name", "Ada Lovelace")
+        .unwrap();
+    let card = sealer
+        .seal_field(&cards(), "card_number", "4111111111111111")
+        .unwrap();
+    let keys = sealer.finish();
+
+    let ctx = AccessContext::new("alice@support").with_purpose("TICKET-4711");
+    let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
+    assert_eq!(
+        opener
+            .open_field::<String>(&Tier::INTERNAL, "name", &name)
+            .unwrap(),
+        "Ada Lovelace"
+    );
+    assert_eq!(
+        opener
+            .open_field::<String>(&cards(), "card_number", &card)
+            .unwrap(),
+        "4111111111111111"
+    );
+    opener.finish().unwrap();
+
+    // A service without the cards tier: the card is withheld.
+    let support = fixture.up_to(Level::Internal).with_audit(Arc::new(
+        FileSink::open(&path, root_key(&fixture), Durability::Flush).unwrap(),
+    ));
+    let mut opener = RecordOpener::new(&support, &keys, binding, &ctx);
+    opener
+        .open_field::<String>(&Tier::INTERNAL, "name", &name)
+        .unwrap();
+    assert!(
+        opener
+            .open_field::<String>(&cards(), "card_number", &card)
+            .is_err()
+    );
+    opener.finish().unwrap();
+    drop((keyring, support));
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    for secret in ["Ada Lovelace", "4111111111111111", "1111"] {
+        assert!(!text.contains(secret), "{secret} in the audit log");
+    }
+    let events = tierseal::audit::read_events(&path).unwrap();
+    let actions: Vec<(Action, Outcome)> =
+        events.iter().map(|(_, e)| (e.action, e.outcome)).collect();
+    assert_eq!(
+        actions,
+        [
+            (Action::Seal, Outcome::Ok),
+            (Action::Open, Outcome::Ok),
+            (Action::Open, Outcome::Partial)
+        ]
+    );
+    let open = &events[1].1;
+    assert_eq!(open.principal, "alice@support");
+    assert_eq!(open.purpose.as_deref(), Some("TICKET-4711"));
+    assert_eq!(open.record_id.as_deref(), Some("cus_042"));
+    assert_eq!(open.fields.len(), 2);
+    assert_eq!(open.fields[1].tier, "restricted/cards");
+    assert_eq!(open.fields[1].key_version, Some(1));
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 3);
+}
+
+#[test]
+fn opening_above_the_threshold_without_a_purpose_is_refused_and_recorded() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    let keyring = audited(&fixture, &path, Durability::Flush);
+    let binding = Binding::new("Customer", "").with_record_id("cus_1");
+    let mut sealer = RecordSealer::new(&keyring, binding);
+    let name = sealer.seal_field(&Tier::INTERNAL, "name", "Ada").unwrap();
+    let balance = sealer
+        .seal_field(&Tier::CONFIDENTIAL, "balance", &10_i64)
+        .unwrap();
+    let keys = sealer.finish();
+
+    let no_purpose = AccessContext::new("batch-job");
+    let mut opener = RecordOpener::new(&keyring, &keys, binding, &no_purpose);
+    assert_eq!(
+        opener
+            .open_field::<String>(&Tier::INTERNAL, "name", &name)
+            .unwrap(),
+        "Ada"
+    );
+    let err = opener
+        .open_field::<i64>(&Tier::CONFIDENTIAL, "balance", &balance)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::PurposeRequired {
+                level: Level::Confidential,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("without a purpose"));
+    drop(opener);
+
+    // The threshold is the keyring's to set.
+    let strict = fixture.everything().with_purpose_threshold(Level::Internal);
+    let mut opener = RecordOpener::new(&strict, &keys, binding, &no_purpose);
+    assert!(
+        opener
+            .open_field::<String>(&Tier::INTERNAL, "name", &name)
+            .is_err()
+    );
+
+    drop(keyring);
+    let events = tierseal::audit::read_events(&path).unwrap();
+    assert_eq!(events.last().unwrap().1.outcome, Outcome::Denied);
+}
+
+#[test]
+fn failed_opens_are_recorded() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    let keyring = audited(&fixture, &path, Durability::Flush);
+    let alice = Binding::new("Customer", "").with_record_id("cus_alice");
+    let bob = Binding::new("Customer", "").with_record_id("cus_bob");
+    let mut sealer = RecordSealer::new(&keyring, alice);
+    let card = sealer
+        .seal_field(&cards(), "card_number", "4111111111111111")
+        .unwrap();
+    let keys = sealer.finish();
+    let ctx = AccessContext::new("mallory").with_purpose("curiosity");
+    let mut opener = RecordOpener::new(&keyring, &keys, bob, &ctx);
+    assert!(matches!(
+        opener.open_field::<String>(&cards(), "card_number", &card),
+        Err(Error::Integrity { .. })
+    ));
+    drop(opener); // never finished: the failure is still recorded
+    drop(keyring);
+    let events = tierseal::audit::read_events(&path).unwrap();
+    let last = &events.last().unwrap().1;
+    assert_eq!((last.action, last.outcome), (Action::Open, Outcome::Failed));
+    assert_eq!(last.reason.as_deref(), Some("integrity"));
+    assert_eq!(last.principal, "mallory");
+}
+
+#[test]
+fn eight_threads_opening_at_once_leave_a_gap_free_chain() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    let keyring = audited(&fixture, &path, Durability::Buffered);
+    let binding = Binding::new("Customer", "").with_record_id("cus_1");
+    let mut sealer = RecordSealer::new(&keyring, binding);
+    let name = sealer.seal_field(&Tier::INTERNAL, "name", "Ada").unwrap();
+    let keys = sealer.finish();
+    std::thread::scope(|scope| {
+        for thread in 0..8 {
+            let (keyring, keys, name) = (&keyring, &keys, &name);
+            scope.spawn(move || {
+                let ctx = AccessContext::new(format!("worker-{thread}")).with_purpose("load test");
+                for _ in 0..250 {
+                    let mut opener = RecordOpener::new(keyring, keys, binding, &ctx);
+                    opener
+                        .open_field::<String>(&Tier::INTERNAL, "name", name)
+                        .unwrap();
+                    opener.finish().unwrap();
+                }
+            });
+        }
+    });
+    drop(keyring);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 2_000);
+    let events = tierseal::audit::read_events(&path).unwrap();
+    let seqs: Vec<u64> = events.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, (1..=2_000).collect::<Vec<_>>());
+}
+
+const CHILD_ENV: &str = "TIERSEAL_TEST_AUDIT_CHILD";
+
+/// In a child process (`TIERSEAL_TEST_AUDIT_CHILD=keystore|log`) appends
+/// 200 events; run directly it appends them in-process.
+#[test]
+fn audit_child_process_entry() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        let (keystore, log) = spec.split_once('|').unwrap();
+        let keystore =
+            tierseal::Keystore::open(keystore, &crate::common::PASSPHRASE.into()).unwrap();
+        let key = keystore.audit_key().unwrap();
+        drop(keystore);
+        let sink = FileSink::open(log, key, Durability::Flush).unwrap();
+        for n in 0..200 {
+            sink.record(custodian_event(n)).unwrap();
+        }
+        return;
+    }
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    write_log(&fixture, &path, 200);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 200);
+}
+
+#[test]
+fn several_processes_appending_keep_one_chain() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    let key = root_key(&fixture);
+    let keystore_path = fixture.path();
+    drop(fixture.keystore);
+    let spec = format!("{}|{}", keystore_path.display(), path.display());
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "audit::audit_child_process_entry",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_ENV, &spec)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(verify(&path, &key).unwrap(), 600);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    file.write_all(b"{\"not\":\"an entry\"}\n").unwrap();
+    assert_eq!(
+        verify(&path, &key).unwrap_err().problem,
+        VerifyProblem::Malformed
+    );
+    drop(fixture.dir);
+}
