@@ -38,6 +38,12 @@ pub(crate) struct GlobalArgs {
     /// Seconds to wait for another process's keystore lock.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECONDS")]
     pub(crate) lock_wait: u64,
+    /// The audit log of key operations (default: KEYSTORE.audit.jsonl).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) audit_log: Option<PathBuf>,
+    /// Who is running the command, for the audit log (default: $USER).
+    #[arg(long, global = true, env = "TIERSEAL_ACTOR", value_name = "NAME")]
+    pub(crate) actor: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +65,36 @@ pub(crate) enum Command {
     Lint(LintArgs),
     /// List every classified field in Rust sources.
     Inventory(InventoryArgs),
+    /// Verify or search an audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Check every entry's MAC and the chain; exit 1 naming the first bad entry.
+    Verify {
+        /// The audit log.
+        file: PathBuf,
+    },
+    /// Print entries, filtered (not verified: run `verify` for that).
+    Show {
+        /// The audit log.
+        file: PathBuf,
+        /// Only this principal's entries.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Only entries at or after this time: a date (2026-11-27), an
+        /// RFC 3339 time, or a duration ago (24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this action (open, rotate, retire, ...).
+        #[arg(long)]
+        action: Option<String>,
+        /// Print JSON Lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The KDF profile of `init` and `passphrase change`.

@@ -7,10 +7,11 @@ use std::time::SystemTime;
 
 use tierseal::GrantInfo;
 
-use super::{open_keystore, refuse_overwrite, say};
+use super::{Operation, open_keystore, record, refuse_overwrite, say};
 use crate::CliError;
 use crate::cli::{GlobalArgs, GrantCommand, GrantIssueArgs};
 use crate::text::utc;
+use tierseal::audit::Action;
 
 pub(super) fn run(global: &GlobalArgs, command: &GrantCommand) -> Result<ExitCode, CliError> {
     match command {
@@ -35,6 +36,21 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     )?;
     write_private(&secret_out, secret.expose_text().as_bytes())?;
     std::fs::write(&args.out, grant).map_err(|e| CliError::io("write grant", &args.out, e))?;
+    let reason = format!(
+        "to {} for {}, expires {}",
+        args.principal,
+        args.clearance,
+        utc(unix(SystemTime::now() + args.expires))
+    );
+    record(
+        global,
+        &keystore,
+        Action::GrantIssue,
+        Operation {
+            reason: Some(reason),
+            ..Operation::default()
+        },
+    )?;
     say(&format!(
         "granted {} to {} until {}\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
         args.clearance,

@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use tierseal::Keystore;
 
-use super::{kdf_profile, say};
+use super::{Operation, kdf_profile, record, say};
 use crate::CliError;
 use crate::cli::{GlobalArgs, InitArgs};
 use crate::passphrase::{self as secret, Source};
+use tierseal::audit::Action;
 
 pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliError> {
     if global.keystore.exists() {
@@ -28,6 +29,15 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
         keystore.add_tier(tier)?;
     }
     let tiers: Vec<String> = keystore.tiers().map(ToString::to_string).collect();
+    record(
+        global,
+        &keystore,
+        Action::Init,
+        Operation {
+            reason: Some(format!("tiers {}", tiers.join(", "))),
+            ..Operation::default()
+        },
+    )?;
     say(&format!(
         "created {} with tiers {}",
         global.keystore.display(),

@@ -6,10 +6,11 @@ use std::time::SystemTime;
 
 use tierseal::{KeyState, KeyVersionInfo, Keystore};
 
-use super::{confirm, open_keystore, say};
+use super::{Operation, confirm, open_keystore, record, say};
 use crate::CliError;
 use crate::cli::{GlobalArgs, KeysCommand, RetireArgs};
 use crate::text::{age, utc};
+use tierseal::audit::Action;
 
 pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode, CliError> {
     let mut keystore = open_keystore(global)?;
@@ -19,6 +20,16 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
         }
         KeysCommand::AddTier { tier } => {
             keystore.add_tier(tier)?;
+            record(
+                global,
+                &keystore,
+                Action::AddTier,
+                Operation {
+                    tier: Some(tier),
+                    version: Some(1),
+                    ..Operation::default()
+                },
+            )?;
             say(&format!("added tier {tier} at v1"));
         }
         KeysCommand::Rotate {
@@ -26,6 +37,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             reason,
             dry_run,
         } => {
+            let stated = reason.clone();
             let reason = reason
                 .as_deref()
                 .map(|r| format!(" ({r})"))
@@ -37,6 +49,16 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                 ));
             } else {
                 let version = keystore.rotate(tier)?;
+                record(
+                    global,
+                    &keystore,
+                    Action::Rotate,
+                    Operation {
+                        tier: Some(tier),
+                        version: Some(version),
+                        reason: stated,
+                    },
+                )?;
                 say(&format!(
                     "rotated {tier}: v{version} is primary{reason}; older versions still open data. \
                      Next: `tierseal rewrap`, then `tierseal keys retire`"
@@ -45,6 +67,16 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
         }
         KeysCommand::AddVersion { tier } => {
             let version = keystore.add_version(tier)?;
+            record(
+                global,
+                &keystore,
+                Action::AddVersion,
+                Operation {
+                    tier: Some(tier),
+                    version: Some(version),
+                    ..Operation::default()
+                },
+            )?;
             say(&format!(
                 "added {tier} v{version} (not primary): issue fresh grants to readers, then \
                  `tierseal keys promote --tier {tier} --version {version}`"
@@ -59,12 +91,32 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                 say(&format!("dry run: would make {tier} v{version} primary"));
             } else {
                 keystore.promote(tier, *version)?;
+                record(
+                    global,
+                    &keystore,
+                    Action::Promote,
+                    Operation {
+                        tier: Some(tier),
+                        version: Some(*version),
+                        ..Operation::default()
+                    },
+                )?;
                 say(&format!("{tier} v{version} is primary"));
             }
         }
-        KeysCommand::Retire(args) => return retire(&mut keystore, args),
+        KeysCommand::Retire(args) => return retire(global, &mut keystore, args),
         KeysCommand::Cryptoperiod { tier, days } => {
             keystore.set_cryptoperiod(tier, *days)?;
+            record(
+                global,
+                &keystore,
+                Action::SetCryptoperiod,
+                Operation {
+                    tier: Some(tier),
+                    reason: Some(format!("{days} days")),
+                    ..Operation::default()
+                },
+            )?;
             say(&format!(
                 "{tier}: primary keys must be rotated within {days} days"
             ));
@@ -196,7 +248,11 @@ fn print_versions(versions: &[KeyVersionInfo], json: bool) {
     }
 }
 
-fn retire(keystore: &mut Keystore, args: &RetireArgs) -> Result<ExitCode, CliError> {
+fn retire(
+    global: &GlobalArgs,
+    keystore: &mut Keystore,
+    args: &RetireArgs,
+) -> Result<ExitCode, CliError> {
     let (tier, version) = (&args.tier, args.version);
     let wanted = format!("{tier} v{version}");
     let mut still_used = 0u64;
@@ -236,6 +292,16 @@ fn retire(keystore: &mut Keystore, args: &RetireArgs) -> Result<ExitCode, CliErr
         args.yes,
     )?;
     keystore.retire(tier, version)?;
+    record(
+        global,
+        keystore,
+        Action::Retire,
+        Operation {
+            tier: Some(tier),
+            version: Some(version),
+            ..Operation::default()
+        },
+    )?;
     say(&format!("retired {wanted}: its key material is destroyed"));
     Ok(ExitCode::SUCCESS)
 }

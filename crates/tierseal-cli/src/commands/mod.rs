@@ -1,5 +1,6 @@
 //! One module per command; this one dispatches and holds what they share.
 
+mod audit;
 mod grant;
 mod init;
 mod keys;
@@ -12,6 +13,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use tierseal::audit::{Action, AuditEvent, AuditSink as _, Durability, FileSink, Outcome};
 use tierseal::{Clearance, KdfProfile, Keyring, Keystore};
 
 use crate::CliError;
@@ -29,6 +31,7 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Rewrap(args) => rewrap::run(global, args),
         Command::Lint(args) => lint::lint(args),
         Command::Inventory(args) => lint::inventory(args),
+        Command::Audit(command) => audit::run(global, command),
     }
 }
 
@@ -56,6 +59,51 @@ fn open_keystore(global: &GlobalArgs) -> Result<Keystore, CliError> {
         &passphrase,
         Duration::from_secs(global.lock_wait),
     )?)
+}
+
+/// A key operation for the audit log.
+#[derive(Default)]
+struct Operation<'a> {
+    tier: Option<&'a tierseal::Tier>,
+    version: Option<u32>,
+    reason: Option<String>,
+}
+
+/// Records a custodian's key operation in the audit log (fsynced). A key
+/// operation that cannot be recorded is reported as an error: it has
+/// happened, and the custodian must know its record is missing.
+fn record(
+    global: &GlobalArgs,
+    keystore: &Keystore,
+    action: Action,
+    operation: Operation<'_>,
+) -> Result<(), CliError> {
+    let actor = global
+        .actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let mut event = AuditEvent::now(tierseal::CUSTODIAN, &actor, action, Outcome::Ok);
+    event.tier = operation.tier.map(ToString::to_string);
+    event.key_version = operation.version;
+    event.reason = operation.reason;
+    let path = audit_log(global);
+    let sink = FileSink::open(&path, keystore.audit_key()?, Durability::Sync)?;
+    sink.record(event).map_err(|e| {
+        CliError::Refused(format!(
+            "the operation succeeded but could not be recorded in {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The audit log's path.
+fn audit_log(global: &GlobalArgs) -> std::path::PathBuf {
+    global.audit_log.clone().unwrap_or_else(|| {
+        let mut name = global.keystore.as_os_str().to_owned();
+        name.push(".audit.jsonl");
+        std::path::PathBuf::from(name)
+    })
 }
 
 /// A keyring with every tier of the keystore: the custodian's.

@@ -2,10 +2,11 @@
 
 use std::process::ExitCode;
 
-use super::{kdf_profile, open_keystore, say};
+use super::{Operation, kdf_profile, open_keystore, record, say};
 use crate::CliError;
 use crate::cli::{GlobalArgs, PassphraseCommand};
 use crate::passphrase::{self as secret, Source};
+use tierseal::audit::Action;
 
 pub(super) fn run(global: &GlobalArgs, command: &PassphraseCommand) -> Result<ExitCode, CliError> {
     let PassphraseCommand::Change {
@@ -20,6 +21,12 @@ pub(super) fn run(global: &GlobalArgs, command: &PassphraseCommand) -> Result<Ex
         confirm: true,
     })?;
     keystore.change_passphrase(&new, kdf_profile(*profile))?;
+    record(
+        global,
+        &keystore,
+        Action::PassphraseChange,
+        Operation::default(),
+    )?;
     say("passphrase changed (only the master key was re-wrapped)");
     Ok(ExitCode::SUCCESS)
 }

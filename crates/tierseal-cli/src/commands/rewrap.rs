@@ -4,10 +4,11 @@ use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::{custodian_keyring, open_keystore, refuse_overwrite, say};
+use super::{Operation, custodian_keyring, open_keystore, record, refuse_overwrite, say};
 use crate::CliError;
 use crate::cli::{GlobalArgs, RewrapArgs};
 use crate::rewrap::{Progress, Summary, rewrap_lines};
+use tierseal::audit::Action;
 
 pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, CliError> {
     let target: PathBuf = match (&args.output, args.in_place) {
@@ -20,8 +21,6 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
     };
     let keystore = open_keystore(global)?;
     let keyring = custodian_keyring(&keystore)?;
-    // The keystore is not changed by a rewrap: let other custodians work.
-    drop(keystore);
 
     let input =
         std::fs::File::open(&args.input).map_err(|e| CliError::io("open", &args.input, e))?;
@@ -58,6 +57,22 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
         .map_err(|e| CliError::io("flush", temp.path(), e))?;
     temp.persist(&target)
         .map_err(|e| CliError::io("replace", &target, e.error))?;
+    let reason = format!(
+        "{}: {} records, {} data keys moved, {} already current",
+        args.input.display(),
+        summary.records,
+        summary.rewrapped,
+        summary.already_current
+    );
+    record(
+        global,
+        &keystore,
+        Action::Rewrap,
+        Operation {
+            reason: Some(reason),
+            ..Operation::default()
+        },
+    )?;
     report(&summary, "rewrapped");
     Ok(exit_code(&summary))
 }

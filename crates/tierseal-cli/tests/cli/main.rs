@@ -20,6 +20,8 @@ mod grants;
 mod rewrap;
 // Passphrases never in arguments or output.
 mod secrets;
+// The audit log of key operations.
+mod audit;
 // lint and inventory.
 mod lint;
 
