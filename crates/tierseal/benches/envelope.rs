@@ -84,6 +84,8 @@ fn raw_decrypt(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Vec<u8> {
 struct Setup {
     _dir: tempfile::TempDir,
     keyring: Keyring,
+    /// The same keys, recording every open to an audit log file.
+    audited: Keyring,
 }
 
 fn setup() -> Setup {
@@ -100,7 +102,21 @@ fn setup() -> Setup {
         .with(cards())
         .with(payroll());
     let keyring = keystore.keyring(&clearance).unwrap();
-    Setup { _dir: dir, keyring }
+    let sink = tierseal::audit::FileSink::open(
+        dir.path().join("audit.jsonl"),
+        keystore.audit_key().unwrap(),
+        tierseal::audit::Durability::Buffered,
+    )
+    .unwrap();
+    let audited = keystore
+        .keyring(&clearance)
+        .unwrap()
+        .with_audit(std::sync::Arc::new(sink));
+    Setup {
+        _dir: dir,
+        keyring,
+        audited,
+    }
 }
 
 fn cards() -> Tier {
@@ -521,6 +537,43 @@ fn bench_envelope_loop(c: &mut Criterion, keyring: &Keyring) {
     group.finish();
 }
 
+/// The `Customer` open with every open recorded to a buffered audit log
+/// file, beside the same open with auditing off.
+fn bench_audit(c: &mut Criterion, keyring: &Keyring, audited: &Keyring) {
+    use tierseal::Classified;
+    let ctx = tierseal::AccessContext::new("bench").with_purpose("benchmark");
+    let sealed: Vec<_> = (0..POOL)
+        .map(|i| {
+            Customer {
+                customer_id: format!("cus_{i:06}"),
+                name: letters(14),
+                balance_cents: 1_013,
+                card_number: letters(16),
+                monthly_salary: Some(825_000),
+                nickname: letters(8),
+            }
+            .seal(keyring)
+            .unwrap()
+        })
+        .collect();
+    let mut group = c.benchmark_group("customer_audit");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("open_audited", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            sealed[i].open_all(audited, &ctx).unwrap()
+        });
+    });
+    group.bench_function("open_unaudited", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            sealed[i].open_all(keyring, &ctx).unwrap()
+        });
+    });
+    group.finish();
+}
+
 /// Mean time per iteration in nanoseconds, from criterion's estimates
 /// written by this run (older files, from filtered-out benchmarks, are
 /// ignored).
@@ -551,6 +604,7 @@ fn print_summary(dir: &std::path::Path, since: std::time::SystemTime) {
         ("record_8f_227B", "open", "envelope_loop_open"),
         ("customer_derive", "seal", "hand_seal"),
         ("customer_derive", "open", "hand_open"),
+        ("customer_audit", "open_audited", "open_unaudited"),
     ];
     println!(
         "\n{:<16} {:<5} {:>14} {:>14} {:>22} {:>7}",
@@ -586,11 +640,16 @@ fn main() {
         .sample_size(40)
         .configure_from_args();
     let started = std::time::SystemTime::now();
-    let Setup { _dir, keyring } = setup();
+    let Setup {
+        _dir,
+        keyring,
+        audited,
+    } = setup();
     bench_values(&mut criterion, &keyring);
     bench_ten_fields(&mut criterion, &keyring);
     bench_envelope_loop(&mut criterion, &keyring);
     bench_derive(&mut criterion, &keyring);
+    bench_audit(&mut criterion, &keyring, &audited);
     criterion.final_summary();
     print_summary(&dir, started);
 }

@@ -216,6 +216,16 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// The audit log cannot record events: opens that would go unrecorded
+    /// are refused.
+    #[error("audit log {path} cannot record events: {reason}")]
+    AuditUnavailable {
+        /// The log.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed")]
     Randomness,
@@ -269,6 +279,7 @@ impl Error {
             Error::InvalidParameter { .. } => "invalid-parameter",
             Error::GrantExpired { .. } => "grant-expired",
             Error::GrantInvalid { .. } => "grant-invalid",
+            Error::AuditUnavailable { .. } => "audit-unavailable",
             Error::Randomness => "randomness",
             Error::Io { .. } => "io",
         }

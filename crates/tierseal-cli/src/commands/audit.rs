@@ -41,7 +41,7 @@ pub(super) fn run(global: &GlobalArgs, command: &AuditCommand) -> Result<ExitCod
                     || action.as_ref().is_some_and(|a| a != event.action.as_str())
                     || since
                         .as_ref()
-                        .is_some_and(|s| event.time.as_str() < s.as_str())
+                        .is_some_and(|s| event.time.to_string().as_str() < s.as_str())
                 {
                     continue;
                 }

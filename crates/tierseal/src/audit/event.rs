@@ -1,8 +1,55 @@
 //! Audit events.
 
+use std::fmt;
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::Tier;
+
+/// When an event happened. Written as RFC 3339 UTC with milliseconds;
+/// formatted only when the entry is written, off the caller's path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(SystemTime);
+
+impl Timestamp {
+    /// Now.
+    pub fn now() -> Timestamp {
+        Timestamp(SystemTime::now())
+    }
+
+    /// The time.
+    pub fn system_time(self) -> SystemTime {
+        self.0
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    fn from(time: SystemTime) -> Self {
+        Timestamp(time)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&super::utc_timestamp(self.0))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::utc_timestamp(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        super::parse_utc_timestamp(&text)
+            .map(Timestamp)
+            .ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 UTC timestamp"))
+    }
+}
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +148,7 @@ pub struct FieldAccess {
     /// The stable field id.
     pub field: String,
     /// Its tier.
-    pub tier: String,
+    pub tier: Tier,
     /// The key version that wraps its data key, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_version: Option<u32>,
@@ -112,8 +159,8 @@ pub struct FieldAccess {
 /// One audit event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
-    /// When, as RFC 3339 UTC.
-    pub time: String,
+    /// When.
+    pub time: Timestamp,
     /// Who holds the key that signs the entry: the service (a grant's
     /// principal) or the custodian.
     pub writer: String,
@@ -150,7 +197,7 @@ impl AuditEvent {
     /// An event happening now.
     pub fn now(writer: &str, principal: &str, action: Action, outcome: Outcome) -> AuditEvent {
         AuditEvent {
-            time: super::utc_timestamp(SystemTime::now()),
+            time: Timestamp::now(),
             writer: writer.to_owned(),
             principal: principal.to_owned(),
             purpose: None,

@@ -24,7 +24,7 @@ mod verify;
 
 use std::sync::Arc;
 
-pub use event::{Action, AuditEvent, FieldAccess, FieldOutcome, Outcome};
+pub use event::{Action, AuditEvent, FieldAccess, FieldOutcome, Outcome, Timestamp};
 pub use file::{Durability, FileSink};
 pub use key::AuditKey;
 pub use verify::{VerifyError, VerifyProblem, read_events, verify};
@@ -127,16 +127,7 @@ pub fn utc_timestamp(time: std::time::SystemTime) -> String {
     let seconds = since.as_secs();
     let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);
     let rest = seconds % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
         rest / 3_600,
@@ -146,11 +137,85 @@ pub fn utc_timestamp(time: std::time::SystemTime) -> String {
     )
 }
 
+/// Parses what [`utc_timestamp`] writes (and a bare date, as midnight UTC).
+pub fn parse_utc_timestamp(text: &str) -> Option<std::time::SystemTime> {
+    let number =
+        |range: std::ops::Range<usize>| text.get(range).and_then(|part| part.parse::<i64>().ok());
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    if text.get(4..5) != Some("-")
+        || text.get(7..8) != Some("-")
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+    {
+        return None;
+    }
+    let mut millis = days_from_civil(year, month, day).checked_mul(86_400_000)?;
+    if text.len() > 10 {
+        let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+        if hour > 23 || minute > 59 || second > 60 {
+            return None;
+        }
+        millis += (hour * 3_600 + minute * 60 + second) * 1_000;
+        if text.get(19..20) == Some(".") {
+            millis += number(20..23)?;
+        }
+    }
+    let millis = u64::try_from(millis).ok()?;
+    std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(millis))
+}
+
+/// Year, month and day of a day count since 1970-01-01 (proleptic
+/// Gregorian), after Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Days since 1970-01-01 of a civil date (the inverse of the above).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
+
+    #[test]
+    fn timestamps_parse_back() {
+        for millis in [0_u64, 951_782_400_250, 1_795_000_000_123, 4_102_444_800_999] {
+            let time = UNIX_EPOCH + Duration::from_millis(millis);
+            assert_eq!(parse_utc_timestamp(&utc_timestamp(time)), Some(time));
+        }
+        assert_eq!(
+            parse_utc_timestamp("2026-11-18"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_795_000_000 - 40_000))
+        );
+        for bad in [
+            "",
+            "2026",
+            "2026-13-01",
+            "2026/11/18",
+            "2026-11-18T25:00:00.000Z",
+            "yesterday",
+        ] {
+            assert_eq!(parse_utc_timestamp(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc() {

@@ -60,7 +60,7 @@ impl Trail {
     fn push(&mut self, field: &str, tier: &Tier, key_version: Option<u32>, outcome: FieldOutcome) {
         self.fields.push(FieldAccess {
             field: field.to_owned(),
-            tier: tier.to_string(),
+            tier: tier.clone(),
             key_version,
             outcome,
         });

@@ -221,7 +221,7 @@ fn opens_record_who_what_and_why_but_never_a_value() {
     assert_eq!(open.purpose.as_deref(), Some("TICKET-4711"));
     assert_eq!(open.record_id.as_deref(), Some("cus_042"));
     assert_eq!(open.fields.len(), 2);
-    assert_eq!(open.fields[1].tier, "restricted/cards");
+    assert_eq!(open.fields[1].tier, cards());
     assert_eq!(open.fields[1].key_version, Some(1));
     assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 3);
 }
