@@ -123,32 +123,37 @@ fn inventory_row(entry: &InventoryEntry) -> [String; 7] {
     ]
 }
 
-/// The inventory as an aligned table.
-pub fn inventory_table(entries: &[InventoryEntry]) -> String {
-    let rows: Vec<[String; 7]> = entries.iter().map(inventory_row).collect();
-    let mut widths = INVENTORY_COLUMNS.map(str::len);
-    for row in &rows {
+/// Rows under a header, each column padded to its widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.len());
         }
     }
-    let mut out = String::new();
-    let line = |cells: &[&str]| {
-        cells
-            .iter()
-            .zip(widths)
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let padded: Vec<String> = cells
+            .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
+            .collect();
+        padded.join("  ").trim_end().to_owned()
     };
-    let _ = writeln!(out, "{}", line(&INVENTORY_COLUMNS));
-    for row in &rows {
-        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
-        let _ = writeln!(out, "{}", line(&cells));
+    let mut out = line(&mut header.iter().copied());
+    out.push('\n');
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
+        out.push('\n');
     }
     out
+}
+
+/// The inventory as an aligned table.
+pub fn inventory_table(entries: &[InventoryEntry]) -> String {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|entry| inventory_row(entry).to_vec())
+        .collect();
+    table(&INVENTORY_COLUMNS, &rows)
 }
 
 /// The inventory as a Markdown table.

@@ -59,70 +59,94 @@ pub fn lint_source(path: &Path, source: &str, config: &Config) -> Vec<Finding> {
         module: Vec::new(),
         follow_mods: false,
     };
-    scan_text(&file, source, config, &mut report, &mut Vec::new());
+    scan_file(&file, source, syn::parse_file(source), config, &mut report);
     report.findings
 }
 
+/// A file's identity, however it was reached.
+fn key_of(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+fn read(path: &Path) -> Result<String, LintError> {
+    std::fs::read_to_string(path).map_err(|source| LintError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 fn scan_path(path: &Path, config: &Config, report: &mut Report) -> Result<(), LintError> {
+    // Read and parse every reachable file first (following `mod`
+    // declarations), so that files declared `#[cfg(test)] mod x;` are known
+    // to be exempt before any is linted. Each file is parsed once.
     let mut queue = sources::collect(path)?;
-    let mut exempt: HashSet<PathBuf> = HashSet::new();
-    let mut seen: HashSet<PathBuf> = HashSet::new();
-    // Walked folders list every file up front: read them all first, so that
-    // files declared as `#[cfg(test)] mod x;` are known before linting.
-    let mut parsed = Vec::new();
+    let mut seen = HashSet::new();
+    let mut exempt = HashSet::new();
+    let mut files = Vec::new();
     while let Some(file) = queue.pop() {
-        let key = std::path::absolute(&file.path).unwrap_or_else(|_| file.path.clone());
-        if !seen.insert(key) {
+        if !seen.insert(key_of(&file.path)) {
             continue;
         }
-        let text = std::fs::read_to_string(&file.path).map_err(|source| LintError::Io {
-            path: file.path.clone(),
-            source,
-        })?;
-        parsed.push((file, text));
-    }
-    // Exemptions from `#[cfg(test)] mod x;` in any file.
-    for (file, text) in &parsed {
-        if let Ok(ast) = syn::parse_file(text) {
+        let text = read(&file.path)?;
+        let ast = syn::parse_file(&text);
+        if let Ok(ast) = &ast {
             collect_test_modules(&file.path, &ast.items, &mut exempt);
+            if file.follow_mods {
+                declared_modules(&file.path, &ast.items, &file.module, &mut queue);
+            }
         }
+        files.push((file, text, ast));
     }
-    let mut follow = Vec::new();
-    for (file, text) in parsed {
-        let key = std::path::absolute(&file.path).unwrap_or_else(|_| file.path.clone());
-        if exempt.contains(&key) {
-            continue;
-        }
-        scan_text(&file, &text, config, report, &mut follow);
-    }
-    // Modules reached by following `mod` declarations.
-    while let Some(file) = follow.pop() {
-        let key = std::path::absolute(&file.path).unwrap_or_else(|_| file.path.clone());
-        if !seen.insert(key) {
-            continue;
-        }
-        let text = std::fs::read_to_string(&file.path).map_err(|source| LintError::Io {
-            path: file.path.clone(),
-            source,
-        })?;
-        if !exempt.contains(&std::path::absolute(&file.path).unwrap_or_else(|_| file.path.clone()))
-        {
-            scan_text(&file, &text, config, report, &mut follow);
+    for (file, text, ast) in files {
+        if !exempt.contains(&key_of(&file.path)) {
+            scan_file(&file, &text, ast, config, report);
         }
     }
     Ok(())
 }
 
-fn scan_text(
+/// Queues the files of the `mod x;` declarations in `items` (skipping
+/// `#[cfg(test)]` ones), descending into inline modules.
+fn declared_modules(file: &Path, items: &[Item], module: &[String], queue: &mut Vec<SourceFile>) {
+    for item in items {
+        let Item::Mod(declared) = item else { continue };
+        if is_cfg_test(&declared.attrs) {
+            continue;
+        }
+        let mut inner = module.to_vec();
+        inner.push(declared.ident.to_string());
+        match &declared.content {
+            Some((_, items)) => {
+                // An inline module's children live in a folder named after it.
+                let nested = file.with_file_name(format!("{}/mod.rs", declared.ident));
+                declared_modules(&nested, items, &inner, queue);
+            }
+            None => {
+                let path_attr = path_attribute(&declared.attrs);
+                if let Some(child) =
+                    sources::module_file(file, &declared.ident.to_string(), path_attr.as_deref())
+                {
+                    queue.push(SourceFile {
+                        path: child,
+                        module: inner,
+                        follow_mods: true,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn scan_file(
     file: &SourceFile,
     text: &str,
+    ast: syn::Result<syn::File>,
     config: &Config,
     report: &mut Report,
-    follow: &mut Vec<SourceFile>,
 ) {
     report.files += 1;
     report.lines += text.lines().count();
-    let ast = match syn::parse_file(text) {
+    let ast = match ast {
         Ok(ast) => ast,
         Err(error) => {
             report.findings.push(Finding {
@@ -142,9 +166,8 @@ fn scan_text(
         text,
         config,
         report,
-        follow,
     };
-    scanner.items(&ast.items, &file.module, &file.path);
+    scanner.items(&ast.items, &file.module);
 }
 
 struct Scanner<'a> {
@@ -152,7 +175,6 @@ struct Scanner<'a> {
     text: &'a str,
     config: &'a Config,
     report: &'a mut Report,
-    follow: &'a mut Vec<SourceFile>,
 }
 
 /// A field to judge: its display name, the names it is matched by, its
@@ -166,7 +188,7 @@ struct FieldInput<'f> {
 }
 
 impl Scanner<'_> {
-    fn items(&mut self, items: &[Item], module: &[String], module_file: &Path) {
+    fn items(&mut self, items: &[Item], module: &[String]) {
         for item in items {
             match item {
                 Item::Struct(item) => {
@@ -184,33 +206,11 @@ impl Scanner<'_> {
                         );
                     }
                 }
-                Item::Mod(item) if is_cfg_test(&item.attrs) => {}
-                Item::Mod(item) => {
-                    let mut inner = module.to_vec();
-                    inner.push(item.ident.to_string());
-                    match &item.content {
-                        Some((_, items)) => {
-                            // An inline module's children live in a folder
-                            // named after it.
-                            let nested =
-                                module_file.with_file_name(format!("{}/mod.rs", item.ident));
-                            self.items(items, &inner, &nested);
-                        }
-                        None if self.file.follow_mods => {
-                            let path_attr = path_attribute(&item.attrs);
-                            if let Some(child) = sources::module_file(
-                                module_file,
-                                &item.ident.to_string(),
-                                path_attr.as_deref(),
-                            ) {
-                                self.follow.push(SourceFile {
-                                    path: child,
-                                    module: inner,
-                                    follow_mods: true,
-                                });
-                            }
-                        }
-                        None => {}
+                Item::Mod(item) if !is_cfg_test(&item.attrs) => {
+                    if let Some((_, items)) = &item.content {
+                        let mut inner = module.to_vec();
+                        inner.push(item.ident.to_string());
+                        self.items(items, &inner);
                     }
                 }
                 _ => {}

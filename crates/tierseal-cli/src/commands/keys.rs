@@ -197,7 +197,7 @@ fn print_versions(versions: &[KeyVersionInfo], json: bool) {
         "CRYPTOPERIOD",
         "CHECK",
     ];
-    let rows: Vec<[String; 8]> = versions
+    let rows: Vec<Vec<String>> = versions
         .iter()
         .map(|info| {
             let state = match info.state {
@@ -210,7 +210,7 @@ fn print_versions(versions: &[KeyVersionInfo], json: bool) {
             } else {
                 format!("{}d ok", info.cryptoperiod_days)
             };
-            [
+            vec![
                 info.tier.to_string(),
                 format!("v{}", info.version),
                 state.into(),
@@ -226,26 +226,7 @@ fn print_versions(versions: &[KeyVersionInfo], json: bool) {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        cells
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
-    };
-    say(&line(header.to_vec()));
-    for row in &rows {
-        say(&line(row.iter().map(String::as_str).collect()));
-    }
+    say(tierseal_lint::report::table(&header, &rows).trim_end());
 }
 
 fn retire(
