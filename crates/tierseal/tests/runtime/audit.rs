@@ -396,3 +396,90 @@ fn several_processes_appending_keep_one_chain() {
     );
     drop(fixture.dir);
 }
+
+/// Collects what `tracing` events carry, as text.
+#[derive(Default)]
+struct Capture(std::sync::Mutex<Vec<String>>);
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={:?} ", field.name(), value));
+            }
+        }
+        let mut fields = Fields(format!("{} ", event.metadata().target()));
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(fields.0);
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Counts events, for combining sinks.
+#[derive(Default)]
+struct Counter(std::sync::atomic::AtomicUsize);
+
+impl AuditSink for Counter {
+    fn record(&self, _: AuditEvent) -> Result<(), Error> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_tracing_sink_and_combined_sinks_carry_every_event_and_no_value() {
+    use tierseal::audit::{MultiSink, TracingSink};
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    let counter = Arc::new(Counter::default());
+    let sinks = MultiSink::new()
+        .with(Arc::new(TracingSink))
+        .with(Arc::new(
+            FileSink::open(&path, root_key(&fixture), Durability::Flush).unwrap(),
+        ))
+        .with(counter.clone());
+    let keyring = fixture.everything().with_audit(Arc::new(sinks));
+    let capture = Arc::new(Capture::default());
+    let binding = Binding::new("Customer", "").with_record_id("cus_9");
+    tracing::subscriber::with_default(capture.clone(), || {
+        let mut sealer = RecordSealer::new(&keyring, binding);
+        let card = sealer
+            .seal_field(&cards(), "card_number", "4111111111111111")
+            .unwrap();
+        let keys = sealer.finish();
+        let ctx = AccessContext::new("alice").with_purpose("TICKET-9");
+        let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
+        opener
+            .open_field::<String>(&cards(), "card_number", &card)
+            .unwrap();
+        opener.finish().unwrap();
+    });
+    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let lines = capture.0.lock().unwrap().clone();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].starts_with("tierseal::audit "), "{lines:?}");
+    assert!(
+        lines[1].contains("action=\"open\"") && lines[1].contains("principal=alice"),
+        "{lines:?}"
+    );
+    assert!(lines[1].contains("record_id=\"cus_9\""), "{lines:?}");
+    assert!(lines.iter().all(|line| !line.contains("4111111111111111")));
+    drop(keyring);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 2);
+}
