@@ -48,6 +48,23 @@ fn read_records(env: &Env, name: &str) -> Vec<SealedAccount> {
         .collect()
 }
 
+/// `tierseal keys retire --tier restricted/cards --version 1 --data FILE ...`.
+fn retire_v1(env: &Env, data: &str, extra: &[&str]) -> assert_cmd::Command {
+    let mut cmd = env.cmd();
+    cmd.args([
+        "keys",
+        "retire",
+        "--tier",
+        "restricted/cards",
+        "--version",
+        "1",
+        "--data",
+        data,
+    ]);
+    cmd.args(extra);
+    cmd
+}
+
 fn ctx() -> AccessContext {
     AccessContext::new("test").with_purpose("rewrap test")
 }
@@ -89,21 +106,7 @@ fn rewrap_then_retire_then_open_with_the_library() {
     );
 
     // Retire is refused while the old file references v1, allowed on the new one.
-    let output = env
-        .cmd()
-        .args([
-            "keys",
-            "retire",
-            "--tier",
-            "restricted/cards",
-            "--version",
-            "1",
-            "--data",
-            "data.jsonl",
-            "--yes",
-        ])
-        .output()
-        .unwrap();
+    let output = retire_v1(&env, "data.jsonl", &["--yes"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("50 stored values are still wrapped"),
@@ -111,18 +114,7 @@ fn rewrap_then_retire_then_open_with_the_library() {
         stderr(&output)
     );
 
-    env.cmd()
-        .args([
-            "keys",
-            "retire",
-            "--tier",
-            "restricted/cards",
-            "--version",
-            "1",
-            "--data",
-            "new.jsonl",
-            "--dry-run",
-        ])
+    retire_v1(&env, "new.jsonl", &["--dry-run"])
         .assert()
         .success();
     assert!(
@@ -134,33 +126,8 @@ fn rewrap_then_retire_then_open_with_the_library() {
     );
 
     // Without a terminal and without --yes, retire asks and is refused.
-    env.cmd()
-        .args([
-            "keys",
-            "retire",
-            "--tier",
-            "restricted/cards",
-            "--version",
-            "1",
-            "--data",
-            "new.jsonl",
-        ])
-        .assert()
-        .code(1);
-    env.cmd()
-        .args([
-            "keys",
-            "retire",
-            "--tier",
-            "restricted/cards",
-            "--version",
-            "1",
-            "--data",
-            "new.jsonl",
-            "--yes",
-        ])
-        .assert()
-        .success();
+    retire_v1(&env, "new.jsonl", &[]).assert().code(1);
+    retire_v1(&env, "new.jsonl", &["--yes"]).assert().success();
 
     let keyring = env.keyring();
     for (i, record) in read_records(&env, "new.jsonl").iter().enumerate() {
