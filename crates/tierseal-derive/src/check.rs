@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use syn::spanned::Spanned;
 use tierseal_classify::LevelName;
-use tierseal_classify::attr::Errors;
+use tierseal_classify::attr::{BuiltinMask, Errors, Mask};
 use tierseal_classify::lexicon::{self, Match};
 
 use crate::ast::{Container, Field, FieldKind};
@@ -17,6 +17,7 @@ pub(crate) fn check(container: &mut Container<'_>, errors: &mut Errors) {
     }
     check_record_id(container, errors);
     check_unique_ids(container, errors);
+    check_masks(container, errors);
 }
 
 /// What the lexicon says of a field: its name first, then its type.
@@ -171,6 +172,21 @@ fn check_unique_ids(container: &Container<'_>, errors: &mut Errors) {
                     field.id(),
                     first.name()
                 ),
+            );
+        }
+    }
+}
+
+/// `reveal_none` fields are `Option`s, which built-in masks cannot show.
+fn check_masks(container: &Container<'_>, errors: &mut Errors) {
+    for field in &container.fields {
+        if let (true, Some((Mask::Builtin(mask), span))) =
+            (field.attrs.reveal_none, &field.attrs.mask)
+            && *mask != BuiltinMask::None
+        {
+            errors.push(
+                *span,
+                "a reveal_none field is an Option: use mask_with to show it",
             );
         }
     }

@@ -14,24 +14,8 @@ pub(crate) fn derive(input: &DeriveInput) -> Result<TokenStream, syn::Error> {
     let mut errors = Errors::default();
     let mut container = Container::from_input(input, &mut errors)?;
     check::check(&mut container, &mut errors);
-    check_masks(&container, &mut errors);
     errors.finish()?;
     Ok(Expander::new(&container).expand())
-}
-
-/// `reveal_none` fields are `Option`s, which built-in masks cannot show.
-fn check_masks(container: &Container<'_>, errors: &mut Errors) {
-    for field in &container.fields {
-        if let (true, Some((Mask::Builtin(mask), span))) =
-            (field.attrs.reveal_none, &field.attrs.mask)
-            && *mask != BuiltinMask::None
-        {
-            errors.push(
-                *span,
-                "a reveal_none field is an Option: use mask_with to show it",
-            );
-        }
-    }
 }
 
 struct Expander<'c, 'a> {

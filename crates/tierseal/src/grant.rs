@@ -77,27 +77,13 @@ impl FromStr for GrantSecret {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Error> {
-        let invalid = Error::GrantInvalid {
+        const INVALID: Error = Error::GrantInvalid {
             reason: "the grant secret is not `tierseal-grant:` followed by 32 bytes of base64url",
         };
-        let body = text
-            .trim()
-            .strip_prefix(SECRET_PREFIX)
-            .ok_or_else(|| invalid_clone(&invalid))?;
-        let mut bytes = Zeroizing::new(
-            URL_SAFE_NO_PAD
-                .decode(body)
-                .map_err(|_| invalid_clone(&invalid))?,
-        );
-        let key: &mut [u8; KEY_LEN] = bytes.as_mut_slice().try_into().map_err(|_| invalid)?;
+        let body = text.trim().strip_prefix(SECRET_PREFIX).ok_or(INVALID)?;
+        let mut bytes = Zeroizing::new(URL_SAFE_NO_PAD.decode(body).map_err(|_| INVALID)?);
+        let key: &mut [u8; KEY_LEN] = bytes.as_mut_slice().try_into().map_err(|_| INVALID)?;
         Ok(GrantSecret(KeyMaterial::take(key)))
-    }
-}
-
-fn invalid_clone(error: &Error) -> Error {
-    match error {
-        Error::GrantInvalid { reason } => Error::GrantInvalid { reason },
-        _ => Error::GrantInvalid { reason: "invalid" },
     }
 }
 
