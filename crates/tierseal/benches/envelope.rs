@@ -287,7 +287,11 @@ fn bench_values(c: &mut Criterion, keyring: &Keyring) {
             b.iter(|| raw_encrypt(&cipher, b"aad", black_box(text.as_bytes())));
         });
         group.bench_function("open", |b| {
-            b.iter(|| black_box(&sealed).open::<String>(keyring, binding).unwrap());
+            b.iter(|| {
+                black_box(&sealed)
+                    .open::<String>(keyring, binding, &CTX)
+                    .unwrap()
+            });
         });
         group.bench_function("raw_decrypt", |b| {
             b.iter(|| raw_decrypt(&cipher, b"aad", black_box(&raw_sealed)));

@@ -45,6 +45,22 @@ impl AccessContext {
     }
 }
 
+/// Refuses an open of `tier` without a purpose when the tier is at or above
+/// the keyring's purpose threshold.
+pub(crate) fn require_purpose(
+    keyring: &crate::Keyring,
+    ctx: &AccessContext,
+    tier: &crate::Tier,
+) -> Result<(), crate::Error> {
+    if tier.level() >= keyring.purpose_threshold() && ctx.purpose().is_none() {
+        return Err(crate::Error::PurposeRequired {
+            principal: crate::error::shorten(ctx.principal()),
+            level: tier.level(),
+        });
+    }
+    Ok(())
+}
+
 impl fmt::Debug for AccessContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessContext")

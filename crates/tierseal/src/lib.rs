@@ -12,7 +12,7 @@
 //! sealed by cryptography, not by an `if`.
 //!
 //! ```
-//! use tierseal::{Binding, Clearance, Error, KdfProfile, Keystore, Level, SealedValue, Tier};
+//! use tierseal::{AccessContext, Binding, Clearance, Error, KdfProfile, Keystore, Level, SealedValue, Tier};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
@@ -22,11 +22,12 @@
 //! let billing = keystore.keyring(&Clearance::up_to(Level::Restricted))?;
 //! let support = keystore.keyring(&Clearance::up_to(Level::Internal))?;
 //!
+//! let ctx = AccessContext::new("billing-run").with_purpose("monthly statement");
 //! let binding = Binding::new("Customer", "card_number").with_record_id("cus_042");
 //! let card = SealedValue::seal(&billing, &Tier::RESTRICTED, binding, "4111111111111111")?;
 //!
-//! assert_eq!(card.open::<String>(&billing, binding)?, "4111111111111111");
-//! assert!(matches!(card.open::<String>(&support, binding), Err(Error::NotGranted { .. })));
+//! assert_eq!(card.open::<String>(&billing, binding, &ctx)?, "4111111111111111");
+//! assert!(matches!(card.open::<String>(&support, binding, &ctx), Err(Error::NotGranted { .. })));
 //! # Ok(())
 //! # }
 //! ```

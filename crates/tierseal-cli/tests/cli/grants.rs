@@ -4,6 +4,10 @@ use tierseal::{Binding, Error, GrantSecret, Keyring, SealedValue, Tier};
 
 use crate::{Env, stdout};
 
+fn ctx() -> tierseal::AccessContext {
+    tierseal::AccessContext::new("grant-test").with_purpose("TEST")
+}
+
 #[test]
 fn an_issued_grant_loads_in_the_library_and_carries_only_its_tiers() {
     let env = Env::initialised();
@@ -50,12 +54,12 @@ fn an_issued_grant_loads_in_the_library_and_carries_only_its_tiers() {
     )
     .unwrap();
     assert_eq!(
-        card.open::<String>(&service, binding).unwrap(),
+        card.open::<String>(&service, binding, &ctx()).unwrap(),
         "4111111111111111"
     );
     let balance = SealedValue::seal(&all, &Tier::CONFIDENTIAL, binding, &5_i64).unwrap();
     assert!(matches!(
-        balance.open::<i64>(&service, binding),
+        balance.open::<i64>(&service, binding, &ctx()),
         Err(Error::NotGranted { .. })
     ));
 

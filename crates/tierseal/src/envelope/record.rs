@@ -292,12 +292,7 @@ impl<'a> RecordOpener<'a> {
         field_id: &str,
         field: &SealedField,
     ) -> Result<T, Error> {
-        if tier.level() >= self.keyring.purpose_threshold() && self.ctx.purpose().is_none() {
-            return Err(Error::PurposeRequired {
-                principal: crate::error::shorten(self.ctx.principal()),
-                level: tier.level(),
-            });
-        }
+        crate::access::require_purpose(self.keyring, self.ctx, tier)?;
         let token = field.token();
         if token.tier != tier.as_str() {
             return Err(match token.tier.parse::<Tier>() {

@@ -6,7 +6,9 @@ use zeroize::Zeroizing;
 
 use super::format::{self, Kind};
 use super::{Binding, Rewrapped, SealedValue};
-use crate::{Error, Keyring, Tier};
+use crate::audit::Action;
+use crate::audit::trail::Trail;
+use crate::{AccessContext, Error, Keyring, Tier};
 
 impl SealedValue {
     /// Seals `value` at `tier`, bound to `binding`, under a fresh data key
@@ -17,7 +19,7 @@ impl SealedValue {
     /// [`Error::Encoding`] when `value` cannot be serialized.
     ///
     /// ```
-    /// use tierseal::{Binding, Clearance, KdfProfile, Keystore, Level, SealedValue, Tier};
+    /// use tierseal::{AccessContext, Binding, Clearance, KdfProfile, Keystore, Level, SealedValue, Tier};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let keystore = Keystore::create(
@@ -27,14 +29,15 @@ impl SealedValue {
     /// )?;
     /// let keyring = keystore.keyring(&Clearance::up_to(Level::Restricted))?;
     ///
+    /// let ctx = AccessContext::new("kyc-service").with_purpose("KYC-7");
     /// let binding = Binding::new("Customer", "tax_id").with_record_id("cus_042");
     /// let sealed = SealedValue::seal(&keyring, &Tier::RESTRICTED, binding, "123-45-6789")?;
-    /// let opened: String = sealed.open(&keyring, binding)?;
+    /// let opened: String = sealed.open(&keyring, binding, &ctx)?;
     /// assert_eq!(opened, "123-45-6789");
     ///
     /// // Bound to its field: the same bytes do not open as another field.
     /// let elsewhere = binding.for_field("notes");
-    /// assert!(sealed.open::<String>(&keyring, elsewhere).is_err());
+    /// assert!(sealed.open::<String>(&keyring, elsewhere, &ctx).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn seal<T: Serialize + ?Sized>(
@@ -59,14 +62,37 @@ impl SealedValue {
         Ok(SealedValue::from_valid_bytes(out))
     }
 
-    /// Opens the value, checking that it was sealed for `binding`.
+    /// Opens the value for `ctx`, checking that it was sealed for
+    /// `binding`. The open is refused without a purpose at or above the
+    /// keyring's purpose threshold, and recorded when the keyring has an
+    /// audit sink (nothing is returned if the record cannot be written).
     ///
     /// # Errors
     /// [`Error::NotGranted`] when the keyring lacks the tier;
-    /// [`Error::KeyRetired`] or [`Error::UnknownKeyVersion`] when the key
-    /// version is gone or unknown; [`Error::Integrity`] when the value was
-    /// altered or moved, naming the key tried.
+    /// [`Error::PurposeRequired`]; [`Error::KeyRetired`] or
+    /// [`Error::UnknownKeyVersion`] when the key version is gone or
+    /// unknown; [`Error::Integrity`] when the value was altered or moved,
+    /// naming the key tried.
     pub fn open<T: DeserializeOwned>(
+        &self,
+        keyring: &Keyring,
+        binding: Binding<'_>,
+        ctx: &AccessContext,
+    ) -> Result<T, Error> {
+        let tier: Tier = self
+            .tier_name()
+            .parse()
+            .map_err(|_| Error::malformed("the tier name in the header is invalid"))?;
+        let result = crate::access::require_purpose(keyring, ctx, &tier)
+            .and_then(|()| self.decrypt(keyring, binding));
+        if let Some(mut trail) = Trail::start(keyring, Action::Open, &binding) {
+            trail.opened(binding.field(), &tier, Some(self.key_version()), &result);
+            trail.send(keyring, Some(ctx))?;
+        }
+        result
+    }
+
+    fn decrypt<T: DeserializeOwned>(
         &self,
         keyring: &Keyring,
         binding: Binding<'_>,

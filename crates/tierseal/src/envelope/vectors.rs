@@ -41,6 +41,10 @@ const TIER_KEYS: [(&str, u32, u8); 4] = [
     ("restricted/cards", 1, 0x44),
 ];
 
+fn ctx() -> crate::AccessContext {
+    crate::AccessContext::new("vectors").with_purpose("test vectors")
+}
+
 fn keyring() -> Keyring {
     let tiers = TIER_KEYS
         .iter()
@@ -249,12 +253,12 @@ fn frozen_value_vectors_open() {
         let opened: Value = match vector["name"].as_str().unwrap() {
             "value_string" => json!(
                 sealed
-                    .open::<String>(&keyring, binding_from(&vector["binding"]))
+                    .open::<String>(&keyring, binding_from(&vector["binding"]), &ctx())
                     .unwrap()
             ),
             _ => json!(
                 sealed
-                    .open::<Option<u64>>(&keyring, binding_from(&vector["binding"]))
+                    .open::<Option<u64>>(&keyring, binding_from(&vector["binding"]), &ctx())
                     .unwrap()
             ),
         };
@@ -305,8 +309,10 @@ fn frozen_fail_vectors_fail_as_recorded() {
     let frozen: Value = serde_json::from_str(FILE).unwrap();
     let keyring = keyring();
     for vector in frozen["fail"].as_array().unwrap() {
-        let outcome = SealedValue::from_bytes(unhex(vector["token"].as_str().unwrap()))
-            .and_then(|sealed| sealed.open::<String>(&keyring, binding_from(&vector["binding"])));
+        let outcome =
+            SealedValue::from_bytes(unhex(vector["token"].as_str().unwrap())).and_then(|sealed| {
+                sealed.open::<String>(&keyring, binding_from(&vector["binding"]), &ctx())
+            });
         let error = outcome.expect_err(vector["name"].as_str().unwrap());
         assert_eq!(
             error_name(&error),

@@ -32,10 +32,15 @@ fn a_grant_carries_exactly_the_granted_tiers() {
     let all = fixture.everything();
     let binding = Binding::new("Loan", "balance");
     let balance = SealedValue::seal(&all, &Tier::CONFIDENTIAL, binding, &250_000_i64).unwrap();
-    assert_eq!(balance.open::<i64>(&service, binding).unwrap(), 250_000);
+    assert_eq!(
+        balance
+            .open::<i64>(&service, binding, &crate::common::CTX)
+            .unwrap(),
+        250_000
+    );
     let card = SealedValue::seal(&all, &cards(), binding, "4111111111111111").unwrap();
     assert!(matches!(
-        card.open::<String>(&service, binding),
+        card.open::<String>(&service, binding, &crate::common::CTX),
         Err(Error::NotGranted { .. })
     ));
 }

@@ -140,7 +140,12 @@ fn changing_the_passphrase_keeps_every_key() {
     assert!(matches!(open(&path), Err(Error::WrongPassphrase { .. })));
     let reopened = Keystore::open(&path, &"new passphrase".into()).unwrap();
     let keyring = reopened.keyring(&Clearance::none().with(cards())).unwrap();
-    assert_eq!(sealed.open::<String>(&keyring, binding).unwrap(), "secret");
+    assert_eq!(
+        sealed
+            .open::<String>(&keyring, binding, &crate::common::CTX)
+            .unwrap(),
+        "secret"
+    );
     drop(fixture.dir);
 }
 

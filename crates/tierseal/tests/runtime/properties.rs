@@ -30,7 +30,7 @@ proptest! {
             None => binding,
         };
         let sealed = SealedValue::seal(keyring(), &Tier::CONFIDENTIAL, binding, &(&value, &text)).unwrap();
-        let opened: (Vec<u8>, String) = sealed.open(keyring(), binding).unwrap();
+        let opened: (Vec<u8>, String) = sealed.open(keyring(), binding, &crate::common::CTX).unwrap();
         prop_assert_eq!(opened, (value, text));
     }
 
@@ -45,7 +45,7 @@ proptest! {
         let mut bytes = sealed.as_bytes().to_vec();
         let i = position.index(bytes.len());
         bytes[i] ^= xor;
-        let outcome = SealedValue::from_bytes(bytes).and_then(|v| v.open::<Vec<u8>>(keyring(), binding));
+        let outcome = SealedValue::from_bytes(bytes).and_then(|v| v.open::<Vec<u8>>(keyring(), binding, &crate::common::CTX));
         prop_assert!(outcome.is_err());
     }
 
@@ -53,7 +53,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         let binding = Binding::new("Prop", "f");
         if let Ok(value) = SealedValue::from_bytes(bytes.clone()) {
-            prop_assert!(value.open::<Vec<u8>>(keyring(), binding).is_err());
+            prop_assert!(value.open::<Vec<u8>>(keyring(), binding, &crate::common::CTX).is_err());
         }
         let _ = tierseal::SealedField::from_bytes(bytes.clone());
         let _ = tierseal::RecordKey::from_bytes(bytes);

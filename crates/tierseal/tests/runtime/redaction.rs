@@ -83,11 +83,15 @@ fn nothing_prints_plaintext_keys_or_passphrases() {
     // Every error the runtime can produce around that data.
     let support = fixture.up_to(tierseal::Level::Internal);
     let mut errors: Vec<Error> = vec![
-        sealed.open::<String>(&support, binding).unwrap_err(),
         sealed
-            .open::<String>(&keyring, binding.for_field("x"))
+            .open::<String>(&support, binding, &crate::common::CTX)
             .unwrap_err(),
-        sealed.open::<u8>(&keyring, binding).unwrap_err(),
+        sealed
+            .open::<String>(&keyring, binding.for_field("x"), &crate::common::CTX)
+            .unwrap_err(),
+        sealed
+            .open::<u8>(&keyring, binding, &crate::common::CTX)
+            .unwrap_err(),
         RecordOpener::new(&keyring, &keys, binding, &crate::common::CTX)
             .open_field::<String>(&Tier::RESTRICTED, "card_number", &field)
             .unwrap_err(),
@@ -101,7 +105,7 @@ fn nothing_prints_plaintext_keys_or_passphrases() {
     errors.push(
         SealedValue::from_bytes(bytes)
             .unwrap()
-            .open::<String>(&keyring, binding)
+            .open::<String>(&keyring, binding, &crate::common::CTX)
             .unwrap_err(),
     );
     let path = fixture.path();

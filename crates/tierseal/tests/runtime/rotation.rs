@@ -20,12 +20,16 @@ fn rotate_then_open_old_data() {
     assert_eq!(fixture.keystore.rotate(&cards()).unwrap(), 2);
     let after = fixture.everything();
     assert_eq!(after.primary_version(&cards()), Some(2));
-    assert_eq!(old.open::<String>(&after, binding()).unwrap(), PAN);
+    assert_eq!(
+        old.open::<String>(&after, binding(), &crate::common::CTX)
+            .unwrap(),
+        PAN
+    );
     let new = SealedValue::seal(&after, &cards(), binding(), PAN).unwrap();
     assert_eq!(new.key_version(), 2);
     // A keyring from before the rotation cannot know v2.
     assert!(matches!(
-        new.open::<String>(&before, binding()),
+        new.open::<String>(&before, binding(), &crate::common::CTX),
         Err(Error::UnknownKeyVersion { version: 2, .. })
     ));
 }
@@ -57,7 +61,12 @@ fn rewrap_retire_then_open() {
 
     fixture.keystore.retire(&cards(), 1).unwrap();
     let keyring = fixture.everything();
-    assert_eq!(value.open::<String>(&keyring, binding()).unwrap(), PAN);
+    assert_eq!(
+        value
+            .open::<String>(&keyring, binding(), &crate::common::CTX)
+            .unwrap(),
+        PAN
+    );
 }
 
 #[test]
@@ -108,7 +117,7 @@ fn data_under_a_retired_version_is_key_retired() {
     fixture.keystore.rotate(&cards()).unwrap();
     fixture.keystore.retire(&cards(), 1).unwrap();
     let keyring = fixture.everything();
-    match value.open::<String>(&keyring, binding()) {
+    match value.open::<String>(&keyring, binding(), &crate::common::CTX) {
         Err(Error::KeyRetired { tier, version }) => {
             assert_eq!(tier, cards());
             assert_eq!(version, 1);
@@ -116,7 +125,7 @@ fn data_under_a_retired_version_is_key_retired() {
         other => panic!("expected KeyRetired, got {other:?}"),
     }
     let message = value
-        .open::<String>(&keyring, binding())
+        .open::<String>(&keyring, binding(), &crate::common::CTX)
         .unwrap_err()
         .to_string();
     assert!(message.contains("restricted/cards v1"), "{message}");
@@ -147,7 +156,12 @@ fn staged_version_reaches_readers_before_writers_use_it() {
     let sealed = SealedValue::seal(&writer, &cards(), binding(), PAN).unwrap();
     assert_eq!(sealed.key_version(), 2);
     // The reader's keyring, issued before promotion, already opens it.
-    assert_eq!(sealed.open::<String>(&reader, binding()).unwrap(), PAN);
+    assert_eq!(
+        sealed
+            .open::<String>(&reader, binding(), &crate::common::CTX)
+            .unwrap(),
+        PAN
+    );
 }
 
 #[test]
@@ -217,7 +231,7 @@ fn retirement_survives_reopening() {
         .keyring(&tierseal::Clearance::none().with(cards()))
         .unwrap();
     assert!(matches!(
-        value.open::<String>(&keyring, binding()),
+        value.open::<String>(&keyring, binding(), &crate::common::CTX),
         Err(Error::KeyRetired { .. })
     ));
 }

@@ -11,14 +11,18 @@ where
     let keyring = fixture.everything();
     let binding = Binding::new("Account", "field").with_record_id("acc_1");
     let sealed = SealedValue::seal(&keyring, &Tier::CONFIDENTIAL, binding, value).unwrap();
-    let opened: T = sealed.open(&keyring, binding).unwrap();
+    let opened: T = sealed.open(&keyring, binding, &crate::common::CTX).unwrap();
     assert_eq!(&opened, value);
 
     // Through JSON (text token) and a binary format (raw bytes) too.
     let json = serde_json::to_string(&sealed).unwrap();
     assert!(json.starts_with("\"tierseal:"), "{json}");
     let back: SealedValue = serde_json::from_str(&json).unwrap();
-    assert_eq!(back.open::<T>(&keyring, binding).unwrap(), *value);
+    assert_eq!(
+        back.open::<T>(&keyring, binding, &crate::common::CTX)
+            .unwrap(),
+        *value
+    );
     let bytes = postcard::to_stdvec(&sealed).unwrap();
     let back: SealedValue = postcard::from_bytes(&bytes).unwrap();
     assert_eq!(back, sealed);
@@ -96,12 +100,12 @@ fn opening_without_the_tier_is_not_granted_naming_it() {
     let support = fixture.up_to(Level::Internal);
     let binding = Binding::new("Customer", "card_number");
     let sealed = SealedValue::seal(&all, &cards(), binding, "4111111111111111").unwrap();
-    match sealed.open::<String>(&support, binding) {
+    match sealed.open::<String>(&support, binding, &crate::common::CTX) {
         Err(Error::NotGranted { tier }) => assert_eq!(tier, cards()),
         other => panic!("expected NotGranted, got {other:?}"),
     }
     let message = sealed
-        .open::<String>(&support, binding)
+        .open::<String>(&support, binding, &crate::common::CTX)
         .unwrap_err()
         .to_string();
     assert!(message.contains("restricted/cards"), "{message}");
@@ -122,7 +126,7 @@ fn opening_as_the_wrong_type_is_an_error_not_garbage() {
     let binding = Binding::new("T", "f");
     let sealed = SealedValue::seal(&keyring, &Tier::INTERNAL, binding, &(1u8, 2u8, 3u8)).unwrap();
     assert!(matches!(
-        sealed.open::<u8>(&keyring, binding),
+        sealed.open::<u8>(&keyring, binding, &crate::common::CTX),
         Err(Error::Encoding { .. })
     ));
 }

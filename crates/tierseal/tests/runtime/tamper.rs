@@ -28,8 +28,8 @@ fn flipping_any_byte_of_a_sealed_value_fails() {
         for flip in [0x01u8, 0x80, 0xFF] {
             let mut altered = bytes.clone();
             altered[position] ^= flip;
-            let outcome =
-                SealedValue::from_bytes(altered).and_then(|v| v.open::<String>(&keyring, binding));
+            let outcome = SealedValue::from_bytes(altered)
+                .and_then(|v| v.open::<String>(&keyring, binding, &crate::common::CTX));
             match outcome {
                 Ok(value) => panic!("byte {position} ^ {flip:#x} opened to {value:?}"),
                 Err(e) => assert!(is_rejection(&e), "byte {position}: unexpected {e:?}"),
@@ -87,13 +87,14 @@ fn a_value_moved_to_another_field_fails() {
     let record = Binding::new("Customer", "card_number").with_record_id("cus_1");
     let sealed = SealedValue::seal(&keyring, &cards(), record, SECRET).unwrap();
     let err = sealed
-        .open::<String>(&keyring, record.for_field("notes"))
+        .open::<String>(&keyring, record.for_field("notes"), &crate::common::CTX)
         .unwrap_err();
     assert!(matches!(err, Error::Integrity { .. }), "{err:?}");
     let err = sealed
         .open::<String>(
             &keyring,
             Binding::new("Supplier", "card_number").with_record_id("cus_1"),
+            &crate::common::CTX,
         )
         .unwrap_err();
     assert!(matches!(err, Error::Integrity { .. }), "{err:?}");
@@ -107,13 +108,13 @@ fn a_value_moved_to_another_record_fails() {
     let bob = alice.with_record_id("cus_bob");
     let sealed = SealedValue::seal(&keyring, &cards(), alice, SECRET).unwrap();
     assert!(matches!(
-        sealed.open::<String>(&keyring, bob),
+        sealed.open::<String>(&keyring, bob, &crate::common::CTX),
         Err(Error::Integrity { .. })
     ));
     // Dropping the record id is moving it too.
     let unbound = Binding::new("Customer", "card_number");
     assert!(matches!(
-        sealed.open::<String>(&keyring, unbound),
+        sealed.open::<String>(&keyring, unbound, &crate::common::CTX),
         Err(Error::Integrity { .. })
     ));
 }
@@ -188,7 +189,9 @@ fn values_swapped_between_tiers_fail() {
     let relabelled = relabel(restricted.as_bytes(), "restricted", "confidential");
     let relabelled = SealedValue::from_bytes(relabelled).unwrap();
     assert_eq!(relabelled.tier_name(), "confidential");
-    let err = relabelled.open::<u64>(&keyring, binding).unwrap_err();
+    let err = relabelled
+        .open::<u64>(&keyring, binding, &crate::common::CTX)
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -222,7 +225,9 @@ fn a_lower_clearance_cannot_open_by_relabelling() {
     let sealed = SealedValue::seal(&all, &Tier::CONFIDENTIAL, binding, &1_000_i64).unwrap();
     let relabelled =
         SealedValue::from_bytes(relabel(sealed.as_bytes(), "confidential", "internal")).unwrap();
-    let err = relabelled.open::<i64>(&support, binding).unwrap_err();
+    let err = relabelled
+        .open::<i64>(&support, binding, &crate::common::CTX)
+        .unwrap_err();
     assert!(matches!(err, Error::Integrity { .. }), "{err:?}");
 }
 
