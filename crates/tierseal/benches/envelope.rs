@@ -240,30 +240,15 @@ fn bench_derive(c: &mut Criterion, keyring: &Keyring) {
 
     let mut group = c.benchmark_group("customer_derive");
     group.throughput(Throughput::Elements(1));
-    let mut i = 0;
-    group.bench_function("seal", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            pool[i].seal(keyring).unwrap()
-        });
+    over_pool(&mut group, "seal", |i| pool[i].seal(keyring).unwrap());
+    over_pool(&mut group, "hand_seal", |i| {
+        hand_seal(keyring, &tiers, &pool[i])
     });
-    group.bench_function("hand_seal", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            hand_seal(keyring, &tiers, &pool[i])
-        });
+    over_pool(&mut group, "open", |i| {
+        derived[i].open_all(keyring, &ctx).unwrap()
     });
-    group.bench_function("open", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            derived[i].open_all(keyring, &ctx).unwrap()
-        });
-    });
-    group.bench_function("hand_open", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            hand_open(keyring, &tiers, &by_hand[i])
-        });
+    over_pool(&mut group, "hand_open", |i| {
+        hand_open(keyring, &tiers, &by_hand[i])
     });
     group.finish();
 }
@@ -424,31 +409,14 @@ fn bench_ten_fields(c: &mut Criterion, keyring: &Keyring) {
 
     let mut group = c.benchmark_group("record_10f_3t");
     group.throughput(Throughput::Elements(1));
-    let mut i = 0;
-    group.bench_function("seal", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            seal_record(keyring, &layout, &pool[i])
-        });
+    over_pool(&mut group, "seal", |i| {
+        seal_record(keyring, &layout, &pool[i])
     });
-    group.bench_function("raw_seal", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            raw_seal(&pool[i])
-        });
+    over_pool(&mut group, "raw_seal", |i| raw_seal(&pool[i]));
+    over_pool(&mut group, "open", |i| {
+        open_record(keyring, &layout, &pool[i].id, &sealed[i])
     });
-    group.bench_function("open", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            open_record(keyring, &layout, &pool[i].id, &sealed[i])
-        });
-    });
-    group.bench_function("raw_open", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            raw_open(&raw_sealed[i])
-        });
-    });
+    over_pool(&mut group, "raw_open", |i| raw_open(&raw_sealed[i]));
     group.finish();
 }
 
@@ -513,30 +481,15 @@ fn bench_envelope_loop(c: &mut Criterion, keyring: &Keyring) {
 
     let mut group = c.benchmark_group("record_8f_227B");
     group.throughput(Throughput::Elements(1));
-    let mut i = 0;
-    group.bench_function("seal", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            seal_record(keyring, &layout, &pool[i])
-        });
+    over_pool(&mut group, "seal", |i| {
+        seal_record(keyring, &layout, &pool[i])
     });
-    group.bench_function("envelope_loop_seal", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            naive_seal(&pool[i])
-        });
+    over_pool(&mut group, "envelope_loop_seal", |i| naive_seal(&pool[i]));
+    over_pool(&mut group, "open", |i| {
+        open_record(keyring, &layout, &pool[i].id, &sealed[i])
     });
-    group.bench_function("open", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            open_record(keyring, &layout, &pool[i].id, &sealed[i])
-        });
-    });
-    group.bench_function("envelope_loop_open", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            naive_open(&pool[i], &naive_sealed[i])
-        });
+    over_pool(&mut group, "envelope_loop_open", |i| {
+        naive_open(&pool[i], &naive_sealed[i])
     });
     group.finish();
 }
@@ -562,20 +515,28 @@ fn bench_audit(c: &mut Criterion, keyring: &Keyring, audited: &Keyring) {
         .collect();
     let mut group = c.benchmark_group("customer_audit");
     group.throughput(Throughput::Elements(1));
-    let mut i = 0;
-    group.bench_function("open_audited", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            sealed[i].open_all(audited, &ctx).unwrap()
-        });
+    over_pool(&mut group, "open_audited", |i| {
+        sealed[i].open_all(audited, &ctx).unwrap()
     });
-    group.bench_function("open_unaudited", |b| {
-        b.iter(|| {
-            i = (i + 1) % POOL;
-            sealed[i].open_all(keyring, &ctx).unwrap()
-        });
+    over_pool(&mut group, "open_unaudited", |i| {
+        sealed[i].open_all(keyring, &ctx).unwrap()
     });
     group.finish();
+}
+
+/// Benchmarks `f` on successive records of a pool of [`POOL`].
+fn over_pool<T>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut f: impl FnMut(usize) -> T,
+) {
+    let mut i = 0;
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            f(i)
+        });
+    });
 }
 
 /// Mean time per iteration in nanoseconds, from criterion's estimates
