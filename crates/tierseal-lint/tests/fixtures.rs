@@ -196,19 +196,18 @@ fn inventory_of_the_tagged_fixture() {
     assert_eq!(entries[1].compartment.as_deref(), Some("cards"));
 }
 
-/// Copies the build-guard fixture to a temporary crate (absolute paths, the
-/// workspace's lock file) and runs `cargo build` on it.
-fn build_guard(fixed: bool) -> std::process::Output {
+/// Copies the crate at `source` to a temporary folder (with absolute paths
+/// to the workspace, `src/lib.rs` taken from `lib`, and the workspace's lock
+/// file) and runs `cargo build` on it.
+fn build_copy(source: &Path, lib: &str, workspace_path: &str) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
-    let source = fixture("build-guard");
     let root = workspace();
     let manifest = std::fs::read_to_string(source.join("Cargo.toml"))
         .unwrap()
-        .replace("{{WORKSPACE}}", root.to_str().unwrap());
+        .replace(workspace_path, root.to_str().unwrap());
     std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
     std::fs::copy(source.join("build.rs"), dir.path().join("build.rs")).unwrap();
     std::fs::create_dir(dir.path().join("src")).unwrap();
-    let lib = if fixed { "lib.fixed.rs" } else { "lib.rs" };
     std::fs::copy(source.join("src").join(lib), dir.path().join("src/lib.rs")).unwrap();
     std::fs::copy(root.join("Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
     let output = Command::new(env!("CARGO"))
@@ -222,6 +221,21 @@ fn build_guard(fixed: bool) -> std::process::Output {
         .unwrap();
     drop(dir);
     output
+}
+
+fn build_guard(fixed: bool) -> std::process::Output {
+    let lib = if fixed { "lib.fixed.rs" } else { "lib.rs" };
+    build_copy(&fixture("build-guard"), lib, "{{WORKSPACE}}")
+}
+
+#[test]
+fn the_example_build_guard_crate_builds() {
+    let output = build_copy(&workspace().join("examples/build-guard"), "lib.rs", "../..");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]

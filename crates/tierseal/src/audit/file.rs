@@ -238,10 +238,12 @@ impl FileSink {
         durability: Durability,
     ) -> Result<FileSink, Error> {
         let path = path.as_ref().to_owned();
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
+        let mut options = OpenOptions::new();
+        options.read(true).append(true).create(true);
+        // Entries name principals, purposes and record ids: owner only.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
             .open(&path)
             .map_err(|e| Error::io("open audit log", &path, e))?;
         let writer = Writer {

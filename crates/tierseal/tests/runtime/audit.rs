@@ -224,6 +224,12 @@ fn opens_record_who_what_and_why_but_never_a_value() {
     assert_eq!(open.fields[1].tier, cards());
     assert_eq!(open.fields[1].key_version, Some(1));
     assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 3);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the log is readable by its owner only");
+    }
 }
 
 #[test]
