@@ -51,6 +51,39 @@ use crate::{AccessContext, Error, Keyring, Level, Rewrapped, Tier};
 /// The derive generates, beside the struct, a sealed form named
 /// `Sealed{Name}` (serde-serializable) and a view named `{Name}View`, and a
 /// redacting `Debug`: derive `Classified` *instead of* `Debug`.
+///
+/// # Attributes
+///
+/// On the struct, `#[classified(...)]`:
+///
+/// | key | meaning |
+/// | --- | --- |
+/// | `record_id = "field"` | a public field whose value is bound into every ciphertext of the record |
+/// | `id = "Name"` | the stable type id bound into ciphertexts (default: the type name); keep it when renaming the type |
+/// | `strict` | every field must carry `#[classify]` |
+///
+/// On a field, `#[classify(LEVEL, ...)]` with LEVEL one of `public`,
+/// `internal`, `confidential`, `restricted`:
+///
+/// | key | meaning |
+/// | --- | --- |
+/// | `compartment = "cards"` | the need-to-know compartment (`[a-z0-9-]`, 1–32 characters) |
+/// | `mask = "last4"` / `"first6last4"` / `"email"` / `"none"` | what a withheld field shows (computed at seal time, stored in clear) |
+/// | `mask_with = "path::to::fn"` | a custom mask, `fn(&T) -> String` |
+/// | `id = "salary"` | the stable field id bound into the ciphertext (default: the field name); keep it when renaming |
+/// | `reason = "..."` | why a financial-looking field is `public` (required then) |
+/// | `nested` | the field's type derives `Classified`: sealed as a nested record (no level) |
+/// | `reveal_none` | an `Option` field stores `None` in clear instead of sealing it |
+/// | `transient` | `restricted` data used in processing only (CVV, PIN): never written into the sealed form; `Default` after `open_all` |
+///
+/// An untagged field is public unless its name or type looks financial
+/// (the lexicon shared with `tierseal lint`), which is a compile error
+/// naming the field and the rule. A CVV, PIN or track data field must be
+/// `transient`. Enums, tuple structs and unit structs are not supported.
+///
+/// An `Option` field is sealed whole, so `None` is hidden — but a sealed
+/// `None` is a few bytes shorter than a sealed `Some`: someone who sees the
+/// stored record can tell them apart by length.
 pub trait Classified: Sized {
     /// The stored form: public fields in clear, the rest sealed.
     type Sealed: SealedRecord<Plain = Self>;
