@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-use super::format::{self, Kind};
+use super::format::{self, Kind, Token};
 use super::{Binding, Rewrapped, SealedValue};
 use crate::audit::Action;
 use crate::audit::trail::Trail;
@@ -79,39 +79,29 @@ impl SealedValue {
         binding: Binding<'_>,
         ctx: &AccessContext,
     ) -> Result<T, Error> {
-        let tier: Tier = self
-            .tier_name()
-            .parse()
-            .map_err(|_| Error::malformed("the tier name in the header is invalid"))?;
-        let result = crate::access::require_purpose(keyring, ctx, &tier)
-            .and_then(|()| self.decrypt(keyring, binding));
+        // One parse of the header serves the purpose check, the audit
+        // record and the decryption; the keyring's own `Tier` avoids an
+        // allocation for compartmented tiers.
+        let token = self.token();
+        let parsed;
+        let tier: &Tier = match keyring.find(token.tier) {
+            Some(keys) => &keys.tier,
+            None => {
+                parsed = token
+                    .tier
+                    .parse::<Tier>()
+                    .map_err(|_| Error::malformed("the tier name in the header is invalid"))?;
+                &parsed
+            }
+        };
+        let result = crate::access::require_purpose(keyring, ctx, tier)
+            .and_then(|()| decrypt(keyring, &token, binding));
         if let Some(mut trail) = Trail::start(keyring, Action::Open, &binding) {
-            trail.opened(binding.field(), &tier, Some(self.key_version()), &result);
+            let version = token.wrapped_key.map(|key| key.key_version);
+            trail.opened(binding.field(), tier, version, &result);
             trail.send(keyring, Some(ctx))?;
         }
         result
-    }
-
-    fn decrypt<T: DeserializeOwned>(
-        &self,
-        keyring: &Keyring,
-        binding: Binding<'_>,
-    ) -> Result<T, Error> {
-        let token = self.token();
-        let (Some(wrapped), Some(field)) = (token.wrapped_key, token.field) else {
-            return Err(Error::malformed("sealed value without key or field"));
-        };
-        let (cipher, tier) = super::open_data_key(keyring, token.tier, &wrapped)?;
-        let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
-        format::field_aad(&mut aad, token.tier, &binding);
-        let mut scratch = Zeroizing::new(Vec::with_capacity(field.ciphertext.len()));
-        super::open_field(
-            &cipher,
-            &aad,
-            &field,
-            &mut scratch,
-            (tier, wrapped.key_version),
-        )
     }
 
     /// The tier key version that wraps this value's data key.
@@ -127,4 +117,26 @@ impl SealedValue {
     pub fn rewrap(&mut self, keyring: &Keyring) -> Result<Rewrapped, Error> {
         super::rewrap_token(keyring, self.bytes_mut(), Kind::Value)
     }
+}
+
+/// Decrypts a parsed sealed value bound to `binding`.
+fn decrypt<T: DeserializeOwned>(
+    keyring: &Keyring,
+    token: &Token<'_>,
+    binding: Binding<'_>,
+) -> Result<T, Error> {
+    let (Some(wrapped), Some(field)) = (token.wrapped_key, token.field) else {
+        return Err(Error::malformed("sealed value without key or field"));
+    };
+    let (cipher, tier) = super::open_data_key(keyring, token.tier, &wrapped)?;
+    let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
+    format::field_aad(&mut aad, token.tier, &binding);
+    let mut scratch = Zeroizing::new(Vec::with_capacity(field.ciphertext.len()));
+    super::open_field(
+        &cipher,
+        &aad,
+        &field,
+        &mut scratch,
+        (tier, wrapped.key_version),
+    )
 }
