@@ -139,18 +139,7 @@ fn grants_and_passphrase_changes_are_recorded() {
         ])
         .assert()
         .success();
-    std::fs::write(env.path("new"), "another passphrase\n").unwrap();
-    env.cmd()
-        .args([
-            "passphrase",
-            "change",
-            "--kdf-profile",
-            "test",
-            "--new-passphrase-file",
-        ])
-        .arg(env.path("new"))
-        .assert()
-        .success();
+    env.change_passphrase("another passphrase");
     let output = env
         .bare()
         .args(["audit", "show"])

@@ -89,6 +89,22 @@ impl Env {
         cmd
     }
 
+    /// `tierseal passphrase change` to `new` (read from the file `new`).
+    pub fn change_passphrase(&self, new: &str) {
+        std::fs::write(self.path("new"), format!("{new}\n")).unwrap();
+        self.cmd()
+            .args([
+                "passphrase",
+                "change",
+                "--kdf-profile",
+                "test",
+                "--new-passphrase-file",
+            ])
+            .arg(self.path("new"))
+            .assert()
+            .success();
+    }
+
     /// The library's view of the keystore (drop it before the next command).
     pub fn open(&self) -> Keystore {
         Keystore::open(self.keystore(), &PASSPHRASE.into()).unwrap()

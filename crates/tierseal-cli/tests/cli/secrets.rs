@@ -87,18 +87,7 @@ fn the_environment_variable_works_and_no_output_shows_the_passphrase() {
 #[test]
 fn passphrase_change_takes_the_new_one_from_a_file() {
     let env = Env::initialised();
-    std::fs::write(env.path("new"), "a brand new passphrase\n").unwrap();
-    env.cmd()
-        .args([
-            "passphrase",
-            "change",
-            "--kdf-profile",
-            "test",
-            "--new-passphrase-file",
-        ])
-        .arg(env.path("new"))
-        .assert()
-        .success();
+    env.change_passphrase("a brand new passphrase");
     env.cmd().args(["keys", "list"]).assert().code(1);
     env.bare()
         .arg("--keystore")
