@@ -87,6 +87,20 @@ pub enum Error {
         level: crate::Level,
     },
 
+    /// An open of data at or above the keyring's purpose threshold gave a
+    /// purpose that justifies nothing (blank, invisible or too long).
+    #[error(
+        "{principal} may not open {level} data with this purpose ({reason}): give a ticket id or reason"
+    )]
+    InvalidPurpose {
+        /// Who tried.
+        principal: String,
+        /// The level of the field that needs a purpose.
+        level: crate::Level,
+        /// What is wrong with the purpose (never the purpose itself).
+        reason: &'static str,
+    },
+
     /// A field was opened as a different tier from the one it was sealed at.
     #[error("sealed field carries tier {found} where tier {expected} was expected")]
     TierMismatch {
@@ -264,6 +278,7 @@ impl Error {
             Error::UnknownKeyVersion { .. } => "unknown-key-version",
             Error::Integrity { .. } => "integrity",
             Error::PurposeRequired { .. } => "purpose-required",
+            Error::InvalidPurpose { .. } => "invalid-purpose",
             Error::TierMismatch { .. } => "tier-mismatch",
             Error::Malformed { .. } => "malformed",
             Error::UnsupportedFormat { .. } => "unsupported-format",

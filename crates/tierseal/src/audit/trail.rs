@@ -40,7 +40,7 @@ impl Trail {
         let outcome = match result {
             Ok(_) => FieldOutcome::Revealed,
             Err(Error::NotGranted { .. }) => FieldOutcome::Withheld,
-            Err(Error::PurposeRequired { .. }) => {
+            Err(Error::PurposeRequired { .. } | Error::InvalidPurpose { .. }) => {
                 self.denied = true;
                 return;
             }

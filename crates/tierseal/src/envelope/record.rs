@@ -292,7 +292,7 @@ impl<'a> RecordOpener<'a> {
         field_id: &str,
         field: &SealedField,
     ) -> Result<T, Error> {
-        crate::access::require_purpose(self.keyring, self.ctx, tier)?;
+        crate::access::authorize(self.keyring, self.ctx, tier)?;
         let token = field.token();
         if token.tier != tier.as_str() {
             return Err(match token.tier.parse::<Tier>() {

@@ -69,7 +69,8 @@ impl SealedValue {
     ///
     /// # Errors
     /// [`Error::NotGranted`] when the keyring lacks the tier;
-    /// [`Error::PurposeRequired`]; [`Error::KeyRetired`] or
+    /// [`Error::PurposeRequired`] or [`Error::InvalidPurpose`];
+    /// [`Error::KeyRetired`] or
     /// [`Error::UnknownKeyVersion`] when the key version is gone or
     /// unknown; [`Error::Integrity`] when the value was altered or moved,
     /// naming the key tried.
@@ -94,7 +95,7 @@ impl SealedValue {
                 &parsed
             }
         };
-        let result = crate::access::require_purpose(keyring, ctx, tier)
+        let result = crate::access::authorize(keyring, ctx, tier)
             .and_then(|()| decrypt(keyring, &token, binding));
         if let Some(mut trail) = Trail::start(keyring, Action::Open, &binding) {
             let version = token.wrapped_key.map(|key| key.key_version);

@@ -22,6 +22,8 @@ mod grants;
 mod redaction;
 // The audit trail: chain, tampering, concurrency, purpose.
 mod audit;
+// The purpose an open must give.
+mod purpose;
 // Property tests.
 mod properties;
 
