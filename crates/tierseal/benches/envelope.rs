@@ -494,6 +494,32 @@ fn bench_envelope_loop(c: &mut Criterion, keyring: &Keyring) {
     group.finish();
 }
 
+/// The price of fork-safe randomness per record: a data key and its wrap
+/// nonce (44 bytes) from the kernel, as tierseal draws them, beside the
+/// same bytes from the thread-local generator, which a forked child would
+/// share with its parent.
+fn bench_randomness(c: &mut Criterion) {
+    use rand::TryRng as _;
+    let mut group = c.benchmark_group("randomness_44B");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("os", |b| {
+        b.iter(|| {
+            let mut buf = [0u8; 44];
+            rand::rngs::SysRng.try_fill_bytes(&mut buf).unwrap();
+            black_box(buf)
+        })
+    });
+    group.bench_function("getpid", |b| b.iter(|| black_box(std::process::id())));
+    group.bench_function("thread_rng", |b| {
+        b.iter(|| {
+            let mut buf = [0u8; 44];
+            rand::rng().fill_bytes(&mut buf);
+            black_box(buf)
+        })
+    });
+    group.finish();
+}
+
 /// The `Customer` open with every open recorded to a buffered audit log
 /// file, beside the same open with auditing off.
 fn bench_audit(c: &mut Criterion, keyring: &Keyring, audited: &Keyring) {
@@ -570,6 +596,7 @@ fn print_summary(dir: &std::path::Path, since: std::time::SystemTime) {
         ("customer_derive", "seal", "hand_seal"),
         ("customer_derive", "open", "hand_open"),
         ("customer_audit", "open_audited", "open_unaudited"),
+        ("randomness_44B", "os", "thread_rng"),
     ];
     println!(
         "\n{:<16} {:<5} {:>14} {:>14} {:>22} {:>7}",
@@ -613,6 +640,7 @@ fn main() {
     bench_values(&mut criterion, &keyring);
     bench_ten_fields(&mut criterion, &keyring);
     bench_envelope_loop(&mut criterion, &keyring);
+    bench_randomness(&mut criterion);
     bench_derive(&mut criterion, &keyring);
     bench_audit(&mut criterion, &keyring, &audited);
     criterion.final_summary();

@@ -108,31 +108,66 @@ pub(crate) fn fill_from_os(buf: &mut [u8]) -> Result<(), Error> {
         .map_err(|_| Error::Randomness)
 }
 
-/// A fresh data key from the thread-local CSPRNG (seeded from the OS).
-/// Used per record, where a system call per key would dominate the cost.
-pub(crate) fn fresh_data_key() -> Zeroizing<[u8; KEY_LEN]> {
+/// A fresh data key and the nonce that wraps it under a tier key, in one
+/// draw from the operating system's generator.
+///
+/// Both come from the kernel, not from a user-space generator, because
+/// both must be unique for as long as the tier key lives: a process state
+/// duplicated by `fork()` without `exec`, or by restoring a VM snapshot,
+/// would otherwise draw the same data key and the same wrap nonce twice,
+/// and a repeated nonce under a long-lived AES-GCM key breaks that key.
+/// The kernel's generator is reseeded on snapshot restore and is never
+/// shared by two processes. One system call per record is the price (see
+/// docs/PERFORMANCE.md).
+pub(crate) fn fresh_data_key_and_wrap_nonce()
+-> Result<(Zeroizing<[u8; KEY_LEN]>, [u8; NONCE_LEN]), Error> {
+    let mut drawn = Zeroizing::new([0u8; KEY_LEN + NONCE_LEN]);
+    fill_from_os_or_fixed(drawn.as_mut())?;
+    let (key_part, nonce_part) = drawn.split_at(KEY_LEN);
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    fill_fast(key.as_mut());
-    key
+    key.copy_from_slice(key_part);
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(nonce_part);
+    Ok((key, nonce))
 }
 
-/// A fresh random 96-bit nonce.
-pub(crate) fn fresh_nonce() -> [u8; NONCE_LEN] {
+/// A fresh nonce for a key that outlives one record (a tier key when
+/// rewrapping, the master key, a grant secret), from the operating
+/// system's generator for the reasons given at
+/// [`fresh_data_key_and_wrap_nonce`].
+pub(crate) fn fresh_wrap_nonce() -> Result<[u8; NONCE_LEN], Error> {
     let mut nonce = [0u8; NONCE_LEN];
-    fill_fast(&mut nonce);
+    fill_from_os_or_fixed(&mut nonce)?;
+    Ok(nonce)
+}
+
+/// A fresh random 96-bit nonce for a field under a per-record data key,
+/// from the thread-local CSPRNG (seeded from the OS).
+///
+/// Not fork-safe on its own, and it need not be: the data key it is used
+/// with comes from the kernel ([`fresh_data_key_and_wrap_nonce`]), so two
+/// processes that share this generator's state still encrypt under
+/// different keys. Never use it under a long-lived key.
+pub(crate) fn fresh_field_nonce() -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    #[cfg(test)]
+    if fixed_randomness::fill(&mut nonce) {
+        return nonce;
+    }
+    rand::rng().fill_bytes(&mut nonce);
     nonce
 }
 
-fn fill_fast(buf: &mut [u8]) {
+fn fill_from_os_or_fixed(buf: &mut [u8]) -> Result<(), Error> {
     #[cfg(test)]
     if fixed_randomness::fill(buf) {
-        return;
+        return Ok(());
     }
-    rand::rng().fill_bytes(buf);
+    fill_from_os(buf)
 }
 
 /// Test vectors need fixed data keys and nonces: inside
-/// [`fixed_randomness::with`], `fresh_data_key` and `fresh_nonce` draw from
+/// [`fixed_randomness::with`], the `fresh_*` functions draw from
 /// the given bytes instead of the generator. Compiled only for tests.
 #[cfg(test)]
 pub(crate) mod fixed_randomness {
@@ -265,7 +300,7 @@ mod tests {
     fn wrap_then_unwrap_returns_the_key() {
         let kek = KeyMaterial::generate().unwrap().cipher();
         let key = [7u8; KEY_LEN];
-        let nonce = fresh_nonce();
+        let nonce = fresh_wrap_nonce().unwrap();
         let wrapped = wrap_key(&kek, &nonce, b"ctx", &key).unwrap();
         assert_ne!(&wrapped[..KEY_LEN], &key[..]);
         let back = unwrap_key(&kek, &nonce, b"ctx", &wrapped).unwrap();
@@ -276,7 +311,7 @@ mod tests {
     fn unwrap_fails_on_other_context_or_key() {
         let kek = KeyMaterial::generate().unwrap().cipher();
         let other = KeyMaterial::generate().unwrap().cipher();
-        let nonce = fresh_nonce();
+        let nonce = fresh_wrap_nonce().unwrap();
         let wrapped = wrap_key(&kek, &nonce, b"ctx", &[1u8; KEY_LEN]).unwrap();
         assert_eq!(
             unwrap_key(&kek, &nonce, b"other", &wrapped),

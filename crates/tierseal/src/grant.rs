@@ -322,7 +322,7 @@ pub(crate) fn issue(
             .to_be_bytes(),
     );
     out.extend_from_slice(&info_bytes);
-    let nonce = crypto::fresh_nonce();
+    let nonce = crypto::fresh_wrap_nonce()?;
     let tag = crypto::encrypt(&secret.0.cipher(), &nonce, &out, plaintext.as_mut_slice())?;
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&plaintext);

@@ -47,8 +47,7 @@ pub enum Rewrapped {
 /// `out` and its ready cipher returned.
 fn new_data_key(keys: &TierKeys, out: &mut Vec<u8>) -> Result<Aes256Gcm, Error> {
     let primary = keys.primary_key()?;
-    let data_key = crypto::fresh_data_key();
-    let nonce = crypto::fresh_nonce();
+    let (data_key, nonce) = crypto::fresh_data_key_and_wrap_nonce()?;
     let aad = DataKeyAad::new(keys.tier.as_str(), primary.version);
     let wrapped = crypto::wrap_key(&primary.cipher, &nonce, aad.as_bytes(), &data_key)?;
     format::write_wrapped_key(out, primary.version, &nonce, &wrapped);
@@ -91,7 +90,7 @@ fn rewrap_token(
     let aad = DataKeyAad::new(parsed.tier, from);
     let data_key = crypto::unwrap_key(&old.cipher, wrapped.nonce, aad.as_bytes(), wrapped.wrapped)
         .map_err(|_| integrity(&keys.tier, from))?;
-    let nonce = crypto::fresh_nonce();
+    let nonce = crypto::fresh_wrap_nonce()?;
     let aad = DataKeyAad::new(parsed.tier, primary.version);
     let rewrapped = crypto::wrap_key(&primary.cipher, &nonce, aad.as_bytes(), &data_key)?;
 
@@ -127,7 +126,7 @@ fn seal_field_into<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     out.reserve_exact(FIELD_OVERHEAD + encoded_len);
-    let nonce = crypto::fresh_nonce();
+    let nonce = crypto::fresh_field_nonce();
     out.extend_from_slice(&nonce);
     let start = out.len();
     *out = postcard::to_extend(value, std::mem::take(out)).map_err(encode_error)?;

@@ -495,7 +495,7 @@ impl Keystore {
         material: &KeyMaterial,
         aad: &[u8],
     ) -> Result<WrappedTierKey, Error> {
-        let nonce = crypto::fresh_nonce();
+        let nonce = crypto::fresh_wrap_nonce()?;
         let wrapped = crypto::wrap_key(&self.master, &nonce, aad, material.expose())?;
         let (ciphertext, tag) = wrapped.split_at(KEY_LEN);
         Ok(WrappedTierKey {
@@ -627,7 +627,7 @@ impl Keystore {
             master_nonce: self.master_nonce,
             wrapped_master: self.wrapped_master,
             body: encoded,
-            body_nonce: crypto::fresh_nonce(),
+            body_nonce: crypto::fresh_wrap_nonce()?,
             body_tag: [0; crypto::TAG_LEN],
         };
         let mut empty = [];
@@ -666,7 +666,7 @@ fn wrap_master(
     salt: &[u8; SALT_LEN],
 ) -> Result<([u8; crypto::NONCE_LEN], [u8; crypto::WRAPPED_KEY_LEN]), Error> {
     let unlock = crypto::cipher_for(&*kdf.derive(passphrase, salt)?);
-    let nonce = crypto::fresh_nonce();
+    let nonce = crypto::fresh_wrap_nonce()?;
     let wrapped = crypto::wrap_key(
         &unlock,
         &nonce,
