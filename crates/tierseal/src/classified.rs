@@ -1,6 +1,7 @@
 //! The traits `#[derive(Classified)]` implements, and the static
 //! description of a classified type.
 
+use crate::envelope::Within;
 use crate::{AccessContext, Error, Keyring, Level, Rewrapped, Tier};
 
 /// A struct whose fields carry sensitivity levels. Derive it:
@@ -98,12 +99,12 @@ pub trait Classified: Sized {
     /// # Errors
     /// [`Error::NotGranted`] naming the first tier the keyring lacks.
     fn seal(&self, keyring: &Keyring) -> Result<Self::Sealed, Error> {
-        self.seal_within(keyring, None)
+        self.seal_within(keyring, &Within::root())
     }
 
-    /// Seals as part of a parent record whose record id is `parent`.
+    /// Seals as a record at `within`: the root, or a nested place.
     #[doc(hidden)]
-    fn seal_within(&self, keyring: &Keyring, parent: Option<&str>) -> Result<Self::Sealed, Error>;
+    fn seal_within(&self, keyring: &Keyring, within: &Within) -> Result<Self::Sealed, Error>;
 }
 
 /// The sealed form of a [`Classified`] type.
@@ -121,7 +122,7 @@ pub trait SealedRecord: Sized {
         keyring: &Keyring,
         ctx: &AccessContext,
     ) -> Result<<Self::Plain as Classified>::View, Error> {
-        self.open_within(keyring, ctx, None)
+        self.open_within(keyring, ctx, &Within::root())
     }
 
     /// Opens every field, or fails naming the first tier the keyring lacks.
@@ -129,7 +130,7 @@ pub trait SealedRecord: Sized {
     /// # Errors
     /// [`Error::NotGranted`], and as [`open`](Self::open).
     fn open_all(&self, keyring: &Keyring, ctx: &AccessContext) -> Result<Self::Plain, Error> {
-        self.open_all_within(keyring, ctx, None)
+        self.open_all_within(keyring, ctx, &Within::root())
     }
 
     /// Re-wraps every data key under its tier's primary version; field
@@ -144,7 +145,7 @@ pub trait SealedRecord: Sized {
         &self,
         keyring: &Keyring,
         ctx: &AccessContext,
-        parent: Option<&str>,
+        within: &Within,
     ) -> Result<<Self::Plain as Classified>::View, Error>;
 
     #[doc(hidden)]
@@ -152,7 +153,7 @@ pub trait SealedRecord: Sized {
         &self,
         keyring: &Keyring,
         ctx: &AccessContext,
-        parent: Option<&str>,
+        within: &Within,
     ) -> Result<Self::Plain, Error>;
 }
 

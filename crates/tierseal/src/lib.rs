@@ -71,7 +71,7 @@ pub use classified::{Classification, Classified, FieldClassification, SealedReco
 pub use crypto::CheckValue;
 pub use envelope::{
     Binding, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField,
-    SealedToken, SealedValue, TEXT_PREFIX,
+    SealedMask, SealedToken, SealedValue, TEXT_PREFIX,
 };
 pub use error::Error;
 pub use grant::{GrantInfo, GrantSecret};
