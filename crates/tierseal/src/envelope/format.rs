@@ -43,7 +43,7 @@ impl Version {
 pub(crate) const WRITE_VERSION: Version = Version::V2;
 
 /// The longest tier name (`confidential/` plus a 32-character compartment).
-const MAX_TIER_LEN: usize = 64;
+pub(crate) const MAX_TIER_LEN: usize = 64;
 
 /// Bytes of a header before the tier name: version, kind, tier length.
 pub(crate) const HEADER_FIXED_LEN: usize = 3;

@@ -12,6 +12,8 @@ mod record;
 mod token;
 mod value;
 #[cfg(test)]
+mod spec;
+#[cfg(test)]
 mod vectors;
 
 use aes_gcm::Aes256Gcm;
