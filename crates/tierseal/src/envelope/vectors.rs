@@ -666,3 +666,80 @@ fn frozen_record_fail_vectors_fail_as_recorded() {
         );
     }
 }
+
+/// The vectors' keyring with a second `restricted/cards` version (key byte
+/// 0x55) as primary.
+fn rotated_keyring() -> Keyring {
+    let tiers = TIER_KEYS
+        .iter()
+        .map(|(tier, version, byte)| {
+            let mut versions = vec![VersionKey::new(
+                *version,
+                KeyMaterial::take(&mut repeated(*byte)),
+            )];
+            let mut primary = *version;
+            if *tier == "restricted/cards" {
+                versions.push(VersionKey::new(2, KeyMaterial::take(&mut repeated(0x55))));
+                primary = 2;
+            }
+            TierKeys {
+                tier: tier.parse().unwrap(),
+                primary,
+                versions,
+                retired: Vec::new(),
+            }
+        })
+        .collect();
+    Keyring::from_tiers(tiers, "vectors".into(), None).unwrap()
+}
+
+#[test]
+fn rewrap_moves_version_1_record_keys_to_version_2_and_keeps_values_at_1() {
+    use super::{Rewrapped, SealedToken};
+
+    let record = &vectors_of(V1, "record")[0];
+    let fields = record["fields"].as_array().unwrap();
+    for keyring in [keyring(), rotated_keyring()] {
+        // Through the record and through the schema-blind token path the
+        // CLI uses: both move every record key to version 2.
+        let mut keys = record_keys(record);
+        let outcomes = keys.rewrap(&keyring).unwrap();
+        assert!(outcomes.iter().all(|o| matches!(o, Rewrapped::Moved { .. })));
+        assert!(keys.keys().iter().all(|k| k.token().version == Version::V2));
+        assert!(keys.rewrap(&keyring).unwrap().iter().all(|o| *o == Rewrapped::AlreadyCurrent));
+        for key in record["keys"].as_array().unwrap() {
+            let text = super::RecordKey::from_bytes(unhex(key.as_str().unwrap())).unwrap().to_text();
+            let mut token: SealedToken = text.parse().unwrap();
+            assert!(matches!(token.rewrap(&keyring).unwrap(), Some(Rewrapped::Moved { .. })));
+            assert!(token.to_text().starts_with("tierseal:Ag"), "version byte 2");
+        }
+        // The version-1 fields open under the version-2 keys.
+        let ctx = ctx();
+        let binding = binding_from(&record["binding"]);
+        let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
+        for field in fields {
+            let sealed = SealedField::from_bytes(unhex(field["token"].as_str().unwrap())).unwrap();
+            assert_eq!(sealed.token().version, Version::V1);
+            let tier: Tier = field["tier"].as_str().unwrap().parse().unwrap();
+            let value: String = opener
+                .open_field(&tier, field["field"].as_str().unwrap(), &sealed)
+                .unwrap();
+            assert_eq!(json!(value), field["value"]);
+        }
+    }
+
+    // A version-1 sealed value keeps version 1: its field is bound to it.
+    let vector = &vectors_of(V1, "sealed value")[0];
+    let binding = binding_from(&vector["binding"]);
+    let mut sealed = SealedValue::from_bytes(unhex(vector["token"].as_str().unwrap())).unwrap();
+    assert_eq!(sealed.rewrap(&keyring()).unwrap(), Rewrapped::AlreadyCurrent);
+    let rotated = rotated_keyring();
+    assert_eq!(
+        sealed.rewrap(&rotated).unwrap(),
+        Rewrapped::Moved { from: 1, to: 2 }
+    );
+    assert_eq!(sealed.token().version, Version::V1);
+    assert_eq!(sealed.key_version(), 2);
+    let opened: String = sealed.open(&rotated, binding, &ctx()).unwrap();
+    assert_eq!(json!(opened), vector["value"]);
+}
