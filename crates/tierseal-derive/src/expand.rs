@@ -444,11 +444,8 @@ impl<'c, 'a> Expander<'c, 'a> {
                     } else {
                         quote!(::core::option::Option::None)
                     };
-                    let view_open = |sealed: TokenStream| {
-                        quote!(::tierseal::__private::reveal::<#ty>(&mut #opener, #tier, #id, #sealed, #mask)?)
-                    };
-                    let plain_open =
-                        |sealed: TokenStream| quote!(#opener.open_field::<#ty>(#tier, #id, #sealed)?);
+                    let view_open = |sealed: TokenStream| quote!(::tierseal::__private::reveal::<#ty>(&mut #opener, #tier, #id, #sealed, #mask)?);
+                    let plain_open = |sealed: TokenStream| quote!(#opener.open_field::<#ty>(#tier, #id, #sealed)?);
                     if field.attrs.reveal_none {
                         let (view_open, plain_open) =
                             (view_open(quote!(sealed)), plain_open(quote!(sealed)));
@@ -461,8 +458,10 @@ impl<'c, 'a> Expander<'c, 'a> {
                             ::core::option::Option::Some(sealed) => #plain_open,
                         },));
                     } else {
-                        let (view_open, plain_open) =
-                            (view_open(quote!(&self.#name)), plain_open(quote!(&self.#name)));
+                        let (view_open, plain_open) = (
+                            view_open(quote!(&self.#name)),
+                            plain_open(quote!(&self.#name)),
+                        );
                         view_values.push(quote!(#name: #view_open,));
                         plain_values.push(quote!(#name: #plain_open,));
                     }

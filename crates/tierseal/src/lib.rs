@@ -70,8 +70,8 @@ pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
 pub use classified::{Classification, Classified, FieldClassification, SealedRecord};
 pub use crypto::CheckValue;
 pub use envelope::{
-    Binding, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField,
-    SealedMask, SealedToken, SealedValue, TEXT_PREFIX,
+    Binding, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField, SealedMask,
+    SealedToken, SealedValue, TEXT_PREFIX,
 };
 pub use error::Error;
 pub use grant::{GrantInfo, GrantSecret};

@@ -177,7 +177,9 @@ fn a_mask_is_shown_to_internal_readers_and_authenticated() {
     let view = sealed.open(&internal(&bank), &ctx()).unwrap();
     assert_eq!(view.card_number.mask(), Some("****1111"));
     // Without `internal`, withheld with no mask.
-    let view = sealed.open(&bank.keyring(Clearance::none()), &ctx()).unwrap();
+    let view = sealed
+        .open(&bank.keyring(Clearance::none()), &ctx())
+        .unwrap();
     assert!(view.card_number.is_withheld());
     assert_eq!(view.card_number.mask(), None);
 
@@ -189,7 +191,10 @@ fn a_mask_is_shown_to_internal_readers_and_authenticated() {
         .to_vec();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
-    json["card_number_mask"] = tierseal::SealedField::from_bytes(bytes).unwrap().to_text().into();
+    json["card_number_mask"] = tierseal::SealedField::from_bytes(bytes)
+        .unwrap()
+        .to_text()
+        .into();
     let edited: SealedEmployee = serde_json::from_value(json).unwrap();
     assert_integrity(edited.open(&internal(&bank), &ctx()));
 }
@@ -252,14 +257,18 @@ struct V1Records {
 
 impl V1Records {
     fn load() -> V1Records {
-        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/../tierseal/testdata/records-v1");
+        let source = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tierseal/testdata/records-v1"
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("records-v1.keystore");
         std::fs::copy(format!("{source}/records-v1.keystore"), &path).unwrap();
         let keystore = Keystore::open(&path, &"records v1".into()).unwrap();
-        let json =
-            serde_json::from_str(&std::fs::read_to_string(format!("{source}/records-v1.json")).unwrap())
-                .unwrap();
+        let json = serde_json::from_str(
+            &std::fs::read_to_string(format!("{source}/records-v1.json")).unwrap(),
+        )
+        .unwrap();
         V1Records {
             _dir: dir,
             keystore,
@@ -282,7 +291,9 @@ fn version_1_nested_records_and_clear_masks_still_open() {
     assert!(person_v1.open_all(&all, &ctx()).unwrap() == person());
     assert!(employee_v1.open_all(&all, &ctx()).unwrap() == employee());
     // The clear mask of a version-1 record is still shown.
-    let view = employee_v1.open(&v1.keyring(Level::Internal), &ctx()).unwrap();
+    let view = employee_v1
+        .open(&v1.keyring(Level::Internal), &ctx())
+        .unwrap();
     assert_eq!(view.card_number.mask(), Some("****1111"));
     assert_eq!(view.address.geo.lat.mask(), None);
     assert_eq!(view.address.street.value().unwrap(), "3 Staff Ln");
@@ -291,12 +302,17 @@ fn version_1_nested_records_and_clear_masks_still_open() {
 #[test]
 fn rewrap_moves_version_1_record_keys_to_version_2_and_fields_keep_theirs() {
     let mut v1 = V1Records::load();
-    let mut employee_v1: SealedEmployee = serde_json::from_value(v1.json["employee"].clone()).unwrap();
+    let mut employee_v1: SealedEmployee =
+        serde_json::from_value(v1.json["employee"].clone()).unwrap();
     let all = v1.keyring(Level::Restricted);
     // Same key versions: only the format moves.
     let outcomes = employee_v1.rewrap(&all).unwrap();
     assert_eq!(outcomes.len(), 3, "{outcomes:?}");
-    assert!(outcomes.iter().all(|o| matches!(o, Rewrapped::Moved { from: 1, to: 1 })));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Rewrapped::Moved { from: 1, to: 1 }))
+    );
     let json = serde_json::to_value(&employee_v1).unwrap();
     assert_eq!(token_version(&json["_keys"][0]), 2);
     assert_eq!(token_version(&json["address"]["geo"]["_keys"][0]), 2);
@@ -317,10 +333,15 @@ fn rewrap_moves_version_1_record_keys_to_version_2_and_fields_keep_theirs() {
     let all = v1.keyring(Level::Restricted);
     let outcomes = employee_v1.rewrap(&all).unwrap();
     assert_eq!(
-        outcomes.iter().filter(|o| matches!(o, Rewrapped::Moved { from: 1, to: 2 })).count(),
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Rewrapped::Moved { from: 1, to: 2 }))
+            .count(),
         1
     );
-    let view = employee_v1.open(&v1.keyring(Level::Internal), &ctx()).unwrap();
+    let view = employee_v1
+        .open(&v1.keyring(Level::Internal), &ctx())
+        .unwrap();
     assert_eq!(view.card_number.mask(), Some("****1111"));
     assert!(employee_v1.open_all(&all, &ctx()).unwrap() == employee());
 }

@@ -9,10 +9,10 @@
 mod binding;
 pub(crate) mod format;
 mod record;
-mod token;
-mod value;
 #[cfg(test)]
 mod spec;
+mod token;
+mod value;
 #[cfg(test)]
 mod vectors;
 

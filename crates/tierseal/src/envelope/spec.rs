@@ -20,7 +20,8 @@ fn token_part() -> String {
         let to = DOC[from..].find(end).map_or(DOC.len(), |i| from + i);
         DOC[from..to].to_owned()
     };
-    section("## Tokens", "## Keystore file") + &section("## Test vectors", "| tier | version | key |")
+    section("## Tokens", "## Keystore file")
+        + &section("## Test vectors", "| tier | version | key |")
 }
 
 /// Sentences that state sizes, with `{}` for each size and the constant
@@ -28,16 +29,28 @@ fn token_part() -> String {
 fn rules() -> Vec<(&'static str, Vec<usize>)> {
     vec![
         ("1 to {} bytes", vec![MAX_TIER_LEN]),
-        ("The header before the tier name is {} bytes", vec![HEADER_FIXED_LEN]),
+        (
+            "The header before the tier name is {} bytes",
+            vec![HEADER_FIXED_LEN],
+        ),
         ("`wrapped_key` is {} bytes", vec![WRAPPED_PART_LEN]),
         ("({} + {} + {} + {})", vec![4, NONCE_LEN, KEY_LEN, TAG_LEN]),
-        ("a field adds {} bytes (nonce and tag)", vec![FIELD_OVERHEAD]),
-        ("`{} + tier length + {}`\n  bytes longer", vec![HEADER_FIXED_LEN, FIELD_OVERHEAD]),
+        (
+            "a field adds {} bytes (nonce and tag)",
+            vec![FIELD_OVERHEAD],
+        ),
+        (
+            "`{} + tier length + {}`\n  bytes longer",
+            vec![HEADER_FIXED_LEN, FIELD_OVERHEAD],
+        ),
         (
             "`{} + tier length + {} + {}` bytes longer",
             vec![HEADER_FIXED_LEN, WRAPPED_PART_LEN, FIELD_OVERHEAD],
         ),
-        ("overwrites the {} bytes of `wrapped_key`", vec![WRAPPED_PART_LEN]),
+        (
+            "overwrites the {} bytes of `wrapped_key`",
+            vec![WRAPPED_PART_LEN],
+        ),
         (
             "data key {} bytes, wrap nonce {}, field nonce {}",
             vec![KEY_LEN, NONCE_LEN, NONCE_LEN],
@@ -114,7 +127,9 @@ fn grammar(name: &str) -> Vec<(String, Option<usize>)> {
         .lines()
         .find(|line| {
             line.trim_start().starts_with(name)
-                && line.trim_start()[name.len()..].trim_start().starts_with('=')
+                && line.trim_start()[name.len()..]
+                    .trim_start()
+                    .starts_with('=')
         })
         .unwrap_or_else(|| panic!("no grammar line for `{name}`"));
     let (_, rhs) = line.split_once('=').unwrap();

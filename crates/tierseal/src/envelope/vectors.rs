@@ -419,7 +419,14 @@ fn generate(frozen: Frozen, first_token: Option<&[u8]>) -> Value {
     let card = Binding::new("Customer", "card_number").with_record_id("cus_042");
     let salary = Binding::new("Employee", "salary");
     let mut vectors = vec![
-        value_vector(version, "value_string", &cards, card, &"4111111111111111", 0x01),
+        value_vector(
+            version,
+            "value_string",
+            &cards,
+            card,
+            &"4111111111111111",
+            0x01,
+        ),
         value_vector(
             version,
             "value_option_u64_unbound_record",
@@ -518,8 +525,7 @@ fn frozen_value_vectors_open() {
     let keyring = keyring();
     for frozen in [V1, V2] {
         for vector in vectors_of(frozen, "sealed value") {
-            let sealed =
-                SealedValue::from_bytes(unhex(vector["token"].as_str().unwrap())).unwrap();
+            let sealed = SealedValue::from_bytes(unhex(vector["token"].as_str().unwrap())).unwrap();
             assert_eq!(sealed.token().version, frozen.version);
             assert_eq!(sealed.to_text(), vector["text"].as_str().unwrap());
             let binding = binding_from(&vector["binding"]);
@@ -575,7 +581,11 @@ fn open_record_field(
     let sealed = SealedField::from_bytes(unhex(field["token"].as_str().unwrap()))?;
     let tier: Tier = field["tier"].as_str().unwrap().parse().unwrap();
     match role {
-        "mask" => opener.open_mask(field_id, &sealed, &super::SealedMask::Sealed(sealed.clone())),
+        "mask" => opener.open_mask(
+            field_id,
+            &sealed,
+            &super::SealedMask::Sealed(sealed.clone()),
+        ),
         _ => opener.open_field(&tier, field_id, &sealed),
     }
 }
@@ -584,7 +594,8 @@ fn open_record_field(
 fn frozen_record_vectors_open() {
     for frozen in [V1, V2] {
         for record in vectors_of(frozen, "record") {
-            let within = (frozen.version == Version::V2).then(|| Place::from_json(&record["binding"]));
+            let within =
+                (frozen.version == Version::V2).then(|| Place::from_json(&record["binding"]));
             let type_name = record["binding"]["type_name"].as_str().unwrap();
             for field in record["fields"].as_array().unwrap() {
                 let role = field["role"].as_str().unwrap_or("value");
@@ -704,13 +715,27 @@ fn rewrap_moves_version_1_record_keys_to_version_2_and_keeps_values_at_1() {
         // CLI uses: both move every record key to version 2.
         let mut keys = record_keys(record);
         let outcomes = keys.rewrap(&keyring).unwrap();
-        assert!(outcomes.iter().all(|o| matches!(o, Rewrapped::Moved { .. })));
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Rewrapped::Moved { .. }))
+        );
         assert!(keys.keys().iter().all(|k| k.token().version == Version::V2));
-        assert!(keys.rewrap(&keyring).unwrap().iter().all(|o| *o == Rewrapped::AlreadyCurrent));
+        assert!(
+            keys.rewrap(&keyring)
+                .unwrap()
+                .iter()
+                .all(|o| *o == Rewrapped::AlreadyCurrent)
+        );
         for key in record["keys"].as_array().unwrap() {
-            let text = super::RecordKey::from_bytes(unhex(key.as_str().unwrap())).unwrap().to_text();
+            let text = super::RecordKey::from_bytes(unhex(key.as_str().unwrap()))
+                .unwrap()
+                .to_text();
             let mut token: SealedToken = text.parse().unwrap();
-            assert!(matches!(token.rewrap(&keyring).unwrap(), Some(Rewrapped::Moved { .. })));
+            assert!(matches!(
+                token.rewrap(&keyring).unwrap(),
+                Some(Rewrapped::Moved { .. })
+            ));
             assert!(token.to_text().starts_with("tierseal:Ag"), "version byte 2");
         }
         // The version-1 fields open under the version-2 keys.
@@ -732,7 +757,10 @@ fn rewrap_moves_version_1_record_keys_to_version_2_and_keeps_values_at_1() {
     let vector = &vectors_of(V1, "sealed value")[0];
     let binding = binding_from(&vector["binding"]);
     let mut sealed = SealedValue::from_bytes(unhex(vector["token"].as_str().unwrap())).unwrap();
-    assert_eq!(sealed.rewrap(&keyring()).unwrap(), Rewrapped::AlreadyCurrent);
+    assert_eq!(
+        sealed.rewrap(&keyring()).unwrap(),
+        Rewrapped::AlreadyCurrent
+    );
     let rotated = rotated_keyring();
     assert_eq!(
         sealed.rewrap(&rotated).unwrap(),
