@@ -659,7 +659,7 @@ fn frozen_record_fail_vectors_fail_as_recorded() {
             .unwrap();
         let field = &record["fields"][vector["index"].as_u64().unwrap() as usize];
         let binding = &vector["binding"];
-        let within = Place::from_json(&binding);
+        let within = Place::from_json(binding);
         let error = open_record_field(
             record,
             field,
