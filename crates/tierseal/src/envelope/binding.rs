@@ -156,3 +156,46 @@ impl Within {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(root_id: Option<&str>, fields: &[&str]) -> Within {
+        let mut within = Within::root().enter(root_id.map(str::to_owned));
+        for field in fields {
+            within = within.child("Employee", field).enter(None);
+        }
+        within
+    }
+
+    #[test]
+    fn paths_name_the_root_type_and_every_field() {
+        let deep = nested(Some("42"), &["address", "geo"]);
+        assert_eq!(deep.path, b"\x08Employee\x07address\x03geo");
+        let binding = deep.binding("Geo");
+        assert_eq!(binding.record_id(), Some("42"));
+        assert_eq!(binding.v1_record_id(), Some("42/address/geo"));
+        assert!(Within::root().binding("Employee").path().is_empty());
+    }
+
+    #[test]
+    fn ids_containing_a_slash_do_not_make_paths_alike() {
+        assert_ne!(nested(None, &["a/b"]).path, nested(None, &["a", "b"]).path);
+        let other_root = Within::root().child("Employee/a", "b");
+        assert_ne!(other_root.path, nested(None, &["a", "b"]).path);
+    }
+
+    #[test]
+    fn record_ids_are_own_else_inherited_and_v1_ids_are_kept() {
+        let own = nested(Some("42"), &["home"]).enter(Some("addr_7".into()));
+        assert_eq!(own.record_id.as_deref(), Some("addr_7"));
+        assert_eq!(own.v1_record_id.as_deref(), Some("addr_7"));
+        let none = nested(None, &["home"]);
+        assert_eq!(none.record_id, None);
+        assert_eq!(none.v1_record_id, None);
+        // A plain binding is its own version-1 binding.
+        let plain = Binding::new("T", "f").with_record_id("r");
+        assert_eq!(plain.v1_record_id(), Some("r"));
+    }
+}
