@@ -221,10 +221,12 @@ impl<'c, 'a> Expander<'c, 'a> {
                     sealed_fields.push(quote!(#[doc = #doc] #fvis #name: #stored,));
                     if mask_expr(field).is_some() {
                         let mask = mask_field(field);
-                        let mask_doc =
-                            format!("The mask of `{}`, shown when it is withheld.", field.name());
+                        let mask_doc = format!(
+                            "The mask of `{}`, shown when it is withheld: sealed at `internal`.",
+                            field.name()
+                        );
                         sealed_fields
-                            .push(quote!(#[doc = #mask_doc] #fvis #mask: ::std::string::String,));
+                            .push(quote!(#[doc = #mask_doc] #fvis #mask: ::tierseal::SealedMask,));
                     }
                     view_fields.push(quote!(#[doc = #doc] #fvis #name: ::tierseal::Revealed<#ty>,));
                 }
@@ -262,52 +264,41 @@ impl<'c, 'a> Expander<'c, 'a> {
         }
     }
 
-    /// Statements that compute the record id into `__tierseal_record_id`,
-    /// from `source` (`self` of the plain or the sealed form).
-    fn record_id(&self) -> TokenStream {
-        let record_id = local("record_id");
-        let parent = local("parent");
-        match self.container.record_id_field() {
+    /// Statements that place this record (`__tierseal_place`, from the
+    /// `__tierseal_within` its parent gave it) and bind its fields
+    /// (`__tierseal_binding`).
+    fn place(&self) -> TokenStream {
+        let (within, place, binding) = (local("within"), local("place"), local("binding"));
+        let type_id = self.type_id();
+        let own = match self.container.record_id_field() {
             Some(field) => {
                 let ident = field.ident;
-                quote! {
-                    let #record_id: ::core::option::Option<::std::string::String> =
-                        ::core::option::Option::Some(::std::string::ToString::to_string(&self.#ident));
-                    let _ = #parent;
-                }
+                quote!(::core::option::Option::Some(::std::string::ToString::to_string(&self.#ident)))
             }
-            None => quote! {
-                let #record_id: ::core::option::Option<::std::string::String> =
-                    #parent.map(::std::borrow::ToOwned::to_owned);
-            },
-        }
-    }
-
-    fn binding(&self) -> TokenStream {
-        let type_id = LitStr::new(&self.container.type_id(), proc_macro2::Span::call_site());
-        let (record_id, binding) = (local("record_id"), local("binding"));
+            None => quote!(::core::option::Option::None),
+        };
         quote! {
-            let #binding = ::tierseal::Binding::new(#type_id, "");
-            let #binding = match #record_id.as_deref() {
-                ::core::option::Option::Some(id) => #binding.with_record_id(id),
-                ::core::option::Option::None => #binding,
-            };
+            let #place = #within.enter(#own);
+            let #binding = #place.binding(#type_id);
         }
     }
 
-    fn nested_parent(field: &Field<'_>) -> TokenStream {
-        let id = field.id();
-        let record_id = local("record_id");
-        quote!(::tierseal::__private::nested_record_id(#record_id.as_deref(), #id).as_deref())
+    fn type_id(&self) -> LitStr {
+        LitStr::new(&self.container.type_id(), proc_macro2::Span::call_site())
+    }
+
+    /// The place of the record nested in `field`.
+    fn nested_within(&self, field: &Field<'_>) -> TokenStream {
+        let (id, type_id, place) = (field.id(), self.type_id(), local("place"));
+        quote!(&#place.child(#type_id, #id))
     }
 
     fn impl_classified(&self) -> TokenStream {
         let (ident, sealed, view) = (self.ident, &self.sealed, &self.view);
         let (impl_generics, ty_generics, _) = self.container.input.generics.split_for_impl();
         let where_clause = self.impl_bounds();
-        let (keyring, parent, sealer) = (local("keyring"), local("parent"), local("sealer"));
-        let record_id = self.record_id();
-        let binding = self.binding();
+        let (keyring, within, sealer) = (local("keyring"), local("within"), local("sealer"));
+        let place = self.place();
         let binding_ident = local("binding");
 
         let mut statements = Vec::new();
@@ -334,13 +325,14 @@ impl<'c, 'a> Expander<'c, 'a> {
                     values.push(quote!(#name,));
                     if let Some(mask) = mask_expr(field) {
                         let mask_name = mask_field(field);
-                        values.push(quote!(#mask_name: #mask,));
+                        statements.push(quote!(let #mask_name = #sealer.seal_mask(#id, &#mask)?;));
+                        values.push(quote!(#mask_name,));
                     }
                 }
                 FieldKind::Nested => {
-                    let parent = Self::nested_parent(field);
+                    let within = self.nested_within(field);
                     values.push(quote!(
-                        #name: ::tierseal::Classified::seal_within(&self.#name, #keyring, #parent)?,
+                        #name: ::tierseal::Classified::seal_within(&self.#name, #keyring, #within)?,
                     ));
                 }
                 FieldKind::Transient { .. } => {}
@@ -358,10 +350,9 @@ impl<'c, 'a> Expander<'c, 'a> {
                 fn seal_within(
                     &self,
                     #keyring: &::tierseal::Keyring,
-                    #parent: ::core::option::Option<&str>,
+                    #within: &::tierseal::__private::Within,
                 ) -> ::core::result::Result<Self::Sealed, ::tierseal::Error> {
-                    #record_id
-                    #binding
+                    #place
                     let mut #sealer = ::tierseal::RecordSealer::new(#keyring, #binding_ident);
                     #(#statements)*
                     ::core::result::Result::Ok(#sealed {
@@ -426,14 +417,13 @@ impl<'c, 'a> Expander<'c, 'a> {
         let (ident, sealed, view) = (self.ident, &self.sealed, &self.view);
         let (impl_generics, ty_generics, _) = self.container.input.generics.split_for_impl();
         let where_clause = self.impl_bounds();
-        let (keyring, ctx, parent, opener) = (
+        let (keyring, ctx, within, opener) = (
             local("keyring"),
             local("ctx"),
-            local("parent"),
+            local("within"),
             local("opener"),
         );
-        let record_id = self.record_id();
-        let binding = self.binding();
+        let place = self.place();
         let binding_ident = local("binding");
 
         let mut view_values = Vec::new();
@@ -450,35 +440,39 @@ impl<'c, 'a> Expander<'c, 'a> {
                     let tier = Self::tier(index);
                     let mask = if mask_expr(field).is_some() {
                         let mask_name = mask_field(field);
-                        quote!(::core::option::Option::Some(self.#mask_name.as_str()))
+                        quote!(::core::option::Option::Some(&self.#mask_name))
                     } else {
                         quote!(::core::option::Option::None)
                     };
-                    let open = |sealed: TokenStream| quote!(#opener.open_field::<#ty>(#tier, #id, #sealed));
+                    let view_open = |sealed: TokenStream| quote!(::tierseal::__private::reveal::<#ty>(&mut #opener, #tier, #id, #sealed, #mask)?);
+                    let plain_open = |sealed: TokenStream| quote!(#opener.open_field::<#ty>(#tier, #id, #sealed)?);
                     if field.attrs.reveal_none {
-                        let (view_open, plain_open) = (open(quote!(sealed)), open(quote!(sealed)));
+                        let (view_open, plain_open) =
+                            (view_open(quote!(sealed)), plain_open(quote!(sealed)));
                         view_values.push(quote!(#name: match &self.#name {
                             ::core::option::Option::None => ::tierseal::Revealed::Value(::core::default::Default::default()),
-                            ::core::option::Option::Some(sealed) => ::tierseal::__private::reveal(#view_open, #tier, #mask)?,
+                            ::core::option::Option::Some(sealed) => #view_open,
                         },));
                         plain_values.push(quote!(#name: match &self.#name {
                             ::core::option::Option::None => ::core::default::Default::default(),
-                            ::core::option::Option::Some(sealed) => #plain_open?,
+                            ::core::option::Option::Some(sealed) => #plain_open,
                         },));
                     } else {
-                        let (view_open, plain_open) =
-                            (open(quote!(&self.#name)), open(quote!(&self.#name)));
-                        view_values.push(quote!(#name: ::tierseal::__private::reveal(#view_open, #tier, #mask)?,));
-                        plain_values.push(quote!(#name: #plain_open?,));
+                        let (view_open, plain_open) = (
+                            view_open(quote!(&self.#name)),
+                            plain_open(quote!(&self.#name)),
+                        );
+                        view_values.push(quote!(#name: #view_open,));
+                        plain_values.push(quote!(#name: #plain_open,));
                     }
                 }
                 FieldKind::Nested => {
-                    let parent = Self::nested_parent(field);
+                    let within = self.nested_within(field);
                     view_values.push(quote!(
-                        #name: ::tierseal::SealedRecord::open_within(&self.#name, #keyring, #ctx, #parent)?,
+                        #name: ::tierseal::SealedRecord::open_within(&self.#name, #keyring, #ctx, #within)?,
                     ));
                     plain_values.push(quote!(
-                        #name: ::tierseal::SealedRecord::open_all_within(&self.#name, #keyring, #ctx, #parent)?,
+                        #name: ::tierseal::SealedRecord::open_all_within(&self.#name, #keyring, #ctx, #within)?,
                     ));
                     rewraps.push(quote!(
                         __tierseal_outcomes.extend(::tierseal::SealedRecord::rewrap(&mut self.#name, #keyring)?);
@@ -508,9 +502,9 @@ impl<'c, 'a> Expander<'c, 'a> {
                     &self,
                     #keyring: &::tierseal::Keyring,
                     #ctx: &::tierseal::AccessContext,
-                    #parent: ::core::option::Option<&str>,
-                ) -> ::core::result::Result<#view #ty_generics, ::tierseal::Error> {                    #record_id
-                    #binding
+                    #within: &::tierseal::__private::Within,
+                ) -> ::core::result::Result<#view #ty_generics, ::tierseal::Error> {
+                    #place
                     let mut #opener =
                         ::tierseal::RecordOpener::new(#keyring, &self.tierseal_keys, #binding_ident, #ctx);
                     let __tierseal_view = #view {
@@ -525,9 +519,9 @@ impl<'c, 'a> Expander<'c, 'a> {
                     &self,
                     #keyring: &::tierseal::Keyring,
                     #ctx: &::tierseal::AccessContext,
-                    #parent: ::core::option::Option<&str>,
-                ) -> ::core::result::Result<#ident #ty_generics, ::tierseal::Error> {                    #record_id
-                    #binding
+                    #within: &::tierseal::__private::Within,
+                ) -> ::core::result::Result<#ident #ty_generics, ::tierseal::Error> {
+                    #place
                     let mut #opener =
                         ::tierseal::RecordOpener::new(#keyring, &self.tierseal_keys, #binding_ident, #ctx);
                     let __tierseal_plain = #ident {

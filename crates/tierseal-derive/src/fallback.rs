@@ -20,7 +20,7 @@ pub(crate) fn expand(input: &DeriveInput, errors: syn::Error) -> TokenStream {
             fn seal_within(
                 &self,
                 _: &::tierseal::Keyring,
-                _: ::core::option::Option<&str>,
+                _: &::tierseal::__private::Within,
             ) -> ::core::result::Result<Self::Sealed, ::tierseal::Error> {
                 ::core::result::Result::Err(::tierseal::__private::unsealable())
             }

@@ -150,7 +150,7 @@ struct HandSealed {
     name: SealedField,
     balance_cents: SealedField,
     card_number: SealedField,
-    card_number_mask: String,
+    card_number_mask: tierseal::SealedMask,
     monthly_salary: SealedField,
 }
 
@@ -176,7 +176,9 @@ fn hand_seal(
         card_number: sealer
             .seal_field(&tiers.cards, "card_number", &c.card_number)
             .unwrap(),
-        card_number_mask: tierseal::mask::last4(&c.card_number),
+        card_number_mask: sealer
+            .seal_mask("card_number", &tierseal::mask::last4(&c.card_number))
+            .unwrap(),
         monthly_salary: sealer
             .seal_field(&tiers.payroll, "salary", &c.monthly_salary)
             .unwrap(),

@@ -1,6 +1,7 @@
 //! The traits `#[derive(Classified)]` implements, and the static
 //! description of a classified type.
 
+use crate::envelope::Within;
 use crate::{AccessContext, Error, Keyring, Level, Rewrapped, Tier};
 
 /// A struct whose fields carry sensitivity levels. Derive it:
@@ -68,13 +69,27 @@ use crate::{AccessContext, Error, Keyring, Level, Rewrapped, Tier};
 /// | key | meaning |
 /// | --- | --- |
 /// | `compartment = "cards"` | the need-to-know compartment (`[a-z0-9-]`, 1–32 characters) |
-/// | `mask = "last4"` / `"first6last4"` / `"email"` / `"none"` | what a withheld field shows (computed at seal time, stored in clear) |
+/// | `mask = "last4"` / `"first6last4"` / `"email"` / `"none"` | what a withheld field shows to readers holding `internal` (computed at seal time, sealed at `internal`; sealing then needs `internal`) |
 /// | `mask_with = "path::to::fn"` | a custom mask, `fn(&T) -> String` |
 /// | `id = "salary"` | the stable field id bound into the ciphertext (default: the field name); keep it when renaming |
 /// | `reason = "..."` | why a financial-looking field is `public` (required then) |
 /// | `nested` | the field's type derives `Classified`: sealed as a nested record (no level) |
 /// | `reveal_none` | an `Option` field stores `None` in clear instead of sealing it |
 /// | `transient` | `restricted` data used in processing only (CVV, PIN): never written into the sealed form; `Default` after `open_all` |
+///
+/// A mask is computed from the value when the record is sealed and stored
+/// beside it as a [`SealedMask`](crate::SealedMask): sealed at `internal`,
+/// bound to the record and field like any sealed field, so that a reader
+/// holding `internal` sees it and detects an edited or moved mask (the open
+/// fails with [`Error::Integrity`]), and a reader without `internal` sees
+/// the field withheld with no mask. Everyone holding `internal` can read a
+/// mask: choose masks that may be shown to all of them. Records sealed by
+/// format version 1 kept masks in clear; they still show, unauthenticated.
+///
+/// A `nested` record is bound to its place in the root record — the root's
+/// type id and the field id at every level — and to its own record id, or
+/// else its parent's: nested records cannot be swapped or moved to another
+/// parent.
 ///
 /// An untagged field is public unless its name or type looks financial
 /// (the lexicon shared with `tierseal lint`), which is a compile error
@@ -98,12 +113,12 @@ pub trait Classified: Sized {
     /// # Errors
     /// [`Error::NotGranted`] naming the first tier the keyring lacks.
     fn seal(&self, keyring: &Keyring) -> Result<Self::Sealed, Error> {
-        self.seal_within(keyring, None)
+        self.seal_within(keyring, &Within::root())
     }
 
-    /// Seals as part of a parent record whose record id is `parent`.
+    /// Seals as a record at `within`: the root, or a nested place.
     #[doc(hidden)]
-    fn seal_within(&self, keyring: &Keyring, parent: Option<&str>) -> Result<Self::Sealed, Error>;
+    fn seal_within(&self, keyring: &Keyring, within: &Within) -> Result<Self::Sealed, Error>;
 }
 
 /// The sealed form of a [`Classified`] type.
@@ -121,7 +136,7 @@ pub trait SealedRecord: Sized {
         keyring: &Keyring,
         ctx: &AccessContext,
     ) -> Result<<Self::Plain as Classified>::View, Error> {
-        self.open_within(keyring, ctx, None)
+        self.open_within(keyring, ctx, &Within::root())
     }
 
     /// Opens every field, or fails naming the first tier the keyring lacks.
@@ -129,7 +144,7 @@ pub trait SealedRecord: Sized {
     /// # Errors
     /// [`Error::NotGranted`], and as [`open`](Self::open).
     fn open_all(&self, keyring: &Keyring, ctx: &AccessContext) -> Result<Self::Plain, Error> {
-        self.open_all_within(keyring, ctx, None)
+        self.open_all_within(keyring, ctx, &Within::root())
     }
 
     /// Re-wraps every data key under its tier's primary version; field
@@ -144,7 +159,7 @@ pub trait SealedRecord: Sized {
         &self,
         keyring: &Keyring,
         ctx: &AccessContext,
-        parent: Option<&str>,
+        within: &Within,
     ) -> Result<<Self::Plain as Classified>::View, Error>;
 
     #[doc(hidden)]
@@ -152,7 +167,7 @@ pub trait SealedRecord: Sized {
         &self,
         keyring: &Keyring,
         ctx: &AccessContext,
-        parent: Option<&str>,
+        within: &Within,
     ) -> Result<Self::Plain, Error>;
 }
 

@@ -119,11 +119,22 @@ pub enum Error {
 
     /// Sealed bytes written by a newer (or unknown) format version.
     #[error(
-        "sealed data has format version {version}, but this build reads version 1 only: a newer tierseal wrote it, or it is not tierseal data"
+        "sealed data has format version {version}, but this build reads versions 1 and 2 only: a newer tierseal wrote it, or it is not tierseal data"
     )]
     UnsupportedFormat {
         /// The version byte found.
         version: u8,
+    },
+
+    /// A clear-text mask beside a version-2 sealed field. Version-2 writers
+    /// seal every mask, so a clear one there was put in its place: it is
+    /// refused rather than shown.
+    #[error(
+        "field {field} has a clear-text mask beside a version-2 sealed field: version-2 masks are sealed, so it was substituted and is not shown"
+    )]
+    MaskDowngrade {
+        /// The stable id of the masked field.
+        field: String,
     },
 
     /// A value could not be encoded before sealing or decoded after opening.
@@ -282,6 +293,7 @@ impl Error {
             Error::TierMismatch { .. } => "tier-mismatch",
             Error::Malformed { .. } => "malformed",
             Error::UnsupportedFormat { .. } => "unsupported-format",
+            Error::MaskDowngrade { .. } => "mask-downgrade",
             Error::Encoding { .. } => "encoding",
             Error::WrongPassphrase { .. } => "wrong-passphrase",
             Error::KeystoreCorrupt { .. } => "keystore-corrupt",

@@ -70,7 +70,7 @@ pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
 pub use classified::{Classification, Classified, FieldClassification, SealedRecord};
 pub use crypto::CheckValue;
 pub use envelope::{
-    Binding, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField,
+    Binding, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField, SealedMask,
     SealedToken, SealedValue, TEXT_PREFIX,
 };
 pub use error::Error;

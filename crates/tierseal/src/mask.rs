@@ -1,8 +1,9 @@
 //! Built-in masks: what a withheld field may show.
 //!
 //! A mask is computed from the plaintext when the record is sealed and
-//! stored in clear beside the ciphertext, so choose masks that are safe to
-//! show to everyone who can read the sealed record.
+//! sealed beside the value at tier `internal`, so choose masks that are safe
+//! to show to everyone who holds `internal`. (Records sealed by format
+//! version 1 stored masks in clear.)
 
 use std::fmt::Display;
 

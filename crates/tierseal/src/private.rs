@@ -3,7 +3,9 @@
 
 pub use serde;
 
-use crate::{Error, Level, Revealed, Tier, Withheld};
+use serde::de::DeserializeOwned;
+
+use crate::{Error, Level, RecordOpener, Revealed, SealedField, SealedMask, Tier, Withheld};
 
 /// The tier of a field, from attributes the derive already validated.
 pub fn tier(level: Level, compartment: Option<&str>) -> Tier {
@@ -11,29 +13,39 @@ pub fn tier(level: Level, compartment: Option<&str>) -> Tier {
         .unwrap_or_else(|_| unreachable!("validated by #[derive(Classified)]"))
 }
 
-/// A field opened for a view: a missing tier becomes withheld.
+pub use crate::envelope::Within;
+
+/// A field opened for a view: a missing tier becomes withheld, showing the
+/// field's mask when one is stored and the keyring may open it.
 ///
 /// # Errors
-/// Every error but [`Error::NotGranted`].
-pub fn reveal<T>(
-    opened: Result<T, Error>,
+/// Every error but [`Error::NotGranted`]; a mask that fails to open fails
+/// the view ([`Error::Integrity`], [`Error::MaskDowngrade`]).
+pub fn reveal<T: DeserializeOwned>(
+    opener: &mut RecordOpener<'_>,
     tier: &Tier,
-    mask: Option<&str>,
+    field_id: &str,
+    field: &SealedField,
+    mask: Option<&SealedMask>,
 ) -> Result<Revealed<T>, Error> {
-    match opened {
+    match opener.open_field(tier, field_id, field) {
         Ok(value) => Ok(Revealed::Value(value)),
-        Err(Error::NotGranted { .. }) => Ok(Revealed::Withheld(Withheld {
-            tier: tier.clone(),
-            mask: mask.map(str::to_owned),
-        })),
+        Err(Error::NotGranted { .. }) => {
+            let mask = match mask {
+                None => None,
+                Some(mask) => match opener.open_mask(field_id, field, mask) {
+                    Ok(text) => Some(text),
+                    Err(Error::NotGranted { .. }) => None,
+                    Err(error) => return Err(error),
+                },
+            };
+            Ok(Revealed::Withheld(Withheld {
+                tier: tier.clone(),
+                mask,
+            }))
+        }
         Err(error) => Err(error),
     }
-}
-
-/// The record id of a nested record: its own, or its parent's with the
-/// field id appended.
-pub fn nested_record_id(parent: Option<&str>, field_id: &str) -> Option<String> {
-    parent.map(|parent| format!("{parent}/{field_id}"))
 }
 
 /// The classification of a type whose derive failed to compile.
@@ -71,7 +83,7 @@ where
         &self,
         _: &crate::Keyring,
         _: &crate::AccessContext,
-        _: Option<&str>,
+        _: &Within,
     ) -> Result<<T as crate::Classified>::View, Error> {
         Err(unsealable())
     }
@@ -80,7 +92,7 @@ where
         &self,
         _: &crate::Keyring,
         _: &crate::AccessContext,
-        _: Option<&str>,
+        _: &Within,
     ) -> Result<T, Error> {
         Err(unsealable())
     }

@@ -20,7 +20,8 @@ pub enum Revealed<T> {
 pub struct Withheld {
     /// The tier whose key was missing.
     pub tier: Tier,
-    /// The field's mask, computed at seal time, if one was declared.
+    /// The field's mask, computed at seal time, if one was declared and
+    /// the keyring holds `internal` (the tier masks are sealed at).
     pub mask: Option<String>,
 }
 

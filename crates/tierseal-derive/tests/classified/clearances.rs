@@ -20,15 +20,27 @@ fn the_sealed_json_keeps_only_public_fields_in_clear() {
     let json = serde_json::to_value(ada().seal(&bank.writer()).unwrap()).unwrap();
     assert_eq!(json["customer_id"], "cus_042");
     assert_eq!(json["nickname"], "ada");
-    assert_eq!(json["card_number_mask"], "****1111");
-    for field in ["name", "balance_cents", "card_number", "monthly_salary"] {
+    // The mask is sealed too (at `internal`), so it cannot be edited.
+    for field in [
+        "name",
+        "balance_cents",
+        "card_number",
+        "card_number_mask",
+        "monthly_salary",
+    ] {
         assert!(
             json[field].as_str().unwrap().starts_with("tierseal:"),
             "{field}"
         );
     }
     let text = json.to_string();
-    for secret in ["Ada Lovelace", "1250075", "4111111111111111", "825000"] {
+    for secret in [
+        "Ada Lovelace",
+        "1250075",
+        "4111111111111111",
+        "825000",
+        "1111",
+    ] {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
     assert_eq!(
@@ -39,7 +51,7 @@ fn the_sealed_json_keeps_only_public_fields_in_clear() {
 }
 
 #[test]
-fn public_only_sees_public_fields_and_the_mask() {
+fn public_only_sees_public_fields_and_no_mask() {
     let bank = Bank::new();
     let view = view_as(&bank, Clearance::none());
     assert_eq!(view.customer_id, "cus_042");
@@ -50,8 +62,9 @@ fn public_only_sees_public_fields_and_the_mask() {
         Some(Level::Confidential)
     );
     assert_eq!(view.card_number.withheld_level(), Some(Level::Restricted));
-    assert_eq!(view.card_number.mask(), Some("****1111"));
-    assert_eq!(view.card_number.render(), "****1111");
+    // The mask is sealed at `internal`: a keyring without it sees none.
+    assert_eq!(view.card_number.mask(), None);
+    assert_eq!(view.card_number.render(), "<withheld: restricted>");
     assert!(view.monthly_salary.is_withheld());
     assert_eq!(view.monthly_salary.mask(), None);
 }
@@ -63,6 +76,7 @@ fn up_to_internal_sees_the_name() {
     assert_eq!(view.name.value().unwrap(), "Ada Lovelace");
     assert!(view.balance_cents.is_withheld());
     assert!(view.card_number.is_withheld());
+    assert_eq!(view.card_number.render(), "****1111");
     assert!(view.monthly_salary.is_withheld());
 }
 

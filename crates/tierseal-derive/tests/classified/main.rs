@@ -19,6 +19,8 @@ mod binding;
 mod shapes;
 // Debug output of every generated type.
 mod redaction;
+// Nested records bound to their path; authenticated masks.
+mod nesting;
 
 use serde::{Deserialize, Serialize};
 use tierseal::{Classified, Clearance, KdfProfile, Keyring, Keystore, Level, Tier};

@@ -12,16 +12,51 @@
 //! wrapped_key = key_version:u32be wrap_nonce:[u8;12] wrapped_dek:[u8;48]
 //! field       = nonce:[u8;12] ciphertext:[u8; n] tag:[u8;16]
 //! ```
+//!
+//! Versions 1 and 2 share this layout; they differ in their AADs. Each
+//! token's own version byte decides which AAD rules apply to it.
 
 use crate::Error;
 use crate::crypto::{NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 use crate::envelope::Binding;
 
-/// The only format version this build writes and reads.
-pub(crate) const FORMAT_VERSION: u8 = 1;
+/// A format version this build reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Version {
+    /// Nested records bound by a `parent/field` record id; masks in clear.
+    V1 = 1,
+    /// Nested records bound by their path in the root record; masks sealed.
+    V2 = 2,
+}
+
+impl Version {
+    fn from_byte(byte: u8) -> Result<Version, Error> {
+        match byte {
+            1 => Ok(Version::V1),
+            2 => Ok(Version::V2),
+            version => Err(Error::UnsupportedFormat { version }),
+        }
+    }
+}
+
+/// The version this build writes.
+pub(crate) const WRITE_VERSION: Version = Version::V2;
 
 /// The longest tier name (`confidential/` plus a 32-character compartment).
-const MAX_TIER_LEN: usize = 64;
+pub(crate) const MAX_TIER_LEN: usize = 64;
+
+/// Bytes of a header before the tier name: version, kind, tier length.
+pub(crate) const HEADER_FIXED_LEN: usize = 3;
+
+/// What a record field holds (version 2 binds it; version 1 has values
+/// only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The field's value.
+    Value = 0,
+    /// The mask shown when the field's value is withheld.
+    Mask = 1,
+}
 
 /// Which structure a token holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +112,8 @@ pub(crate) struct FieldPart<'a> {
 /// A token parsed without copying: the header kept as read.
 #[derive(Clone, Copy)]
 pub(crate) struct Token<'a> {
+    /// The format version, which decides the AAD rules.
+    pub(crate) version: Version,
     /// The tier's text form; checked to be ASCII, parsed by the caller.
     pub(crate) tier: &'a str,
     pub(crate) wrapped_key: Option<WrappedKey<'a>>,
@@ -88,10 +125,7 @@ impl<'a> Token<'a> {
     /// trails. Never panics.
     pub(crate) fn parse(bytes: &'a [u8], expected: Kind) -> Result<Token<'a>, Error> {
         let mut reader = Reader { bytes, pos: 0 };
-        let version = reader.u8()?;
-        if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedFormat { version });
-        }
+        let version = Version::from_byte(reader.u8()?)?;
         let kind = Kind::from_byte(reader.u8()?)?;
         if kind != expected {
             return Err(Error::malformed(match expected {
@@ -145,6 +179,7 @@ impl<'a> Token<'a> {
             return Err(Error::malformed("trailing bytes after the token"));
         }
         Ok(Token {
+            version,
             tier,
             wrapped_key,
             field,
@@ -190,12 +225,12 @@ impl<'a> Reader<'a> {
 }
 
 /// Writes the common header.
-pub(crate) fn write_header(out: &mut Vec<u8>, kind: Kind, tier: &str) {
+pub(crate) fn write_header(out: &mut Vec<u8>, version: Version, kind: Kind, tier: &str) {
     debug_assert!(
         tier.len() <= MAX_TIER_LEN,
         "Tier validation bounds its length"
     );
-    out.push(FORMAT_VERSION);
+    out.push(version as u8);
     out.push(kind as u8);
     // Tier names are at most 45 bytes (validated by `Tier`), so this fits.
     out.push(u8::try_from(tier.len()).unwrap_or(u8::MAX));
@@ -216,7 +251,15 @@ pub(crate) fn write_wrapped_key(
 
 /// Length of a header for `tier`.
 pub(crate) fn header_len(tier: &str) -> usize {
-    3 + tier.len()
+    HEADER_FIXED_LEN + tier.len()
+}
+
+/// Moves a token's header to `version` in place (rewrap of a record key,
+/// whose only version-dependent part is the wrapped key it rewrites too).
+pub(crate) fn set_version(token: &mut [u8], version: Version) {
+    if let Some(first) = token.first_mut() {
+        *first = version as u8;
+    }
 }
 
 /// Domain tags: the first byte of each kind of AAD, so that no data-key
@@ -239,7 +282,9 @@ impl DataKeyAad {
     /// rewrap (and the CLI's blind rewrap of stored JSON) needs no
     /// knowledge of the record's schema; the field ciphertext binds the
     /// rest.
-    pub(crate) fn new(tier: &str, key_version: u32) -> DataKeyAad {
+    ///
+    /// Versions 1 and 2 lay it out alike; only the version byte differs.
+    pub(crate) fn new(version: Version, tier: &str, key_version: u32) -> DataKeyAad {
         let mut aad = DataKeyAad {
             buf: [0; MAX_DATA_KEY_AAD],
             len: 0,
@@ -252,7 +297,7 @@ impl DataKeyAad {
             .unwrap_or(tier.as_bytes());
         let tier_len = [u8::try_from(tier.len()).unwrap_or(0)];
         for part in [
-            &[DATA_KEY_DOMAIN, FORMAT_VERSION],
+            &[DATA_KEY_DOMAIN, version as u8],
             &tier_len[..],
             tier,
             &key_version.to_be_bytes(),
@@ -271,14 +316,25 @@ impl DataKeyAad {
     }
 }
 
-/// The record part of a field's AAD: type name and record id. A record
-/// sealer writes it once and appends each field with [`field_aad_suffix`].
-pub(crate) fn field_aad_prefix(buf: &mut Vec<u8>, binding: &Binding<'_>) {
+/// The record part of a field's AAD. A record sealer writes it once and
+/// appends each field with [`field_aad_suffix`].
+///
+/// Version 1: type name and record id (a nested record's id is its
+/// parent's with `/field` appended). Version 2: type id, the record's path
+/// in its root record, and record id (its own or inherited).
+pub(crate) fn field_aad_prefix(buf: &mut Vec<u8>, version: Version, binding: &Binding<'_>) {
     buf.clear();
     buf.push(FIELD_DOMAIN);
-    buf.push(FORMAT_VERSION);
+    buf.push(version as u8);
     push_text(buf, binding.type_name());
-    match binding.record_id() {
+    let record_id = match version {
+        Version::V1 => binding.v1_record_id(),
+        Version::V2 => {
+            push_bytes(buf, binding.path());
+            binding.record_id()
+        }
+    };
+    match record_id {
         None => buf.push(0),
         Some(id) => {
             buf.push(1);
@@ -287,29 +343,63 @@ pub(crate) fn field_aad_prefix(buf: &mut Vec<u8>, binding: &Binding<'_>) {
     }
 }
 
-/// Appends the field part of a field's AAD: tier and stable field id.
-/// The key version is left out so that rewrap never touches field data.
-pub(crate) fn field_aad_suffix(buf: &mut Vec<u8>, tier: &str, field: &str) {
+/// Appends the field part of a field's AAD: tier, role (version 2 only)
+/// and stable field id. The key version is left out so that rewrap never
+/// touches field data.
+///
+/// # Errors
+/// [`Error::Malformed`] for a mask in version 1, which sealed none.
+pub(crate) fn field_aad_suffix(
+    buf: &mut Vec<u8>,
+    version: Version,
+    tier: &str,
+    role: Role,
+    field: &str,
+) -> Result<(), Error> {
     push_text(buf, tier);
+    match (version, role) {
+        (Version::V1, Role::Value) => {}
+        (Version::V1, Role::Mask) => {
+            return Err(Error::malformed("a version-1 token cannot hold a mask"));
+        }
+        (Version::V2, role) => buf.push(role as u8),
+    }
     push_text(buf, field);
+    Ok(())
 }
 
-/// The whole AAD of a field ciphertext: type name, record id, tier, field.
-pub(crate) fn field_aad(buf: &mut Vec<u8>, tier: &str, binding: &Binding<'_>) {
-    field_aad_prefix(buf, binding);
-    field_aad_suffix(buf, tier, binding.field());
+/// The whole AAD of a standalone value's field: the record part, then its
+/// tier and field id.
+pub(crate) fn field_aad(
+    buf: &mut Vec<u8>,
+    version: Version,
+    tier: &str,
+    binding: &Binding<'_>,
+) -> Result<(), Error> {
+    field_aad_prefix(buf, version, binding);
+    field_aad_suffix(buf, version, tier, Role::Value, binding.field())
+}
+
+/// Appends one segment of a nested record's path: `str(segment)`.
+pub(crate) fn push_path_segment(path: &mut Vec<u8>, segment: &str) {
+    push_text(path, segment);
 }
 
 /// Text prefixed with its length as an unsigned LEB128 varint (one byte
 /// below 128), so that no two bindings share an encoding.
 fn push_text(buf: &mut Vec<u8>, text: &str) {
-    let mut len = text.len();
+    push_bytes(buf, text.as_bytes());
+}
+
+/// Bytes prefixed with their length, as [`push_text`].
+fn push_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
+    let mut len = bytes.len();
     while len >= 0x80 {
         buf.push((len & 0x7f) as u8 | 0x80);
         len >>= 7;
     }
     buf.push(len as u8);
-    buf.extend_from_slice(text.as_bytes());
+    buf.extend_from_slice(bytes);
 }
 
 #[cfg(test)]
@@ -318,7 +408,7 @@ mod tests {
 
     fn sample(kind: Kind) -> Vec<u8> {
         let mut out = Vec::new();
-        write_header(&mut out, kind, "restricted/cards");
+        write_header(&mut out, WRITE_VERSION, kind, "restricted/cards");
         if kind.has_wrapped_key() {
             write_wrapped_key(&mut out, 7, &[1; NONCE_LEN], &[2; WRAPPED_KEY_LEN]);
         }
@@ -334,6 +424,7 @@ mod tests {
     fn parses_what_it_writes() {
         let bytes = sample(Kind::Value);
         let token = Token::parse(&bytes, Kind::Value).unwrap();
+        assert_eq!(token.version, Version::V2);
         assert_eq!(token.tier, "restricted/cards");
         let key = token.wrapped_key.unwrap();
         assert_eq!(key.key_version, 7);
@@ -374,11 +465,18 @@ mod tests {
             Err(Error::Malformed { .. })
         ));
         bytes.pop();
-        bytes[0] = 2;
-        assert!(matches!(
-            Token::parse(&bytes, Kind::RecordKey),
-            Err(Error::UnsupportedFormat { version: 2 })
-        ));
+        for version in [0, 3, 0xff] {
+            bytes[0] = version;
+            assert!(matches!(
+                Token::parse(&bytes, Kind::RecordKey),
+                Err(Error::UnsupportedFormat { version: v }) if v == version
+            ));
+        }
+        bytes[0] = 1;
+        assert_eq!(
+            Token::parse(&bytes, Kind::RecordKey).unwrap().version,
+            Version::V1
+        );
     }
 
     #[test]
@@ -394,17 +492,40 @@ mod tests {
 
     #[test]
     fn field_aad_is_unambiguous() {
-        let mut a = Vec::new();
-        let mut b = Vec::new();
-        field_aad(&mut a, "internal", &Binding::new("ab", "c"));
-        field_aad(&mut b, "internal", &Binding::new("a", "bc"));
-        assert_ne!(a, b);
-        field_aad(&mut a, "internal", &Binding::new("T", "f"));
-        field_aad(
-            &mut b,
-            "internal",
-            &Binding::new("T", "f").with_record_id(""),
+        for version in [Version::V1, Version::V2] {
+            let aad = |binding: Binding<'_>| {
+                let mut buf = Vec::new();
+                field_aad(&mut buf, version, "internal", &binding).unwrap();
+                buf
+            };
+            assert_ne!(aad(Binding::new("ab", "c")), aad(Binding::new("a", "bc")));
+            assert_ne!(
+                aad(Binding::new("T", "f")),
+                aad(Binding::new("T", "f").with_record_id(""))
+            );
+        }
+    }
+
+    #[test]
+    fn versions_and_roles_never_share_an_aad() {
+        let binding = Binding::new("T", "");
+        let suffix = |version, role| {
+            let mut buf = Vec::new();
+            field_aad_prefix(&mut buf, version, &binding);
+            field_aad_suffix(&mut buf, version, "internal", role, "f").map(|()| buf)
+        };
+        let v1 = suffix(Version::V1, Role::Value).unwrap();
+        let v2 = suffix(Version::V2, Role::Value).unwrap();
+        let mask = suffix(Version::V2, Role::Mask).unwrap();
+        assert_ne!(v1, v2);
+        assert_ne!(v2, mask);
+        assert!(matches!(
+            suffix(Version::V1, Role::Mask),
+            Err(Error::Malformed { .. })
+        ));
+        assert_ne!(
+            DataKeyAad::new(Version::V1, "internal", 1).as_bytes(),
+            DataKeyAad::new(Version::V2, "internal", 1).as_bytes()
         );
-        assert_ne!(a, b);
     }
 }

@@ -9,6 +9,8 @@
 mod binding;
 pub(crate) mod format;
 mod record;
+#[cfg(test)]
+mod spec;
 mod token;
 mod value;
 #[cfg(test)]
@@ -19,14 +21,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-pub use binding::Binding;
+pub use binding::{Binding, Within};
 pub use record::{RecordKeys, RecordOpener, RecordSealer};
-pub use token::{RecordKey, SealedField, SealedToken, SealedValue, TEXT_PREFIX};
+pub use token::{RecordKey, SealedField, SealedMask, SealedToken, SealedValue, TEXT_PREFIX};
 
 use crate::crypto::{self, NONCE_LEN, TAG_LEN};
 use crate::keyring::{Keyring, TierKeys};
 use crate::{Error, Tier};
-use format::{DataKeyAad, FieldPart, WrappedKey};
+use format::{DataKeyAad, FieldPart, Version, WrappedKey};
 
 /// What [`rewrap`](SealedValue::rewrap) did to one wrapped data key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +36,9 @@ use format::{DataKeyAad, FieldPart, WrappedKey};
 pub enum Rewrapped {
     /// The data key was already wrapped under the tier's primary version.
     AlreadyCurrent,
-    /// The data key moved from version `from` to version `to`.
+    /// The data key was wrapped again: from version `from` to version
+    /// `to`, or (`from == to`) from a version-1 record key to the current
+    /// format at the same key version.
     Moved {
         /// The version it was wrapped under.
         from: u32,
@@ -43,27 +47,28 @@ pub enum Rewrapped {
     },
 }
 
-/// A fresh data key for `keys`' tier: its wrapped form is appended to
-/// `out` and its ready cipher returned.
-fn new_data_key(keys: &TierKeys, out: &mut Vec<u8>) -> Result<Aes256Gcm, Error> {
+/// A fresh data key for `keys`' tier, for a token of format `version`: its
+/// wrapped form is appended to `out` and its ready cipher returned.
+fn new_data_key(keys: &TierKeys, version: Version, out: &mut Vec<u8>) -> Result<Aes256Gcm, Error> {
     let primary = keys.primary_key()?;
     let (data_key, nonce) = crypto::fresh_data_key_and_wrap_nonce()?;
-    let aad = DataKeyAad::new(keys.tier.as_str(), primary.version);
+    let aad = DataKeyAad::new(version, keys.tier.as_str(), primary.version);
     let wrapped = crypto::wrap_key(&primary.cipher, &nonce, aad.as_bytes(), &data_key)?;
     format::write_wrapped_key(out, primary.version, &nonce, &wrapped);
     Ok(crypto::cipher_for(&data_key))
 }
 
-/// Unwraps a data key read from a token of tier `tier`; returns its cipher
-/// and the keyring's tier.
+/// Unwraps a data key read from a token of format `version` and tier
+/// `tier`; returns its cipher and the keyring's tier.
 fn open_data_key<'k>(
     keyring: &'k Keyring,
+    version: Version,
     tier: &str,
     wrapped: &WrappedKey<'_>,
 ) -> Result<(Aes256Gcm, &'k Tier), Error> {
     let keys = keyring.require(tier)?;
     let key = keys.version_key(wrapped.key_version)?;
-    let aad = DataKeyAad::new(tier, wrapped.key_version);
+    let aad = DataKeyAad::new(version, tier, wrapped.key_version);
     let data_key = crypto::unwrap_key(&key.cipher, wrapped.nonce, aad.as_bytes(), wrapped.wrapped)
         .map_err(|_| integrity(&keys.tier, wrapped.key_version))?;
     Ok((crypto::cipher_for(&data_key), &keys.tier))
@@ -71,6 +76,12 @@ fn open_data_key<'k>(
 
 /// Rewraps the wrapped-key part of `token` (a sealed value or record key)
 /// under its tier's primary version, in place.
+///
+/// A record key also moves to the current format version: its only
+/// version-dependent part is the data-key AAD, rewritten here, so a
+/// version-1 record key at the primary version is rewritten too. A sealed
+/// value keeps its version: its field ciphertext is bound to it, and
+/// rewrap never decrypts a field.
 fn rewrap_token(
     keyring: &Keyring,
     token: &mut [u8],
@@ -80,18 +91,22 @@ fn rewrap_token(
     let wrapped = parsed
         .wrapped_key
         .ok_or_else(|| Error::malformed("token without a wrapped key"))?;
+    let target = match kind {
+        format::Kind::RecordKey => format::WRITE_VERSION,
+        format::Kind::Value | format::Kind::RecordField => parsed.version,
+    };
     let keys = keyring.require(parsed.tier)?;
     let primary = keys.primary_key()?;
     let from = wrapped.key_version;
-    if from == primary.version {
+    if from == primary.version && target == parsed.version {
         return Ok(Rewrapped::AlreadyCurrent);
     }
     let old = keys.version_key(from)?;
-    let aad = DataKeyAad::new(parsed.tier, from);
+    let aad = DataKeyAad::new(parsed.version, parsed.tier, from);
     let data_key = crypto::unwrap_key(&old.cipher, wrapped.nonce, aad.as_bytes(), wrapped.wrapped)
         .map_err(|_| integrity(&keys.tier, from))?;
     let nonce = crypto::fresh_wrap_nonce()?;
-    let aad = DataKeyAad::new(parsed.tier, primary.version);
+    let aad = DataKeyAad::new(target, parsed.tier, primary.version);
     let rewrapped = crypto::wrap_key(&primary.cipher, &nonce, aad.as_bytes(), &data_key)?;
 
     let mut part = Vec::with_capacity(format::WRAPPED_PART_LEN);
@@ -101,6 +116,7 @@ fn rewrap_token(
         .get_mut(offset..offset + format::WRAPPED_PART_LEN)
         .ok_or_else(|| Error::malformed("truncated"))?
         .copy_from_slice(&part);
+    format::set_version(token, target);
     Ok(Rewrapped::Moved {
         from,
         to: primary.version,
@@ -113,7 +129,7 @@ fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, Error> {
 }
 
 /// Bytes a field adds beyond its encoded value: nonce and tag.
-const FIELD_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+pub(crate) const FIELD_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 
 /// Appends `nonce || encrypt(value) || tag` to `out`, whose capacity the
 /// caller sized with [`encoded_len`] so that the plaintext is never left

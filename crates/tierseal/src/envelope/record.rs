@@ -5,8 +5,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::format::{self, Kind};
-use super::{Binding, RecordKey, Rewrapped, SealedField};
+use super::format::{self, Kind, Role, Version};
+use super::{Binding, RecordKey, Rewrapped, SealedField, SealedMask};
 use crate::audit::Action;
 use crate::audit::trail::{self, Trail};
 use crate::{AccessContext, Error, Keyring, Tier};
@@ -36,8 +36,11 @@ impl RecordKeys {
     }
 
     /// Re-wraps every data key under its tier's primary version; field
-    /// ciphertexts are untouched. Returns what happened to each key, in
-    /// order. On error, keys already rewrapped stay rewrapped (each is
+    /// ciphertexts are untouched. A version-1 key moves to format version
+    /// 2 (reported as [`Rewrapped::Moved`], even at the same key version);
+    /// the record's fields keep the version they were sealed with, which
+    /// the reader takes from each field's own header. Returns what happened
+    /// to each key, in order. On error, keys already rewrapped stay rewrapped (each is
     /// valid on its own) and the rest are unchanged.
     ///
     /// # Errors
@@ -88,6 +91,8 @@ impl RecordKeys {
 /// ```
 pub struct RecordSealer<'a> {
     keyring: &'a Keyring,
+    /// The format version written.
+    version: Version,
     slots: Vec<SealSlot>,
     /// Records restricted fields, when the keyring has an audit sink.
     trail: Option<Trail>,
@@ -106,9 +111,20 @@ impl<'a> RecordSealer<'a> {
     /// Starts a record of `binding`'s type and record id (its field part
     /// is ignored: each field names its own id).
     pub fn new(keyring: &'a Keyring, binding: Binding<'_>) -> RecordSealer<'a> {
-        let (aad, prefix_len) = aad_prefix(&binding);
+        RecordSealer::new_as(format::WRITE_VERSION, keyring, binding)
+    }
+
+    /// A sealer that writes format `version` (the test vectors and
+    /// compatibility tests of older versions are written through this).
+    pub(crate) fn new_as(
+        version: Version,
+        keyring: &'a Keyring,
+        binding: Binding<'_>,
+    ) -> RecordSealer<'a> {
+        let (aad, prefix_len) = aad_prefix(version, &binding);
         RecordSealer {
             keyring,
+            version,
             slots: Vec::new(),
             trail: Trail::start(keyring, Action::Seal, &binding),
             aad,
@@ -127,18 +143,43 @@ impl<'a> RecordSealer<'a> {
         field_id: &str,
         value: &T,
     ) -> Result<SealedField, Error> {
+        self.seal(tier, Role::Value, field_id, value)
+    }
+
+    /// Seals the mask of field `field_id`: what a reader who lacks the
+    /// field's tier is shown. The mask is sealed at `internal`, the lowest
+    /// sealed tier, bound like a field (type, path, record id) under a role
+    /// no field id can take, so that a reader holding `internal` detects an
+    /// edited, swapped or moved mask. Open it with
+    /// [`RecordOpener::open_mask`].
+    ///
+    /// # Errors
+    /// [`Error::NotGranted`] when the keyring lacks `internal`: sealing a
+    /// masked field needs it.
+    pub fn seal_mask(&mut self, field_id: &str, mask: &str) -> Result<SealedMask, Error> {
+        self.seal(&Tier::INTERNAL, Role::Mask, field_id, mask)
+            .map(SealedMask::Sealed)
+    }
+
+    fn seal<T: Serialize + ?Sized>(
+        &mut self,
+        tier: &Tier,
+        role: Role,
+        field_id: &str,
+        value: &T,
+    ) -> Result<SealedField, Error> {
         let index = self.slot(tier)?;
         let slot = self
             .slots
             .get(index)
             .ok_or_else(|| Error::malformed("slot"))?;
         self.aad.truncate(self.prefix_len);
-        format::field_aad_suffix(&mut self.aad, tier.as_str(), field_id);
+        format::field_aad_suffix(&mut self.aad, self.version, tier.as_str(), role, field_id)?;
         let encoded_len = super::encoded_len(value)?;
         let mut out = Vec::with_capacity(
             format::header_len(tier.as_str()) + super::FIELD_OVERHEAD + encoded_len,
         );
-        format::write_header(&mut out, Kind::RecordField, tier.as_str());
+        format::write_header(&mut out, self.version, Kind::RecordField, tier.as_str());
         super::seal_field_into(&slot.cipher, &self.aad, value, encoded_len, &mut out)?;
         if let Some(trail) = self
             .trail
@@ -162,8 +203,8 @@ impl<'a> RecordSealer<'a> {
         let keys = self.keyring.require(tier.as_str())?;
         let mut bytes =
             Vec::with_capacity(format::header_len(tier.as_str()) + format::WRAPPED_PART_LEN);
-        format::write_header(&mut bytes, Kind::RecordKey, tier.as_str());
-        let cipher = super::new_data_key(keys, &mut bytes)?;
+        format::write_header(&mut bytes, self.version, Kind::RecordKey, tier.as_str());
+        let cipher = super::new_data_key(keys, self.version, &mut bytes)?;
         self.slots.push(SealSlot {
             tier: tier.clone(),
             key: RecordKey::from_valid_bytes(bytes),
@@ -191,11 +232,13 @@ impl<'a> RecordSealer<'a> {
     }
 }
 
-/// The record's AAD prefix in a buffer with room for field suffixes.
-fn aad_prefix(binding: &Binding<'_>) -> (Vec<u8>, usize) {
+/// The record's AAD prefix for format `version` in a buffer with room for
+/// field suffixes.
+fn aad_prefix(version: Version, binding: &Binding<'_>) -> (Vec<u8>, usize) {
     let record_len = binding.record_id().map_or(0, str::len);
-    let mut aad = Vec::with_capacity(96 + binding.type_name().len() + record_len);
-    format::field_aad_prefix(&mut aad, binding);
+    let mut aad =
+        Vec::with_capacity(96 + binding.type_name().len() + binding.path().len() + record_len);
+    format::field_aad_prefix(&mut aad, version, binding);
     let prefix_len = aad.len();
     (aad, prefix_len)
 }
@@ -212,9 +255,12 @@ pub struct RecordOpener<'a> {
     keyring: &'a Keyring,
     keys: &'a RecordKeys,
     ctx: &'a AccessContext,
+    binding: Binding<'a>,
     opened: Vec<OpenSlot<'a>>,
-    /// The record's AAD prefix, followed by the current field's suffix.
+    /// The record's AAD prefix for `aad_version`, followed by the current
+    /// field's suffix. Each field's own header decides the version.
     aad: Vec<u8>,
+    aad_version: Version,
     prefix_len: usize,
     scratch: Zeroizing<Vec<u8>>,
     trail: Option<Trail>,
@@ -231,16 +277,18 @@ impl<'a> RecordOpener<'a> {
     pub fn new(
         keyring: &'a Keyring,
         keys: &'a RecordKeys,
-        binding: Binding<'_>,
+        binding: Binding<'a>,
         ctx: &'a AccessContext,
     ) -> RecordOpener<'a> {
-        let (aad, prefix_len) = aad_prefix(&binding);
+        let (aad, prefix_len) = aad_prefix(format::WRITE_VERSION, &binding);
         RecordOpener {
             keyring,
             keys,
             ctx,
+            binding,
             opened: Vec::new(),
             aad,
+            aad_version: format::WRITE_VERSION,
             prefix_len,
             scratch: Zeroizing::new(Vec::new()),
             trail: Trail::start(keyring, Action::Open, &binding),
@@ -274,7 +322,7 @@ impl<'a> RecordOpener<'a> {
         field_id: &str,
         field: &SealedField,
     ) -> Result<T, Error> {
-        let result = self.open_checked(tier, field_id, field);
+        let result = self.open_checked(tier, Role::Value, field_id, field);
         if let Some(trail) = self.trail.as_mut() {
             let version = self
                 .opened
@@ -286,9 +334,39 @@ impl<'a> RecordOpener<'a> {
         result
     }
 
+    /// Opens the mask of field `field_id`, stored beside the sealed
+    /// `field`: a sealed mask (format version 2) is opened at `internal`; a
+    /// version-1 record's clear mask is returned as stored (it was never
+    /// authenticated).
+    ///
+    /// # Errors
+    /// [`Error::NotGranted`] when the keyring lacks `internal`;
+    /// [`Error::MaskDowngrade`] for a clear mask beside a version-2 field;
+    /// [`Error::Integrity`] when the mask was altered or moved from another
+    /// field, record or place; as [`open_field`](Self::open_field).
+    pub fn open_mask(
+        &mut self,
+        field_id: &str,
+        field: &SealedField,
+        mask: &SealedMask,
+    ) -> Result<String, Error> {
+        match mask {
+            SealedMask::Clear(_) if field.token().version != Version::V1 => {
+                Err(Error::MaskDowngrade {
+                    field: field_id.to_owned(),
+                })
+            }
+            SealedMask::Clear(text) => Ok(text.clone()),
+            SealedMask::Sealed(sealed) => {
+                self.open_checked(&Tier::INTERNAL, Role::Mask, field_id, sealed)
+            }
+        }
+    }
+
     fn open_checked<T: DeserializeOwned>(
         &mut self,
         tier: &Tier,
+        role: Role,
         field_id: &str,
         field: &SealedField,
     ) -> Result<T, Error> {
@@ -311,8 +389,13 @@ impl<'a> RecordOpener<'a> {
             .opened
             .get(index)
             .ok_or_else(|| Error::malformed("slot"))?;
+        if self.aad_version != token.version {
+            format::field_aad_prefix(&mut self.aad, token.version, &self.binding);
+            self.prefix_len = self.aad.len();
+            self.aad_version = token.version;
+        }
         self.aad.truncate(self.prefix_len);
-        format::field_aad_suffix(&mut self.aad, tier.as_str(), field_id);
+        format::field_aad_suffix(&mut self.aad, token.version, tier.as_str(), role, field_id)?;
         super::open_field(
             &slot.cipher,
             &self.aad,
@@ -342,7 +425,8 @@ impl<'a> RecordOpener<'a> {
         let wrapped = token
             .wrapped_key
             .ok_or_else(|| Error::malformed("record key without a wrapped key"))?;
-        let (cipher, tier) = super::open_data_key(self.keyring, token.tier, &wrapped)?;
+        let (cipher, tier) =
+            super::open_data_key(self.keyring, token.version, token.tier, &wrapped)?;
         self.opened.push(OpenSlot {
             tier,
             version: wrapped.key_version,

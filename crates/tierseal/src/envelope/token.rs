@@ -294,3 +294,125 @@ impl FromStr for SealedToken {
         }
     }
 }
+
+/// The stored mask of a masked field: what a reader who lacks the field's
+/// tier is shown.
+///
+/// Format version 2 seals every mask as a record field at `internal`
+/// ([`RecordSealer::seal_mask`](crate::RecordSealer::seal_mask)); a
+/// version-1 record stored it in clear, unauthenticated. Both still read:
+/// a clear mask opens only beside a version-1 field
+/// ([`RecordOpener::open_mask`](crate::RecordOpener::open_mask)).
+///
+/// In human-readable formats a sealed mask is its token's text
+/// (`tierseal:...`) and a clear mask any other text; in binary formats a
+/// sealed mask is the token's bytes (which start with a format version
+/// byte, a control character no clear mask starts with).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum SealedMask {
+    /// A sealed mask (format version 2).
+    Sealed(SealedField),
+    /// A clear-text mask, as version 1 stored it.
+    Clear(String),
+}
+
+impl fmt::Debug for SealedMask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealedMask::Sealed(field) => f.debug_tuple("Sealed").field(field).finish(),
+            // A mask is shown to low-clearance readers, but it is still
+            // derived from the value: keep it out of logs.
+            SealedMask::Clear(_) => f.write_str("Clear(<mask>)"),
+        }
+    }
+}
+
+impl serde::Serialize for SealedMask {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SealedMask::Sealed(field) => serialize_token(field.as_bytes(), serializer),
+            SealedMask::Clear(text) => serializer.serialize_str(text),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SealedMask {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MaskVisitor;
+
+        impl Visitor<'_> for MaskVisitor {
+            type Value = SealedMask;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sealed mask (a tierseal token) or a version-1 clear mask")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<SealedMask, E> {
+                if text.starts_with(TEXT_PREFIX) {
+                    SealedField::from_str(text)
+                        .map(SealedMask::Sealed)
+                        .map_err(E::custom)
+                } else {
+                    Ok(SealedMask::Clear(text.to_owned()))
+                }
+            }
+
+            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<SealedMask, E> {
+                match bytes.first() {
+                    // Tokens start with their format version, a control
+                    // character; a clear mask is display text.
+                    Some(byte) if *byte < 0x20 => SealedField::from_bytes(bytes.to_vec())
+                        .map(SealedMask::Sealed)
+                        .map_err(E::custom),
+                    _ => std::str::from_utf8(bytes)
+                        .map(|text| SealedMask::Clear(text.to_owned()))
+                        .map_err(|_| E::custom("a clear mask is not UTF-8")),
+                }
+            }
+        }
+
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_str(MaskVisitor)
+        } else {
+            deserializer.deserialize_byte_buf(MaskVisitor)
+        }
+    }
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::*;
+
+    fn sealed() -> SealedField {
+        let mut bytes = vec![2, 3, 8];
+        bytes.extend_from_slice(b"internal");
+        bytes.extend_from_slice(&[7; 12 + 4 + 16]);
+        SealedField::from_bytes(bytes).unwrap()
+    }
+
+    #[test]
+    fn masks_round_trip_in_text_and_binary_forms() {
+        for mask in [
+            SealedMask::Sealed(sealed()),
+            SealedMask::Clear("****1111".into()),
+        ] {
+            let json = serde_json::to_string(&mask).unwrap();
+            assert_eq!(serde_json::from_str::<SealedMask>(&json).unwrap(), mask);
+            let binary = postcard::to_allocvec(&mask).unwrap();
+            assert_eq!(postcard::from_bytes::<SealedMask>(&binary).unwrap(), mask);
+        }
+        // A version-1 record wrote its mask as a plain string.
+        let v1 = postcard::to_allocvec("****1111").unwrap();
+        assert_eq!(
+            postcard::from_bytes::<SealedMask>(&v1).unwrap(),
+            SealedMask::Clear("****1111".into())
+        );
+    }
+
+    #[test]
+    fn a_broken_sealed_mask_is_an_error_not_a_clear_mask() {
+        assert!(serde_json::from_str::<SealedMask>("\"tierseal:AQID\"").is_err());
+        assert!(postcard::from_bytes::<SealedMask>(&[3, 2, 3, 0]).is_err());
+        assert!(!format!("{:?}", SealedMask::Clear("****1111".into())).contains("1111"));
+    }
+}

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-use super::format::{self, Kind, Token};
+use super::format::{self, Kind, Token, Version};
 use super::{Binding, Rewrapped, SealedValue};
 use crate::audit::Action;
 use crate::audit::trail::Trail;
@@ -46,6 +46,18 @@ impl SealedValue {
         binding: Binding<'_>,
         value: &T,
     ) -> Result<SealedValue, Error> {
+        SealedValue::seal_as(format::WRITE_VERSION, keyring, tier, binding, value)
+    }
+
+    /// Seals as format `version` (the test vectors of older versions are
+    /// reproduced through this).
+    pub(crate) fn seal_as<T: Serialize + ?Sized>(
+        version: Version,
+        keyring: &Keyring,
+        tier: &Tier,
+        binding: Binding<'_>,
+        value: &T,
+    ) -> Result<SealedValue, Error> {
         let keys = keyring.require(tier.as_str())?;
         let encoded_len = super::encoded_len(value)?;
         let mut out = Vec::with_capacity(
@@ -54,10 +66,10 @@ impl SealedValue {
                 + super::FIELD_OVERHEAD
                 + encoded_len,
         );
-        format::write_header(&mut out, Kind::Value, tier.as_str());
-        let cipher = super::new_data_key(keys, &mut out)?;
+        format::write_header(&mut out, version, Kind::Value, tier.as_str());
+        let cipher = super::new_data_key(keys, version, &mut out)?;
         let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
-        format::field_aad(&mut aad, tier.as_str(), &binding);
+        format::field_aad(&mut aad, version, tier.as_str(), &binding)?;
         super::seal_field_into(&cipher, &aad, value, encoded_len, &mut out)?;
         Ok(SealedValue::from_valid_bytes(out))
     }
@@ -111,7 +123,9 @@ impl SealedValue {
     }
 
     /// Re-wraps the data key under the tier's primary version. The field
-    /// ciphertext is neither decrypted nor changed.
+    /// ciphertext is neither decrypted nor changed, so the value keeps its
+    /// format version: a version-1 value's field is bound to version 1, and
+    /// only opening and sealing it again moves it to version 2.
     ///
     /// # Errors
     /// As [`open`](Self::open), for the version the key is wrapped under.
@@ -129,9 +143,9 @@ fn decrypt<T: DeserializeOwned>(
     let (Some(wrapped), Some(field)) = (token.wrapped_key, token.field) else {
         return Err(Error::malformed("sealed value without key or field"));
     };
-    let (cipher, tier) = super::open_data_key(keyring, token.tier, &wrapped)?;
+    let (cipher, tier) = super::open_data_key(keyring, token.version, token.tier, &wrapped)?;
     let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
-    format::field_aad(&mut aad, token.tier, &binding);
+    format::field_aad(&mut aad, token.version, token.tier, &binding)?;
     let mut scratch = Zeroizing::new(Vec::with_capacity(field.ciphertext.len()));
     super::open_field(
         &cipher,
