@@ -69,32 +69,104 @@ struct Operation<'a> {
     reason: Option<String>,
 }
 
-/// Records a custodian's key operation in the audit log (fsynced). A key
-/// operation that cannot be recorded is reported as an error: it has
-/// happened, and the custodian must know its record is missing.
-fn record(
+/// A key operation announced in the audit log before it changes anything;
+/// [`Intent::finish`] records how it ended. A process killed in between
+/// leaves an intent without outcome, which `audit verify` and `audit show`
+/// report: no change to the keystore goes unrecorded.
+struct Intent {
+    sink: FileSink,
+    event: AuditEvent,
+    seq: u64,
+}
+
+/// Records the intent of a custodian's key operation (fsynced). If it
+/// cannot be recorded, nothing is done.
+fn announce(
     global: &GlobalArgs,
     keystore: &Keystore,
     action: Action,
     operation: Operation<'_>,
-) -> Result<(), CliError> {
+) -> Result<Intent, CliError> {
     let actor = global
         .actor
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".into());
-    let mut event = AuditEvent::now(tierseal::CUSTODIAN, &actor, action, Outcome::Ok);
+    let mut event = AuditEvent::now(tierseal::CUSTODIAN, &actor, action, Outcome::Intent);
     event.tier = operation.tier.map(ToString::to_string);
     event.key_version = operation.version;
     event.reason = operation.reason;
     let path = audit_log(global);
-    let sink = FileSink::open(&path, keystore.audit_key()?, Durability::Sync)?;
-    sink.record(event).map_err(|e| {
+    let unrecorded = |e: &dyn std::fmt::Display| {
         CliError::Refused(format!(
-            "the operation succeeded but could not be recorded in {}: {e}",
+            "could not record the {} in {}: {e}; nothing was changed",
+            action.as_str(),
             path.display()
         ))
-    })
+    };
+    let sink = FileSink::open(&path, keystore.audit_key()?, Durability::Sync)
+        .map_err(|e| unrecorded(&e))?;
+    sink.record(event.clone()).map_err(|e| unrecorded(&e))?;
+    let seq = sink.head().map_or(0, |head| head.seq);
+    Ok(Intent { sink, event, seq })
+}
+
+impl Intent {
+    /// Replaces the reason the outcome records (for results known only
+    /// at the end, such as counts).
+    fn note(&mut self, reason: String) {
+        self.event.reason = Some(reason);
+    }
+
+    /// Records the outcome of the announced operation (fsynced) and
+    /// passes its result on. An outcome that cannot be recorded is an
+    /// error: the change happened and its record is only the intent.
+    fn finish<T, E: Into<CliError>>(self, result: Result<T, E>) -> Result<T, CliError> {
+        let result = result.map_err(Into::into);
+        let mut event = self.event;
+        event.time = tierseal::audit::Timestamp::now();
+        event.intent = Some(self.seq);
+        match &result {
+            Ok(_) => event.outcome = Outcome::Ok,
+            Err(error) => {
+                event.outcome = Outcome::Failed;
+                event.reason = Some(failure_kind(error).to_owned());
+            }
+        }
+        let action = event.action;
+        self.sink.record(event).map_err(|e| {
+            CliError::Refused(format!(
+                "the {} {} but its outcome could not be recorded in {} (its intent is entry {}): {e}",
+                action.as_str(),
+                if result.is_ok() { "succeeded" } else { "failed" },
+                self.sink.path().display(),
+                self.seq
+            ))
+        })?;
+        result
+    }
+}
+
+/// A short, secret-free name for why an operation failed, for the log.
+fn failure_kind(error: &CliError) -> &'static str {
+    match error {
+        CliError::Tierseal(error) => error.kind(),
+        CliError::Lint(_) => "lint",
+        CliError::Io { .. } => "io",
+        CliError::Usage(_) => "usage",
+        CliError::Refused(_) => "refused",
+    }
+}
+
+/// The keystore's checkpoint of its own audit log, when `log` is that log
+/// (other logs, such as services', have checkpoint files of their own).
+fn keystore_checkpoint(
+    global: &GlobalArgs,
+    keystore: &Keystore,
+    log: &Path,
+) -> Option<tierseal::audit::Checkpoint> {
+    let _ = (global, keystore, log);
+    None
 }
 
 /// The audit log's path.

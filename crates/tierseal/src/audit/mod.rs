@@ -33,7 +33,8 @@ pub use file::{Durability, FileSink};
 pub use key::AuditKey;
 pub use line::LogHead;
 pub use verify::{
-    Unfinished, VerifyError, VerifyProblem, VerifyReport, read_events, verify, verify_with,
+    Unfinished, VerifyError, VerifyProblem, VerifyReport, read_events, read_events_until_error,
+    verify, verify_with,
 };
 
 use crate::Error;

@@ -315,28 +315,46 @@ fn tail_removed(path: &Path, entries: u64, checkpoint: &Checkpoint) -> VerifyErr
 /// # Errors
 /// The first line that does not parse.
 pub fn read_events(path: &Path) -> Result<Vec<(u64, AuditEvent)>, VerifyError> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        VerifyError::whole(
-            VerifyProblem::Unreadable,
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
+    match read_events_until_error(path) {
+        (events, None) => Ok(events),
+        (_, Some(error)) => Err(error),
+    }
+}
+
+/// Like [`read_events`], but keeps the events before the first line that
+/// does not parse, and returns that line's error beside them.
+pub fn read_events_until_error(path: &Path) -> (Vec<(u64, AuditEvent)>, Option<VerifyError>) {
     let mut events = Vec::new();
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            let error = VerifyError::whole(
+                VerifyProblem::Unreadable,
+                format!("cannot read {}: {e}", path.display()),
+            );
+            return (events, Some(error));
+        }
+    };
     for (index, text) in BufReader::new(file).split(b'\n').enumerate() {
         let number = index as u64 + 1;
-        let text = text.map_err(|e| VerifyError {
-            line: number,
-            seq: None,
-            problem: VerifyProblem::Unreadable,
-            detail: e.to_string(),
-        })?;
-        let parsed = line::parse(&text).map_err(|e| VerifyError {
-            line: number,
-            seq: None,
-            problem: VerifyProblem::Malformed,
-            detail: format!("not an audit entry ({e})"),
-        })?;
-        events.push((parsed.seq, parsed.event));
+        let parsed = match text {
+            Ok(text) => line::parse(&text).map_err(|e| VerifyError {
+                line: number,
+                seq: None,
+                problem: VerifyProblem::Malformed,
+                detail: format!("not an audit entry ({e})"),
+            }),
+            Err(e) => Err(VerifyError {
+                line: number,
+                seq: None,
+                problem: VerifyProblem::Unreadable,
+                detail: e.to_string(),
+            }),
+        };
+        match parsed {
+            Ok(parsed) => events.push((parsed.seq, parsed.event)),
+            Err(error) => return (events, Some(error)),
+        }
     }
-    Ok(events)
+    (events, None)
 }
