@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tierseal::audit::{Action, AuditEvent, AuditSink as _, Durability, FileSink, Outcome};
+use tierseal::audit::{
+    Action, AuditEvent, AuditSink as _, Durability, FileSink, Outcome, VerifyProblem,
+};
 use tierseal::{Clearance, KdfProfile, Keyring, Keystore};
 
 use crate::CliError;
@@ -104,8 +106,17 @@ fn announce(
             path.display()
         ))
     };
-    let sink = FileSink::open(&path, keystore.audit_key()?, Durability::Sync)
-        .map_err(|e| unrecorded(&e))?;
+    let key = keystore.audit_key()?;
+    let loss = lost_entries(global, keystore, &key, &path);
+    let sink = FileSink::open(&path, key, Durability::Sync).map_err(|e| unrecorded(&e))?;
+    if let Some(detail) = loss {
+        // Continuing the log (and moving the keystore's checkpoint past it)
+        // must not hide the loss: it goes on the record first.
+        eprintln!("tierseal: warning: the audit log lost entries: {detail}");
+        let mut loss = AuditEvent::now(tierseal::CUSTODIAN, &actor, Action::LogLoss, Outcome::Ok);
+        loss.reason = Some(detail);
+        sink.record(loss).map_err(|e| unrecorded(&e))?;
+    }
     sink.record(event.clone()).map_err(|e| unrecorded(&e))?;
     let seq = sink.head().map_or(0, |head| head.seq);
     Ok(Intent { sink, event, seq })
@@ -167,6 +178,32 @@ fn keystore_checkpoint(
 ) -> Option<tierseal::audit::Checkpoint> {
     let _ = (global, keystore, log);
     None
+}
+
+/// What the keystore's log lost since the keystore's checkpoint of it, if
+/// anything: entries it covers that were removed, or a log replaced.
+fn lost_entries(
+    global: &GlobalArgs,
+    keystore: &Keystore,
+    key: &tierseal::audit::AuditKey,
+    log: &Path,
+) -> Option<String> {
+    let checkpoint = keystore_checkpoint(global, keystore, log)?;
+    match tierseal::audit::verify_with(log, key, &[checkpoint]) {
+        Err(error)
+            if matches!(
+                error.problem,
+                VerifyProblem::TailRemoved | VerifyProblem::CheckpointMismatch
+            ) =>
+        {
+            Some(format!(
+                "the keystore's checkpoint does not match {}: {error}",
+                log.display()
+            ))
+        }
+        // Other damage stays where it is, for `audit verify` to name.
+        _ => None,
+    }
 }
 
 /// The audit log's path.
