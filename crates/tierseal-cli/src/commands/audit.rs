@@ -223,10 +223,11 @@ fn show(
         let verified = (index as u64) + 1 < verified_before;
         let no_outcome = unfinished.contains(seq);
         if json {
-            let mut entry = serde_json::json!({ "seq": seq, "verified": verified, "event": event });
-            if no_outcome {
-                entry["no_outcome"] = true.into();
-            }
+            let entry = if no_outcome {
+                serde_json::json!({ "seq": seq, "verified": verified, "no_outcome": true, "event": event })
+            } else {
+                serde_json::json!({ "seq": seq, "verified": verified, "event": event })
+            };
             say(&entry.to_string());
         } else {
             say(&describe(*seq, event, verified, no_outcome));
