@@ -1,4 +1,6 @@
 use std::io::Write as _;
+
+use sha2::Digest as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -144,8 +146,15 @@ fn an_incomplete_last_line_is_reported_and_the_next_writer_cuts_it_on_the_record
     assert_eq!((*seq, repair.action), (5, Action::LogRepair));
     let reason = repair.reason.as_deref().unwrap();
     let kept = &bytes[..bytes.len() - 40];
-    let cut_len = kept.len() - (kept.iter().rposition(|b| *b == b'\n').unwrap() + 1);
-    assert!(reason.contains(&format!("{cut_len} bytes")), "{reason}");
+    let fragment = &kept[kept.iter().rposition(|b| *b == b'\n').unwrap() + 1..];
+    let digest: String = sha2::Sha256::digest(fragment)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        reason.contains(&format!("{} bytes (SHA-256 {digest})", fragment.len())),
+        "{reason}"
+    );
 }
 
 #[test]
