@@ -28,7 +28,7 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     });
     refuse_overwrite(&args.out, args.force)?;
     refuse_overwrite(&secret_out, args.force)?;
-    let keystore = open_keystore(global)?;
+    let mut keystore = open_keystore(global)?;
     let (grant, secret) = keystore.issue_grant(
         &args.clearance,
         &args.principal,
