@@ -28,7 +28,7 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     });
     refuse_overwrite(&args.out, args.force)?;
     refuse_overwrite(&secret_out, args.force)?;
-    let keystore = open_keystore(global)?;
+    let mut keystore = open_keystore(global)?;
     let reason = format!(
         "to {} for {}, expires {}",
         args.principal,
@@ -44,7 +44,7 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
             ..Operation::default()
         },
     )?;
-    intent.finish((|| {
+    let issued = (|| {
         let (grant, secret) = keystore.issue_grant(
             &args.clearance,
             &args.principal,
@@ -52,7 +52,8 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
         )?;
         write_private(&secret_out, secret.expose_text().as_bytes())?;
         std::fs::write(&args.out, grant).map_err(|e| CliError::io("write grant", &args.out, e))
-    })())?;
+    })();
+    intent.finish(issued, &mut keystore)?;
     say(&format!(
         "granted {} to {} until {}\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
         args.clearance,

@@ -42,11 +42,11 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
             ..Operation::default()
         },
     )?;
-    intent.finish(
-        args.tiers
-            .iter()
-            .try_for_each(|tier| keystore.add_tier(tier)),
-    )?;
+    let added = args
+        .tiers
+        .iter()
+        .try_for_each(|tier| keystore.add_tier(tier));
+    intent.finish(added, &mut keystore)?;
     let tiers: Vec<String> = keystore.tiers().map(ToString::to_string).collect();
     say(&format!(
         "created {} with tiers {}",

@@ -29,7 +29,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                     ..Operation::default()
                 },
             )?;
-            intent.finish(keystore.add_tier(tier))?;
+            intent.finish(keystore.add_tier(tier), &mut keystore)?;
             say(&format!("added tier {tier} at v1"));
         }
         KeysCommand::Rotate {
@@ -58,7 +58,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                         reason: stated,
                     },
                 )?;
-                let version = intent.finish(keystore.rotate(tier))?;
+                let version = intent.finish(keystore.rotate(tier), &mut keystore)?;
                 say(&format!(
                     "rotated {tier}: v{version} is primary{reason}; older versions still open data. \
                      Next: `tierseal rewrap`, then `tierseal keys retire`"
@@ -76,7 +76,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                     ..Operation::default()
                 },
             )?;
-            let version = intent.finish(keystore.add_version(tier))?;
+            let version = intent.finish(keystore.add_version(tier), &mut keystore)?;
             say(&format!(
                 "added {tier} v{version} (not primary): issue fresh grants to readers, then \
                  `tierseal keys promote --tier {tier} --version {version}`"
@@ -100,7 +100,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                         ..Operation::default()
                     },
                 )?;
-                intent.finish(keystore.promote(tier, *version))?;
+                intent.finish(keystore.promote(tier, *version), &mut keystore)?;
                 say(&format!("{tier} v{version} is primary"));
             }
         }
@@ -116,7 +116,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                     ..Operation::default()
                 },
             )?;
-            intent.finish(keystore.set_cryptoperiod(tier, *days))?;
+            intent.finish(keystore.set_cryptoperiod(tier, *days), &mut keystore)?;
             say(&format!(
                 "{tier}: primary keys must be rotated within {days} days"
             ));
@@ -282,7 +282,7 @@ fn retire(
             ..Operation::default()
         },
     )?;
-    intent.finish(keystore.retire(tier, version))?;
+    intent.finish(keystore.retire(tier, version), keystore)?;
     say(&format!("retired {wanted}: its key material is destroyed"));
     Ok(ExitCode::SUCCESS)
 }

@@ -79,6 +79,9 @@ struct Intent {
     sink: FileSink,
     event: AuditEvent,
     seq: u64,
+    /// Whether the log was found behind the keystore's checkpoint (and the
+    /// loss recorded).
+    lost: bool,
 }
 
 /// Records the intent of a custodian's key operation (fsynced). If it
@@ -108,6 +111,7 @@ fn announce(
     };
     let key = keystore.audit_key()?;
     let loss = lost_entries(global, keystore, &key, &path);
+    let lost = loss.is_some();
     let sink = FileSink::open(&path, key, Durability::Sync).map_err(|e| unrecorded(&e))?;
     if let Some(detail) = loss {
         // Continuing the log (and moving the keystore's checkpoint past it)
@@ -119,7 +123,12 @@ fn announce(
     }
     sink.record(event.clone()).map_err(|e| unrecorded(&e))?;
     let seq = sink.head().map_or(0, |head| head.seq);
-    Ok(Intent { sink, event, seq })
+    Ok(Intent {
+        sink,
+        event,
+        seq,
+        lost,
+    })
 }
 
 impl Intent {
@@ -129,10 +138,15 @@ impl Intent {
         self.event.reason = Some(reason);
     }
 
-    /// Records the outcome of the announced operation (fsynced) and
-    /// passes its result on. An outcome that cannot be recorded is an
+    /// Records the outcome of the announced operation (fsynced), then the
+    /// log's new head as the keystore's checkpoint, and passes the
+    /// operation's result on. An outcome that cannot be recorded is an
     /// error: the change happened and its record is only the intent.
-    fn finish<T, E: Into<CliError>>(self, result: Result<T, E>) -> Result<T, CliError> {
+    fn finish<T, E: Into<CliError>>(
+        self,
+        result: Result<T, E>,
+        keystore: &mut Keystore,
+    ) -> Result<T, CliError> {
         let result = result.map_err(Into::into);
         let mut event = self.event;
         event.time = tierseal::audit::Timestamp::now();
@@ -154,6 +168,37 @@ impl Intent {
                 self.seq
             ))
         })?;
+        let checkpointed = self
+            .sink
+            .head()
+            .and_then(|head| Some((head.seq, head.mac_bytes()?)))
+            .map(|(seq, mac)| keystore.record_audit_checkpoint(seq, mac));
+        match checkpointed {
+            Some(Ok(())) => {}
+            // After a loss the log can be shorter than the checkpoint,
+            // which never moves back; the loss is on the record.
+            Some(Err(tierseal::Error::AuditCheckpointRegressed { recorded, .. })) if self.lost => {
+                eprintln!(
+                    "tierseal: warning: the keystore keeps its checkpoint of entry {recorded} \
+                     until the log grows past it"
+                );
+            }
+            Some(Err(error)) if result.is_ok() => {
+                return Err(CliError::Refused(format!(
+                    "the {} succeeded and is recorded, but the keystore's checkpoint of {} \
+                     could not be updated: {error}",
+                    action.as_str(),
+                    self.sink.path().display()
+                )));
+            }
+            Some(Err(error)) => {
+                eprintln!(
+                    "tierseal: warning: the keystore's checkpoint of the audit log could not be \
+                     updated: {error}"
+                );
+            }
+            None => {}
+        }
         result
     }
 }
@@ -176,8 +221,31 @@ fn keystore_checkpoint(
     keystore: &Keystore,
     log: &Path,
 ) -> Option<tierseal::audit::Checkpoint> {
-    let _ = (global, keystore, log);
-    None
+    let recorded = keystore.audit_checkpoint()?;
+    if !same_file(log, &audit_log(global)) {
+        return None;
+    }
+    Some(tierseal::audit::Checkpoint {
+        head: tierseal::audit::LogHead::from_mac(recorded.seq, recorded.mac),
+        time: (std::time::UNIX_EPOCH + Duration::from_secs(recorded.recorded_at)).into(),
+    })
+}
+
+/// Whether two paths name the same file, whether or not it exists.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolve = |path: &Path| {
+        path.canonicalize().ok().or_else(|| {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            Some(dir.canonicalize().ok()?.join(path.file_name()?))
+        })
+    };
+    match (resolve(a), resolve(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// What the keystore's log lost since the keystore's checkpoint of it, if

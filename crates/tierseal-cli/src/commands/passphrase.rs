@@ -26,7 +26,8 @@ pub(super) fn run(global: &GlobalArgs, command: &PassphraseCommand) -> Result<Ex
         Action::PassphraseChange,
         Operation::default(),
     )?;
-    intent.finish(keystore.change_passphrase(&new, kdf_profile(*profile)))?;
+    let changed = keystore.change_passphrase(&new, kdf_profile(*profile));
+    intent.finish(changed, &mut keystore)?;
     say("passphrase changed (only the master key was re-wrapped)");
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,7 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
         }
         (None, false) => return Err(CliError::Usage("pass --output FILE or --in-place".into())),
     };
-    let keystore = open_keystore(global)?;
+    let mut keystore = open_keystore(global)?;
     let keyring = custodian_keyring(&keystore)?;
 
     let input =
@@ -57,7 +57,7 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
             summary.already_current
         ));
     }
-    let summary = intent.finish(result)?;
+    let summary = intent.finish(result, &mut keystore)?;
     report(&summary, "rewrapped");
     Ok(exit_code(&summary))
 }

@@ -188,11 +188,23 @@ fn keep_lines(path: &std::path::Path, count: usize) {
     std::fs::write(path, kept).unwrap();
 }
 
+/// A service's log of `count` entries, signed with its own derived key.
+fn service_log(env: &Env, count: usize) -> std::path::PathBuf {
+    use tierseal::audit::{Action, AuditEvent, AuditSink as _, Durability, FileSink, Outcome};
+    let path = env.path("service.jsonl");
+    let key = env.open().audit_key().unwrap().derive("loans").unwrap();
+    let sink = FileSink::open(&path, key, Durability::Sync).unwrap();
+    for _ in 0..count {
+        sink.record(AuditEvent::now("loans", "alice", Action::Open, Outcome::Ok))
+            .unwrap();
+    }
+    path
+}
+
 #[test]
 fn a_checkpoint_file_finds_removed_last_entries() {
     let env = Env::initialised();
-    rotate(&env);
-    let log = log(&env);
+    let log = service_log(&env, 4);
     let log_arg = log.to_str().unwrap();
     let output = run(&env, &["audit", "checkpoint", log_arg, "--out", "cp"]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -202,13 +214,9 @@ fn a_checkpoint_file_finds_removed_last_entries() {
         stdout(&output)
     );
     // Refuses to overwrite without --force.
-    assert_eq!(
-        run(&env, &["audit", "checkpoint", log_arg, "--out", "cp"])
-            .status
-            .code(),
-        Some(1)
-    );
-    rotate(&env);
+    let again = run(&env, &["audit", "checkpoint", log_arg, "--out", "cp"]);
+    assert_eq!(again.status.code(), Some(1));
+    service_log(&env, 2);
 
     let output = run(&env, &["audit", "verify", log_arg, "--checkpoint", "cp"]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -252,18 +260,82 @@ fn a_checkpoint_file_finds_removed_last_entries() {
 }
 
 #[test]
+fn the_keystore_checkpoints_its_own_log_on_every_key_operation() {
+    let env = Env::initialised();
+    rotate(&env);
+    let log = log(&env);
+    let log_arg = log.to_str().unwrap();
+    let output = run(&env, &["audit", "verify", log_arg]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("entries 1..=4 covered by the checkpoint of 20"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(env.open().audit_checkpoint().unwrap().seq, 4);
+
+    // The last operation's two entries removed: no checkpoint file needed.
+    keep_lines(&log, 2);
+    let output = run(&env, &["audit", "verify", log_arg]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("entries 3..=4 were removed"),
+        "{}",
+        stderr(&output)
+    );
+
+    // The next key operation does not paper over it: it records the loss
+    // first, and the log never verifies as complete again.
+    let output = env
+        .cmd()
+        .args(["keys", "rotate", "--tier", "internal"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the audit log lost entries"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&env, &["audit", "verify", log_arg]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("entry 3 records that entries were lost"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&env, &["audit", "show", "--action", "log-loss", log_arg]);
+    assert!(
+        stdout(&output).contains("entries 3..=4 were removed"),
+        "{}",
+        stdout(&output)
+    );
+
+    // Every entry removed.
+    std::fs::remove_file(&log).unwrap();
+    let output = run(&env, &["audit", "verify", log_arg]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("were removed"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn an_empty_or_missing_log_does_not_verify() {
     let env = Env::initialised();
-    std::fs::write(log(&env), b"").unwrap();
-    let output = run(&env, &["audit", "verify", log(&env).to_str().unwrap()]);
+    let other = env.path("other.jsonl");
+    std::fs::write(&other, b"").unwrap();
+    let output = run(&env, &["audit", "verify", other.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("has no entries"),
         "{}",
         stderr(&output)
     );
-    std::fs::remove_file(log(&env)).unwrap();
-    let output = run(&env, &["audit", "verify", log(&env).to_str().unwrap()]);
+    std::fs::remove_file(&other).unwrap();
+    let output = run(&env, &["audit", "verify", other.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("there is no log"),

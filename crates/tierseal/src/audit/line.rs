@@ -40,6 +40,19 @@ impl LogHead {
             mac: GENESIS.to_owned(),
         }
     }
+
+    /// The head at entry `seq` whose MAC is `mac`.
+    pub fn from_mac(seq: u64, mac: [u8; 32]) -> LogHead {
+        LogHead {
+            seq,
+            mac: crate::crypto::hex(&mac),
+        }
+    }
+
+    /// The MAC's bytes, or `None` if `mac` is not 64 lowercase hex digits.
+    pub fn mac_bytes(&self) -> Option<[u8; 32]> {
+        mac_from_hex(self.mac.as_bytes())
+    }
 }
 
 #[derive(Serialize)]
