@@ -91,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(keyring);
 
     // Custodian: verify the service's log with the keystore's root audit key.
-    let entries = verify(&log, &keystore.audit_key()?)?;
+    let entries = verify(&log, &keystore.audit_key()?)?.entries;
     println!("custodian: {entries} audit entries, chain intact");
     for (seq, event) in tierseal::audit::read_events(&log)? {
         let purpose = event

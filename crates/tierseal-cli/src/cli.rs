@@ -72,12 +72,31 @@ pub(crate) enum Command {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Check every entry's MAC and the chain; exit 1 naming the first bad entry.
+    /// Check every entry's MAC, the chain, and how far checkpoints cover it;
+    /// exit 1 naming the first bad entry, or for an empty or missing log.
     Verify {
         /// The audit log.
         file: PathBuf,
+        /// A checkpoint file from `tierseal audit checkpoint` (repeatable):
+        /// the log must still hold every entry it covers.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
     },
-    /// Print entries, filtered (not verified: run `verify` for that).
+    /// Verify a log and write a signed checkpoint of its head, so that
+    /// removing its last entries is found later.
+    Checkpoint {
+        /// The audit log.
+        file: PathBuf,
+        /// Where to write the checkpoint (keep it where the log's writers
+        /// cannot write).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Overwrite an existing checkpoint file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Verify a log, then print its entries, filtered; entries that did not
+    /// verify are marked UNVERIFIED.
     Show {
         /// The audit log.
         file: PathBuf,
@@ -94,6 +113,10 @@ pub(crate) enum AuditCommand {
         /// Print JSON Lines.
         #[arg(long)]
         json: bool,
+        /// Do not verify (no keystore needed): every entry is marked
+        /// UNVERIFIED.
+        #[arg(long)]
+        no_verify: bool,
     },
 }
 

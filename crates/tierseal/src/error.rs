@@ -164,7 +164,7 @@ pub enum Error {
 
     /// The keystore file was written by a newer (or unknown) version.
     #[error(
-        "keystore {path} has format version {version}, but this build reads version 1 only: a newer tierseal wrote it, or it is not a keystore"
+        "keystore {path} has format version {version}, but this build reads versions 1 and 2 only: a newer tierseal wrote it, or it is not a keystore"
     )]
     UnsupportedKeystoreVersion {
         /// The keystore file.
@@ -232,6 +232,42 @@ pub enum Error {
         principal: String,
         /// When it expired, in seconds since the Unix epoch.
         expired_at: u64,
+    },
+
+    /// A grant was asked for a principal reserved for the keystore's own
+    /// audit entries, or a name that reads as one.
+    #[error(
+        "principal `{principal}` is reserved: it reads as `{reserved}`, the name the keystore signs its own audit entries as; choose another name"
+    )]
+    ReservedPrincipal {
+        /// The rejected name (escaped and shortened).
+        principal: String,
+        /// The reserved name it reads as.
+        reserved: &'static str,
+    },
+
+    /// A key version cannot be retired while unexpired grants carry it.
+    #[error(
+        "cannot retire key {tier} v{version}: {grants} unexpired grant(s) carry it, and their holders keep their copy of the key; wait until they expire, or once their holders have discarded them retire it anyway"
+    )]
+    GrantsOutstanding {
+        /// The tier.
+        tier: Tier,
+        /// The version.
+        version: u32,
+        /// How many unexpired grants carry it.
+        grants: usize,
+    },
+
+    /// An audit checkpoint older than (or conflicting with) the recorded one.
+    #[error(
+        "audit checkpoint at entry {offered} refused: the keystore already records entry {recorded}, so the log was cut or rewritten; verify the log against the recorded checkpoint"
+    )]
+    AuditCheckpointRegressed {
+        /// The sequence number already recorded.
+        recorded: u64,
+        /// The sequence number offered.
+        offered: u64,
     },
 
     /// The grant file is damaged, was tampered with, or the secret is wrong.
@@ -306,6 +342,9 @@ impl Error {
             Error::InvalidParameter { .. } => "invalid-parameter",
             Error::GrantExpired { .. } => "grant-expired",
             Error::GrantInvalid { .. } => "grant-invalid",
+            Error::ReservedPrincipal { .. } => "reserved-principal",
+            Error::GrantsOutstanding { .. } => "grants-outstanding",
+            Error::AuditCheckpointRegressed { .. } => "audit-checkpoint-regressed",
             Error::AuditUnavailable { .. } => "audit-unavailable",
             Error::Randomness => "randomness",
             Error::Io { .. } => "io",

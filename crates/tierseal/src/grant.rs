@@ -252,22 +252,79 @@ impl Keyring {
     }
 }
 
-/// Writes `keyring` as a grant for `principal`, valid until `expires_at`,
-/// carrying `audit_key` (the key `principal` signs audit entries with).
-pub(crate) fn issue(
-    keyring: &Keyring,
-    principal: &str,
-    expires_at: SystemTime,
-    audit_key: &AuditKey,
-) -> Result<(Vec<u8>, GrantSecret), Error> {
-    let now = unix_seconds(SystemTime::now());
-    let expires_at = unix_seconds(expires_at);
+/// Checks that a grant may be issued to `principal`: 1 to 256 bytes, not
+/// blank, and not a name that reads as a reserved principal (the writers
+/// the keystore signs audit entries as).
+///
+/// "Reads as" ignores case, whitespace, control characters and invisible
+/// formatting characters (zero-width spaces and joiners, soft hyphens, byte
+/// order marks), so that ` Custodian`, `CUSTODIAN` or `cus\u{200B}todian`
+/// cannot pass for the custodian in an audit log.
+pub(crate) fn check_principal(principal: &str) -> Result<(), Error> {
     if principal.trim().is_empty() || principal.len() > 256 {
         return Err(Error::InvalidParameter {
             what: "principal",
             reason: "must be 1 to 256 characters",
         });
     }
+    let skeleton = principal_skeleton(principal);
+    if let Some(reserved) = crate::keystore::RESERVED_PRINCIPALS
+        .iter()
+        .find(|reserved| principal_skeleton(reserved) == skeleton)
+    {
+        return Err(Error::ReservedPrincipal {
+            principal: crate::error::shorten(&principal.escape_debug().to_string()),
+            reserved,
+        });
+    }
+    Ok(())
+}
+
+/// How a principal's name reads: lowercase, without whitespace, control or
+/// invisible formatting characters.
+fn principal_skeleton(name: &str) -> String {
+    name.chars()
+        .filter(|c| !(c.is_whitespace() || c.is_control() || is_invisible(*c)))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Unicode format characters that render as nothing.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// Writes `keyring` as a grant for `principal`, valid until `expires_at`,
+/// carrying `audit_key` (the key `principal` signs audit entries with).
+/// Returns the file, its secret and its public part.
+pub(crate) fn issue(
+    keyring: &Keyring,
+    principal: &str,
+    expires_at: SystemTime,
+    audit_key: &AuditKey,
+) -> Result<(Vec<u8>, GrantSecret, GrantInfo), Error> {
+    let now = unix_seconds(SystemTime::now());
+    let expires_at = unix_seconds(expires_at);
+    check_principal(principal)?;
     if expires_at <= now {
         return Err(Error::InvalidParameter {
             what: "expiry",
@@ -327,5 +384,5 @@ pub(crate) fn issue(
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&plaintext);
     out.extend_from_slice(&tag);
-    Ok((out, secret))
+    Ok((out, secret, info))
 }

@@ -77,8 +77,9 @@ pub use error::Error;
 pub use grant::{GrantInfo, GrantSecret};
 pub use keyring::Keyring;
 pub use keystore::{
-    CUSTODIAN, DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, KdfParams, KdfProfile, KeyState,
-    KeyVersionInfo, Keystore, Passphrase,
+    AuditCheckpoint, CUSTODIAN, DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, GrantId, IssuedGrant,
+    IssuedTier, KdfParams, KdfProfile, KeyState, KeyVersionInfo, Keystore, Passphrase,
+    RESERVED_PRINCIPALS,
 };
 pub use revealed::{Revealed, Withheld};
 /// Derives [`Classified`] (see there for the attribute syntax).

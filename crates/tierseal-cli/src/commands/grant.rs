@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use tierseal::GrantInfo;
 
-use super::{Operation, open_keystore, record, refuse_overwrite, say};
+use super::{Operation, announce, open_keystore, refuse_overwrite, say};
 use crate::CliError;
 use crate::cli::{GlobalArgs, GrantCommand, GrantIssueArgs};
 use crate::text::utc;
@@ -28,21 +28,14 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     });
     refuse_overwrite(&args.out, args.force)?;
     refuse_overwrite(&secret_out, args.force)?;
-    let keystore = open_keystore(global)?;
-    let (grant, secret) = keystore.issue_grant(
-        &args.clearance,
-        &args.principal,
-        SystemTime::now() + args.expires,
-    )?;
-    write_private(&secret_out, secret.expose_text().as_bytes())?;
-    std::fs::write(&args.out, grant).map_err(|e| CliError::io("write grant", &args.out, e))?;
+    let mut keystore = open_keystore(global)?;
     let reason = format!(
         "to {} for {}, expires {}",
         args.principal,
         args.clearance,
         utc(unix(SystemTime::now() + args.expires))
     );
-    record(
+    let intent = announce(
         global,
         &keystore,
         Action::GrantIssue,
@@ -51,6 +44,16 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
             ..Operation::default()
         },
     )?;
+    let issued = (|| {
+        let (grant, secret) = keystore.issue_grant(
+            &args.clearance,
+            &args.principal,
+            SystemTime::now() + args.expires,
+        )?;
+        write_private(&secret_out, secret.expose_text().as_bytes())?;
+        std::fs::write(&args.out, grant).map_err(|e| CliError::io("write grant", &args.out, e))
+    })();
+    intent.finish(issued, &mut keystore)?;
     say(&format!(
         "granted {} to {} until {}\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
         args.clearance,

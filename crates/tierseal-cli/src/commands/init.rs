@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use tierseal::Keystore;
 
-use super::{Operation, kdf_profile, record, say};
+use super::{Operation, announce, kdf_profile, say};
 use crate::CliError;
 use crate::cli::{GlobalArgs, InitArgs};
 use crate::passphrase::{self as secret, Source};
@@ -24,20 +24,30 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
         prompt: "new keystore passphrase: ",
         confirm: true,
     })?;
+    // The audit key is born with the keystore: the creation is announced
+    // right after, before any tier is added.
     let mut keystore = Keystore::create(&global.keystore, &passphrase, profile)?;
-    for tier in &args.tiers {
-        keystore.add_tier(tier)?;
+    let created: Vec<String> = keystore.tiers().map(ToString::to_string).collect();
+    let mut reason = format!("tiers {}", created.join(", "));
+    if !args.tiers.is_empty() {
+        let adding: Vec<String> = args.tiers.iter().map(ToString::to_string).collect();
+        reason.push_str(&format!("; adding {}", adding.join(", ")));
     }
-    let tiers: Vec<String> = keystore.tiers().map(ToString::to_string).collect();
-    record(
+    let intent = announce(
         global,
         &keystore,
         Action::Init,
         Operation {
-            reason: Some(format!("tiers {}", tiers.join(", "))),
+            reason: Some(reason),
             ..Operation::default()
         },
     )?;
+    let added = args
+        .tiers
+        .iter()
+        .try_for_each(|tier| keystore.add_tier(tier));
+    intent.finish(added, &mut keystore)?;
+    let tiers: Vec<String> = keystore.tiers().map(ToString::to_string).collect();
     say(&format!(
         "created {} with tiers {}",
         global.keystore.display(),

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use tierseal::{KeyState, KeyVersionInfo, Keystore};
 
-use super::{Operation, confirm, open_keystore, record, say};
+use super::{Operation, announce, confirm, open_keystore, say};
 use crate::CliError;
 use crate::cli::{GlobalArgs, KeysCommand, RetireArgs};
 use crate::text::{age, utc};
@@ -19,8 +19,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             print_versions(&keystore.key_versions(), *json);
         }
         KeysCommand::AddTier { tier } => {
-            keystore.add_tier(tier)?;
-            record(
+            let intent = announce(
                 global,
                 &keystore,
                 Action::AddTier,
@@ -30,6 +29,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                     ..Operation::default()
                 },
             )?;
+            intent.finish(keystore.add_tier(tier), &mut keystore)?;
             say(&format!("added tier {tier} at v1"));
         }
         KeysCommand::Rotate {
@@ -48,17 +48,17 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                     "dry run: would create {tier} v{next} and make it primary{reason}"
                 ));
             } else {
-                let version = keystore.rotate(tier)?;
-                record(
+                let intent = announce(
                     global,
                     &keystore,
                     Action::Rotate,
                     Operation {
                         tier: Some(tier),
-                        version: Some(version),
+                        version: Some(next_version(&keystore, tier)),
                         reason: stated,
                     },
                 )?;
+                let version = intent.finish(keystore.rotate(tier), &mut keystore)?;
                 say(&format!(
                     "rotated {tier}: v{version} is primary{reason}; older versions still open data. \
                      Next: `tierseal rewrap`, then `tierseal keys retire`"
@@ -66,17 +66,17 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             }
         }
         KeysCommand::AddVersion { tier } => {
-            let version = keystore.add_version(tier)?;
-            record(
+            let intent = announce(
                 global,
                 &keystore,
                 Action::AddVersion,
                 Operation {
                     tier: Some(tier),
-                    version: Some(version),
+                    version: Some(next_version(&keystore, tier)),
                     ..Operation::default()
                 },
             )?;
+            let version = intent.finish(keystore.add_version(tier), &mut keystore)?;
             say(&format!(
                 "added {tier} v{version} (not primary): issue fresh grants to readers, then \
                  `tierseal keys promote --tier {tier} --version {version}`"
@@ -90,8 +90,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             if *dry_run {
                 say(&format!("dry run: would make {tier} v{version} primary"));
             } else {
-                keystore.promote(tier, *version)?;
-                record(
+                let intent = announce(
                     global,
                     &keystore,
                     Action::Promote,
@@ -101,13 +100,13 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                         ..Operation::default()
                     },
                 )?;
+                intent.finish(keystore.promote(tier, *version), &mut keystore)?;
                 say(&format!("{tier} v{version} is primary"));
             }
         }
         KeysCommand::Retire(args) => return retire(global, &mut keystore, args),
         KeysCommand::Cryptoperiod { tier, days } => {
-            keystore.set_cryptoperiod(tier, *days)?;
-            record(
+            let intent = announce(
                 global,
                 &keystore,
                 Action::SetCryptoperiod,
@@ -117,6 +116,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                     ..Operation::default()
                 },
             )?;
+            intent.finish(keystore.set_cryptoperiod(tier, *days), &mut keystore)?;
             say(&format!(
                 "{tier}: primary keys must be rotated within {days} days"
             ));
@@ -272,8 +272,7 @@ fn retire(
         ),
         args.yes,
     )?;
-    keystore.retire(tier, version)?;
-    record(
+    let intent = announce(
         global,
         keystore,
         Action::Retire,
@@ -283,6 +282,7 @@ fn retire(
             ..Operation::default()
         },
     )?;
+    intent.finish(keystore.retire(tier, version), keystore)?;
     say(&format!("retired {wanted}: its key material is destroyed"));
     Ok(ExitCode::SUCCESS)
 }

@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tierseal::audit::{Action, AuditEvent, AuditSink as _, Durability, FileSink, Outcome};
+use tierseal::audit::{
+    Action, AuditEvent, AuditSink as _, Durability, FileSink, Outcome, VerifyProblem,
+};
 use tierseal::{Clearance, KdfProfile, Keyring, Keystore};
 
 use crate::CliError;
@@ -69,32 +71,207 @@ struct Operation<'a> {
     reason: Option<String>,
 }
 
-/// Records a custodian's key operation in the audit log (fsynced). A key
-/// operation that cannot be recorded is reported as an error: it has
-/// happened, and the custodian must know its record is missing.
-fn record(
+/// A key operation announced in the audit log before it changes anything;
+/// [`Intent::finish`] records how it ended. A process killed in between
+/// leaves an intent without outcome, which `audit verify` and `audit show`
+/// report: no change to the keystore goes unrecorded.
+struct Intent {
+    sink: FileSink,
+    event: AuditEvent,
+    seq: u64,
+    /// Whether the log was found behind the keystore's checkpoint (and the
+    /// loss recorded).
+    lost: bool,
+}
+
+/// Records the intent of a custodian's key operation (fsynced). If it
+/// cannot be recorded, nothing is done.
+fn announce(
     global: &GlobalArgs,
     keystore: &Keystore,
     action: Action,
     operation: Operation<'_>,
-) -> Result<(), CliError> {
+) -> Result<Intent, CliError> {
     let actor = global
         .actor
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".into());
-    let mut event = AuditEvent::now(tierseal::CUSTODIAN, &actor, action, Outcome::Ok);
+    let mut event = AuditEvent::now(tierseal::CUSTODIAN, &actor, action, Outcome::Intent);
     event.tier = operation.tier.map(ToString::to_string);
     event.key_version = operation.version;
     event.reason = operation.reason;
     let path = audit_log(global);
-    let sink = FileSink::open(&path, keystore.audit_key()?, Durability::Sync)?;
-    sink.record(event).map_err(|e| {
+    let unrecorded = |e: &dyn std::fmt::Display| {
         CliError::Refused(format!(
-            "the operation succeeded but could not be recorded in {}: {e}",
+            "could not record the {} in {}: {e}; nothing was changed",
+            action.as_str(),
             path.display()
         ))
+    };
+    let key = keystore.audit_key()?;
+    let loss = lost_entries(global, keystore, &key, &path);
+    let lost = loss.is_some();
+    let sink = FileSink::open(&path, key, Durability::Sync).map_err(|e| unrecorded(&e))?;
+    if let Some(detail) = loss {
+        // Continuing the log (and moving the keystore's checkpoint past it)
+        // must not hide the loss: it goes on the record first.
+        eprintln!("tierseal: warning: the audit log lost entries: {detail}");
+        let mut loss = AuditEvent::now(tierseal::CUSTODIAN, &actor, Action::LogLoss, Outcome::Ok);
+        loss.reason = Some(detail);
+        sink.record(loss).map_err(|e| unrecorded(&e))?;
+    }
+    sink.record(event.clone()).map_err(|e| unrecorded(&e))?;
+    let seq = sink.head().map_or(0, |head| head.seq);
+    Ok(Intent {
+        sink,
+        event,
+        seq,
+        lost,
     })
+}
+
+impl Intent {
+    /// Replaces the reason the outcome records (for results known only
+    /// at the end, such as counts).
+    fn note(&mut self, reason: String) {
+        self.event.reason = Some(reason);
+    }
+
+    /// Records the outcome of the announced operation (fsynced), then the
+    /// log's new head as the keystore's checkpoint, and passes the
+    /// operation's result on. An outcome that cannot be recorded is an
+    /// error: the change happened and its record is only the intent.
+    fn finish<T, E: Into<CliError>>(
+        self,
+        result: Result<T, E>,
+        keystore: &mut Keystore,
+    ) -> Result<T, CliError> {
+        let result = result.map_err(Into::into);
+        let mut event = self.event;
+        event.time = tierseal::audit::Timestamp::now();
+        event.intent = Some(self.seq);
+        match &result {
+            Ok(_) => event.outcome = Outcome::Ok,
+            Err(error) => {
+                event.outcome = Outcome::Failed;
+                event.reason = Some(failure_kind(error).to_owned());
+            }
+        }
+        let action = event.action;
+        self.sink.record(event).map_err(|e| {
+            CliError::Refused(format!(
+                "the {} {} but its outcome could not be recorded in {} (its intent is entry {}): {e}",
+                action.as_str(),
+                if result.is_ok() { "succeeded" } else { "failed" },
+                self.sink.path().display(),
+                self.seq
+            ))
+        })?;
+        let checkpointed = self
+            .sink
+            .head()
+            .and_then(|head| Some((head.seq, head.mac_bytes()?)))
+            .map(|(seq, mac)| keystore.record_audit_checkpoint(seq, mac));
+        match checkpointed {
+            Some(Ok(())) => {}
+            // After a loss the log can be shorter than the checkpoint,
+            // which never moves back; the loss is on the record.
+            Some(Err(tierseal::Error::AuditCheckpointRegressed { recorded, .. })) if self.lost => {
+                eprintln!(
+                    "tierseal: warning: the keystore keeps its checkpoint of entry {recorded} \
+                     until the log grows past it"
+                );
+            }
+            Some(Err(error)) if result.is_ok() => {
+                return Err(CliError::Refused(format!(
+                    "the {} succeeded and is recorded, but the keystore's checkpoint of {} \
+                     could not be updated: {error}",
+                    action.as_str(),
+                    self.sink.path().display()
+                )));
+            }
+            Some(Err(error)) => {
+                eprintln!(
+                    "tierseal: warning: the keystore's checkpoint of the audit log could not be \
+                     updated: {error}"
+                );
+            }
+            None => {}
+        }
+        result
+    }
+}
+
+/// A short, secret-free name for why an operation failed, for the log.
+fn failure_kind(error: &CliError) -> &'static str {
+    match error {
+        CliError::Tierseal(error) => error.kind(),
+        CliError::Lint(_) => "lint",
+        CliError::Io { .. } => "io",
+        CliError::Usage(_) => "usage",
+        CliError::Refused(_) => "refused",
+    }
+}
+
+/// The keystore's checkpoint of its own audit log, when `log` is that log
+/// (other logs, such as services', have checkpoint files of their own).
+fn keystore_checkpoint(
+    global: &GlobalArgs,
+    keystore: &Keystore,
+    log: &Path,
+) -> Option<tierseal::audit::Checkpoint> {
+    let recorded = keystore.audit_checkpoint()?;
+    if !same_file(log, &audit_log(global)) {
+        return None;
+    }
+    Some(tierseal::audit::Checkpoint {
+        head: tierseal::audit::LogHead::from_mac(recorded.seq, recorded.mac),
+        time: (std::time::UNIX_EPOCH + Duration::from_secs(recorded.recorded_at)).into(),
+    })
+}
+
+/// Whether two paths name the same file, whether or not it exists.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolve = |path: &Path| {
+        path.canonicalize().ok().or_else(|| {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            Some(dir.canonicalize().ok()?.join(path.file_name()?))
+        })
+    };
+    match (resolve(a), resolve(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// What the keystore's log lost since the keystore's checkpoint of it, if
+/// anything: entries it covers that were removed, or a log replaced.
+fn lost_entries(
+    global: &GlobalArgs,
+    keystore: &Keystore,
+    key: &tierseal::audit::AuditKey,
+    log: &Path,
+) -> Option<String> {
+    let checkpoint = keystore_checkpoint(global, keystore, log)?;
+    match tierseal::audit::verify_with(log, key, &[checkpoint]) {
+        Err(error)
+            if matches!(
+                error.problem,
+                VerifyProblem::TailRemoved | VerifyProblem::CheckpointMismatch
+            ) =>
+        {
+            Some(format!(
+                "the keystore's checkpoint does not match {}: {error}",
+                log.display()
+            ))
+        }
+        // Other damage stays where it is, for `audit verify` to name.
+        _ => None,
+    }
 }
 
 /// The audit log's path.

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::{Operation, kdf_profile, open_keystore, record, say};
+use super::{Operation, announce, kdf_profile, open_keystore, say};
 use crate::CliError;
 use crate::cli::{GlobalArgs, PassphraseCommand};
 use crate::passphrase::{self as secret, Source};
@@ -20,13 +20,14 @@ pub(super) fn run(global: &GlobalArgs, command: &PassphraseCommand) -> Result<Ex
         prompt: "new passphrase: ",
         confirm: true,
     })?;
-    keystore.change_passphrase(&new, kdf_profile(*profile))?;
-    record(
+    let intent = announce(
         global,
         &keystore,
         Action::PassphraseChange,
         Operation::default(),
     )?;
+    let changed = keystore.change_passphrase(&new, kdf_profile(*profile));
+    intent.finish(changed, &mut keystore)?;
     say("passphrase changed (only the master key was re-wrapped)");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,13 +1,14 @@
 //! `tierseal rewrap`.
 
-use std::io::{BufReader, BufWriter};
+use std::io::{BufRead, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::{Operation, custodian_keyring, open_keystore, record, refuse_overwrite, say};
+use super::{Operation, announce, custodian_keyring, open_keystore, refuse_overwrite, say};
 use crate::CliError;
 use crate::cli::{GlobalArgs, RewrapArgs};
 use crate::rewrap::{Progress, Summary, rewrap_lines};
+use tierseal::Keyring;
 use tierseal::audit::Action;
 
 pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, CliError> {
@@ -19,7 +20,7 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
         }
         (None, false) => return Err(CliError::Usage("pass --output FILE or --in-place".into())),
     };
-    let keystore = open_keystore(global)?;
+    let mut keystore = open_keystore(global)?;
     let keyring = custodian_keyring(&keystore)?;
 
     let input =
@@ -33,16 +34,52 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
         report(&summary, "dry run: would rewrap");
         return Ok(exit_code(&summary));
     }
-    // Written beside the target and renamed only on success: an
-    // interrupted run leaves the input (and any old output) as it was.
-    let dir = parent(&target);
+    let mut intent = announce(
+        global,
+        &keystore,
+        Action::Rewrap,
+        Operation {
+            reason: Some(format!(
+                "{} into {}",
+                args.input.display(),
+                target.display()
+            )),
+            ..Operation::default()
+        },
+    )?;
+    let result = rewrite(args, &keyring, reader, &progress, &target);
+    if let Ok(summary) = &result {
+        intent.note(format!(
+            "{}: {} records, {} data keys moved, {} already current",
+            args.input.display(),
+            summary.records,
+            summary.rewrapped,
+            summary.already_current
+        ));
+    }
+    let summary = intent.finish(result, &mut keystore)?;
+    report(&summary, "rewrapped");
+    Ok(exit_code(&summary))
+}
+
+/// Rewraps `reader` into a temporary file beside `target`, renamed over it
+/// only on success: an interrupted run leaves the input (and any old
+/// output) as it was.
+fn rewrite(
+    args: &RewrapArgs,
+    keyring: &Keyring,
+    reader: impl BufRead,
+    progress: &Progress,
+    target: &Path,
+) -> Result<Summary, CliError> {
+    let dir = parent(target);
     let temp = tempfile::Builder::new()
         .prefix(".tierseal-rewrap-")
         .suffix(".tmp")
         .tempfile_in(&dir)
         .map_err(|e| CliError::io("create a temporary file in", &dir, e))?;
     let mut writer = BufWriter::with_capacity(1 << 16, temp.as_file());
-    let summary = rewrap_lines(&keyring, reader, &mut writer, &progress)?;
+    let summary = rewrap_lines(keyring, reader, &mut writer, progress)?;
     drop(writer);
     if summary.failed_lines > 0 {
         report(&summary, "rewrapped");
@@ -55,26 +92,9 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
     temp.as_file()
         .sync_all()
         .map_err(|e| CliError::io("flush", temp.path(), e))?;
-    temp.persist(&target)
-        .map_err(|e| CliError::io("replace", &target, e.error))?;
-    let reason = format!(
-        "{}: {} records, {} data keys moved, {} already current",
-        args.input.display(),
-        summary.records,
-        summary.rewrapped,
-        summary.already_current
-    );
-    record(
-        global,
-        &keystore,
-        Action::Rewrap,
-        Operation {
-            reason: Some(reason),
-            ..Operation::default()
-        },
-    )?;
-    report(&summary, "rewrapped");
-    Ok(exit_code(&summary))
+    temp.persist(target)
+        .map_err(|e| CliError::io("replace", target, e.error))?;
+    Ok(summary)
 }
 
 fn parent(path: &Path) -> PathBuf {

@@ -80,6 +80,12 @@ pub enum Action {
     GrantIssue,
     /// A tier's cryptoperiod was changed.
     SetCryptoperiod,
+    /// A writer cut an incomplete last line (a writer killed mid-write):
+    /// `reason` gives its length and SHA-256.
+    LogRepair,
+    /// The custodian found the log no longer holding what the keystore's
+    /// checkpoint covers (entries removed or replaced): `reason` says what.
+    LogLoss,
 }
 
 impl Action {
@@ -98,6 +104,8 @@ impl Action {
             Action::PassphraseChange => "passphrase-change",
             Action::GrantIssue => "grant-issue",
             Action::SetCryptoperiod => "set-cryptoperiod",
+            Action::LogRepair => "log-repair",
+            Action::LogLoss => "log-loss",
         }
     }
 }
@@ -105,7 +113,13 @@ impl Action {
 /// How it ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Outcome {
+    /// Announced, not yet done: a key operation records its intent before
+    /// it changes anything, and its outcome (an entry whose `intent` names
+    /// this one) after. An intent without an outcome is an operation that
+    /// was interrupted: the change may or may not have happened.
+    Intent,
     /// Done (for an open: every requested field revealed).
     Ok,
     /// An open that revealed some fields and withheld others.
@@ -120,6 +134,7 @@ impl Outcome {
     /// The name as logged.
     pub fn as_str(self) -> &'static str {
         match self {
+            Outcome::Intent => "intent",
             Outcome::Ok => "ok",
             Outcome::Partial => "partial",
             Outcome::Denied => "denied",
@@ -144,6 +159,7 @@ pub enum FieldOutcome {
 
 /// One field touched by an event (never its value).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldAccess {
     /// The stable field id.
     pub field: String,
@@ -156,8 +172,10 @@ pub struct FieldAccess {
     pub outcome: FieldOutcome,
 }
 
-/// One audit event.
+/// One audit event. Reading one refuses fields it does not know: a verifier
+/// never accepts what it cannot show.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuditEvent {
     /// When.
     pub time: Timestamp,
@@ -191,6 +209,10 @@ pub struct AuditEvent {
     /// Why it failed, or a custodian's stated reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For the outcome of an announced operation: the sequence number of
+    /// its [`Outcome::Intent`] entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<u64>,
 }
 
 impl AuditEvent {
@@ -209,6 +231,7 @@ impl AuditEvent {
             tier: None,
             key_version: None,
             reason: None,
+            intent: None,
         }
     }
 }

@@ -1,11 +1,11 @@
 //! The default audit sink: an append-only, hash-chained, authenticated JSON
 //! Lines file.
 //!
-//! Each line is `{"entry":ENTRY,"mac":HEX}` where ENTRY is
-//! `{"seq":N,"prev":HEX,"event":{...}}`, `prev` is the previous entry's MAC
-//! (64 zeros for the first) and MAC is HMAC-SHA-256 over the exact bytes of
-//! ENTRY under the writer's [`AuditKey`]. Editing, removing, reordering or
-//! inserting an entry breaks either a MAC or the chain of `seq`/`prev`.
+//! The line format lives in [`super::line`]: each entry is chained to the
+//! one before and signed with its writer's [`AuditKey`]. Editing, removing,
+//! reordering or inserting an entry breaks either a MAC or the chain of
+//! `seq`/`prev`; removing the last entries needs a
+//! [`Checkpoint`](super::Checkpoint) to be found.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -14,9 +14,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde::Serialize;
-
-use super::{AuditEvent, AuditKey, AuditSink};
+use super::line::{self, LogHead};
+use super::{Action, AuditEvent, AuditKey, AuditSink, Outcome};
 use crate::Error;
 
 /// How durable a recorded event is when `record` returns.
@@ -38,21 +37,10 @@ pub enum Durability {
 
 /// Queued events that wake the background writer early.
 const BATCH: usize = 512;
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-/// The longest entry the tail reader looks back over.
+/// How far back the tail reader looks for a line's start per read.
+const CHUNK: u64 = 1 << 16;
+/// The longest unterminated last line the writer tries to read as an entry.
 const MAX_LINE: u64 = 1 << 20;
-
-/// The `prev` of the first entry.
-pub(crate) fn genesis() -> &'static str {
-    GENESIS
-}
-
-#[derive(Serialize)]
-struct Entry<'a> {
-    seq: u64,
-    prev: &'a str,
-    event: &'a AuditEvent,
-}
 
 /// Chains, signs and appends events to the file.
 struct Writer {
@@ -63,11 +51,19 @@ struct Writer {
     sync: bool,
     file: File,
     /// The last entry's sequence number and MAC, as of `known_len`.
-    last: (u64, String),
+    last: LogHead,
     /// The file length after our last write; another writer changed the
     /// file if it differs.
     known_len: Option<u64>,
     buffer: Vec<u8>,
+    /// The head after our last write, for [`FileSink::head`].
+    written: Arc<Mutex<Option<LogHead>>>,
+}
+
+/// An incomplete last line the writer cut.
+struct Cut {
+    bytes: u64,
+    sha256: String,
 }
 
 impl Writer {
@@ -89,17 +85,33 @@ impl Writer {
     }
 
     fn append_locked(&mut self, events: &[AuditEvent]) -> Result<(), Error> {
-        let len = self
+        let mut len = self
             .file
             .metadata()
             .map_err(|e| Error::io("read audit log", &self.path, e))?
             .len();
+        let mut repair = None;
         if self.known_len != Some(len) {
-            self.last = self.read_tail(len)?;
+            let (last, cut, new_len) = self.read_tail(len)?;
+            self.last = last;
+            len = new_len;
+            repair = cut.zip(events.first()).map(|(cut, first)| {
+                let mut event = AuditEvent::now(
+                    &first.writer,
+                    &first.writer,
+                    Action::LogRepair,
+                    Outcome::Ok,
+                );
+                event.reason = Some(format!(
+                    "cut an incomplete last line of {} bytes (SHA-256 {}) left by an interrupted writer",
+                    cut.bytes, cut.sha256
+                ));
+                event
+            });
         }
         self.buffer.clear();
-        let (mut seq, mut prev) = self.last.clone();
-        for event in events {
+        let mut last = self.last.clone();
+        for event in repair.iter().chain(events) {
             if self.derived.as_ref().and_then(AuditKey::writer) != Some(event.writer.as_str()) {
                 self.derived = Some(self.key.derive(&event.writer).ok_or(
                     Error::InvalidParameter {
@@ -112,23 +124,9 @@ impl Writer {
                 what: "audit event",
                 reason: "no key for its writer",
             })?;
-            seq += 1;
-            let entry = serde_json::to_string(&Entry {
-                seq,
-                prev: &prev,
-                event,
-            })
-            .map_err(|_| Error::InvalidParameter {
-                what: "audit event",
-                reason: "does not encode",
-            })?;
-            let mac = crate::crypto::hex(&key.mac(entry.as_bytes()));
-            self.buffer.extend_from_slice(b"{\"entry\":");
-            self.buffer.extend_from_slice(entry.as_bytes());
-            self.buffer.extend_from_slice(b",\"mac\":\"");
-            self.buffer.extend_from_slice(mac.as_bytes());
-            self.buffer.extend_from_slice(b"\"}\n");
-            prev = mac;
+            let seq = last.seq + 1;
+            let mac = line::encode(seq, &last.mac, event, key, &mut self.buffer)?;
+            last = LogHead { seq, mac };
         }
         self.file
             .write_all(&self.buffer)
@@ -138,47 +136,92 @@ impl Writer {
                 .sync_data()
                 .map_err(|e| Error::io("sync audit log", &self.path, e))?;
         }
-        self.last = (seq, prev);
+        *self.written.lock().unwrap_or_else(PoisonError::into_inner) = Some(last.clone());
+        self.last = last;
         self.known_len = Some(len + self.buffer.len() as u64);
         Ok(())
     }
 
-    /// The last complete entry's sequence number and MAC. A partial last
-    /// line (a writer killed mid-write, whose event was never acknowledged)
-    /// is cut off so the chain continues from the last complete entry.
-    fn read_tail(&mut self, len: u64) -> Result<(u64, String), Error> {
-        let io = |action| {
-            let path = self.path.clone();
-            move |e| Error::io(action, path, e)
-        };
+    /// The head to continue from, what was cut, and the file's length
+    /// after. An unterminated last line that is a whole entry (its writer
+    /// stopped before the newline) is completed, never dropped; a truly
+    /// incomplete one (a writer killed mid-write, so never acknowledged) is
+    /// cut, and the caller records the cut.
+    fn read_tail(&mut self, len: u64) -> Result<(LogHead, Option<Cut>, u64), Error> {
         if len == 0 {
-            return Ok((0, GENESIS.to_owned()));
+            return Ok((LogHead::empty(), None, 0));
         }
-        let start = len.saturating_sub(MAX_LINE);
+        let terminated = self.read_range(len - 1, len)? == b"\n";
+        let end = if terminated { len - 1 } else { len };
+        let start = self.line_start(end)?;
+        let text = if end - start <= MAX_LINE {
+            Some(self.read_range(start, end)?)
+        } else {
+            None
+        };
+        let parsed = text.as_deref().map(line::parse);
+        match parsed {
+            Some(Ok(parsed)) => {
+                if !terminated {
+                    self.file
+                        .write_all(b"\n")
+                        .map_err(|e| Error::io("complete audit log", &self.path, e))?;
+                }
+                Ok((parsed.head(), None, end + 1))
+            }
+            _ if terminated => Err(Error::InvalidParameter {
+                what: "audit log",
+                reason: "its last entry does not parse: run `tierseal audit verify`",
+            }),
+            _ => {
+                let cut = self.fingerprint(start, end)?;
+                self.file
+                    .set_len(start)
+                    .map_err(|e| Error::io("repair audit log", &self.path, e))?;
+                let (head, _, len) = self.read_tail(start)?;
+                Ok((head, Some(cut), len))
+            }
+        }
+    }
+
+    /// Where the line that ends at `end` starts: just after the last
+    /// newline before `end`, or 0.
+    fn line_start(&mut self, end: u64) -> Result<u64, Error> {
+        let mut until = end;
+        while until > 0 {
+            let from = until.saturating_sub(CHUNK);
+            let chunk = self.read_range(from, until)?;
+            if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
+                return Ok(from + i as u64 + 1);
+            }
+            until = from;
+        }
+        Ok(0)
+    }
+
+    fn read_range(&mut self, from: u64, to: u64) -> Result<Vec<u8>, Error> {
+        let mut bytes = Vec::new();
         self.file
-            .seek(SeekFrom::Start(start))
-            .map_err(io("read audit log"))?;
-        let mut tail = Vec::new();
-        (&self.file)
-            .take(len - start)
-            .read_to_end(&mut tail)
-            .map_err(io("read audit log"))?;
-        if tail.last() != Some(&b'\n') {
-            let keep = tail
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(start, |i| start + i as u64 + 1);
-            self.file.set_len(keep).map_err(io("repair audit log"))?;
-            return self.read_tail(keep);
+            .seek(SeekFrom::Start(from))
+            .and_then(|_| (&self.file).take(to - from).read_to_end(&mut bytes))
+            .map_err(|e| Error::io("read audit log", &self.path, e))?;
+        Ok(bytes)
+    }
+
+    /// The length and SHA-256 of bytes `from..to`, read in chunks.
+    fn fingerprint(&mut self, from: u64, to: u64) -> Result<Cut, Error> {
+        use sha2::Digest as _;
+        let mut hash = sha2::Sha256::new();
+        let mut at = from;
+        while at < to {
+            let next = to.min(at + CHUNK);
+            hash.update(self.read_range(at, next)?);
+            at = next;
         }
-        let body = tail.get(..tail.len() - 1).unwrap_or_default();
-        let line_start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let line = body.get(line_start..).unwrap_or_default();
-        let parsed = super::verify::parse_line(line).map_err(|_| Error::InvalidParameter {
-            what: "audit log",
-            reason: "its last entry does not parse: run `tierseal audit verify`",
-        })?;
-        Ok((parsed.seq, parsed.mac))
+        Ok(Cut {
+            bytes: to - from,
+            sha256: crate::crypto::hex(&hash.finalize()),
+        })
     }
 }
 
@@ -224,6 +267,7 @@ pub struct FileSink {
     path: PathBuf,
     durability: Durability,
     mode: Mode,
+    written: Arc<Mutex<Option<LogHead>>>,
 }
 
 impl FileSink {
@@ -238,6 +282,7 @@ impl FileSink {
         durability: Durability,
     ) -> Result<FileSink, Error> {
         let path = path.as_ref().to_owned();
+        let written = Arc::new(Mutex::new(None));
         let mut options = OpenOptions::new();
         options.read(true).append(true).create(true);
         // Entries name principals, purposes and record ids: owner only.
@@ -252,9 +297,10 @@ impl FileSink {
             derived: None,
             sync: durability == Durability::Sync,
             file,
-            last: (0, GENESIS.to_owned()),
+            last: LogHead::empty(),
             known_len: None,
             buffer: Vec::new(),
+            written: Arc::clone(&written),
         };
         let mode = match durability {
             Durability::Flush | Durability::Sync => Mode::Direct(Mutex::new(writer)),
@@ -275,12 +321,23 @@ impl FileSink {
             path,
             durability,
             mode,
+            written,
         })
     }
 
     /// The log's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The sequence number and MAC of the last entry this sink wrote
+    /// (in [`Durability::Buffered`] mode, as of the last batch written:
+    /// call [`AuditSink::flush`] first); `None` before its first write.
+    pub fn head(&self) -> Option<LogHead> {
+        self.written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn writer_failed(&self, reason: String) -> Error {

@@ -50,6 +50,21 @@ impl AuditKey {
         })
     }
 
+    /// The key that signs checkpoints, derived from the root key only:
+    /// HMAC-SHA-256(root, "tierseal audit checkpoint\0"). No writer's key
+    /// derives it (their derivation input starts "tierseal audit writer"),
+    /// so a log's writer cannot vouch for how far its own log reached.
+    pub(crate) fn checkpoint_key(&self) -> Option<AuditKey> {
+        if self.writer.is_some() {
+            return None;
+        }
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.material.expose()).ok()?;
+        mac.update(b"tierseal audit checkpoint\0");
+        let mut bytes = [0u8; KEY_LEN];
+        bytes.copy_from_slice(&mac.finalize().into_bytes());
+        Some(AuditKey::root(KeyMaterial::take(&mut bytes)))
+    }
+
     /// The writer a derived key signs for; `None` for the root key.
     pub fn writer(&self) -> Option<&str> {
         self.writer.as_deref()

@@ -7,7 +7,8 @@
 //! keyring's [`AuditSink`]. The default sink, [`FileSink`], appends JSON
 //! Lines whose entries are hash-chained and authenticated with HMAC-SHA-256
 //! under an [`AuditKey`] kept in the keystore; [`verify`] finds the first
-//! entry that was edited, removed, reordered or inserted. [`TracingSink`]
+//! entry that was edited, removed, reordered or inserted, and
+//! [`verify_with`] a [`Checkpoint`] also finds removed last entries. [`TracingSink`]
 //! forwards events to `tracing` for the organisation's own pipeline, and
 //! [`MultiSink`] combines sinks.
 //!
@@ -16,18 +17,25 @@
 //! whether each was revealed or withheld, and error kinds. What is never
 //! logged: field values, masks, key bytes, passphrases.
 
+mod checkpoint;
 mod event;
 mod file;
 mod key;
+mod line;
 pub(crate) mod trail;
 mod verify;
 
 use std::sync::Arc;
 
+pub use checkpoint::{Checkpoint, CheckpointError};
 pub use event::{Action, AuditEvent, FieldAccess, FieldOutcome, Outcome, Timestamp};
 pub use file::{Durability, FileSink};
 pub use key::AuditKey;
-pub use verify::{VerifyError, VerifyProblem, read_events, verify};
+pub use line::LogHead;
+pub use verify::{
+    Unfinished, VerifyError, VerifyProblem, VerifyReport, read_events, read_events_until_error,
+    verify, verify_with,
+};
 
 use crate::Error;
 

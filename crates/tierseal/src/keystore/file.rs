@@ -10,6 +10,9 @@
 //! through salt) as AAD; the body (postcard) is authenticated under the
 //! master key with everything before it as AAD. The trailing SHA-256 tells
 //! accidental damage apart from a wrong passphrase.
+//!
+//! Version 2 keeps this layout and extends the body (see `model`); version
+//! 1 files are still read, and written as version 2 on their next save.
 
 use std::fs::{self, File, TryLockError};
 use std::io::Write;
@@ -24,7 +27,10 @@ use crate::Error;
 use crate::crypto::{NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 
 pub(crate) const MAGIC: &[u8; 4] = b"TSKS";
-pub(crate) const FILE_VERSION: u16 = 1;
+/// The version every save writes.
+pub(crate) const FILE_VERSION: u16 = 2;
+/// The oldest version still read.
+const OLDEST_READ_VERSION: u16 = 1;
 const KDF_ARGON2ID: u8 = 1;
 pub(crate) const SALT_LEN: usize = 16;
 const CHECKSUM_LEN: usize = 32;
@@ -35,6 +41,8 @@ const MAX_BODY_LEN: usize = 16 * 1024 * 1024;
 
 /// Everything in the file, as read.
 pub(crate) struct FileImage {
+    /// The file format version: it selects the body's encoding.
+    pub(crate) version: u16,
     pub(crate) kdf: KdfParams,
     pub(crate) salt: [u8; SALT_LEN],
     pub(crate) master_nonce: [u8; NONCE_LEN],
@@ -45,10 +53,11 @@ pub(crate) struct FileImage {
 }
 
 impl FileImage {
-    pub(crate) fn header(kdf: KdfParams, salt: &[u8; SALT_LEN]) -> Vec<u8> {
+    /// The header of a file of format `version`: the master key's AAD.
+    pub(crate) fn header(version: u16, kdf: KdfParams, salt: &[u8; SALT_LEN]) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN);
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FILE_VERSION.to_be_bytes());
+        out.extend_from_slice(&version.to_be_bytes());
         out.push(KDF_ARGON2ID);
         out.extend_from_slice(&kdf.memory_kib.to_be_bytes());
         out.extend_from_slice(&kdf.passes.to_be_bytes());
@@ -59,7 +68,7 @@ impl FileImage {
 
     /// Everything the body tag authenticates: header through body.
     pub(crate) fn authenticated_prefix(&self) -> Vec<u8> {
-        let mut out = Self::header(self.kdf, &self.salt);
+        let mut out = Self::header(self.version, self.kdf, &self.salt);
         out.extend_from_slice(&self.master_nonce);
         out.extend_from_slice(&self.wrapped_master);
         let body_len = u32::try_from(self.body.len()).unwrap_or(u32::MAX);
@@ -87,7 +96,7 @@ impl FileImage {
         }
         let mut reader = Reader { bytes, pos: 4 };
         let version = u16::from_be_bytes(reader.array().ok_or(corrupt("truncated"))?);
-        if version != FILE_VERSION {
+        if !(OLDEST_READ_VERSION..=FILE_VERSION).contains(&version) {
             return Err(Error::UnsupportedKeystoreVersion {
                 path: path.to_owned(),
                 version,
@@ -123,6 +132,7 @@ impl FileImage {
             let body_nonce = reader.array()?;
             let body_tag = reader.array()?;
             (reader.pos == content.len()).then_some(FileImage {
+                version,
                 kdf,
                 salt,
                 master_nonce,
@@ -132,7 +142,7 @@ impl FileImage {
                 body_tag,
             })
         };
-        let image = read().ok_or(corrupt("the layout does not match format version 1"))?;
+        let image = read().ok_or(corrupt("the layout does not match its format version"))?;
         image.kdf.check().map_err(corrupt)?;
         Ok(image)
     }

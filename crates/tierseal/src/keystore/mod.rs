@@ -9,6 +9,10 @@
 //! An open [`Keystore`] holds the file's exclusive lock until it is
 //! dropped, and every change is written atomically before the call
 //! returns, so neither a crash nor a second custodian can lose an update.
+//!
+//! Besides the keys, the keystore keeps a register of every grant it issued
+//! ([`Keystore::issued_grants`]) and the last audit-log checkpoint
+//! ([`Keystore::audit_checkpoint`]).
 
 mod file;
 mod kdf;
@@ -18,19 +22,25 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aes_gcm::Aes256Gcm;
-use zeroize::Zeroizing;
 
 pub use kdf::{KdfParams, KdfProfile, Passphrase};
 
+pub use model::{AuditCheckpoint, GrantId, IssuedGrant, IssuedTier};
+
 use crate::audit::AuditKey;
-use crate::crypto::{self, KEY_LEN, KeyMaterial};
+use crate::crypto::{self, AuthFailed, KEY_LEN, KeyMaterial};
 use crate::keyring::{TierKeys, VersionKey};
 use crate::{Clearance, Error, Keyring, Tier};
-use file::{FileImage, KeystoreLock, SALT_LEN};
+use file::{FILE_VERSION, FileImage, KeystoreLock, SALT_LEN};
 use model::{Body, TierRecord, VersionRecord, WrappedTierKey};
 
 /// The audit writer of keyrings taken straight from the keystore.
 pub const CUSTODIAN: &str = "custodian";
+
+/// Principals no grant may be issued to: the writers the keystore itself
+/// signs audit entries as. A name that reads as one of these (any case,
+/// with spaces or invisible characters added) is refused too.
+pub const RESERVED_PRINCIPALS: &[&str] = &[CUSTODIAN];
 
 /// AAD of the audit key's wrap under the master key.
 const AUDIT_KEY_AAD: &[u8] = b"tierseal/audit-key\0\x01";
@@ -106,13 +116,52 @@ impl KeyVersionInfo {
 pub struct Keystore {
     path: PathBuf,
     _lock: KeystoreLock,
+    root: Root,
+    body: Body,
+}
+
+/// The master key, and its wrap under the passphrase as the file stores it.
+struct Root {
     kdf: KdfParams,
     salt: [u8; SALT_LEN],
     master_nonce: [u8; crypto::NONCE_LEN],
+    /// Wrapped with the header of [`FILE_VERSION`] as AAD, whatever version
+    /// the file was read as, so the next save writes the current version.
     wrapped_master: [u8; crypto::WRAPPED_KEY_LEN],
-    master_key: KeyMaterial,
     master: Aes256Gcm,
-    body: Body,
+}
+
+impl Root {
+    /// Wraps `master` under a fresh salt and `passphrase`.
+    fn new(master: &KeyMaterial, passphrase: &Passphrase, kdf: KdfParams) -> Result<Root, Error> {
+        let mut salt = [0u8; SALT_LEN];
+        crypto::fill_from_os(&mut salt)?;
+        let unlock = crypto::cipher_for(&*kdf.derive(passphrase, &salt)?);
+        Root::wrap(master, &unlock, kdf, salt)
+    }
+
+    /// Wraps `master` under the unlock key for a file of [`FILE_VERSION`].
+    fn wrap(
+        master: &KeyMaterial,
+        unlock: &Aes256Gcm,
+        kdf: KdfParams,
+        salt: [u8; SALT_LEN],
+    ) -> Result<Root, Error> {
+        let master_nonce = crypto::fresh_wrap_nonce()?;
+        let wrapped_master = crypto::wrap_key(
+            unlock,
+            &master_nonce,
+            &FileImage::header(FILE_VERSION, kdf, &salt),
+            master.expose(),
+        )?;
+        Ok(Root {
+            kdf,
+            salt,
+            master_nonce,
+            wrapped_master,
+            master: master.cipher(),
+        })
+    }
 }
 
 impl Keystore {
@@ -135,28 +184,22 @@ impl Keystore {
         {
             return Err(Error::KeystoreExists { path });
         }
-        let master = KeyMaterial::generate()?;
-        let kdf = profile.params();
-        let mut salt = [0u8; SALT_LEN];
-        crypto::fill_from_os(&mut salt)?;
-        let (master_nonce, wrapped_master) = wrap_master(&master, passphrase, kdf, &salt)?;
+        let root = Root::new(&KeyMaterial::generate()?, passphrase, profile.params())?;
         let mut keystore = Keystore {
             path,
             _lock: lock,
-            kdf,
-            salt,
-            master_nonce,
-            wrapped_master,
-            master: master.cipher(),
-            master_key: master,
+            root,
             body: Body::default(),
         };
         keystore.update(|store, body| {
             for tier in [Tier::INTERNAL, Tier::CONFIDENTIAL, Tier::RESTRICTED] {
                 body.tiers.push(store.new_tier_record(tier)?);
             }
-            body.audit_key =
-                Some(store.wrap_under_master(&KeyMaterial::generate()?, AUDIT_KEY_AAD)?);
+            body.audit_key = Some(wrap_under(
+                &store.root.master,
+                &KeyMaterial::generate()?,
+                AUDIT_KEY_AAD,
+            )?);
             Ok(())
         })?;
         Ok(keystore)
@@ -164,6 +207,9 @@ impl Keystore {
 
     /// Opens and unlocks the keystore at `path`, waiting up to
     /// [`DEFAULT_LOCK_WAIT`] for another process's lock.
+    ///
+    /// A file of an older format version is read as it is, and written in
+    /// the current version on the next change; opening never writes.
     ///
     /// # Errors
     /// [`Error::WrongPassphrase`], [`Error::KeystoreCorrupt`],
@@ -193,35 +239,45 @@ impl Keystore {
         };
 
         let unlock = crypto::cipher_for(&*image.kdf.derive(passphrase, &image.salt)?);
-        let header = FileImage::header(image.kdf, &image.salt);
+        let header = FileImage::header(image.version, image.kdf, &image.salt);
         let mut master_bytes =
             crypto::unwrap_key(&unlock, &image.master_nonce, &header, &image.wrapped_master)
                 .map_err(|_| Error::WrongPassphrase { path: path.clone() })?;
         let master_key = KeyMaterial::take(&mut master_bytes);
         let master = master_key.cipher();
+        // The wrap binds the file version: an older file's master key is
+        // wrapped again now, while the unlock key is at hand, so that the
+        // next save can write the current version.
+        let root = if image.version == FILE_VERSION {
+            Root {
+                kdf: image.kdf,
+                salt: image.salt,
+                master_nonce: image.master_nonce,
+                wrapped_master: image.wrapped_master,
+                master,
+            }
+        } else {
+            Root::wrap(&master_key, &unlock, image.kdf, image.salt)?
+        };
+        drop((unlock, master_key));
 
         let mut empty = [];
         crypto::decrypt(
-            &master,
+            &root.master,
             &image.body_nonce,
             &image.authenticated_prefix(),
             &mut empty,
             &image.body_tag,
         )
         .map_err(|_| corrupt("authentication failed (the file was altered)"))?;
-        let body: Body =
-            postcard::from_bytes(&image.body).map_err(|_| corrupt("the body does not decode"))?;
+        let body = Body::decode(image.version, &image.body)
+            .ok_or_else(|| corrupt("the body does not decode"))?;
         body.check().map_err(corrupt)?;
 
         let keystore = Keystore {
             path: path.clone(),
             _lock: lock,
-            kdf: image.kdf,
-            salt: image.salt,
-            master_nonce: image.master_nonce,
-            wrapped_master: image.wrapped_master,
-            master_key,
-            master,
+            root,
             body,
         };
         // Every stored tier key must unwrap: fail now, not at first use.
@@ -241,7 +297,7 @@ impl Keystore {
 
     /// The Argon2id parameters protecting it.
     pub fn kdf_params(&self) -> KdfParams {
-        self.kdf
+        self.root.kdf
     }
 
     /// The tiers, in order.
@@ -377,11 +433,40 @@ impl Keystore {
     /// unreadable. The primary version cannot be retired. Rewrap stored
     /// data before retiring.
     ///
+    /// Refused while an unexpired issued grant carries the version (see
+    /// [`outstanding_grants`](Self::outstanding_grants)): its holder keeps
+    /// a copy of the key that retiring cannot destroy. Wait for those
+    /// grants to expire, or confirm their holders discarded them and call
+    /// [`retire_despite_grants`](Self::retire_despite_grants).
+    ///
     /// # Errors
-    /// [`Error::KeyState`] for the primary, [`Error::UnknownTier`],
-    /// [`Error::UnknownKeyVersion`], [`Error::KeyRetired`], or an error
-    /// saving the file.
+    /// [`Error::GrantsOutstanding`], [`Error::KeyState`] for the primary,
+    /// [`Error::UnknownTier`], [`Error::UnknownKeyVersion`],
+    /// [`Error::KeyRetired`], or an error saving the file.
     pub fn retire(&mut self, tier: &Tier, version: u32) -> Result<(), Error> {
+        self.usable_version(tier, version)?;
+        let outstanding = self
+            .outstanding_grants(tier, version, SystemTime::now())
+            .len();
+        if outstanding > 0 {
+            return Err(Error::GrantsOutstanding {
+                tier: tier.clone(),
+                version,
+                grants: outstanding,
+            });
+        }
+        self.retire_despite_grants(tier, version)
+    }
+
+    /// As [`retire`](Self::retire), even while issued grants still carry
+    /// the version. Their holders can go on opening data wrapped under it
+    /// with their own copy of the key until their grants expire: use this
+    /// only once they have discarded those grants, or accept that they
+    /// keep that access.
+    ///
+    /// # Errors
+    /// As [`retire`](Self::retire), except [`Error::GrantsOutstanding`].
+    pub fn retire_despite_grants(&mut self, tier: &Tier, version: u32) -> Result<(), Error> {
         self.usable_version(tier, version)?;
         if self.record(tier)?.primary == version {
             return Err(Error::KeyState {
@@ -423,28 +508,99 @@ impl Keystore {
         })
     }
 
-    /// Changes the passphrase (and optionally the KDF profile). Only the
-    /// master key is re-wrapped; tier keys are untouched.
+    /// Changes the passphrase (and optionally the KDF profile) and replaces
+    /// the master key: a fresh master key is generated and every key
+    /// wrapped under the old one (each tier key version and the audit key)
+    /// is wrapped again under it, all in one atomic save.
+    ///
+    /// A copy of the file taken before the change still opens with the old
+    /// passphrase and still reveals the keys that existed then; it reveals
+    /// nothing about keys created afterwards, which are wrapped only under
+    /// the new master key.
     ///
     /// # Errors
-    /// An error saving the file; the old passphrase then still works.
+    /// An error saving the file; the old passphrase and master key then
+    /// stay in force, in memory and on disk.
     pub fn change_passphrase(
         &mut self,
         new: &Passphrase,
         profile: KdfProfile,
     ) -> Result<(), Error> {
-        let kdf = profile.params();
-        let mut salt = [0u8; SALT_LEN];
-        crypto::fill_from_os(&mut salt)?;
-        let (master_nonce, wrapped_master) = wrap_master(&self.master_key, new, kdf, &salt)?;
-        let old = (self.kdf, self.salt, self.master_nonce, self.wrapped_master);
-        (self.kdf, self.salt, self.master_nonce, self.wrapped_master) =
-            (kdf, salt, master_nonce, wrapped_master);
-        if let Err(e) = self.save(&self.body) {
-            (self.kdf, self.salt, self.master_nonce, self.wrapped_master) = old;
-            return Err(e);
-        }
+        let root = Root::new(&KeyMaterial::generate()?, new, profile.params())?;
+        let mut body = self.body.clone();
+        for_each_wrapped_key(&mut body, |aad, wrapped| {
+            let material = unwrap_under(&self.root.master, wrapped, aad).map_err(|_| {
+                Error::KeystoreCorrupt {
+                    path: self.path.clone(),
+                    reason: "a key does not authenticate under the master key",
+                }
+            })?;
+            *wrapped = wrap_under(&root.master, &material, aad)?;
+            Ok(())
+        })?;
+        self.save_as(&root, &body)?;
+        self.root = root;
+        self.body = body;
         Ok(())
+    }
+
+    /// Every grant this keystore issued, in issue order, expired ones
+    /// included.
+    pub fn issued_grants(&self) -> &[IssuedGrant] {
+        &self.body.grants
+    }
+
+    /// The issued grants that carry `version` of `tier` and have not
+    /// expired at `now`: whoever holds one can open data wrapped under that
+    /// version whatever the keystore does.
+    pub fn outstanding_grants(
+        &self,
+        tier: &Tier,
+        version: u32,
+        now: SystemTime,
+    ) -> Vec<&IssuedGrant> {
+        let now = unix_seconds(now);
+        self.body
+            .grants
+            .iter()
+            .filter(|grant| !grant.is_expired(now) && grant.carries(tier, version))
+            .collect()
+    }
+
+    /// The audit-log head last recorded with
+    /// [`record_audit_checkpoint`](Self::record_audit_checkpoint), if any.
+    pub fn audit_checkpoint(&self) -> Option<AuditCheckpoint> {
+        self.body.audit_checkpoint
+    }
+
+    /// Records the audit log's head (the last entry's `seq` and `mac`) in
+    /// the keystore, in one atomic save, stamped with the current time. The
+    /// log's writers cannot rewrite the keystore, so a log later found to
+    /// end before `seq`, or with another MAC at `seq`, was cut or rewritten.
+    ///
+    /// A checkpoint never moves back: recording an older `seq`, or the same
+    /// `seq` with another MAC, is refused, since it would hide a cut log.
+    ///
+    /// # Errors
+    /// [`Error::AuditCheckpointRegressed`], or an error saving the file.
+    pub fn record_audit_checkpoint(&mut self, seq: u64, mac: [u8; 32]) -> Result<(), Error> {
+        if let Some(recorded) = self.body.audit_checkpoint
+            && (seq < recorded.seq || (seq == recorded.seq && mac != recorded.mac))
+        {
+            return Err(Error::AuditCheckpointRegressed {
+                recorded: recorded.seq,
+                offered: seq,
+            });
+        }
+        let recorded_at = unix_seconds(SystemTime::now());
+        self.update(|_, body| {
+            body.audit_checkpoint = Some(AuditCheckpoint {
+                seq,
+                mac,
+                recorded_at,
+            });
+            Ok(())
+        })
     }
 
     fn record(&self, tier: &Tier) -> Result<&TierRecord, Error> {
@@ -484,26 +640,12 @@ impl Keystore {
             version,
             created_at: unix_seconds(SystemTime::now()),
             check_value: material.check_value(),
-            wrapped: Some(self.wrap_under_master(&material, &tier_key_aad(tier, version))?),
+            wrapped: Some(wrap_under(
+                &self.root.master,
+                &material,
+                &tier_key_aad(tier, version),
+            )?),
             retired_at: None,
-        })
-    }
-
-    /// Wraps a key stored in the body under the master key.
-    fn wrap_under_master(
-        &self,
-        material: &KeyMaterial,
-        aad: &[u8],
-    ) -> Result<WrappedTierKey, Error> {
-        let nonce = crypto::fresh_wrap_nonce()?;
-        let wrapped = crypto::wrap_key(&self.master, &nonce, aad, material.expose())?;
-        let (ciphertext, tag) = wrapped.split_at(KEY_LEN);
-        Ok(WrappedTierKey {
-            nonce,
-            ciphertext: ciphertext
-                .try_into()
-                .map_err(|_| Error::malformed("wrap"))?,
-            tag: tag.try_into().map_err(|_| Error::malformed("wrap"))?,
         })
     }
 
@@ -514,18 +656,10 @@ impl Keystore {
         aad: &[u8],
         what: &'static str,
     ) -> Result<KeyMaterial, Error> {
-        let mut joined = [0u8; crypto::WRAPPED_KEY_LEN];
-        let (ciphertext, tag) = joined.split_at_mut(KEY_LEN);
-        ciphertext.copy_from_slice(&wrapped.ciphertext);
-        tag.copy_from_slice(&wrapped.tag);
-        let mut key: Zeroizing<[u8; KEY_LEN]> =
-            crypto::unwrap_key(&self.master, &wrapped.nonce, aad, &joined).map_err(|_| {
-                Error::KeystoreCorrupt {
-                    path: self.path.clone(),
-                    reason: what,
-                }
-            })?;
-        Ok(KeyMaterial::take(&mut key))
+        unwrap_under(&self.root.master, wrapped, aad).map_err(|_| Error::KeystoreCorrupt {
+            path: self.path.clone(),
+            reason: what,
+        })
     }
 
     /// The tier key of `version`, or `None` when retired.
@@ -578,15 +712,22 @@ impl Keystore {
     /// with. Returns the grant file's bytes and the secret that decrypts
     /// it; deliver them separately.
     ///
+    /// The grant is recorded in the keystore's register (see
+    /// [`issued_grants`](Self::issued_grants)) before it is returned: a
+    /// grant that could not be recorded is never handed out.
+    ///
     /// # Errors
-    /// [`Error::UnknownTier`], [`Error::InvalidParameter`] for an empty
-    /// principal or an expiry in the past; [`Error::Randomness`].
+    /// [`Error::ReservedPrincipal`] for a principal that reads as one in
+    /// [`RESERVED_PRINCIPALS`], [`Error::InvalidParameter`] for an empty
+    /// principal or an expiry in the past, [`Error::UnknownTier`],
+    /// [`Error::Randomness`], or an error saving the file.
     pub fn issue_grant(
-        &self,
+        &mut self,
         clearance: &Clearance,
         principal: &str,
         expires_at: SystemTime,
     ) -> Result<(Vec<u8>, crate::GrantSecret), Error> {
+        crate::grant::check_principal(principal)?;
         let keyring = self.keyring(clearance)?;
         let audit_key = self
             .audit_key()?
@@ -595,7 +736,28 @@ impl Keystore {
                 what: "principal",
                 reason: "cannot derive its audit key",
             })?;
-        crate::grant::issue(&keyring, principal, expires_at, &audit_key)
+        let (grant, secret, info) =
+            crate::grant::issue(&keyring, principal, expires_at, &audit_key)?;
+        let mut id = [0u8; 8];
+        crypto::fill_from_os(&mut id)?;
+        self.update(|_, body| {
+            body.grants.push(IssuedGrant {
+                id: GrantId(id),
+                principal: info.principal,
+                issued_at: info.issued_at,
+                expires_at: info.expires_at,
+                tiers: info
+                    .tiers
+                    .into_iter()
+                    .map(|granted| IssuedTier {
+                        tier: granted.tier,
+                        versions: granted.versions,
+                    })
+                    .collect(),
+            });
+            Ok(())
+        })?;
+        Ok((grant, secret))
     }
 
     /// Applies `change` to a copy of the body, saves it atomically, and
@@ -617,22 +779,28 @@ impl Keystore {
     }
 
     fn save(&self, body: &Body) -> Result<(), Error> {
+        self.save_as(&self.root, body)
+    }
+
+    /// Writes `body` under `root`, always in the current file version.
+    fn save_as(&self, root: &Root, body: &Body) -> Result<(), Error> {
         let encoded = postcard::to_stdvec(body).map_err(|_| Error::InvalidParameter {
             what: "keystore body",
             reason: "does not encode",
         })?;
         let mut image = FileImage {
-            kdf: self.kdf,
-            salt: self.salt,
-            master_nonce: self.master_nonce,
-            wrapped_master: self.wrapped_master,
+            version: FILE_VERSION,
+            kdf: root.kdf,
+            salt: root.salt,
+            master_nonce: root.master_nonce,
+            wrapped_master: root.wrapped_master,
             body: encoded,
             body_nonce: crypto::fresh_wrap_nonce()?,
             body_tag: [0; crypto::TAG_LEN],
         };
         let mut empty = [];
         image.body_tag = crypto::encrypt(
-            &self.master,
+            &root.master,
             &image.body_nonce,
             &image.authenticated_prefix(),
             &mut empty,
@@ -645,7 +813,7 @@ impl std::fmt::Debug for Keystore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keystore")
             .field("path", &self.path)
-            .field("kdf", &self.kdf)
+            .field("kdf", &self.root.kdf)
             .field(
                 "tiers",
                 &self
@@ -659,21 +827,56 @@ impl std::fmt::Debug for Keystore {
     }
 }
 
-fn wrap_master(
-    master: &KeyMaterial,
-    passphrase: &Passphrase,
-    kdf: KdfParams,
-    salt: &[u8; SALT_LEN],
-) -> Result<([u8; crypto::NONCE_LEN], [u8; crypto::WRAPPED_KEY_LEN]), Error> {
-    let unlock = crypto::cipher_for(&*kdf.derive(passphrase, salt)?);
+/// Calls `f` with every key the body holds wrapped under the master key,
+/// and its AAD. A key kind added to the body must be added here, or
+/// changing the passphrase would leave it under the old master key.
+fn for_each_wrapped_key(
+    body: &mut Body,
+    mut f: impl FnMut(&[u8], &mut WrappedTierKey) -> Result<(), Error>,
+) -> Result<(), Error> {
+    for record in &mut body.tiers {
+        for version in &mut record.versions {
+            if let Some(wrapped) = &mut version.wrapped {
+                f(&tier_key_aad(&record.tier, version.version), wrapped)?;
+            }
+        }
+    }
+    if let Some(wrapped) = &mut body.audit_key {
+        f(AUDIT_KEY_AAD, wrapped)?;
+    }
+    Ok(())
+}
+
+/// Wraps a key stored in the body under the master key.
+fn wrap_under(
+    master: &Aes256Gcm,
+    material: &KeyMaterial,
+    aad: &[u8],
+) -> Result<WrappedTierKey, Error> {
     let nonce = crypto::fresh_wrap_nonce()?;
-    let wrapped = crypto::wrap_key(
-        &unlock,
-        &nonce,
-        &FileImage::header(kdf, salt),
-        master.expose(),
-    )?;
-    Ok((nonce, wrapped))
+    let wrapped = crypto::wrap_key(master, &nonce, aad, material.expose())?;
+    let (ciphertext, tag) = wrapped.split_at(KEY_LEN);
+    Ok(WrappedTierKey {
+        nonce,
+        ciphertext: ciphertext
+            .try_into()
+            .map_err(|_| Error::malformed("wrap"))?,
+        tag: tag.try_into().map_err(|_| Error::malformed("wrap"))?,
+    })
+}
+
+/// Unwraps a key stored in the body.
+fn unwrap_under(
+    master: &Aes256Gcm,
+    wrapped: &WrappedTierKey,
+    aad: &[u8],
+) -> Result<KeyMaterial, AuthFailed> {
+    let mut joined = [0u8; crypto::WRAPPED_KEY_LEN];
+    let (ciphertext, tag) = joined.split_at_mut(KEY_LEN);
+    ciphertext.copy_from_slice(&wrapped.ciphertext);
+    tag.copy_from_slice(&wrapped.tag);
+    let mut key = crypto::unwrap_key(master, &wrapped.nonce, aad, &joined)?;
+    Ok(KeyMaterial::take(&mut key))
 }
 
 /// AAD of a tier key wrap: binds the key to its tier and version.
@@ -693,4 +896,71 @@ fn unknown(tier: &Tier) -> Error {
 
 pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body of the keystore file at `path`, read as an attacker would:
+    /// it is authenticated, not encrypted, so no passphrase is needed.
+    fn stolen_body(path: &Path) -> Body {
+        let bytes = std::fs::read(path).unwrap();
+        let image = FileImage::decode(&bytes, path).unwrap();
+        Body::decode(image.version, &image.body).unwrap()
+    }
+
+    /// Whether `master` unwraps the key of `version` of `tier` in `body`.
+    fn unwraps(master: &Aes256Gcm, body: &Body, tier: &Tier, version: u32) -> bool {
+        let record = body.tier(tier).unwrap();
+        let wrapped = record.version(version).unwrap().wrapped.as_ref().unwrap();
+        unwrap_under(master, wrapped, &tier_key_aad(tier, version)).is_ok()
+    }
+
+    #[test]
+    fn an_old_copy_and_the_old_passphrase_reveal_no_key_created_after_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.keystore");
+        let old_copy = dir.path().join("stolen-before.keystore");
+        let mut keystore = Keystore::create(&path, &"old".into(), KdfProfile::Test).unwrap();
+        std::fs::copy(&path, &old_copy).unwrap();
+
+        keystore
+            .change_passphrase(&"new".into(), KdfProfile::Test)
+            .unwrap();
+        let v2 = keystore.rotate(&Tier::RESTRICTED).unwrap();
+        let new_body = stolen_body(&path);
+        drop(keystore);
+
+        // The attacker's master key: the old copy opened with the old
+        // passphrase.
+        let old = Keystore::open(&old_copy, &"old".into()).unwrap();
+        assert!(!unwraps(&old.root.master, &new_body, &Tier::RESTRICTED, v2));
+        // Nor are the keys that existed then reachable through the new file
+        // (they are wrapped again under the new master key), though the old
+        // copy itself still holds them.
+        assert!(!unwraps(&old.root.master, &new_body, &Tier::RESTRICTED, 1));
+        assert!(unwraps(&old.root.master, &old.body, &Tier::RESTRICTED, 1));
+        let audit = new_body.audit_key.as_ref().unwrap();
+        assert!(unwrap_under(&old.root.master, audit, AUDIT_KEY_AAD).is_err());
+
+        // The new passphrase opens everything, old keys and new.
+        let new = Keystore::open(&path, &"new".into()).unwrap();
+        assert!(unwraps(&new.root.master, &new_body, &Tier::RESTRICTED, v2));
+        assert!(unwraps(&new.root.master, &new_body, &Tier::RESTRICTED, 1));
+        assert_eq!(
+            new.key_versions()
+                .iter()
+                .find(|v| v.tier == Tier::RESTRICTED && v.version == 1)
+                .map(|v| v.check_value.clone()),
+            old.key_versions()
+                .iter()
+                .find(|v| v.tier == Tier::RESTRICTED && v.version == 1)
+                .map(|v| v.check_value.clone()),
+        );
+        assert!(matches!(
+            Keystore::open_with_lock_wait(&path, &"old".into(), Duration::ZERO),
+            Err(Error::KeystoreLocked { .. })
+        ));
+    }
 }

@@ -1,16 +1,153 @@
-//! What a keystore records about its tiers and key versions.
+//! What a keystore records: its tiers and key versions, the grants it
+//! issued, and the last audit-log checkpoint.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Tier;
 use crate::crypto::{CheckValue, KEY_LEN, NONCE_LEN, TAG_LEN};
 
-/// The keystore body: every tier and every key version.
+/// The keystore body of file format version 2.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Body {
     pub(crate) tiers: Vec<TierRecord>,
     /// The root audit key, wrapped under the master key.
     pub(crate) audit_key: Option<WrappedTierKey>,
+    /// Every grant issued, in issue order (expired ones included).
+    pub(crate) grants: Vec<IssuedGrant>,
+    /// The last audit-log head recorded by a custodian operation.
+    pub(crate) audit_checkpoint: Option<AuditCheckpoint>,
+}
+
+/// The keystore body of file format version 1, read to upgrade old files.
+#[derive(Deserialize)]
+struct BodyV1 {
+    tiers: Vec<TierRecord>,
+    audit_key: Option<WrappedTierKey>,
+}
+
+impl Body {
+    /// Decodes the body of a file of format `version` (1 or 2).
+    pub(crate) fn decode(version: u16, bytes: &[u8]) -> Option<Body> {
+        match version {
+            1 => {
+                let old: BodyV1 = postcard::from_bytes(bytes).ok()?;
+                Some(Body {
+                    tiers: old.tiers,
+                    audit_key: old.audit_key,
+                    grants: Vec::new(),
+                    audit_checkpoint: None,
+                })
+            }
+            2 => postcard::from_bytes(bytes).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// A grant recorded in the keystore's register when it was issued.
+///
+/// The register is what lets a custodian see who still holds a key
+/// version: a grant carries copies of tier keys, and a copy handed out
+/// cannot be taken back, so retiring a version that an unexpired grant
+/// carries does not stop that grant's holder from opening data under it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedGrant {
+    /// A random identifier, unique in this keystore.
+    pub id: GrantId,
+    /// The service or person the grant was issued to.
+    pub principal: String,
+    /// Issued, in seconds since the Unix epoch.
+    pub issued_at: u64,
+    /// Expires, in seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// Each granted tier with the key versions the grant carries.
+    pub tiers: Vec<IssuedTier>,
+}
+
+impl IssuedGrant {
+    /// Whether the grant has expired at `now` (seconds since the Unix
+    /// epoch): a grant is refused from its expiry second on.
+    pub fn is_expired(&self, now: u64) -> bool {
+        now >= self.expires_at
+    }
+
+    /// Whether the grant carries the key of `version` of `tier`.
+    pub fn carries(&self, tier: &Tier, version: u32) -> bool {
+        self.tiers
+            .iter()
+            .any(|t| t.tier == *tier && t.versions.contains(&version))
+    }
+}
+
+/// One tier of an [`IssuedGrant`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedTier {
+    /// The tier.
+    pub tier: Tier,
+    /// The versions whose keys the grant carries.
+    pub versions: Vec<u32>,
+}
+
+/// The identifier of an issued grant: 8 random bytes, shown as 16 hex
+/// digits (and as a hex string in JSON).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GrantId(pub(crate) [u8; 8]);
+
+impl fmt::Display for GrantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::crypto::hex(&self.0))
+    }
+}
+
+impl fmt::Debug for GrantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GrantId({self})")
+    }
+}
+
+impl Serialize for GrantId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&self.to_string())
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GrantId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            let mut bytes = [0u8; 8];
+            let digits = text.as_bytes();
+            if digits.len() != 16 {
+                return Err(serde::de::Error::custom("a grant id is 16 hex digits"));
+            }
+            for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+                let pair = std::str::from_utf8(pair).map_err(serde::de::Error::custom)?;
+                *byte = u8::from_str_radix(pair, 16).map_err(serde::de::Error::custom)?;
+            }
+            Ok(GrantId(bytes))
+        } else {
+            <[u8; 8]>::deserialize(deserializer).map(GrantId)
+        }
+    }
+}
+
+/// A checkpoint of the audit log's head, kept in the keystore where the
+/// log's writers cannot rewrite it: a log that ends before `seq`, or whose
+/// entry `seq` has another MAC, was cut or rewritten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpoint {
+    /// The sequence number of the last entry covered.
+    pub seq: u64,
+    /// That entry's MAC.
+    pub mac: [u8; 32],
+    /// When it was recorded, in seconds since the Unix epoch.
+    pub recorded_at: u64,
 }
 
 /// One tier's key versions.
@@ -49,6 +186,16 @@ pub(crate) struct WrappedTierKey {
 impl Body {
     /// Checks the invariants a decoded body must hold.
     pub(crate) fn check(&self) -> Result<(), &'static str> {
+        for (i, grant) in self.grants.iter().enumerate() {
+            if self
+                .grants
+                .iter()
+                .skip(i + 1)
+                .any(|other| other.id == grant.id)
+            {
+                return Err("a grant id is listed twice");
+            }
+        }
         for (i, record) in self.tiers.iter().enumerate() {
             if self
                 .tiers

@@ -1,9 +1,12 @@
 use std::io::Write as _;
+
+use sha2::Digest as _;
 use std::path::Path;
 use std::sync::Arc;
 
 use tierseal::audit::{
-    Action, AuditEvent, AuditKey, AuditSink, Durability, FileSink, Outcome, VerifyProblem, verify,
+    Action, AuditEvent, AuditKey, AuditSink, Checkpoint, CheckpointError, Durability, FileSink,
+    LogHead, Outcome, Unfinished, VerifyProblem, verify, verify_with,
 };
 use tierseal::{AccessContext, Binding, Error, Keyring, Level, RecordOpener, RecordSealer, Tier};
 
@@ -48,10 +51,10 @@ fn an_intact_chain_of_ten_thousand_events_verifies() {
     let fixture = Fixture::new();
     let path = fixture.dir.path().join("audit.jsonl");
     write_log(&fixture, &path, 10_000);
-    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 10_000);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap().entries, 10_000);
     // Appending later continues the same chain.
     write_log(&fixture, &path, 5);
-    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 10_005);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap().entries, 10_005);
 }
 
 #[test]
@@ -119,7 +122,7 @@ fn an_entry_forged_without_the_key_is_pinpointed() {
 }
 
 #[test]
-fn a_truncated_last_line_is_reported_and_the_next_writer_repairs_it() {
+fn an_incomplete_last_line_is_reported_and_the_next_writer_cuts_it_on_the_record() {
     let fixture = Fixture::new();
     let path = fixture.dir.path().join("audit.jsonl");
     write_log(&fixture, &path, 5);
@@ -132,10 +135,239 @@ fn a_truncated_last_line_is_reported_and_the_next_writer_repairs_it() {
         "{err}"
     );
 
-    // The interrupted entry was never acknowledged: a writer cuts it and
-    // continues the chain from entry 4.
+    // The interrupted entry was never acknowledged: a writer cuts it,
+    // records the cut (with the fragment's length and hash) and continues
+    // the chain from entry 4.
     write_log(&fixture, &path, 1);
-    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 5);
+    let report = verify(&path, &root_key(&fixture)).unwrap();
+    assert_eq!(report.entries, 6);
+    assert_eq!(report.incidents.len(), 1, "{report:?}");
+    let (seq, repair) = &report.incidents[0];
+    assert_eq!((*seq, repair.action), (5, Action::LogRepair));
+    let reason = repair.reason.as_deref().unwrap();
+    let kept = &bytes[..bytes.len() - 40];
+    let fragment = &kept[kept.iter().rposition(|b| *b == b'\n').unwrap() + 1..];
+    let digest: String = sha2::Sha256::digest(fragment)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        reason.contains(&format!("{} bytes (SHA-256 {digest})", fragment.len())),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_whole_last_entry_without_its_newline_is_completed_not_cut() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    write_log(&fixture, &path, 5);
+    let before = lines(&path);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+    write_log(&fixture, &path, 1);
+    let report = verify(&path, &root_key(&fixture)).unwrap();
+    assert_eq!(report.entries, 6, "the fifth entry was kept");
+    assert!(report.incidents.is_empty(), "{report:?}");
+    assert_eq!(lines(&path)[..5], before[..]);
+}
+
+#[test]
+fn bytes_outside_the_signed_entry_are_refused() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    write_log(&fixture, &path, 3);
+    let original = lines(&path);
+    let edits: [fn(&str) -> String; 5] = [
+        // An unsigned extra field after the MAC...
+        |line| format!("{},\"approved_by\":\"ciso\"}}", &line[..line.len() - 1]),
+        // ...or before the entry.
+        |line| line.replacen("{\"entry\":", "{\"note\":1,\"entry\":", 1),
+        // A second MAC field (JSON readers differ on which one wins).
+        |line| {
+            format!(
+                "{},\"mac\":\"{}\"}}",
+                &line[..line.len() - 1],
+                "0".repeat(64)
+            )
+        },
+        // Whitespace is unsigned too.
+        |line| line.replacen("{\"entry\":", "{ \"entry\":", 1),
+        // An upper-case MAC is another spelling of the same bytes.
+        |line| {
+            let (head, mac) = line.split_at(line.len() - 66);
+            format!("{head}{}", mac.to_uppercase())
+        },
+    ];
+    for (n, edit) in edits.iter().enumerate() {
+        let mut all = original.clone();
+        all[1] = edit(&all[1]);
+        assert_ne!(all[1], original[1], "edit {n}");
+        rewrite(&path, &all);
+        let err = verify(&path, &root_key(&fixture)).unwrap_err();
+        assert_eq!(
+            (err.line, err.problem),
+            (2, VerifyProblem::Malformed),
+            "edit {n}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_or_missing_log_is_not_intact() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    let err = verify(&path, &root_key(&fixture)).unwrap_err();
+    assert_eq!(err.problem, VerifyProblem::Missing, "{err}");
+    std::fs::write(&path, b"").unwrap();
+    let err = verify(&path, &root_key(&fixture)).unwrap_err();
+    assert_eq!(err.problem, VerifyProblem::Empty, "{err}");
+    // Unless a checkpoint says it was empty.
+    let empty = Checkpoint::now(LogHead::empty());
+    assert_eq!(
+        verify_with(&path, &root_key(&fixture), std::slice::from_ref(&empty))
+            .unwrap()
+            .entries,
+        0
+    );
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        verify_with(&path, &root_key(&fixture), &[empty])
+            .unwrap()
+            .entries,
+        0
+    );
+}
+
+/// A checkpoint of the log as it stands, through its file form.
+fn checkpoint(fixture: &Fixture, path: &Path) -> Checkpoint {
+    let head = verify(path, &root_key(fixture)).unwrap().head;
+    let file = Checkpoint::now(head).to_file(&root_key(fixture)).unwrap();
+    Checkpoint::from_file(file.as_bytes(), &root_key(fixture)).unwrap()
+}
+
+#[test]
+fn removing_the_last_entries_is_found_by_a_checkpoint() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    write_log(&fixture, &path, 10);
+    let taken = checkpoint(&fixture, &path);
+    assert_eq!(taken.head.seq, 10);
+    write_log(&fixture, &path, 2);
+    let report = verify_with(&path, &root_key(&fixture), std::slice::from_ref(&taken)).unwrap();
+    assert_eq!((report.entries, report.uncovered()), (12, 2));
+    assert_eq!(report.covered_by, Some(taken.clone()));
+
+    // Without a checkpoint, a log cut back to entry 7 still verifies...
+    let mut all = lines(&path);
+    all.truncate(7);
+    rewrite(&path, &all);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap().entries, 7);
+    // ...with one, it does not.
+    let err = verify_with(&path, &root_key(&fixture), std::slice::from_ref(&taken)).unwrap_err();
+    assert_eq!(
+        (err.line, err.problem),
+        (8, VerifyProblem::TailRemoved),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("entries 8..=10 were removed"),
+        "{err}"
+    );
+    // Every entry removed: the file is gone, the checkpoint remains.
+    std::fs::remove_file(&path).unwrap();
+    let err = verify_with(&path, &root_key(&fixture), &[taken]).unwrap_err();
+    assert_eq!(err.problem, VerifyProblem::TailRemoved, "{err}");
+}
+
+#[test]
+fn a_replaced_log_does_not_match_the_checkpoint() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    write_log(&fixture, &path, 4);
+    let taken = checkpoint(&fixture, &path);
+    // Someone with a service's key writes a fresh log of their own.
+    std::fs::remove_file(&path).unwrap();
+    let service = FileSink::open(
+        &path,
+        root_key(&fixture).derive("custodian").unwrap(),
+        Durability::Flush,
+    )
+    .unwrap();
+    for n in 0..6 {
+        service.record(custodian_event(n)).unwrap();
+    }
+    drop(service);
+    let err = verify_with(&path, &root_key(&fixture), &[taken]).unwrap_err();
+    assert_eq!(
+        (err.line, err.problem),
+        (4, VerifyProblem::CheckpointMismatch),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_checkpoint_file_cannot_be_edited_or_made_by_a_writer() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    write_log(&fixture, &path, 3);
+    let head = verify(&path, &root_key(&fixture)).unwrap().head;
+    let file = Checkpoint::now(head).to_file(&root_key(&fixture)).unwrap();
+    let edited = file.replace("\"seq\":3", "\"seq\":2");
+    assert_ne!(edited, file);
+    assert_eq!(
+        Checkpoint::from_file(edited.as_bytes(), &root_key(&fixture)),
+        Err(CheckpointError::Forged)
+    );
+    let writer = root_key(&fixture).derive("custodian").unwrap();
+    let head = verify(&path, &root_key(&fixture)).unwrap().head;
+    assert_eq!(
+        Checkpoint::now(head).to_file(&writer),
+        Err(CheckpointError::NeedsRootKey)
+    );
+    // Another keystore's root key is not ours.
+    assert_eq!(
+        Checkpoint::from_file(file.as_bytes(), &root_key(&Fixture::new())),
+        Err(CheckpointError::Forged)
+    );
+    let extra = file.replace("\"version\":1,", "\"version\":1,\"note\":0,");
+    assert!(Checkpoint::from_file(extra.as_bytes(), &root_key(&fixture)).is_err());
+}
+
+#[test]
+fn an_intent_without_its_outcome_is_reported() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("audit.jsonl");
+    let sink = FileSink::open(&path, root_key(&fixture), Durability::Sync).unwrap();
+    let mut intent = custodian_event(2);
+    intent.outcome = Outcome::Intent;
+    sink.record(intent.clone()).unwrap();
+    let first = sink.head().unwrap();
+    assert_eq!(first.seq, 1);
+    let mut outcome = custodian_event(2);
+    outcome.intent = Some(first.seq);
+    sink.record(outcome.clone()).unwrap();
+    sink.record(intent).unwrap();
+    drop(sink);
+    let report = verify(&path, &root_key(&fixture)).unwrap();
+    assert_eq!(
+        report.unfinished,
+        [Unfinished {
+            seq: 3,
+            action: Action::Rotate
+        }]
+    );
+    // An outcome must answer an open intent of its own action.
+    let sink = FileSink::open(&path, root_key(&fixture), Durability::Sync).unwrap();
+    outcome.intent = Some(1);
+    sink.record(outcome).unwrap();
+    drop(sink);
+    let err = verify(&path, &root_key(&fixture)).unwrap_err();
+    assert_eq!(
+        (err.line, err.problem),
+        (4, VerifyProblem::UnknownIntent),
+        "{err}"
+    );
 }
 
 #[test]
@@ -223,7 +455,7 @@ fn opens_record_who_what_and_why_but_never_a_value() {
     assert_eq!(open.fields.len(), 2);
     assert_eq!(open.fields[1].tier, cards());
     assert_eq!(open.fields[1].key_version, Some(1));
-    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 3);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap().entries, 3);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -335,7 +567,7 @@ fn eight_threads_opening_at_once_leave_a_gap_free_chain() {
         }
     });
     drop(keyring);
-    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 2_000);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap().entries, 2_000);
     let events = tierseal::audit::read_events(&path).unwrap();
     let seqs: Vec<u64> = events.iter().map(|(seq, _)| *seq).collect();
     assert_eq!(seqs, (1..=2_000).collect::<Vec<_>>());
@@ -362,7 +594,7 @@ fn audit_child_process_entry() {
     let fixture = Fixture::new();
     let path = fixture.dir.path().join("audit.jsonl");
     write_log(&fixture, &path, 200);
-    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 200);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap().entries, 200);
 }
 
 #[test]
@@ -390,7 +622,7 @@ fn several_processes_appending_keep_one_chain() {
     for mut child in children {
         assert!(child.wait().unwrap().success());
     }
-    assert_eq!(verify(&path, &key).unwrap(), 600);
+    assert_eq!(verify(&path, &key).unwrap().entries, 600);
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(&path)
@@ -487,5 +719,5 @@ fn the_tracing_sink_and_combined_sinks_carry_every_event_and_no_value() {
     assert!(lines[1].contains("record_id=\"cus_9\""), "{lines:?}");
     assert!(lines.iter().all(|line| !line.contains("4111111111111111")));
     drop(keyring);
-    assert_eq!(verify(&path, &root_key(&fixture)).unwrap(), 2);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap().entries, 2);
 }

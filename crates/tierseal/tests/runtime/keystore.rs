@@ -332,3 +332,119 @@ fn a_writer_killed_mid_save_leaves_an_openable_keystore() {
     );
     drop(fixture.dir);
 }
+
+// ---- Format versions -------------------------------------------------------
+
+/// A keystore written by file format version 1 (test KDF profile,
+/// passphrase [`V1_PASSPHRASE`]): restricted/cards at v2 with v1 retired,
+/// confidential/payroll at v2 with v1 decrypt-only.
+const V1_KEYSTORE: &[u8] = include_bytes!("../../testdata/keystore-v1.tsks");
+const V1_PASSPHRASE: &str = "tierseal v1 fixture";
+
+/// The fixture's key versions as `tier version state check`.
+const V1_VERSIONS: [&str; 7] = [
+    "internal 1 Active c70a21",
+    "confidential 1 Active 3658d4",
+    "confidential/payroll 1 DecryptOnly c5ff5e",
+    "confidential/payroll 2 Active 862224",
+    "restricted 1 Active 29f791",
+    "restricted/cards 1 Retired 5c45ab",
+    "restricted/cards 2 Active 43d8a8",
+];
+
+fn version_lines(keystore: &Keystore) -> Vec<String> {
+    keystore
+        .key_versions()
+        .iter()
+        .map(|v| format!("{} {} {:?} {}", v.tier, v.version, v.state, v.check_value))
+        .collect()
+}
+
+#[test]
+fn a_version_1_keystore_opens_and_is_saved_as_version_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.keystore");
+    std::fs::write(&path, V1_KEYSTORE).unwrap();
+    assert_eq!(V1_KEYSTORE[4..6], 1u16.to_be_bytes());
+
+    let mut keystore = Keystore::open(&path, &V1_PASSPHRASE.into()).unwrap();
+    assert_eq!(version_lines(&keystore), V1_VERSIONS);
+    assert!(keystore.issued_grants().is_empty());
+    assert_eq!(keystore.audit_checkpoint(), None);
+    // Opening writes nothing.
+    assert_eq!(std::fs::read(&path).unwrap(), V1_KEYSTORE);
+
+    keystore.record_audit_checkpoint(3, [7; 32]).unwrap();
+    drop(keystore);
+    let saved = std::fs::read(&path).unwrap();
+    assert_eq!(saved[4..6], 2u16.to_be_bytes());
+
+    let keystore = Keystore::open(&path, &V1_PASSPHRASE.into()).unwrap();
+    assert_eq!(version_lines(&keystore), V1_VERSIONS);
+    let checkpoint = keystore.audit_checkpoint().unwrap();
+    assert_eq!((checkpoint.seq, checkpoint.mac), (3, [7; 32]));
+}
+
+#[test]
+fn a_version_1_keystore_with_a_wrong_passphrase_or_damage_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.keystore");
+    std::fs::write(&path, V1_KEYSTORE).unwrap();
+    assert!(matches!(
+        Keystore::open(&path, &"not the passphrase".into()),
+        Err(Error::WrongPassphrase { .. })
+    ));
+    // Relabelling a version 1 file as version 2 breaks the master key's
+    // binding to its header: it never opens as the other version.
+    let mut relabelled = V1_KEYSTORE.to_vec();
+    relabelled[4..6].copy_from_slice(&2u16.to_be_bytes());
+    let end = relabelled.len() - 32;
+    let checksum = sha2::Sha256::digest(&relabelled[..end]);
+    relabelled[end..].copy_from_slice(&checksum);
+    std::fs::write(&path, &relabelled).unwrap();
+    assert!(matches!(
+        Keystore::open(&path, &V1_PASSPHRASE.into()),
+        Err(Error::WrongPassphrase { .. })
+    ));
+}
+
+#[test]
+fn the_audit_checkpoint_survives_reopening_and_never_moves_back() {
+    let mut fixture = Fixture::new();
+    let path = fixture.path();
+    assert_eq!(fixture.keystore.audit_checkpoint(), None);
+    fixture
+        .keystore
+        .record_audit_checkpoint(5, [1; 32])
+        .unwrap();
+    // The same head again is fine; an older one or another MAC is not.
+    fixture
+        .keystore
+        .record_audit_checkpoint(5, [1; 32])
+        .unwrap();
+    for (seq, mac) in [(4, [1; 32]), (5, [2; 32]), (0, [0; 32])] {
+        let err = fixture
+            .keystore
+            .record_audit_checkpoint(seq, mac)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::AuditCheckpointRegressed {
+                    recorded: 5,
+                    offered
+                } if offered == seq
+            ),
+            "{err:?}"
+        );
+    }
+    fixture
+        .keystore
+        .record_audit_checkpoint(9, [3; 32])
+        .unwrap();
+    drop(fixture.keystore);
+    let checkpoint = open(&path).unwrap().audit_checkpoint().unwrap();
+    assert_eq!((checkpoint.seq, checkpoint.mac), (9, [3; 32]));
+    assert!(checkpoint.recorded_at > 1_700_000_000);
+    drop(fixture.dir);
+}
