@@ -240,8 +240,19 @@ fn retire(
     for file in &args.data {
         let reader =
             std::fs::File::open(file).map_err(|e| CliError::io("open data file", file, e))?;
-        let counts = crate::rewrap::count_key_versions(BufReader::new(reader))?;
-        let here = counts.get(&wanted).copied().unwrap_or(0);
+        let found = crate::rewrap::count_key_versions(BufReader::new(reader))?;
+        if let Some(first) = found.failures.first() {
+            // An unreadable line may hold values under the version.
+            return Err(CliError::Refused(format!(
+                "refusing to retire {wanted}: {} has {} unreadable lines (line {}: {}); \
+                 fix them so every stored value can be checked",
+                file.display(),
+                found.unreadable_lines,
+                first.line,
+                first.reason
+            )));
+        }
+        let here = found.counts.get(&wanted).copied().unwrap_or(0);
         if here > 0 {
             eprintln!(
                 "tierseal: {}: {here} values still wrapped under {wanted}",
