@@ -122,7 +122,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             ));
         }
         KeysCommand::Check { within, json } => {
-            let horizon = SystemTime::now() + within.unwrap_or_default();
+            let horizon = crate::text::after_now(within.unwrap_or_default(), "--within")?;
             let overdue = keystore.overdue(horizon);
             if *json {
                 say(&serde_json::to_string_pretty(&overdue).unwrap_or_default());
@@ -163,7 +163,7 @@ fn next_version(keystore: &Keystore, tier: &tierseal::Tier) -> u32 {
         .map(|info| info.version)
         .max()
         .unwrap_or(0)
-        + 1
+        .saturating_add(1)
 }
 
 fn print_versions(versions: &[KeyVersionInfo], json: bool) {
