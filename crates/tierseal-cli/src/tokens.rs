@@ -97,8 +97,16 @@ enum Expect {
 enum Str {
     Plain,
     Escape,
-    Hex { digits: u8, value: u16 },
-    Utf8 { need: u8, lo: u8, hi: u8 },
+    Hex {
+        digits: u8,
+        value: u16,
+    },
+    Utf8 {
+        need: u8,
+        lo: u8,
+        hi: u8,
+        start: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -522,7 +530,16 @@ impl Scanner {
                         }
                     };
                     self.begin_char(byte);
-                    set(self, Str::Utf8 { need, lo, hi });
+                    let start = self.column;
+                    set(
+                        self,
+                        Str::Utf8 {
+                            need,
+                            lo,
+                            hi,
+                            start,
+                        },
+                    );
                     Ok(())
                 }
             },
@@ -581,10 +598,17 @@ impl Scanner {
                     Ok(())
                 }
             }
-            Str::Utf8 { need, lo, hi } => {
+            Str::Utf8 {
+                need,
+                lo,
+                hi,
+                start,
+            } => {
                 self.emit(byte);
                 if !(lo..=hi).contains(&byte) {
-                    return Err(self.not_utf8(byte));
+                    return Err(format!(
+                        "not UTF-8: invalid byte sequence at column {start}"
+                    ));
                 }
                 if need == 1 {
                     set(self, Str::Plain);
@@ -596,6 +620,7 @@ impl Scanner {
                             need: need - 1,
                             lo: 0x80,
                             hi: 0xbf,
+                            start,
                         },
                     );
                     Ok(())
