@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc(1_795_000_000), "2026-11-18T07:46:40Z");
+        assert_eq!(utc(1_795_000_000), "2026-11-18T11:06:40Z");
         assert_eq!(utc(LAST_RFC3339_SECOND), "9999-12-31T23:59:59Z");
         assert_eq!(
             utc(u64::MAX),

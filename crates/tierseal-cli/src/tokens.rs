@@ -944,6 +944,14 @@ mod tests {
     }
 
     #[test]
+    fn lone_surrogates_are_accepted_as_serde_json_accepts_them() {
+        for line in [r#""\ud800""#, r#"["\udc00x", "\ud83d\ude00"]"#] {
+            assert_eq!(scan(line.as_bytes(), None).2[0].fault, None, "{line}");
+            assert!(serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok());
+        }
+    }
+
+    #[test]
     fn nesting_is_bounded() {
         let deep = format!("{}{}\n", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert_eq!(scan(deep.as_bytes(), None).2[0].fault, None);

@@ -131,6 +131,8 @@ fn remove_stale_temporaries(dir: &Path) {
                 bytes += size;
             }
             Ok(None) => {}
+            // Another run removed it first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => eprintln!(
                 "tierseal: warning: could not remove the stale {}: {e}",
                 path.display()
