@@ -156,7 +156,6 @@ pub struct Scanner {
     matched: usize,
     in_token: bool,
     token_at_start: bool,
-    text: Vec<u8>,
 }
 
 impl Default for Scanner {
@@ -184,7 +183,6 @@ impl Scanner {
             matched: 0,
             in_token: false,
             token_at_start: false,
-            text: Vec::new(),
         }
     }
 
@@ -236,7 +234,7 @@ impl Scanner {
     /// The most bytes the scanner has held at once (its buffers'
     /// capacity): it does not grow with the length of a line.
     pub fn peak_buffered(&self) -> usize {
-        self.out.capacity() + self.held.capacity() + self.text.capacity()
+        self.out.capacity() + self.held.capacity()
     }
 
     fn spill<W: Write + ?Sized>(&mut self, output: &mut W, above: usize) -> io::Result<()> {
@@ -261,11 +259,11 @@ impl Scanner {
             let run = match self.lex {
                 Lex::String {
                     state: Str::Plain, ..
-                } if self.in_token => run_len(rest, is_base64url),
+                } if self.in_token => run_len(rest, BASE64URL),
                 Lex::String {
                     state: Str::Plain, ..
-                } if !self.holding => run_len(rest, is_plain_text),
-                Lex::Skip => run_len(rest, |b| b != b'\n'),
+                } if !self.holding => run_len(rest, PLAIN_TEXT),
+                Lex::Skip => run_len(rest, NOT_NEWLINE),
                 _ => 0,
             };
             if let Some(bytes) = rest.get(..run).filter(|bytes| !bytes.is_empty()) {
@@ -273,7 +271,6 @@ impl Scanner {
                     self.out.extend_from_slice(bytes);
                 } else if self.in_token {
                     self.held.extend_from_slice(bytes);
-                    self.text.extend_from_slice(bytes);
                     self.string_empty = false;
                     if self.held.len() > MAX_TOKEN_BYTES {
                         self.fail(token_too_long());
@@ -672,7 +669,6 @@ impl Scanner {
         if self.in_token {
             match decoded {
                 Some(byte) if is_base64url(byte) => {
-                    self.text.push(byte);
                     if self.held.len() > MAX_TOKEN_BYTES {
                         return Err(token_too_long());
                     }
@@ -691,8 +687,6 @@ impl Scanner {
             self.matched += 1;
             if self.matched == NEEDLE.len() {
                 self.in_token = true;
-                self.text.clear();
-                self.text.extend_from_slice(NEEDLE);
             }
         } else if decoded == Some(b't') {
             // A new candidate starts here: write out the failed one.
@@ -715,12 +709,25 @@ impl Scanner {
     {
         self.in_token = false;
         self.matched = 0;
-        // The text holds only ASCII base64url characters after `tierseal:`.
-        let text = String::from_utf8_lossy(&self.text);
-        let verdict = handle(Found {
-            text: &text,
-            whole_string: whole,
-        });
+        let verdict = {
+            let raw = self.held.get(..raw_len).unwrap_or_default();
+            // Escapes are rare: decode only a token that has one.
+            let decoded;
+            let text = if raw.contains(&b'\\') {
+                decoded = unescape(raw);
+                decoded.as_slice()
+            } else {
+                raw
+            };
+            // Only ASCII `tierseal:` and base64url characters were kept.
+            let Ok(text) = std::str::from_utf8(text) else {
+                return Err("internal: a token is not ASCII".into());
+            };
+            handle(Found {
+                text,
+                whole_string: whole,
+            })
+        };
         match verdict {
             Ok(Some(new)) if new.bytes().all(|b| b == b':' || is_base64url(b)) => {
                 self.out.extend_from_slice(new.as_bytes());
@@ -790,17 +797,87 @@ fn token_too_long() -> String {
     )
 }
 
-fn run_len(bytes: &[u8], keep: impl Fn(u8) -> bool) -> usize {
-    bytes.iter().position(|&b| !keep(b)).unwrap_or(bytes.len())
+/// Decodes the JSON escapes of a token as written (the scanner has
+/// checked them; each stands for one ASCII character).
+fn unescape(raw: &[u8]) -> Vec<u8> {
+    let mut text = Vec::with_capacity(raw.len());
+    let mut bytes = raw.iter().copied();
+    while let Some(byte) = bytes.next() {
+        if byte != b'\\' {
+            text.push(byte);
+            continue;
+        }
+        match bytes.next() {
+            Some(b'u') => {
+                let value = bytes
+                    .by_ref()
+                    .take(4)
+                    .filter_map(|digit| char::from(digit).to_digit(16))
+                    .fold(0u32, |value, digit| value << 4 | digit);
+                text.push(u8::try_from(value).unwrap_or(b'?'));
+            }
+            Some(other) => text.push(match other {
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                other => other,
+            }),
+            None => {}
+        }
+    }
+    text
+}
+
+/// Byte classes, looked up once per byte on the long runs.
+const BASE64URL: u8 = 1;
+/// String text that needs no decoding and cannot start a token.
+const PLAIN_TEXT: u8 = 2;
+/// Anything but a newline (the rest of a faulty line).
+const NOT_NEWLINE: u8 = 4;
+
+#[allow(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    reason = "built at compile time over the 256 byte values"
+)]
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        let mut class = 0;
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            class |= BASE64URL;
+        }
+        if b >= 0x20 && b <= 0x7f && b != b'"' && b != b'\\' && b != b't' {
+            class |= PLAIN_TEXT;
+        }
+        if b != b'\n' {
+            class |= NOT_NEWLINE;
+        }
+        table[byte] = class;
+        byte += 1;
+    }
+    table
+};
+
+/// How many leading bytes of `bytes` are in `class`.
+fn run_len(bytes: &[u8], class: u8) -> usize {
+    bytes
+        .iter()
+        .position(|&b| class_of(b) & class == 0)
+        .unwrap_or(bytes.len())
+}
+
+fn class_of(byte: u8) -> u8 {
+    // Never out of bounds: the table has an entry for every byte.
+    CLASSES.get(usize::from(byte)).copied().unwrap_or(0)
 }
 
 fn is_base64url(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
-}
-
-/// String text that needs no decoding and cannot start a token.
-fn is_plain_text(byte: u8) -> bool {
-    matches!(byte, 0x20..=0x7f) && byte != b'"' && byte != b'\\' && byte != b't'
+    class_of(byte) & BASE64URL != 0
 }
 
 fn next_number(state: Num, byte: u8) -> Option<Num> {
