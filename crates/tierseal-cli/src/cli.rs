@@ -35,7 +35,8 @@ pub(crate) struct GlobalArgs {
     /// Read the passphrase from this file (its first line).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
-    /// Seconds to wait for another process's keystore lock.
+    /// Seconds to wait for another process's keystore lock (a huge number
+    /// waits until it is released).
     #[arg(long, global = true, default_value_t = 10, value_name = "SECONDS")]
     pub(crate) lock_wait: u64,
     /// The audit log of key operations (default: KEYSTORE.audit.jsonl).
@@ -214,7 +215,8 @@ pub(crate) struct RetireArgs {
     #[arg(long)]
     pub(crate) version: u32,
     /// A JSON Lines data file to check for values still wrapped under the
-    /// version (repeatable); retiring is refused while any is.
+    /// version (repeatable); retiring is refused while any is, or while a
+    /// line of it cannot be read.
     #[arg(long = "data", value_name = "FILE")]
     pub(crate) data: Vec<PathBuf>,
     /// Do not ask for confirmation.

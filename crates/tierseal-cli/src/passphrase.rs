@@ -1,6 +1,6 @@
 //! Getting passphrases without ever taking them as arguments.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Read as _};
 use std::path::Path;
 
 use tierseal::Passphrase;
@@ -24,11 +24,7 @@ pub(crate) struct Source<'a> {
 /// the terminal, in that order.
 pub(crate) fn read(source: &Source<'_>) -> Result<Passphrase, CliError> {
     let text = if let Some(file) = source.file {
-        let whole = Zeroizing::new(
-            std::fs::read_to_string(file)
-                .map_err(|e| CliError::io("read passphrase file", file, e))?,
-        );
-        whole.lines().next().unwrap_or_default().to_owned()
+        first_line(file)?
     } else if let Some(value) = std::env::var_os(source.env) {
         value
             .into_string()
@@ -45,6 +41,44 @@ pub(crate) fn read(source: &Source<'_>) -> Result<Passphrase, CliError> {
         return Err(CliError::Usage("the passphrase is empty".into()));
     }
     Ok(Passphrase::new(text))
+}
+
+/// The longest passphrase file line read: far beyond any passphrase, and
+/// a bound on what a wrong path (a device, a huge file) makes us read.
+const MAX_LINE: u64 = 64 * 1024;
+
+/// The first line of a passphrase file, without its line ending.
+fn first_line(file: &Path) -> Result<String, CliError> {
+    use std::io::BufRead as _;
+    let opened =
+        std::fs::File::open(file).map_err(|e| CliError::io("read passphrase file", file, e))?;
+    let mut line = Zeroizing::new(Vec::new());
+    std::io::BufReader::new(opened)
+        .take(MAX_LINE + 1)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| CliError::io("read passphrase file", file, e))?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    } else if line.len() as u64 > MAX_LINE {
+        return Err(CliError::Usage(format!(
+            "passphrase file {}: its first line is longer than {MAX_LINE} bytes",
+            file.display()
+        )));
+    }
+    // Taken out of `line`, which is zeroized when dropped.
+    match String::from_utf8(std::mem::take(&mut *line)) {
+        Ok(text) => Ok(text),
+        Err(e) => {
+            drop(Zeroizing::new(e.into_bytes()));
+            Err(CliError::Usage(format!(
+                "passphrase file {}: its first line is not UTF-8",
+                file.display()
+            )))
+        }
+    }
 }
 
 fn prompt(source: &Source<'_>) -> Result<String, CliError> {

@@ -1,5 +1,6 @@
 //! Streaming rewrap of JSON Lines: every data key under its tier's primary
-//! version, field ciphertexts untouched, one line in memory at a time.
+//! version, field ciphertexts untouched, in memory that does not grow with
+//! the input or its lines.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -9,7 +10,7 @@ use serde::Serialize;
 use tierseal::{Keyring, Rewrapped, SealedToken};
 
 use crate::CliError;
-use crate::tokens::find_tokens;
+use crate::tokens::{Found, Scanner, StreamError, TokenResult};
 
 /// At most this many failures are kept with their reasons (all are counted).
 const KEPT_FAILURES: usize = 100;
@@ -41,9 +42,9 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
-    fn advance(&self, bytes: usize) {
+    fn advance(&self, bytes: u64) {
         if let Some(bar) = &self.bar {
-            bar.inc(u64::try_from(bytes).unwrap_or(u64::MAX));
+            bar.inc(bytes);
         }
     }
 
@@ -90,10 +91,12 @@ impl Summary {
     }
 }
 
-/// Rewraps every token of every line of `input` into `output`. A line that
-/// is not JSON or holds a token that cannot be rewrapped is counted as a
-/// failure and copied unchanged; the caller decides whether to keep the
-/// output (the CLI keeps it only when nothing failed).
+/// Rewraps every token of every line of `input` into `output`, streaming:
+/// memory does not grow with the line length (see [`crate::tokens`]). A
+/// line that is not JSON (or not UTF-8), or holds a token that cannot be
+/// rewrapped, is counted as a failure, with its number and the reason; the
+/// output is then incomplete and must be discarded (the CLI writes nothing
+/// when any line failed).
 ///
 /// # Errors
 /// [`CliError::Io`] when reading or writing fails.
@@ -104,112 +107,164 @@ pub fn rewrap_lines(
     progress: &Progress,
 ) -> Result<Summary, CliError> {
     let mut summary = Summary::default();
-    let mut line = String::new();
-    let mut number = 0u64;
     let primaries: Vec<(String, u32)> = keyring
         .tiers()
         .filter_map(|tier| keyring.primary_version(tier).map(|v| (tier.to_string(), v)))
         .collect();
+    let mut scanner = Scanner::new();
     loop {
-        line.clear();
-        let read = input
-            .read_line(&mut line)
-            .map_err(|e| CliError::io("read", "the input", e))?;
-        if read == 0 {
-            break;
+        let mut counts = LineCounts::default();
+        let line = scanner
+            .next_line(&mut input, &mut output, &mut |found: Found<'_>| {
+                rewrap_token(keyring, &primaries, &found, &mut counts)
+            })
+            .map_err(io_error)?;
+        let Some(line) = line else { break };
+        progress.advance(line.bytes);
+        if line.blank {
+            continue;
         }
-        number += 1;
-        progress.advance(read);
-        let content = line.trim_end_matches(['\n', '\r']);
-        if !content.trim().is_empty() {
-            summary.records += 1;
-            if let Err(reason) = rewrap_line(keyring, &primaries, &mut line, &mut summary) {
-                summary.fail(number, reason);
-            }
+        summary.records += 1;
+        match line.fault {
+            Some(reason) => summary.fail(line.number, reason),
+            None => counts.add_to(&mut summary),
         }
-        output
-            .write_all(line.as_bytes())
-            .map_err(|e| CliError::io("write", "the output", e))?;
     }
-    output
-        .flush()
+    scanner
+        .finish(&mut output)
         .map_err(|e| CliError::io("write", "the output", e))?;
     progress.finish();
     Ok(summary)
 }
 
-/// Rewraps the tokens of one line in place (tokens keep their length).
-fn rewrap_line(
+/// A read error names the input, a write error the output.
+fn io_error(error: StreamError) -> CliError {
+    match error {
+        StreamError::Read(e) => CliError::io("read", "the input", e),
+        StreamError::Write(e) => CliError::io("write", "the output", e),
+    }
+}
+
+/// What one line's tokens did (added to the summary if the line succeeds).
+#[derive(Default)]
+struct LineCounts {
+    rewrapped: u64,
+    already_current: u64,
+    still_old: Vec<String>,
+}
+
+impl LineCounts {
+    fn add_to(self, summary: &mut Summary) {
+        summary.rewrapped += self.rewrapped;
+        summary.already_current += self.already_current;
+        for key in self.still_old {
+            *summary.still_old.entry(key).or_default() += 1;
+        }
+    }
+}
+
+/// Rewraps one token: its new text if its data key moved.
+fn rewrap_token(
     keyring: &Keyring,
     primaries: &[(String, u32)],
-    line: &mut String,
-    summary: &mut Summary,
-) -> Result<(), String> {
-    let content = line.trim_end_matches(['\n', '\r']);
-    serde_json::from_str::<serde::de::IgnoredAny>(content).map_err(|e| format!("not JSON: {e}"))?;
-    let mut counts = (0u64, 0u64);
-    let mut still_old = Vec::new();
-    for range in find_tokens(content) {
-        let text = line.get(range.clone()).unwrap_or_default();
-        let mut token: SealedToken = text.parse().map_err(|e: tierseal::Error| format!("{e}"))?;
-        match token.rewrap(keyring).map_err(|e| e.to_string())? {
-            None => continue,
-            Some(Rewrapped::AlreadyCurrent) => counts.1 += 1,
-            Some(Rewrapped::Moved { .. }) => {
-                counts.0 += 1;
-                let new_text = token.to_text();
-                if new_text.len() != range.len() {
-                    return Err("internal: a rewrapped token changed length".into());
-                }
-                line.replace_range(range, &new_text);
-            }
+    found: &Found<'_>,
+    counts: &mut LineCounts,
+) -> TokenResult {
+    let mut token = match parse_token(found) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let replacement = match token.rewrap(keyring).map_err(|e| e.to_string())? {
+        None => return Ok(None),
+        Some(Rewrapped::AlreadyCurrent) => {
+            counts.already_current += 1;
+            None
         }
-        if let Some((tier, version)) = token.key_version() {
-            let primary = primaries
-                .iter()
-                .find(|(name, _)| name == tier)
-                .map(|(_, v)| *v);
-            if primary != Some(version) {
-                still_old.push(format!("{tier} v{version}"));
+        Some(Rewrapped::Moved { .. }) => {
+            counts.rewrapped += 1;
+            let text = token.to_text();
+            if text.len() != found.text.len() {
+                return Err("internal: a rewrapped token changed length".into());
             }
+            Some(text)
+        }
+    };
+    if let Some((tier, version)) = token.key_version() {
+        let primary = primaries
+            .iter()
+            .find(|(name, _)| name == tier)
+            .map(|(_, v)| *v);
+        if primary != Some(version) {
+            counts.still_old.push(format!("{tier} v{version}"));
         }
     }
-    summary.rewrapped += counts.0;
-    summary.already_current += counts.1;
-    for key in still_old {
-        *summary.still_old.entry(key).or_default() += 1;
+    Ok(replacement)
+}
+
+/// A token that is a whole JSON string must parse; `tierseal:` inside
+/// longer text is a token only if it parses (prose may mention
+/// `tierseal:`).
+fn parse_token(found: &Found<'_>) -> Result<Option<SealedToken>, tierseal::Error> {
+    match found.text.parse::<SealedToken>() {
+        Ok(token) => Ok(Some(token)),
+        Err(_) if !found.whole_string => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(())
+}
+
+/// The data keys found in a data file, per `tier vN`.
+#[derive(Clone, Debug, Default)]
+pub struct KeyVersionCounts {
+    /// Data keys per `tier vN`; tokens that are whole strings but do not
+    /// parse are counted under `"unreadable"`.
+    pub counts: BTreeMap<String, u64>,
+    /// How many lines could not be read (not JSON, not UTF-8): they may
+    /// hold tokens that were not counted.
+    pub unreadable_lines: u64,
+    /// The first unreadable lines, with reasons.
+    pub failures: Vec<LineFailure>,
 }
 
 /// Counts, per `tier vN`, the data keys in `input` (JSON Lines) that are
-/// wrapped under each version. Lines that are not JSON and tokens that do
-/// not parse are counted under `"unreadable"`.
+/// wrapped under each version, and the lines that could not be read.
 ///
 /// # Errors
 /// [`CliError::Io`] when reading fails.
-pub fn count_key_versions(mut input: impl BufRead) -> Result<BTreeMap<String, u64>, CliError> {
-    let mut counts = BTreeMap::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if input
-            .read_line(&mut line)
-            .map_err(|e| CliError::io("read", "data file", e))?
-            == 0
-        {
-            break;
-        }
-        for range in find_tokens(&line) {
-            let key = match line.get(range).unwrap_or_default().parse::<SealedToken>() {
-                Ok(token) => match token.key_version() {
-                    Some((tier, version)) => format!("{tier} v{version}"),
-                    None => continue,
-                },
-                Err(_) => "unreadable".to_owned(),
-            };
-            *counts.entry(key).or_default() += 1;
+pub fn count_key_versions(mut input: impl BufRead) -> Result<KeyVersionCounts, CliError> {
+    let mut result = KeyVersionCounts::default();
+    let mut scanner = Scanner::new();
+    let mut count = |found: Found<'_>| {
+        let key = match parse_token(&found) {
+            Ok(Some(token)) => match token.key_version() {
+                Some((tier, version)) => format!("{tier} v{version}"),
+                None => return Ok(None),
+            },
+            Ok(None) => return Ok(None),
+            Err(_) => "unreadable".to_owned(),
+        };
+        *result.counts.entry(key).or_default() += 1;
+        Ok(None)
+    };
+    let mut failures = Vec::new();
+    let mut unreadable = 0;
+    while let Some(line) = scanner
+        .next_line(&mut input, &mut std::io::sink(), &mut count)
+        .map_err(|e| match e {
+            StreamError::Read(e) | StreamError::Write(e) => CliError::io("read", "data file", e),
+        })?
+    {
+        if let Some(reason) = line.fault {
+            unreadable += 1;
+            if failures.len() < KEPT_FAILURES {
+                failures.push(LineFailure {
+                    line: line.number,
+                    reason,
+                });
+            }
         }
     }
-    Ok(counts)
+    result.unreadable_lines = unreadable;
+    result.failures = failures;
+    Ok(result)
 }

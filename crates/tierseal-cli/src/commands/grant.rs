@@ -28,12 +28,13 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     });
     refuse_overwrite(&args.out, args.force)?;
     refuse_overwrite(&secret_out, args.force)?;
+    let expires_at = crate::text::after_now(args.expires, "--expires")?;
     let mut keystore = open_keystore(global)?;
     let reason = format!(
         "to {} for {}, expires {}",
         args.principal,
         args.clearance,
-        utc(unix(SystemTime::now() + args.expires))
+        utc(unix(expires_at))
     );
     let intent = announce(
         global,
@@ -45,11 +46,8 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
         },
     )?;
     let issued = (|| {
-        let (grant, secret) = keystore.issue_grant(
-            &args.clearance,
-            &args.principal,
-            SystemTime::now() + args.expires,
-        )?;
+        let (grant, secret) =
+            keystore.issue_grant(&args.clearance, &args.principal, expires_at)?;
         write_private(&secret_out, secret.expose_text().as_bytes())?;
         std::fs::write(&args.out, grant).map_err(|e| CliError::io("write grant", &args.out, e))
     })();
@@ -58,7 +56,7 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
         "granted {} to {} until {}\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
         args.clearance,
         args.principal,
-        utc(unix(SystemTime::now() + args.expires)),
+        utc(unix(expires_at)),
         args.out.display(),
         secret_out.display()
     ));
@@ -70,18 +68,32 @@ fn unix(time: SystemTime) -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Writes a secret readable by its owner only.
+/// Writes a secret readable by its owner only: a new file (mode 0600)
+/// renamed over `path`, so an existing file's looser mode, and any reader
+/// holding it open, never see the new secret.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix(".tierseal-secret-")
+        .tempfile_in(dir)
         .map_err(|e| CliError::io("write secret", path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| CliError::io("write secret", path, e))?;
+    }
     file.write_all(bytes)
         .and_then(|()| file.write_all(b"\n"))
-        .map_err(|e| CliError::io("write secret", path, e))
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| CliError::io("write secret", path, e))?;
+    file.persist(path)
+        .map_err(|e| CliError::io("write secret", path, e.error))?;
+    Ok(())
 }
 
 fn show(file: &Path, json: bool) -> Result<ExitCode, CliError> {

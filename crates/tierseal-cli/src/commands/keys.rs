@@ -122,7 +122,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             ));
         }
         KeysCommand::Check { within, json } => {
-            let horizon = SystemTime::now() + within.unwrap_or_default();
+            let horizon = crate::text::after_now(within.unwrap_or_default(), "--within")?;
             let overdue = keystore.overdue(horizon);
             if *json {
                 say(&serde_json::to_string_pretty(&overdue).unwrap_or_default());
@@ -163,7 +163,7 @@ fn next_version(keystore: &Keystore, tier: &tierseal::Tier) -> u32 {
         .map(|info| info.version)
         .max()
         .unwrap_or(0)
-        + 1
+        .saturating_add(1)
 }
 
 fn print_versions(versions: &[KeyVersionInfo], json: bool) {
@@ -240,8 +240,19 @@ fn retire(
     for file in &args.data {
         let reader =
             std::fs::File::open(file).map_err(|e| CliError::io("open data file", file, e))?;
-        let counts = crate::rewrap::count_key_versions(BufReader::new(reader))?;
-        let here = counts.get(&wanted).copied().unwrap_or(0);
+        let found = crate::rewrap::count_key_versions(BufReader::new(reader))?;
+        if let Some(first) = found.failures.first() {
+            // An unreadable line may hold values under the version.
+            return Err(CliError::Refused(format!(
+                "refusing to retire {wanted}: {} has {} unreadable lines (line {}: {}); \
+                 fix them so every stored value can be checked",
+                file.display(),
+                found.unreadable_lines,
+                first.line,
+                first.reason
+            )));
+        }
+        let here = found.counts.get(&wanted).copied().unwrap_or(0);
         if here > 0 {
             eprintln!(
                 "tierseal: {}: {here} values still wrapped under {wanted}",

@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use super::{Operation, announce, custodian_keyring, open_keystore, refuse_overwrite, say};
 use crate::CliError;
@@ -13,7 +14,10 @@ use tierseal::audit::Action;
 
 pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, CliError> {
     let target: PathBuf = match (&args.output, args.in_place) {
-        (_, true) => args.input.clone(),
+        // Through a symbolic link to the file itself, which is replaced.
+        (_, true) => {
+            std::fs::canonicalize(&args.input).map_err(|e| CliError::io("open", &args.input, e))?
+        }
         (Some(output), false) => {
             refuse_overwrite(output, args.force)?;
             output.clone()
@@ -25,8 +29,10 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
 
     let input =
         std::fs::File::open(&args.input).map_err(|e| CliError::io("open", &args.input, e))?;
-    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
-    let progress = Progress::bytes(size);
+    let input_meta = input
+        .metadata()
+        .map_err(|e| CliError::io("open", &args.input, e))?;
+    let progress = Progress::bytes(input_meta.len());
     let reader = BufReader::with_capacity(1 << 16, input);
 
     if args.dry_run {
@@ -47,7 +53,7 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
             ..Operation::default()
         },
     )?;
-    let result = rewrite(args, &keyring, reader, &progress, &target);
+    let result = rewrite(args, &keyring, reader, &progress, &target, &input_meta);
     if let Ok(summary) = &result {
         intent.note(format!(
             "{}: {} records, {} data keys moved, {} already current",
@@ -64,20 +70,26 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
 
 /// Rewraps `reader` into a temporary file beside `target`, renamed over it
 /// only on success: an interrupted run leaves the input (and any old
-/// output) as it was.
+/// output) as it was, and its temporary file is removed by a later run.
 fn rewrite(
     args: &RewrapArgs,
     keyring: &Keyring,
     reader: impl BufRead,
     progress: &Progress,
     target: &Path,
+    input_meta: &std::fs::Metadata,
 ) -> Result<Summary, CliError> {
     let dir = parent(target);
+    remove_stale_temporaries(&dir);
     let temp = tempfile::Builder::new()
-        .prefix(".tierseal-rewrap-")
-        .suffix(".tmp")
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(&dir)
         .map_err(|e| CliError::io("create a temporary file in", &dir, e))?;
+    // Held while this run lives: it tells other runs the file is in use.
+    temp.as_file()
+        .lock()
+        .map_err(|e| CliError::io("lock", temp.path(), e))?;
     let mut writer = BufWriter::with_capacity(1 << 16, temp.as_file());
     let summary = rewrap_lines(keyring, reader, &mut writer, progress)?;
     drop(writer);
@@ -89,12 +101,123 @@ fn rewrite(
             args.input.display()
         )));
     }
+    // The replaced file keeps its mode and owner; a new output takes the
+    // input's mode.
+    match std::fs::metadata(target) {
+        Ok(existing) => keep_metadata(temp.as_file(), &existing, target),
+        Err(_) => keep_mode(temp.as_file(), input_meta, target),
+    }
     temp.as_file()
         .sync_all()
         .map_err(|e| CliError::io("flush", temp.path(), e))?;
     temp.persist(target)
         .map_err(|e| CliError::io("replace", target, e.error))?;
     Ok(summary)
+}
+
+/// Names of rewrap's temporary files: the prefix, six random characters
+/// (tempfile's default), the suffix.
+const TEMP_PREFIX: &str = ".tierseal-rewrap-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// A temporary file younger than this may belong to a run that has
+/// created it and not yet locked it: it is left alone.
+const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Removes the temporary files that killed runs left in `dir`: only files
+/// named as rewrap names them, not locked by a live run, and not modified
+/// for a minute. Failures are reported and do not stop the run.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let (mut removed, mut bytes) = (0u64, 0u64);
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(random) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
+        else {
+            continue;
+        };
+        if random.len() != 6 || !random.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            continue;
+        }
+        let path = entry.path();
+        match remove_if_stale(&path) {
+            Ok(Some(size)) => {
+                removed += 1;
+                bytes += size;
+            }
+            Ok(None) => {}
+            // Another run removed it first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!(
+                "tierseal: warning: could not remove the stale {}: {e}",
+                path.display()
+            ),
+        }
+    }
+    if removed > 0 {
+        eprintln!(
+            "tierseal: removed {removed} temporary files ({bytes} bytes) left by interrupted rewraps in {}",
+            dir.display()
+        );
+    }
+}
+
+/// Removes `path` if it is a regular file that no live run holds; its
+/// size when it was removed.
+fn remove_if_stale(path: &Path) -> std::io::Result<Option<u64>> {
+    let meta = std::fs::symlink_metadata(path)?;
+    let old = meta
+        .modified()?
+        .elapsed()
+        .is_ok_and(|age| age >= STALE_AFTER);
+    if !meta.file_type().is_file() || !old {
+        return Ok(None);
+    }
+    let file = std::fs::File::options().write(true).open(path)?;
+    match file.try_lock() {
+        Ok(()) => {
+            std::fs::remove_file(path)?;
+            Ok(Some(meta.len()))
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Gives `file` the mode and, where the system allows, the owner of
+/// `like` (the file it replaces).
+fn keep_metadata(file: &std::fs::File, like: &std::fs::Metadata, target: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        // Owner first: changing it may clear set-id bits the mode restores.
+        if let Err(e) = std::os::unix::fs::fchown(file, Some(like.uid()), Some(like.gid())) {
+            let group = std::os::unix::fs::fchown(file, None, Some(like.gid())).is_ok();
+            eprintln!(
+                "tierseal: warning: {} is now owned by the user running rewrap{} \
+                 (could not keep uid {}: {e})",
+                target.display(),
+                if group { ", its group kept" } else { "" },
+                like.uid(),
+            );
+        }
+    }
+    keep_mode(file, like, target);
+}
+
+/// Gives `file` the permissions of `like`.
+fn keep_mode(file: &std::fs::File, like: &std::fs::Metadata, target: &Path) {
+    if let Err(e) = file.set_permissions(like.permissions()) {
+        eprintln!(
+            "tierseal: warning: could not keep the mode of {}: {e}",
+            target.display()
+        );
+    }
 }
 
 fn parent(path: &Path) -> PathBuf {

@@ -154,3 +154,48 @@ fn show_prints_the_grant_without_keys_and_issue_never_overwrites() {
         .assert()
         .code(1);
 }
+
+#[cfg(unix)]
+#[test]
+fn force_replaces_a_loose_secret_file_with_an_owner_only_one() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::initialised();
+    let secret = env.path("svc.grant.secret");
+    std::fs::write(&secret, "an old secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A reader that had the old file open never sees the new secret.
+    let mut reader = std::fs::File::open(&secret).unwrap();
+    env.cmd()
+        .args([
+            "grant",
+            "issue",
+            "--principal",
+            "svc",
+            "--clearance",
+            "internal",
+        ])
+        .args(["--expires", "1d", "--out", "svc.grant", "--force"])
+        .assert()
+        .success();
+    let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        std::fs::read_to_string(&secret)
+            .unwrap()
+            .starts_with("tierseal-grant:")
+    );
+    let mut seen = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut seen).unwrap();
+    assert_eq!(seen, "an old secret\n");
+    let leftovers = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".tierseal-secret-")
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+}

@@ -24,6 +24,8 @@ mod secrets;
 mod audit;
 // lint and inventory.
 mod lint;
+// Huge and odd numbers in every numeric argument and file field.
+mod numbers;
 
 use std::path::PathBuf;
 

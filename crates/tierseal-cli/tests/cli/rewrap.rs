@@ -251,6 +251,28 @@ fn a_rewrap_killed_mid_run_leaves_the_input_intact_and_a_rerun_completes() {
         original,
         "input intact after the kill"
     );
+    // What the killed run left behind, made older than a live run's file.
+    let leftovers = || {
+        std::fs::read_dir(env.dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| {
+                path.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".tierseal-rewrap-")
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(leftovers().len(), 1);
+    for path in leftovers() {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - Duration::from_secs(3_600))
+            .unwrap();
+    }
 
     let output = env
         .cmd()
@@ -258,6 +280,12 @@ fn a_rewrap_killed_mid_run_leaves_the_input_intact_and_a_rerun_completes() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("removed 1 temporary files"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
     assert!(
         stdout(&output).contains("20000 records"),
         "{}",
@@ -276,4 +304,230 @@ fn a_rewrap_killed_mid_run_leaves_the_input_intact_and_a_rerun_completes() {
     let keyring = env.keyring();
     let records = read_records(&env, "data.jsonl");
     assert!(records[19_999].open_all(&keyring, &ctx()).unwrap() == account(19_999));
+}
+
+/// Writes `value` as JSON with every character of every string escaped
+/// (`\u0074...`), and spaces around colons, so no token appears literally.
+fn escape_strings(value: &serde_json::Value) -> String {
+    let string = |text: &str| -> String {
+        let escaped: String = text
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
+        format!("\"{escaped}\"")
+    };
+    match value {
+        serde_json::Value::String(text) => string(text),
+        serde_json::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(escape_strings).collect();
+            format!("[{}]", items.join(", "))
+        }
+        serde_json::Value::Object(members) => {
+            let members: Vec<String> = members
+                .iter()
+                .map(|(key, value)| format!("{} : {}", string(key), escape_strings(value)))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn tokens_written_with_escapes_or_inside_strings_are_rewrapped_and_block_retire() {
+    let env = Env::initialised();
+    let keyring = env.keyring();
+    let sealed = |i| serde_json::to_string(&account(i).seal(&keyring).unwrap()).unwrap();
+    // Record 0: every token character escaped. Record 1: only the `t`.
+    // Record 2: the whole record kept as JSON text inside a string. A
+    // number too precise for f64 and odd spacing must survive unchanged.
+    let first = sealed(0);
+    let escaped = escape_strings(&serde_json::from_str(&first).unwrap());
+    let lines = [
+        format!("{{\"n\": 3.14159265358979323846264338327950288, \"r\": {escaped}}}"),
+        format!(
+            "{{\"r\":{}}}",
+            sealed(1).replace("\"tierseal:", "\"\\u0074ierseal:")
+        ),
+        format!(
+            "{{\"doc\": {}}}",
+            serde_json::to_string(&sealed(2)).unwrap()
+        ),
+    ];
+    assert!(lines[..2].iter().all(|line| !line.contains("\"tierseal:")));
+    std::fs::write(env.path("data.jsonl"), lines.join("\n") + "\n").unwrap();
+    env.cmd()
+        .args(["keys", "rotate", "--tier", "restricted/cards"])
+        .assert()
+        .success();
+
+    // Each record has one restricted/cards data key.
+    let output = retire_v1(&env, "data.jsonl", &["--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("3 values still wrapped under restricted/cards v1"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = env
+        .cmd()
+        .args(["rewrap", "--input", "data.jsonl", "--output", "new.jsonl"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("3 records: rewrapped 3 data keys, 3 already current, 0 failed"),
+        "{}",
+        stdout(&output)
+    );
+    let new = std::fs::read_to_string(env.path("new.jsonl")).unwrap();
+    assert!(new.starts_with("{\"n\": 3.14159265358979323846264338327950288, \"r\": {"));
+    retire_v1(&env, "new.jsonl", &["--yes"]).assert().success();
+
+    let keyring = env.keyring();
+    let mut records = new
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap());
+    let open = |record: serde_json::Value, i| {
+        let record: SealedAccount = serde_json::from_value(record).unwrap();
+        assert!(record.open_all(&keyring, &ctx()).unwrap() == account(i));
+    };
+    open(records.next().unwrap()["r"].take(), 0);
+    open(records.next().unwrap()["r"].take(), 1);
+    let doc = records.next().unwrap()["doc"].as_str().unwrap().to_owned();
+    open(serde_json::from_str(&doc).unwrap(), 2);
+}
+
+#[test]
+fn a_line_that_is_not_utf8_or_not_json_is_named_and_blocks_retire() {
+    let env = Env::initialised();
+    write_records(&env, "data.jsonl", 3);
+    let mut bytes = std::fs::read(env.path("data.jsonl")).unwrap();
+    bytes.extend_from_slice(b"{\"note\": \"caf\xe9\"}\n");
+    std::fs::write(env.path("data.jsonl"), &bytes).unwrap();
+
+    let output = env
+        .cmd()
+        .args(["rewrap", "--input", "data.jsonl", "--in-place"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("line 4: not UTF-8: invalid byte sequence at column 14"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read(env.path("data.jsonl")).unwrap(), bytes);
+
+    // A line that cannot be read might hold values under the version.
+    let output = retire_v1(&env, "data.jsonl", &["--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("1 unreadable lines (line 4: not UTF-8"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn in_place_keeps_the_mode_and_writes_through_a_link() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::initialised();
+    write_records(&env, "data.jsonl", 2);
+    let mode = |name: &str| {
+        std::fs::metadata(env.path(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    std::fs::set_permissions(
+        env.path("data.jsonl"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("data.jsonl", env.path("link.jsonl")).unwrap();
+    env.cmd()
+        .args(["keys", "rotate", "--tier", "internal"])
+        .assert()
+        .success();
+    env.cmd()
+        .args(["rewrap", "--input", "link.jsonl", "--in-place"])
+        .assert()
+        .success();
+    assert_eq!(mode("data.jsonl"), 0o640);
+    assert!(
+        std::fs::symlink_metadata(env.path("link.jsonl"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link is still a link"
+    );
+    assert_eq!(read_records(&env, "data.jsonl").len(), 2);
+
+    // A new output takes the input's mode.
+    env.cmd()
+        .args(["rewrap", "--input", "data.jsonl", "--output", "out.jsonl"])
+        .assert()
+        .success();
+    assert_eq!(mode("out.jsonl"), 0o640);
+}
+
+#[test]
+fn stale_temporary_files_are_removed_and_live_ones_kept() {
+    let env = Env::initialised();
+    write_records(&env, "data.jsonl", 2);
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3_600);
+    let make = |name: &str, old: bool| {
+        let file = std::fs::File::create(env.path(name)).unwrap();
+        file.set_len(1_000).unwrap();
+        if old {
+            file.set_modified(hour_ago).unwrap();
+        }
+        file
+    };
+    drop(make(".tierseal-rewrap-a1B2c3.tmp", true));
+    drop(make(".tierseal-rewrap-d4E5f6.tmp", true));
+    // Another run's file: it holds the lock.
+    let live = make(".tierseal-rewrap-LIVE01.tmp", true);
+    live.lock().unwrap();
+    // Just created: its run may not have locked it yet.
+    drop(make(".tierseal-rewrap-young1.tmp", false));
+    // Not ours.
+    drop(make(".tierseal-rewrap-notours.tmp", true));
+    drop(make("tierseal-rewrap-a1B2c3.tmp", true));
+
+    let output = env
+        .cmd()
+        .args(["rewrap", "--input", "data.jsonl", "--in-place"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("removed 2 temporary files (2000 bytes)"),
+        "{}",
+        stderr(&output)
+    );
+    let mut left: Vec<String> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("rewrap"))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            ".tierseal-rewrap-LIVE01.tmp",
+            ".tierseal-rewrap-notours.tmp",
+            ".tierseal-rewrap-young1.tmp",
+            "tierseal-rewrap-a1B2c3.tmp",
+        ]
+    );
+    drop(live);
 }

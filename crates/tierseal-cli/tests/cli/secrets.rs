@@ -98,3 +98,36 @@ fn passphrase_change_takes_the_new_one_from_a_file() {
         .assert()
         .success();
 }
+
+#[test]
+fn a_passphrase_file_is_read_to_its_first_line_only_and_bounded() {
+    let env = Env::initialised();
+    let try_file = |bytes: &[u8]| {
+        std::fs::write(env.path("p"), bytes).unwrap();
+        env.bare()
+            .arg("--keystore")
+            .arg(env.keystore())
+            .arg("--passphrase-file")
+            .arg(env.path("p"))
+            .args(["keys", "list"])
+            .output()
+            .unwrap()
+    };
+    let output = try_file(format!("{PASSPHRASE}\r\nsecond line").as_bytes());
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let output = try_file(&vec![b'a'; 1 << 20]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("its first line is longer than 65536 bytes"),
+        "{}",
+        stderr(&output)
+    );
+    let output = try_file(b"caf\xe9\n");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("its first line is not UTF-8"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -219,11 +219,15 @@ impl KeystoreLock {
             .write(true)
             .open(&lock_path)
             .map_err(|e| Error::io("open lock file", &lock_path, e))?;
-        let deadline = Instant::now() + wait;
+        // A wait longer than the clock can count (`Duration::MAX`) waits
+        // without end.
+        let deadline = Instant::now().checked_add(wait);
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(KeystoreLock { _file: file }),
-                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                Err(TryLockError::WouldBlock)
+                    if deadline.is_none_or(|deadline| Instant::now() < deadline) =>
+                {
                     thread::sleep(Duration::from_millis(20));
                 }
                 Err(TryLockError::WouldBlock) => {

@@ -220,7 +220,9 @@ impl Keystore {
     }
 
     /// As [`open`](Self::open), waiting at most `wait` for the lock
-    /// (`Duration::ZERO`: fail at once if it is held).
+    /// (`Duration::ZERO`: fail at once if it is held; a wait longer than
+    /// the clock can count, such as `Duration::MAX`: wait until it is
+    /// released).
     ///
     /// # Errors
     /// As [`open`](Self::open).

@@ -448,3 +448,21 @@ fn the_audit_checkpoint_survives_reopening_and_never_moves_back() {
     assert!(checkpoint.recorded_at > 1_700_000_000);
     drop(fixture.dir);
 }
+
+#[test]
+fn a_lock_wait_longer_than_the_clock_waits_without_end() {
+    let fixture = Fixture::new();
+    let path = fixture.path();
+    drop(fixture.keystore);
+    for wait in [Duration::MAX, Duration::from_secs(u64::MAX)] {
+        drop(Keystore::open_with_lock_wait(&path, &PASSPHRASE.into(), wait).unwrap());
+    }
+    // Held by another open: the longest wait still ends when it is released.
+    let holder = open(&path).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        drop(holder);
+    });
+    drop(Keystore::open_with_lock_wait(&path, &PASSPHRASE.into(), Duration::MAX).unwrap());
+    release.join().unwrap();
+}
