@@ -253,7 +253,7 @@ impl Keyring {
 }
 
 /// Checks that a grant may be issued to `principal`: 1 to 256 bytes, not
-/// blank, and not a name that reads as a reserved principal (the writers
+/// blank, without control characters, and not a name that reads as a reserved principal (the writers
 /// the keystore signs audit entries as).
 ///
 /// "Reads as" ignores case, whitespace, control characters and invisible
@@ -275,6 +275,12 @@ pub(crate) fn check_principal(principal: &str) -> Result<(), Error> {
         return Err(Error::ReservedPrincipal {
             principal: crate::error::shorten(&principal.escape_debug().to_string()),
             reserved,
+        });
+    }
+    if principal.chars().any(char::is_control) {
+        return Err(Error::InvalidParameter {
+            what: "principal",
+            reason: "must not contain control characters",
         });
     }
     Ok(())
