@@ -262,3 +262,31 @@ fn the_custodian_principal_and_names_that_read_as_it_are_reserved() {
     }
     assert_eq!(fixture.keystore.issued_grants().len(), 2);
 }
+
+#[test]
+fn principals_with_control_characters_are_refused() {
+    let mut fixture = Fixture::new();
+    for principal in [
+        "svc\u{1b}[31m",
+        "svc\u{0}",
+        "a\rb",
+        "svc\u{7f}",
+        "svc\u{85}",
+    ] {
+        let err = fixture
+            .keystore
+            .issue_grant(&loans_clearance(), principal, SystemTime::now() + DAY)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidParameter {
+                    what: "principal",
+                    ..
+                }
+            ),
+            "{principal:?}: {err:?}"
+        );
+    }
+    assert!(fixture.keystore.issued_grants().is_empty());
+}
