@@ -39,7 +39,8 @@ pub const CUSTODIAN: &str = "custodian";
 
 /// Principals no grant may be issued to: the writers the keystore itself
 /// signs audit entries as. A name that reads as one of these (any case,
-/// with spaces or invisible characters added) is refused too.
+/// with spaces or invisible characters added, in fullwidth or look-alike
+/// letters of other scripts) is refused too.
 pub const RESERVED_PRINCIPALS: &[&str] = &[CUSTODIAN];
 
 /// AAD of the audit key's wrap under the master key.
