@@ -57,7 +57,7 @@ pub(crate) enum Command {
     /// Change the keystore passphrase.
     #[command(subcommand)]
     Passphrase(PassphraseCommand),
-    /// Issue or inspect a service's grant file.
+    /// Issue grants, list the grants issued, or inspect a grant file.
     #[command(subcommand)]
     Grant(GrantCommand),
     /// Rewrap every data key in a JSON Lines file under its tier's primary key.
@@ -222,6 +222,10 @@ pub(crate) struct RetireArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub(crate) yes: bool,
+    /// Retire even though unexpired grants carry the version (their holders
+    /// keep their copy of the key until the grants expire).
+    #[arg(long)]
+    pub(crate) force: bool,
     /// Check and say what would happen; change nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
@@ -229,7 +233,7 @@ pub(crate) struct RetireArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum PassphraseCommand {
-    /// Re-wrap the master key under a new passphrase (tier keys untouched).
+    /// Set a new passphrase and a new master key; every key is re-wrapped under it.
     Change {
         /// Read the new passphrase from this file (else TIERSEAL_NEW_PASSPHRASE or a prompt).
         #[arg(long, value_name = "FILE")]
@@ -245,6 +249,12 @@ pub(crate) enum GrantCommand {
     /// Write a grant file for a service: only the granted tiers' keys,
     /// encrypted under a fresh secret, with an expiry.
     Issue(GrantIssueArgs),
+    /// List every grant the keystore issued, expired ones marked.
+    List {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print what a grant file grants (no key bytes; not verified).
     Show {
         /// The grant file.

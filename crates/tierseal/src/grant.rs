@@ -253,13 +253,15 @@ impl Keyring {
 }
 
 /// Checks that a grant may be issued to `principal`: 1 to 256 bytes, not
-/// blank, and not a name that reads as a reserved principal (the writers
+/// blank, without control characters, and not a name that reads as a reserved principal (the writers
 /// the keystore signs audit entries as).
 ///
 /// "Reads as" ignores case, whitespace, control characters and invisible
 /// formatting characters (zero-width spaces and joiners, soft hyphens, byte
-/// order marks), so that ` Custodian`, `CUSTODIAN` or `cus\u{200B}todian`
-/// cannot pass for the custodian in an audit log.
+/// order marks), takes fullwidth letters as ASCII, and takes a non-ASCII
+/// letter in place of an ASCII one as a look-alike, so that ` Custodian`,
+/// `CUSTODIAN`, `cus\u{200B}todian` or `\u{441}ustodian` (Cyrillic) cannot
+/// pass for the custodian in an audit log.
 pub(crate) fn check_principal(principal: &str) -> Result<(), Error> {
     if principal.trim().is_empty() || principal.len() > 256 {
         return Err(Error::InvalidParameter {
@@ -270,23 +272,54 @@ pub(crate) fn check_principal(principal: &str) -> Result<(), Error> {
     let skeleton = principal_skeleton(principal);
     if let Some(reserved) = crate::keystore::RESERVED_PRINCIPALS
         .iter()
-        .find(|reserved| principal_skeleton(reserved) == skeleton)
+        .find(|reserved| reads_as(&skeleton, &principal_skeleton(reserved)))
     {
         return Err(Error::ReservedPrincipal {
             principal: crate::error::shorten(&principal.escape_debug().to_string()),
             reserved,
         });
     }
+    if principal.chars().any(char::is_control) {
+        return Err(Error::InvalidParameter {
+            what: "principal",
+            reason: "must not contain control characters",
+        });
+    }
     Ok(())
 }
 
-/// How a principal's name reads: lowercase, without whitespace, control or
-/// invisible formatting characters.
-fn principal_skeleton(name: &str) -> String {
+/// How a principal's name reads: lowercase, fullwidth letters as ASCII,
+/// without whitespace, control or invisible formatting characters.
+fn principal_skeleton(name: &str) -> Vec<char> {
     name.chars()
         .filter(|c| !(c.is_whitespace() || c.is_control() || is_invisible(*c)))
+        .map(|c| match u32::from(c) {
+            // Fullwidth ASCII forms: U+FF01..=U+FF5E mirror U+0021..=U+007E.
+            code @ 0xFF01..=0xFF5E => char::from_u32(code - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+/// Whether a name with skeleton `name` reads as the ASCII name `reserved`:
+/// the same length, and at each position the same letter or a non-ASCII
+/// one (a look-alike from another script, such as Cyrillic `с` for `c`),
+/// with at least half the letters the same. A name entirely in another
+/// script is not taken for an ASCII one.
+fn reads_as(name: &[char], reserved: &[char]) -> bool {
+    if name.len() != reserved.len() {
+        return false;
+    }
+    let mut same = 0usize;
+    for (a, b) in name.iter().zip(reserved) {
+        if a == b {
+            same += 1;
+        } else if a.is_ascii() {
+            return false;
+        }
+    }
+    same * 2 >= reserved.len()
 }
 
 /// Unicode format characters that render as nothing.

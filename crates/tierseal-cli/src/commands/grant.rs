@@ -1,11 +1,11 @@
-//! `tierseal grant issue|show`.
+//! `tierseal grant issue|list|show`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use tierseal::GrantInfo;
+use tierseal::{GrantInfo, IssuedGrant};
 
 use super::{Operation, announce, open_keystore, refuse_overwrite, say};
 use crate::CliError;
@@ -16,6 +16,7 @@ use tierseal::audit::Action;
 pub(super) fn run(global: &GlobalArgs, command: &GrantCommand) -> Result<ExitCode, CliError> {
     match command {
         GrantCommand::Issue(args) => issue(global, args),
+        GrantCommand::List { json } => list(global, *json),
         GrantCommand::Show { file, json } => show(file, *json),
     }
 }
@@ -36,24 +37,34 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
         args.clearance,
         utc(unix(expires_at))
     );
-    let intent = announce(
+    let mut intent = announce(
         global,
         &keystore,
         Action::GrantIssue,
         Operation {
-            reason: Some(reason),
+            reason: Some(reason.clone()),
             ..Operation::default()
         },
     )?;
-    let issued = (|| {
+    let issued = (|| -> Result<String, CliError> {
         let (grant, secret) =
             keystore.issue_grant(&args.clearance, &args.principal, expires_at)?;
+        let id = keystore
+            .issued_grants()
+            .last()
+            .map(|grant| grant.id.to_string())
+            .unwrap_or_default();
         write_private(&secret_out, secret.expose_text().as_bytes())?;
-        std::fs::write(&args.out, grant).map_err(|e| CliError::io("write grant", &args.out, e))
+        std::fs::write(&args.out, grant)
+            .map_err(|e| CliError::io("write grant", &args.out, e))?;
+        Ok(id)
     })();
-    intent.finish(issued, &mut keystore)?;
+    if let Ok(id) = &issued {
+        intent.note(format!("grant {id} {reason}"));
+    }
+    let id = intent.finish(issued, &mut keystore)?;
     say(&format!(
-        "granted {} to {} until {}\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
+        "granted {} to {} until {}\n  grant id:   {id} (in `tierseal grant list`)\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
         args.clearance,
         args.principal,
         utc(unix(expires_at)),
@@ -94,6 +105,67 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     file.persist(path)
         .map_err(|e| CliError::io("write secret", path, e.error))?;
     Ok(())
+}
+
+/// Prints the keystore's register of issued grants.
+fn list(global: &GlobalArgs, json: bool) -> Result<ExitCode, CliError> {
+    let keystore = open_keystore(global)?;
+    let now = unix(SystemTime::now());
+    let grants = keystore.issued_grants();
+    if json {
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            #[serde(flatten)]
+            grant: &'a IssuedGrant,
+            expired: bool,
+        }
+        let rows: Vec<Row<'_>> = grants
+            .iter()
+            .map(|grant| Row {
+                grant,
+                expired: grant.is_expired(now),
+            })
+            .collect();
+        say(&serde_json::to_string_pretty(&rows).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if grants.is_empty() {
+        say("no grants issued");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let header = ["ID", "PRINCIPAL", "ISSUED", "EXPIRES", "STATUS", "TIERS"];
+    let rows: Vec<Vec<String>> = grants
+        .iter()
+        .map(|grant| {
+            vec![
+                grant.id.to_string(),
+                grant.principal.escape_debug().to_string(),
+                utc(grant.issued_at),
+                utc(grant.expires_at),
+                if grant.is_expired(now) {
+                    "EXPIRED".into()
+                } else {
+                    "outstanding".into()
+                },
+                tiers_text(grant),
+            ]
+        })
+        .collect();
+    say(tierseal_lint::report::table(&header, &rows).trim_end());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tier v1,v2; tier v3`: the key versions a grant carries.
+pub(super) fn tiers_text(grant: &IssuedGrant) -> String {
+    grant
+        .tiers
+        .iter()
+        .map(|tier| {
+            let versions: Vec<String> = tier.versions.iter().map(|v| format!("v{v}")).collect();
+            format!("{} {}", tier.tier, versions.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn show(file: &Path, json: bool) -> Result<ExitCode, CliError> {

@@ -270,6 +270,43 @@ fn retire(
     if args.data.is_empty() {
         eprintln!("tierseal: warning: no --data given, so no stored data was checked for {wanted}");
     }
+    let outstanding = keystore.outstanding_grants(tier, version, SystemTime::now());
+    let forced = if outstanding.is_empty() {
+        None
+    } else {
+        eprintln!(
+            "tierseal: {} unexpired grant(s) carry {wanted}; their holders keep their copy of \
+             its key, which retiring cannot destroy:",
+            outstanding.len()
+        );
+        for grant in &outstanding {
+            eprintln!(
+                "  {}  {}  expires {}",
+                grant.id,
+                grant.principal.escape_debug(),
+                utc(grant.expires_at)
+            );
+        }
+        let last_expiry = outstanding.iter().map(|g| g.expires_at).max().unwrap_or(0);
+        if !args.force {
+            return Err(CliError::Refused(format!(
+                "refusing to retire {wanted} while grants carry it: their holders could go on \
+                 opening data wrapped under it. Wait until they expire (the last at {}), or, once \
+                 their holders have deleted those grant files and secrets, retire with --force; \
+                 grants issued after the retirement no longer carry {wanted}",
+                utc(last_expiry)
+            )));
+        }
+        let listed: Vec<String> = outstanding
+            .iter()
+            .map(|g| format!("{} ({})", g.id, g.principal))
+            .collect();
+        Some(format!(
+            "forced past {} outstanding grant(s): {}",
+            listed.len(),
+            listed.join(", ")
+        ))
+    };
     if args.dry_run {
         say(&format!(
             "dry run: would retire {wanted} and destroy its key material"
@@ -283,6 +320,7 @@ fn retire(
         ),
         args.yes,
     )?;
+    let despite_grants = forced.is_some();
     let intent = announce(
         global,
         keystore,
@@ -290,10 +328,15 @@ fn retire(
         Operation {
             tier: Some(tier),
             version: Some(version),
-            ..Operation::default()
+            reason: forced,
         },
     )?;
-    intent.finish(keystore.retire(tier, version), keystore)?;
+    let retired = if despite_grants {
+        keystore.retire_despite_grants(tier, version)
+    } else {
+        keystore.retire(tier, version)
+    };
+    intent.finish(retired, keystore)?;
     say(&format!("retired {wanted}: its key material is destroyed"));
     Ok(ExitCode::SUCCESS)
 }

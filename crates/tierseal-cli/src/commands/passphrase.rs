@@ -28,6 +28,10 @@ pub(super) fn run(global: &GlobalArgs, command: &PassphraseCommand) -> Result<Ex
     )?;
     let changed = keystore.change_passphrase(&new, kdf_profile(*profile));
     intent.finish(changed, &mut keystore)?;
-    say("passphrase changed (only the master key was re-wrapped)");
+    say(
+        "passphrase changed: a new master key now wraps every key. A copy of the keystore \
+         taken before still opens with the old passphrase and reveals the keys that existed \
+         then, but none created from now on",
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -37,7 +37,7 @@ const CHECKSUM_LEN: usize = 32;
 /// Bytes from the magic through the salt: the master key's AAD.
 pub(crate) const HEADER_LEN: usize = 4 + 2 + 1 + 12 + SALT_LEN;
 /// The body is bounded so a damaged length cannot ask for gigabytes.
-const MAX_BODY_LEN: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_BODY_LEN: usize = 16 * 1024 * 1024;
 
 /// Everything in the file, as read.
 pub(crate) struct FileImage {

@@ -39,7 +39,8 @@ pub const CUSTODIAN: &str = "custodian";
 
 /// Principals no grant may be issued to: the writers the keystore itself
 /// signs audit entries as. A name that reads as one of these (any case,
-/// with spaces or invisible characters added) is refused too.
+/// with spaces or invisible characters added, in fullwidth or look-alike
+/// letters of other scripts) is refused too.
 pub const RESERVED_PRINCIPALS: &[&str] = &[CUSTODIAN];
 
 /// AAD of the audit key's wrap under the master key.
@@ -790,6 +791,13 @@ impl Keystore {
             what: "keystore body",
             reason: "does not encode",
         })?;
+        // A body the reader would refuse must never replace a good file.
+        if encoded.len() > file::MAX_BODY_LEN {
+            return Err(Error::InvalidParameter {
+                what: "keystore body",
+                reason: "larger than the 16 MiB a keystore may hold; nothing was saved",
+            });
+        }
         let mut image = FileImage {
             version: FILE_VERSION,
             kdf: root.kdf,
@@ -964,5 +972,44 @@ mod tests {
             Keystore::open_with_lock_wait(&path, &"old".into(), Duration::ZERO),
             Err(Error::KeystoreLocked { .. })
         ));
+    }
+    #[test]
+    fn a_body_too_large_to_read_back_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.keystore");
+        let mut keystore = Keystore::create(&path, &"pw".into(), KdfProfile::Test).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let grant = IssuedGrant {
+            id: GrantId([0; 8]),
+            principal: "p".repeat(256),
+            issued_at: 1,
+            expires_at: 2,
+            tiers: Vec::new(),
+        };
+        let err = keystore
+            .update(|_, body| {
+                body.grants = (0u64..70_000)
+                    .map(|n| IssuedGrant {
+                        id: GrantId(n.to_be_bytes()),
+                        ..grant.clone()
+                    })
+                    .collect();
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidParameter {
+                    what: "keystore body",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert!(keystore.issued_grants().is_empty());
+        drop(keystore);
+        assert!(Keystore::open(&path, &"pw".into()).is_ok());
     }
 }

@@ -186,15 +186,9 @@ pub(crate) struct WrappedTierKey {
 impl Body {
     /// Checks the invariants a decoded body must hold.
     pub(crate) fn check(&self) -> Result<(), &'static str> {
-        for (i, grant) in self.grants.iter().enumerate() {
-            if self
-                .grants
-                .iter()
-                .skip(i + 1)
-                .any(|other| other.id == grant.id)
-            {
-                return Err("a grant id is listed twice");
-            }
+        let mut ids = std::collections::HashSet::with_capacity(self.grants.len());
+        if !self.grants.iter().all(|grant| ids.insert(grant.id)) {
+            return Err("a grant id is listed twice");
         }
         for (i, record) in self.tiers.iter().enumerate() {
             if self

@@ -235,6 +235,12 @@ fn the_custodian_principal_and_names_that_read_as_it_are_reserved() {
         "\u{FEFF}custodian",
         "custodian\u{00AD}",
         "cusTODian\u{2060}",
+        // Letters of other scripts that look alike: Cyrillic, Greek, fullwidth.
+        "\u{0441}ustodian",
+        "custod\u{0456}an",
+        "cust\u{03BF}dian",
+        "\u{FF43}\u{FF55}\u{FF53}\u{FF54}\u{FF4F}\u{FF44}\u{FF49}\u{FF41}\u{FF4E}",
+        "c\u{00FC}stodian",
     ] {
         let err = fixture
             .keystore
@@ -254,11 +260,43 @@ fn the_custodian_principal_and_names_that_read_as_it_are_reserved() {
     }
     assert_eq!(tierseal::RESERVED_PRINCIPALS, [tierseal::CUSTODIAN]);
     // Names that merely contain it are ordinary principals.
-    for principal in ["custodian-backup", "not custodian"] {
+    for principal in [
+        "custodian-backup",
+        "not custodian",
+        "\u{4E2D}\u{6587}\u{540D}\u{5B57}\u{670D}\u{52A1}\u{7CFB}\u{7EDF}\u{4E00}",
+    ] {
         fixture
             .keystore
             .issue_grant(&loans_clearance(), principal, SystemTime::now() + DAY)
             .unwrap();
     }
-    assert_eq!(fixture.keystore.issued_grants().len(), 2);
+    assert_eq!(fixture.keystore.issued_grants().len(), 3);
+}
+
+#[test]
+fn principals_with_control_characters_are_refused() {
+    let mut fixture = Fixture::new();
+    for principal in [
+        "svc\u{1b}[31m",
+        "svc\u{0}",
+        "a\rb",
+        "svc\u{7f}",
+        "svc\u{85}",
+    ] {
+        let err = fixture
+            .keystore
+            .issue_grant(&loans_clearance(), principal, SystemTime::now() + DAY)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidParameter {
+                    what: "principal",
+                    ..
+                }
+            ),
+            "{principal:?}: {err:?}"
+        );
+    }
+    assert!(fixture.keystore.issued_grants().is_empty());
 }
