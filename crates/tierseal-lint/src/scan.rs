@@ -1,10 +1,18 @@
-//! The scan: parse each file, visit every struct and enum, and judge each
-//! field against the lexicon and its classification.
+//! The scan: read each file, parse it (bounded in depth, on a thread with
+//! room to recurse), visit every struct and enum, and judge each field
+//! against the lexicon and its classification.
+//!
+//! Memory stays proportional to one file: each file is read, parsed,
+//! judged and dropped before the next; only its findings and inventory
+//! rows are kept. `#[cfg(test)] mod x;` exemptions are applied at the end,
+//! by dropping what the exempt files produced.
 
-use std::collections::HashSet;
+use std::cell::OnceCell;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::spanned::Spanned;
 use syn::{Attribute, Fields, Item};
 use tierseal_classify::LevelName;
@@ -13,8 +21,23 @@ use tierseal_classify::lexicon;
 
 use crate::config::Hit;
 use crate::inventory::InventoryEntry;
-use crate::sources::{self, SourceFile};
+use crate::lock::{self, LockDrift, LockMode};
+use crate::sources::{self, Skipped, SourceFile};
 use crate::{Config, Finding, LintError, Location};
+
+/// Brackets nested deeper than this are not parsed: the file is reported
+/// (`nesting-too-deep`) instead of risking the parser's recursion. Real
+/// code stays far below it.
+pub const MAX_NESTING: usize = 256;
+
+/// The stack of the thread that parses and judges files: enough for
+/// [`MAX_NESTING`] levels of the deepest-recursing syntax in a debug build,
+/// with a wide margin. Reserved, not committed, until used.
+const SCAN_STACK_BYTES: usize = 256 << 20;
+
+/// Source lines longer than this are cut in findings (minified or
+/// generated files can put megabytes on one line).
+const MAX_SOURCE_LINE: usize = 400;
 
 /// The outcome of a lint run.
 #[derive(Debug, Default)]
@@ -23,86 +46,447 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Every field of every `#[derive(Classified)]` struct.
     pub inventory: Vec<InventoryEntry>,
-    /// How many files were read.
+    /// How many files were checked.
     pub files: usize,
     /// How many lines they had.
     pub lines: usize,
+    /// Test code that was read but not linted: `#[cfg(test)]` modules in
+    /// their own files and integration tests (`tests/`).
+    pub exempt_files: usize,
+    /// Files matched by an `exclude` pattern of `tierseal.toml`.
+    pub excluded_files: usize,
+    /// Paths the walk did not read (symbolic link loops, second visits,
+    /// broken links), each with its reason.
+    pub skipped: Vec<Skipped>,
+    /// Differences from `tierseal.lock` that pass: upgrades and new
+    /// classified fields. (Downgrades and removals are findings.)
+    pub lock_drift: Vec<LockDrift>,
+    /// The lock files compared against.
+    pub locks_checked: Vec<PathBuf>,
+    /// The lock files written by [`LockMode::Update`].
+    pub locks_written: Vec<PathBuf>,
 }
 
-/// Lints `paths` (files, crates or folders), each with the nearest
-/// `tierseal.toml` unless `config` is given.
+impl Report {
+    fn absorb(&mut self, other: Report) {
+        self.findings.extend(other.findings);
+        self.inventory.extend(other.inventory);
+        self.files += other.files;
+        self.lines += other.lines;
+        self.exempt_files += other.exempt_files;
+        self.excluded_files += other.excluded_files;
+        self.skipped.extend(other.skipped);
+        self.lock_drift.extend(other.lock_drift);
+        self.locks_checked.extend(other.locks_checked);
+        self.locks_written.extend(other.locks_written);
+    }
+}
+
+/// Lints `paths` (files, crates, workspaces or any folder), each file with
+/// the nearest `tierseal.toml` above it unless `config` is given, and
+/// compares each folder with its `tierseal.lock`, if it has one.
 ///
 /// # Errors
-/// [`LintError`] when a path cannot be read or a configuration is invalid.
-/// Files that do not parse are findings (`parse-error`), not errors.
+/// [`LintError`] when a path cannot be read, a configuration or lock is
+/// invalid, or a path holds no Rust source to check
+/// ([`LintError::NothingScanned`]). Files that do not parse are findings
+/// (`parse-error`, `nesting-too-deep`), not errors.
 pub fn lint_paths(paths: &[PathBuf], config: Option<&Config>) -> Result<Report, LintError> {
-    let mut report = Report::default();
-    for path in paths {
-        let discovered;
-        let config = match config {
-            Some(config) => config,
-            None => {
-                discovered = Config::discover(path)?;
-                &discovered
+    lint_paths_with(paths, config, LockMode::Check)
+}
+
+/// [`lint_paths`], with the lock compared ([`LockMode::Check`]), rewritten
+/// ([`LockMode::Update`]) or left alone ([`LockMode::Ignore`]).
+///
+/// # Errors
+/// As [`lint_paths`]; also when a lock cannot be written.
+pub fn lint_paths_with(
+    paths: &[PathBuf],
+    config: Option<&Config>,
+    lock_mode: LockMode,
+) -> Result<Report, LintError> {
+    on_scan_stack(|| {
+        let mut report = Report::default();
+        for path in paths {
+            let mut part = scan_path(path, config)?;
+            if part.files == 0 {
+                return Err(nothing_scanned(path, &part));
             }
-        };
-        scan_path(path, config, &mut report)?;
+            lock::apply(path, &mut part, lock_mode)?;
+            report.absorb(part);
+        }
+        Ok(report)
+    })
+}
+
+fn nothing_scanned(path: &Path, report: &Report) -> LintError {
+    let mut notes = Vec::new();
+    if report.exempt_files > 0 {
+        notes.push(format!("{} test files exempt", report.exempt_files));
     }
-    Ok(report)
+    if report.excluded_files > 0 {
+        notes.push(format!(
+            "{} files matched `exclude` in tierseal.toml",
+            report.excluded_files
+        ));
+    }
+    for skipped in &report.skipped {
+        notes.push(format!(
+            "skipped {}: {}",
+            skipped.path.display(),
+            skipped.reason
+        ));
+    }
+    let detail = if notes.is_empty() {
+        ": no .rs file found".to_owned()
+    } else {
+        format!(" ({})", notes.join("; "))
+    };
+    LintError::NothingScanned {
+        path: path.to_owned(),
+        detail,
+    }
+}
+
+/// Runs `work` on a thread with [`SCAN_STACK_BYTES`] of stack (or here,
+/// should the system refuse a thread: the nesting bound still applies).
+fn on_scan_stack<T: Send>(work: impl Fn() -> T + Sync) -> T {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("tierseal-lint".into())
+            .stack_size(SCAN_STACK_BYTES)
+            .spawn_scoped(scope, &work);
+        match worker {
+            Ok(worker) => worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => work(),
+        }
+    })
 }
 
 /// Lints one source text as a single file (no `mod` following).
 pub fn lint_source(path: &Path, source: &str, config: &Config) -> Vec<Finding> {
-    let mut report = Report::default();
     let file = SourceFile {
         path: path.to_owned(),
         module: Vec::new(),
         follow_mods: false,
+        test_target: false,
     };
-    scan_file(&file, source, syn::parse_file(source), config, &mut report);
-    report.findings
+    on_scan_stack(|| check_file(&file, source, config).findings)
 }
 
 /// A file's identity, however it was reached.
 fn key_of(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_owned())
 }
 
-fn read(path: &Path) -> Result<String, LintError> {
-    std::fs::read_to_string(path).map_err(|source| LintError::Io {
-        path: path.to_owned(),
-        source,
-    })
+/// What one file produced, kept until exemptions are known.
+#[derive(Default)]
+struct FileResult {
+    key: PathBuf,
+    lines: usize,
+    findings: Vec<Finding>,
+    inventory: Vec<InventoryEntry>,
+    /// Files it declares as `mod x;`: exempt when it is.
+    children: Vec<PathBuf>,
+    /// Files it declares under `#[cfg(test)]`.
+    test_children: Vec<PathBuf>,
+    /// Files to follow (only when `mod` declarations are followed).
+    declared: Vec<SourceFile>,
+    test_target: bool,
 }
 
-fn scan_path(path: &Path, config: &Config, report: &mut Report) -> Result<(), LintError> {
-    // Read and parse every reachable file first (following `mod`
-    // declarations), so that files declared `#[cfg(test)] mod x;` are known
-    // to be exempt before any is linted. Each file is parsed once.
-    let mut queue = sources::collect(path)?;
+/// The nearest `tierseal.toml` for each folder, each read once.
+#[derive(Default)]
+struct Configs {
+    nearest: HashMap<PathBuf, Option<PathBuf>>,
+    loaded: HashMap<PathBuf, Rc<Config>>,
+    builtin: Rc<Config>,
+}
+
+impl Configs {
+    fn for_file(&mut self, file: &Path) -> Result<Rc<Config>, LintError> {
+        let dir = std::path::absolute(file)
+            .ok()
+            .and_then(|file| file.parent().map(Path::to_owned))
+            .unwrap_or_default();
+        let Some(found) = self.nearest_to(&dir) else {
+            return Ok(Rc::clone(&self.builtin));
+        };
+        if let Some(config) = self.loaded.get(&found) {
+            return Ok(Rc::clone(config));
+        }
+        let config = Rc::new(Config::load(&found)?);
+        self.loaded.insert(found, Rc::clone(&config));
+        Ok(config)
+    }
+
+    fn nearest_to(&mut self, dir: &Path) -> Option<PathBuf> {
+        if let Some(known) = self.nearest.get(dir) {
+            return known.clone();
+        }
+        let candidate = dir.join(crate::config::FILE_NAME);
+        let found = if candidate.is_file() {
+            Some(candidate)
+        } else {
+            dir.parent().and_then(|parent| self.nearest_to(parent))
+        };
+        self.nearest.insert(dir.to_owned(), found.clone());
+        found
+    }
+}
+
+fn scan_path(path: &Path, fixed: Option<&Config>) -> Result<Report, LintError> {
+    let sources = sources::collect(path)?;
+    let mut report = Report {
+        skipped: sources.skipped,
+        ..Report::default()
+    };
+    let mut queue = sources.files;
+    queue.reverse();
     let mut seen = HashSet::new();
-    let mut exempt = HashSet::new();
-    let mut files = Vec::new();
+    let mut configs = Configs::default();
+    let mut results = Vec::new();
     while let Some(file) = queue.pop() {
         if !seen.insert(key_of(&file.path)) {
             continue;
         }
-        let text = read(&file.path)?;
-        let ast = syn::parse_file(&text);
-        if let Ok(ast) = &ast {
-            collect_test_modules(&file.path, &ast.items, &mut exempt);
-            if file.follow_mods {
-                declared_modules(&file.path, &ast.items, &file.module, &mut queue);
+        let discovered;
+        let config = match fixed {
+            Some(config) => config,
+            None => {
+                discovered = configs.for_file(&file.path)?;
+                &*discovered
+            }
+        };
+        if config.excluded(&file.path) {
+            report.excluded_files += 1;
+            continue;
+        }
+        let bytes = std::fs::read(&file.path).map_err(|source| LintError::Io {
+            path: file.path.clone(),
+            source,
+        })?;
+        let mut result = match std::str::from_utf8(&bytes) {
+            Ok(text) => check_file(&file, text, config),
+            Err(error) => not_utf8(&file, &bytes, &error),
+        };
+        // The span table of the file just parsed is no longer needed:
+        // without this, proc-macro2 keeps every file's text until the
+        // thread ends.
+        proc_macro2::extra::invalidate_current_thread_spans();
+        queue.extend(std::mem::take(&mut result.declared).into_iter().rev());
+        results.push(result);
+    }
+    let exempt = exempt_files(&results);
+    for result in results {
+        if exempt.contains(&result.key) {
+            report.exempt_files += 1;
+            continue;
+        }
+        report.files += 1;
+        report.lines += result.lines;
+        report.findings.extend(result.findings);
+        report.inventory.extend(result.inventory);
+    }
+    Ok(report)
+}
+
+/// Test code: integration tests, files declared `#[cfg(test)] mod x;`, and
+/// every file those declare in turn.
+fn exempt_files(results: &[FileResult]) -> HashSet<PathBuf> {
+    let children: HashMap<&PathBuf, &Vec<PathBuf>> =
+        results.iter().map(|r| (&r.key, &r.children)).collect();
+    let mut pending: Vec<PathBuf> = results
+        .iter()
+        .filter(|r| r.test_target)
+        .map(|r| r.key.clone())
+        .chain(results.iter().flat_map(|r| r.test_children.iter().cloned()))
+        .collect();
+    let mut exempt = HashSet::new();
+    while let Some(key) = pending.pop() {
+        if let Some(declared) = children.get(&key) {
+            pending.extend(declared.iter().cloned());
+        }
+        exempt.insert(key);
+    }
+    exempt
+}
+
+fn not_utf8(file: &SourceFile, bytes: &[u8], error: &std::str::Utf8Error) -> FileResult {
+    let valid = bytes.get(..error.valid_up_to()).unwrap_or_default();
+    let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = valid
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |newline| newline + 1);
+    let column = String::from_utf8_lossy(valid.get(line_start..).unwrap_or_default())
+        .chars()
+        .count()
+        + 1;
+    let finding = Finding {
+        rule: "parse-error",
+        lexicon_rule: None,
+        item: file.path.display().to_string(),
+        message: format!(
+            "could not read {}: not valid UTF-8 at line {line}, column {column}",
+            file.path.display()
+        ),
+        help: "save the file as UTF-8; this file was not checked".into(),
+        location: Location {
+            file: file.path.clone(),
+            line,
+            column,
+            end_column: column + 1,
+        },
+        source_line: String::new(),
+    };
+    FileResult {
+        key: key_of(&file.path),
+        lines: bytes.split(|&b| b == b'\n').count(),
+        findings: vec![finding],
+        test_target: file.test_target,
+        ..FileResult::default()
+    }
+}
+
+/// Why a file was not parsed.
+enum Unparsed {
+    Syntax(syn::Error),
+    TooDeep(Span),
+}
+
+/// Parses a file as `syn::parse_file` does (byte order mark and `#!`
+/// line), after checking that its brackets nest at most [`MAX_NESTING`]
+/// deep. Lexing is iterative; only parsing recurses.
+fn parse(text: &str) -> Result<syn::File, Unparsed> {
+    let mut body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(rest) = body.strip_prefix("#!") {
+        if !rest.trim_start().starts_with('[') {
+            // Keep the newline so that line numbers stay right.
+            body = body.find('\n').and_then(|at| body.get(at..)).unwrap_or("");
+        }
+    }
+    let tokens: TokenStream = body.parse().map_err(|error: proc_macro2::LexError| {
+        Unparsed::Syntax(syn::Error::new(error.span(), error))
+    })?;
+    if let Some(span) = too_deep(&tokens, MAX_NESTING) {
+        return Err(Unparsed::TooDeep(span));
+    }
+    syn::parse2(tokens).map_err(Unparsed::Syntax)
+}
+
+/// The opening bracket of the first group nested deeper than `limit`.
+fn too_deep(tokens: &TokenStream, limit: usize) -> Option<Span> {
+    let mut stack = vec![tokens.clone().into_iter()];
+    while let Some(level) = stack.last_mut() {
+        match level.next() {
+            Some(TokenTree::Group(group)) => {
+                if stack.len() >= limit {
+                    return Some(group.span_open());
+                }
+                stack.push(group.stream().into_iter());
+            }
+            Some(_) => {}
+            None => {
+                stack.pop();
             }
         }
-        files.push((file, text, ast));
     }
-    for (file, text, ast) in files {
-        if !exempt.contains(&key_of(&file.path)) {
-            scan_file(&file, &text, ast, config, report);
+    None
+}
+
+/// A file's lines, indexed once when the first finding needs one.
+struct LineIndex<'t> {
+    text: &'t str,
+    starts: OnceCell<Vec<usize>>,
+}
+
+impl<'t> LineIndex<'t> {
+    fn new(text: &'t str) -> LineIndex<'t> {
+        LineIndex {
+            text,
+            starts: OnceCell::new(),
         }
     }
-    Ok(())
+
+    /// Line `number` (1-based), without its line ending, cut to
+    /// [`MAX_SOURCE_LINE`] characters.
+    fn line(&self, number: usize) -> String {
+        let starts = self.starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(at, _)| at + 1))
+                .collect()
+        });
+        let Some(&start) = starts.get(number.saturating_sub(1)) else {
+            return String::new();
+        };
+        let end = starts
+            .get(number)
+            .map_or(self.text.len(), |&next| next.saturating_sub(1));
+        let line = self.text.get(start..end).unwrap_or_default();
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        match line.char_indices().nth(MAX_SOURCE_LINE) {
+            Some((cut, _)) => format!("{}…", line.get(..cut).unwrap_or_default()),
+            None => line.to_owned(),
+        }
+    }
+}
+
+fn check_file(file: &SourceFile, text: &str, config: &Config) -> FileResult {
+    let mut result = FileResult {
+        key: key_of(&file.path),
+        lines: text.lines().count(),
+        test_target: file.test_target,
+        ..FileResult::default()
+    };
+    let lines = LineIndex::new(text);
+    let ast = match parse(text) {
+        Ok(ast) => ast,
+        Err(Unparsed::Syntax(error)) => {
+            result.findings.push(Finding {
+                rule: "parse-error",
+                lexicon_rule: None,
+                item: file.path.display().to_string(),
+                message: format!("could not parse {}: {error}", file.path.display()),
+                help: "fix the syntax error; this file was not checked".into(),
+                location: location(&file.path, error.span()),
+                source_line: lines.line(error.span().start().line),
+            });
+            return result;
+        }
+        Err(Unparsed::TooDeep(span)) => {
+            result.findings.push(Finding {
+                rule: "nesting-too-deep",
+                lexicon_rule: None,
+                item: file.path.display().to_string(),
+                message: format!(
+                    "{} nests brackets more than {MAX_NESTING} deep; it was not parsed",
+                    file.path.display()
+                ),
+                help: "this file was not checked: generate it flatter, or exclude it in tierseal.toml if it holds no data model".into(),
+                location: location(&file.path, span),
+                source_line: lines.line(span.start().line),
+            });
+            return result;
+        }
+    };
+    declared_files(&file.path, &ast.items, false, &mut result);
+    if file.follow_mods {
+        declared_modules(&file.path, &ast.items, &file.module, &mut result.declared);
+    }
+    let mut scanner = Scanner {
+        file,
+        lines: &lines,
+        config,
+        out: &mut result,
+        type_id: String::new(),
+    };
+    scanner.items(&ast.items, &file.module);
+    result
 }
 
 /// Queues the files of the `mod x;` declarations in `items` (skipping
@@ -130,6 +514,7 @@ fn declared_modules(file: &Path, items: &[Item], module: &[String], queue: &mut 
                         path: child,
                         module: inner,
                         follow_mods: true,
+                        test_target: false,
                     });
                 }
             }
@@ -137,44 +522,13 @@ fn declared_modules(file: &Path, items: &[Item], module: &[String], queue: &mut 
     }
 }
 
-fn scan_file(
-    file: &SourceFile,
-    text: &str,
-    ast: syn::Result<syn::File>,
-    config: &Config,
-    report: &mut Report,
-) {
-    report.files += 1;
-    report.lines += text.lines().count();
-    let ast = match ast {
-        Ok(ast) => ast,
-        Err(error) => {
-            report.findings.push(Finding {
-                rule: "parse-error",
-                lexicon_rule: None,
-                item: file.path.display().to_string(),
-                message: format!("could not parse {}: {error}", file.path.display()),
-                help: "fix the syntax error; this file was not checked".into(),
-                location: location(&file.path, error.span()),
-                source_line: line_of(text, error.span().start().line),
-            });
-            return;
-        }
-    };
-    let mut scanner = Scanner {
-        file,
-        text,
-        config,
-        report,
-    };
-    scanner.items(&ast.items, &file.module);
-}
-
 struct Scanner<'a> {
     file: &'a SourceFile,
-    text: &'a str,
+    lines: &'a LineIndex<'a>,
     config: &'a Config,
-    report: &'a mut Report,
+    out: &'a mut FileResult,
+    /// The stable id of the `Classified` type being visited.
+    type_id: String,
 }
 
 /// A field to judge: its display name, the names it is matched by, its
@@ -193,6 +547,9 @@ impl Scanner<'_> {
             match item {
                 Item::Struct(item) => {
                     let classified = derives_classified(&item.attrs);
+                    if classified {
+                        self.type_id = type_id(item);
+                    }
                     let path = join(module, &item.ident.to_string());
                     self.fields(&path, &item.fields, classified);
                 }
@@ -347,9 +704,10 @@ impl Scanner<'_> {
             attrs.level.map_or(LevelName::Public, |(level, _)| level),
         );
         let start = field.span.start();
-        self.report.inventory.push(InventoryEntry {
+        self.out.inventory.push(InventoryEntry {
             item: item.to_owned(),
             owner: owner.to_owned(),
+            type_id: self.type_id.clone(),
             field: field.label.clone(),
             id: attrs
                 .id
@@ -361,6 +719,7 @@ impl Scanner<'_> {
                 level.to_string()
             },
             compartment: attrs.compartment.as_ref().map(syn::LitStr::value),
+            custom_mask: matches!(attrs.mask, Some((attr::Mask::With(_), _))),
             mask,
             transient: attrs.transient,
             file: self.file.path.clone(),
@@ -377,14 +736,14 @@ impl Scanner<'_> {
         help: String,
         span: Span,
     ) {
-        self.report.findings.push(Finding {
+        self.out.findings.push(Finding {
             rule,
             lexicon_rule: hit.map(|hit| hit.id.clone()),
             item: item.to_owned(),
             message,
             help,
             location: location(&self.file.path, span),
-            source_line: line_of(self.text, span.start().line),
+            source_line: self.lines.line(span.start().line),
         });
     }
 }
@@ -420,11 +779,13 @@ fn location(file: &Path, span: Span) -> Location {
     }
 }
 
-fn line_of(text: &str, line: usize) -> String {
-    text.lines()
-        .nth(line.saturating_sub(1))
-        .unwrap_or_default()
-        .to_owned()
+/// The stable type id bound into ciphertexts: `#[classified(id = "...")]`
+/// or the type's name, as the derive reads it.
+fn type_id(item: &syn::ItemStruct) -> String {
+    let mut errors = Errors::default();
+    attr::parse_container(&item.attrs, &mut errors)
+        .id
+        .map_or_else(|| item.ident.to_string(), |id| id.value())
 }
 
 /// Whether `#[derive(...)]` lists `Classified` (by any path).
@@ -449,15 +810,43 @@ fn derives_classified(attrs: &[Attribute]) -> bool {
         })
 }
 
-/// Whether the attributes include `#[cfg(test)]`.
+/// Whether the attributes include `#[cfg(test)]` (or `#[cfg(all(test,
+/// ...))]`: code that only exists in test builds).
 fn is_cfg_test(attrs: &[Attribute]) -> bool {
     attrs
         .iter()
         .filter(|a| a.path().is_ident("cfg"))
-        .any(|attr| {
-            attr.parse_args::<syn::Ident>()
-                .is_ok_and(|ident| ident == "test")
-        })
+        .any(|attr| attr.parse_args_with(cfg_requires_test).unwrap_or(false))
+}
+
+fn cfg_requires_test(input: syn::parse::ParseStream<'_>) -> syn::Result<bool> {
+    let name: syn::Ident = input.parse()?;
+    if name == "test" {
+        return Ok(input.is_empty());
+    }
+    if name != "all" {
+        let _: TokenStream = input.parse()?;
+        return Ok(false);
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let mut requires = false;
+    while !content.is_empty() {
+        let predicate: TokenStream = content.step(|cursor| {
+            let mut rest = *cursor;
+            let mut tokens = Vec::new();
+            while let Some((tree, next)) = rest.token_tree() {
+                if matches!(&tree, TokenTree::Punct(p) if p.as_char() == ',') {
+                    return Ok((tokens.into_iter().collect(), next));
+                }
+                tokens.push(tree);
+                rest = next;
+            }
+            Ok((tokens.into_iter().collect(), rest))
+        })?;
+        requires |= predicate.to_string() == "test";
+    }
+    Ok(requires && input.is_empty())
 }
 
 fn path_attribute(attrs: &[Attribute]) -> Option<String> {
@@ -510,21 +899,29 @@ fn serde_renames(attrs: &[Attribute]) -> Vec<String> {
     names
 }
 
-/// Files declared as `#[cfg(test)] mod x;` anywhere in `items`.
-fn collect_test_modules(file: &Path, items: &[Item], exempt: &mut HashSet<PathBuf>) {
+/// Records the files `items` declare as `mod x;`: all of them as the
+/// file's children, and those under `#[cfg(test)]` (directly or inside an
+/// inline `#[cfg(test)] mod`) as test code.
+fn declared_files(file: &Path, items: &[Item], in_test: bool, out: &mut FileResult) {
     for item in items {
-        if let Item::Mod(module) = item {
-            if module.content.is_none() && is_cfg_test(&module.attrs) {
+        let Item::Mod(module) = item else { continue };
+        let in_test = in_test || is_cfg_test(&module.attrs);
+        match &module.content {
+            None => {
                 let path_attr = path_attribute(&module.attrs);
                 if let Some(child) =
                     sources::module_file(file, &module.ident.to_string(), path_attr.as_deref())
                 {
-                    exempt.insert(std::path::absolute(&child).unwrap_or(child));
+                    let child = key_of(&child);
+                    if in_test {
+                        out.test_children.push(child.clone());
+                    }
+                    out.children.push(child);
                 }
             }
-            if let Some((_, inner)) = &module.content {
+            Some((_, inner)) => {
                 let nested = file.with_file_name(format!("{}/mod.rs", module.ident));
-                collect_test_modules(&nested, inner, exempt);
+                declared_files(&nested, inner, in_test, out);
             }
         }
     }

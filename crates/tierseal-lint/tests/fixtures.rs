@@ -130,11 +130,13 @@ fn low_level_pan() {
 
 #[test]
 fn sarif_has_the_properties_the_schema_requires() {
-    let all: Vec<Finding> = ["untagged-iban", "sad-cvv", "low-level-pan"]
+    let paths: Vec<PathBuf> = ["untagged-iban", "sad-cvv", "low-level-pan"]
         .iter()
-        .flat_map(|name| findings(name))
+        .map(|name| fixture(name))
         .collect();
-    let sarif: serde_json::Value = serde_json::from_str(&report::sarif(&all)).unwrap();
+    let report = lint_paths(&paths, None).unwrap();
+    let sarif: serde_json::Value =
+        serde_json::from_str(&report::sarif(&report, &workspace())).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let run = &sarif["runs"][0];
     assert_eq!(run["tool"]["driver"]["name"], "tierseal-lint");
@@ -153,12 +155,12 @@ fn sarif_has_the_properties_the_schema_requires() {
                 .is_some_and(|t| !t.is_empty())
         );
         let location = &result["locations"][0]["physicalLocation"];
+        let uri = location["artifactLocation"]["uri"].as_str().unwrap();
         assert!(
-            location["artifactLocation"]["uri"]
-                .as_str()
-                .unwrap()
-                .ends_with("src/lib.rs")
+            uri.starts_with("tests/fixtures/") && uri.ends_with("/src/lib.rs"),
+            "{uri}"
         );
+        assert_eq!(location["artifactLocation"]["uriBaseId"], "%SRCROOT%");
         assert!(location["region"]["startLine"].as_u64().unwrap() >= 1);
         assert!(location["region"]["startColumn"].as_u64().unwrap() >= 1);
     }
