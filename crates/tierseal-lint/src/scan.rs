@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
 use syn::spanned::Spanned;
 use syn::{Attribute, Fields, Item};
 use tierseal_classify::LevelName;
@@ -33,7 +33,7 @@ pub const MAX_NESTING: usize = 256;
 /// The stack of the thread that parses and judges files: enough for
 /// [`MAX_NESTING`] levels of the deepest-recursing syntax in a debug build,
 /// with a wide margin. Reserved, not committed, until used.
-const SCAN_STACK_BYTES: usize = 256 << 20;
+const SCAN_STACK_BYTES: usize = 64 << 20;
 
 /// Source lines longer than this are cut in findings (minified or
 /// generated files can put megabytes on one line).
@@ -360,8 +360,7 @@ enum Unparsed {
 }
 
 /// Parses a file as `syn::parse_file` does (byte order mark and `#!`
-/// line), after checking that its brackets nest at most [`MAX_NESTING`]
-/// deep. Lexing is iterative; only parsing recurses.
+/// line), without function bodies (see [`ItemTokens`]).
 fn parse(text: &str) -> Result<syn::File, Unparsed> {
     let mut body = text.strip_prefix('\u{feff}').unwrap_or(text);
     if let Some(rest) = body.strip_prefix("#!") {
@@ -373,30 +372,264 @@ fn parse(text: &str) -> Result<syn::File, Unparsed> {
     let tokens: TokenStream = body.parse().map_err(|error: proc_macro2::LexError| {
         Unparsed::Syntax(syn::Error::new(error.span(), error))
     })?;
-    if let Some(span) = too_deep(&tokens, MAX_NESTING) {
-        return Err(Unparsed::TooDeep(span));
-    }
+    let tokens = ItemTokens::strip(tokens).map_err(Unparsed::TooDeep)?;
     syn::parse2(tokens).map_err(Unparsed::Syntax)
 }
 
-/// The opening bracket of the first group nested deeper than `limit`.
-fn too_deep(tokens: &TokenStream, limit: usize) -> Option<Span> {
-    let mut stack = vec![tokens.clone().into_iter()];
-    while let Some(level) = stack.last_mut() {
-        match level.next() {
-            Some(TokenTree::Group(group)) => {
-                if stack.len() >= limit {
-                    return Some(group.span_open());
-                }
-                stack.push(group.stream().into_iter());
-            }
-            Some(_) => {}
-            None => {
-                stack.pop();
-            }
+/// One bracket group being rebuilt by [`ItemTokens::strip`].
+struct Frame {
+    delimiter: Delimiter,
+    span: Span,
+    rest: proc_macro2::token_stream::IntoIter,
+    kept: Vec<TokenTree>,
+    /// `<` not yet closed by `>` (since the last `;` or `=>`).
+    angles: usize,
+    /// Consecutive prefix operators (`&`, `*`, `!`, `-`, `|`), lifetimes
+    /// and `mut`/`const`/`dyn` between them included.
+    prefixes: usize,
+    /// `->` since the last `,`, `;` or brace group (`fn() -> fn() -> ..`).
+    arrows: usize,
+    /// Where we are in `fn name ... { body }`.
+    function: FnState,
+    /// Since the last `;`: a `const` or `static` (its initializer ends at
+    /// `;`, not at `,`), or a `type` alias (its `=` is followed by a type).
+    binding: Binding,
+    /// The initializer being left out, if in one.
+    initializer: Option<Initializer>,
+    /// The previous token, when it was a punctuation joined to this one.
+    joined: Option<char>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FnState {
+    Outside,
+    /// After `fn`: a name follows for an item, `(` for a pointer type.
+    Keyword,
+    /// After `fn name`: the next brace group is the body.
+    Signature,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Binding {
+    Other,
+    ConstOrStatic,
+    TypeAlias,
+}
+
+/// An expression after `=` in an item (a constant's or static's value, an
+/// enum discriminant, an attribute's value), replaced by one literal.
+struct Initializer {
+    ends_at_comma: bool,
+    /// The first token left out, kept when it is the only one and a
+    /// literal (`#[path = "x.rs"]`, `#[doc = "..."]`).
+    first: Option<TokenTree>,
+    count: usize,
+}
+
+impl Initializer {
+    fn placeholder(self) -> Option<TokenTree> {
+        let first = self.first?;
+        if self.count == 1 && matches!(first, TokenTree::Literal(_)) {
+            return Some(first);
+        }
+        let mut zero = proc_macro2::Literal::u8_unsuffixed(0);
+        zero.set_span(first.span());
+        Some(zero.into())
+    }
+}
+
+impl Frame {
+    fn new(delimiter: Delimiter, span: Span, stream: TokenStream) -> Frame {
+        Frame {
+            delimiter,
+            span,
+            rest: stream.into_iter(),
+            kept: Vec::new(),
+            angles: 0,
+            prefixes: 0,
+            arrows: 0,
+            function: FnState::Outside,
+            binding: Binding::Other,
+            initializer: None,
+            joined: None,
         }
     }
-    None
+
+    /// Leaves `token` out if it belongs to an initializer; `false` when
+    /// it is to be handled as usual.
+    fn skip_initializer(&mut self, token: &TokenTree) -> bool {
+        let Some(initializer) = &mut self.initializer else {
+            return false;
+        };
+        let ends = matches!(token, TokenTree::Punct(p)
+            if p.as_char() == ';' || (p.as_char() == ',' && initializer.ends_at_comma));
+        if !ends {
+            initializer.count += 1;
+            if initializer.first.is_none() {
+                initializer.first = Some(token.clone());
+            }
+            return true;
+        }
+        self.finish_initializer();
+        false
+    }
+
+    fn finish_initializer(&mut self) {
+        if let Some(placeholder) = self.initializer.take().and_then(Initializer::placeholder) {
+            self.kept.push(placeholder);
+        }
+    }
+
+    /// Updates the recursion estimates for a punctuation token.
+    fn punct(&mut self, punct: &proc_macro2::Punct) {
+        let joined = self.joined.take();
+        let ch = punct.as_char();
+        match ch {
+            '<' if punct.spacing() == Spacing::Alone && joined != Some('<') => {
+                self.angles += 1;
+            }
+            '>' if joined == Some('=') => self.angles = 0,
+            '>' if joined == Some('-') => self.arrows += 1,
+            '>' => self.angles = self.angles.saturating_sub(1),
+            ';' => {
+                self.angles = 0;
+                self.arrows = 0;
+                self.function = FnState::Outside;
+                self.binding = Binding::Other;
+            }
+            ',' => self.arrows = 0,
+            '=' if punct.spacing() == Spacing::Alone
+                && joined.is_none()
+                && self.angles == 0
+                && self.delimiter != Delimiter::Parenthesis
+                && self.binding != Binding::TypeAlias =>
+            {
+                self.initializer = Some(Initializer {
+                    ends_at_comma: self.binding != Binding::ConstOrStatic,
+                    first: None,
+                    count: 0,
+                });
+            }
+            _ => {}
+        }
+        match ch {
+            '&' | '*' | '!' | '-' | '|' => self.prefixes += 1,
+            // A lifetime (`&'a &'a T`) continues a chain of references.
+            '\'' => {}
+            _ => self.prefixes = 0,
+        }
+        if punct.spacing() == Spacing::Joint {
+            self.joined = Some(ch);
+        }
+    }
+
+    fn ident(&mut self, ident: &proc_macro2::Ident) {
+        let lifetime = self.joined.take() == Some('\'');
+        if !(lifetime || ident == "mut" || ident == "const" || ident == "dyn") {
+            self.prefixes = 0;
+        }
+        if self.angles == 0 && !lifetime {
+            if ident == "const" || ident == "static" {
+                self.binding = Binding::ConstOrStatic;
+            } else if ident == "type" {
+                self.binding = Binding::TypeAlias;
+            }
+        }
+        self.function = if ident == "fn" {
+            FnState::Keyword
+        } else if self.function == FnState::Keyword {
+            FnState::Signature
+        } else {
+            self.function
+        };
+    }
+
+    /// How deep a parser would recurse here, at most, before the next
+    /// group.
+    fn depth(&self, groups: usize) -> usize {
+        groups + self.angles + self.prefixes + self.arrows
+    }
+}
+
+/// The token trees the lint parses: the file with every function body
+/// replaced by `{}` and every item-level initializer (a constant's or
+/// static's value, an enum discriminant, an attribute's `= value`) by one
+/// literal, checked against [`MAX_NESTING`].
+///
+/// The lint reads declarations, not code, so bodies and values are not
+/// needed; not parsing them makes the scan faster and takes most
+/// recursion-prone syntax (deep expressions, closures, long `else if`
+/// chains) out of the parser's reach. What remains (brackets, generics,
+/// reference and `->` chains in types and signatures) is measured here
+/// without recursion: a file that nests deeper than the bound is reported,
+/// not parsed.
+struct ItemTokens;
+
+impl ItemTokens {
+    fn strip(tokens: TokenStream) -> Result<TokenStream, Span> {
+        let mut stack = vec![Frame::new(Delimiter::None, Span::call_site(), tokens)];
+        loop {
+            let depth = stack.len();
+            let Some(frame) = stack.last_mut() else {
+                return Ok(TokenStream::new());
+            };
+            let Some(token) = frame.rest.next() else {
+                frame.finish_initializer();
+                let Some(done) = stack.pop() else {
+                    return Ok(TokenStream::new());
+                };
+                let stream: TokenStream = done.kept.into_iter().collect();
+                let Some(parent) = stack.last_mut() else {
+                    return Ok(stream);
+                };
+                let mut group = proc_macro2::Group::new(done.delimiter, stream);
+                group.set_span(done.span);
+                parent.kept.push(group.into());
+                parent.prefixes = 0;
+                continue;
+            };
+            if frame.skip_initializer(&token) {
+                continue;
+            }
+            match &token {
+                TokenTree::Group(group) => {
+                    frame.joined = None;
+                    if group.delimiter() == Delimiter::Brace {
+                        frame.arrows = 0;
+                        if frame.function == FnState::Signature {
+                            frame.function = FnState::Outside;
+                            let mut empty =
+                                proc_macro2::Group::new(Delimiter::Brace, TokenStream::new());
+                            empty.set_span(group.span());
+                            frame.kept.push(empty.into());
+                            continue;
+                        }
+                    }
+                    if frame.function == FnState::Keyword {
+                        frame.function = FnState::Outside;
+                    }
+                    if frame.depth(depth) >= MAX_NESTING {
+                        return Err(group.span_open());
+                    }
+                    let inner = Frame::new(group.delimiter(), group.span(), group.stream());
+                    stack.push(inner);
+                    continue;
+                }
+                TokenTree::Punct(punct) => {
+                    frame.punct(punct);
+                    if frame.depth(depth) > MAX_NESTING {
+                        return Err(punct.span());
+                    }
+                }
+                TokenTree::Ident(ident) => frame.ident(ident),
+                TokenTree::Literal(_) => {
+                    frame.joined = None;
+                    frame.prefixes = 0;
+                }
+            }
+            frame.kept.push(token);
+        }
+    }
 }
 
 /// A file's lines, indexed once when the first finding needs one.
@@ -493,6 +726,10 @@ fn check_file(file: &SourceFile, text: &str, config: &Config) -> FileResult {
 /// `#[cfg(test)]` ones), descending into inline modules.
 fn declared_modules(file: &Path, items: &[Item], module: &[String], queue: &mut Vec<SourceFile>) {
     for item in items {
+        if let Some(body) = macro_items(item) {
+            declared_modules(file, &body.items, module, queue);
+            continue;
+        }
         let Item::Mod(declared) = item else { continue };
         if is_cfg_test(&declared.attrs) {
             continue;
@@ -568,6 +805,13 @@ impl Scanner<'_> {
                         let mut inner = module.to_vec();
                         inner.push(item.ident.to_string());
                         self.items(items, &inner);
+                    }
+                }
+                // `cfg_rt! { pub struct Payment { .. } }`: a macro whose
+                // body is items declares them in this module.
+                Item::Macro(_) => {
+                    if let Some(body) = macro_items(item) {
+                        self.items(&body.items, module);
                     }
                 }
                 _ => {}
@@ -779,6 +1023,17 @@ fn location(file: &Path, span: Span) -> Location {
     }
 }
 
+/// The items in the body of a macro invocation such as `cfg_rt! { mod
+/// runtime; pub struct S { .. } }`, when its body parses as items (not
+/// for `macro_rules!` definitions).
+fn macro_items(item: &Item) -> Option<syn::File> {
+    let Item::Macro(item) = item else { return None };
+    if item.ident.is_some() {
+        return None;
+    }
+    syn::parse2::<syn::File>(item.mac.tokens.clone()).ok()
+}
+
 /// The stable type id bound into ciphertexts: `#[classified(id = "...")]`
 /// or the type's name, as the derive reads it.
 fn type_id(item: &syn::ItemStruct) -> String {
@@ -904,6 +1159,10 @@ fn serde_renames(attrs: &[Attribute]) -> Vec<String> {
 /// inline `#[cfg(test)] mod`) as test code.
 fn declared_files(file: &Path, items: &[Item], in_test: bool, out: &mut FileResult) {
     for item in items {
+        if let Some(body) = macro_items(item) {
+            declared_files(file, &body.items, in_test, out);
+            continue;
+        }
         let Item::Mod(module) = item else { continue };
         let in_test = in_test || is_cfg_test(&module.attrs);
         match &module.content {
@@ -992,6 +1251,96 @@ mod tests {
              #[cfg(test)] mod tests { pub struct T { pub iban: String } }",
         );
         assert_eq!(rules(&findings), [("unclassified-financial-field", "A::x")]);
+    }
+
+    fn single(source: &str) -> (&'static str, usize, String) {
+        let findings = lint(source);
+        assert_eq!(findings.len(), 1, "{:?}", rules(&findings));
+        let finding = &findings[0];
+        (finding.rule, finding.location.line, finding.message.clone())
+    }
+
+    #[test]
+    fn deep_nesting_is_reported_not_a_stack_overflow() {
+        let deep = format!(
+            "pub struct Payment {{ pub iban: String }}\nconst X: u8 = 1;\npub struct T {{ pub a: [u8; {}1{}] }}\n",
+            "(".repeat(5_000),
+            ")".repeat(5_000)
+        );
+        let (rule, line, message) = single(&deep);
+        assert_eq!((rule, line), ("nesting-too-deep", 3));
+        assert!(
+            message.contains("src/lib.rs") && message.contains("256"),
+            "{message}"
+        );
+
+        // Each recursion-prone construct in a type, past the bound.
+        for construct in [
+            format!("{}u8{}", "Option<".repeat(5_000), ">".repeat(5_000)),
+            format!("{}u8", "&'a ".repeat(5_000)),
+            format!("{}u8", "fn() -> ".repeat(5_000)),
+        ] {
+            let source = format!("pub struct S {{\n    pub a: {construct},\n}}\n");
+            assert_eq!(single(&source).0, "nesting-too-deep");
+        }
+    }
+
+    #[test]
+    fn nesting_just_within_the_bound_is_parsed_and_checked() {
+        let n = MAX_NESTING - 8;
+        for construct in [
+            format!("{}String{}", "Option<".repeat(n), ">".repeat(n)),
+            format!("{}String", "&'a ".repeat(n)),
+            format!("{}String{}", "(".repeat(n), ",)".repeat(n)),
+            format!("{}String{}", "[".repeat(n), "; 1]".repeat(n)),
+            format!(
+                "{}String{}",
+                "Box<dyn Fn(".repeat(n / 2),
+                ")>".repeat(n / 2)
+            ),
+            format!("{}String", "fn() -> ".repeat(n)),
+        ] {
+            let source = format!("pub struct S {{\n    pub iban: {construct},\n}}\n");
+            let (rule, line, _) = single(&source);
+            assert_eq!((rule, line), ("unclassified-financial-field", 2));
+        }
+    }
+
+    #[test]
+    fn deep_code_in_bodies_and_values_is_not_parsed() {
+        let mut else_if = String::from("if a { 1 }");
+        for _ in 0..10_000 {
+            else_if.push_str(" else if a { 1 }");
+        }
+        for code in [
+            format!("{}1", "!".repeat(30_000)),
+            format!("1{}", " + 1".repeat(30_000)),
+            format!("a{}", ".b()".repeat(30_000)),
+            format!("{}1", "|| ".repeat(10_000)),
+            format!("{}1", "move |a| ".repeat(10_000)),
+            else_if,
+        ] {
+            let source = format!(
+                "pub fn f() -> u8 {{ {code} }}\nconst C: u8 = {code};\nstatic S: u8 = {code};\n\
+                 #[doc = {code}] pub enum E {{ A = {code}, B }}\npub struct P {{ pub iban: String }}\n"
+            );
+            let (rule, line, _) = single(&source);
+            assert_eq!((rule, line), ("unclassified-financial-field", 5));
+        }
+    }
+
+    #[test]
+    fn left_out_values_keep_the_literals_the_scan_reads() {
+        let findings = lint(
+            "pub trait T { type A = u8; const X: (u8, u8) = (1, 2); fn f(&self) -> u8 { 1 } }\n\
+             pub struct Q<const N: usize = 3> { pub a: [u8; N] }\n\
+             pub enum E { A = 1 << 2, B = if true { 1 } else { 2 }, C }\n\
+             pub struct P { pub iban: String, pub f: fn(u8) -> u8, pub g: Foo<{ 1 + 2 }> }\n",
+        );
+        assert_eq!(
+            rules(&findings),
+            [("unclassified-financial-field", "P::iban")]
+        );
     }
 
     #[test]

@@ -320,10 +320,15 @@ impl Walker {
         self.files.insert(canonical, path.clone());
         let (module, test_target) = match package {
             Some(package) => package.module_of(&absolute(&path)),
-            None => (
-                module_path(components(path.strip_prefix(base).unwrap_or(&path))),
-                false,
-            ),
+            // Outside any package: named from the folder given, `src/`
+            // being the crate's source folder as usual.
+            None => {
+                let mut parts = components(path.strip_prefix(base).unwrap_or(&path));
+                if parts.len() > 1 && parts.first().is_some_and(|first| first == "src") {
+                    parts.remove_first();
+                }
+                (module_path(parts), false)
+            }
         };
         self.sources.files.push(SourceFile {
             path,
