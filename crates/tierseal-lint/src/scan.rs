@@ -363,11 +363,11 @@ enum Unparsed {
 /// line), without function bodies (see [`ItemTokens`]).
 fn parse(text: &str) -> Result<syn::File, Unparsed> {
     let mut body = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if let Some(rest) = body.strip_prefix("#!") {
-        if !rest.trim_start().starts_with('[') {
-            // Keep the newline so that line numbers stay right.
-            body = body.find('\n').and_then(|at| body.get(at..)).unwrap_or("");
-        }
+    if let Some(rest) = body.strip_prefix("#!")
+        && !rest.trim_start().starts_with('[')
+    {
+        // Keep the newline so that line numbers stay right.
+        body = body.find('\n').and_then(|at| body.get(at..)).unwrap_or("");
     }
     let tokens: TokenStream = body.parse().map_err(|error: proc_macro2::LexError| {
         Unparsed::Syntax(syn::Error::new(error.span(), error))

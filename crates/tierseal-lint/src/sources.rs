@@ -70,6 +70,7 @@ pub(crate) fn collect(path: &Path) -> Result<Sources, LintError> {
     let package = enclosing_package(path);
     let mut walker = Walker::default();
     walker.walk(path, path, package)?;
+    walker.linked(path)?;
     Ok(walker.sources)
 }
 
@@ -223,6 +224,8 @@ struct Walker {
     files: HashMap<PathBuf, PathBuf>,
     /// The canonical folders from the walk's root to the current one.
     ancestors: Vec<PathBuf>,
+    /// Files reached through a symbolic link, read last.
+    linked_files: Vec<(PathBuf, Option<Rc<Package>>)>,
 }
 
 impl Walker {
@@ -311,7 +314,26 @@ impl Walker {
         if !is_file || !name.ends_with(".rs") {
             return Ok(());
         }
-        let canonical = std::fs::canonicalize(&path).map_err(io)?;
+        if kind.is_symlink() {
+            // Read after the walk, so that a file reached both directly and
+            // through a link is named by its real path.
+            self.linked_files.push((path, package.cloned()));
+            return Ok(());
+        }
+        self.file(base, path, package)
+    }
+
+    /// Queues the file (once, however many paths lead to it).
+    fn file(
+        &mut self,
+        base: &Path,
+        path: PathBuf,
+        package: Option<&Rc<Package>>,
+    ) -> Result<(), LintError> {
+        let canonical = std::fs::canonicalize(&path).map_err(|source| LintError::Io {
+            path: path.clone(),
+            source,
+        })?;
         if let Some(first) = self.files.get(&canonical) {
             let reason = format!("same file as {}, already scanned", first.display());
             self.skip(&path, reason);
@@ -336,6 +358,15 @@ impl Walker {
             follow_mods: false,
             test_target,
         });
+        Ok(())
+    }
+
+    /// Queues the files reached through symbolic links, after every file
+    /// reached directly.
+    fn linked(&mut self, base: &Path) -> Result<(), LintError> {
+        for (path, package) in std::mem::take(&mut self.linked_files) {
+            self.file(base, path, package.as_ref())?;
+        }
         Ok(())
     }
 }
