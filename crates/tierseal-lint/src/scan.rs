@@ -359,9 +359,9 @@ enum Unparsed {
     TooDeep(Span),
 }
 
-/// Parses a file as `syn::parse_file` does (byte order mark and `#!`
+/// Lexes a file as `syn::parse_file` does (byte order mark and `#!`
 /// line), without function bodies (see [`ItemTokens`]).
-fn parse(text: &str) -> Result<syn::File, Unparsed> {
+fn item_tokens(text: &str) -> Result<TokenStream, Unparsed> {
     let mut body = text.strip_prefix('\u{feff}').unwrap_or(text);
     if let Some(rest) = body.strip_prefix("#!")
         && !rest.trim_start().starts_with('[')
@@ -372,8 +372,7 @@ fn parse(text: &str) -> Result<syn::File, Unparsed> {
     let tokens: TokenStream = body.parse().map_err(|error: proc_macro2::LexError| {
         Unparsed::Syntax(syn::Error::new(error.span(), error))
     })?;
-    let tokens = ItemTokens::strip(tokens).map_err(Unparsed::TooDeep)?;
-    syn::parse2(tokens).map_err(Unparsed::Syntax)
+    ItemTokens::strip(tokens).map_err(Unparsed::TooDeep)
 }
 
 /// One bracket group being rebuilt by [`ItemTokens::strip`].
@@ -677,48 +676,56 @@ fn check_file(file: &SourceFile, text: &str, config: &Config) -> FileResult {
         ..FileResult::default()
     };
     let lines = LineIndex::new(text);
-    let ast = match parse(text) {
-        Ok(ast) => ast,
-        Err(Unparsed::Syntax(error)) => {
-            result.findings.push(Finding {
-                rule: "parse-error",
-                lexicon_rule: None,
-                item: file.path.display().to_string(),
-                message: format!("could not parse {}: {error}", file.path.display()),
-                help: "fix the syntax error; this file was not checked".into(),
-                location: location(&file.path, error.span()),
-                source_line: lines.line(error.span().start().line),
-            });
-            return result;
+    let unparsed = match item_tokens(text) {
+        // Items are parsed, judged and dropped one by one: only one item's
+        // syntax tree is alive at a time.
+        Ok(tokens) => {
+            let mut scanner = Scanner {
+                file,
+                lines: &lines,
+                config,
+                out: &mut result,
+                type_id: String::new(),
+            };
+            let each_item = |input: syn::parse::ParseStream<'_>| {
+                input.call(Attribute::parse_inner)?;
+                while !input.is_empty() {
+                    let item: Item = input.parse()?;
+                    scanner.top_level(&item);
+                }
+                Ok(())
+            };
+            match syn::parse::Parser::parse2(each_item, tokens) {
+                Ok(()) => return result,
+                Err(error) => Unparsed::Syntax(error),
+            }
         }
-        Err(Unparsed::TooDeep(span)) => {
-            result.findings.push(Finding {
-                rule: "nesting-too-deep",
-                lexicon_rule: None,
-                item: file.path.display().to_string(),
-                message: format!(
-                    "{} nests brackets more than {MAX_NESTING} deep; it was not parsed",
-                    file.path.display()
-                ),
-                help: "this file was not checked: generate it flatter, or exclude it in tierseal.toml if it holds no data model".into(),
-                location: location(&file.path, span),
-                source_line: lines.line(span.start().line),
-            });
-            return result;
-        }
+        Err(unparsed) => unparsed,
     };
-    declared_files(&file.path, &ast.items, false, &mut result);
-    if file.follow_mods {
-        declared_modules(&file.path, &ast.items, &file.module, &mut result.declared);
-    }
-    let mut scanner = Scanner {
-        file,
-        lines: &lines,
-        config,
-        out: &mut result,
-        type_id: String::new(),
+    let finding = match unparsed {
+        Unparsed::Syntax(error) => Finding {
+            rule: "parse-error",
+            lexicon_rule: None,
+            item: file.path.display().to_string(),
+            message: format!("could not parse {}: {error}", file.path.display()),
+            help: "fix the syntax error; nothing after it in this file was checked".into(),
+            location: location(&file.path, error.span()),
+            source_line: lines.line(error.span().start().line),
+        },
+        Unparsed::TooDeep(span) => Finding {
+            rule: "nesting-too-deep",
+            lexicon_rule: None,
+            item: file.path.display().to_string(),
+            message: format!(
+                "{} nests brackets, generics or type chains more than {MAX_NESTING} deep; it was not parsed",
+                file.path.display()
+            ),
+            help: "this file was not checked: generate it flatter, or exclude it in tierseal.toml if it holds no data model".into(),
+            location: location(&file.path, span),
+            source_line: lines.line(span.start().line),
+        },
     };
-    scanner.items(&ast.items, &file.module);
+    result.findings.push(finding);
     result
 }
 
@@ -779,6 +786,22 @@ struct FieldInput<'f> {
 }
 
 impl Scanner<'_> {
+    /// One item at the top of the file: the modules it declares, then
+    /// its fields.
+    fn top_level(&mut self, item: &Item) {
+        let one = std::slice::from_ref(item);
+        declared_files(&self.file.path, one, false, self.out);
+        if self.file.follow_mods {
+            declared_modules(
+                &self.file.path,
+                one,
+                &self.file.module,
+                &mut self.out.declared,
+            );
+        }
+        self.items(one, &self.file.module);
+    }
+
     fn items(&mut self, items: &[Item], module: &[String]) {
         for item in items {
             match item {
