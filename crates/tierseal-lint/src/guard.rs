@@ -18,12 +18,21 @@ use std::path::PathBuf;
 /// findings rustc-style and exits with status 1 so that cargo stops; an
 /// unreadable source, invalid configuration or lock, or a crate with no
 /// source to check exits with status 2. It asks cargo to rerun it when
-/// `src/`, `tierseal.toml` or `tierseal.lock` change.
+/// anything in the crate's folder changes (but its build and hidden
+/// folders), `tierseal.toml` and `tierseal.lock` included.
 #[allow(clippy::print_stdout, reason = "build scripts talk to cargo on stdout")]
 pub fn guard() {
     let dir =
         std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    println!("cargo:rerun-if-changed={}", dir.join("src").display());
+    // Sources may live outside `src/` (custom target paths), so watch
+    // every entry but the build output, which changes on every build.
+    let entries = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+    for entry in entries {
+        let name = entry.file_name();
+        if name != "target" && !name.to_string_lossy().starts_with('.') {
+            println!("cargo:rerun-if-changed={}", entry.path().display());
+        }
+    }
     for file in [crate::config::FILE_NAME, crate::LOCK_FILE] {
         println!("cargo:rerun-if-changed={}", dir.join(file).display());
     }
