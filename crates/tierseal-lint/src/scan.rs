@@ -1367,6 +1367,23 @@ mod tests {
     }
 
     #[test]
+    fn items_inside_macro_invocations_are_checked_and_cfg_all_test_is_exempt() {
+        let findings = lint(
+            "cfg_rt! { pub struct Settlement { pub iban: String } }\n\
+             macro_rules! m { () => { pub struct NotAnItem { pub iban: String } } }\n\
+             #[cfg(all(test, feature = \"x\"))] mod t { pub struct T { pub iban: String } }\n\
+             #[cfg(any(test, feature = \"x\"))] mod u { pub struct U { pub iban: String } }\n",
+        );
+        assert_eq!(
+            rules(&findings),
+            [
+                ("unclassified-financial-field", "Settlement::iban"),
+                ("unclassified-financial-field", "u::U::iban"),
+            ]
+        );
+    }
+
+    #[test]
     fn invalid_source_is_a_finding_not_a_panic() {
         let findings = lint("pub struct {{{ iban");
         assert_eq!(findings.len(), 1);

@@ -338,3 +338,17 @@ fn inventory_lists_classified_fields() {
     let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn update_lock_needs_a_folder() {
+    let env = Env::new();
+    card_crate(&env, "restricted", "nickname");
+    let output = env
+        .bare()
+        .args(["lint", "bank/src/lib.rs", "--update-lock"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(crate::stderr(&output).contains("--update-lock needs a folder"));
+    assert!(!env.path("bank/src/lib.rs/tierseal.lock").exists());
+}
