@@ -361,7 +361,7 @@ enum Unparsed {
 
 /// Lexes a file as `syn::parse_file` does (byte order mark and `#!`
 /// line), without function bodies (see [`ItemTokens`]).
-fn item_tokens(text: &str) -> Result<TokenStream, Unparsed> {
+fn item_tokens(text: &str) -> Result<Vec<TokenStream>, Unparsed> {
     let mut body = text.strip_prefix('\u{feff}').unwrap_or(text);
     if let Some(rest) = body.strip_prefix("#!")
         && !rest.trim_start().starts_with('[')
@@ -397,6 +397,11 @@ struct Frame {
     initializer: Option<Initializer>,
     /// The previous token, when it was a punctuation joined to this one.
     joined: Option<char>,
+    /// At the top of the file: where each item ends in `kept`, and whether
+    /// the last token was an item's closing brace group (`struct S { .. }`,
+    /// not yet known to end the item: `use a::{b, c};` goes on to `;`).
+    item_ends: Vec<usize>,
+    after_brace: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -451,7 +456,47 @@ impl Frame {
             binding: Binding::Other,
             initializer: None,
             joined: None,
+            item_ends: Vec::new(),
+            after_brace: false,
         }
+    }
+
+    /// Records item boundaries at the top of the file, before `token` is
+    /// kept.
+    fn item_boundary_before(&mut self, token: &TokenTree) {
+        if std::mem::take(&mut self.after_brace)
+            && !matches!(token, TokenTree::Punct(p) if p.as_char() == ';')
+        {
+            self.item_ends.push(self.kept.len());
+        }
+    }
+
+    /// Records item boundaries at the top of the file, after the last
+    /// token kept.
+    fn item_boundary_after(&mut self) {
+        if self.angles != 0 {
+            return;
+        }
+        match self.kept.last() {
+            Some(TokenTree::Punct(p)) if p.as_char() == ';' => self.item_ends.push(self.kept.len()),
+            Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace => {
+                self.after_brace = true
+            }
+            _ => {}
+        }
+    }
+
+    /// The kept tokens, cut into runs of whole items.
+    fn into_items(self) -> Vec<TokenStream> {
+        let mut kept = self.kept.into_iter();
+        let mut start = 0;
+        let mut chunks = Vec::with_capacity(self.item_ends.len() + 1);
+        for end in self.item_ends {
+            chunks.push(kept.by_ref().take(end - start).collect());
+            start = end;
+        }
+        chunks.push(kept.collect());
+        chunks
     }
 
     /// Leaves `token` out if it belongs to an initializer; `false` when
@@ -484,9 +529,13 @@ impl Frame {
         let joined = self.joined.take();
         let ch = punct.as_char();
         match ch {
-            '<' if punct.spacing() == Spacing::Alone && joined != Some('<') => {
-                self.angles += 1;
-            }
+            // Every `<` opens (`<'a`, `<&T>` and `Vec<<T as A>::B>` are
+            // joined to what follows), except the `<` of `<=`: undone at
+            // its `=`. A shift or a comparison over-counts, which only
+            // makes the estimate more cautious: both live in values, which
+            // are left out.
+            '<' => self.angles += 1,
+            '=' if joined == Some('<') => self.angles = self.angles.saturating_sub(1),
             '>' if joined == Some('=') => self.angles = 0,
             '>' if joined == Some('-') => self.arrows += 1,
             '>' => self.angles = self.angles.saturating_sub(1),
@@ -565,30 +614,42 @@ impl Frame {
 struct ItemTokens;
 
 impl ItemTokens {
-    fn strip(tokens: TokenStream) -> Result<TokenStream, Span> {
+    /// The stripped file, cut into runs of whole top-level items so that
+    /// each can be parsed on its own (the parser copies what it parses).
+    fn strip(tokens: TokenStream) -> Result<Vec<TokenStream>, Span> {
         let mut stack = vec![Frame::new(Delimiter::None, Span::call_site(), tokens)];
         loop {
             let depth = stack.len();
             let Some(frame) = stack.last_mut() else {
-                return Ok(TokenStream::new());
+                return Ok(Vec::new());
             };
             let Some(token) = frame.rest.next() else {
                 frame.finish_initializer();
                 let Some(done) = stack.pop() else {
-                    return Ok(TokenStream::new());
+                    return Ok(Vec::new());
+                };
+                let Some(parent) = stack.last_mut() else {
+                    return Ok(done.into_items());
                 };
                 let stream: TokenStream = done.kept.into_iter().collect();
-                let Some(parent) = stack.last_mut() else {
-                    return Ok(stream);
-                };
                 let mut group = proc_macro2::Group::new(done.delimiter, stream);
                 group.set_span(done.span);
-                parent.kept.push(group.into());
+                let group = TokenTree::from(group);
+                if depth == 2 {
+                    parent.item_boundary_before(&group);
+                }
+                parent.kept.push(group);
                 parent.prefixes = 0;
+                if depth == 2 {
+                    parent.item_boundary_after();
+                }
                 continue;
             };
             if frame.skip_initializer(&token) {
                 continue;
+            }
+            if depth == 1 {
+                frame.item_boundary_before(&token);
             }
             match &token {
                 TokenTree::Group(group) => {
@@ -601,6 +662,9 @@ impl ItemTokens {
                                 proc_macro2::Group::new(Delimiter::Brace, TokenStream::new());
                             empty.set_span(group.span());
                             frame.kept.push(empty.into());
+                            if depth == 1 {
+                                frame.item_boundary_after();
+                            }
                             continue;
                         }
                     }
@@ -627,6 +691,9 @@ impl ItemTokens {
                 }
             }
             frame.kept.push(token);
+            if depth == 1 {
+                frame.item_boundary_after();
+            }
         }
     }
 }
@@ -679,7 +746,7 @@ fn check_file(file: &SourceFile, text: &str, config: &Config) -> FileResult {
     let unparsed = match item_tokens(text) {
         // Items are parsed, judged and dropped one by one: only one item's
         // syntax tree is alive at a time.
-        Ok(tokens) => {
+        Ok(chunks) => {
             let mut scanner = Scanner {
                 file,
                 lines: &lines,
@@ -687,7 +754,7 @@ fn check_file(file: &SourceFile, text: &str, config: &Config) -> FileResult {
                 out: &mut result,
                 type_id: String::new(),
             };
-            let each_item = |input: syn::parse::ParseStream<'_>| {
+            let mut each_item = |input: syn::parse::ParseStream<'_>| {
                 input.call(Attribute::parse_inner)?;
                 while !input.is_empty() {
                     let item: Item = input.parse()?;
@@ -695,7 +762,10 @@ fn check_file(file: &SourceFile, text: &str, config: &Config) -> FileResult {
                 }
                 Ok(())
             };
-            match syn::parse::Parser::parse2(each_item, tokens) {
+            let parsed = chunks
+                .into_iter()
+                .try_for_each(|chunk| syn::parse::Parser::parse2(&mut each_item, chunk));
+            match parsed {
                 Ok(()) => return result,
                 Err(error) => Unparsed::Syntax(error),
             }
@@ -1359,6 +1429,23 @@ mod tests {
              pub struct Q<const N: usize = 3> { pub a: [u8; N] }\n\
              pub enum E { A = 1 << 2, B = if true { 1 } else { 2 }, C }\n\
              pub struct P { pub iban: String, pub f: fn(u8) -> u8, pub g: Foo<{ 1 + 2 }> }\n",
+        );
+        assert_eq!(
+            rules(&findings),
+            [("unclassified-financial-field", "P::iban")]
+        );
+    }
+
+    #[test]
+    fn generics_joined_to_lifetimes_and_references_are_not_values() {
+        // Found on real code: `<'a` and `<&T` lex as joined punctuation.
+        let findings = lint(
+            "pub struct Drain<'a, K, A: Allocator = Global> { pub inner: &'a K, pub a: A }\n\
+             pub fn visit<'de, V>(v: V) where V: Visitor<'de, Value = Content<'de>>, { v.go() }\n\
+             pub type Split<'p, P> = Producer<'p, P, true>;\n\
+             impl<'a, T: Fn(&'a u8) -> u8> Foo for Bar<&'a T, Item = <T as X>::Y> {}\n\
+             pub fn f(a: u8) -> bool where [(); { 1 << 2 }]: Sized { a <= 2 }\n\
+             pub struct P { pub iban: String }\n",
         );
         assert_eq!(
             rules(&findings),
