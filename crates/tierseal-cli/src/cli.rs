@@ -325,11 +325,15 @@ pub(crate) enum LintFormat {
 
 #[derive(Debug, Args)]
 pub(crate) struct LintArgs {
-    /// Files, crates or folders (default: the current folder).
+    /// Files, crates, workspaces or folders (default: the current folder).
     pub(crate) paths: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub(crate) format: LintFormat,
+    /// Write PATH/tierseal.lock, the classification of every field, for
+    /// review; later runs fail when a field is downgraded or removed.
+    #[arg(long)]
+    pub(crate) update_lock: bool,
 }
 
 /// Output formats of `inventory`.

@@ -32,9 +32,11 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// 2 for usage mistakes and unreadable inputs of `lint`, 1 otherwise.
+    /// 2 for usage mistakes and unreadable or invalid inputs of `lint`, 3
+    /// when `lint` found nothing to check, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
+            CliError::Lint(tierseal_lint::LintError::NothingScanned { .. }) => 3,
             CliError::Usage(_) | CliError::Lint(_) => 2,
             _ => 1,
         }

@@ -3,7 +3,7 @@
 //! Commands: `init`, `keys list|add-tier|rotate|add-version|promote|retire|check`,
 //! `passphrase change`, `grant issue|show`, `rewrap`, `lint`, `inventory`.
 //! Exit codes: 0 success, 1 failure or findings, 2 usage or I/O error
-//! (for `lint`). Errors are one line on stderr saying what to do next;
+//! (for `lint`), 3 nothing to check (for `lint`). Errors are one line on stderr saying what to do next;
 //! passphrases are read from a file, `TIERSEAL_PASSPHRASE` or a terminal
 //! prompt, never from an argument.
 //!

@@ -17,6 +17,9 @@
 //! [[allow]]
 //! path = "billing::Invoice::amount_currency"
 //! reason = "ISO 4217 currency code, not an amount"
+//!
+//! # Files not to lint (generated code), relative to this file's folder.
+//! exclude = ["crates/api-client/src/generated/**", "**/*_builder.rs"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -76,6 +79,8 @@ struct LexiconSection {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
     lexicon: LexiconSection,
     #[serde(default)]
     allow: Vec<AllowEntry>,
@@ -103,6 +108,7 @@ pub struct Config {
     rules: Vec<CompiledRule>,
     min_levels: BTreeMap<String, LevelName>,
     allow: Vec<AllowEntry>,
+    exclude: Vec<glob::Pattern>,
     /// Where it was read from, if anywhere.
     pub source: Option<PathBuf>,
 }
@@ -115,6 +121,14 @@ impl std::fmt::Debug for Config {
                 &self.rules.iter().map(|r| &r.rule.id).collect::<Vec<_>>(),
             )
             .field("allow", &self.allow)
+            .field(
+                "exclude",
+                &self
+                    .exclude
+                    .iter()
+                    .map(glob::Pattern::as_str)
+                    .collect::<Vec<_>>(),
+            )
             .field("source", &self.source)
             .finish()
     }
@@ -166,7 +180,20 @@ impl Config {
             path: path.to_owned(),
             reason,
         };
-        let file: ConfigFile = toml::from_str(text).map_err(|e| invalid(e.message().to_owned()))?;
+        let file: ConfigFile = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map_or(1, |span| crate::error::line_at(text, span.start));
+            invalid(format!("line {line}: {}", e.message()))
+        })?;
+        let exclude = file
+            .exclude
+            .iter()
+            .map(|pattern| {
+                glob::Pattern::new(pattern)
+                    .map_err(|e| invalid(format!("exclude pattern `{pattern}`: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
         let level = |name: &str, context: &str| {
             LevelName::parse(name)
                 .ok_or_else(|| invalid(format!("{context}: unknown level `{name}`")))
@@ -219,8 +246,37 @@ impl Config {
             rules,
             min_levels,
             allow: file.allow,
+            exclude,
             source: None,
         })
+    }
+
+    /// Whether `file` matches an `exclude` pattern. Patterns are relative
+    /// to the configuration file's folder (or the current folder for a
+    /// configuration that was not read from a file); `*` does not cross
+    /// `/`, `**` does.
+    pub(crate) fn excluded(&self, file: &Path) -> bool {
+        if self.exclude.is_empty() {
+            return false;
+        }
+        let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let base = self
+            .source
+            .as_deref()
+            .and_then(Path::parent)
+            .map_or_else(|| absolute(Path::new(".")), absolute);
+        let file = absolute(file);
+        let Ok(relative) = file.strip_prefix(&base) else {
+            return false;
+        };
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        self.exclude
+            .iter()
+            .any(|pattern| pattern.matches_path_with(relative, options))
     }
 
     /// What the lexicon says of a field named `words` of type `type_name`.

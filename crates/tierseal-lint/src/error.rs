@@ -23,4 +23,40 @@ pub enum LintError {
         /// What is wrong.
         reason: String,
     },
+    /// A path held no Rust source to check: a gate that checked nothing
+    /// must not pass.
+    #[error("no Rust source checked under {path}{detail}")]
+    NothingScanned {
+        /// The path given.
+        path: PathBuf,
+        /// What was found instead (exempt, excluded or skipped files).
+        detail: String,
+    },
+    /// `tierseal.lock` is malformed.
+    #[error("invalid {path}:{line}: {reason}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The 1-based line of the problem.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `--update-lock` was asked of something that is not a folder.
+    #[error("cannot write a lock for {path}: {reason}")]
+    LockTarget {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The 1-based line of byte `offset` in `text`.
+pub(crate) fn line_at(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()
+        .get(..end)
+        .map_or(0, |prefix| prefix.iter().filter(|&&b| b == b'\n').count())
+        + 1
 }

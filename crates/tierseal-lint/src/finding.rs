@@ -38,7 +38,19 @@ pub static RULES: &[LintRule] = &[
     },
     LintRule {
         id: "parse-error",
-        description: "a source file is not valid Rust and was not checked",
+        description: "a source file is not valid Rust (or not UTF-8) and was not checked",
+    },
+    LintRule {
+        id: "nesting-too-deep",
+        description: "a source file nests brackets deeper than the parser's bound and was not checked",
+    },
+    LintRule {
+        id: "classification-downgraded",
+        description: "a field is classified weaker than tierseal.lock records (level, compartment, transient or mask)",
+    },
+    LintRule {
+        id: "classified-field-removed",
+        description: "a field in tierseal.lock is gone: removed, or renamed without keeping its stable id",
     },
 ];
 

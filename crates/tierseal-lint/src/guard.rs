@@ -11,25 +11,43 @@ use std::path::PathBuf;
 /// tierseal_lint::guard();
 /// ```
 ///
-/// with `tierseal-lint` under `[build-dependencies]`. It reads the crate
-/// from `CARGO_MANIFEST_DIR` (following `mod` declarations from
-/// `src/lib.rs` / `src/main.rs`), honours the nearest `tierseal.toml`,
-/// prints the findings rustc-style and exits with status 1 so that cargo
-/// stops. It asks cargo to rerun it when `src/` or `tierseal.toml` change.
+/// with `tierseal-lint` under `[build-dependencies]`. It lints every Rust
+/// source of the crate in `CARGO_MANIFEST_DIR`, honours the nearest
+/// `tierseal.toml` and the crate's `tierseal.lock` (a downgraded or removed
+/// field fails like a finding; drift is a cargo warning), prints the
+/// findings rustc-style and exits with status 1 so that cargo stops; an
+/// unreadable source, invalid configuration or lock, or a crate with no
+/// source to check exits with status 2. It asks cargo to rerun it when
+/// anything in the crate's folder changes (but its build and hidden
+/// folders), `tierseal.toml` and `tierseal.lock` included.
 #[allow(clippy::print_stdout, reason = "build scripts talk to cargo on stdout")]
 pub fn guard() {
     let dir =
         std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    println!("cargo:rerun-if-changed={}", dir.join("src").display());
-    println!(
-        "cargo:rerun-if-changed={}",
-        dir.join(crate::config::FILE_NAME).display()
-    );
+    // Sources may live outside `src/` (custom target paths), so watch
+    // every entry but the build output, which changes on every build.
+    let entries = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+    for entry in entries {
+        let name = entry.file_name();
+        if name != "target" && !name.to_string_lossy().starts_with('.') {
+            println!("cargo:rerun-if-changed={}", entry.path().display());
+        }
+    }
+    for file in [crate::config::FILE_NAME, crate::LOCK_FILE] {
+        println!("cargo:rerun-if-changed={}", dir.join(file).display());
+    }
     let result = crate::lint_paths(&[dir], None);
     match result {
-        Ok(report) if report.findings.is_empty() => {}
+        Ok(report) if report.findings.is_empty() => {
+            for drift in &report.lock_drift {
+                println!(
+                    "cargo:warning=tierseal-lint: lock drift: `{}::{}`: {}",
+                    drift.type_id, drift.field_id, drift.change
+                );
+            }
+        }
         Ok(report) => {
-            eprintln!("{}", crate::report::human(&report.findings));
+            eprintln!("{}", crate::report::human(&report));
             for finding in &report.findings {
                 println!("cargo:warning=tierseal-lint: {}", finding.message);
             }

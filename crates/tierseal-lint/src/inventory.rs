@@ -13,6 +13,9 @@ pub struct InventoryEntry {
     pub item: String,
     /// `module::Type`.
     pub owner: String,
+    /// The type's stable id bound into its ciphertexts
+    /// (`#[classified(id = "...")]`, or the type's name).
+    pub type_id: String,
     /// The field name.
     pub field: String,
     /// The stable id bound into its ciphertext.
@@ -21,8 +24,11 @@ pub struct InventoryEntry {
     pub level: String,
     /// Its compartment, if any.
     pub compartment: Option<String>,
-    /// Its mask, if any.
+    /// Its mask, if any: a built-in mask's name, or the path of a
+    /// `mask_with` function.
     pub mask: Option<String>,
+    /// Whether `mask` is a `mask_with` function (which may show anything).
+    pub custom_mask: bool,
     /// Never written into the sealed form.
     pub transient: bool,
     /// Where it is declared.
@@ -37,6 +43,6 @@ pub struct InventoryEntry {
 /// As [`lint_paths`](crate::lint_paths).
 pub fn inventory_paths(paths: &[PathBuf]) -> Result<Vec<InventoryEntry>, LintError> {
     let config = Config::default();
-    let report = crate::lint_paths(paths, Some(&config))?;
+    let report = crate::lint_paths_with(paths, Some(&config), crate::LockMode::Ignore)?;
     Ok(report.inventory)
 }

@@ -2,20 +2,22 @@
 //! 2.1.0, and inventory tables.
 
 use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
 use serde_json::{Value, json};
 
-use crate::{Finding, InventoryEntry, LINT_RULES};
+use crate::{InventoryEntry, LINT_RULES, Report};
 
-/// Findings as rustc-like text: location, source line, caret, rule, fix.
-pub fn human(findings: &[Finding]) -> String {
+/// A report as rustc-like text: each finding with its location, source
+/// line, caret, rule and fix; then notes (skipped paths, lock drift) and a
+/// summary line saying how much was checked.
+pub fn human(report: &Report) -> String {
     let mut out = String::new();
-    for finding in findings {
+    for finding in &report.findings {
         let location = &finding.location;
         let gutter = location.line.to_string().len();
         let pad = " ".repeat(gutter);
-        let caret_start = " ".repeat(location.column.saturating_sub(1));
-        let carets = "^".repeat(location.end_column.saturating_sub(location.column).max(1));
         let _ = writeln!(out, "error[{}]: {}", finding.rule, finding.message);
         let _ = writeln!(
             out,
@@ -24,27 +26,167 @@ pub fn human(findings: &[Finding]) -> String {
             location.line,
             location.column
         );
-        let _ = writeln!(out, "{pad} |");
-        let _ = writeln!(out, "{} | {}", location.line, finding.source_line);
-        let _ = writeln!(out, "{pad} | {caret_start}{carets}");
+        if !finding.source_line.is_empty() {
+            let caret_start = " ".repeat(location.column.saturating_sub(1));
+            let carets = "^".repeat(location.end_column.saturating_sub(location.column).max(1));
+            let _ = writeln!(out, "{pad} |");
+            let _ = writeln!(out, "{} | {}", location.line, finding.source_line);
+            let _ = writeln!(out, "{pad} | {caret_start}{carets}");
+        }
         let _ = writeln!(out, "{pad} = help: {}", finding.help);
         out.push('\n');
     }
-    let _ = match findings.len() {
-        0 => writeln!(out, "no unclassified financial data found"),
-        1 => writeln!(out, "1 finding"),
-        n => writeln!(out, "{n} findings"),
+    for skipped in &report.skipped {
+        let _ = writeln!(
+            out,
+            "note: skipped {}: {}",
+            skipped.path.display(),
+            skipped.reason
+        );
+    }
+    for drift in &report.lock_drift {
+        let _ = writeln!(
+            out,
+            "note: lock drift ({}): `{}::{}`: {}",
+            drift.lock.display(),
+            drift.type_id,
+            drift.field_id,
+            drift.change
+        );
+    }
+    if !report.lock_drift.is_empty() {
+        let _ = writeln!(
+            out,
+            "note: upgrades and new fields pass; record them with `tierseal lint --update-lock`"
+        );
+    }
+    for lock in &report.locks_written {
+        let _ = writeln!(out, "note: wrote {}", lock.display());
+    }
+    let verdict = match report.findings.len() {
+        0 => "no unclassified financial data found".to_owned(),
+        1 => "1 finding".to_owned(),
+        n => format!("{n} findings"),
     };
+    let _ = write!(
+        out,
+        "checked {} {} ({} lines)",
+        report.files,
+        plural(report.files, "file", "files"),
+        report.lines
+    );
+    if report.exempt_files > 0 {
+        let _ = write!(out, ", {} test files exempt", report.exempt_files);
+    }
+    if report.excluded_files > 0 {
+        let _ = write!(out, ", {} excluded", report.excluded_files);
+    }
+    if !report.skipped.is_empty() {
+        let _ = write!(out, ", {} skipped", report.skipped.len());
+    }
+    for lock in &report.locks_checked {
+        let _ = write!(out, ", against {}", lock.display());
+    }
+    let _ = writeln!(out, ": {verdict}");
     out
 }
 
-/// Findings as a JSON array.
-pub fn json(findings: &[Finding]) -> String {
-    serde_json::to_string_pretty(findings).unwrap_or_else(|_| "[]".into())
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
 }
 
-/// Findings as a SARIF 2.1.0 log, loadable by code-scanning tools.
-pub fn sarif(findings: &[Finding]) -> String {
+/// A report as one JSON object: `files`, `lines`, `exempt_files`,
+/// `excluded_files`, `skipped`, `findings`, and `lock` (`checked`,
+/// `written`, `drift`).
+pub fn json(report: &Report) -> String {
+    let value = json!({
+        "files": report.files,
+        "lines": report.lines,
+        "exempt_files": report.exempt_files,
+        "excluded_files": report.excluded_files,
+        "skipped": report.skipped,
+        "findings": report.findings,
+        "lock": {
+            "checked": report.locks_checked,
+            "written": report.locks_written,
+            "drift": report.lock_drift,
+        },
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{}".into())
+}
+
+/// Bytes kept as they are in a URI path segment: RFC 3986 unreserved
+/// characters. Everything else is percent-encoded (UTF-8 bytes).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `path` without `.` and with `..` applied, made absolute.
+fn normalised(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut out = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The percent-encoded segments of `path`, joined by `/`.
+fn encoded(path: &Path) -> String {
+    let mut segments = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => {
+                segments.push(percent_encode(part.as_encoded_bytes(), SEGMENT).to_string());
+            }
+            // A Windows drive (`C:`) stays as written.
+            Component::Prefix(prefix) => segments.push(
+                prefix
+                    .as_os_str()
+                    .to_string_lossy()
+                    .trim_start_matches(r"\\?\")
+                    .to_owned(),
+            ),
+            Component::RootDir | Component::CurDir | Component::ParentDir => {}
+        }
+    }
+    segments.join("/")
+}
+
+/// The `file://` URI of an absolute path; a folder's ends with `/`.
+fn file_uri(path: &Path, folder: bool) -> String {
+    let mut uri = format!("file:///{}", encoded(path));
+    if folder && !uri.ends_with('/') {
+        uri.push('/');
+    }
+    uri
+}
+
+/// A SARIF `artifactLocation` for `file`: relative to `%SRCROOT%` (the
+/// folder `base`) when it lies under it, an absolute `file://` URI
+/// otherwise.
+fn artifact_location(file: &Path, base: &Path) -> Value {
+    let file = normalised(file);
+    match file.strip_prefix(base) {
+        Ok(relative) => json!({ "uri": encoded(relative), "uriBaseId": "%SRCROOT%" }),
+        Err(_) => json!({ "uri": file_uri(&file, false) }),
+    }
+}
+
+/// A report as a SARIF 2.1.0 log, loadable by code-scanning tools. File
+/// URIs are relative to `%SRCROOT%`, which is `base` (usually the current
+/// folder, the repository root in CI); the run's `properties` say how much
+/// was checked and skipped.
+pub fn sarif(report: &Report, base: &Path) -> String {
+    let base = normalised(base);
     let rules: Vec<Value> = LINT_RULES
         .iter()
         .map(|rule| {
@@ -55,10 +197,10 @@ pub fn sarif(findings: &[Finding]) -> String {
             })
         })
         .collect();
-    let results: Vec<Value> = findings
+    let results: Vec<Value> = report
+        .findings
         .iter()
         .map(|finding| {
-            let uri = finding.location.file.to_string_lossy().replace('\\', "/");
             json!({
                 "ruleId": finding.rule,
                 "ruleIndex": LINT_RULES.iter().position(|r| r.id == finding.rule).unwrap_or(0),
@@ -66,7 +208,7 @@ pub fn sarif(findings: &[Finding]) -> String {
                 "message": { "text": format!("{} ({})", finding.message, finding.help) },
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": { "uri": uri },
+                        "artifactLocation": artifact_location(&finding.location.file, &base),
                         "region": {
                             "startLine": finding.location.line,
                             "startColumn": finding.location.column,
@@ -78,6 +220,11 @@ pub fn sarif(findings: &[Finding]) -> String {
                 "properties": { "lexiconRule": finding.lexicon_rule },
             })
         })
+        .collect();
+    let skipped: Vec<Value> = report
+        .skipped
+        .iter()
+        .map(|s| json!({ "path": s.path, "reason": s.reason }))
         .collect();
     let log = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -91,7 +238,18 @@ pub fn sarif(findings: &[Finding]) -> String {
                     "rules": rules,
                 }
             },
+            "originalUriBaseIds": {
+                "%SRCROOT%": { "uri": file_uri(&base, true) }
+            },
             "results": results,
+            "properties": {
+                "filesScanned": report.files,
+                "linesScanned": report.lines,
+                "exemptFiles": report.exempt_files,
+                "excludedFiles": report.excluded_files,
+                "skipped": skipped,
+                "lockDrift": report.lock_drift,
+            },
         }]
     });
     serde_json::to_string_pretty(&log).unwrap_or_else(|_| "{}".into())

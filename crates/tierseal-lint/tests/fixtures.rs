@@ -130,11 +130,13 @@ fn low_level_pan() {
 
 #[test]
 fn sarif_has_the_properties_the_schema_requires() {
-    let all: Vec<Finding> = ["untagged-iban", "sad-cvv", "low-level-pan"]
+    let paths: Vec<PathBuf> = ["untagged-iban", "sad-cvv", "low-level-pan"]
         .iter()
-        .flat_map(|name| findings(name))
+        .map(|name| fixture(name))
         .collect();
-    let sarif: serde_json::Value = serde_json::from_str(&report::sarif(&all)).unwrap();
+    let report = lint_paths(&paths, None).unwrap();
+    let sarif: serde_json::Value =
+        serde_json::from_str(&report::sarif(&report, &workspace())).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let run = &sarif["runs"][0];
     assert_eq!(run["tool"]["driver"]["name"], "tierseal-lint");
@@ -153,12 +155,12 @@ fn sarif_has_the_properties_the_schema_requires() {
                 .is_some_and(|t| !t.is_empty())
         );
         let location = &result["locations"][0]["physicalLocation"];
+        let uri = location["artifactLocation"]["uri"].as_str().unwrap();
         assert!(
-            location["artifactLocation"]["uri"]
-                .as_str()
-                .unwrap()
-                .ends_with("src/lib.rs")
+            uri.starts_with("tests/fixtures/") && uri.ends_with("/src/lib.rs"),
+            "{uri}"
         );
+        assert_eq!(location["artifactLocation"]["uriBaseId"], "%SRCROOT%");
         assert!(location["region"]["startLine"].as_u64().unwrap() >= 1);
         assert!(location["region"]["startColumn"].as_u64().unwrap() >= 1);
     }
@@ -258,4 +260,234 @@ fn the_build_rs_guard_fails_the_build_then_passes_once_fixed() {
         "the classified version must build:\n{}",
         String::from_utf8_lossy(&fixed.stderr)
     );
+}
+
+fn items(findings: &[Finding]) -> Vec<(&'static str, String)> {
+    findings.iter().map(|f| (f.rule, f.item.clone())).collect()
+}
+
+/// Copies a fixture folder tree to a temporary folder.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_workspace_root_lints_every_target_cargo_builds() {
+    let report = lint_paths(&[fixture("workspace")], None).unwrap();
+    assert_eq!(
+        items(&report.findings),
+        [
+            (
+                "unclassified-financial-field",
+                "models::Card::card_number".into()
+            ),
+            (
+                "unclassified-financial-field",
+                "runtime::Settlement::iban".into()
+            ),
+            ("unclassified-financial-field", "Position::balance".into()),
+        ],
+        "custom [lib] path, a module declared inside cfg_rt!, a custom [[bin]] path"
+    );
+    // client.rs, models.rs, lib.rs, runtime.rs, settle.rs.
+    assert_eq!(report.files, 5);
+    assert_eq!(report.lines, 3 + 5 + 11 + 5 + 6);
+    // src/tests.rs (#[cfg(test)] mod tests;), src/tests/helpers.rs (declared
+    // by it) and tests/settlement.rs (an integration test).
+    assert_eq!(report.exempt_files, 3);
+    // The generated builders, by the workspace's `exclude` glob.
+    assert_eq!(report.excluded_files, 2);
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+}
+
+#[test]
+fn build_folders_hidden_folders_and_symlinks_are_skipped_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    copy_tree(&fixture("workspace"), &root);
+    let leak = "pub struct Leak { pub iban: String }\n";
+    let runtime = root.join("crates/runtime");
+    write(&runtime.join("target/debug/build/out.rs"), leak);
+    write(
+        &root.join("target/CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n",
+    );
+    write(&root.join("target/gen.rs"), leak);
+    write(&root.join(".git/hooks/x.rs"), leak);
+    // A module folder named `target` that is not a build folder is code.
+    write(&runtime.join("src/target/mod.rs"), leak);
+    std::os::unix::fs::symlink("..", runtime.join("src/again")).unwrap();
+    std::os::unix::fs::symlink("runtime.rs", runtime.join("src/alias.rs")).unwrap();
+    std::os::unix::fs::symlink("missing.rs", runtime.join("src/broken.rs")).unwrap();
+
+    let report = lint_paths(std::slice::from_ref(&root), None).unwrap();
+    let found = items(&report.findings);
+    assert!(found.contains(&("unclassified-financial-field", "target::Leak::iban".into())));
+    assert_eq!(
+        found
+            .iter()
+            .filter(|(_, item)| item.ends_with("Leak::iban"))
+            .count(),
+        1,
+        "{found:?}"
+    );
+    assert_eq!(
+        found
+            .iter()
+            .filter(|(_, item)| item.ends_with("Settlement::iban"))
+            .count(),
+        1,
+        "a symlinked file is read once: {found:?}"
+    );
+    let skipped: Vec<(String, &str)> = report
+        .skipped
+        .iter()
+        .map(|s| {
+            let name = s.path.strip_prefix(&runtime).unwrap().display().to_string();
+            (name, s.reason.as_str())
+        })
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert_eq!(skipped[0].0, "src/again");
+    assert!(
+        skipped[0]
+            .1
+            .starts_with("symbolic link loop: leads back to"),
+        "{skipped:?}"
+    );
+    assert_eq!(skipped[1].0, "src/broken.rs");
+    assert!(
+        skipped[1]
+            .1
+            .starts_with("symbolic link whose target cannot be read"),
+        "{skipped:?}"
+    );
+    // A file reached directly and through a link is named by its real path.
+    assert_eq!(skipped[2].0, "src/alias.rs");
+    assert!(
+        skipped[2].1.starts_with("same file as ")
+            && skipped[2].1.ends_with("src/runtime.rs, already scanned"),
+        "{skipped:?}"
+    );
+    assert!(found.contains(&(
+        "unclassified-financial-field",
+        "runtime::Settlement::iban".into()
+    )));
+    let human = report::human(&report);
+    assert!(
+        human.contains("note: skipped ") && human.contains("symbolic link loop"),
+        "{human}"
+    );
+    assert!(human.contains(", 3 skipped"), "{human}");
+}
+
+#[test]
+fn checking_nothing_is_an_error_that_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = lint_paths(&[dir.path().to_owned()], None).unwrap_err();
+    assert!(matches!(
+        error,
+        tierseal_lint::LintError::NothingScanned { .. }
+    ));
+    assert!(error.to_string().contains("no .rs file found"), "{error}");
+
+    write(&dir.path().join("Cargo.toml"), "[package]\nname = \"t\"\n");
+    write(
+        &dir.path().join("tests/it.rs"),
+        "pub struct T { pub iban: String }\n",
+    );
+    let error = lint_paths(&[dir.path().to_owned()], None).unwrap_err();
+    assert!(error.to_string().contains("1 test files exempt"), "{error}");
+}
+
+#[test]
+fn a_large_file_with_many_findings_gets_every_line_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = 20_000;
+    let mut text = String::from("//! Generated.\n");
+    for i in 0..count {
+        text.push_str(&format!(
+            "pub struct Account{i} {{\n    pub iban: String,\n}}\n"
+        ));
+    }
+    write(&dir.path().join("src/lib.rs"), &text);
+    let report = lint_paths(&[dir.path().to_owned()], None).unwrap();
+    assert_eq!(report.findings.len(), count);
+    assert_eq!(report.lines, 1 + 3 * count);
+    for (i, finding) in report.findings.iter().enumerate() {
+        assert_eq!(finding.item, format!("Account{i}::iban"));
+        assert_eq!(finding.location.line, 3 + 3 * i);
+        assert_eq!(finding.source_line, "    pub iban: String,");
+    }
+}
+
+#[test]
+fn bad_input_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"pub struct A {\n    pub iban: String,\n}\n// caf".to_vec();
+    bytes.extend([0xC3, 0x28]);
+    write(&dir.path().join("src/lib.rs"), "");
+    std::fs::write(dir.path().join("src/lib.rs"), &bytes).unwrap();
+    let report = lint_paths(&[dir.path().to_owned()], None).unwrap();
+    assert_eq!(items(&report.findings)[0].0, "parse-error");
+    assert!(
+        report.findings[0]
+            .message
+            .contains("not valid UTF-8 at line 4, column 7"),
+        "{}",
+        report.findings[0].message
+    );
+
+    write(
+        &dir.path().join("src/lib.rs"),
+        "pub struct A {\n    pub iban: String,\n",
+    );
+    let report = lint_paths(&[dir.path().to_owned()], None).unwrap();
+    assert_eq!(items(&report.findings)[0].0, "parse-error");
+
+    write(
+        &dir.path().join("tierseal.toml"),
+        "exclude = [\"a\"]\n\n[[allow]]\npath = 3\n",
+    );
+    let error = lint_paths(&[dir.path().to_owned()], None).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("tierseal.toml") && message.contains("line 4"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_lint_the_build_guard_runs_honours_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = |level: &str| {
+        format!(
+            "#[derive(tierseal::Classified)]\npub struct Card {{\n    #[classify({level}, compartment = \"cards\")]\n    pub card_number: String,\n}}\n"
+        )
+    };
+    write(&dir.path().join("src/lib.rs"), &source("restricted"));
+    let paths = [dir.path().to_owned()];
+    let written =
+        tierseal_lint::lint_paths_with(&paths, None, tierseal_lint::LockMode::Update).unwrap();
+    assert_eq!(written.locks_written, [dir.path().join("tierseal.lock")]);
+    assert!(lint_paths(&paths, None).unwrap().findings.is_empty());
+
+    write(&dir.path().join("src/lib.rs"), &source("internal"));
+    let report = lint_paths(&paths, None).unwrap();
+    let rules: Vec<&str> = report.findings.iter().map(|f| f.rule).collect();
+    assert!(rules.contains(&"classification-downgraded"), "{rules:?}");
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tierseal_lint::report;
+use tierseal_lint::{LockMode, report};
 
 use super::say;
 use crate::CliError;
@@ -17,12 +17,24 @@ fn paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
+/// Exit codes: 0 checked and clean, 1 findings (including lock
+/// downgrades), 2 usage error or unreadable/invalid input
+/// ([`CliError::exit_code`]), 3 nothing to check.
 pub(super) fn lint(args: &LintArgs) -> Result<ExitCode, CliError> {
-    let report = tierseal_lint::lint_paths(&paths(&args.paths), None)?;
+    let mode = if args.update_lock {
+        LockMode::Update
+    } else {
+        LockMode::Check
+    };
+    let report = tierseal_lint::lint_paths_with(&paths(&args.paths), None, mode)?;
     let text = match args.format {
-        LintFormat::Human => report::human(&report.findings),
-        LintFormat::Json => report::json(&report.findings),
-        LintFormat::Sarif => report::sarif(&report.findings),
+        LintFormat::Human => report::human(&report),
+        LintFormat::Json => report::json(&report),
+        LintFormat::Sarif => {
+            let base = std::env::current_dir()
+                .map_err(|source| CliError::io("cannot read", ".", source))?;
+            report::sarif(&report, &base)
+        }
     };
     say(text.trim_end());
     Ok(if report.findings.is_empty() {
