@@ -59,6 +59,10 @@ mod classified;
 mod crypto;
 mod envelope;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
 mod grant;
 mod keyring;
 mod keystore;

@@ -209,9 +209,7 @@ impl Keystore {
             &image.body_tag,
         )
         .map_err(|_| corrupt("authentication failed (the file was altered)"))?;
-        let body: Body =
-            postcard::from_bytes(&image.body).map_err(|_| corrupt("the body does not decode"))?;
-        body.check().map_err(corrupt)?;
+        let body = decode_body(&image.body).map_err(corrupt)?;
 
         let keystore = Keystore {
             path: path.clone(),
@@ -685,6 +683,31 @@ fn tier_key_aad(tier: &Tier, version: u32) -> Vec<u8> {
     aad.extend_from_slice(tier.as_str().as_bytes());
     aad.extend_from_slice(&version.to_be_bytes());
     aad
+}
+
+/// Decodes and checks the body that the master key authenticated.
+fn decode_body(bytes: &[u8]) -> Result<Body, &'static str> {
+    let body: Body = postcard::from_bytes(bytes).map_err(|_| "the body does not decode")?;
+    body.check()?;
+    Ok(body)
+}
+
+/// The file's parsers without the key derivation and the decryption that
+/// stand between them, for the fuzz targets (`crate::__fuzz`).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing {
+    use super::{FileImage, KdfParams, Path};
+    use crate::Error;
+
+    /// Parses a whole keystore file up to the key derivation.
+    pub(crate) fn parse_file(bytes: &[u8]) -> Result<KdfParams, Error> {
+        FileImage::decode(bytes, Path::new("fuzz.keystore")).map(|image| image.kdf)
+    }
+
+    /// Decodes and checks a body as if the master key had authenticated it.
+    pub(crate) fn decode_body(bytes: &[u8]) -> Result<(), &'static str> {
+        super::decode_body(bytes).map(drop)
+    }
 }
 
 fn unknown(tier: &Tier) -> Error {
