@@ -49,6 +49,10 @@
 //! Integrity failures say which key was tried, never why the tag failed.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
@@ -59,10 +63,6 @@ mod classified;
 mod crypto;
 mod envelope;
 mod error;
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-#[path = "fuzzing.rs"]
-pub mod __fuzz;
 mod grant;
 mod keyring;
 mod keystore;
