@@ -12,9 +12,7 @@ use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tierseal::audit::{Action, AuditEvent, AuditSink, Durability, FileSink, Outcome};
-use tierseal::{
-    Binding, Clearance, KdfProfile, Keystore, Level, RecordSealer, SealedValue, Tier,
-};
+use tierseal::{Binding, Clearance, KdfProfile, Keystore, Level, RecordSealer, SealedValue, Tier};
 use tierseal_fuzz::{BINDING, PASSPHRASE, cards, fixture, frame, full_clearance, keystore_path};
 
 fn main() {
@@ -31,9 +29,14 @@ fn main() {
 
     // Tokens of every kind, at every tier and under old key versions.
     let mut texts = Vec::new();
-    for (i, tier) in [Tier::INTERNAL, Tier::CONFIDENTIAL, Tier::RESTRICTED, cards()]
-        .iter()
-        .enumerate()
+    for (i, tier) in [
+        Tier::INTERNAL,
+        Tier::CONFIDENTIAL,
+        Tier::RESTRICTED,
+        cards(),
+    ]
+    .iter()
+    .enumerate()
     {
         let value = SealedValue::seal(&fx.keyring, tier, BINDING, "4111111111111111").unwrap();
         write("token", &format!("value-{i}"), &frame(&[value.as_bytes()]));
@@ -58,6 +61,30 @@ fn main() {
             serde_json::to_string(&keys).unwrap().as_bytes(),
         );
     }
+    // Tokens under `confidential` v1 (no longer primary), so that rewrap
+    // moves them and the target checks they still open: sealed by a copy
+    // of the fixture with v1 promoted back.
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        std::fs::copy(keystore_path(), &path).unwrap();
+        let mut old = Keystore::open(&path, &PASSPHRASE.into()).unwrap();
+        old.promote(&Tier::CONFIDENTIAL, 1).unwrap();
+        let keyring = old.keyring(&full_clearance()).unwrap();
+        let value =
+            SealedValue::seal(&keyring, &Tier::CONFIDENTIAL, BINDING, "4111111111111111").unwrap();
+        write("token", "value-old-version", &frame(&[value.as_bytes()]));
+        let binding = Binding::new("Customer", "").with_record_id("cus_042");
+        let mut sealer = RecordSealer::new(&keyring, binding);
+        let name = sealer.seal_field(&Tier::CONFIDENTIAL, "name", "Ada").unwrap();
+        let keys = sealer.finish();
+        let key = keys.keys().first().unwrap();
+        write(
+            "token",
+            "record-old-version",
+            &frame(&[key.as_bytes(), name.as_bytes()]),
+        );
+    }
     for (i, text) in texts.iter().enumerate() {
         write("token_text", &format!("text-{i}"), text.as_bytes());
     }
@@ -72,7 +99,9 @@ fn main() {
             amount: -5,
             tags: vec!["vip".into()],
             note: Some("n".into()),
-            kind: tierseal_fuzz::Kind::Named { iban: "GB33".into() },
+            kind: tierseal_fuzz::Kind::Named {
+                iban: "GB33".into(),
+            },
             bytes: vec![1, 2, 3],
             ratio: 0.5,
             initial: 'A',
@@ -106,11 +135,26 @@ fn main() {
         .iter()
         .enumerate()
     {
-        let (grant, secret) = keystore.0.issue_grant(clearance, "billing", expiry).unwrap();
-        write("grant", &format!("file-{i}"), &[&[0], grant.as_slice()].concat());
+        let (grant, secret) = keystore
+            .0
+            .issue_grant(clearance, "billing", expiry)
+            .unwrap();
+        write(
+            "grant",
+            &format!("file-{i}"),
+            &[&[0], grant.as_slice()].concat(),
+        );
         let (info, keys) = decrypt_grant(&grant, &secret.expose_text());
-        write("grant", &format!("parts-{i}"), &[&[1], frame(&[&info, &keys]).as_slice()].concat());
-        write("grant", &format!("secret-{i}"), format!("\x02{}", *secret.expose_text()).as_bytes());
+        write(
+            "grant",
+            &format!("parts-{i}"),
+            &[&[1], frame(&[&info, &keys]).as_slice()].concat(),
+        );
+        write(
+            "grant",
+            &format!("secret-{i}"),
+            format!("\x02{}", *secret.expose_text()).as_bytes(),
+        );
     }
 
     // An audit log signed by the fixture's keys.
@@ -136,7 +180,11 @@ fn main() {
         write("lint_config", &format!("docs-{i}"), toml.as_bytes());
     }
     for entry in walk(&repo.join("tests/fixtures")) {
-        let name = entry.strip_prefix(&repo).unwrap().to_string_lossy().replace('/', "_");
+        let name = entry
+            .strip_prefix(&repo)
+            .unwrap()
+            .to_string_lossy()
+            .replace('/', "_");
         let bytes = std::fs::read(&entry).unwrap();
         if entry.extension().is_some_and(|e| e == "rs") {
             write("lint_source", &name, &bytes);

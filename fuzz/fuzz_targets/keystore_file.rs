@@ -31,8 +31,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let path = fixture().scratch.path().join("input.keystore");
     std::fs::write(&path, &file).unwrap();
-    if let Ok(keystore) = Keystore::open_with_lock_wait(&path, &PASSPHRASE.into(), Duration::ZERO)
-    {
+    if let Ok(keystore) = Keystore::open_with_lock_wait(&path, &PASSPHRASE.into(), Duration::ZERO) {
         let _ = keystore.key_versions();
         let _ = format!("{keystore:?}");
     }

@@ -29,7 +29,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(source) = std::str::from_utf8(data) else {
         return;
     };
-    let project = PROJECT.get_or_init(|| Config::parse(CONFIG, Path::new("tierseal.toml")).unwrap());
+    let project =
+        PROJECT.get_or_init(|| Config::parse(CONFIG, Path::new("tierseal.toml")).unwrap());
     for config in [&Config::default(), project] {
         let findings = lint_source(Path::new("src/lib.rs"), source, config);
         let _ = report::human(&findings);

@@ -32,5 +32,8 @@ fuzz_target!(|data: &[u8]| {
     // Whatever string is sealed opens as itself.
     let text = String::from_utf8_lossy(data);
     let sealed = SealedValue::seal(&fx.keyring, &tier, BINDING, text.as_ref()).unwrap();
-    assert_eq!(sealed.open::<String>(&fx.keyring, BINDING, &ctx).unwrap(), text);
+    assert_eq!(
+        sealed.open::<String>(&fx.keyring, BINDING, &ctx).unwrap(),
+        text
+    );
 });

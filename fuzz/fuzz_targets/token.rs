@@ -69,14 +69,22 @@ fn check_text_form(text: &str, bytes: &[u8]) {
 fn open_value(value: &SealedValue) {
     let fx = fixture();
     let ctx = context();
-    let bindings = [BINDING, BINDING.for_field("name"), Binding::new("Customer", "card_number")];
+    let bindings = [
+        BINDING,
+        BINDING.for_field("name"),
+        Binding::new("Customer", "card_number"),
+    ];
     let before: Vec<_> = bindings
         .iter()
         .map(|b| value.open::<String>(&fx.keyring, *b, &ctx).ok())
         .collect();
     let _ = value.open::<u64>(&fx.keyring, BINDING, &ctx);
     let _ = value.open::<String>(&fx.narrow, BINDING, &ctx);
-    let _ = value.open::<String>(&fx.keyring, BINDING, &tierseal::AccessContext::new("no-purpose"));
+    let _ = value.open::<String>(
+        &fx.keyring,
+        BINDING,
+        &tierseal::AccessContext::new("no-purpose"),
+    );
     let mut moved = value.clone();
     if let Ok(Rewrapped::Moved { to, .. }) = moved.rewrap(&fx.keyring) {
         assert_eq!(moved.key_version(), to);

@@ -22,7 +22,8 @@ use tierseal::{AccessContext, Binding, Clearance, Error, Keyring, Keystore, Leve
 /// The fixture keystore's passphrase.
 pub const PASSPHRASE: &str = "fuzz";
 /// The binding every seed value was sealed for.
-pub const BINDING: Binding<'static> = Binding::new("Customer", "card_number").with_record_id("cus_042");
+pub const BINDING: Binding<'static> =
+    Binding::new("Customer", "card_number").with_record_id("cus_042");
 /// The field ids the seed records use.
 pub const FIELD_IDS: [&str; 3] = ["name", "balance", "card_number"];
 /// The compartment tier the fixture adds.
@@ -189,16 +190,49 @@ pub enum Kind {
 #[macro_export]
 macro_rules! for_each_shape {
     (|$t:ident| $body:expr) => {{
-        { type $t = String; let _ = $body; }
-        { type $t = u64; let _ = $body; }
-        { type $t = i64; let _ = $body; }
-        { type $t = bool; let _ = $body; }
-        { type $t = f32; let _ = $body; }
-        { type $t = Vec<String>; let _ = $body; }
-        { type $t = Option<Vec<u8>>; let _ = $body; }
-        { type $t = (u16, char); let _ = $body; }
-        { type $t = $crate::Shape; let _ = $body; }
-        { type $t = Vec<$crate::Kind>; let _ = $body; }
-        { type $t = ::std::collections::BTreeMap<String, $crate::Shape>; let _ = $body; }
+        {
+            type $t = String;
+            let _ = $body;
+        }
+        {
+            type $t = u64;
+            let _ = $body;
+        }
+        {
+            type $t = i64;
+            let _ = $body;
+        }
+        {
+            type $t = bool;
+            let _ = $body;
+        }
+        {
+            type $t = f32;
+            let _ = $body;
+        }
+        {
+            type $t = Vec<String>;
+            let _ = $body;
+        }
+        {
+            type $t = Option<Vec<u8>>;
+            let _ = $body;
+        }
+        {
+            type $t = (u16, char);
+            let _ = $body;
+        }
+        {
+            type $t = $crate::Shape;
+            let _ = $body;
+        }
+        {
+            type $t = Vec<$crate::Kind>;
+            let _ = $body;
+        }
+        {
+            type $t = ::std::collections::BTreeMap<String, $crate::Shape>;
+            let _ = $body;
+        }
     }};
 }
