@@ -76,7 +76,9 @@ fn main() {
         write("token", "value-old-version", &frame(&[value.as_bytes()]));
         let binding = Binding::new("Customer", "").with_record_id("cus_042");
         let mut sealer = RecordSealer::new(&keyring, binding);
-        let name = sealer.seal_field(&Tier::CONFIDENTIAL, "name", "Ada").unwrap();
+        let name = sealer
+            .seal_field(&Tier::CONFIDENTIAL, "name", "Ada")
+            .unwrap();
         let keys = sealer.finish();
         let key = keys.keys().first().unwrap();
         write(

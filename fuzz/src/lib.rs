@@ -51,7 +51,7 @@ pub fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         // A copy: opening takes a lock file beside the keystore.
-        let scratch = tempfile::tempdir().expect("scratch folder");
+        let scratch = scratch_dir().expect("scratch folder");
         let path = scratch.path().join("fuzz.keystore");
         std::fs::copy(keystore_path(), &path).expect("copy the fixture keystore");
         let keystore = Keystore::open(&path, &PASSPHRASE.into()).expect("open the fixture");
@@ -70,6 +70,20 @@ pub fn fixture() -> &'static Fixture {
             scratch,
         }
     })
+}
+
+/// A scratch folder in memory where there is one: the audit and keystore
+/// targets write their input to a file per run (the public entry points
+/// take paths), and on a busy disk that write costs more than the parsing.
+fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    if std::env::var_os("TMPDIR").is_none()
+        && shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return Ok(dir);
+    }
+    tempfile::tempdir()
 }
 
 /// Every tier of the fixture keystore.
