@@ -72,3 +72,36 @@ fn lint_md_documents_every_rule() {
         );
     }
 }
+
+#[test]
+fn fuzzing_md_covers_every_fuzz_target_and_ci_runs_them() {
+    let manifest = read("fuzz/Cargo.toml");
+    let targets: Vec<&str> = manifest
+        .split("[[bin]]")
+        .skip(1)
+        .filter_map(|bin| bin.lines().find_map(|l| l.strip_prefix("name = \"")))
+        .filter_map(|name| name.strip_suffix('"'))
+        .collect();
+    assert!(
+        targets.len() >= 9,
+        "expected the nine fuzz targets, found {targets:?}"
+    );
+    let doc = read("docs/FUZZING.md");
+    for target in targets {
+        assert!(
+            doc.matches(&format!("| `{target}` |")).count() >= 2,
+            "FUZZING.md must describe `{target}` and record its run"
+        );
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(target);
+        assert!(
+            std::fs::read_dir(&corpus).is_ok_and(|mut d| d.next().is_some()),
+            "no committed corpus for `{target}`"
+        );
+    }
+    assert!(
+        read(".ci/run").contains("fuzz/ci.sh"),
+        ".ci/run must run the fuzz targets"
+    );
+}
