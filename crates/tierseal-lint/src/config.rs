@@ -13,6 +13,10 @@
 //! [lexicon.min_level]
 //! amount = "confidential"
 //!
+//! # Switch a category of the built-in lexicon up, down or off.
+//! [lexicon.severity]
+//! money = "error"   # default "warning"; every other category "error"
+//!
 //! # Exceptions, each with a reason an auditor can read.
 //! [[allow]]
 //! path = "billing::Invoice::amount_currency"
@@ -23,8 +27,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use tierseal_classify::LevelName;
-use tierseal_classify::lexicon::{self, RULES};
+use tierseal_classify::lexicon::{self, FieldContext, RULES};
+use tierseal_classify::{Category, LevelName, Severity};
 
 use crate::LintError;
 
@@ -70,6 +74,8 @@ struct LexiconSection {
     rule: Vec<ConfigRule>,
     #[serde(default)]
     min_level: BTreeMap<String, String>,
+    #[serde(default)]
+    severity: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -89,6 +95,10 @@ pub(crate) struct Hit {
     pub(crate) trigger: String,
     pub(crate) min_level: LevelName,
     pub(crate) sensitive_authentication_data: bool,
+    /// The built-in category, or `None` for a project rule.
+    pub(crate) category: Option<Category>,
+    /// How a finding from this hit is reported.
+    pub(crate) severity: Severity,
 }
 
 struct CompiledRule {
@@ -102,6 +112,7 @@ struct CompiledRule {
 pub struct Config {
     rules: Vec<CompiledRule>,
     min_levels: BTreeMap<String, LevelName>,
+    severities: BTreeMap<Category, Severity>,
     allow: Vec<AllowEntry>,
     /// Where it was read from, if anywhere.
     pub source: Option<PathBuf>,
@@ -201,6 +212,21 @@ impl Config {
             let parsed = level(&name, &format!("[lexicon.min_level] {id}"))?;
             min_levels.insert(id, parsed);
         }
+        let mut severities = BTreeMap::new();
+        for (name, value) in file.lexicon.severity {
+            let category = Category::parse(&name).ok_or_else(|| {
+                invalid(format!(
+                    "[lexicon.severity]: no category `{name}` (expected one of {})",
+                    Category::ALL.map(Category::as_str).join(", ")
+                ))
+            })?;
+            let severity = Severity::parse(&value).ok_or_else(|| {
+                invalid(format!(
+                    "[lexicon.severity] {name}: unknown severity `{value}` (expected off, warning or error)"
+                ))
+            })?;
+            severities.insert(category, severity);
+        }
         for entry in &file.allow {
             if entry.reason.trim().is_empty() {
                 return Err(invalid(format!(
@@ -218,46 +244,65 @@ impl Config {
         Ok(Config {
             rules,
             min_levels,
+            severities,
             allow: file.allow,
             source: None,
         })
     }
 
-    /// What the lexicon says of a field named `words` of type `type_name`.
-    pub(crate) fn classify(&self, words: &[String], type_name: Option<&str>) -> Option<Hit> {
-        if let Some(hit) = lexicon::match_words(words) {
-            return Some(self.builtin(hit.rule, hit.trigger));
+    /// How findings of `category` are reported in this project.
+    pub fn severity(&self, category: Category) -> Severity {
+        self.severities
+            .get(&category)
+            .copied()
+            .unwrap_or(category.default_severity())
+    }
+
+    /// What the lexicon says of a field: the built-in lexicon (with the
+    /// owner's name as context and the type as a signal), then the
+    /// project's rules by name and by type. A built-in hit whose category
+    /// is switched off is no hit.
+    pub(crate) fn classify(&self, field: &FieldContext<'_>) -> Option<Hit> {
+        if let Some(hit) = lexicon::classify(field) {
+            let hit = self.builtin(&hit);
+            return (hit.severity != Severity::Off).then_some(hit);
         }
+        let split: Vec<Vec<String>> = field
+            .names
+            .iter()
+            .map(|name| lexicon::split_words(name))
+            .collect();
         for compiled in &self.rules {
             if let Some(pattern) = compiled
                 .names
                 .iter()
-                .find(|p| lexicon::contains_run(words, p))
+                .find(|p| split.iter().any(|words| lexicon::contains_run(words, p)))
             {
                 return Some(self.custom(compiled, &pattern.join(" ")));
             }
         }
-        let type_name = type_name?;
-        if let Some(rule) = RULES.iter().find(|rule| rule.types.contains(&type_name)) {
-            return Some(self.builtin(rule, type_name));
-        }
+        let type_name = lexicon::type_name(field.ty)?;
         self.rules
             .iter()
-            .find(|compiled| compiled.rule.types.iter().any(|t| t == type_name))
-            .map(|compiled| self.custom(compiled, type_name))
+            .find(|compiled| compiled.rule.types.iter().any(|t| *t == type_name))
+            .map(|compiled| self.custom(compiled, &type_name))
     }
 
-    fn builtin(&self, rule: &lexicon::Rule, trigger: &str) -> Hit {
+    fn builtin(&self, hit: &lexicon::Match) -> Hit {
+        let rule = hit.rule;
+        let min_level = match self.min_levels.get(rule.id) {
+            Some(level) if hit.masked => (*level).min(hit.min_level()),
+            Some(level) => *level,
+            None => hit.min_level(),
+        };
         Hit {
             id: rule.id.to_owned(),
-            description: rule.description.to_owned(),
-            trigger: trigger.to_owned(),
-            min_level: self
-                .min_levels
-                .get(rule.id)
-                .copied()
-                .unwrap_or(rule.min_level),
-            sensitive_authentication_data: rule.sensitive_authentication_data,
+            description: hit.description(),
+            trigger: hit.trigger.clone(),
+            min_level,
+            sensitive_authentication_data: hit.sensitive_authentication_data(),
+            category: Some(rule.category),
+            severity: self.severity(rule.category),
         }
     }
 
@@ -272,6 +317,8 @@ impl Config {
             trigger: trigger.to_owned(),
             min_level: compiled.min_level,
             sensitive_authentication_data: compiled.rule.sensitive_authentication_data,
+            category: None,
+            severity: Severity::Error,
         }
     }
 

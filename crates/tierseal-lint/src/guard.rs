@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-/// Lints the crate being built and fails the build on any finding.
+/// Lints the crate being built and fails the build on any error-severity
+/// finding (warnings, such as money amounts by default, are passed to
+/// cargo as warnings).
 ///
 /// Call it from the crate's `build.rs`:
 ///
@@ -27,7 +29,11 @@ pub fn guard() {
     );
     let result = crate::lint_paths(&[dir], None);
     match result {
-        Ok(report) if report.findings.is_empty() => {}
+        Ok(report) if !report.findings.iter().any(crate::Finding::is_error) => {
+            for finding in &report.findings {
+                println!("cargo:warning=tierseal-lint: {}", finding.message);
+            }
+        }
         Ok(report) => {
             eprintln!("{}", crate::report::human(&report.findings));
             for finding in &report.findings {

@@ -36,3 +36,4 @@ pub use finding::{Finding, LintRule, Location, RULES as LINT_RULES};
 pub use guard::guard;
 pub use inventory::{InventoryEntry, inventory_paths};
 pub use scan::{Report, lint_paths, lint_source};
+pub use tierseal_classify::{Category, Severity};

@@ -16,7 +16,11 @@ pub fn human(findings: &[Finding]) -> String {
         let pad = " ".repeat(gutter);
         let caret_start = " ".repeat(location.column.saturating_sub(1));
         let carets = "^".repeat(location.end_column.saturating_sub(location.column).max(1));
-        let _ = writeln!(out, "error[{}]: {}", finding.rule, finding.message);
+        let _ = writeln!(
+            out,
+            "{}[{}]: {}",
+            finding.severity, finding.rule, finding.message
+        );
         let _ = writeln!(
             out,
             "{pad}--> {}:{}:{}",
@@ -62,7 +66,7 @@ pub fn sarif(findings: &[Finding]) -> String {
             json!({
                 "ruleId": finding.rule,
                 "ruleIndex": LINT_RULES.iter().position(|r| r.id == finding.rule).unwrap_or(0),
-                "level": "error",
+                "level": finding.severity.as_str(),
                 "message": { "text": format!("{} ({})", finding.message, finding.help) },
                 "locations": [{
                     "physicalLocation": {
@@ -75,7 +79,10 @@ pub fn sarif(findings: &[Finding]) -> String {
                     },
                     "logicalLocations": [{ "fullyQualifiedName": finding.item, "kind": "member" }]
                 }],
-                "properties": { "lexiconRule": finding.lexicon_rule },
+                "properties": {
+                    "lexiconRule": finding.lexicon_rule,
+                    "category": finding.category.map(|c| c.as_str()),
+                },
             })
         })
         .collect();

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{Attribute, Fields, Item};
-use tierseal_classify::LevelName;
 use tierseal_classify::attr::{self, Errors, FieldAttrs};
 use tierseal_classify::lexicon;
+use tierseal_classify::{LevelName, Severity};
 
 use crate::config::Hit;
 use crate::inventory::InventoryEntry;
@@ -152,6 +152,8 @@ fn scan_file(
             report.findings.push(Finding {
                 rule: "parse-error",
                 lexicon_rule: None,
+                category: None,
+                severity: Severity::Error,
                 item: file.path.display().to_string(),
                 message: format!("could not parse {}: {error}", file.path.display()),
                 help: "fix the syntax error; this file was not checked".into(),
@@ -181,6 +183,7 @@ struct Scanner<'a> {
 /// type and attributes.
 struct FieldInput<'f> {
     label: String,
+    context: &'f str,
     names: Vec<String>,
     ty: &'f syn::Type,
     attrs: &'f [Attribute],
@@ -193,14 +196,16 @@ impl Scanner<'_> {
             match item {
                 Item::Struct(item) => {
                     let classified = derives_classified(&item.attrs);
-                    let path = join(module, &item.ident.to_string());
-                    self.fields(&path, &item.fields, classified);
+                    let name = item.ident.to_string();
+                    let path = join(module, &name);
+                    self.fields(&path, &name, &item.fields, classified);
                 }
                 Item::Enum(item) => {
                     let path = join(module, &item.ident.to_string());
                     for variant in &item.variants {
                         self.fields(
                             &format!("{path}::{}", variant.ident),
+                            &format!("{}::{}", item.ident, variant.ident),
                             &variant.fields,
                             false,
                         );
@@ -218,7 +223,9 @@ impl Scanner<'_> {
         }
     }
 
-    fn fields(&mut self, owner: &str, fields: &Fields, classified: bool) {
+    /// `context` is the owner's own name (`Card`, `Method::Card`), without
+    /// its module path: the lexicon reads it as context.
+    fn fields(&mut self, owner: &str, context: &str, fields: &Fields, classified: bool) {
         for (index, field) in fields.iter().enumerate() {
             let (label, names) = match &field.ident {
                 Some(ident) => {
@@ -236,6 +243,7 @@ impl Scanner<'_> {
                 .map_or_else(|| field.ty.span(), Spanned::span);
             let input = FieldInput {
                 label,
+                context,
                 names,
                 ty: &field.ty,
                 attrs: &field.attrs,
@@ -266,13 +274,13 @@ impl Scanner<'_> {
             );
             return;
         }
-        let type_name = lexicon::type_name(field.ty);
-        let hit = field
-            .names
-            .iter()
-            .find_map(|name| self.config.classify(&lexicon::split_words(name), None))
-            .or_else(|| self.config.classify(&[], type_name.as_deref()));
-        let Some(hit) = hit else { return };
+        let Some(hit) = self.config.classify(&lexicon::FieldContext {
+            owner: field.context,
+            names: &field.names,
+            ty: field.ty,
+        }) else {
+            return;
+        };
 
         if !classified || !attrs.tagged {
             let why = if classified {
@@ -380,6 +388,8 @@ impl Scanner<'_> {
         self.report.findings.push(Finding {
             rule,
             lexicon_rule: hit.map(|hit| hit.id.clone()),
+            category: hit.and_then(|hit| hit.category),
+            severity: hit.map_or(Severity::Error, |hit| hit.severity),
             item: item.to_owned(),
             message,
             help,

@@ -25,11 +25,13 @@ pub(super) fn lint(args: &LintArgs) -> Result<ExitCode, CliError> {
         LintFormat::Sarif => report::sarif(&report.findings),
     };
     say(text.trim_end());
-    Ok(if report.findings.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if !report.findings.iter().any(tierseal_lint::Finding::is_error) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 pub(super) fn inventory(args: &InventoryArgs) -> Result<ExitCode, CliError> {
