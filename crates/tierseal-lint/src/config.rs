@@ -355,13 +355,9 @@ mod tests {
             Path::new("tierseal.toml"),
         )
         .unwrap();
-        let hit = config
-            .classify(&lexicon::split_words("member_no"), None)
-            .unwrap();
+        let hit = field_hit(&config, "Member", "member_no", "String").unwrap();
         assert_eq!(hit.id, "member-number");
-        let hit = config
-            .classify(&lexicon::split_words("amount"), None)
-            .unwrap();
+        let hit = field_hit(&config, "Invoice", "amount", "i64").unwrap();
         assert_eq!(hit.min_level, LevelName::Confidential);
         assert!(
             config
@@ -373,6 +369,40 @@ mod tests {
                 .allowed("billing::MyInvoice::amount_currency")
                 .is_none()
         );
+    }
+
+    /// What `config` says of a field `name: ty` in a type named `owner`.
+    fn field_hit(config: &Config, owner: &str, name: &str, ty: &str) -> Option<Hit> {
+        let ty: syn::Type = syn::parse_str(ty).expect("type parses");
+        config.classify(&FieldContext {
+            owner,
+            names: &[name.to_owned()],
+            ty: &ty,
+        })
+    }
+
+    #[test]
+    fn money_is_a_warning_by_default_and_can_be_switched() {
+        let default = Config::default();
+        let hit = field_hit(&default, "Payment", "amount", "i64").unwrap();
+        assert_eq!(hit.severity, Severity::Warning);
+        assert_eq!(hit.category, Some(Category::Money));
+        let iban = field_hit(&default, "Payment", "iban", "String").unwrap();
+        assert_eq!(iban.severity, Severity::Error);
+
+        let path = Path::new("tierseal.toml");
+        let strict = Config::parse("[lexicon.severity]\nmoney = \"error\"\n", path).unwrap();
+        let hit = field_hit(&strict, "Payment", "amount", "i64").unwrap();
+        assert_eq!(hit.severity, Severity::Error);
+
+        let off = Config::parse("[lexicon.severity]\nmoney = \"off\"\n", path).unwrap();
+        assert!(field_hit(&off, "Payment", "amount", "i64").is_none());
+        assert!(field_hit(&off, "Payment", "iban", "String").is_some());
+
+        let err = Config::parse("[lexicon.severity]\nmony = \"off\"\n", path).unwrap_err();
+        assert!(err.to_string().contains("no category `mony`"), "{err}");
+        let err = Config::parse("[lexicon.severity]\nmoney = \"loud\"\n", path).unwrap_err();
+        assert!(err.to_string().contains("unknown severity `loud`"), "{err}");
     }
 
     #[test]

@@ -93,7 +93,10 @@ fn allowlisted_is_clean_only_because_of_its_tierseal_toml() {
     )
     .unwrap();
     assert_eq!(without_config.findings.len(), 1);
-    assert_eq!(without_config.findings[0].item, "Invoice::amount_currency");
+    assert_eq!(
+        without_config.findings[0].item,
+        "LedgerEntry::account_number"
+    );
 }
 
 #[test]
