@@ -173,6 +173,22 @@ const CODE_TYPE_HEADS: &[&str] = &[
     "ids",
 ];
 
+/// Last words of an owner type whose money amounts are configuration
+/// (`SpendingLimits`, `TaxRate`, `PriceTier`), not amounts that moved.
+const CONFIGURATION_OWNERS: &[&str] = &[
+    "limit",
+    "limits",
+    "threshold",
+    "thresholds",
+    "tier",
+    "tiers",
+    "rate",
+    "rates",
+    "config",
+    "configuration",
+    "settings",
+];
+
 /// Outer types that are never the data: booleans, currencies, fractions
 /// and points in time.
 const NEVER_DATA_TYPES: &[&str] = &[
@@ -253,11 +269,21 @@ pub fn classify(field: &FieldContext<'_>) -> Option<Match> {
         return None;
     }
     let owner = split_words(field.owner);
+    let configuration = owner
+        .last()
+        .is_some_and(|head| CONFIGURATION_OWNERS.contains(&head.as_str()));
+    // A limit, tier or rate's amounts are configuration, not money that
+    // changed hands; stronger categories still apply.
+    classify_in(field, &owner, signals)
+        .filter(|hit| !(configuration && hit.rule.category == Category::Money))
+}
+
+fn classify_in(field: &FieldContext<'_>, owner: &[String], signals: TypeSignals) -> Option<Match> {
     let by_name = || {
         field
             .names
             .iter()
-            .find_map(|name| match_words_in(&split_words(name), &owner))
+            .find_map(|name| match_words_in(&split_words(name), owner))
     };
     if let Some(by_type) = signals.hit {
         // A type names the data more reliably than a name
@@ -482,12 +508,14 @@ fn occurrences<'w>(
     })
 }
 
-/// `word` is `want` or its plural.
+/// `word` is `want` or its plural. Ids are an exception: a list of ids
+/// (`account_tax_ids`) holds references to records, not the values.
 fn is_word(word: &str, want: &str) -> bool {
     word == want
-        || word
-            .strip_prefix(want)
-            .is_some_and(|rest| rest == "s" || rest == "es")
+        || (want != "id"
+            && word
+                .strip_prefix(want)
+                .is_some_and(|rest| rest == "s" || rest == "es"))
 }
 
 /// What a field's type says.

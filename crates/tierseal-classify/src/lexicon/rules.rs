@@ -513,8 +513,16 @@ pub static RULES: &[Rule] = &[
             &["gross", "pay"],
             &["net", "pay"],
         ],
+        not_after: &[
+            "fee",
+            "interest",
+            "operating",
+            "investment",
+            "rental",
+            "other",
+        ],
         min_level: LevelName::Confidential,
-        guards: "`payroll_id`, `bonus_points`, `income_type` do not end in the pay words",
+        guards: "`payroll_id`, `bonus_points`, `income_type` do not end in the pay words; a ledger's `fee_income`, `interest_income`, `operating_income` are the books' revenue, not a person's pay",
         ..BASE
     },
     // --- money ---------------------------------------------------------

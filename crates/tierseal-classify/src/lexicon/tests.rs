@@ -249,6 +249,8 @@ fn balances_salaries_and_money() {
         "struct Statement {
             available_balance: i64,
             monthly_salary: u64,
+            fee_income: AccountSetSpec,
+            interest_income: AccountSetSpec,
             credit_limit: i64,
             loan_amount: MinorUnit,
             amount: MinorUnit,
