@@ -171,6 +171,11 @@ const CODE_TYPE_HEADS: &[&str] = &[
     "checks",
     "id",
     "ids",
+    "config",
+    "configuration",
+    "settings",
+    "limit",
+    "limits",
 ];
 
 /// Last words of an owner type whose money amounts are configuration

@@ -484,6 +484,7 @@ pub static RULES: &[Rule] = &[
             &["overdraft", "limit"],
             &["available", "credit"],
         ],
+        types: &[&["credit", "limit"]],
         min_level: LevelName::Confidential,
         guards: "names ending in `type`, `currency`, `status` do not match",
         ..BASE
