@@ -49,6 +49,35 @@ fn lint_exits_1_on_findings_in_every_format() {
 }
 
 #[test]
+fn money_warnings_pass_unless_the_project_makes_them_errors() {
+    let env = Env::new();
+    write(
+        &env,
+        "shop/src/lib.rs",
+        "pub struct Charge {\n    pub amount: i64,\n}\n",
+    );
+    let output = env.bare().args(["lint", "shop/src"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(
+        text.contains("warning[unclassified-financial-field]: `Charge::amount`"),
+        "{text}"
+    );
+    write(
+        &env,
+        "shop/tierseal.toml",
+        "[lexicon.severity]\nmoney = \"error\"\n",
+    );
+    env.bare().args(["lint", "shop/src"]).assert().code(1);
+    write(
+        &env,
+        "shop/tierseal.toml",
+        "[lexicon.severity]\nmoney = \"loud\"\n",
+    );
+    env.bare().args(["lint", "shop/src"]).assert().code(2);
+}
+
+#[test]
 fn lint_exits_0_when_clean_and_2_on_unreadable_paths() {
     let env = Env::new();
     write(
