@@ -119,6 +119,9 @@ const MASKED_AFTER: &[&[&str]] = &[
     &["obfuscated"],
 ];
 
+/// Names that are only a mask (`last4`, `last_four_digits`).
+const MASK_NAMES: &[&[&str]] = &[&["last4"], &["last", "4"], &["last", "four"], &["lastfour"]];
+
 /// Owner words that make a bare `last4` the masked form of a bank account
 /// number rather than of a card number (unless the owner is a card).
 const BANK_OWNER_WORDS: &[&str] = &[
@@ -411,25 +414,31 @@ fn match_rule(
     for pattern in patterns {
         let needs_context = contextual.contains(pattern);
         for start in occurrences(words, pattern) {
-            if start > 0 && rule.not_after.contains(&words[start - 1].as_str()) {
+            let Some((before, from)) = words.split_at_checked(start) else {
+                continue;
+            };
+            let Some((_, after)) = from.split_at_checked(pattern.len()) else {
+                continue;
+            };
+            if before
+                .last()
+                .is_some_and(|w| rule.not_after.contains(&w.as_str()))
+            {
                 continue;
             }
             // A context-only run stands alone or after context words
             // (`beneficiary_bic`), never after others (`nick_name`).
             if needs_context
-                && !words[..start]
+                && !before
                     .iter()
                     .all(|w| rule.context.iter().any(|c| is_word(w, c)))
             {
                 continue;
             }
-            let end = start + pattern.len();
-            let Some(masked_after) = tail(rule, &words[end..], mode) else {
+            let Some(masked_after) = tail(rule, after, mode) else {
                 continue;
             };
-            let masked_before = words[..start]
-                .iter()
-                .any(|w| MASKED_BEFORE.contains(&w.as_str()));
+            let masked_before = before.iter().any(|w| MASKED_BEFORE.contains(&w.as_str()));
             return Some(Match {
                 rule,
                 trigger: pattern.join(" "),
@@ -449,31 +458,33 @@ fn tail(rule: &Rule, rest: &[String], mode: Mode) -> Option<bool> {
             || rule.suffixes.contains(&w.as_str())
             || (mode == Mode::Type && w == "strategy")
     };
-    let (masked, rest) = match MASKED_AFTER
-        .iter()
-        .find(|mask| rest.len() >= mask.len() && rest.iter().zip(mask.iter()).all(|(w, m)| w == m))
-    {
-        Some(mask) => (true, &rest[mask.len()..]),
+    let (masked, rest) = match MASKED_AFTER.iter().find_map(|mask| strip_run(rest, mask)) {
+        Some(after_mask) => (true, after_mask),
         None => (false, rest),
     };
     rest.iter().all(neutral).then_some(masked)
+}
+
+/// `words` without the leading `run`, if it starts with it.
+fn strip_run<'w>(words: &'w [String], run: &[&str]) -> Option<&'w [String]> {
+    let (head, rest) = words.split_at_checked(run.len())?;
+    head.iter().zip(run).all(|(w, r)| w == r).then_some(rest)
 }
 
 /// A name that is only a mask (`last4`, `last_four_digits`,
 /// `card_last4`): the masked form of a card number, or of an account
 /// number inside a bank type.
 fn masked_only(words: &[String], owner: &[String]) -> Option<Match> {
-    let rest = match words.first().map(String::as_str) {
-        Some("card" | "account" | "acct" | "bank") => &words[1..],
+    let rest = match words.split_first() {
+        Some((first, rest)) if matches!(first.as_str(), "card" | "account" | "acct" | "bank") => {
+            rest
+        }
         _ => words,
     };
-    let mask = MASKED_AFTER[2..5].iter().find(|mask| {
-        rest.len() >= mask.len() && rest.iter().zip(mask.iter()).all(|(w, m)| w == m)
-    })?;
-    if !rest[mask.len()..]
+    let (mask, after) = MASK_NAMES
         .iter()
-        .all(|w| NEUTRAL.contains(&w.as_str()))
-    {
+        .find_map(|mask| strip_run(rest, mask).map(|after| (mask, after)))?;
+    if !after.iter().all(|w| NEUTRAL.contains(&w.as_str())) {
         return None;
     }
     let bank = words
@@ -500,17 +511,25 @@ fn occurrences<'w>(
     words: &'w [String],
     pattern: &'w [&'static str],
 ) -> impl Iterator<Item = usize> + 'w {
-    let len = pattern.len();
-    (0..(words.len() + 1).saturating_sub(len)).filter(move |&start| {
-        pattern.iter().enumerate().all(|(i, want)| {
-            let word = &words[start + i];
-            if i + 1 == len {
-                is_word(word, want)
-            } else {
-                word == want
-            }
+    let last = pattern.len().saturating_sub(1);
+    words
+        .windows(pattern.len().max(1))
+        .enumerate()
+        .filter(move |(_, window)| {
+            !pattern.is_empty()
+                && window
+                    .iter()
+                    .zip(pattern)
+                    .enumerate()
+                    .all(|(i, (word, want))| {
+                        if i == last {
+                            is_word(word, want)
+                        } else {
+                            word == want
+                        }
+                    })
         })
-    })
+        .map(|(start, _)| start)
 }
 
 /// `word` is `want` or its plural. Ids are an exception: a list of ids

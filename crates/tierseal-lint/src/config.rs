@@ -284,7 +284,7 @@ impl Config {
         let type_name = lexicon::type_name(field.ty)?;
         self.rules
             .iter()
-            .find(|compiled| compiled.rule.types.iter().any(|t| *t == type_name))
+            .find(|compiled| compiled.rule.types.contains(&type_name))
             .map(|compiled| self.custom(compiled, &type_name))
     }
 
