@@ -1,6 +1,10 @@
 //! `tierseal.toml`: a project's extensions and exceptions to the lexicon.
 //!
 //! ```toml
+//! # Files not to lint (generated code), relative to this file's folder.
+//! # A top-level key: it goes before any [table].
+//! exclude = ["crates/api-client/src/generated/**", "**/*_builder.rs"]
+//!
 //! # Extra terms: identifiers are split into words like field names.
 //! [[lexicon.rule]]
 //! id = "member-number"
@@ -21,9 +25,6 @@
 //! [[allow]]
 //! path = "billing::Invoice::amount_currency"
 //! reason = "ISO 4217 currency code, not an amount"
-//!
-//! # Files not to lint (generated code), relative to this file's folder.
-//! exclude = ["crates/api-client/src/generated/**", "**/*_builder.rs"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -391,6 +392,43 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first ```toml block after `heading` in `text`, with `prefix`
+    /// (and one space after it) taken off every line.
+    fn toml_example(text: &str, heading: &str, prefix: &str) -> String {
+        let lines = text.lines().map(|line| {
+            let line = line.strip_prefix(prefix).unwrap_or(line);
+            line.strip_prefix(' ').unwrap_or(line)
+        });
+        lines
+            .skip_while(|line| !line.starts_with(heading))
+            .skip_while(|line| *line != "```toml")
+            .skip(1)
+            .take_while(|line| *line != "```")
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The documented examples are valid configurations: a key placed
+    /// under the wrong table would be rejected.
+    #[test]
+    fn documented_examples_parse() {
+        let path = Path::new("tierseal.toml");
+        let guide = toml_example(
+            include_str!("../../../docs/LINT.md"),
+            "## `tierseal.toml`",
+            "",
+        );
+        let module = toml_example(include_str!("config.rs"), "`tierseal.toml`", "//!");
+        for example in [guide, module] {
+            assert!(example.contains("exclude"), "{example}");
+            assert!(example.contains("[lexicon.severity]"), "{example}");
+            let config = Config::parse(&example, path).unwrap_or_else(|e| panic!("{e}\n{example}"));
+            assert!(!config.exclude.is_empty());
+            assert_eq!(config.severity(Category::Money), Severity::Error);
+            assert!(!config.allow.is_empty());
+        }
+    }
 
     #[test]
     fn parses_rules_levels_and_allows() {
