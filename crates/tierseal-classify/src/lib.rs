@@ -15,7 +15,9 @@
 #![forbid(unsafe_code)]
 
 pub mod attr;
+mod category;
 mod level;
 pub mod lexicon;
 
+pub use category::{Category, Severity};
 pub use level::LevelName;

@@ -12,32 +12,41 @@ use crate::ast::{Container, Field, FieldKind};
 /// Resolves each field's kind and reports every rule it breaks.
 pub(crate) fn check(container: &mut Container<'_>, errors: &mut Errors) {
     let strict = container.attrs.strict;
+    let owner = container.input.ident.to_string();
     for field in &mut container.fields {
-        field.kind = resolve(field, strict, errors);
+        field.kind = resolve(&owner, field, strict, errors);
     }
     check_record_id(container, errors);
     check_unique_ids(container, errors);
     check_masks(container, errors);
 }
 
-/// What the lexicon says of a field: its name first, then its type.
-fn financial(field: &Field<'_>) -> Option<Match> {
-    lexicon::match_name(&field.name()).or_else(|| lexicon::match_type(field.ty))
+/// What the lexicon says of a field, with the struct's name as context
+/// and the field's type as a signal (the same call the lint makes). The
+/// derive cannot read `tierseal.toml`, so every category is an error here,
+/// money included: inside a `Classified` struct each field is one
+/// attribute away from an explicit decision.
+fn financial(owner: &str, field: &Field<'_>) -> Option<Match> {
+    lexicon::classify(&lexicon::FieldContext {
+        owner,
+        names: &[field.name()],
+        ty: field.ty,
+    })
 }
 
-fn resolve(field: &Field<'_>, strict: bool, errors: &mut Errors) -> FieldKind {
+fn resolve(owner: &str, field: &Field<'_>, strict: bool, errors: &mut Errors) -> FieldKind {
     let attrs = &field.attrs;
     let name = field.name();
     let span = field.ident.span();
 
     if !attrs.tagged {
-        if let Some(hit) = financial(field) {
+        if let Some(hit) = financial(owner, field) {
             errors.push(
                 span,
                 format!(
                     "field `{name}` looks like {} (lexicon rule `{}`, matched `{}`) but is not classified\n\
                      help: add #[classify({})] (or higher), or #[classify(public, reason = \"...\")] if it is not sensitive",
-                    hit.rule.description, hit.rule.id, hit.trigger, hit.rule.min_level
+                    hit.description(), hit.rule.id, hit.trigger, hit.min_level()
                 ),
             );
         } else if strict {
@@ -79,8 +88,10 @@ fn resolve(field: &Field<'_>, strict: bool, errors: &mut Errors) -> FieldKind {
         return FieldKind::Public;
     };
 
-    let hit = financial(field);
-    if let Some(hit) = hit.filter(|hit| hit.rule.sensitive_authentication_data)
+    let hit = financial(owner, field);
+    if let Some(hit) = hit
+        .as_ref()
+        .filter(|hit| hit.sensitive_authentication_data())
         && !attrs.transient
     {
         errors.push(
@@ -88,7 +99,7 @@ fn resolve(field: &Field<'_>, strict: bool, errors: &mut Errors) -> FieldKind {
             format!(
                 "field `{name}` holds {}; it must not be stored after authorisation\n\
                  help: declare it #[classify(restricted, transient)] so it is never written into the sealed form",
-                hit.rule.description
+                hit.description()
             ),
         );
     }
@@ -111,7 +122,7 @@ fn resolve(field: &Field<'_>, strict: bool, errors: &mut Errors) -> FieldKind {
                 format!(
                     "field `{name}` looks like {} (lexicon rule `{}`): declaring it public needs a written reason\n\
                      help: #[classify(public, reason = \"why this is not sensitive\")]",
-                    hit.rule.description, hit.rule.id
+                    hit.description(), hit.rule.id
                 ),
             );
         }

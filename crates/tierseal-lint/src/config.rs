@@ -1,6 +1,10 @@
 //! `tierseal.toml`: a project's extensions and exceptions to the lexicon.
 //!
 //! ```toml
+//! # Files not to lint (generated code), relative to this file's folder.
+//! # A top-level key: it goes before any [table].
+//! exclude = ["crates/api-client/src/generated/**", "**/*_builder.rs"]
+//!
 //! # Extra terms: identifiers are split into words like field names.
 //! [[lexicon.rule]]
 //! id = "member-number"
@@ -13,21 +17,22 @@
 //! [lexicon.min_level]
 //! amount = "confidential"
 //!
+//! # Switch a category of the built-in lexicon up, down or off.
+//! [lexicon.severity]
+//! money = "error"   # default "warning"; every other category "error"
+//!
 //! # Exceptions, each with a reason an auditor can read.
 //! [[allow]]
 //! path = "billing::Invoice::amount_currency"
 //! reason = "ISO 4217 currency code, not an amount"
-//!
-//! # Files not to lint (generated code), relative to this file's folder.
-//! exclude = ["crates/api-client/src/generated/**", "**/*_builder.rs"]
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use tierseal_classify::LevelName;
-use tierseal_classify::lexicon::{self, RULES};
+use tierseal_classify::lexicon::{self, FieldContext, RULES};
+use tierseal_classify::{Category, LevelName, Severity};
 
 use crate::LintError;
 
@@ -73,6 +78,8 @@ struct LexiconSection {
     rule: Vec<ConfigRule>,
     #[serde(default)]
     min_level: BTreeMap<String, String>,
+    #[serde(default)]
+    severity: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +101,10 @@ pub(crate) struct Hit {
     pub(crate) trigger: String,
     pub(crate) min_level: LevelName,
     pub(crate) sensitive_authentication_data: bool,
+    /// The built-in category, or `None` for a project rule.
+    pub(crate) category: Option<Category>,
+    /// How a finding from this hit is reported.
+    pub(crate) severity: Severity,
 }
 
 struct CompiledRule {
@@ -107,6 +118,7 @@ struct CompiledRule {
 pub struct Config {
     rules: Vec<CompiledRule>,
     min_levels: BTreeMap<String, LevelName>,
+    severities: BTreeMap<Category, Severity>,
     allow: Vec<AllowEntry>,
     exclude: Vec<glob::Pattern>,
     /// Where it was read from, if anywhere.
@@ -228,6 +240,21 @@ impl Config {
             let parsed = level(&name, &format!("[lexicon.min_level] {id}"))?;
             min_levels.insert(id, parsed);
         }
+        let mut severities = BTreeMap::new();
+        for (name, value) in file.lexicon.severity {
+            let category = Category::parse(&name).ok_or_else(|| {
+                invalid(format!(
+                    "[lexicon.severity]: no category `{name}` (expected one of {})",
+                    Category::ALL.map(Category::as_str).join(", ")
+                ))
+            })?;
+            let severity = Severity::parse(&value).ok_or_else(|| {
+                invalid(format!(
+                    "[lexicon.severity] {name}: unknown severity `{value}` (expected off, warning or error)"
+                ))
+            })?;
+            severities.insert(category, severity);
+        }
         for entry in &file.allow {
             if entry.reason.trim().is_empty() {
                 return Err(invalid(format!(
@@ -245,6 +272,7 @@ impl Config {
         Ok(Config {
             rules,
             min_levels,
+            severities,
             allow: file.allow,
             exclude,
             source: None,
@@ -279,41 +307,59 @@ impl Config {
             .any(|pattern| pattern.matches_path_with(relative, options))
     }
 
-    /// What the lexicon says of a field named `words` of type `type_name`.
-    pub(crate) fn classify(&self, words: &[String], type_name: Option<&str>) -> Option<Hit> {
-        if let Some(hit) = lexicon::match_words(words) {
-            return Some(self.builtin(hit.rule, hit.trigger));
+    /// How findings of `category` are reported in this project.
+    pub fn severity(&self, category: Category) -> Severity {
+        self.severities
+            .get(&category)
+            .copied()
+            .unwrap_or(category.default_severity())
+    }
+
+    /// What the lexicon says of a field: the built-in lexicon (with the
+    /// owner's name as context and the type as a signal), then the
+    /// project's rules by name and by type. A built-in hit whose category
+    /// is switched off is no hit.
+    pub(crate) fn classify(&self, field: &FieldContext<'_>) -> Option<Hit> {
+        if let Some(hit) = lexicon::classify(field) {
+            let hit = self.builtin(&hit);
+            return (hit.severity != Severity::Off).then_some(hit);
         }
+        let split: Vec<Vec<String>> = field
+            .names
+            .iter()
+            .map(|name| lexicon::split_words(name))
+            .collect();
         for compiled in &self.rules {
             if let Some(pattern) = compiled
                 .names
                 .iter()
-                .find(|p| lexicon::contains_run(words, p))
+                .find(|p| split.iter().any(|words| lexicon::contains_run(words, p)))
             {
                 return Some(self.custom(compiled, &pattern.join(" ")));
             }
         }
-        let type_name = type_name?;
-        if let Some(rule) = RULES.iter().find(|rule| rule.types.contains(&type_name)) {
-            return Some(self.builtin(rule, type_name));
-        }
+        let type_name = lexicon::type_name(field.ty)?;
         self.rules
             .iter()
-            .find(|compiled| compiled.rule.types.iter().any(|t| t == type_name))
-            .map(|compiled| self.custom(compiled, type_name))
+            .find(|compiled| compiled.rule.types.contains(&type_name))
+            .map(|compiled| self.custom(compiled, &type_name))
     }
 
-    fn builtin(&self, rule: &lexicon::Rule, trigger: &str) -> Hit {
+    fn builtin(&self, hit: &lexicon::Match) -> Hit {
+        let rule = hit.rule;
+        let min_level = match self.min_levels.get(rule.id) {
+            Some(level) if hit.masked => (*level).min(hit.min_level()),
+            Some(level) => *level,
+            None => hit.min_level(),
+        };
         Hit {
             id: rule.id.to_owned(),
-            description: rule.description.to_owned(),
-            trigger: trigger.to_owned(),
-            min_level: self
-                .min_levels
-                .get(rule.id)
-                .copied()
-                .unwrap_or(rule.min_level),
-            sensitive_authentication_data: rule.sensitive_authentication_data,
+            description: hit.description(),
+            trigger: hit.trigger.clone(),
+            min_level,
+            sensitive_authentication_data: hit.sensitive_authentication_data(),
+            category: Some(rule.category),
+            severity: self.severity(rule.category),
         }
     }
 
@@ -328,6 +374,8 @@ impl Config {
             trigger: trigger.to_owned(),
             min_level: compiled.min_level,
             sensitive_authentication_data: compiled.rule.sensitive_authentication_data,
+            category: None,
+            severity: Severity::Error,
         }
     }
 
@@ -344,6 +392,43 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first ```toml block after `heading` in `text`, with `prefix`
+    /// (and one space after it) taken off every line.
+    fn toml_example(text: &str, heading: &str, prefix: &str) -> String {
+        let lines = text.lines().map(|line| {
+            let line = line.strip_prefix(prefix).unwrap_or(line);
+            line.strip_prefix(' ').unwrap_or(line)
+        });
+        lines
+            .skip_while(|line| !line.starts_with(heading))
+            .skip_while(|line| *line != "```toml")
+            .skip(1)
+            .take_while(|line| *line != "```")
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The documented examples are valid configurations: a key placed
+    /// under the wrong table would be rejected.
+    #[test]
+    fn documented_examples_parse() {
+        let path = Path::new("tierseal.toml");
+        let guide = toml_example(
+            include_str!("../../../docs/LINT.md"),
+            "## `tierseal.toml`",
+            "",
+        );
+        let module = toml_example(include_str!("config.rs"), "`tierseal.toml`", "//!");
+        for example in [guide, module] {
+            assert!(example.contains("exclude"), "{example}");
+            assert!(example.contains("[lexicon.severity]"), "{example}");
+            let config = Config::parse(&example, path).unwrap_or_else(|e| panic!("{e}\n{example}"));
+            assert!(!config.exclude.is_empty());
+            assert_eq!(config.severity(Category::Money), Severity::Error);
+            assert!(!config.allow.is_empty());
+        }
+    }
 
     #[test]
     fn parses_rules_levels_and_allows() {
@@ -364,13 +449,9 @@ mod tests {
             Path::new("tierseal.toml"),
         )
         .unwrap();
-        let hit = config
-            .classify(&lexicon::split_words("member_no"), None)
-            .unwrap();
+        let hit = field_hit(&config, "Member", "member_no", "String").unwrap();
         assert_eq!(hit.id, "member-number");
-        let hit = config
-            .classify(&lexicon::split_words("amount"), None)
-            .unwrap();
+        let hit = field_hit(&config, "Invoice", "amount", "i64").unwrap();
         assert_eq!(hit.min_level, LevelName::Confidential);
         assert!(
             config
@@ -382,6 +463,40 @@ mod tests {
                 .allowed("billing::MyInvoice::amount_currency")
                 .is_none()
         );
+    }
+
+    /// What `config` says of a field `name: ty` in a type named `owner`.
+    fn field_hit(config: &Config, owner: &str, name: &str, ty: &str) -> Option<Hit> {
+        let ty: syn::Type = syn::parse_str(ty).expect("type parses");
+        config.classify(&FieldContext {
+            owner,
+            names: &[name.to_owned()],
+            ty: &ty,
+        })
+    }
+
+    #[test]
+    fn money_is_a_warning_by_default_and_can_be_switched() {
+        let default = Config::default();
+        let hit = field_hit(&default, "Payment", "amount", "i64").unwrap();
+        assert_eq!(hit.severity, Severity::Warning);
+        assert_eq!(hit.category, Some(Category::Money));
+        let iban = field_hit(&default, "Payment", "iban", "String").unwrap();
+        assert_eq!(iban.severity, Severity::Error);
+
+        let path = Path::new("tierseal.toml");
+        let strict = Config::parse("[lexicon.severity]\nmoney = \"error\"\n", path).unwrap();
+        let hit = field_hit(&strict, "Payment", "amount", "i64").unwrap();
+        assert_eq!(hit.severity, Severity::Error);
+
+        let off = Config::parse("[lexicon.severity]\nmoney = \"off\"\n", path).unwrap();
+        assert!(field_hit(&off, "Payment", "amount", "i64").is_none());
+        assert!(field_hit(&off, "Payment", "iban", "String").is_some());
+
+        let err = Config::parse("[lexicon.severity]\nmony = \"off\"\n", path).unwrap_err();
+        assert!(err.to_string().contains("no category `mony`"), "{err}");
+        let err = Config::parse("[lexicon.severity]\nmoney = \"loud\"\n", path).unwrap_err();
+        assert!(err.to_string().contains("unknown severity `loud`"), "{err}");
     }
 
     #[test]

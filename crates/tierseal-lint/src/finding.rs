@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use tierseal_classify::{Category, Severity};
 
 /// One lint rule (not a lexicon rule: a lexicon rule says what looks
 /// financial, a lint rule says what is wrong with it).
@@ -74,6 +75,13 @@ pub struct Finding {
     pub rule: &'static str,
     /// The lexicon rule that flagged the field, if any.
     pub lexicon_rule: Option<String>,
+    /// The built-in lexicon category of that rule (`card`, `money`, ...),
+    /// if it is one.
+    #[serde(serialize_with = "category_name")]
+    pub category: Option<Category>,
+    /// How it is reported: an error fails the run, a warning does not.
+    #[serde(serialize_with = "as_name")]
+    pub severity: Severity,
     /// `module::Type::field` (or `Type::Variant::field`).
     pub item: String,
     /// What is wrong.
@@ -84,4 +92,27 @@ pub struct Finding {
     pub location: Location,
     /// The source line, for display.
     pub source_line: String,
+}
+
+impl Finding {
+    /// Whether this finding fails the run.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Serialises a severity by its name.
+fn as_name<S: Serializer>(value: &Severity, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(value.as_str())
+}
+
+/// Serialises a category by its name, or `null`.
+fn category_name<S: Serializer>(
+    value: &Option<Category>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(category) => serializer.serialize_str(category.as_str()),
+        None => serializer.serialize_none(),
+    }
 }

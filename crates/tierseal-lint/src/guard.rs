@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-/// Lints the crate being built and fails the build on any finding.
+/// Lints the crate being built and fails the build on any error-severity
+/// finding (warnings, such as money amounts by default, and lock drift are
+/// passed to cargo as warnings).
 ///
 /// Call it from the crate's `build.rs`:
 ///
@@ -14,10 +16,10 @@ use std::path::PathBuf;
 /// with `tierseal-lint` under `[build-dependencies]`. It lints every Rust
 /// source of the crate in `CARGO_MANIFEST_DIR`, honours the nearest
 /// `tierseal.toml` and the crate's `tierseal.lock` (a downgraded or removed
-/// field fails like a finding; drift is a cargo warning), prints the
-/// findings rustc-style and exits with status 1 so that cargo stops; an
-/// unreadable source, invalid configuration or lock, or a crate with no
-/// source to check exits with status 2. It asks cargo to rerun it when
+/// field fails like an error; drift is a cargo warning), prints the
+/// findings rustc-style and, if any is an error, exits with status 1 so
+/// that cargo stops; an unreadable source, invalid configuration or lock,
+/// or a crate with no source to check exits with status 2. It asks cargo to rerun it when
 /// anything in the crate's folder changes (but its build and hidden
 /// folders), `tierseal.toml` and `tierseal.lock` included.
 #[allow(clippy::print_stdout, reason = "build scripts talk to cargo on stdout")]
@@ -38,20 +40,23 @@ pub fn guard() {
     }
     let result = crate::lint_paths(&[dir], None);
     match result {
-        Ok(report) if report.findings.is_empty() => {
+        Ok(report) => {
+            let failed = report.findings.iter().any(crate::Finding::is_error);
+            if failed {
+                eprintln!("{}", crate::report::human(&report));
+            }
+            for finding in &report.findings {
+                println!("cargo:warning=tierseal-lint: {}", finding.message);
+            }
             for drift in &report.lock_drift {
                 println!(
                     "cargo:warning=tierseal-lint: lock drift: `{}::{}`: {}",
                     drift.type_id, drift.field_id, drift.change
                 );
             }
-        }
-        Ok(report) => {
-            eprintln!("{}", crate::report::human(&report));
-            for finding in &report.findings {
-                println!("cargo:warning=tierseal-lint: {}", finding.message);
+            if failed {
+                std::process::exit(1);
             }
-            std::process::exit(1);
         }
         Err(error) => {
             eprintln!("tierseal-lint: {error}");

@@ -39,3 +39,4 @@ pub use inventory::{InventoryEntry, inventory_paths};
 pub use lock::{LOCK_FILE, LockDrift, LockMode};
 pub use scan::{MAX_NESTING, Report, lint_paths, lint_paths_with, lint_source};
 pub use sources::Skipped;
+pub use tierseal_classify::{Category, Severity};

@@ -23,8 +23,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tierseal_classify::LevelName;
 use tierseal_classify::attr::BuiltinMask;
+use tierseal_classify::{LevelName, Severity};
 
 use crate::error::line_at;
 use crate::{Finding, InventoryEntry, LintError, Location, Report};
@@ -425,6 +425,8 @@ fn compare(
             report.findings.push(Finding {
                 rule: "classified-field-removed",
                 lexicon_rule: None,
+                category: None,
+                severity: Severity::Error,
                 item: format!("{type_id}::{field_id}"),
                 message: format!(
                     "`{type_id}::{field_id}` is in {} but no longer in the sources: it was removed, or renamed without keeping its stable id (#[classify(id = \"{field_id}\")])",
@@ -452,6 +454,8 @@ fn compare(
             report.findings.push(Finding {
                 rule: "classification-downgraded",
                 lexicon_rule: None,
+                category: None,
+                severity: Severity::Error,
                 item: entry.map_or_else(|| format!("{type_id}::{field_id}"), |e| e.item.clone()),
                 message: format!(
                     "`{type_id}::{field_id}` is classified weaker than {} records: {}",

@@ -9,16 +9,21 @@ use serde_json::{Value, json};
 
 use crate::{InventoryEntry, LINT_RULES, Report};
 
-/// A report as rustc-like text: each finding with its location, source
-/// line, caret, rule and fix; then notes (skipped paths, lock drift) and a
-/// summary line saying how much was checked.
+/// A report as rustc-like text: each finding with its severity, location,
+/// source line, caret, rule and fix; then notes (skipped paths, lock
+/// drift) and a summary line saying how much was checked and how many
+/// errors and warnings were found.
 pub fn human(report: &Report) -> String {
     let mut out = String::new();
     for finding in &report.findings {
         let location = &finding.location;
         let gutter = location.line.to_string().len();
         let pad = " ".repeat(gutter);
-        let _ = writeln!(out, "error[{}]: {}", finding.rule, finding.message);
+        let _ = writeln!(
+            out,
+            "{}[{}]: {}",
+            finding.severity, finding.rule, finding.message
+        );
         let _ = writeln!(
             out,
             "{pad}--> {}:{}:{}",
@@ -63,17 +68,26 @@ pub fn human(report: &Report) -> String {
     for lock in &report.locks_written {
         let _ = writeln!(out, "note: wrote {}", lock.display());
     }
-    let verdict = match report.findings.len() {
-        0 => "no unclassified financial data found".to_owned(),
-        1 => "1 finding".to_owned(),
-        n => format!("{n} findings"),
+    let errors = report.findings.iter().filter(|f| f.is_error()).count();
+    let warnings = report.findings.len() - errors;
+    let verdict = match (errors, warnings) {
+        (0, 0) => "no unclassified financial data found".to_owned(),
+        (errors, 0) => count(errors, "error", "errors"),
+        (0, warnings) => format!(
+            "{} (warnings do not fail the lint)",
+            count(warnings, "warning", "warnings")
+        ),
+        (errors, warnings) => format!(
+            "{}, {}",
+            count(errors, "error", "errors"),
+            count(warnings, "warning", "warnings")
+        ),
     };
     let _ = write!(
         out,
-        "checked {} {} ({} lines)",
-        report.files,
-        plural(report.files, "file", "files"),
-        report.lines
+        "checked {} ({})",
+        count(report.files, "file", "files"),
+        count(report.lines, "line", "lines")
     );
     if report.exempt_files > 0 {
         let _ = write!(out, ", {} test files exempt", report.exempt_files);
@@ -95,9 +109,14 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
+/// `n` and the noun that agrees with it: `1 error`, `2 errors`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", plural(n, one, many))
+}
+
 /// A report as one JSON object: `files`, `lines`, `exempt_files`,
-/// `excluded_files`, `skipped`, `findings`, and `lock` (`checked`,
-/// `written`, `drift`).
+/// `excluded_files`, `skipped`, `findings` (each with its `severity` and
+/// lexicon `category`), and `lock` (`checked`, `written`, `drift`).
 pub fn json(report: &Report) -> String {
     let value = json!({
         "files": report.files,
@@ -204,7 +223,7 @@ pub fn sarif(report: &Report, base: &Path) -> String {
             json!({
                 "ruleId": finding.rule,
                 "ruleIndex": LINT_RULES.iter().position(|r| r.id == finding.rule).unwrap_or(0),
-                "level": "error",
+                "level": finding.severity.as_str(),
                 "message": { "text": format!("{} ({})", finding.message, finding.help) },
                 "locations": [{
                     "physicalLocation": {
@@ -217,7 +236,10 @@ pub fn sarif(report: &Report, base: &Path) -> String {
                     },
                     "logicalLocations": [{ "fullyQualifiedName": finding.item, "kind": "member" }]
                 }],
-                "properties": { "lexiconRule": finding.lexicon_rule },
+                "properties": {
+                    "lexiconRule": finding.lexicon_rule,
+                    "category": finding.category.map(|c| c.as_str()),
+                },
             })
         })
         .collect();

@@ -15,9 +15,9 @@ use std::rc::Rc;
 use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
 use syn::spanned::Spanned;
 use syn::{Attribute, Fields, Item};
-use tierseal_classify::LevelName;
 use tierseal_classify::attr::{self, Errors, FieldAttrs};
 use tierseal_classify::lexicon;
+use tierseal_classify::{LevelName, Severity};
 
 use crate::config::Hit;
 use crate::inventory::InventoryEntry;
@@ -330,6 +330,8 @@ fn not_utf8(file: &SourceFile, bytes: &[u8], error: &std::str::Utf8Error) -> Fil
     let finding = Finding {
         rule: "parse-error",
         lexicon_rule: None,
+        category: None,
+        severity: Severity::Error,
         item: file.path.display().to_string(),
         message: format!(
             "could not read {}: not valid UTF-8 at line {line}, column {column}",
@@ -776,6 +778,8 @@ fn check_file(file: &SourceFile, text: &str, config: &Config) -> FileResult {
         Unparsed::Syntax(error) => Finding {
             rule: "parse-error",
             lexicon_rule: None,
+            category: None,
+            severity: Severity::Error,
             item: file.path.display().to_string(),
             message: format!("could not parse {}: {error}", file.path.display()),
             help: "fix the syntax error; nothing after it in this file was checked".into(),
@@ -785,6 +789,8 @@ fn check_file(file: &SourceFile, text: &str, config: &Config) -> FileResult {
         Unparsed::TooDeep(span) => Finding {
             rule: "nesting-too-deep",
             lexicon_rule: None,
+            category: None,
+            severity: Severity::Error,
             item: file.path.display().to_string(),
             message: format!(
                 "{} nests brackets, generics or type chains more than {MAX_NESTING} deep; it was not parsed",
@@ -849,6 +855,7 @@ struct Scanner<'a> {
 /// type and attributes.
 struct FieldInput<'f> {
     label: String,
+    context: &'f str,
     names: Vec<String>,
     ty: &'f syn::Type,
     attrs: &'f [Attribute],
@@ -877,17 +884,19 @@ impl Scanner<'_> {
             match item {
                 Item::Struct(item) => {
                     let classified = derives_classified(&item.attrs);
+                    let name = item.ident.to_string();
                     if classified {
                         self.type_id = type_id(item);
                     }
-                    let path = join(module, &item.ident.to_string());
-                    self.fields(&path, &item.fields, classified);
+                    let path = join(module, &name);
+                    self.fields(&path, &name, &item.fields, classified);
                 }
                 Item::Enum(item) => {
                     let path = join(module, &item.ident.to_string());
                     for variant in &item.variants {
                         self.fields(
                             &format!("{path}::{}", variant.ident),
+                            &format!("{}::{}", item.ident, variant.ident),
                             &variant.fields,
                             false,
                         );
@@ -912,7 +921,9 @@ impl Scanner<'_> {
         }
     }
 
-    fn fields(&mut self, owner: &str, fields: &Fields, classified: bool) {
+    /// `context` is the owner's own name (`Card`, `Method::Card`), without
+    /// its module path: the lexicon reads it as context.
+    fn fields(&mut self, owner: &str, context: &str, fields: &Fields, classified: bool) {
         for (index, field) in fields.iter().enumerate() {
             let (label, names) = match &field.ident {
                 Some(ident) => {
@@ -930,6 +941,7 @@ impl Scanner<'_> {
                 .map_or_else(|| field.ty.span(), Spanned::span);
             let input = FieldInput {
                 label,
+                context,
                 names,
                 ty: &field.ty,
                 attrs: &field.attrs,
@@ -960,13 +972,13 @@ impl Scanner<'_> {
             );
             return;
         }
-        let type_name = lexicon::type_name(field.ty);
-        let hit = field
-            .names
-            .iter()
-            .find_map(|name| self.config.classify(&lexicon::split_words(name), None))
-            .or_else(|| self.config.classify(&[], type_name.as_deref()));
-        let Some(hit) = hit else { return };
+        let Some(hit) = self.config.classify(&lexicon::FieldContext {
+            owner: field.context,
+            names: &field.names,
+            ty: field.ty,
+        }) else {
+            return;
+        };
 
         if !classified || !attrs.tagged {
             let why = if classified {
@@ -1076,6 +1088,8 @@ impl Scanner<'_> {
         self.out.findings.push(Finding {
             rule,
             lexicon_rule: hit.map(|hit| hit.id.clone()),
+            category: hit.and_then(|hit| hit.category),
+            severity: hit.map_or(Severity::Error, |hit| hit.severity),
             item: item.to_owned(),
             message,
             help,

@@ -93,7 +93,10 @@ fn allowlisted_is_clean_only_because_of_its_tierseal_toml() {
     )
     .unwrap();
     assert_eq!(without_config.findings.len(), 1);
-    assert_eq!(without_config.findings[0].item, "Invoice::amount_currency");
+    assert_eq!(
+        without_config.findings[0].item,
+        "LedgerEntry::account_number"
+    );
 }
 
 #[test]
@@ -255,10 +258,14 @@ fn the_build_rs_guard_fails_the_build_then_passes_once_fixed() {
     );
 
     let fixed = build_guard(true);
+    let stderr = String::from_utf8_lossy(&fixed.stderr);
     assert!(
         fixed.status.success(),
-        "the classified version must build:\n{}",
-        String::from_utf8_lossy(&fixed.stderr)
+        "the classified version must build, its money warning too:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("tierseal-lint: `Charge::amount`"),
+        "the money warning reaches cargo:\n{stderr}"
     );
 }
 

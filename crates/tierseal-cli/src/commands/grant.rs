@@ -47,16 +47,14 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
         },
     )?;
     let issued = (|| -> Result<String, CliError> {
-        let (grant, secret) =
-            keystore.issue_grant(&args.clearance, &args.principal, expires_at)?;
+        let (grant, secret) = keystore.issue_grant(&args.clearance, &args.principal, expires_at)?;
         let id = keystore
             .issued_grants()
             .last()
             .map(|grant| grant.id.to_string())
             .unwrap_or_default();
         write_private(&secret_out, secret.expose_text().as_bytes())?;
-        std::fs::write(&args.out, grant)
-            .map_err(|e| CliError::io("write grant", &args.out, e))?;
+        std::fs::write(&args.out, grant).map_err(|e| CliError::io("write grant", &args.out, e))?;
         Ok(id)
     })();
     if let Ok(id) = &issued {

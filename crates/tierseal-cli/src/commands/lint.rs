@@ -17,8 +17,9 @@ fn paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
-/// Exit codes: 0 checked and clean, 1 findings (including lock
-/// downgrades), 2 usage error or unreadable/invalid input
+/// Exit codes: 0 checked with no error-severity finding (warnings, such
+/// as money amounts by default, do not fail), 1 error findings (including
+/// lock downgrades), 2 usage error or unreadable/invalid input
 /// ([`CliError::exit_code`]), 3 nothing to check.
 pub(super) fn lint(args: &LintArgs) -> Result<ExitCode, CliError> {
     let mode = if args.update_lock {
@@ -37,11 +38,13 @@ pub(super) fn lint(args: &LintArgs) -> Result<ExitCode, CliError> {
         }
     };
     say(text.trim_end());
-    Ok(if report.findings.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if report.findings.iter().any(tierseal_lint::Finding::is_error) {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 pub(super) fn inventory(args: &InventoryArgs) -> Result<ExitCode, CliError> {

@@ -34,6 +34,8 @@ fn lint_exits_1_on_findings_in_every_format() {
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["findings"][0]["item"], "Payment::iban");
+    assert_eq!(report["findings"][0]["severity"], "error");
+    assert_eq!(report["findings"][0]["category"], "bank");
     assert_eq!(
         (report["files"].as_u64(), report["lines"].as_u64()),
         (Some(1), Some(3))
@@ -50,12 +52,17 @@ fn lint_exits_1_on_findings_in_every_format() {
         sarif["runs"][0]["results"][0]["ruleId"],
         "unclassified-financial-field"
     );
+    assert_eq!(sarif["runs"][0]["results"][0]["level"], "error");
+    assert_eq!(
+        sarif["runs"][0]["results"][0]["properties"]["category"],
+        "bank"
+    );
     let properties = &sarif["runs"][0]["properties"];
     assert_eq!(properties["filesScanned"], 1);
     assert_eq!(properties["linesScanned"], 3);
     let text = stdout(&env.bare().args(["lint", "src"]).output().unwrap());
     assert!(
-        text.ends_with("checked 1 file (3 lines): 1 finding\n"),
+        text.ends_with("checked 1 file (3 lines): 1 error\n"),
         "{text}"
     );
 }
@@ -290,6 +297,48 @@ fn a_malformed_lock_exits_2_naming_file_and_line() {
         message.contains("invalid bank/tierseal.lock:6:") && message.contains("colour"),
         "{message}"
     );
+}
+
+#[test]
+fn money_warnings_pass_unless_the_project_makes_them_errors() {
+    let env = Env::new();
+    write(
+        &env,
+        "shop/src/lib.rs",
+        "pub struct Charge {\n    pub amount: i64,\n}\n",
+    );
+    let output = env.bare().args(["lint", "shop/src"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(
+        text.contains("warning[unclassified-financial-field]: `Charge::amount`"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("checked 1 file (3 lines): 1 warning (warnings do not fail the lint)\n"),
+        "{text}"
+    );
+    let output = env
+        .bare()
+        .args(["lint", "shop/src", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["findings"][0]["severity"], "warning");
+    assert_eq!(report["findings"][0]["category"], "money");
+    write(
+        &env,
+        "shop/tierseal.toml",
+        "[lexicon.severity]\nmoney = \"error\"\n",
+    );
+    env.bare().args(["lint", "shop/src"]).assert().code(1);
+    write(
+        &env,
+        "shop/tierseal.toml",
+        "[lexicon.severity]\nmoney = \"loud\"\n",
+    );
+    env.bare().args(["lint", "shop/src"]).assert().code(2);
 }
 
 #[test]
