@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tierseal_lint::{Config, lint_source, report};
+use tierseal_lint::{Config, Report, lint_source, report};
 
 const CONFIG: &str = r#"
 [[lexicon.rule]]
@@ -32,9 +32,17 @@ fuzz_target!(|data: &[u8]| {
     let project =
         PROJECT.get_or_init(|| Config::parse(CONFIG, Path::new("tierseal.toml")).unwrap());
     for config in [&Config::default(), project] {
-        let findings = lint_source(Path::new("src/lib.rs"), source, config);
-        let _ = report::human(&findings);
-        for json in [report::json(&findings), report::sarif(&findings)] {
+        let report = Report {
+            findings: lint_source(Path::new("src/lib.rs"), source, config),
+            files: 1,
+            lines: source.lines().count(),
+            ..Report::default()
+        };
+        let _ = report::human(&report);
+        for json in [
+            report::json(&report),
+            report::sarif(&report, Path::new(".")),
+        ] {
             serde_json::from_str::<serde_json::Value>(&json).expect("reports are valid JSON");
         }
     }
