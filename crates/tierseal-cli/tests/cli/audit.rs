@@ -139,19 +139,7 @@ fn verify_names_the_first_tampered_entry() {
 #[test]
 fn grants_and_passphrase_changes_are_recorded() {
     let env = Env::initialised();
-    env.cmd()
-        .args([
-            "grant",
-            "issue",
-            "--principal",
-            "loans",
-            "--clearance",
-            "internal",
-            "--expires",
-            "1d",
-            "--out",
-            "g",
-        ])
+    env.issue_grant("loans", "internal", "1d", "g")
         .assert()
         .success();
     env.change_passphrase("another passphrase");

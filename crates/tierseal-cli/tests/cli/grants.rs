@@ -12,16 +12,7 @@ fn ctx() -> tierseal::AccessContext {
 fn an_issued_grant_loads_in_the_library_and_carries_only_its_tiers() {
     let env = Env::initialised();
     let output = env
-        .cmd()
-        .args([
-            "grant",
-            "issue",
-            "--principal",
-            "card-ops",
-            "--clearance",
-            "internal,restricted/cards",
-        ])
-        .args(["--expires", "30d", "--out", "ops.grant"])
+        .issue_grant("card-ops", "internal,restricted/cards", "30d", "ops.grant")
         .output()
         .unwrap();
     assert!(
@@ -77,18 +68,7 @@ fn an_issued_grant_loads_in_the_library_and_carries_only_its_tiers() {
 #[test]
 fn an_expired_grant_is_refused_by_the_library() {
     let env = Env::initialised();
-    env.cmd()
-        .args([
-            "grant",
-            "issue",
-            "--principal",
-            "svc",
-            "--clearance",
-            "internal",
-            "--expires",
-            "1h",
-        ])
-        .args(["--out", "svc.grant"])
+    env.issue_grant("svc", "internal", "1h", "svc.grant")
         .assert()
         .success();
     let grant = std::fs::read(env.path("svc.grant")).unwrap();
@@ -104,16 +84,7 @@ fn an_expired_grant_is_refused_by_the_library() {
 #[test]
 fn show_prints_the_grant_without_keys_and_issue_never_overwrites() {
     let env = Env::initialised();
-    env.cmd()
-        .args([
-            "grant",
-            "issue",
-            "--principal",
-            "loans",
-            "--clearance",
-            "internal,confidential",
-        ])
-        .args(["--expires", "2w", "--out", "loans.grant"])
+    env.issue_grant("loans", "internal,confidential", "2w", "loans.grant")
         .assert()
         .success();
     let output = env
@@ -131,16 +102,7 @@ fn show_prints_the_grant_without_keys_and_issue_never_overwrites() {
     assert!(!text.contains(secret_body));
 
     let before = std::fs::read(env.path("loans.grant")).unwrap();
-    env.cmd()
-        .args([
-            "grant",
-            "issue",
-            "--principal",
-            "loans",
-            "--clearance",
-            "internal",
-        ])
-        .args(["--expires", "2w", "--out", "loans.grant"])
+    env.issue_grant("loans", "internal", "2w", "loans.grant")
         .assert()
         .code(1);
     assert_eq!(std::fs::read(env.path("loans.grant")).unwrap(), before);
@@ -165,16 +127,8 @@ fn force_replaces_a_loose_secret_file_with_an_owner_only_one() {
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
     // A reader that had the old file open never sees the new secret.
     let mut reader = std::fs::File::open(&secret).unwrap();
-    env.cmd()
-        .args([
-            "grant",
-            "issue",
-            "--principal",
-            "svc",
-            "--clearance",
-            "internal",
-        ])
-        .args(["--expires", "1d", "--out", "svc.grant", "--force"])
+    env.issue_grant("svc", "internal", "1d", "svc.grant")
+        .arg("--force")
         .assert()
         .success();
     let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
@@ -204,12 +158,14 @@ fn force_replaces_a_loose_secret_file_with_an_owner_only_one() {
 
 /// `tierseal grant issue --principal P --clearance C --expires E --out P.grant`.
 fn issue(env: &Env, principal: &str, clearance: &str, expires: &str) -> std::process::Output {
-    env.cmd()
-        .args(["grant", "issue", "--principal", principal])
-        .args(["--clearance", clearance, "--expires", expires])
-        .args(["--out", &format!("{}.grant", principal.trim())])
-        .output()
-        .unwrap()
+    env.issue_grant(
+        principal,
+        clearance,
+        expires,
+        &format!("{}.grant", principal.trim()),
+    )
+    .output()
+    .unwrap()
 }
 
 /// `tierseal keys retire --tier restricted/cards --version 1 --yes` + `extra`.

@@ -79,6 +79,21 @@ impl Env {
         cmd
     }
 
+    /// `tierseal grant issue --principal P --clearance C --expires E --out O`
+    /// on this keystore; add arguments or assert on it as the test needs.
+    pub fn issue_grant(
+        &self,
+        principal: &str,
+        clearance: &str,
+        expires: &str,
+        out: &str,
+    ) -> Command {
+        let mut cmd = self.cmd();
+        cmd.args(["grant", "issue", "--principal", principal])
+            .args(["--clearance", clearance, "--expires", expires, "--out", out]);
+        cmd
+    }
+
     /// `tierseal` in the folder with a clean environment.
     pub fn bare(&self) -> Command {
         let mut cmd = Command::cargo_bin("tierseal").unwrap();

@@ -24,16 +24,7 @@ fn assert_no_panic(output: &std::process::Output, what: &str) {
 #[test]
 fn a_grant_expiring_after_the_year_9999_is_shown() {
     let env = Env::initialised();
-    env.cmd()
-        .args([
-            "grant",
-            "issue",
-            "--principal",
-            "svc",
-            "--clearance",
-            "internal",
-        ])
-        .args(["--expires", "30d", "--out", "svc.grant"])
+    env.issue_grant("svc", "internal", "30d", "svc.grant")
         .assert()
         .success();
     // Rewrite the (unauthenticated, display-only) header as a forger could.
