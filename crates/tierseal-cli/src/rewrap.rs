@@ -216,8 +216,8 @@ fn parse_token(found: &Found<'_>) -> Result<Option<SealedToken>, tierseal::Error
 /// The data keys found in a data file, per `tier vN`.
 #[derive(Clone, Debug, Default)]
 pub struct KeyVersionCounts {
-    /// Data keys per `tier vN`; tokens that are whole strings but do not
-    /// parse are counted under `"unreadable"`.
+    /// Data keys per `tier vN`. A token that is a whole string but does
+    /// not parse makes its line unreadable.
     pub counts: BTreeMap<String, u64>,
     /// How many lines could not be read (not JSON, not UTF-8): they may
     /// hold tokens that were not counted.
@@ -241,7 +241,10 @@ pub fn count_key_versions(mut input: impl BufRead) -> Result<KeyVersionCounts, C
                 None => return Ok(None),
             },
             Ok(None) => return Ok(None),
-            Err(_) => "unreadable".to_owned(),
+            // A token this build cannot read (another format version, or
+            // damaged) may still be wrapped under the version being
+            // retired: its line is a fault, and retire refuses.
+            Err(e) => return Err(format!("a token that cannot be read: {e}")),
         };
         *result.counts.entry(key).or_default() += 1;
         Ok(None)
