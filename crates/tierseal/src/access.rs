@@ -28,8 +28,8 @@ impl AccessContext {
     }
 
     /// The same context with a purpose. Opens at or above the keyring's
-    /// purpose threshold refuse a blank purpose (only whitespace, control
-    /// or invisible characters) or one over 1024 bytes with
+    /// purpose threshold refuse a purpose without a letter or digit (blank,
+    /// invisible or punctuation only) or one over 1024 bytes with
     /// [`Error::InvalidPurpose`](crate::Error::InvalidPurpose).
     #[must_use]
     pub fn with_purpose(mut self, purpose: impl Into<String>) -> AccessContext {
@@ -80,25 +80,24 @@ pub(crate) fn authorize(
 }
 
 /// Why `purpose` cannot justify an access, if it cannot: it must say
-/// something (not only whitespace, control or invisible formatting
-/// characters) and stay short.
+/// something — at least one letter or digit — and stay short. Requiring a
+/// visible letter or digit (rather than listing what is invisible) leaves
+/// no way through for whitespace, controls, format characters (zero-width,
+/// bidi isolates, tags), variation selectors or blank symbols.
 pub(crate) fn check_purpose(purpose: &str) -> Result<(), &'static str> {
     if purpose.len() > MAX_PURPOSE_LEN {
         return Err("it is longer than 1024 bytes");
     }
-    if purpose.chars().all(is_blank) {
-        return Err("it is blank");
+    if !purpose.chars().any(says_something) {
+        return Err("it has no letter or digit");
     }
     Ok(())
 }
 
-/// Characters that show nothing: whitespace, controls, and the invisible
-/// format characters (zero-width spaces and joiners, word joiner, BOM, soft
-/// hyphen) that would make a purpose look present in a log but say nothing.
-fn is_blank(c: char) -> bool {
-    c.is_whitespace()
-        || c.is_control()
-        || matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+/// A letter or digit, except the Hangul fillers: letters by their Unicode
+/// category that render as nothing.
+fn says_something(c: char) -> bool {
+    c.is_alphanumeric() && !matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}')
 }
 
 impl fmt::Debug for AccessContext {

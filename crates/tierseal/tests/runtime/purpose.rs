@@ -8,7 +8,8 @@ use tierseal::{
 use crate::common::{CTX, Fixture};
 
 /// Purposes that say nothing: empty, whitespace, controls, invisible
-/// format characters, and a mix of them.
+/// format characters, fillers, blank symbols, punctuation alone, and
+/// mixes of them.
 const BLANK_PURPOSES: &[&str] = &[
     "",
     " ",
@@ -18,6 +19,14 @@ const BLANK_PURPOSES: &[&str] = &[
     "\u{200B}",
     "\u{FEFF}\u{2060}\u{200D}",
     "\u{0000}\u{001B}",
+    "\u{2066}\u{3164}",
+    "\u{2067}\u{2068}\u{2069}\u{206A}\u{206F}",
+    "\u{115F}\u{1160}\u{FFA0}",
+    "\u{2800}",
+    "\u{034F}\u{FE0F}\u{E0020}\u{E007F}",
+    "\u{061C}\u{17B4}\u{1D173}",
+    "-",
+    "...?!",
 ];
 
 fn sealed_balance(fixture: &Fixture) -> SealedValue {
