@@ -137,6 +137,16 @@ pub enum Error {
         field: String,
     },
 
+    /// A version-1 clear mask, which nothing authenticates, met a keyring
+    /// that does not accept them.
+    #[error(
+        "the mask of `{field}` is a version-1 clear mask that nothing authenticates: it is not shown (re-seal the record, or use Keyring::with_legacy_clear_masks while the store is trusted)"
+    )]
+    UnauthenticatedMask {
+        /// The field whose mask it is.
+        field: String,
+    },
+
     /// A value could not be encoded before sealing or decoded after opening.
     #[error("could not {action} the value: {reason}")]
     Encoding {
@@ -330,6 +340,7 @@ impl Error {
             Error::Malformed { .. } => "malformed",
             Error::UnsupportedFormat { .. } => "unsupported-format",
             Error::MaskDowngrade { .. } => "mask-downgrade",
+            Error::UnauthenticatedMask { .. } => "unauthenticated-mask",
             Error::Encoding { .. } => "encoding",
             Error::WrongPassphrase { .. } => "wrong-passphrase",
             Error::KeystoreCorrupt { .. } => "keystore-corrupt",

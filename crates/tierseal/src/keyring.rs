@@ -30,6 +30,8 @@ pub struct Keyring {
     audit_key: Option<AuditKey>,
     audit: Option<Arc<dyn AuditSink>>,
     purpose_threshold: Level,
+    /// Whether version-1 clear masks (never authenticated) are shown.
+    legacy_clear_masks: bool,
 }
 
 /// The keys a keyring holds for one tier.
@@ -108,6 +110,7 @@ impl Keyring {
             audit_key,
             audit: None,
             purpose_threshold: Level::Confidential,
+            legacy_clear_masks: false,
         })
     }
 
@@ -119,6 +122,7 @@ impl Keyring {
             audit_key: None,
             audit: None,
             purpose_threshold: Level::Confidential,
+            legacy_clear_masks: false,
         }
     }
 
@@ -137,6 +141,25 @@ impl Keyring {
     pub fn with_purpose_threshold(mut self, level: Level) -> Keyring {
         self.purpose_threshold = level;
         self
+    }
+
+    /// Shows the clear masks of records sealed by format version 1, which
+    /// stored masks unauthenticated. Off by default: a reader who cannot
+    /// open a field also cannot check that field's version byte, so anyone
+    /// who can write the store could relabel a version-2 field as version 1
+    /// and put a mask of their choosing beside it. Turn this on only while
+    /// version-1 records remain and their store is trusted; re-seal them to
+    /// get authenticated masks.
+    #[must_use]
+    pub fn with_legacy_clear_masks(mut self) -> Keyring {
+        self.legacy_clear_masks = true;
+        self
+    }
+
+    /// Whether this keyring shows version-1 clear masks
+    /// ([`with_legacy_clear_masks`](Self::with_legacy_clear_masks)).
+    pub fn shows_legacy_clear_masks(&self) -> bool {
+        self.legacy_clear_masks
     }
 
     /// Who this keyring's audit entries are signed as: a grant's principal,

@@ -35,7 +35,9 @@ pub fn reveal<T: DeserializeOwned>(
                 None => None,
                 Some(mask) => match opener.open_mask(field_id, field, mask) {
                     Ok(text) => Some(text),
-                    Err(Error::NotGranted { .. }) => None,
+                    // Unreadable or unauthenticated: show no mask rather
+                    // than one nobody can vouch for.
+                    Err(Error::NotGranted { .. } | Error::UnauthenticatedMask { .. }) => None,
                     Err(error) => return Err(error),
                 },
             };

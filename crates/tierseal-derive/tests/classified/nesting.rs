@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use tierseal::{
-    AccessContext, Classified, Clearance, Error, Keystore, Level, Rewrapped, SealedToken,
+    AccessContext, Classified, Clearance, Error, Keystore, Level, Rewrapped, SealedField,
+    SealedToken,
 };
 
 use crate::Bank;
@@ -240,6 +241,27 @@ fn a_clear_mask_beside_a_version_2_field_is_refused() {
 }
 
 #[test]
+fn a_version_2_field_relabelled_as_version_1_cannot_bring_a_mask_of_its_own() {
+    // A reader without the field's tier cannot check the field's version
+    // byte: an attacker sets it to 1 and puts their own clear mask beside it.
+    let bank = Bank::new();
+    let mut json = serde_json::to_value(employee().seal(&bank.writer()).unwrap()).unwrap();
+    let mut bytes = SealedField::from_str(json["card_number"].as_str().unwrap())
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    bytes[0] = 1;
+    json["card_number"] = SealedField::from_bytes(bytes).unwrap().to_text().into();
+    json["card_number_mask"] = "ATTACKER-CHOSEN".into();
+    let forged: SealedEmployee = serde_json::from_value(json).unwrap();
+    let view = forged.open(&internal(&bank), &ctx()).unwrap();
+    assert_eq!(view.card_number.mask(), None);
+    assert!(!format!("{view:?}").contains("ATTACKER"));
+    // A reader who holds the tier finds the relabelled field altered.
+    assert_integrity(forged.open(&bank.writer(), &ctx()));
+}
+
+#[test]
 fn sealing_a_masked_field_needs_the_internal_tier() {
     let bank = Bank::new();
     let restricted_only = bank.keyring(Clearance::none().with("restricted".parse().unwrap()));
@@ -290,9 +312,17 @@ fn version_1_nested_records_and_clear_masks_still_open() {
     let all = v1.keyring(Level::Restricted);
     assert!(person_v1.open_all(&all, &ctx()).unwrap() == person());
     assert!(employee_v1.open_all(&all, &ctx()).unwrap() == employee());
-    // The clear mask of a version-1 record is still shown.
+    // The clear mask of a version-1 record is shown only by a keyring that
+    // accepts unauthenticated legacy masks; by default it is not shown.
     let view = employee_v1
         .open(&v1.keyring(Level::Internal), &ctx())
+        .unwrap();
+    assert_eq!(view.card_number.mask(), None);
+    let view = employee_v1
+        .open(
+            &v1.keyring(Level::Internal).with_legacy_clear_masks(),
+            &ctx(),
+        )
         .unwrap();
     assert_eq!(view.card_number.mask(), Some("****1111"));
     assert_eq!(view.address.geo.lat.mask(), None);
@@ -340,7 +370,10 @@ fn rewrap_moves_version_1_record_keys_to_version_2_and_fields_keep_theirs() {
         1
     );
     let view = employee_v1
-        .open(&v1.keyring(Level::Internal), &ctx())
+        .open(
+            &v1.keyring(Level::Internal).with_legacy_clear_masks(),
+            &ctx(),
+        )
         .unwrap();
     assert_eq!(view.card_number.mask(), Some("****1111"));
     assert!(employee_v1.open_all(&all, &ctx()).unwrap() == employee());

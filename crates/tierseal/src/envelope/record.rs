@@ -337,11 +337,14 @@ impl<'a> RecordOpener<'a> {
     /// Opens the mask of field `field_id`, stored beside the sealed
     /// `field`: a sealed mask (format version 2) is opened at `internal`; a
     /// version-1 record's clear mask is returned as stored (it was never
-    /// authenticated).
+    /// authenticated) only by a keyring that
+    /// [accepts them](Keyring::with_legacy_clear_masks).
     ///
     /// # Errors
     /// [`Error::NotGranted`] when the keyring lacks `internal`;
     /// [`Error::MaskDowngrade`] for a clear mask beside a version-2 field;
+    /// [`Error::UnauthenticatedMask`] for a version-1 clear mask the keyring
+    /// does not accept;
     /// [`Error::Integrity`] when the mask was altered or moved from another
     /// field, record or place; as [`open_field`](Self::open_field).
     pub fn open_mask(
@@ -356,7 +359,10 @@ impl<'a> RecordOpener<'a> {
                     field: field_id.to_owned(),
                 })
             }
-            SealedMask::Clear(text) => Ok(text.clone()),
+            SealedMask::Clear(text) if self.keyring.shows_legacy_clear_masks() => Ok(text.clone()),
+            SealedMask::Clear(_) => Err(Error::UnauthenticatedMask {
+                field: field_id.to_owned(),
+            }),
             SealedMask::Sealed(sealed) => {
                 self.open_checked(&Tier::INTERNAL, Role::Mask, field_id, sealed)
             }
