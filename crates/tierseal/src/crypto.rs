@@ -95,6 +95,27 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     text
 }
 
+/// The `N` bytes written as exactly `2 * N` lowercase hexadecimal digits
+/// (what [`hex`] writes), or `None`.
+pub(crate) fn from_hex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    if text.len() != 2 * N {
+        return None;
+    }
+    let digit = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    };
+    let mut bytes = [0u8; N];
+    for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
+        let [high, low] = *pair else {
+            return None;
+        };
+        *byte = (digit(high)? << 4) | digit(low)?;
+    }
+    Some(bytes)
+}
+
 /// A ready cipher for raw key bytes.
 pub(crate) fn cipher_for(key: &[u8; KEY_LEN]) -> Aes256Gcm {
     Aes256Gcm::new(&(*key).into())
@@ -295,6 +316,15 @@ impl fmt::Debug for CheckValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_hex_reads_what_hex_writes_and_nothing_else() {
+        let bytes = [0x00, 0x7f, 0xa5, 0xff];
+        assert_eq!(from_hex::<4>(hex(&bytes).as_bytes()), Some(bytes));
+        for bad in ["007FA5FF", "+07fa5ff", "007fa5f", "007fa5ff0", "007fa5fg"] {
+            assert_eq!(from_hex::<4>(bad.as_bytes()), None, "{bad}");
+        }
+    }
 
     #[test]
     fn wrap_then_unwrap_returns_the_key() {

@@ -112,22 +112,7 @@ pub(crate) fn unframe<'a>(open: &[u8], line: &'a [u8]) -> Option<(&'a [u8], [u8;
 
 /// A MAC from exactly 64 lowercase hex digits.
 pub(crate) fn mac_from_hex(hex: &[u8]) -> Option<[u8; 32]> {
-    if hex.len() != MAC_HEX {
-        return None;
-    }
-    let digit = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    };
-    let mut mac = [0u8; 32];
-    for (byte, pair) in mac.iter_mut().zip(hex.chunks_exact(2)) {
-        let [high, low] = *pair else {
-            return None;
-        };
-        *byte = (digit(high)? << 4) | digit(low)?;
-    }
-    Some(mac)
+    crate::crypto::from_hex(hex)
 }
 
 /// One line as read: parsed, its MAC not yet checked.

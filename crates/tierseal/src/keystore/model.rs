@@ -121,15 +121,8 @@ impl<'de> Deserialize<'de> for GrantId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         if deserializer.is_human_readable() {
             let text = String::deserialize(deserializer)?;
-            let mut bytes = [0u8; 8];
-            let digits = text.as_bytes();
-            if digits.len() != 16 {
-                return Err(serde::de::Error::custom("a grant id is 16 hex digits"));
-            }
-            for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-                let pair = std::str::from_utf8(pair).map_err(serde::de::Error::custom)?;
-                *byte = u8::from_str_radix(pair, 16).map_err(serde::de::Error::custom)?;
-            }
+            let bytes = crate::crypto::from_hex(text.as_bytes())
+                .ok_or_else(|| serde::de::Error::custom("a grant id is 16 lowercase hex digits"))?;
             Ok(GrantId(bytes))
         } else {
             <[u8; 8]>::deserialize(deserializer).map(GrantId)
