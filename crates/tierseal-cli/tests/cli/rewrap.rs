@@ -65,6 +65,14 @@ fn retire_v1(env: &Env, data: &str, extra: &[&str]) -> assert_cmd::Command {
     cmd
 }
 
+/// `tierseal rewrap --input data.jsonl --in-place`, run to its end.
+fn rewrap_data_in_place(env: &Env) -> std::process::Output {
+    env.cmd()
+        .args(["rewrap", "--input", "data.jsonl", "--in-place"])
+        .output()
+        .unwrap()
+}
+
 fn ctx() -> AccessContext {
     AccessContext::new("test").with_purpose("rewrap test")
 }
@@ -149,11 +157,7 @@ fn a_bad_line_is_reported_by_number_and_nothing_is_written() {
     text.push_str("{\"token\": \"tierseal:AAAA\"}\n");
     std::fs::write(env.path("data.jsonl"), &text).unwrap();
 
-    let output = env
-        .cmd()
-        .args(["rewrap", "--input", "data.jsonl", "--in-place"])
-        .output()
-        .unwrap();
+    let output = rewrap_data_in_place(&env);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
     assert!(err.contains("line 4: not JSON"), "{err}");
@@ -274,11 +278,7 @@ fn a_rewrap_killed_mid_run_leaves_the_input_intact_and_a_rerun_completes() {
             .unwrap();
     }
 
-    let output = env
-        .cmd()
-        .args(["rewrap", "--input", "data.jsonl", "--in-place"])
-        .output()
-        .unwrap();
+    let output = rewrap_data_in_place(&env);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("removed 1 temporary files"),
@@ -291,11 +291,7 @@ fn a_rewrap_killed_mid_run_leaves_the_input_intact_and_a_rerun_completes() {
         "{}",
         stdout(&output)
     );
-    let output = env
-        .cmd()
-        .args(["rewrap", "--input", "data.jsonl", "--in-place"])
-        .output()
-        .unwrap();
+    let output = rewrap_data_in_place(&env);
     assert!(
         stdout(&output).contains("rewrapped 0 data keys, 40000 already current"),
         "a rerun is idempotent: {}",
@@ -409,11 +405,7 @@ fn a_line_that_is_not_utf8_or_not_json_is_named_and_blocks_retire() {
     bytes.extend_from_slice(b"{\"note\": \"caf\xe9\"}\n");
     std::fs::write(env.path("data.jsonl"), &bytes).unwrap();
 
-    let output = env
-        .cmd()
-        .args(["rewrap", "--input", "data.jsonl", "--in-place"])
-        .output()
-        .unwrap();
+    let output = rewrap_data_in_place(&env);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("line 4: not UTF-8: invalid byte sequence at column 14"),
@@ -533,11 +525,7 @@ fn stale_temporary_files_are_removed_and_live_ones_kept() {
     drop(make(".tierseal-rewrap-notours.tmp", true));
     drop(make("tierseal-rewrap-a1B2c3.tmp", true));
 
-    let output = env
-        .cmd()
-        .args(["rewrap", "--input", "data.jsonl", "--in-place"])
-        .output()
-        .unwrap();
+    let output = rewrap_data_in_place(&env);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("removed 2 temporary files (2000 bytes)"),
