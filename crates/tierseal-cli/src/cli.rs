@@ -69,6 +69,49 @@ pub(crate) enum Command {
     /// Verify or search an audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print, for an auditor, the keystore's state, the classification
+    /// inventory of sources and the audit logs' verification and access
+    /// counts; exit 1 after printing when a log does not verify.
+    Report(ReportArgs),
+}
+
+/// Output formats of `report`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// Markdown with tables.
+    Markdown,
+    /// JSON (schema `tierseal-report/1`, see docs/COMPLIANCE.md).
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub(crate) format: ReportFormat,
+    /// Count accesses at or after this time: a duration ago (30d, 24h), a
+    /// date (2026-11-01, midnight UTC) or an RFC 3339 UTC time.
+    #[arg(long, value_name = "WHEN", conflicts_with_all = ["from", "to"])]
+    pub(crate) since: Option<String>,
+    /// Count accesses at or after this date or RFC 3339 UTC time.
+    #[arg(long, value_name = "DATE")]
+    pub(crate) from: Option<String>,
+    /// Count accesses before this date or RFC 3339 UTC time (exclusive:
+    /// --from 2026-11-01 --to 2026-12-01 is November).
+    #[arg(long, value_name = "DATE")]
+    pub(crate) to: Option<String>,
+    /// A source tree (crate, workspace or folder) whose classification
+    /// inventory and lint findings to include (repeatable).
+    #[arg(long = "source", value_name = "DIR")]
+    pub(crate) sources: Vec<PathBuf>,
+    /// A service's audit log to verify and count (repeatable); the
+    /// keystore's own log (--audit-log) is always included.
+    #[arg(long = "log", value_name = "FILE")]
+    pub(crate) logs: Vec<PathBuf>,
+    /// A checkpoint file from `tierseal audit checkpoint` for the one
+    /// --log given (repeatable).
+    #[arg(long = "checkpoint", value_name = "FILE", requires = "logs")]
+    pub(crate) checkpoints: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,15 +29,57 @@ pub enum CliError {
     /// The command refused to act; the message says why and what to do.
     #[error("{0}")]
     Refused(String),
+    /// `report` could not report, or reported a log that does not verify.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// Why `tierseal report` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// `--since`, `--from` or `--to` is not a time, or the period is empty.
+    #[error("invalid period: {reason}")]
+    BadPeriod {
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+    /// A `--log` names no file.
+    #[error("no audit log at {path}: check the path given to --log")]
+    MissingLog {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// `--checkpoint` was given with more than one `--log`.
+    #[error("--checkpoint applies to one --log; {logs} were given: report each log with its own checkpoints")]
+    CheckpointWithoutLog {
+        /// How many logs were given.
+        logs: usize,
+    },
+    /// An audit log did not verify; the report was printed and says where.
+    #[error("{path}: audit log verification FAILED at line {line}: {detail}")]
+    AuditFailed {
+        /// The log.
+        path: PathBuf,
+        /// The first bad line (0: the log as a whole).
+        line: u64,
+        /// What is wrong there.
+        detail: String,
+    },
 }
 
 impl CliError {
-    /// 2 for usage mistakes and unreadable or invalid inputs of `lint`, 3
+    /// 2 for usage mistakes (including a bad `report` period) and
+    /// unreadable or invalid inputs of `lint`, 3
     /// when `lint` found nothing to check, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Lint(tierseal_lint::LintError::NothingScanned { .. }) => 3,
-            CliError::Usage(_) | CliError::Lint(_) => 2,
+            CliError::Usage(_)
+            | CliError::Lint(_)
+            | CliError::Report(
+                ReportError::BadPeriod { .. } | ReportError::CheckpointWithoutLog { .. },
+            ) => 2,
             _ => 1,
         }
     }

@@ -1,7 +1,8 @@
 //! The `tierseal` binary for key custodians and CI.
 //!
 //! Commands: `init`, `keys list|add-tier|rotate|add-version|promote|retire|check`,
-//! `passphrase change`, `grant issue|show`, `rewrap`, `lint`, `inventory`.
+//! `passphrase change`, `grant issue|list|show`, `rewrap`, `lint`, `inventory`,
+//! `audit verify|checkpoint|show`, `report`.
 //! Exit codes: 0 success, 1 failure or findings, 2 usage or I/O error
 //! (for `lint`), 3 nothing to check (for `lint`). Errors are one line on stderr saying what to do next;
 //! passphrases are read from a file, `TIERSEAL_PASSPHRASE` or a terminal
@@ -37,7 +38,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use error::CliError;
+pub use error::{CliError, ReportError};
 
 /// Runs the binary: parses the arguments, runs the command, prints any
 /// error as one line, and returns the exit code.

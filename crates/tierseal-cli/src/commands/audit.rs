@@ -43,17 +43,29 @@ fn key_and_checkpoints(
 ) -> Result<(AuditKey, Vec<Checkpoint>), CliError> {
     let keystore = open_keystore(global)?;
     let key = keystore.audit_key()?;
-    let mut checkpoints: Vec<Checkpoint> = super::keystore_checkpoint(global, &keystore, log)
+    let checkpoints = checkpoints(global, &keystore, &key, log, files)?;
+    Ok((key, checkpoints))
+}
+
+/// The checkpoints that apply to `log`: the keystore's own (for the
+/// keystore's log) and those in `files`, each checked with `key`.
+pub(super) fn checkpoints(
+    global: &GlobalArgs,
+    keystore: &tierseal::Keystore,
+    key: &AuditKey,
+    log: &Path,
+    files: &[PathBuf],
+) -> Result<Vec<Checkpoint>, CliError> {
+    let mut checkpoints: Vec<Checkpoint> = super::keystore_checkpoint(global, keystore, log)
         .into_iter()
         .collect();
-    drop(keystore);
     for path in files {
         let bytes = std::fs::read(path).map_err(|e| CliError::io("read checkpoint", path, e))?;
-        let checkpoint = Checkpoint::from_file(&bytes, &key)
+        let checkpoint = Checkpoint::from_file(&bytes, key)
             .map_err(|e| CliError::Refused(format!("{}: {e}", path.display())))?;
         checkpoints.push(checkpoint);
     }
-    Ok((key, checkpoints))
+    Ok(checkpoints)
 }
 
 fn refused(log: &Path, error: &VerifyError) -> CliError {
@@ -91,7 +103,7 @@ fn verify(global: &GlobalArgs, log: &Path, files: &[PathBuf]) -> Result<ExitCode
 }
 
 /// How far checkpoints cover the log, for the auditor.
-fn coverage(report: &VerifyReport) -> String {
+pub(super) fn coverage(report: &VerifyReport) -> String {
     match &report.covered_by {
         None => "not covered by a checkpoint: removal of its last entries cannot be detected \
                  (`tierseal audit checkpoint` writes one)"

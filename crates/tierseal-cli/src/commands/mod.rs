@@ -6,6 +6,7 @@ mod init;
 mod keys;
 mod lint;
 mod passphrase;
+mod report;
 mod rewrap;
 
 use std::io::IsTerminal as _;
@@ -34,6 +35,7 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Lint(args) => lint::lint(args),
         Command::Inventory(args) => lint::inventory(args),
         Command::Audit(command) => audit::run(global, command),
+        Command::Report(args) => report::run(global, args),
     }
 }
 
@@ -211,6 +213,7 @@ fn failure_kind(error: &CliError) -> &'static str {
         CliError::Io { .. } => "io",
         CliError::Usage(_) => "usage",
         CliError::Refused(_) => "refused",
+        CliError::Report(_) => "report",
     }
 }
 
