@@ -100,6 +100,10 @@ pub(crate) struct ReportArgs {
     /// --from 2026-11-01 --to 2026-12-01 is November).
     #[arg(long, value_name = "DATE")]
     pub(crate) to: Option<String>,
+    /// Also flag keys that will be past their cryptoperiod within this
+    /// time (e.g. 30d), as `keys check --within` does.
+    #[arg(long, value_parser = crate::text::parse_duration)]
+    pub(crate) within: Option<std::time::Duration>,
     /// A source tree (crate, workspace or folder) whose classification
     /// inventory and lint findings to include (repeatable).
     #[arg(long = "source", value_name = "DIR")]

@@ -51,7 +51,9 @@ pub enum ReportError {
         path: PathBuf,
     },
     /// `--checkpoint` was given with more than one `--log`.
-    #[error("--checkpoint applies to one --log; {logs} were given: report each log with its own checkpoints")]
+    #[error(
+        "--checkpoint applies to one --log; {logs} were given: report each log with its own checkpoints"
+    )]
     CheckpointWithoutLog {
         /// How many logs were given.
         logs: usize,

@@ -17,10 +17,10 @@ use tierseal::audit::{self, Action, AuditEvent, FieldOutcome, Outcome, VerifyPro
 use tierseal::{KeyState, Keystore};
 
 use super::{audit_log, open_keystore, say};
+use crate::CliError;
 use crate::cli::{GlobalArgs, ReportArgs, ReportFormat};
 use crate::error::ReportError;
 use crate::text::{age, utc};
-use crate::CliError;
 
 /// The schema name of the JSON form.
 pub(crate) const SCHEMA: &str = "tierseal-report/1";
@@ -46,7 +46,8 @@ pub(super) fn run(global: &GlobalArgs, args: &ReportArgs) -> Result<ExitCode, Cl
         Some(inventory(&args.sources)?)
     };
     let keystore = open_keystore(global)?;
-    let state = keystore_state(&keystore, unix(now));
+    let within = args.within.map_or(0, |w| w.as_secs());
+    let state = keystore_state(&keystore, unix(now), within);
     let key = keystore.audit_key()?;
     let own = audit_log(global);
     let mut logs = vec![(own.clone(), LogRole::Keystore, Vec::new())];
@@ -66,6 +67,7 @@ pub(super) fn run(global: &GlobalArgs, args: &ReportArgs) -> Result<ExitCode, Cl
             from: period.from.map(audit::utc_timestamp),
             to: period.to.map(audit::utc_timestamp),
         },
+        within: args.within.map(|w| age(w.as_secs())),
         keystore: state,
         inventory,
         audit: audits,
@@ -104,6 +106,8 @@ struct Report {
     generated_at: String,
     /// The period access counts cover.
     period: PeriodOut,
+    /// `--within`, as given (`null` without it).
+    within: Option<String>,
     /// The keystore's state.
     keystore: KeystoreState,
     /// The classification inventory (`null` without `--source`).
@@ -165,11 +169,7 @@ impl Period {
 
 /// A point in time: a date (midnight UTC), an RFC 3339 UTC time, or, when
 /// `now` is given, a duration before it.
-fn parse_time(
-    text: &str,
-    now: Option<SystemTime>,
-    flag: &str,
-) -> Result<SystemTime, ReportError> {
+fn parse_time(text: &str, now: Option<SystemTime>, flag: &str) -> Result<SystemTime, ReportError> {
     let text = text.trim();
     if let Some(now) = now
         && let Ok(ago) = crate::text::parse_duration(text)
@@ -246,6 +246,8 @@ struct TierState {
     primary: Option<u32>,
     /// Whether the primary version is past the cryptoperiod.
     overdue: bool,
+    /// Whether it is, or will be within `--within`.
+    rotation_due: bool,
     versions: Vec<VersionState>,
 }
 
@@ -258,7 +260,10 @@ struct VersionState {
     /// Whole days since creation.
     age_days: u64,
     retired_at: Option<String>,
+    /// The primary version, past the cryptoperiod now.
     overdue: bool,
+    /// The primary version, past it now or within `--within`.
+    rotation_due: bool,
     /// The key's public fingerprint.
     check_value: String,
 }
@@ -280,7 +285,7 @@ struct GrantTier {
     versions: Vec<u32>,
 }
 
-fn keystore_state(keystore: &Keystore, now: u64) -> KeystoreState {
+fn keystore_state(keystore: &Keystore, now: u64, within: u64) -> KeystoreState {
     let mut tiers: Vec<TierState> = Vec::new();
     for info in keystore.key_versions() {
         let tier = info.tier.to_string();
@@ -290,6 +295,7 @@ fn keystore_state(keystore: &Keystore, now: u64) -> KeystoreState {
                 cryptoperiod_days: info.cryptoperiod_days,
                 primary: None,
                 overdue: false,
+                rotation_due: false,
                 versions: Vec::new(),
             });
         }
@@ -297,10 +303,12 @@ fn keystore_state(keystore: &Keystore, now: u64) -> KeystoreState {
             continue;
         };
         let overdue = info.is_overdue(now);
+        let rotation_due = info.is_overdue(now.saturating_add(within));
         if info.state == KeyState::Active {
             state.primary = Some(info.version);
         }
         state.overdue |= overdue;
+        state.rotation_due |= rotation_due;
         state.versions.push(VersionState {
             version: info.version,
             state: info.state,
@@ -308,6 +316,7 @@ fn keystore_state(keystore: &Keystore, now: u64) -> KeystoreState {
             age_days: now.saturating_sub(info.created_at) / 86_400,
             retired_at: info.retired_at.map(utc),
             overdue,
+            rotation_due,
             check_value: info.check_value.clone(),
         });
     }
@@ -515,7 +524,8 @@ struct Failure {
 #[derive(Debug, Default, Serialize)]
 struct AccessCount {
     principal: String,
-    /// The tier (`null` for an open refused before any field was tried).
+    /// The tier (`null` for a denied open: it reveals nothing, and the log
+    /// does not say which tier asked for the purpose).
     tier: Option<String>,
     purpose: Option<String>,
     /// Opens that revealed fields of the tier.
@@ -672,6 +682,12 @@ fn count_open(
         }
     }
     let denied = event.outcome == Outcome::Denied;
+    if denied {
+        // A denied open reveals nothing, whatever fields it noted before
+        // the refusal, and the log does not say which tier asked for the
+        // purpose: it counts once, under no tier.
+        tiers.clear();
+    }
     if tiers.is_empty() {
         tiers.insert(String::new(), (false, false, false));
     }
@@ -744,6 +760,8 @@ fn markdown(report: &Report) -> String {
                 format!("{}d", tier.cryptoperiod_days),
                 if version.overdue {
                     "**OVERDUE**".into()
+                } else if version.rotation_due {
+                    "**due soon**".into()
                 } else {
                     "ok".into()
                 },
@@ -767,19 +785,32 @@ fn markdown(report: &Report) -> String {
         ],
         &rows,
     );
-    let overdue: Vec<&str> = state
-        .tiers
-        .iter()
-        .filter(|t| t.overdue)
-        .map(|t| t.tier.as_str())
-        .collect();
-    if overdue.is_empty() {
+    let tiers = |due: fn(&TierState) -> bool| -> Vec<&str> {
+        state
+            .tiers
+            .iter()
+            .filter(|t| due(t))
+            .map(|t| t.tier.as_str())
+            .collect()
+    };
+    let overdue = tiers(|t| t.overdue);
+    let soon = tiers(|t| t.rotation_due && !t.overdue);
+    if overdue.is_empty() && soon.is_empty() {
         let _ = writeln!(out, "Every primary key is within its cryptoperiod.\n");
-    } else {
+    }
+    if !overdue.is_empty() {
         let _ = writeln!(
             out,
             "**Overdue for rotation:** {} (`tierseal keys rotate --tier TIER`).\n",
             overdue.join(", ")
+        );
+    }
+    if !soon.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Due for rotation within {}:** {}.\n",
+            report.within.as_deref().unwrap_or("the period asked"),
+            soon.join(", ")
         );
     }
 

@@ -24,6 +24,8 @@ mod secrets;
 mod audit;
 // lint and inventory.
 mod lint;
+// The auditor's report.
+mod report;
 // Huge and odd numbers in every numeric argument and file field.
 mod numbers;
 
