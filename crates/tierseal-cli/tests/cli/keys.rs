@@ -170,6 +170,7 @@ fn every_command_has_help() {
         vec!["lint", "--help"],
         vec!["inventory", "--help"],
         vec!["passphrase", "change", "--help"],
+        vec!["report", "--help"],
     ] {
         env.bare().args(&args).assert().success();
     }

@@ -397,3 +397,67 @@ fn bad_periods_and_missing_logs_are_typed_errors() {
         stdout(&output)
     );
 }
+
+/// The `tierseal ...` commands in docs/COMPLIANCE.md's code spans, as the
+/// subcommand words before the first flag or placeholder.
+fn compliance_commands() -> Vec<Vec<String>> {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/COMPLIANCE.md"),
+    )
+    .unwrap();
+    let mut commands = Vec::new();
+    let mut fenced = false;
+    for line in doc.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        for span in line.split('`').skip(1).step_by(2) {
+            let Some(rest) = span.strip_prefix("tierseal ") else {
+                continue;
+            };
+            let words: Vec<String> = rest
+                .split_whitespace()
+                .take_while(|w| w.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+                .take_while(|w| !w.starts_with('-'))
+                .map(str::to_owned)
+                .collect();
+            if !commands.contains(&words) {
+                commands.push(words);
+            }
+        }
+    }
+    commands
+}
+
+#[test]
+fn every_command_compliance_md_names_exists() {
+    let commands = compliance_commands();
+    assert!(
+        commands.len() >= 12,
+        "expected the matrix's commands: {commands:?}"
+    );
+    assert!(commands.contains(&vec!["report".to_owned()]));
+    assert!(commands.contains(&vec!["audit".to_owned(), "verify".to_owned()]));
+    let env = Env::new();
+    for words in &commands {
+        assert!(!words.is_empty(), "a bare `tierseal` in COMPLIANCE.md");
+        let output = env.bare().args(words).arg("--help").output().unwrap();
+        assert!(
+            output.status.success(),
+            "COMPLIANCE.md names `tierseal {}`, which is not a command: {}",
+            words.join(" "),
+            stderr(&output)
+        );
+    }
+    // The check can fail: a command that does not exist is refused.
+    let output = env
+        .bare()
+        .args(["keys", "frobnicate", "--help"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+}
