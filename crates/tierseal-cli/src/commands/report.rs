@@ -1029,3 +1029,120 @@ fn markdown_log(out: &mut String, log: &LogSection) {
 fn unix(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
+
+    use std::time::Duration;
+
+    use tierseal::Tier;
+    use tierseal::audit::FieldAccess;
+
+    use super::*;
+
+    fn at(text: &str) -> SystemTime {
+        audit::parse_utc_timestamp(text).unwrap()
+    }
+
+    #[test]
+    fn times_are_dates_rfc3339_or_durations_ago() {
+        let now = at("2026-11-27T12:00:00Z");
+        assert_eq!(
+            parse_time("2026-11-01", None, "--from").unwrap(),
+            at("2026-11-01")
+        );
+        assert_eq!(
+            parse_time("2026-11-01T08:30:00Z", None, "--from").unwrap(),
+            at("2026-11-01T08:30:00Z")
+        );
+        assert_eq!(
+            parse_time("24h", Some(now), "--since").unwrap(),
+            now - Duration::from_secs(86_400)
+        );
+        for bad in ["24h", "2026-13-01", "2026-11-01T25:00:00Z", "yesterday", ""] {
+            let error = parse_time(bad, None, "--from").unwrap_err();
+            assert!(
+                matches!(error, ReportError::BadPeriod { .. }),
+                "{bad}: {error}"
+            );
+            assert!(error.to_string().contains("--from"), "{error}");
+        }
+        let error = parse_time("soon\u{7}", Some(now), "--since").unwrap_err();
+        assert!(
+            !error.to_string().contains('\u{7}'),
+            "control characters are escaped: {error}"
+        );
+    }
+
+    fn open(principal: &str, purpose: Option<&str>, outcome: Outcome) -> AuditEvent {
+        let mut event = AuditEvent::now("svc", principal, Action::Open, outcome);
+        event.purpose = purpose.map(str::to_owned);
+        event
+    }
+
+    fn field(tier: &str, outcome: FieldOutcome) -> FieldAccess {
+        FieldAccess {
+            field: "f".into(),
+            tier: tier.parse::<Tier>().unwrap(),
+            key_version: Some(1),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn opens_count_once_per_tier_and_denials_under_no_tier() {
+        let mut access = BTreeMap::new();
+        let mut partial = open("alice", Some("T-1"), Outcome::Partial);
+        partial.fields = vec![
+            field("internal", FieldOutcome::Revealed),
+            field("internal", FieldOutcome::Revealed),
+            field("restricted/cards", FieldOutcome::Withheld),
+        ];
+        count_open(&partial, &mut access);
+        count_open(&partial, &mut access);
+        let mut denied = open("bob", None, Outcome::Denied);
+        denied.fields = vec![field("internal", FieldOutcome::Revealed)];
+        count_open(&denied, &mut access);
+        let rows: Vec<String> = access
+            .values()
+            .map(|a| {
+                format!(
+                    "{} {:?} {:?} {}/{}/{}/{}",
+                    a.principal, a.tier, a.purpose, a.opened, a.withheld, a.failed, a.denied
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "alice Some(\"internal\") Some(\"T-1\") 2/0/0/0",
+                "alice Some(\"restricted/cards\") Some(\"T-1\") 0/2/0/0",
+                "bob None None 0/0/0/1",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_period_is_half_open() {
+        let period = Period {
+            from: Some(at("2026-11-01")),
+            to: Some(at("2026-12-01")),
+        };
+        let mut event = open("a", None, Outcome::Ok);
+        for (time, admitted) in [
+            ("2026-10-31T23:59:59Z", false),
+            ("2026-11-01T00:00:00Z", true),
+            ("2026-11-30T23:59:59Z", true),
+            ("2026-12-01T00:00:00Z", false),
+        ] {
+            event.time = at(time).into();
+            assert_eq!(period.admits(&event), admitted, "{time}");
+        }
+    }
+
+    #[test]
+    fn markdown_cells_stay_in_their_column() {
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
+    }
+}
