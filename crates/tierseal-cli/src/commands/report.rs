@@ -54,12 +54,17 @@ pub(super) fn run(global: &GlobalArgs, args: &ReportArgs) -> Result<ExitCode, Cl
     for log in &args.logs {
         logs.push((log.clone(), LogRole::Service, args.checkpoints.clone()));
     }
-    let mut audits = Vec::new();
+    let mut with_checkpoints = Vec::new();
     for (path, role, files) in logs {
         let checkpoints = super::audit::checkpoints(global, &keystore, &key, &path, &files)?;
-        audits.push(audit_section(&path, role, &key, &checkpoints, &period));
+        with_checkpoints.push((path, role, checkpoints));
     }
+    // Verifying long logs must not hold other custodians off the keystore.
     drop(keystore);
+    let audits: Vec<LogSection> = with_checkpoints
+        .iter()
+        .map(|(path, role, checkpoints)| audit_section(path, *role, &key, checkpoints, &period))
+        .collect();
     let report = Report {
         schema: SCHEMA,
         generated_at: audit::utc_timestamp(now),
@@ -709,9 +714,19 @@ fn count_open(
 
 // -------------------------------------------------------------- markdown
 
-/// A Markdown table cell: pipes escaped, one line.
+/// A Markdown table cell: pipes escaped, one line, control characters
+/// (a terminal escape in a principal or purpose, say) shown escaped.
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn md_table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
@@ -1143,6 +1158,6 @@ mod tests {
 
     #[test]
     fn markdown_cells_stay_in_their_column() {
-        assert_eq!(cell("a|b\nc"), "a\\|b c");
+        assert_eq!(cell("a|b\nc\u{1b}[31m"), "a\\|b c\\u{1b}[31m");
     }
 }
