@@ -342,7 +342,21 @@ fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
 }
 
 /// Prints a line of command output.
-#[allow(clippy::print_stdout, reason = "the command's output")]
+///
+/// The command's work is done (and audited) whatever becomes of its output,
+/// so a reader that went away (`tierseal report | head`) ends the output, not
+/// the process with a panic; any other write failure is said once on stderr.
 fn say(text: &str) {
-    println!("{text}");
+    use std::io::Write as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static FAILED: AtomicBool = AtomicBool::new(false);
+    if FAILED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(error) = writeln!(std::io::stdout().lock(), "{text}") {
+        FAILED.store(true, Ordering::Relaxed);
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("tierseal: warning: the output could not be written: {error}");
+        }
+    }
 }

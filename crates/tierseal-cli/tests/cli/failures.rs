@@ -102,3 +102,26 @@ fn two_rotations_at_once_both_land() {
         .collect();
     assert_eq!(versions, [1, 2, 3]);
 }
+
+#[test]
+fn a_reader_that_goes_away_does_not_make_the_binary_panic() {
+    let env = Env::initialised();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tierseal"))
+        .current_dir(env.dir.path())
+        .arg("--keystore")
+        .arg(env.keystore())
+        .arg("--passphrase-file")
+        .arg(env.path("pass"))
+        .args(["keys", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the binary has unlocked the keystore, so
+    // every line it prints meets a closed pipe.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let text = stderr(&output);
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(output.status.code(), Some(0), "{text}");
+}
