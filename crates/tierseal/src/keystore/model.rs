@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::Tier;
 use crate::crypto::{CheckValue, KEY_LEN, NONCE_LEN, TAG_LEN};
 
-/// The keystore body of file format version 2.
+/// The keystore body of file format version 3.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Body {
     pub(crate) tiers: Vec<TierRecord>,
@@ -18,6 +18,27 @@ pub(crate) struct Body {
     pub(crate) grants: Vec<IssuedGrant>,
     /// The last audit-log head recorded by a custodian operation.
     pub(crate) audit_checkpoint: Option<AuditCheckpoint>,
+    // issue 13: custodian shares and dual control (see `shares`).
+    /// The keystore's identity, bound into every custodian share; drawn
+    /// when the keystore is first split and kept from then on.
+    pub(crate) keystore_id: Option<super::shares::KeystoreId>,
+    /// The share set the master key is split into; `None` on a passphrase
+    /// keystore.
+    pub(crate) share_set: Option<super::shares::ShareSet>,
+    /// The last share-set generation issued: never reused, so that a share
+    /// of an earlier set is refused by its generation.
+    pub(crate) share_generation: u32,
+    /// The operations that need M custodians (empty without shares).
+    pub(crate) dual_control: Vec<super::shares::DualControlOp>,
+}
+
+/// The keystore body of file format version 2, read to upgrade old files.
+#[derive(Deserialize)]
+struct BodyV2 {
+    tiers: Vec<TierRecord>,
+    audit_key: Option<WrappedTierKey>,
+    grants: Vec<IssuedGrant>,
+    audit_checkpoint: Option<AuditCheckpoint>,
 }
 
 /// The keystore body of file format version 1, read to upgrade old files.
@@ -28,7 +49,7 @@ struct BodyV1 {
 }
 
 impl Body {
-    /// Decodes the body of a file of format `version` (1 or 2).
+    /// Decodes the body of a file of format `version` (1 to 3).
     pub(crate) fn decode(version: u16, bytes: &[u8]) -> Option<Body> {
         match version {
             1 => {
@@ -36,11 +57,20 @@ impl Body {
                 Some(Body {
                     tiers: old.tiers,
                     audit_key: old.audit_key,
-                    grants: Vec::new(),
-                    audit_checkpoint: None,
+                    ..Body::default()
                 })
             }
-            2 => postcard::from_bytes(bytes).ok(),
+            2 => {
+                let old: BodyV2 = postcard::from_bytes(bytes).ok()?;
+                Some(Body {
+                    tiers: old.tiers,
+                    audit_key: old.audit_key,
+                    grants: old.grants,
+                    audit_checkpoint: old.audit_checkpoint,
+                    ..Body::default()
+                })
+            }
+            3 => postcard::from_bytes(bytes).ok(),
             _ => None,
         }
     }
@@ -179,6 +209,9 @@ pub(crate) struct WrappedTierKey {
 impl Body {
     /// Checks the invariants a decoded body must hold.
     pub(crate) fn check(&self) -> Result<(), &'static str> {
+        if let Some(set) = &self.share_set {
+            set.check(self.keystore_id, self.share_generation)?;
+        }
         let mut ids = std::collections::HashSet::with_capacity(self.grants.len());
         if !self.grants.iter().all(|grant| ids.insert(grant.id)) {
             return Err("a grant id is listed twice");
