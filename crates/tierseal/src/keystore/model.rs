@@ -264,3 +264,48 @@ impl TierRecord {
             .map_or(1, |v| v.version.saturating_add(1))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body as format version 2 wrote it.
+    #[derive(Serialize)]
+    struct WrittenV2<'a> {
+        tiers: &'a [TierRecord],
+        audit_key: &'a Option<WrappedTierKey>,
+        grants: &'a [IssuedGrant],
+        audit_checkpoint: &'a Option<AuditCheckpoint>,
+    }
+
+    #[test]
+    fn a_version_2_body_decodes_with_no_share_set() {
+        let checkpoint = Some(AuditCheckpoint {
+            seq: 9,
+            mac: [4; 32],
+            recorded_at: 77,
+        });
+        let grant = IssuedGrant {
+            id: GrantId([1; 8]),
+            principal: "svc".into(),
+            issued_at: 1,
+            expires_at: 2,
+            tiers: Vec::new(),
+        };
+        let bytes = postcard::to_stdvec(&WrittenV2 {
+            tiers: &[],
+            audit_key: &None,
+            grants: std::slice::from_ref(&grant),
+            audit_checkpoint: &checkpoint,
+        })
+        .unwrap();
+        let body = Body::decode(2, &bytes).unwrap();
+        assert_eq!(body.grants, [grant]);
+        assert_eq!(body.audit_checkpoint, checkpoint);
+        assert!(body.share_set.is_none() && body.keystore_id.is_none());
+        assert!(body.dual_control.is_empty());
+        // A version 2 body is not a version 3 one: the reader is chosen by
+        // the file's version, never guessed.
+        assert!(Body::decode(3, &bytes).is_none());
+    }
+}

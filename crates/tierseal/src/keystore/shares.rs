@@ -827,3 +827,59 @@ fn share_set(plan: &SplitPlan, generation: u32) -> ShareSet {
         generation,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A holder knows their own passphrase, so they can rewrite their share
+    /// file to claim any generation or keystore. Such a share still carries
+    /// a point of the old polynomial: the set rebuilds the old master key,
+    /// which does not authenticate the reissued keystore.
+    #[test]
+    fn old_shares_rewritten_as_the_new_generation_do_not_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.keystore");
+        let share = |name: &str| dir.path().join(name);
+        let plan = |prefix: &str| {
+            let shares = ["alice", "bob"]
+                .into_iter()
+                .map(|holder| NewShare {
+                    holder: holder.into(),
+                    passphrase: holder.into(),
+                    out: share(&format!("{prefix}{holder}")),
+                })
+                .collect();
+            SplitPlan::new(SplitSpec::new(2, 2).unwrap(), shares, KdfProfile::Test).unwrap()
+        };
+        let mut keystore = Keystore::create_split(&path, &plan("g1-")).unwrap();
+        keystore.reissue_shares(&plan("g2-")).unwrap();
+        drop(keystore);
+        for holder in ["alice", "bob"] {
+            let old = share_file::read(&share(&format!("g1-{holder}"))).unwrap();
+            let y = old.open(&holder.into(), Path::new("old")).unwrap();
+            let mut header = old.header.clone();
+            header.generation = 2;
+            let forged = ShareFile::seal(header, &holder.into(), &y).unwrap();
+            std::fs::write(share(&format!("forged-{holder}")), forged.encode()).unwrap();
+        }
+        let keys: Vec<ShareKey> = ["alice", "bob"]
+            .into_iter()
+            .map(|holder| ShareKey {
+                path: share(&format!("forged-{holder}")),
+                passphrase: holder.into(),
+            })
+            .collect();
+        let err = Keystore::open_with_shares(&path, &keys, std::time::Duration::ZERO).unwrap_err();
+        assert!(matches!(err, Error::SharesDoNotMatch { .. }), "{err:?}");
+        // The genuine new set opens.
+        let keys: Vec<ShareKey> = ["alice", "bob"]
+            .into_iter()
+            .map(|holder| ShareKey {
+                path: share(&format!("g2-{holder}")),
+                passphrase: holder.into(),
+            })
+            .collect();
+        assert!(Keystore::open_with_shares(&path, &keys, std::time::Duration::ZERO).is_ok());
+    }
+}
