@@ -726,6 +726,12 @@ impl Keystore {
         &self.custodians
     }
 
+    /// The generation the next share set will have (from
+    /// [`split`](Self::split) or [`reissue_shares`](Self::reissue_shares)).
+    pub fn next_share_generation(&self) -> u32 {
+        self.body.share_generation.saturating_add(1)
+    }
+
     /// Whether the keystore's policy reserves `op` to M custodians.
     pub fn requires_dual_control(&self, op: DualControlOp) -> bool {
         self.body.share_set.is_some() && self.body.dual_control.contains(&op)
