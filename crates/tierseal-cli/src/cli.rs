@@ -98,7 +98,8 @@ pub(crate) struct NewSharesArgs {
     #[arg(long = "holder-passphrase-file", value_name = "FILE")]
     pub(crate) holder_passphrase_files: Vec<PathBuf>,
     /// Comma-separated operations that need M custodians: retire,
-    /// grant-restricted, root-change, kek-migration, or none (default: all).
+    /// grant-restricted, root-change, kek-migration, or none (default: all
+    /// for a new split; the current policy for a reissue).
     #[arg(long, value_name = "OPS")]
     pub(crate) dual_control: Option<String>,
 }

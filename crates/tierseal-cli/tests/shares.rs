@@ -510,3 +510,54 @@ fn cli_nothing_is_written_and_no_passphrase_is_shown_on_any_share_error() {
     assert_eq!(std::fs::read(env.log()).unwrap(), log_before);
     assert_eq!(listing(env.dir.path()), files_before);
 }
+
+#[test]
+fn cli_audit_show_names_the_approvers() {
+    let env = Env::split();
+    env.by(1, &["bob", "alice"])
+        .args(["keys", "rotate", "--tier", "internal"])
+        .assert()
+        .success();
+    let out = env
+        .by(1, &["alice", "carol"])
+        .args(["audit", "show", "--action", "rotate"])
+        .arg(env.log())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.matches("approved by bob, alice").count(), 2, "{text}");
+}
+
+#[test]
+fn cli_the_dual_control_policy_is_set_at_split_and_kept_or_changed_by_reissue() {
+    let env = Env::new();
+    let mut cmd = env.bare();
+    cmd.args(["init", "--kdf-profile", "test", "--dual-control", "retire,root-change"]);
+    env.new_set(&mut cmd, "2-of-3", &HOLDERS);
+    cmd.assert().success();
+    let policy = |env: &Env| {
+        let out = env.bare().args(["shares", "show", "--json"]).output().unwrap();
+        let set: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        set["dual_control"].clone()
+    };
+    assert_eq!(policy(&env), serde_json::json!(["retire", "root-change"]));
+    let mut reissue = env.by(1, &["alice", "bob"]);
+    reissue.args(["shares", "reissue", "--kdf-profile", "test"]);
+    env.new_set(&mut reissue, "2-of-3", &HOLDERS);
+    reissue.assert().success();
+    assert_eq!(policy(&env), serde_json::json!(["retire", "root-change"]));
+    let mut reissue = env.by(2, &["alice", "bob"]);
+    reissue.args(["shares", "reissue", "--kdf-profile", "test", "--dual-control", "none"]);
+    env.new_set(&mut reissue, "2-of-3", &HOLDERS);
+    reissue.assert().success();
+    assert_eq!(policy(&env), serde_json::json!([]));
+    let before = env.bytes();
+    let mut bad = env.by(3, &["alice", "bob"]);
+    bad.args(["shares", "reissue", "--kdf-profile", "test", "--dual-control", "everything"]);
+    env.new_set(&mut bad, "2-of-3", &HOLDERS);
+    let err = fails(&mut bad);
+    assert!(err.contains("dual-control operation"), "{err}");
+    assert_eq!(env.bytes(), before);
+    assert!(!env.share(4, "alice").exists());
+}

@@ -33,7 +33,14 @@ pub(super) fn run(global: &GlobalArgs, command: &SharesCommand) -> Result<ExitCo
             }
             let profile = kdf_profile(*profile);
             let generation = keystore.next_share_generation();
-            let (plan, files) = plan(global, *split, new, profile, generation)?;
+            let (plan, files) = plan(
+                global,
+                *split,
+                new,
+                profile,
+                generation,
+                &DualControlOp::ALL,
+            )?;
             let intent = announce(
                 global,
                 &keystore,
@@ -74,7 +81,15 @@ pub(super) fn run(global: &GlobalArgs, command: &SharesCommand) -> Result<ExitCo
             };
             let profile = kdf_profile(*profile);
             let generation = keystore.next_share_generation();
-            let (plan, files) = plan(global, spec, new, profile, generation)?;
+            // The policy stays as it is unless --dual-control changes it.
+            let (plan, files) = plan(
+                global,
+                spec,
+                new,
+                profile,
+                generation,
+                &current.dual_control,
+            )?;
             let intent = announce(
                 global,
                 &keystore,
@@ -137,7 +152,7 @@ pub(super) fn init_plan(
     new: &NewSharesArgs,
     profile: KdfProfile,
 ) -> Result<(SplitPlan, Vec<PathBuf>, String), CliError> {
-    let (plan, files) = plan(global, spec, new, profile, 1)?;
+    let (plan, files) = plan(global, spec, new, profile, 1, &DualControlOp::ALL)?;
     Ok((plan, files, describe(spec, new, 1)))
 }
 
@@ -149,6 +164,7 @@ fn plan(
     new: &NewSharesArgs,
     profile: KdfProfile,
     generation: u32,
+    default_policy: &[DualControlOp],
 ) -> Result<(SplitPlan, Vec<PathBuf>), CliError> {
     let Some(dir) = &new.share_out else {
         return Err(CliError::Usage(
@@ -210,7 +226,7 @@ fn plan(
     }
     let files = shares.iter().map(|share| share.out.clone()).collect();
     let plan = SplitPlan::new(spec, shares, profile)?
-        .with_dual_control(dual_control_ops(new.dual_control.as_deref())?);
+        .with_dual_control(dual_control_ops(new.dual_control.as_deref(), default_policy)?);
     Ok((plan, files))
 }
 
@@ -228,9 +244,12 @@ fn file_safe(holder: &str) -> String {
         .collect()
 }
 
-fn dual_control_ops(text: Option<&str>) -> Result<Vec<DualControlOp>, CliError> {
+fn dual_control_ops(
+    text: Option<&str>,
+    default_policy: &[DualControlOp],
+) -> Result<Vec<DualControlOp>, CliError> {
     match text.map(str::trim) {
-        None => Ok(DualControlOp::ALL.to_vec()),
+        None => Ok(default_policy.to_vec()),
         Some("none") => Ok(Vec::new()),
         Some(list) => list
             .split(',')
