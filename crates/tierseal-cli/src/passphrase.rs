@@ -100,7 +100,9 @@ pub(crate) fn read_for(
         )));
     };
     if text.is_empty() {
-        return Err(CliError::Usage(format!("the passphrase for {what} is empty")));
+        return Err(CliError::Usage(format!(
+            "the passphrase for {what} is empty"
+        )));
     }
     Ok(Passphrase::new(text))
 }

@@ -28,8 +28,11 @@ impl Env {
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         for holder in ["alice", "bob", "carol", "dave", "mallory"] {
-            std::fs::write(dir.path().join(format!("{holder}.pass")), pass(holder) + "\n")
-                .unwrap();
+            std::fs::write(
+                dir.path().join(format!("{holder}.pass")),
+                pass(holder) + "\n",
+            )
+            .unwrap();
         }
         std::fs::write(dir.path().join("keystore.pass"), "the one passphrase\n").unwrap();
         std::fs::create_dir(dir.path().join("shares")).unwrap();
@@ -40,7 +43,13 @@ impl Env {
     fn split() -> Env {
         let env = Env::new();
         let mut cmd = env.bare();
-        cmd.args(["init", "--kdf-profile", "test", "--tier", "restricted/cards"]);
+        cmd.args([
+            "init",
+            "--kdf-profile",
+            "test",
+            "--tier",
+            "restricted/cards",
+        ]);
         env.new_set(&mut cmd, "2-of-3", &HOLDERS);
         cmd.assert().success();
         env
@@ -158,7 +167,11 @@ fn stdout(output: &std::process::Output) -> String {
 /// Runs `cmd`, expects exit 1 or 2, and returns stderr.
 fn fails(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
-    assert!(!out.status.success(), "unexpected success: {}", stdout(&out));
+    assert!(
+        !out.status.success(),
+        "unexpected success: {}",
+        stdout(&out)
+    );
     stderr(&out)
 }
 
@@ -170,7 +183,9 @@ fn audit_events(log: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(log)
         .unwrap()
         .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["entry"]["event"].clone())
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["entry"]["event"].clone()
+        })
         .collect()
 }
 
@@ -182,7 +197,10 @@ fn cli_init_split_two_of_three_and_any_two_holders_unlock() {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(env.share(1, holder)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(env.share(1, holder))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }
@@ -194,7 +212,10 @@ fn cli_init_split_two_of_three_and_any_two_holders_unlock() {
     assert!(seen.iter().all(|values| *values == seen[0]));
     // No share: the error names the holders and how to unlock.
     let err = fails(env.bare().args(["keys", "list"]));
-    assert!(err.contains("--share") && err.contains("alice, bob, carol"), "{err}");
+    assert!(
+        err.contains("--share") && err.contains("alice, bob, carol"),
+        "{err}"
+    );
     // A passphrase does not open it.
     let err = fails(
         env.bare()
@@ -212,7 +233,10 @@ fn cli_init_split_two_of_three_and_any_two_holders_unlock() {
 fn cli_one_share_is_refused_as_too_few_and_nothing_changes() {
     let env = Env::split();
     let before = env.bytes();
-    let err = fails(env.by(1, &["carol"]).args(["keys", "rotate", "--tier", "restricted"]));
+    let err = fails(
+        env.by(1, &["carol"])
+            .args(["keys", "rotate", "--tier", "restricted"]),
+    );
     assert!(err.contains("needs 2 shares, got 1"), "{err}");
     assert_eq!(env.bytes(), before);
 }
@@ -223,11 +247,15 @@ fn cli_a_share_of_another_keystore_is_refused_by_name() {
     let other = Env::split();
     let before = env.bytes();
     let err = fails(
-        env.with(&[(env.share(1, "alice"), "alice"), (other.share(1, "bob"), "bob")])
-            .args(["keys", "rotate", "--tier", "restricted"]),
+        env.with(&[
+            (env.share(1, "alice"), "alice"),
+            (other.share(1, "bob"), "bob"),
+        ])
+        .args(["keys", "rotate", "--tier", "restricted"]),
     );
     assert!(
-        err.contains(&other.share(1, "bob").display().to_string()) && err.contains("belongs to keystore"),
+        err.contains(&other.share(1, "bob").display().to_string())
+            && err.contains("belongs to keystore"),
         "{err}"
     );
     assert_eq!(env.bytes(), before);
@@ -237,8 +265,14 @@ fn cli_a_share_of_another_keystore_is_refused_by_name() {
 fn cli_a_duplicated_share_is_refused_naming_it() {
     let env = Env::split();
     let before = env.bytes();
-    let err = fails(env.by(1, &["bob", "bob"]).args(["keys", "rotate", "--tier", "restricted"]));
-    assert!(err.contains("share #2 of holder bob is given twice"), "{err}");
+    let err = fails(
+        env.by(1, &["bob", "bob"])
+            .args(["keys", "rotate", "--tier", "restricted"]),
+    );
+    assert!(
+        err.contains("share #2 of holder bob is given twice"),
+        "{err}"
+    );
     assert_eq!(env.bytes(), before);
 }
 
@@ -251,7 +285,11 @@ fn cli_a_tampered_share_file_is_refused_naming_the_file() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x20;
     std::fs::write(&share, bytes).unwrap();
-    let err = fails(env.by(1, &["alice", "carol"]).args(["keys", "rotate", "--tier", "restricted"]));
+    let err =
+        fails(
+            env.by(1, &["alice", "carol"])
+                .args(["keys", "rotate", "--tier", "restricted"]),
+        );
     assert!(
         err.contains(&format!("share file {} is corrupt", share.display())),
         "{err}"
@@ -265,13 +303,19 @@ fn cli_a_wrong_holder_passphrase_names_the_share_and_holder() {
     let before = env.bytes();
     // Mallory's passphrase on Bob's share.
     let out = env
-        .with(&[(env.share(1, "alice"), "alice"), (env.share(1, "bob"), "mallory")])
+        .with(&[
+            (env.share(1, "alice"), "alice"),
+            (env.share(1, "bob"), "mallory"),
+        ])
         .args(["keys", "rotate", "--tier", "restricted"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("wrong passphrase for share #2 of holder bob"), "{err}");
+    assert!(
+        err.contains("wrong passphrase for share #2 of holder bob"),
+        "{err}"
+    );
     assert!(!err.contains(&pass("mallory")) && !stdout(&out).contains(&pass("mallory")));
     assert_eq!(env.bytes(), before);
 }
@@ -305,10 +349,16 @@ fn cli_reissue_makes_the_old_shares_useless() {
     assert_eq!(env.bytes(), before);
     // Mixed old and new: refused by the old one's name.
     let err = fails(
-        env.with(&[(env.share(2, "alice"), "alice"), (env.share(1, "bob"), "bob")])
-            .args(["keys", "list"]),
+        env.with(&[
+            (env.share(2, "alice"), "alice"),
+            (env.share(1, "bob"), "bob"),
+        ])
+        .args(["keys", "list"]),
     );
-    assert!(err.contains(&env.share(1, "bob").display().to_string()), "{err}");
+    assert!(
+        err.contains(&env.share(1, "bob").display().to_string()),
+        "{err}"
+    );
     // The new set opens every key.
     let after = env.check_values(&mut env.with(&[(dave, "dave"), (env.share(2, "bob"), "bob")]));
     assert_eq!(after, keys_before);
@@ -326,7 +376,10 @@ fn cli_verify_checks_one_share_without_unlocking_anything() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("share #3 of 2-of-3 held by carol") && text.contains("nothing was unlocked"), "{text}");
+    assert!(
+        text.contains("share #3 of 2-of-3 held by carol") && text.contains("nothing was unlocked"),
+        "{text}"
+    );
     // Wrong passphrase: named, exit 1.
     let err = fails(
         env.with(&[(env.share(1, "carol"), "alice")])
@@ -349,7 +402,13 @@ fn cli_passphrase_to_shares_to_passphrase_keeps_every_tier_key() {
         cmd
     };
     with_passphrase()
-        .args(["init", "--kdf-profile", "test", "--tier", "restricted/cards"])
+        .args([
+            "init",
+            "--kdf-profile",
+            "test",
+            "--tier",
+            "restricted/cards",
+        ])
         .assert()
         .success();
     with_passphrase()
@@ -370,7 +429,10 @@ fn cli_passphrase_to_shares_to_passphrase_keeps_every_tier_key() {
     env.new_set(&mut split, "2-of-3", &HOLDERS);
     split.assert().success();
     assert!(fails(with_passphrase().args(["keys", "list"])).contains("--share"));
-    assert_eq!(env.check_values(&mut env.by(1, &["alice", "carol"])), keys_before);
+    assert_eq!(
+        env.check_values(&mut env.by(1, &["alice", "carol"])),
+        keys_before
+    );
     {
         let keystore = Keystore::open_with_shares(
             env.keystore(),
@@ -379,18 +441,33 @@ fn cli_passphrase_to_shares_to_passphrase_keeps_every_tier_key() {
         )
         .unwrap();
         let keyring = keystore.keyring(&Clearance::none().with(cards())).unwrap();
-        assert_eq!(sealed.open::<String>(&keyring, binding, &ctx).unwrap(), "5500 0000 0000 0004");
+        assert_eq!(
+            sealed.open::<String>(&keyring, binding, &ctx).unwrap(),
+            "5500 0000 0000 0004"
+        );
     }
     // A passphrase change on a split keystore is refused, pointing at join.
     let err = fails(
         env.by(1, &["alice", "bob"])
-            .args(["passphrase", "change", "--kdf-profile", "test", "--new-passphrase-file"])
+            .args([
+                "passphrase",
+                "change",
+                "--kdf-profile",
+                "test",
+                "--new-passphrase-file",
+            ])
             .arg(env.path("dave.pass")),
     );
     assert!(err.contains("shares join"), "{err}");
 
     env.by(1, &["bob", "alice"])
-        .args(["shares", "join", "--kdf-profile", "test", "--new-passphrase-file"])
+        .args([
+            "shares",
+            "join",
+            "--kdf-profile",
+            "test",
+            "--new-passphrase-file",
+        ])
         .arg(env.path("dave.pass"))
         .assert()
         .success();
@@ -401,7 +478,10 @@ fn cli_passphrase_to_shares_to_passphrase_keeps_every_tier_key() {
     assert_eq!(env.check_values(&mut joined), keys_before);
     let keystore = Keystore::open(env.keystore(), &pass("dave").into()).unwrap();
     let keyring = keystore.keyring(&Clearance::none().with(cards())).unwrap();
-    assert_eq!(sealed.open::<String>(&keyring, binding, &ctx).unwrap(), "5500 0000 0000 0004");
+    assert_eq!(
+        sealed.open::<String>(&keyring, binding, &ctx).unwrap(),
+        "5500 0000 0000 0004"
+    );
     assert!(keystore.share_set().is_none());
     let _ = KdfProfile::Test;
 }
@@ -410,11 +490,26 @@ fn cli_passphrase_to_shares_to_passphrase_keeps_every_tier_key() {
 fn cli_the_audit_log_names_both_approving_custodians() {
     let env = Env::split();
     env.by(1, &["alice", "carol"])
-        .args(["--actor", "ops-oncall", "keys", "rotate", "--tier", "restricted/cards"])
+        .args([
+            "--actor",
+            "ops-oncall",
+            "keys",
+            "rotate",
+            "--tier",
+            "restricted/cards",
+        ])
         .assert()
         .success();
     env.by(1, &["carol", "bob"])
-        .args(["keys", "retire", "--tier", "restricted/cards", "--version", "1", "--yes"])
+        .args([
+            "keys",
+            "retire",
+            "--tier",
+            "restricted/cards",
+            "--version",
+            "1",
+            "--yes",
+        ])
         .assert()
         .success();
     let events = audit_events(&env.log());
@@ -443,7 +538,10 @@ fn cli_the_audit_log_names_both_approving_custodians() {
     env.new_set(&mut cmd, "2-of-3", &HOLDERS);
     cmd.assert().success();
     let events = audit_events(&env.log());
-    let reissue = events.iter().rfind(|e| e["action"] == "shares-reissue").unwrap();
+    let reissue = events
+        .iter()
+        .rfind(|e| e["action"] == "shares-reissue")
+        .unwrap();
     assert_eq!(reissue["outcome"], "ok");
     assert_eq!(reissue["approvers"], serde_json::json!(["alice", "bob"]));
 }
@@ -451,7 +549,11 @@ fn cli_the_audit_log_names_both_approving_custodians() {
 #[test]
 fn cli_bad_splits_and_pairings_are_usage_errors_and_create_nothing() {
     let env = Env::new();
-    for (spec, holders) in [("1-of-3", &HOLDERS[..]), ("3-of-2", &HOLDERS[..2]), ("2-of-3", &HOLDERS[..2])] {
+    for (spec, holders) in [
+        ("1-of-3", &HOLDERS[..]),
+        ("3-of-2", &HOLDERS[..2]),
+        ("2-of-3", &HOLDERS[..2]),
+    ] {
         let mut cmd = env.bare();
         cmd.args(["init", "--kdf-profile", "test"]);
         env.new_set(&mut cmd, spec, holders);
@@ -495,10 +597,21 @@ fn cli_nothing_is_written_and_no_passphrase_is_shown_on_any_share_error() {
         env.by(1, &["alice"]),
         env.by(1, &["alice", "alice"]),
         env.with(&[(env.share(1, "alice"), "bob"), (env.share(1, "bob"), "bob")]),
-        env.with(&[(env.share(1, "alice"), "alice"), (env.path("missing.share"), "bob")]),
+        env.with(&[
+            (env.share(1, "alice"), "alice"),
+            (env.path("missing.share"), "bob"),
+        ]),
     ];
     for mut cmd in attempts {
-        cmd.args(["keys", "retire", "--tier", "restricted/cards", "--version", "1", "--yes"]);
+        cmd.args([
+            "keys",
+            "retire",
+            "--tier",
+            "restricted/cards",
+            "--version",
+            "1",
+            "--yes",
+        ]);
         let out = cmd.output().unwrap();
         assert!(!out.status.success());
         let all = format!("{}{}", stdout(&out), stderr(&out));
@@ -533,11 +646,21 @@ fn cli_audit_show_names_the_approvers() {
 fn cli_the_dual_control_policy_is_set_at_split_and_kept_or_changed_by_reissue() {
     let env = Env::new();
     let mut cmd = env.bare();
-    cmd.args(["init", "--kdf-profile", "test", "--dual-control", "retire,root-change"]);
+    cmd.args([
+        "init",
+        "--kdf-profile",
+        "test",
+        "--dual-control",
+        "retire,root-change",
+    ]);
     env.new_set(&mut cmd, "2-of-3", &HOLDERS);
     cmd.assert().success();
     let policy = |env: &Env| {
-        let out = env.bare().args(["shares", "show", "--json"]).output().unwrap();
+        let out = env
+            .bare()
+            .args(["shares", "show", "--json"])
+            .output()
+            .unwrap();
         let set: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         set["dual_control"].clone()
     };
@@ -548,13 +671,27 @@ fn cli_the_dual_control_policy_is_set_at_split_and_kept_or_changed_by_reissue() 
     reissue.assert().success();
     assert_eq!(policy(&env), serde_json::json!(["retire", "root-change"]));
     let mut reissue = env.by(2, &["alice", "bob"]);
-    reissue.args(["shares", "reissue", "--kdf-profile", "test", "--dual-control", "none"]);
+    reissue.args([
+        "shares",
+        "reissue",
+        "--kdf-profile",
+        "test",
+        "--dual-control",
+        "none",
+    ]);
     env.new_set(&mut reissue, "2-of-3", &HOLDERS);
     reissue.assert().success();
     assert_eq!(policy(&env), serde_json::json!([]));
     let before = env.bytes();
     let mut bad = env.by(3, &["alice", "bob"]);
-    bad.args(["shares", "reissue", "--kdf-profile", "test", "--dual-control", "everything"]);
+    bad.args([
+        "shares",
+        "reissue",
+        "--kdf-profile",
+        "test",
+        "--dual-control",
+        "everything",
+    ]);
     env.new_set(&mut bad, "2-of-3", &HOLDERS);
     let err = fails(&mut bad);
     assert!(err.contains("dual-control operation"), "{err}");

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tierseal::{
     AccessContext, Binding, Clearance, DualControlOp, Error, KdfProfile, Keystore, NewShare,
-    ShareKey, SealedValue, SplitPlan, SplitSpec, Tier,
+    SealedValue, ShareKey, SplitPlan, SplitSpec, Tier,
 };
 
 static CTX: LazyLock<AccessContext> =
@@ -37,7 +37,8 @@ impl Split {
         let split = Split {
             dir: tempfile::tempdir().unwrap(),
         };
-        let keystore = Keystore::create_split(split.keystore(), &split.plan("", 2, &HOLDERS)).unwrap();
+        let keystore =
+            Keystore::create_split(split.keystore(), &split.plan("", 2, &HOLDERS)).unwrap();
         drop(keystore);
         split
     }
@@ -120,7 +121,14 @@ fn a_split_keystore_refuses_a_passphrase_and_a_passphrase_change() {
     let before = split.bytes();
     let err = Keystore::open(split.keystore(), &pass("alice").into()).unwrap_err();
     assert!(
-        matches!(err, Error::KeystoreSplit { threshold: 2, count: 3, .. }),
+        matches!(
+            err,
+            Error::KeystoreSplit {
+                threshold: 2,
+                count: 3,
+                ..
+            }
+        ),
         "{err:?}"
     );
     let mut keystore = split.open(&["alice", "bob"]).unwrap();
@@ -138,12 +146,22 @@ fn one_share_of_two_is_refused_as_too_few() {
     let before = split.bytes();
     let err = split.open(&["alice"]).unwrap_err();
     assert!(
-        matches!(err, Error::NotEnoughShares { needed: 2, got: 1, .. }),
+        matches!(
+            err,
+            Error::NotEnoughShares {
+                needed: 2,
+                got: 1,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("needs 2 shares, got 1"), "{err}");
     let err = split.open(&[]).unwrap_err();
-    assert!(matches!(err, Error::NotEnoughShares { got: 0, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::NotEnoughShares { got: 0, .. }),
+        "{err:?}"
+    );
     assert_eq!(split.bytes(), before);
 }
 
@@ -168,7 +186,10 @@ fn a_share_of_another_keystore_is_refused_by_name() {
         other => panic!("{other:?}"),
     }
     let text = err.to_string();
-    assert!(text.contains("bob.share") && text.contains("belongs to keystore"), "{text}");
+    assert!(
+        text.contains("bob.share") && text.contains("belongs to keystore"),
+        "{text}"
+    );
     assert_eq!(split.bytes(), before);
 }
 
@@ -200,7 +221,14 @@ fn a_tampered_share_file_is_refused_naming_the_file() {
     let split = Split::new();
     let before = split.bytes();
     let original = std::fs::read(split.share("bob")).unwrap();
-    for at in [0, 6, 40, original.len() / 2, original.len() - 40, original.len() - 1] {
+    for at in [
+        0,
+        6,
+        40,
+        original.len() / 2,
+        original.len() - 40,
+        original.len() - 1,
+    ] {
         let mut bytes = original.clone();
         bytes[at] ^= 0x01;
         std::fs::write(split.share("bob"), &bytes).unwrap();
@@ -237,7 +265,11 @@ fn a_wrong_holder_passphrase_names_the_share_and_its_holder() {
     ];
     let err = Keystore::open_with_shares(split.keystore(), &keys, Duration::ZERO).unwrap_err();
     match &err {
-        Error::ShareWrongPassphrase { path, index, holder } => {
+        Error::ShareWrongPassphrase {
+            path,
+            index,
+            holder,
+        } => {
             assert_eq!(path, &split.share("carol"));
             assert_eq!(*index, 3);
             assert_eq!(holder, "carol");
@@ -300,7 +332,13 @@ fn verify_checks_one_share_without_unlocking_anything() {
     assert_eq!(info.holder, "carol");
     assert_eq!(info.index, 3);
     assert_eq!((info.threshold, info.count, info.generation), (2, 3, 1));
-    assert_eq!(info.keystore_id, Keystore::peek_share_set(split.keystore()).unwrap().unwrap().keystore_id);
+    assert_eq!(
+        info.keystore_id,
+        Keystore::peek_share_set(split.keystore())
+            .unwrap()
+            .unwrap()
+            .keystore_id
+    );
     let err = Keystore::verify_share(split.keystore(), &split.key("carol", "bob")).unwrap_err();
     assert!(matches!(err, Error::ShareWrongPassphrase { .. }), "{err:?}");
     let other = Split::new();
@@ -340,11 +378,15 @@ fn passphrase_to_shares_to_passphrase_keeps_every_tier_key() {
     assert_eq!(check_values(&keystore), keys_before);
     assert_eq!(opens(&keystore), "4111 1111 1111 1111");
     // Splitting twice is refused (reissue instead).
-    let err = keystore.split(&split.plan("again-", 2, &HOLDERS)).unwrap_err();
+    let err = keystore
+        .split(&split.plan("again-", 2, &HOLDERS))
+        .unwrap_err();
     assert!(matches!(err, Error::KeystoreSplit { .. }), "{err:?}");
     assert!(!split.share("again-alice").exists());
 
-    keystore.join_shares(&"second".into(), KdfProfile::Test).unwrap();
+    keystore
+        .join_shares(&"second".into(), KdfProfile::Test)
+        .unwrap();
     assert!(keystore.share_set().is_none());
     assert!(!keystore.requires_dual_control(DualControlOp::Retire));
     drop(keystore);
@@ -373,7 +415,10 @@ fn a_failed_split_changes_nothing_and_leaves_no_share() {
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
     assert_eq!(split.bytes(), before);
     assert!(!split.share("alice").exists() && !split.share("bob").exists());
-    assert_eq!(std::fs::read(split.share("carol")).unwrap(), b"someone else's file");
+    assert_eq!(
+        std::fs::read(split.share("carol")).unwrap(),
+        b"someone else's file"
+    );
     assert!(keystore.share_set().is_none());
     drop(keystore);
     Keystore::open(&path, &"pw".into()).unwrap();
@@ -386,12 +431,17 @@ fn a_failed_split_changes_nothing_and_leaves_no_share() {
 
 #[test]
 fn splits_are_validated() {
-    for bad in ["1-of-3", "3-of-2", "0-of-0", "2-of-256", "2of3", "-1-of-3", "2-of-", ""] {
+    for bad in [
+        "1-of-3", "3-of-2", "0-of-0", "2-of-256", "2of3", "-1-of-3", "2-of-", "",
+    ] {
         assert!(bad.parse::<SplitSpec>().is_err(), "{bad}");
     }
     assert_eq!(
         "2-of-3".parse::<SplitSpec>().unwrap(),
-        SplitSpec { threshold: 2, count: 3 }
+        SplitSpec {
+            threshold: 2,
+            count: 3
+        }
     );
     assert!("255-of-255".parse::<SplitSpec>().is_ok());
     let dir = tempfile::tempdir().unwrap();
@@ -403,10 +453,22 @@ fn splits_are_validated() {
     let spec = SplitSpec::new(2, 2).unwrap();
     let plan = |shares| SplitPlan::new(spec, shares, KdfProfile::Test);
     assert!(plan(vec![share("a", "a")]).is_err(), "too few holders");
-    assert!(plan(vec![share("a", "a"), share("a", "b")]).is_err(), "one holder twice");
-    assert!(plan(vec![share("a", "a"), share("b", "a")]).is_err(), "one file twice");
-    assert!(plan(vec![share("a", "a"), share(" ", "b")]).is_err(), "blank holder");
-    assert!(plan(vec![share("a", "a"), share("b\n", "b")]).is_err(), "control character");
+    assert!(
+        plan(vec![share("a", "a"), share("a", "b")]).is_err(),
+        "one holder twice"
+    );
+    assert!(
+        plan(vec![share("a", "a"), share("b", "a")]).is_err(),
+        "one file twice"
+    );
+    assert!(
+        plan(vec![share("a", "a"), share(" ", "b")]).is_err(),
+        "blank holder"
+    );
+    assert!(
+        plan(vec![share("a", "a"), share("b\n", "b")]).is_err(),
+        "control character"
+    );
     assert!(plan(vec![share("a", "a"), share(&"b".repeat(65), "b")]).is_err());
     assert!(plan(vec![share("a", "a"), share("b", "b")]).is_ok());
 }

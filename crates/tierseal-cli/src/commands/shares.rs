@@ -127,12 +127,7 @@ pub(super) fn run(global: &GlobalArgs, command: &SharesCommand) -> Result<ExitCo
                 prompt: "new keystore passphrase: ",
                 confirm: true,
             })?;
-            let intent = announce(
-                global,
-                &keystore,
-                Action::SharesJoin,
-                Operation::default(),
-            )?;
+            let intent = announce(global, &keystore, Action::SharesJoin, Operation::default())?;
             let joined = keystore.join_shares(&new, kdf_profile(*profile));
             intent.finish(joined, &mut keystore)?;
             say(&format!(
@@ -225,8 +220,10 @@ fn plan(
         });
     }
     let files = shares.iter().map(|share| share.out.clone()).collect();
-    let plan = SplitPlan::new(spec, shares, profile)?
-        .with_dual_control(dual_control_ops(new.dual_control.as_deref(), default_policy)?);
+    let plan = SplitPlan::new(spec, shares, profile)?.with_dual_control(dual_control_ops(
+        new.dual_control.as_deref(),
+        default_policy,
+    )?);
     Ok((plan, files))
 }
 

@@ -259,7 +259,10 @@ impl Keystore {
                     count: u8::try_from(set.holders.len()).unwrap_or(u8::MAX),
                 });
             }
-            Ok((Keystore::passphrase_root(path, image, passphrase)?, Vec::new()))
+            Ok((
+                Keystore::passphrase_root(path, image, passphrase)?,
+                Vec::new(),
+            ))
         })
     }
 

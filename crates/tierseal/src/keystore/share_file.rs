@@ -185,7 +185,9 @@ impl ShareFile {
         };
         let (version, file) = read().ok_or(corrupt("the layout does not match a share file"))?;
         if version != VERSION {
-            return Err(corrupt("unknown share file version (a newer tierseal wrote it)"));
+            return Err(corrupt(
+                "unknown share file version (a newer tierseal wrote it)",
+            ));
         }
         file.header.kdf.check().map_err(corrupt)?;
         let h = &file.header;

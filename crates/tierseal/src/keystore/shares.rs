@@ -251,7 +251,11 @@ impl SplitPlan {
         }
         for (i, share) in shares.iter().enumerate() {
             check_holder(&share.holder)?;
-            if shares.iter().take(i).any(|other| other.holder == share.holder) {
+            if shares
+                .iter()
+                .take(i)
+                .any(|other| other.holder == share.holder)
+            {
                 return Err(bad("each holder is named once: one share per custodian"));
             }
             if shares.iter().take(i).any(|other| other.out == share.out) {
@@ -367,7 +371,10 @@ impl ShareSetInfo {
     fn of(body: &Body) -> Option<ShareSetInfo> {
         let set = body.share_set.as_ref()?;
         Some(ShareSetInfo {
-            keystore_id: body.keystore_id.map(|id| id.to_string()).unwrap_or_default(),
+            keystore_id: body
+                .keystore_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
             generation: set.generation,
             threshold: set.threshold,
             holders: set.holders.clone(),
@@ -743,7 +750,7 @@ impl Keystore {
     /// the file.
     ///
     /// # Errors
-    /// [`Error::KeyState`]-free: [`Error::KeystoreSplit`] when it is split
+    /// [`Error::KeystoreSplit`] when it is split
     /// already (use [`reissue_shares`](Self::reissue_shares)), I/O errors
     /// naming a share file, or an error saving; on error the keystore is
     /// unchanged and no share file is left behind.
@@ -810,7 +817,11 @@ impl Keystore {
     /// # Errors
     /// [`Error::KeystoreNotSplit`], or an error saving; on error nothing
     /// changes.
-    pub fn join_shares(&mut self, passphrase: &Passphrase, profile: KdfProfile) -> Result<(), Error> {
+    pub fn join_shares(
+        &mut self,
+        passphrase: &Passphrase,
+        profile: KdfProfile,
+    ) -> Result<(), Error> {
         if self.body.share_set.is_none() {
             return Err(Error::KeystoreNotSplit {
                 path: self.path.clone(),
