@@ -515,7 +515,7 @@ fn recover(
         {
             return Err(Error::ShareCorrupt {
                 path: key.path.clone(),
-                reason: "its place in the set does not match the keystore's record",
+                reason: "its M, N, index or holder does not match the keystore's record of the set (the share or the keystore was altered)",
             });
         }
         if let Some(first) = seen.insert(h.index, &key.path) {
