@@ -304,7 +304,7 @@ pub enum Error {
     /// Shares that each opened do not rebuild the key that authenticates
     /// the keystore.
     #[error(
-        "the shares do not match keystore {path}: together they do not rebuild its master key (shares of a different set, or a keystore replaced by another)"
+        "the shares do not match keystore {path}: together they do not rebuild its master key (shares of a different set, a keystore replaced by another, or a keystore file altered)"
     )]
     SharesDoNotMatch {
         /// The keystore file.

@@ -848,6 +848,7 @@ fn share_set(plan: &SplitPlan, generation: u32) -> ShareSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// A holder knows their own passphrase, so they can rewrite their share
     /// file to claim any generation or keystore. Such a share still carries
@@ -898,5 +899,61 @@ mod tests {
             })
             .collect();
         assert!(Keystore::open_with_shares(&path, &keys, std::time::Duration::ZERO).is_ok());
+    }
+
+    /// The keystore's record of the set is authenticated only by the
+    /// master key: an attacker who edits it (and fixes the checksum) gets
+    /// a refusal, never an unlock with fewer or other shares.
+    #[test]
+    fn an_altered_record_of_the_set_never_unlocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.keystore");
+        let shares: Vec<NewShare> = ["alice", "bob", "carol"]
+            .into_iter()
+            .map(|holder| NewShare {
+                holder: holder.into(),
+                passphrase: holder.into(),
+                out: dir.path().join(holder),
+            })
+            .collect();
+        let plan = SplitPlan::new(SplitSpec::new(2, 3).unwrap(), shares, KdfProfile::Test).unwrap();
+        drop(Keystore::create_split(&path, &plan).unwrap());
+        let original = std::fs::read(&path).unwrap();
+        let key = |holder: &str| ShareKey {
+            path: dir.path().join(holder),
+            passphrase: holder.into(),
+        };
+        let alter = |edit: &dyn Fn(&mut Body)| {
+            let mut image = FileImage::decode(&original, &path).unwrap();
+            let mut body = Body::decode(image.version, &image.body).unwrap();
+            edit(&mut body);
+            image.body = postcard::to_stdvec(&body).unwrap();
+            std::fs::write(&path, image.encode()).unwrap();
+            Keystore::open_with_shares(&path, &[key("alice"), key("bob")], Duration::ZERO)
+                .unwrap_err()
+        };
+        // Bob's place renamed: his share disagrees with the record.
+        let err = alter(&|body| {
+            if let Some(set) = &mut body.share_set {
+                set.holders[1] = "mallory".into();
+            }
+        });
+        assert!(matches!(err, Error::ShareCorrupt { .. }), "{err:?}");
+        // Carol's place renamed: the shares rebuild the key, which refuses
+        // the altered body.
+        let err = alter(&|body| {
+            if let Some(set) = &mut body.share_set {
+                set.holders[2] = "mallory".into();
+            }
+        });
+        assert!(matches!(err, Error::SharesDoNotMatch { .. }), "{err:?}");
+        // The record removed: no passphrase wrap exists to fall back on.
+        let _ = alter(&|body| body.share_set = None);
+        let err = Keystore::open(&path, &"alice".into()).unwrap_err();
+        assert!(matches!(err, Error::WrongPassphrase { .. }), "{err:?}");
+        std::fs::write(&path, &original).unwrap();
+        assert!(
+            Keystore::open_with_shares(&path, &[key("carol"), key("bob")], Duration::ZERO).is_ok()
+        );
     }
 }
