@@ -45,6 +45,15 @@ pub(crate) struct GlobalArgs {
     /// Who is running the command, for the audit log (default: $USER).
     #[arg(long, global = true, env = "TIERSEAL_ACTOR", value_name = "NAME")]
     pub(crate) actor: Option<String>,
+    /// A custodian share file, to unlock a split keystore (repeat once per
+    /// holder: M of them). Each holder's passphrase is prompted for, or read
+    /// from the --share-passphrase-file given in the same position.
+    #[arg(long = "share", global = true, value_name = "FILE")]
+    pub(crate) shares: Vec<PathBuf>,
+    /// The passphrase file of the --share in the same position (repeat once
+    /// per --share, in the same order; for automation).
+    #[arg(long = "share-passphrase-file", global = true, value_name = "FILE")]
+    pub(crate) share_passphrase_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +82,9 @@ pub(crate) enum Command {
     /// inventory of sources and the audit logs' verification and access
     /// counts; exit 1 after printing when a log does not verify.
     Report(ReportArgs),
+    /// Custodian shares of a split keystore: verify, show, split, reissue, join.
+    #[command(subcommand)]
+    Shares(SharesCommand),
 }
 
 /// Output formats of `report`.
@@ -116,6 +128,76 @@ pub(crate) struct ReportArgs {
     /// --log given (repeatable).
     #[arg(long = "checkpoint", value_name = "FILE", requires = "logs")]
     pub(crate) checkpoints: Vec<PathBuf>,
+}
+
+/// Where a new share set goes and who holds it.
+#[derive(Debug, Args)]
+pub(crate) struct NewSharesArgs {
+    /// A share holder (repeat N times, in share order).
+    #[arg(long = "holder", value_name = "NAME")]
+    pub(crate) holders: Vec<String>,
+    /// The folder the share files are written to, one per holder, named
+    /// KEYSTORE.gGENERATION.INDEX-HOLDER.share (never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) share_out: Option<PathBuf>,
+    /// The passphrase file of the --holder in the same position (repeat
+    /// once per holder; else each holder is prompted on the terminal).
+    #[arg(long = "holder-passphrase-file", value_name = "FILE")]
+    pub(crate) holder_passphrase_files: Vec<PathBuf>,
+    /// Comma-separated operations that need M custodians: retire,
+    /// grant-restricted, root-change, kek-migration, or none (default: all
+    /// for a new split; the current policy for a reissue).
+    #[arg(long, value_name = "OPS")]
+    pub(crate) dual_control: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SharesCommand {
+    /// Check one share without unlocking anything: its holder's passphrase
+    /// opens it, and it belongs to this keystore's current share set.
+    /// Give the share with --share (and --share-passphrase-file or a prompt).
+    Verify,
+    /// Print the keystore's share set and dual-control policy as its file
+    /// records them (read without unlocking; not authenticated).
+    Show {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Convert a passphrase keystore to M-of-N custodian shares (needs the
+    /// passphrase).
+    Split {
+        /// M-of-N, e.g. 2-of-3.
+        #[arg(long, value_parser = parse_split)]
+        split: tierseal::SplitSpec,
+        #[command(flatten)]
+        new: NewSharesArgs,
+        /// The KDF profile of the share files.
+        #[arg(long, value_enum, default_value = "production")]
+        kdf_profile: KdfProfileArg,
+    },
+    /// Replace the whole share set (needs M current shares): a new master
+    /// key, every key re-wrapped, shares of a new generation; the old
+    /// shares become useless.
+    Reissue {
+        /// M-of-N of the new set (default: the current M, N = the holders).
+        #[arg(long, value_parser = parse_split)]
+        split: Option<tierseal::SplitSpec>,
+        #[command(flatten)]
+        new: NewSharesArgs,
+        /// The KDF profile of the share files.
+        #[arg(long, value_enum, default_value = "production")]
+        kdf_profile: KdfProfileArg,
+    },
+    /// Convert a split keystore back to one passphrase (needs M shares).
+    Join {
+        /// Read the new passphrase from this file (else TIERSEAL_NEW_PASSPHRASE or a prompt).
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+        /// The KDF profile for the new passphrase.
+        #[arg(long, value_enum, default_value = "production")]
+        kdf_profile: KdfProfileArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +267,13 @@ pub(crate) struct InitArgs {
     /// How expensive the passphrase derivation is.
     #[arg(long, value_enum, default_value = "production")]
     pub(crate) kdf_profile: KdfProfileArg,
+    /// Split the master key into M-of-N custodian shares (e.g. 2-of-3)
+    /// instead of protecting it with one passphrase; needs --holder N times
+    /// and --share-out.
+    #[arg(long, value_parser = parse_split, value_name = "M-of-N")]
+    pub(crate) split: Option<tierseal::SplitSpec>,
+    #[command(flatten)]
+    pub(crate) new_shares: NewSharesArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -404,6 +493,10 @@ pub(crate) struct InventoryArgs {
 }
 
 fn parse_tier(text: &str) -> Result<Tier, String> {
+    text.parse().map_err(|e: tierseal::Error| e.to_string())
+}
+
+fn parse_split(text: &str) -> Result<tierseal::SplitSpec, String> {
     text.parse().map_err(|e: tierseal::Error| e.to_string())
 }
 

@@ -81,13 +81,43 @@ fn first_line(file: &Path) -> Result<String, CliError> {
     }
 }
 
+/// Reads one custodian's passphrase: from `file` (its first line), else
+/// from the terminal with `prompt` (twice when `confirm`); `what` names it
+/// when neither is available.
+pub(crate) fn read_for(
+    file: Option<&Path>,
+    prompt_text: &str,
+    confirm: bool,
+    what: &str,
+) -> Result<Passphrase, CliError> {
+    let text = if let Some(file) = file {
+        first_line(file)?
+    } else if std::io::stdin().is_terminal() {
+        ask_terminal(prompt_text, confirm)?
+    } else {
+        return Err(CliError::Usage(format!(
+            "no passphrase for {what}: give a passphrase file for it (there is no terminal to prompt on)"
+        )));
+    };
+    if text.is_empty() {
+        return Err(CliError::Usage(format!(
+            "the passphrase for {what} is empty"
+        )));
+    }
+    Ok(Passphrase::new(text))
+}
+
 fn prompt(source: &Source<'_>) -> Result<String, CliError> {
+    ask_terminal(source.prompt, source.confirm)
+}
+
+fn ask_terminal(prompt_text: &str, confirm: bool) -> Result<String, CliError> {
     let ask = |prompt: &str| {
         rpassword::prompt_password(prompt)
             .map_err(|e| CliError::io("read passphrase from", "the terminal", e))
     };
-    let first = ask(source.prompt)?;
-    if source.confirm {
+    let first = ask(prompt_text)?;
+    if confirm {
         let second = Zeroizing::new(ask("repeat it: ")?);
         if first != *second {
             return Err(CliError::Usage(

@@ -174,7 +174,7 @@ pub enum Error {
 
     /// The keystore file was written by a newer (or unknown) version.
     #[error(
-        "keystore {path} has format version {version}, but this build reads versions 1 and 2 only: a newer tierseal wrote it, or it is not a keystore"
+        "keystore {path} has format version {version}, but this build reads versions 1 to 3 only: a newer tierseal wrote it, or it is not a keystore"
     )]
     UnsupportedKeystoreVersion {
         /// The keystore file.
@@ -195,6 +195,134 @@ pub enum Error {
     KeystoreExists {
         /// The keystore file.
         path: PathBuf,
+    },
+
+    // issue 13: custodian shares.
+    /// A split keystore was asked to unlock with a passphrase, or to take
+    /// a passphrase or a first share set.
+    #[error(
+        "keystore {path} is split into {count} custodian shares: unlock it with {threshold} of them (--share FILE per holder), and use `tierseal shares reissue` or `shares join` to change its root"
+    )]
+    KeystoreSplit {
+        /// The keystore file.
+        path: PathBuf,
+        /// M.
+        threshold: u8,
+        /// N.
+        count: u8,
+    },
+
+    /// A share operation on a keystore that is not split.
+    #[error(
+        "keystore {path} is not split into custodian shares: unlock it with its passphrase, or split it with `tierseal shares split`"
+    )]
+    KeystoreNotSplit {
+        /// The keystore file.
+        path: PathBuf,
+    },
+
+    /// A share file is damaged, altered or not a share file.
+    #[error("share file {path} is corrupt: {reason}; ask its holder for an intact copy")]
+    ShareCorrupt {
+        /// The share file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// A holder's passphrase does not open their share.
+    #[error(
+        "wrong passphrase for share #{index} of holder {holder} ({path}), or the share was altered"
+    )]
+    ShareWrongPassphrase {
+        /// The share file.
+        path: PathBuf,
+        /// The share's index.
+        index: u8,
+        /// Its holder (shortened).
+        holder: String,
+    },
+
+    /// A share made for another keystore.
+    #[error(
+        "share {path} (holder {holder}) belongs to keystore {share_keystore}, not to {keystore} (keystore {keystore_id})"
+    )]
+    ShareForeign {
+        /// The share file.
+        path: PathBuf,
+        /// Its holder.
+        holder: String,
+        /// The keystore id the share names.
+        share_keystore: String,
+        /// The keystore file.
+        keystore: PathBuf,
+        /// Its id.
+        keystore_id: String,
+    },
+
+    /// A share of an earlier, replaced share set.
+    #[error(
+        "share {path} (holder {holder}) is of share-set generation {generation}, but the keystore's current set is generation {current}: it was replaced and is useless"
+    )]
+    ShareStale {
+        /// The share file.
+        path: PathBuf,
+        /// Its holder.
+        holder: String,
+        /// Its generation.
+        generation: u32,
+        /// The keystore's generation.
+        current: u32,
+    },
+
+    /// The same share given twice (the same file, or a copy of it).
+    #[error(
+        "share #{index} of holder {holder} is given twice ({first} and {path}): each of the M shares must be a different holder's"
+    )]
+    ShareDuplicate {
+        /// The second file.
+        path: PathBuf,
+        /// The first file with that share.
+        first: PathBuf,
+        /// The share's index.
+        index: u8,
+        /// Its holder.
+        holder: String,
+    },
+
+    /// Fewer shares than the threshold.
+    #[error("keystore {path} needs {needed} shares, got {got}: bring more custodians")]
+    NotEnoughShares {
+        /// The keystore file.
+        path: PathBuf,
+        /// M.
+        needed: u8,
+        /// How many distinct shares were given.
+        got: usize,
+    },
+
+    /// Shares that each opened do not rebuild the key that authenticates
+    /// the keystore.
+    #[error(
+        "the shares do not match keystore {path}: together they do not rebuild its master key (shares of a different set, a keystore replaced by another, or a keystore file altered)"
+    )]
+    SharesDoNotMatch {
+        /// The keystore file.
+        path: PathBuf,
+    },
+
+    /// An operation the keystore's policy reserves to M custodians, run
+    /// without them.
+    #[error(
+        "{operation} needs {needed} custodians under the keystore's dual-control policy, and {got} approved it"
+    )]
+    DualControlRequired {
+        /// The operation.
+        operation: &'static str,
+        /// M.
+        needed: u8,
+        /// The custodians who approved.
+        got: usize,
     },
 
     /// A tier that is already in the keystore was added again.
@@ -347,6 +475,16 @@ impl Error {
             Error::UnsupportedKeystoreVersion { .. } => "unsupported-keystore-version",
             Error::KeystoreLocked { .. } => "keystore-locked",
             Error::KeystoreExists { .. } => "keystore-exists",
+            Error::KeystoreSplit { .. } => "keystore-split",
+            Error::KeystoreNotSplit { .. } => "keystore-not-split",
+            Error::ShareCorrupt { .. } => "share-corrupt",
+            Error::ShareWrongPassphrase { .. } => "share-wrong-passphrase",
+            Error::ShareForeign { .. } => "share-foreign",
+            Error::ShareStale { .. } => "share-stale",
+            Error::ShareDuplicate { .. } => "share-duplicate",
+            Error::NotEnoughShares { .. } => "not-enough-shares",
+            Error::SharesDoNotMatch { .. } => "shares-do-not-match",
+            Error::DualControlRequired { .. } => "dual-control-required",
             Error::TierExists { .. } => "tier-exists",
             Error::UnknownTier { .. } => "unknown-tier",
             Error::KeyState { .. } => "key-state",

@@ -81,9 +81,10 @@ pub use error::Error;
 pub use grant::{GrantInfo, GrantSecret};
 pub use keyring::Keyring;
 pub use keystore::{
-    AuditCheckpoint, CUSTODIAN, DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, GrantId, IssuedGrant,
-    IssuedTier, KdfParams, KdfProfile, KeyState, KeyVersionInfo, Keystore, Passphrase,
-    RESERVED_PRINCIPALS,
+    AuditCheckpoint, CUSTODIAN, DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, DualControlOp,
+    GrantId, IssuedGrant, IssuedTier, KdfParams, KdfProfile, KeyState, KeyVersionInfo, Keystore,
+    KeystoreId, NewShare, Passphrase, RESERVED_PRINCIPALS, ShareInfo, ShareKey, ShareSetInfo,
+    SplitPlan, SplitSpec,
 };
 pub use revealed::{Revealed, Withheld};
 /// Derives [`Classified`] (see there for the attribute syntax).

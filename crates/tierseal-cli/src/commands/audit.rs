@@ -298,6 +298,9 @@ fn describe(seq: u64, event: &AuditEvent, verified: bool, no_outcome: bool) -> S
     if let Some(reason) = &event.reason {
         line.push_str(&format!(" ({reason})"));
     }
+    if !event.approvers.is_empty() {
+        line.push_str(&format!(" approved by {}", event.approvers.join(", ")));
+    }
     if let Some(intent) = event.intent {
         line.push_str(&format!(" [outcome of #{intent}]"));
     }

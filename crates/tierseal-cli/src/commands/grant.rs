@@ -31,6 +31,13 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     refuse_overwrite(&secret_out, args.force)?;
     let expires_at = crate::text::after_now(args.expires, "--expires")?;
     let mut keystore = open_keystore(global)?;
+    if args
+        .clearance
+        .tiers()
+        .any(|tier| tier.level() == tierseal::Level::Restricted)
+    {
+        super::dual_control(&keystore, tierseal::DualControlOp::GrantRestricted)?;
+    }
     let reason = format!(
         "to {} for {}, expires {}",
         args.principal,

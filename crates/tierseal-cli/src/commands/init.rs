@@ -18,17 +18,36 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
         )));
     }
     let profile = kdf_profile(args.kdf_profile);
-    let passphrase = secret::read(&Source {
-        file: global.passphrase_file.as_deref(),
-        env: "TIERSEAL_PASSPHRASE",
-        prompt: "new keystore passphrase: ",
-        confirm: true,
-    })?;
     // The audit key is born with the keystore: the creation is announced
     // right after, before any tier is added.
-    let mut keystore = Keystore::create(&global.keystore, &passphrase, profile)?;
+    let (mut keystore, split, files) = if let Some(spec) = args.split {
+        let (plan, files, described) =
+            super::shares::init_plan(global, spec, &args.new_shares, profile)?;
+        (
+            Keystore::create_split(&global.keystore, &plan)?,
+            Some(described),
+            files,
+        )
+    } else {
+        if !args.new_shares.holders.is_empty() || args.new_shares.share_out.is_some() {
+            return Err(CliError::Usage(
+                "--holder and --share-out go with --split M-of-N".into(),
+            ));
+        }
+        let passphrase = secret::read(&Source {
+            file: global.passphrase_file.as_deref(),
+            env: "TIERSEAL_PASSPHRASE",
+            prompt: "new keystore passphrase: ",
+            confirm: true,
+        })?;
+        let keystore = Keystore::create(&global.keystore, &passphrase, profile)?;
+        (keystore, None, Vec::new())
+    };
     let created: Vec<String> = keystore.tiers().map(ToString::to_string).collect();
     let mut reason = format!("tiers {}", created.join(", "));
+    if let Some(split) = &split {
+        reason.push_str(&format!("; master key split {split}"));
+    }
     if !args.tiers.is_empty() {
         let adding: Vec<String> = args.tiers.iter().map(ToString::to_string).collect();
         reason.push_str(&format!("; adding {}", adding.join(", ")));
@@ -53,5 +72,12 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
         global.keystore.display(),
         tiers.join(", ")
     ));
+    if let Some(split) = split {
+        say(&format!("the master key is split {split}:"));
+        for file in &files {
+            say(&format!("  share: {} (mode 0600)", file.display()));
+        }
+        say("hand each share file to its holder only; any M of them unlock the keystore");
+    }
     Ok(ExitCode::SUCCESS)
 }

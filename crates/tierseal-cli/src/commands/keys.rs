@@ -235,6 +235,7 @@ fn retire(
     args: &RetireArgs,
 ) -> Result<ExitCode, CliError> {
     let (tier, version) = (&args.tier, args.version);
+    super::dual_control(keystore, tierseal::DualControlOp::Retire)?;
     let wanted = format!("{tier} v{version}");
     let mut still_used = 0u64;
     for file in &args.data {

@@ -8,6 +8,7 @@ mod lint;
 mod passphrase;
 mod report;
 mod rewrap;
+mod shares;
 
 use std::io::IsTerminal as _;
 use std::path::Path;
@@ -36,6 +37,7 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Inventory(args) => lint::inventory(args),
         Command::Audit(command) => audit::run(global, command),
         Command::Report(args) => report::run(global, args),
+        Command::Shares(command) => shares::run(global, command),
     }
 }
 
@@ -57,12 +59,39 @@ fn open_keystore(global: &GlobalArgs) -> Result<Keystore, CliError> {
             global.keystore.display()
         )));
     }
+    let wait = Duration::from_secs(global.lock_wait);
+    // A file that cannot be read this far is left for `open` to name.
+    let split = Keystore::peek_share_set(&global.keystore).ok().flatten();
+    if split.is_some() || !global.shares.is_empty() {
+        let keys = shares::share_keys(global, split.as_ref())?;
+        return Ok(Keystore::open_with_shares(&global.keystore, &keys, wait)?);
+    }
     let passphrase = keystore_passphrase(global)?;
     Ok(Keystore::open_with_lock_wait(
         &global.keystore,
         &passphrase,
-        Duration::from_secs(global.lock_wait),
+        wait,
     )?)
+}
+
+/// Refuses `op` when the keystore's dual-control policy reserves it to M
+/// custodians and fewer unlocked the keystore. On a split keystore every
+/// unlock already takes M shares, so this holds whenever the keystore is
+/// open; it stays as a check that the record names M approvers.
+fn dual_control(keystore: &Keystore, op: tierseal::DualControlOp) -> Result<(), CliError> {
+    let Some(set) = keystore.share_set() else {
+        return Ok(());
+    };
+    let got = keystore.custodians().len();
+    if keystore.requires_dual_control(op) && got < usize::from(set.threshold) {
+        return Err(tierseal::Error::DualControlRequired {
+            operation: op.as_str(),
+            needed: set.threshold,
+            got,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// A key operation for the audit log.
@@ -103,6 +132,9 @@ fn announce(
     event.tier = operation.tier.map(ToString::to_string);
     event.key_version = operation.version;
     event.reason = operation.reason;
+    // On a split keystore, the custodians whose shares unlocked it approved
+    // the operation: each is named (from the holder name their share binds).
+    event.approvers = keystore.custodians().to_vec();
     let path = audit_log(global);
     let unrecorded = |e: &dyn std::fmt::Display| {
         CliError::Refused(format!(

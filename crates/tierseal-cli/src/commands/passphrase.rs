@@ -14,6 +14,13 @@ pub(super) fn run(global: &GlobalArgs, command: &PassphraseCommand) -> Result<Ex
         kdf_profile: profile,
     } = command;
     let mut keystore = open_keystore(global)?;
+    if keystore.share_set().is_some() {
+        return Err(CliError::Refused(format!(
+            "{} is split into custodian shares and has no passphrase: use `tierseal shares \
+             reissue` to replace the shares, or `tierseal shares join` to go back to one passphrase",
+            global.keystore.display()
+        )));
+    }
     let new = secret::read(&Source {
         file: new_passphrase_file.as_deref(),
         env: "TIERSEAL_NEW_PASSPHRASE",

@@ -219,7 +219,7 @@ struct KeystoreState {
 /// How the keystore's root key is held (PCI DSS 3.6.1.2, 3.7.6).
 #[derive(Debug, Serialize)]
 struct Custody {
-    /// `passphrase` today; `shares` once M-of-N custody exists.
+    /// `passphrase` (one custodian) or `shares` (M-of-N custodians).
     kind: &'static str,
     /// For people: `passphrase (single custodian)`, or `M-of-N shares`.
     description: String,
@@ -227,19 +227,42 @@ struct Custody {
     threshold: Option<u8>,
     /// N, for shares.
     holders: Option<u8>,
+    /// The share holders' names, share 1 first (empty for a passphrase).
+    holder_names: Vec<String>,
+    /// The operations the keystore's policy reserves to M custodians.
+    dual_control: Vec<String>,
 }
 
-/// The custody of `keystore`'s root key.
-///
-/// HOOK for M-of-N custodian shares: when the keystore can be held in
-/// shares, report `kind: "shares"`, the threshold and the number of
-/// holders here. Nothing else in the report needs to change.
-fn share_policy(_keystore: &Keystore) -> Custody {
-    Custody {
-        kind: "passphrase",
-        description: "passphrase (single custodian)".into(),
-        threshold: None,
-        holders: None,
+/// The custody of `keystore`'s root key: one passphrase, or M-of-N
+/// custodian shares with the dual-control policy.
+fn share_policy(keystore: &Keystore) -> Custody {
+    match keystore.share_set() {
+        None => Custody {
+            kind: "passphrase",
+            description: "passphrase (single custodian)".into(),
+            threshold: None,
+            holders: None,
+            holder_names: Vec::new(),
+            dual_control: Vec::new(),
+        },
+        Some(set) => {
+            let holders = u8::try_from(set.holders.len()).unwrap_or(u8::MAX);
+            Custody {
+                kind: "shares",
+                description: format!(
+                    "{}-of-{holders} custodian shares (generation {})",
+                    set.threshold, set.generation
+                ),
+                threshold: Some(set.threshold),
+                holders: Some(holders),
+                holder_names: set.holders,
+                dual_control: set
+                    .dual_control
+                    .iter()
+                    .map(|op| op.as_str().to_owned())
+                    .collect(),
+            }
+        }
     }
 }
 
@@ -755,7 +778,20 @@ fn markdown(report: &Report) -> String {
     );
     let state = &report.keystore;
     let _ = writeln!(out, "- Keystore: `{}`", state.path);
-    let _ = writeln!(out, "- Custody: {}\n", state.custody.description);
+    let _ = writeln!(out, "- Custody: {}", state.custody.description);
+    if !state.custody.holder_names.is_empty() {
+        let _ = writeln!(
+            out,
+            "- Share holders: {}",
+            cell(&state.custody.holder_names.join(", "))
+        );
+        let _ = writeln!(
+            out,
+            "- Dual control (M custodians) for: {}",
+            cell(&state.custody.dual_control.join(", "))
+        );
+    }
+    let _ = writeln!(out);
 
     let _ = writeln!(out, "## Keys\n");
     let mut rows = Vec::new();

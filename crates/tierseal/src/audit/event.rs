@@ -80,6 +80,12 @@ pub enum Action {
     GrantIssue,
     /// A tier's cryptoperiod was changed.
     SetCryptoperiod,
+    /// A keystore's master key was split into custodian shares (issue 13).
+    SharesSplit,
+    /// A split keystore's share set was replaced (issue 13).
+    SharesReissue,
+    /// A split keystore went back to one passphrase (issue 13).
+    SharesJoin,
     /// A writer cut an incomplete last line (a writer killed mid-write):
     /// `reason` gives its length and SHA-256.
     LogRepair,
@@ -104,6 +110,9 @@ impl Action {
             Action::PassphraseChange => "passphrase-change",
             Action::GrantIssue => "grant-issue",
             Action::SetCryptoperiod => "set-cryptoperiod",
+            Action::SharesSplit => "shares-split",
+            Action::SharesReissue => "shares-reissue",
+            Action::SharesJoin => "shares-join",
             Action::LogRepair => "log-repair",
             Action::LogLoss => "log-loss",
         }
@@ -213,6 +222,11 @@ pub struct AuditEvent {
     /// its [`Outcome::Intent`] entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<u64>,
+    // issue 13: dual control.
+    /// The custodians whose shares unlocked a split keystore for a key
+    /// operation: who approved it (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
 }
 
 impl AuditEvent {
@@ -232,6 +246,7 @@ impl AuditEvent {
             key_version: None,
             reason: None,
             intent: None,
+            approvers: Vec::new(),
         }
     }
 }

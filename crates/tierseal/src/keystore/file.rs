@@ -12,7 +12,13 @@
 //! accidental damage apart from a wrong passphrase.
 //!
 //! Version 2 keeps this layout and extends the body (see `model`); version
-//! 1 files are still read, and written as version 2 on their next save.
+//! 1 files are still read, and written as the current version on their next
+//! save. Version 3 keeps it again and extends the body once more.
+//!
+//! A keystore split into custodian shares (see `shares`) keeps this layout
+//! too, with no passphrase wrap: its `master_nonce` and `wrapped_master`
+//! are zero, its salt is random and unused, and the Argon2 parameters are
+//! those its share files were sealed with.
 
 use std::fs::{self, File, TryLockError};
 use std::io::Write;
@@ -28,7 +34,7 @@ use crate::crypto::{NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 
 pub(crate) const MAGIC: &[u8; 4] = b"TSKS";
 /// The version every save writes.
-pub(crate) const FILE_VERSION: u16 = 2;
+pub(crate) const FILE_VERSION: u16 = 3;
 /// The oldest version still read.
 const OLDEST_READ_VERSION: u16 = 1;
 const KDF_ARGON2ID: u8 = 1;

@@ -17,6 +17,8 @@
 mod file;
 mod kdf;
 mod model;
+mod share_file;
+mod shares;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,6 +28,9 @@ use aes_gcm::Aes256Gcm;
 pub use kdf::{KdfParams, KdfProfile, Passphrase};
 
 pub use model::{AuditCheckpoint, GrantId, IssuedGrant, IssuedTier};
+pub use shares::{
+    DualControlOp, KeystoreId, NewShare, ShareInfo, ShareKey, ShareSetInfo, SplitPlan, SplitSpec,
+};
 
 use crate::audit::AuditKey;
 use crate::crypto::{self, AuthFailed, KEY_LEN, KeyMaterial};
@@ -119,6 +124,8 @@ pub struct Keystore {
     _lock: KeystoreLock,
     root: Root,
     body: Body,
+    /// The holders whose shares unlocked a split keystore (issue 13).
+    custodians: Vec<String>,
 }
 
 /// The master key, and its wrap under the passphrase as the file stores it.
@@ -177,7 +184,18 @@ impl Keystore {
         passphrase: &Passphrase,
         profile: KdfProfile,
     ) -> Result<Keystore, Error> {
-        let path = path.as_ref().to_owned();
+        Keystore::create_with(path.as_ref(), |master| {
+            let root = Root::new(master, passphrase, profile.params())?;
+            Ok((root, Body::default()))
+        })
+    }
+
+    /// Creates a keystore whose root `root` makes from a fresh master key.
+    fn create_with(
+        path: &Path,
+        root: impl FnOnce(&KeyMaterial) -> Result<(Root, Body), Error>,
+    ) -> Result<Keystore, Error> {
+        let path = path.to_owned();
         let lock = KeystoreLock::acquire(&path, Duration::ZERO)?;
         if path
             .try_exists()
@@ -185,12 +203,13 @@ impl Keystore {
         {
             return Err(Error::KeystoreExists { path });
         }
-        let root = Root::new(&KeyMaterial::generate()?, passphrase, profile.params())?;
+        let (root, body) = root(&KeyMaterial::generate()?)?;
         let mut keystore = Keystore {
             path,
             _lock: lock,
             root,
-            body: Body::default(),
+            body,
+            custodians: Vec::new(),
         };
         keystore.update(|store, body| {
             for tier in [Tier::INTERNAL, Tier::CONFIDENTIAL, Tier::RESTRICTED] {
@@ -232,20 +251,34 @@ impl Keystore {
         passphrase: &Passphrase,
         wait: Duration,
     ) -> Result<Keystore, Error> {
-        let path = path.as_ref().to_owned();
-        let lock = KeystoreLock::acquire(&path, wait)?;
-        let bytes = file::read(&path)?;
-        let image = FileImage::decode(&bytes, &path)?;
-        let corrupt = |reason| Error::KeystoreCorrupt {
-            path: path.clone(),
-            reason,
-        };
+        Keystore::open_with(path.as_ref(), wait, |path, image, body| {
+            if let Some(set) = body.and_then(|body| body.share_set.as_ref()) {
+                return Err(Error::KeystoreSplit {
+                    path: path.to_owned(),
+                    threshold: set.threshold,
+                    count: u8::try_from(set.holders.len()).unwrap_or(u8::MAX),
+                });
+            }
+            Ok((
+                Keystore::passphrase_root(path, image, passphrase)?,
+                Vec::new(),
+            ))
+        })
+    }
 
+    /// The root of a passphrase keystore: its master key unwrapped.
+    fn passphrase_root(
+        path: &Path,
+        image: &FileImage,
+        passphrase: &Passphrase,
+    ) -> Result<Root, Error> {
         let unlock = crypto::cipher_for(&*image.kdf.derive(passphrase, &image.salt)?);
         let header = FileImage::header(image.version, image.kdf, &image.salt);
         let mut master_bytes =
             crypto::unwrap_key(&unlock, &image.master_nonce, &header, &image.wrapped_master)
-                .map_err(|_| Error::WrongPassphrase { path: path.clone() })?;
+                .map_err(|_| Error::WrongPassphrase {
+                    path: path.to_owned(),
+                })?;
         let master_key = KeyMaterial::take(&mut master_bytes);
         let master = master_key.cipher();
         // The wrap binds the file version: an older file's master key is
@@ -263,6 +296,27 @@ impl Keystore {
             Root::wrap(&master_key, &unlock, image.kdf, image.salt)?
         };
         drop((unlock, master_key));
+        Ok(root)
+    }
+
+    /// Opens the keystore at `path` with the root `unlock` finds from the
+    /// file and its body (not yet authenticated; `None` when it does not
+    /// decode), and the holders whose shares it used.
+    fn open_with(
+        path: &Path,
+        wait: Duration,
+        unlock: impl FnOnce(&Path, &FileImage, Option<&Body>) -> Result<(Root, Vec<String>), Error>,
+    ) -> Result<Keystore, Error> {
+        let path = path.to_owned();
+        let lock = KeystoreLock::acquire(&path, wait)?;
+        let bytes = file::read(&path)?;
+        let image = FileImage::decode(&bytes, &path)?;
+        let corrupt = |reason| Error::KeystoreCorrupt {
+            path: path.clone(),
+            reason,
+        };
+        let unauthenticated = Body::decode(image.version, &image.body);
+        let (root, custodians) = unlock(&path, &image, unauthenticated.as_ref())?;
 
         let mut empty = [];
         crypto::decrypt(
@@ -280,6 +334,7 @@ impl Keystore {
             _lock: lock,
             root,
             body,
+            custodians,
         };
         // Every stored tier key must unwrap: fail now, not at first use.
         for record in &keystore.body.tiers {
@@ -527,8 +582,26 @@ impl Keystore {
         new: &Passphrase,
         profile: KdfProfile,
     ) -> Result<(), Error> {
+        if let Some(set) = &self.body.share_set {
+            return Err(Error::KeystoreSplit {
+                path: self.path.clone(),
+                threshold: set.threshold,
+                count: u8::try_from(set.holders.len()).unwrap_or(u8::MAX),
+            });
+        }
         let root = Root::new(&KeyMaterial::generate()?, new, profile.params())?;
+        self.rekey(root, |_| {})
+    }
+
+    /// Wraps every key again under `root`'s master key, applies `change`
+    /// to the body, and saves both at once; only then are they adopted.
+    fn rekey(&mut self, root: Root, change: impl FnOnce(&mut Body)) -> Result<(), Error> {
         let mut body = self.body.clone();
+        change(&mut body);
+        body.check().map_err(|reason| Error::InvalidParameter {
+            what: "keystore change",
+            reason,
+        })?;
         for_each_wrapped_key(&mut body, |aad, wrapped| {
             let material = unwrap_under(&self.root.master, wrapped, aad).map_err(|_| {
                 Error::KeystoreCorrupt {
