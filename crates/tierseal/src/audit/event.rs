@@ -86,6 +86,9 @@ pub enum Action {
     /// The custodian found the log no longer holding what the keystore's
     /// checkpoint covers (entries removed or replaced): `reason` says what.
     LogLoss,
+    /// A break-glass approval was issued: `principal` is the approver,
+    /// `tier` the tier, `reason` the approval's id, requester and expiry.
+    Approve,
 }
 
 impl Action {
@@ -106,6 +109,7 @@ impl Action {
             Action::SetCryptoperiod => "set-cryptoperiod",
             Action::LogRepair => "log-repair",
             Action::LogLoss => "log-loss",
+            Action::Approve => "approve",
         }
     }
 }
@@ -172,6 +176,18 @@ pub struct FieldAccess {
     pub outcome: FieldOutcome,
 }
 
+/// A break-glass approval that allowed an open (never its signature).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalUse {
+    /// The approval's id (32 hex digits).
+    pub id: String,
+    /// Who approved.
+    pub approver: String,
+    /// The tier it opened.
+    pub tier: Tier,
+}
+
 /// One audit event. Reading one refuses fields it does not know: a verifier
 /// never accepts what it cannot show.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +229,10 @@ pub struct AuditEvent {
     /// its [`Outcome::Intent`] entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<u64>,
+    /// For an open: the break-glass approvals it used (written only when
+    /// there are some, so entries without approvals read as before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<ApprovalUse>,
 }
 
 impl AuditEvent {
@@ -232,6 +252,7 @@ impl AuditEvent {
             key_version: None,
             reason: None,
             intent: None,
+            approvals: Vec::new(),
         }
     }
 }

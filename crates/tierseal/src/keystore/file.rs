@@ -28,7 +28,7 @@ use crate::crypto::{NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 
 pub(crate) const MAGIC: &[u8; 4] = b"TSKS";
 /// The version every save writes.
-pub(crate) const FILE_VERSION: u16 = 2;
+pub(crate) const FILE_VERSION: u16 = 3;
 /// The oldest version still read.
 const OLDEST_READ_VERSION: u16 = 1;
 const KDF_ARGON2ID: u8 = 1;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::Tier;
 use crate::crypto::{CheckValue, KEY_LEN, NONCE_LEN, TAG_LEN};
 
-/// The keystore body of file format version 2.
+/// The keystore body of file format version 3.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Body {
     pub(crate) tiers: Vec<TierRecord>,
@@ -18,6 +18,19 @@ pub(crate) struct Body {
     pub(crate) grants: Vec<IssuedGrant>,
     /// The last audit-log head recorded by a custodian operation.
     pub(crate) audit_checkpoint: Option<AuditCheckpoint>,
+    // issue 13: the approver's Ed25519 signing key (its 32-byte seed),
+    // wrapped under the master key like the audit key; `None` in files
+    // older than version 3 until the first approval needs it.
+    pub(crate) approver_key: Option<WrappedTierKey>,
+}
+
+/// The keystore body of file format version 2, read to upgrade old files.
+#[derive(Deserialize)]
+struct BodyV2 {
+    tiers: Vec<TierRecord>,
+    audit_key: Option<WrappedTierKey>,
+    grants: Vec<IssuedGrant>,
+    audit_checkpoint: Option<AuditCheckpoint>,
 }
 
 /// The keystore body of file format version 1, read to upgrade old files.
@@ -28,7 +41,7 @@ struct BodyV1 {
 }
 
 impl Body {
-    /// Decodes the body of a file of format `version` (1 or 2).
+    /// Decodes the body of a file of format `version` (1 to 3).
     pub(crate) fn decode(version: u16, bytes: &[u8]) -> Option<Body> {
         match version {
             1 => {
@@ -38,9 +51,20 @@ impl Body {
                     audit_key: old.audit_key,
                     grants: Vec::new(),
                     audit_checkpoint: None,
+                    approver_key: None,
                 })
             }
-            2 => postcard::from_bytes(bytes).ok(),
+            2 => {
+                let old: BodyV2 = postcard::from_bytes(bytes).ok()?;
+                Some(Body {
+                    tiers: old.tiers,
+                    audit_key: old.audit_key,
+                    grants: old.grants,
+                    audit_checkpoint: old.audit_checkpoint,
+                    approver_key: None,
+                })
+            }
+            3 => postcard::from_bytes(bytes).ok(),
             _ => None,
         }
     }
