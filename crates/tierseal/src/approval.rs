@@ -362,6 +362,35 @@ impl Approval {
         })
     }
 
+    /// Checks this approval as an opener does: signed by `key`, for
+    /// `requester` to open `tier` with exactly `purpose`, and valid at `now`
+    /// (for a service that checks an approval before it starts work; the
+    /// opener checks again at each open).
+    ///
+    /// # Errors
+    /// [`Error::ApprovalInvalid`] for a signature that does not verify or
+    /// an issue time beyond the clock skew ahead of `now`;
+    /// [`Error::ApprovalMismatch`] for another requester, tier or purpose;
+    /// [`Error::ApprovalExpired`] from its expiry on.
+    pub fn verify_at(
+        &self,
+        key: &ApproverKey,
+        requester: &str,
+        tier: &Tier,
+        purpose: Option<&str>,
+        now: SystemTime,
+    ) -> Result<(), Error> {
+        self.check(
+            key,
+            &Access {
+                requester,
+                tier,
+                purpose,
+                now: unix_seconds(now),
+            },
+        )
+    }
+
     /// Checks this approval for `access` under `key`: the signature first
     /// (nothing unauthenticated is compared), then the tier, the requester,
     /// the purpose and the validity period.

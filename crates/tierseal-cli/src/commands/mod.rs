@@ -1,5 +1,6 @@
 //! One module per command; this one dispatches and holds what they share.
 
+mod approve;
 mod audit;
 mod grant;
 mod init;
@@ -34,6 +35,8 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Lint(args) => lint::lint(args),
         Command::Inventory(args) => lint::inventory(args),
         Command::Audit(command) => audit::run(global, command),
+        Command::Approve(args) => approve::approve(global, args),
+        Command::ApproverKey => approve::approver_key(global),
     }
 }
 
