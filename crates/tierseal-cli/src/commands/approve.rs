@@ -76,7 +76,10 @@ pub(super) fn approve(global: &GlobalArgs, args: &ApproveArgs) -> Result<ExitCod
         Some(out) => say(&format!("{summary}\n  approval:    {}", out.display())),
         None => {
             say(&approval.to_text());
-            #[allow(clippy::print_stderr, reason = "the summary beside the approval on stdout")]
+            #[allow(
+                clippy::print_stderr,
+                reason = "the summary beside the approval on stdout"
+            )]
             {
                 eprintln!("{summary}");
             }

@@ -129,3 +129,99 @@ impl Keystore {
         self.issue_grant_with(clearance, principal, expires_at, requirements)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use base64::Engine as _;
+
+    use super::*;
+    use crate::{AccessContext, Binding, KdfProfile, SealedValue};
+
+    /// The forms in which key bytes could leak into text.
+    fn forms(secret: &[u8]) -> Vec<String> {
+        let hex = crate::crypto::hex(secret);
+        vec![
+            hex.to_uppercase(),
+            hex,
+            format!("{secret:?}"),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(secret),
+        ]
+    }
+
+    #[test]
+    fn no_approval_key_or_error_text_shows_the_approver_signing_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut keystore =
+            Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test).unwrap();
+        let seed = keystore
+            .approver_signing_key()
+            .unwrap()
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        let expires = SystemTime::now() + Duration::from_secs(600);
+        let approval = keystore
+            .approve("alice", "svc", &Tier::RESTRICTED, "INC-1", expires)
+            .unwrap();
+        let key = keystore.approver_key().unwrap().unwrap();
+        let keyring = keystore
+            .keyring(&Clearance::up_to(crate::Level::Restricted))
+            .unwrap()
+            .require_approval(Tier::RESTRICTED, key);
+        let binding = Binding::new("Customer", "pan");
+        let sealed = SealedValue::seal(&keyring, &Tier::RESTRICTED, binding, "4111").unwrap();
+
+        let mut texts = vec![
+            format!("{approval:?}"),
+            format!("{approval}"),
+            approval.to_text(),
+            format!("{key:?}"),
+            format!("{key}"),
+            format!("{keyring:?}"),
+            format!("{keystore:?}"),
+        ];
+        let contexts = [
+            AccessContext::new("svc").with_purpose("INC-1"),
+            AccessContext::new("svc")
+                .with_purpose("INC-2")
+                .with_approval(approval.clone()),
+            AccessContext::new("other")
+                .with_purpose("INC-1")
+                .with_approval(approval.clone()),
+        ];
+        for ctx in &contexts {
+            texts.push(format!("{ctx:?}"));
+            let error = sealed.open::<String>(&keyring, binding, ctx).unwrap_err();
+            texts.push(format!("{error:?}"));
+            texts.push(error.to_string());
+        }
+        let mut bytes = approval.to_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let tampered = Approval::from_bytes(&bytes).unwrap();
+        let error = tampered
+            .verify_at(
+                &key,
+                "svc",
+                &Tier::RESTRICTED,
+                Some("INC-1"),
+                SystemTime::now(),
+            )
+            .unwrap_err();
+        assert_eq!(error.kind(), "approval-invalid");
+        texts.push(format!("{error:?}"));
+        texts.push(error.to_string());
+
+        for text in &texts {
+            for form in forms(&seed) {
+                assert!(!text.contains(&form), "the approver key leaked in {text}");
+            }
+        }
+        // The formatted approval still says what it is.
+        assert!(texts[0].contains(&approval.id().to_string()));
+        assert!(texts[1].contains("alice") && texts[1].contains("restricted"));
+    }
+}

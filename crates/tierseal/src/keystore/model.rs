@@ -255,3 +255,51 @@ impl TierRecord {
             .map_or(1, |v| v.version.saturating_add(1))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-2 body as a version-2 writer encoded it.
+    #[derive(Serialize)]
+    struct WrittenV2<'a> {
+        tiers: &'a [TierRecord],
+        audit_key: &'a Option<WrappedTierKey>,
+        grants: &'a [IssuedGrant],
+        audit_checkpoint: &'a Option<AuditCheckpoint>,
+    }
+
+    #[test]
+    fn a_version_2_body_decodes_without_an_approver_key_and_version_3_keeps_it() {
+        let key = WrappedTierKey {
+            nonce: [1; NONCE_LEN],
+            ciphertext: [2; KEY_LEN],
+            tag: [3; TAG_LEN],
+        };
+        let checkpoint = Some(AuditCheckpoint {
+            seq: 7,
+            mac: [9; 32],
+            recorded_at: 1_700_000_000,
+        });
+        let v2 = postcard::to_stdvec(&WrittenV2 {
+            tiers: &[],
+            audit_key: &Some(key.clone()),
+            grants: &[],
+            audit_checkpoint: &checkpoint,
+        })
+        .unwrap();
+        let body = Body::decode(2, &v2).unwrap();
+        assert!(body.approver_key.is_none());
+        assert_eq!(body.audit_checkpoint, checkpoint);
+        assert!(body.audit_key.is_some());
+        // A version-2 body is not a version-3 one (the field is not optional
+        // on the wire): each version is read with its own layout.
+        assert!(Body::decode(3, &v2).is_none());
+
+        let mut v3 = body.clone();
+        v3.approver_key = Some(key);
+        let encoded = postcard::to_stdvec(&v3).unwrap();
+        let decoded = Body::decode(3, &encoded).unwrap();
+        assert_eq!(decoded.approver_key.unwrap().ciphertext, [2; KEY_LEN]);
+    }
+}

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tierseal::audit::{Action, AuditKey, Durability, FileSink, Outcome, verify};
 use tierseal::{
-    AccessContext, Approval, ApproverKey, Binding, Clearance, Error, GrantInfo, Keyring,
-    Keystore, Level, RecordOpener, RecordSealer, SealedValue, Tier,
+    AccessContext, Approval, ApproverKey, Binding, Clearance, Error, GrantInfo, Keyring, Keystore,
+    Level, RecordOpener, RecordSealer, SealedValue, Tier,
 };
 
 use crate::common::{Fixture, cards};
@@ -76,7 +76,9 @@ fn without_an_approval_the_gated_tier_is_refused_naming_the_tier() {
     let fixture = Fixture::new();
     let keyring = gated(&fixture);
     let card = sealed_card(&keyring);
-    let err = card.open::<String>(&keyring, binding(), &ctx()).unwrap_err();
+    let err = card
+        .open::<String>(&keyring, binding(), &ctx())
+        .unwrap_err();
     match &err {
         Error::ApprovalRequired { tier, principal } => {
             assert_eq!(tier, &cards());
@@ -239,7 +241,13 @@ fn an_approval_for_another_requester_tier_or_purpose_is_refused() {
     // An approval for `restricted` does not open `restricted/cards`.
     let restricted = fixture
         .keystore
-        .approve("alice", REQUESTER, &Tier::RESTRICTED, PURPOSE, in_minutes(5))
+        .approve(
+            "alice",
+            REQUESTER,
+            &Tier::RESTRICTED,
+            PURPOSE,
+            in_minutes(5),
+        )
         .unwrap();
     let other_tier = ctx().with_approval(restricted);
     let err = card
@@ -459,7 +467,10 @@ fn a_grant_carries_the_requirement_and_the_approver_key() {
         .keystore
         .issue_grant_requiring_approval(&clearance, REQUESTER, in_minutes(60), &[cards()])
         .unwrap();
-    assert_eq!(grant[4], 2, "a grant with a requirement is format version 2");
+    assert_eq!(
+        grant[4], 2,
+        "a grant with a requirement is format version 2"
+    );
     let info = GrantInfo::read(&grant).unwrap();
     assert_eq!(info.approval_required.len(), 1);
     assert_eq!(info.approval_required[0].tier, cards());
@@ -532,7 +543,13 @@ fn a_keystore_from_before_approvals_gets_its_approver_key_on_first_use() {
     let mut keystore = Keystore::open(&path, &"records v1".into()).unwrap();
     assert_eq!(keystore.approver_key().unwrap(), None);
     let approval = keystore
-        .approve("alice", REQUESTER, &Tier::RESTRICTED, PURPOSE, in_minutes(5))
+        .approve(
+            "alice",
+            REQUESTER,
+            &Tier::RESTRICTED,
+            PURPOSE,
+            in_minutes(5),
+        )
         .unwrap();
     let key = keystore.approver_key().unwrap().unwrap();
     drop(keystore);
