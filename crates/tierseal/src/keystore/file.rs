@@ -11,8 +11,9 @@
 //! master key with everything before it as AAD. The trailing SHA-256 tells
 //! accidental damage apart from a wrong passphrase.
 //!
-//! Version 2 keeps this layout and extends the body (see `model`); version
-//! 1 files are still read, and written as version 2 on their next save.
+//! Versions 2 and 3 keep this layout and extend the body (see `model`);
+//! version 1 and 2 files are still read, and written in the current version
+//! on their next save.
 
 use std::fs::{self, File, TryLockError};
 use std::io::Write;
