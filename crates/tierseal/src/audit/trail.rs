@@ -49,23 +49,22 @@ impl Trail {
                 self.denied = true;
                 return;
             }
+            // No approval for a tier that needs one: withheld, as a tier
+            // not granted is, with the reason on the record.
+            Err(error @ Error::ApprovalRequired { .. }) => {
+                self.denial
+                    .get_or_insert_with(|| format!("{} for {tier}", error.kind()));
+                FieldOutcome::Withheld
+            }
+            // An approval that was offered and refused: the access is denied.
             Err(
-                error @ (Error::ApprovalRequired { .. }
-                | Error::ApprovalExpired { .. }
-                | Error::ApprovalMismatch { .. }
-                | Error::ApprovalInvalid { .. }),
+                error @ (Error::ApprovalExpired { id, .. }
+                | Error::ApprovalMismatch { id, .. }
+                | Error::ApprovalInvalid { id, .. }),
             ) => {
                 self.denied = true;
-                if self.denial.is_none() {
-                    self.denial = Some(match error {
-                        Error::ApprovalExpired { id, .. }
-                        | Error::ApprovalMismatch { id, .. }
-                        | Error::ApprovalInvalid { id, .. } => {
-                            format!("{} (approval {id}) for {tier}", error.kind())
-                        }
-                        _ => format!("{} for {tier}", error.kind()),
-                    });
-                }
+                self.denial
+                    .get_or_insert_with(|| format!("{} (approval {id}) for {tier}", error.kind()));
                 return;
             }
             Err(error) => {

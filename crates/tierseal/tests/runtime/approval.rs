@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tierseal::audit::{Action, AuditKey, Durability, FileSink, Outcome, verify};
+use tierseal::audit::{Action, AuditKey, Durability, FieldOutcome, FileSink, Outcome, verify};
 use tierseal::{
     AccessContext, Approval, ApproverKey, Binding, Clearance, Error, GrantInfo, Keyring, Keystore,
     Level, RecordOpener, RecordSealer, SealedValue, Tier,
@@ -393,7 +393,7 @@ fn the_audit_event_of_an_open_names_the_approver_and_the_approval_id() {
         .unwrap();
     let keys = sealer.finish();
 
-    // Refused without the approval: recorded as denied, naming the tier.
+    // Without the approval: the card is withheld, and the event says why.
     let without = ctx();
     let mut opener = RecordOpener::new(&keyring, &keys, record, &without);
     assert!(
@@ -415,6 +415,18 @@ fn the_audit_event_of_an_open_names_the_approver_and_the_approval_id() {
         .open_field::<String>(&cards(), "card_number", &card)
         .unwrap();
     opener.finish().unwrap();
+
+    // An approval offered for another purpose: denied, naming the approval.
+    let refused = AccessContext::new(REQUESTER)
+        .with_purpose("INC-9999")
+        .with_approval(approval.clone());
+    let mut opener = RecordOpener::new(&keyring, &keys, record, &refused);
+    assert!(
+        opener
+            .open_field::<String>(&cards(), "card_number", &card)
+            .is_err()
+    );
+    opener.finish().unwrap();
     drop(keyring);
 
     let events = tierseal::audit::read_events(&path).unwrap();
@@ -423,8 +435,9 @@ fn the_audit_event_of_an_open_names_the_approver_and_the_approval_id() {
         .map(|(_, e)| e)
         .filter(|e| e.action == Action::Open)
         .collect();
-    assert_eq!(opens.len(), 2);
-    assert_eq!(opens[0].outcome, Outcome::Denied);
+    assert_eq!(opens.len(), 3);
+    assert_eq!(opens[0].outcome, Outcome::Partial);
+    assert_eq!(opens[0].fields[0].outcome, FieldOutcome::Withheld);
     let reason = opens[0].reason.as_deref().unwrap_or_default();
     assert!(
         reason.contains("approval-required") && reason.contains("restricted/cards"),
@@ -440,6 +453,13 @@ fn the_audit_event_of_an_open_names_the_approver_and_the_approval_id() {
     assert_eq!(used.tier, cards());
     assert_eq!(opens[1].principal, REQUESTER);
 
+    assert_eq!(opens[2].outcome, Outcome::Denied);
+    let reason = opens[2].reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("approval-mismatch") && reason.contains(&approval.id().to_string()),
+        "{reason}"
+    );
+
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains("4111111111111111"));
     // The signature is not written (the log names the approval by id).
@@ -447,7 +467,7 @@ fn the_audit_event_of_an_open_names_the_approver_and_the_approval_id() {
     assert!(!text.contains(&base64_url(signature)));
     // Entries with and without approvals verify as one chain, and entries
     // without approvals are written exactly as before (no new key).
-    assert_eq!(verify(&path, &root_key(&fixture)).unwrap().entries, 3);
+    assert_eq!(verify(&path, &root_key(&fixture)).unwrap().entries, 4);
     let lines: Vec<&str> = text.lines().collect();
     assert!(!lines[0].contains("\"approvals\""), "{}", lines[0]);
     assert!(!lines[1].contains("\"approvals\""), "{}", lines[1]);
