@@ -22,6 +22,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use base64::Engine as _;
@@ -179,14 +180,26 @@ struct Statement {
 /// access are checked by the opener, against the keyring's configured
 /// [`ApproverKey`]. An approval carries no key material; `Debug` shows its
 /// id, parties, tier and validity.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Approval {
     statement: Statement,
     /// The approval's bytes up to the signature (what is signed, after the
     /// signing context).
     signed: Vec<u8>,
     signature: [u8; SIGNATURE_LEN],
+    /// The public key the signature was found valid under, once it was: an
+    /// approval's bytes never change after it is read, so an opener that
+    /// checks the same approval for many fields verifies it once per key.
+    verified_under: OnceLock<[u8; 32]>,
 }
+
+impl PartialEq for Approval {
+    fn eq(&self, other: &Approval) -> bool {
+        self.signed == other.signed && self.signature == other.signature
+    }
+}
+
+impl Eq for Approval {}
 
 /// What an approval is to be checked against.
 pub(crate) struct Access<'a> {
@@ -286,6 +299,7 @@ impl Approval {
             statement,
             signed: bytes.get(..end).ok_or(bad("truncated"))?.to_vec(),
             signature,
+            verified_under: OnceLock::new(),
         })
     }
 
@@ -306,7 +320,8 @@ impl Approval {
             what: "purpose",
             reason,
         })?;
-        if approver == requester {
+        if crate::grant::principal_skeleton(approver) == crate::grant::principal_skeleton(requester)
+        {
             return Err(Error::InvalidParameter {
                 what: "approval",
                 reason: "the approver and the requester must be different people",
@@ -359,6 +374,7 @@ impl Approval {
             statement,
             signed,
             signature,
+            verified_under: OnceLock::new(),
         })
     }
 
@@ -396,13 +412,17 @@ impl Approval {
     /// the purpose and the validity period.
     pub(crate) fn check(&self, key: &ApproverKey, access: &Access<'_>) -> Result<(), Error> {
         let id = || self.id().to_string();
-        let signature = Signature::from_bytes(&self.signature);
-        key.0
-            .verify_strict(&signing_input(&self.signed), &signature)
-            .map_err(|_| Error::ApprovalInvalid {
-                id: id(),
-                reason: "its signature does not verify under the configured approver key (forged, altered, or from another keystore)",
-            })?;
+        let key_bytes = key.0.to_bytes();
+        if self.verified_under.get() != Some(&key_bytes) {
+            let signature = Signature::from_bytes(&self.signature);
+            key.0
+                .verify_strict(&signing_input(&self.signed), &signature)
+                .map_err(|_| Error::ApprovalInvalid {
+                    id: id(),
+                    reason: "its signature does not verify under the configured approver key (forged, altered, or from another keystore)",
+                })?;
+            let _ = self.verified_under.set(key_bytes);
+        }
         let mismatch = |what| Error::ApprovalMismatch { id: id(), what };
         if self.statement.tier != *access.tier {
             return Err(mismatch("tier"));

@@ -347,7 +347,7 @@ pub(crate) fn check_principal(principal: &str) -> Result<(), Error> {
 
 /// How a principal's name reads: lowercase, fullwidth letters as ASCII,
 /// without whitespace, control or invisible formatting characters.
-fn principal_skeleton(name: &str) -> Vec<char> {
+pub(crate) fn principal_skeleton(name: &str) -> Vec<char> {
     name.chars()
         .filter(|c| !(c.is_whitespace() || c.is_control() || is_invisible(*c)))
         .map(|c| match u32::from(c) {

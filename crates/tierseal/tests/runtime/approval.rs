@@ -293,7 +293,16 @@ fn an_approval_signed_by_another_keystore_is_refused() {
     let forged = approval(&mut other, &cards());
     let keyring = gated(&fixture);
     let card = sealed_card(&keyring);
-    let ctx = ctx().with_approval(forged.clone());
+    // The same approval object first opens where its key is configured
+    // (so its signature is known good under that key)...
+    let at_home = ctx().with_approval(forged.clone());
+    assert!(
+        sealed_card(&gated(&other))
+            .open::<String>(&gated(&other), binding(), &at_home)
+            .is_ok()
+    );
+    // ...and is still refused under another key.
+    let ctx = at_home;
     match card.open::<String>(&keyring, binding(), &ctx).unwrap_err() {
         Error::ApprovalInvalid { id, reason } => {
             assert_eq!(id, forged.id().to_string());
@@ -346,6 +355,11 @@ fn approvals_are_refused_when_badly_asked_for() {
     let expiry = in_minutes(30);
     assert!(matches!(
         keystore.approve(REQUESTER, REQUESTER, &cards(), PURPOSE, expiry),
+        Err(Error::InvalidParameter { .. })
+    ));
+    // Nor a name that reads as the requester's.
+    assert!(matches!(
+        keystore.approve("Card-Ops ", REQUESTER, &cards(), PURPOSE, expiry),
         Err(Error::InvalidParameter { .. })
     ));
     assert!(matches!(
