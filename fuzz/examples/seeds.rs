@@ -126,7 +126,7 @@ fn main() {
     write("keystore_body", "fixture", body);
 
     // A grant: the file (mode 0) and its decrypted parts (mode 1).
-    let keystore = {
+    let mut keystore = {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
         std::fs::copy(keystore_path(), &path).unwrap();
@@ -156,6 +156,30 @@ fn main() {
             "grant",
             &format!("secret-{i}"),
             format!("\x02{}", *secret.expose_text()).as_bytes(),
+        );
+    }
+
+    // Break-glass approvals: the binary form (mode 0) and the text (mode 1).
+    for (i, tier) in [cards(), Tier::RESTRICTED].iter().enumerate() {
+        let approval = keystore
+            .0
+            .approve(
+                "alice",
+                "card-ops",
+                tier,
+                "INC-2041 chargeback dispute",
+                SystemTime::now() + Duration::from_secs(600),
+            )
+            .unwrap();
+        write(
+            "approval",
+            &format!("bytes-{i}"),
+            &[&[0], approval.to_bytes().as_slice()].concat(),
+        );
+        write(
+            "approval",
+            &format!("text-{i}"),
+            format!("\x01{}", approval.to_text()).as_bytes(),
         );
     }
 

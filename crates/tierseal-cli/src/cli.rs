@@ -85,6 +85,11 @@ pub(crate) enum Command {
     /// Custodian shares of a split keystore: verify, show, split, reissue, join.
     #[command(subcommand)]
     Shares(SharesCommand),
+    /// Sign a break-glass approval: let one principal open one tier for one
+    /// purpose, for a short time (--actor names the approving custodian).
+    Approve(ApproveArgs),
+    /// Print the public key services verify approvals against.
+    ApproverKey,
 }
 
 /// Output formats of `report`.
@@ -198,6 +203,28 @@ pub(crate) enum SharesCommand {
         #[arg(long, value_enum, default_value = "production")]
         kdf_profile: KdfProfileArg,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApproveArgs {
+    /// The principal (service or person) allowed to open.
+    #[arg(long)]
+    pub(crate) requester: String,
+    /// The tier it may open, e.g. restricted/cards.
+    #[arg(long)]
+    pub(crate) tier: Tier,
+    /// The purpose the access must give, exactly (a ticket id or reason).
+    #[arg(long)]
+    pub(crate) purpose: String,
+    /// How long it is valid: 30m, 2h, ... (at most 24h).
+    #[arg(long, value_parser = crate::text::parse_duration)]
+    pub(crate) expires: std::time::Duration,
+    /// Write the approval here (mode 0600) instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// Overwrite an existing --out file.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -415,6 +442,10 @@ pub(crate) struct GrantIssueArgs {
     /// Where to write the grant file.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,
+    /// Comma-separated tiers of the grant whose opens need a break-glass
+    /// approval (`tierseal approve`), e.g. restricted/cards.
+    #[arg(long, value_name = "TIERS", value_parser = parse_clearance)]
+    pub(crate) require_approval: Option<Clearance>,
     /// Where to write the grant's secret (default: FILE.secret, mode 0600).
     /// Deliver it separately from the grant file.
     #[arg(long, value_name = "FILE")]

@@ -16,6 +16,7 @@ use std::fmt;
 pub struct AccessContext {
     principal: String,
     purpose: Option<String>,
+    approvals: Vec<crate::Approval>,
 }
 
 impl AccessContext {
@@ -24,6 +25,7 @@ impl AccessContext {
         AccessContext {
             principal: principal.into(),
             purpose: None,
+            approvals: Vec::new(),
         }
     }
 
@@ -35,6 +37,23 @@ impl AccessContext {
     pub fn with_purpose(mut self, purpose: impl Into<String>) -> AccessContext {
         self.purpose = Some(purpose.into());
         self
+    }
+
+    /// The same context carrying a break-glass `approval` (repeatable: one
+    /// per tier that needs one). A keyring that
+    /// [requires approvals](crate::Keyring::require_approval) for a tier
+    /// opens it only with an approval that verifies under its approver key
+    /// and names this context's principal, the tier, and this context's
+    /// purpose exactly, before it expires.
+    #[must_use]
+    pub fn with_approval(mut self, approval: crate::Approval) -> AccessContext {
+        self.approvals.push(approval);
+        self
+    }
+
+    /// The approvals attached.
+    pub fn approvals(&self) -> &[crate::Approval] {
+        &self.approvals
     }
 
     /// Who is opening.
@@ -54,28 +73,40 @@ pub(crate) const MAX_PURPOSE_LEN: usize = 1024;
 
 /// Authorises opening data of `tier` for `ctx`: the keyring must hold the
 /// tier (checked first, so a keyring that cannot see the data is never told
-/// it needs a purpose for it), and at or above the keyring's purpose
-/// threshold the context must give a real purpose.
-pub(crate) fn authorize(
+/// it needs a purpose for it), at or above the keyring's purpose
+/// threshold the context must give a real purpose, and for a tier that
+/// needs an approval the context must carry a valid one, which is returned
+/// (for the audit event). Called before any data key is unwrapped.
+pub(crate) fn authorize<'c>(
     keyring: &crate::Keyring,
-    ctx: &AccessContext,
+    ctx: &'c AccessContext,
     tier: &crate::Tier,
-) -> Result<(), crate::Error> {
+) -> Result<Option<&'c crate::Approval>, crate::Error> {
     keyring.require(tier.as_str())?;
-    if tier.level() < keyring.purpose_threshold() {
-        return Ok(());
+    if tier.level() >= keyring.purpose_threshold() {
+        let principal = || crate::error::shorten(ctx.principal());
+        match ctx.purpose() {
+            None => {
+                return Err(crate::Error::PurposeRequired {
+                    principal: principal(),
+                    level: tier.level(),
+                });
+            }
+            Some(purpose) => {
+                check_purpose(purpose).map_err(|reason| crate::Error::InvalidPurpose {
+                    principal: principal(),
+                    level: tier.level(),
+                    reason,
+                })?;
+            }
+        }
     }
-    let principal = || crate::error::shorten(ctx.principal());
-    match ctx.purpose() {
-        None => Err(crate::Error::PurposeRequired {
-            principal: principal(),
-            level: tier.level(),
-        }),
-        Some(purpose) => check_purpose(purpose).map_err(|reason| crate::Error::InvalidPurpose {
-            principal: principal(),
-            level: tier.level(),
-            reason,
-        }),
+    match keyring.approval_requirement(tier) {
+        None => Ok(None),
+        Some(key) => {
+            let now = crate::keystore::unix_seconds(std::time::SystemTime::now());
+            crate::approval::find(ctx, key, tier, now).map(Some)
+        }
     }
 }
 
@@ -105,6 +136,7 @@ impl fmt::Debug for AccessContext {
         f.debug_struct("AccessContext")
             .field("principal", &self.principal)
             .field("purpose", &self.purpose)
+            .field("approvals", &self.approvals)
             .finish()
     }
 }

@@ -425,6 +425,48 @@ pub enum Error {
         reason: String,
     },
 
+    /// An open of a tier that needs a break-glass approval, with no
+    /// approval in the access context.
+    #[error(
+        "{principal} may not open tier {tier} without an approval: ask an approver for `tierseal approve --requester {principal} --tier {tier} --purpose ...` and attach it to the access context"
+    )]
+    ApprovalRequired {
+        /// The tier that needs an approval.
+        tier: Tier,
+        /// Who tried (shortened).
+        principal: String,
+    },
+
+    /// The approval has expired.
+    #[error("approval {id} expired at {expired_at} (unix seconds): ask an approver for a new one")]
+    ApprovalExpired {
+        /// The approval's id.
+        id: String,
+        /// When it expired, in seconds since the Unix epoch.
+        expired_at: u64,
+    },
+
+    /// The approval was issued for another requester, tier or purpose.
+    #[error(
+        "approval {id} was issued for another {what}: it does not cover this access; the access context must give the approval's requester, tier and purpose"
+    )]
+    ApprovalMismatch {
+        /// The approval's id.
+        id: String,
+        /// What differs: `requester`, `tier` or `purpose`.
+        what: &'static str,
+    },
+
+    /// The approval is not an approval, or does not verify (forged,
+    /// altered, signed by another key, dated in the future).
+    #[error("approval {id} is refused: {reason}")]
+    ApprovalInvalid {
+        /// The id the approval claims (`(unreadable)` when it does not parse).
+        id: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed")]
     Randomness,
@@ -495,6 +537,10 @@ impl Error {
             Error::GrantsOutstanding { .. } => "grants-outstanding",
             Error::AuditCheckpointRegressed { .. } => "audit-checkpoint-regressed",
             Error::AuditUnavailable { .. } => "audit-unavailable",
+            Error::ApprovalRequired { .. } => "approval-required",
+            Error::ApprovalExpired { .. } => "approval-expired",
+            Error::ApprovalMismatch { .. } => "approval-mismatch",
+            Error::ApprovalInvalid { .. } => "approval-invalid",
             Error::Randomness => "randomness",
             Error::Io { .. } => "io",
         }

@@ -10,6 +10,11 @@
 //! | nonce [12] | ciphertext (postcard keys) | tag [16]
 //! AAD = magic .. info
 //! ```
+//!
+//! Version 2 (written only for grants with break-glass approval
+//! requirements; others are still written as version 1) appends to the
+//! info the list of tiers that need an approval, each with the approver
+//! public key.
 
 use std::fmt;
 use std::str::FromStr;
@@ -28,6 +33,8 @@ use crate::{Error, Keyring, Tier};
 
 const MAGIC: &[u8; 4] = b"TSGR";
 const GRANT_VERSION: u8 = 1;
+/// The version of grants that carry approval requirements (issue 13).
+const GRANT_VERSION_APPROVALS: u8 = 2;
 const SECRET_PREFIX: &str = "tierseal-grant:";
 const MAX_INFO_LEN: usize = 64 * 1024;
 
@@ -44,6 +51,29 @@ pub struct GrantInfo {
     pub expires_at: u64,
     /// Each granted tier with its primary and its usable versions.
     pub tiers: Vec<GrantedTier>,
+    /// Tiers whose opens need a break-glass approval, and the key the
+    /// approvals must verify under (grant format version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approval_required: Vec<ApprovalRequirement>,
+}
+
+/// The grant info of format version 1.
+#[derive(Deserialize)]
+struct GrantInfoV1 {
+    principal: String,
+    issued_at: u64,
+    expires_at: u64,
+    tiers: Vec<GrantedTier>,
+}
+
+/// A tier whose opens need a break-glass [`Approval`](crate::Approval).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequirement {
+    /// The tier.
+    pub tier: Tier,
+    /// The key approvals must be signed with (the issuing keystore's
+    /// approver key).
+    pub approver: crate::ApproverKey,
 }
 
 /// One tier of a grant.
@@ -150,11 +180,11 @@ fn split(grant: &[u8]) -> Result<Parts<'_>, Error> {
     if grant.get(..4) != Some(MAGIC.as_slice()) {
         return Err(bad("not a tierseal grant file"));
     }
-    match grant.get(4) {
-        Some(&GRANT_VERSION) => {}
+    let version = match grant.get(4) {
+        Some(&v @ (GRANT_VERSION | GRANT_VERSION_APPROVALS)) => v,
         Some(_) => return Err(bad("unsupported grant format version: upgrade tierseal")),
         None => return Err(bad("truncated")),
-    }
+    };
     let info_len = grant
         .get(5..9)
         .and_then(|b| b.try_into().ok())
@@ -164,8 +194,23 @@ fn split(grant: &[u8]) -> Result<Parts<'_>, Error> {
         .ok_or(bad("truncated or oversized header"))?;
     let info_end = 9 + info_len;
     let info_bytes = grant.get(9..info_end).ok_or(bad("truncated"))?;
-    let info: GrantInfo =
-        postcard::from_bytes(info_bytes).map_err(|_| bad("the header does not decode"))?;
+    let undecodable = |_| bad("the header does not decode");
+    let info: GrantInfo = if version == GRANT_VERSION {
+        let old: GrantInfoV1 = postcard::from_bytes(info_bytes).map_err(undecodable)?;
+        GrantInfo {
+            principal: old.principal,
+            issued_at: old.issued_at,
+            expires_at: old.expires_at,
+            tiers: old.tiers,
+            approval_required: Vec::new(),
+        }
+    } else {
+        let info: GrantInfo = postcard::from_bytes(info_bytes).map_err(undecodable)?;
+        if info.approval_required.is_empty() {
+            return Err(bad("a version-2 header without approval requirements"));
+        }
+        info
+    };
     let (aad, rest) = grant.split_at_checked(info_end).ok_or(bad("truncated"))?;
     let (nonce, rest) = rest.split_at_checked(NONCE_LEN).ok_or(bad("truncated"))?;
     let (ciphertext, tag) = rest
@@ -229,6 +274,7 @@ impl Keyring {
             });
         }
         let principal = parts.info.principal.clone();
+        let approval_required = parts.info.approval_required;
         let mut audit_bytes = keys.audit_key;
         let audit_key = AuditKey::derived(principal.clone(), KeyMaterial::take(&mut audit_bytes));
         let tiers = parts
@@ -246,9 +292,20 @@ impl Keyring {
                 retired: granted.retired,
             })
             .collect();
-        Keyring::from_tiers(tiers, principal, Some(audit_key)).map_err(|_| Error::GrantInvalid {
-            reason: "a tier's primary key is missing",
-        })
+        let mut keyring = Keyring::from_tiers(tiers, principal, Some(audit_key)).map_err(|_| {
+            Error::GrantInvalid {
+                reason: "a tier's primary key is missing",
+            }
+        })?;
+        for requirement in approval_required {
+            if !keyring.has_tier(&requirement.tier) {
+                return Err(Error::GrantInvalid {
+                    reason: "an approval requirement names a tier the grant does not carry",
+                });
+            }
+            keyring = keyring.require_approval(requirement.tier, requirement.approver);
+        }
+        Ok(keyring)
     }
 }
 
@@ -290,7 +347,7 @@ pub(crate) fn check_principal(principal: &str) -> Result<(), Error> {
 
 /// How a principal's name reads: lowercase, fullwidth letters as ASCII,
 /// without whitespace, control or invisible formatting characters.
-fn principal_skeleton(name: &str) -> Vec<char> {
+pub(crate) fn principal_skeleton(name: &str) -> Vec<char> {
     name.chars()
         .filter(|c| !(c.is_whitespace() || c.is_control() || is_invisible(*c)))
         .map(|c| match u32::from(c) {
@@ -354,6 +411,7 @@ pub(crate) fn issue(
     principal: &str,
     expires_at: SystemTime,
     audit_key: &AuditKey,
+    approval_required: Vec<ApprovalRequirement>,
 ) -> Result<(Vec<u8>, GrantSecret, GrantInfo), Error> {
     let now = unix_seconds(SystemTime::now());
     let expires_at = unix_seconds(expires_at);
@@ -378,6 +436,7 @@ pub(crate) fn issue(
                 retired: keys.retired.clone(),
             })
             .collect(),
+        approval_required,
     };
     let keys = GrantKeys {
         audit_key: *audit_key.material().expose(),
@@ -405,7 +464,11 @@ pub(crate) fn issue(
 
     let mut out = Vec::with_capacity(9 + info_bytes.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
     out.extend_from_slice(MAGIC);
-    out.push(GRANT_VERSION);
+    out.push(if info.approval_required.is_empty() {
+        GRANT_VERSION
+    } else {
+        GRANT_VERSION_APPROVALS
+    });
     out.extend_from_slice(
         &u32::try_from(info_bytes.len())
             .unwrap_or(u32::MAX)

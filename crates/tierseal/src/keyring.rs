@@ -11,7 +11,7 @@ use aes_gcm::Aes256Gcm;
 
 use crate::audit::{AuditKey, AuditSink};
 use crate::crypto::{CheckValue, KeyMaterial};
-use crate::{Clearance, Error, Level, Tier};
+use crate::{ApproverKey, Clearance, Error, Level, Tier};
 
 /// The tier keys a clearance grants, ready for sealing and opening.
 ///
@@ -32,6 +32,9 @@ pub struct Keyring {
     purpose_threshold: Level,
     /// Whether version-1 clear masks (never authenticated) are shown.
     legacy_clear_masks: bool,
+    /// Tiers that open only with a break-glass approval, and the key each
+    /// approval must verify under.
+    approval_required: Vec<(Tier, ApproverKey)>,
 }
 
 /// The keys a keyring holds for one tier.
@@ -111,6 +114,7 @@ impl Keyring {
             audit: None,
             purpose_threshold: Level::Confidential,
             legacy_clear_masks: false,
+            approval_required: Vec::new(),
         })
     }
 
@@ -123,6 +127,7 @@ impl Keyring {
             audit: None,
             purpose_threshold: Level::Confidential,
             legacy_clear_masks: false,
+            approval_required: Vec::new(),
         }
     }
 
@@ -154,6 +159,33 @@ impl Keyring {
     pub fn with_legacy_clear_masks(mut self) -> Keyring {
         self.legacy_clear_masks = true;
         self
+    }
+
+    /// Opens of `tier` need a break-glass [`Approval`](crate::Approval)
+    /// signed by `approver` (see
+    /// [`AccessContext::with_approval`](crate::AccessContext::with_approval)):
+    /// without a valid one, the tier's fields are refused before any data
+    /// key of the tier is unwrapped. Replaces an earlier requirement for the
+    /// same tier. The requirement can only be added, never removed, on a
+    /// keyring; a grant issued with one carries it.
+    ///
+    /// This is a check made by the process that opens: code running inside
+    /// that process with the keyring (or the grant and its secret) holds the
+    /// tier keys, and is not stopped by it. See THREAT-MODEL.md.
+    #[must_use]
+    pub fn require_approval(mut self, tier: Tier, approver: ApproverKey) -> Keyring {
+        self.approval_required.retain(|(t, _)| *t != tier);
+        self.approval_required.push((tier, approver));
+        self
+    }
+
+    /// The key approvals for `tier` must verify under, if opening `tier`
+    /// needs one.
+    pub fn approval_requirement(&self, tier: &Tier) -> Option<&ApproverKey> {
+        self.approval_required
+            .iter()
+            .find(|(t, _)| t == tier)
+            .map(|(_, key)| key)
     }
 
     /// Whether this keyring shows version-1 clear masks
@@ -246,7 +278,11 @@ impl fmt::Debug for Keyring {
             }
         }
 
-        write!(f, "Keyring(writer: {}) ", self.writer)?;
+        write!(f, "Keyring(writer: {}", self.writer)?;
+        for (tier, _) in &self.approval_required {
+            write!(f, ", {tier} needs approval")?;
+        }
+        f.write_str(") ")?;
         let mut map = f.debug_map();
         for keys in &self.tiers {
             map.entry(&format_args!("{}", keys.tier), &Versions(keys));

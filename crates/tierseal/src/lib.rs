@@ -57,6 +57,7 @@ pub mod __fuzz;
 #[path = "private.rs"]
 pub mod __private;
 mod access;
+mod approval;
 pub mod audit;
 mod classification;
 mod classified;
@@ -70,6 +71,10 @@ pub mod mask;
 mod revealed;
 
 pub use access::AccessContext;
+pub use approval::{
+    APPROVAL_PREFIX, APPROVER_KEY_PREFIX, Approval, ApprovalId, ApproverKey,
+    MAX_APPROVAL_LIFETIME_SECS, MAX_CLOCK_SKEW_SECS,
+};
 pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
 pub use classified::{Classification, Classified, FieldClassification, SealedRecord};
 pub use crypto::CheckValue;
@@ -78,7 +83,7 @@ pub use envelope::{
     SealedToken, SealedValue, TEXT_PREFIX,
 };
 pub use error::Error;
-pub use grant::{GrantInfo, GrantSecret};
+pub use grant::{ApprovalRequirement, GrantInfo, GrantSecret};
 pub use keyring::Keyring;
 pub use keystore::{
     AuditCheckpoint, CUSTODIAN, DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, DualControlOp,

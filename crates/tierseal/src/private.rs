@@ -15,12 +15,15 @@ pub fn tier(level: Level, compartment: Option<&str>) -> Tier {
 
 pub use crate::envelope::Within;
 
-/// A field opened for a view: a missing tier becomes withheld, showing the
+/// A field opened for a view: a missing tier, or a missing break-glass
+/// approval for a tier that needs one, becomes withheld, showing the
 /// field's mask when one is stored and the keyring may open it.
 ///
 /// # Errors
-/// Every error but [`Error::NotGranted`]; a mask that fails to open fails
-/// the view ([`Error::Integrity`], [`Error::MaskDowngrade`]).
+/// Every error but [`Error::NotGranted`] and [`Error::ApprovalRequired`]
+/// (an approval that is offered and refused fails the view, naming it); a
+/// mask that fails to open fails the view ([`Error::Integrity`],
+/// [`Error::MaskDowngrade`]).
 pub fn reveal<T: DeserializeOwned>(
     opener: &mut RecordOpener<'_>,
     tier: &Tier,
@@ -30,14 +33,18 @@ pub fn reveal<T: DeserializeOwned>(
 ) -> Result<Revealed<T>, Error> {
     match opener.open_field(tier, field_id, field) {
         Ok(value) => Ok(Revealed::Value(value)),
-        Err(Error::NotGranted { .. }) => {
+        Err(Error::NotGranted { .. } | Error::ApprovalRequired { .. }) => {
             let mask = match mask {
                 None => None,
                 Some(mask) => match opener.open_mask(field_id, field, mask) {
                     Ok(text) => Some(text),
                     // Unreadable or unauthenticated: show no mask rather
                     // than one nobody can vouch for.
-                    Err(Error::NotGranted { .. } | Error::UnauthenticatedMask { .. }) => None,
+                    Err(
+                        Error::NotGranted { .. }
+                        | Error::UnauthenticatedMask { .. }
+                        | Error::ApprovalRequired { .. },
+                    ) => None,
                     Err(error) => return Err(error),
                 },
             };

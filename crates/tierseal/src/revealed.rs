@@ -18,7 +18,8 @@ pub enum Revealed<T> {
 /// Why a field is withheld, and what may be shown instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Withheld {
-    /// The tier whose key was missing.
+    /// The tier whose key (or, for a tier that needs one, break-glass
+    /// approval) was missing.
     pub tier: Tier,
     /// The field's mask, computed at seal time, if one was declared and
     /// the keyring holds `internal` (the tier masks are sealed at).

@@ -38,12 +38,20 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     {
         super::dual_control(&keystore, tierseal::DualControlOp::GrantRestricted)?;
     }
-    let reason = format!(
+    let approval_tiers: Vec<tierseal::Tier> = args
+        .require_approval
+        .as_ref()
+        .map(|tiers| tiers.tiers().cloned().collect())
+        .unwrap_or_default();
+    let mut reason = format!(
         "to {} for {}, expires {}",
         args.principal,
         args.clearance,
         utc(unix(expires_at))
     );
+    if let Some(tiers) = &args.require_approval {
+        reason.push_str(&format!(", approval required for {tiers}"));
+    }
     let mut intent = announce(
         global,
         &keystore,
@@ -54,7 +62,12 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
         },
     )?;
     let issued = (|| -> Result<String, CliError> {
-        let (grant, secret) = keystore.issue_grant(&args.clearance, &args.principal, expires_at)?;
+        let (grant, secret) = keystore.issue_grant_requiring_approval(
+            &args.clearance,
+            &args.principal,
+            expires_at,
+            &approval_tiers,
+        )?;
         let id = keystore
             .issued_grants()
             .last()
@@ -76,6 +89,12 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
         args.out.display(),
         secret_out.display()
     ));
+    if let Some(tiers) = &args.require_approval {
+        say(&format!(
+            "  approval:   required to open {tiers} (`tierseal approve --requester {} ...`)",
+            args.principal
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -87,7 +106,7 @@ fn unix(time: SystemTime) -> u64 {
 /// Writes a secret readable by its owner only: a new file (mode 0600)
 /// renamed over `path`, so an existing file's looser mode, and any reader
 /// holding it open, never see the new secret.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -196,6 +215,12 @@ fn show(file: &Path, json: bool) -> Result<ExitCode, CliError> {
             tier.tier.to_string(),
             tier.primary,
             versions.join(", ")
+        ));
+    }
+    for requirement in &info.approval_required {
+        say(&format!(
+            "approval required for {} (approver key {})",
+            requirement.tier, requirement.approver
         ));
     }
     say("(read without the secret: the service verifies it when loading)");

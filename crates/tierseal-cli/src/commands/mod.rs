@@ -1,5 +1,6 @@
 //! One module per command; this one dispatches and holds what they share.
 
+mod approve;
 mod audit;
 mod grant;
 mod init;
@@ -38,6 +39,8 @@ pub(crate) fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Audit(command) => audit::run(global, command),
         Command::Report(args) => report::run(global, args),
         Command::Shares(command) => shares::run(global, command),
+        Command::Approve(args) => approve::approve(global, args),
+        Command::ApproverKey => approve::approver_key(global),
     }
 }
 

@@ -28,6 +28,8 @@ mod lint;
 mod report;
 // Huge and odd numbers in every numeric argument and file field.
 mod numbers;
+// Break-glass approvals: approve, and a grant that requires them.
+mod approvals;
 
 use std::path::PathBuf;
 
@@ -94,6 +96,34 @@ impl Env {
         cmd.args(["grant", "issue", "--principal", principal])
             .args(["--clearance", clearance, "--expires", expires, "--out", out]);
         cmd
+    }
+
+    /// `tierseal --actor APPROVER approve --requester R --tier T --purpose P
+    /// --expires E`; add `--out FILE` or assert on it as the test needs.
+    pub fn approve(
+        &self,
+        approver: &str,
+        requester: &str,
+        tier: &str,
+        purpose: &str,
+        expires: &str,
+    ) -> Command {
+        let mut cmd = self.cmd();
+        cmd.args(["--actor", approver, "approve", "--requester", requester])
+            .args(["--tier", tier, "--purpose", purpose, "--expires", expires]);
+        cmd
+    }
+
+    /// The grant file `name` and its secret (`name.secret`), as a service
+    /// loads them.
+    pub fn load_grant(&self, name: &str) -> Keyring {
+        let grant = std::fs::read(self.path(name)).unwrap();
+        let secret: tierseal::GrantSecret =
+            std::fs::read_to_string(self.path(&format!("{name}.secret")))
+                .unwrap()
+                .parse()
+                .unwrap();
+        Keyring::from_grant(&grant, &secret).unwrap()
     }
 
     /// `tierseal` in the folder with a clean environment.

@@ -136,3 +136,42 @@ fn sealing_without_a_tier_is_not_granted() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_view_without_a_break_glass_approval_shows_the_mask_and_one_with_it_the_card() {
+    let mut bank = Bank::new();
+    let sealed = ada().seal(&bank.writer()).unwrap();
+    let key = bank.keystore.approver_key().unwrap().unwrap();
+    let gated = bank.writer().require_approval(cards(), key);
+
+    // No approval: the card is withheld with its mask, the rest opens.
+    let view = sealed.open(&gated, &ctx()).unwrap();
+    assert_eq!(view.name.value().unwrap(), "Ada Lovelace");
+    assert!(view.card_number.is_withheld());
+    assert_eq!(view.card_number.render(), "****1111");
+    // open_all names what is missing.
+    assert!(matches!(
+        sealed.open_all(&gated, &ctx()),
+        Err(Error::ApprovalRequired { tier, .. }) if tier == cards()
+    ));
+
+    // With an approval for this principal, tier and purpose: the card.
+    let expiry = std::time::SystemTime::now() + std::time::Duration::from_secs(600);
+    let approval = bank
+        .keystore
+        .approve("alice", "test", &cards(), "TICKET-1", expiry)
+        .unwrap();
+    let view = sealed
+        .open(&gated, &ctx().with_approval(approval.clone()))
+        .unwrap();
+    assert_eq!(view.card_number.value().unwrap(), "4111111111111111");
+
+    // An approval offered and refused fails the view, naming it.
+    let other = AccessContext::new("test")
+        .with_purpose("TICKET-2")
+        .with_approval(approval.clone());
+    assert!(matches!(
+        sealed.open(&gated, &other),
+        Err(Error::ApprovalMismatch { id, what: "purpose" }) if id == approval.id().to_string()
+    ));
+}

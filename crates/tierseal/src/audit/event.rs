@@ -92,6 +92,9 @@ pub enum Action {
     /// The custodian found the log no longer holding what the keystore's
     /// checkpoint covers (entries removed or replaced): `reason` says what.
     LogLoss,
+    /// A break-glass approval was issued: `principal` is the approver,
+    /// `tier` the tier, `reason` the approval's id, requester and expiry.
+    Approve,
 }
 
 impl Action {
@@ -115,6 +118,7 @@ impl Action {
             Action::SharesJoin => "shares-join",
             Action::LogRepair => "log-repair",
             Action::LogLoss => "log-loss",
+            Action::Approve => "approve",
         }
     }
 }
@@ -181,6 +185,18 @@ pub struct FieldAccess {
     pub outcome: FieldOutcome,
 }
 
+/// A break-glass approval that allowed an open (never its signature).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalUse {
+    /// The approval's id (32 hex digits).
+    pub id: String,
+    /// Who approved.
+    pub approver: String,
+    /// The tier it opened.
+    pub tier: Tier,
+}
+
 /// One audit event. Reading one refuses fields it does not know: a verifier
 /// never accepts what it cannot show.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,6 +243,10 @@ pub struct AuditEvent {
     /// operation: who approved it (empty otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvers: Vec<String>,
+    /// For an open: the break-glass approvals it used (written only when
+    /// there are some, so entries without approvals read as before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<ApprovalUse>,
 }
 
 impl AuditEvent {
@@ -247,6 +267,7 @@ impl AuditEvent {
             reason: None,
             intent: None,
             approvers: Vec::new(),
+            approvals: Vec::new(),
         }
     }
 }

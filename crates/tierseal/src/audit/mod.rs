@@ -28,7 +28,7 @@ mod verify;
 use std::sync::Arc;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
-pub use event::{Action, AuditEvent, FieldAccess, FieldOutcome, Outcome, Timestamp};
+pub use event::{Action, ApprovalUse, AuditEvent, FieldAccess, FieldOutcome, Outcome, Timestamp};
 pub use file::{Durability, FileSink};
 pub use key::AuditKey;
 pub use line::LogHead;

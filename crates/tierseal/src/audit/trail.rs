@@ -1,6 +1,6 @@
 //! What a record opener or sealer gathers for its one audit event.
 
-use super::{Action, AuditEvent, FieldAccess, FieldOutcome, Outcome};
+use super::{Action, ApprovalUse, AuditEvent, FieldAccess, FieldOutcome, Outcome};
 use crate::{AccessContext, Binding, Error, Keyring, Tier};
 
 /// The audit record of one record being opened or sealed. Built only when
@@ -12,6 +12,9 @@ pub(crate) struct Trail {
     fields: Vec<FieldAccess>,
     failure: Option<&'static str>,
     denied: bool,
+    /// Why an open was denied, when an approval was missing or refused.
+    denial: Option<String>,
+    approvals: Vec<ApprovalUse>,
     sent: bool,
 }
 
@@ -25,6 +28,8 @@ impl Trail {
             fields: Vec::new(),
             failure: None,
             denied: false,
+            denial: None,
+            approvals: Vec::new(),
             sent: false,
         })
     }
@@ -44,12 +49,42 @@ impl Trail {
                 self.denied = true;
                 return;
             }
+            // No approval for a tier that needs one: withheld, as a tier
+            // not granted is, with the reason on the record.
+            Err(error @ Error::ApprovalRequired { .. }) => {
+                self.denial
+                    .get_or_insert_with(|| format!("{} for {tier}", error.kind()));
+                FieldOutcome::Withheld
+            }
+            // An approval that was offered and refused: the access is denied.
+            Err(
+                error @ (Error::ApprovalExpired { id, .. }
+                | Error::ApprovalMismatch { id, .. }
+                | Error::ApprovalInvalid { id, .. }),
+            ) => {
+                self.denied = true;
+                self.denial
+                    .get_or_insert_with(|| format!("{} (approval {id}) for {tier}", error.kind()));
+                return;
+            }
             Err(error) => {
                 self.failure.get_or_insert(error.kind());
                 FieldOutcome::Failed
             }
         };
         self.push(field, tier, version, outcome);
+    }
+
+    /// Notes the approval that allowed opening `tier` (once per approval).
+    pub(crate) fn approved(&mut self, approval: &crate::Approval) {
+        let id = approval.id().to_string();
+        if self.approvals.iter().all(|used| used.id != id) {
+            self.approvals.push(ApprovalUse {
+                id,
+                approver: approval.approver().to_owned(),
+                tier: approval.tier().clone(),
+            });
+        }
     }
 
     /// Notes one field sealed.
@@ -98,7 +133,11 @@ impl Trail {
         event.type_name = Some(std::mem::take(&mut self.type_name));
         event.record_id = self.record_id.take();
         event.fields = std::mem::take(&mut self.fields);
-        event.reason = self.failure.map(str::to_owned);
+        event.reason = self
+            .failure
+            .map(str::to_owned)
+            .or_else(|| self.denial.take());
+        event.approvals = std::mem::take(&mut self.approvals);
         sink.record(event)
     }
 

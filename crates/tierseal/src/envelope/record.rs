@@ -376,7 +376,10 @@ impl<'a> RecordOpener<'a> {
         field_id: &str,
         field: &SealedField,
     ) -> Result<T, Error> {
-        crate::access::authorize(self.keyring, self.ctx, tier)?;
+        let approval = crate::access::authorize(self.keyring, self.ctx, tier)?;
+        if let (Some(approval), Some(trail)) = (approval, self.trail.as_mut()) {
+            trail.approved(approval);
+        }
         let token = field.token();
         if token.tier != tier.as_str() {
             return Err(match token.tier.parse::<Tier>() {

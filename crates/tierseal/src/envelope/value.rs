@@ -107,9 +107,15 @@ impl SealedValue {
                 &parsed
             }
         };
-        let result = crate::access::authorize(keyring, ctx, tier)
-            .and_then(|()| decrypt(keyring, &token, binding));
+        let mut approval = None;
+        let result = crate::access::authorize(keyring, ctx, tier).and_then(|used| {
+            approval = used;
+            decrypt(keyring, &token, binding)
+        });
         if let Some(mut trail) = Trail::start(keyring, Action::Open, &binding) {
+            if let Some(approval) = approval {
+                trail.approved(approval);
+            }
             let version = token.wrapped_key.map(|key| key.key_version);
             trail.opened(binding.field(), tier, version, &result);
             trail.send(keyring, Some(ctx))?;

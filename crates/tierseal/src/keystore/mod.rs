@@ -14,6 +14,7 @@
 //! ([`Keystore::issued_grants`]) and the last audit-log checkpoint
 //! ([`Keystore::audit_checkpoint`]).
 
+mod approver;
 mod file;
 mod kdf;
 mod model;
@@ -50,6 +51,9 @@ pub const RESERVED_PRINCIPALS: &[&str] = &[CUSTODIAN];
 
 /// AAD of the audit key's wrap under the master key.
 const AUDIT_KEY_AAD: &[u8] = b"tierseal/audit-key\0\x01";
+
+/// AAD of the approver signing key's wrap under the master key (issue 13).
+const APPROVER_KEY_AAD: &[u8] = b"tierseal/approver-key\0\x01";
 
 /// How long [`Keystore::open`] waits for another process's lock.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -220,6 +224,11 @@ impl Keystore {
                 &KeyMaterial::generate()?,
                 AUDIT_KEY_AAD,
             )?);
+            body.approver_key = Some(wrap_under(
+                &store.root.master,
+                &KeyMaterial::generate()?,
+                APPROVER_KEY_AAD,
+            )?);
             Ok(())
         })?;
         Ok(keystore)
@@ -343,6 +352,7 @@ impl Keystore {
             }
         }
         keystore.audit_key()?;
+        keystore.approver_signing_key()?;
         Ok(keystore)
     }
 
@@ -801,6 +811,18 @@ impl Keystore {
         principal: &str,
         expires_at: SystemTime,
     ) -> Result<(Vec<u8>, crate::GrantSecret), Error> {
+        self.issue_grant_with(clearance, principal, expires_at, Vec::new())
+    }
+
+    /// [`issue_grant`](Self::issue_grant) with the grant's break-glass
+    /// approval requirements (issue 13).
+    fn issue_grant_with(
+        &mut self,
+        clearance: &Clearance,
+        principal: &str,
+        expires_at: SystemTime,
+        approval_required: Vec<crate::grant::ApprovalRequirement>,
+    ) -> Result<(Vec<u8>, crate::GrantSecret), Error> {
         crate::grant::check_principal(principal)?;
         let keyring = self.keyring(clearance)?;
         let audit_key = self
@@ -810,8 +832,13 @@ impl Keystore {
                 what: "principal",
                 reason: "cannot derive its audit key",
             })?;
-        let (grant, secret, info) =
-            crate::grant::issue(&keyring, principal, expires_at, &audit_key)?;
+        let (grant, secret, info) = crate::grant::issue(
+            &keyring,
+            principal,
+            expires_at,
+            &audit_key,
+            approval_required,
+        )?;
         let mut id = [0u8; 8];
         crypto::fill_from_os(&mut id)?;
         self.update(|_, body| {
@@ -925,6 +952,10 @@ fn for_each_wrapped_key(
     if let Some(wrapped) = &mut body.audit_key {
         f(AUDIT_KEY_AAD, wrapped)?;
     }
+    // issue 13
+    if let Some(wrapped) = &mut body.approver_key {
+        f(APPROVER_KEY_AAD, wrapped)?;
+    }
     Ok(())
 }
 
@@ -997,6 +1028,7 @@ pub(crate) mod fuzzing {
     pub(crate) fn decode_body(bytes: &[u8]) -> Result<(), &'static str> {
         // Version 1's decoder runs too; only its absence of panics matters.
         let _ = super::decode_body(1, bytes);
+        let _ = super::decode_body(2, bytes);
         super::decode_body(super::FILE_VERSION, bytes).map(drop)
     }
 }

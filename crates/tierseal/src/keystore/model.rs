@@ -30,6 +30,10 @@ pub(crate) struct Body {
     pub(crate) share_generation: u32,
     /// The operations that need M custodians (empty without shares).
     pub(crate) dual_control: Vec<super::shares::DualControlOp>,
+    // issue 13: the approver's Ed25519 signing key (its 32-byte seed),
+    // wrapped under the master key like the audit key; `None` in files
+    // older than version 3 until the first approval needs it.
+    pub(crate) approver_key: Option<WrappedTierKey>,
 }
 
 /// The keystore body of file format version 2, read to upgrade old files.
@@ -307,5 +311,39 @@ mod tests {
         // A version 2 body is not a version 3 one: the reader is chosen by
         // the file's version, never guessed.
         assert!(Body::decode(3, &bytes).is_none());
+    }
+
+    #[test]
+    fn a_version_2_body_decodes_without_an_approver_key_and_version_3_keeps_it() {
+        let key = WrappedTierKey {
+            nonce: [1; NONCE_LEN],
+            ciphertext: [2; KEY_LEN],
+            tag: [3; TAG_LEN],
+        };
+        let checkpoint = Some(AuditCheckpoint {
+            seq: 7,
+            mac: [9; 32],
+            recorded_at: 1_700_000_000,
+        });
+        let v2 = postcard::to_stdvec(&WrittenV2 {
+            tiers: &[],
+            audit_key: &Some(key.clone()),
+            grants: &[],
+            audit_checkpoint: &checkpoint,
+        })
+        .unwrap();
+        let body = Body::decode(2, &v2).unwrap();
+        assert!(body.approver_key.is_none());
+        assert_eq!(body.audit_checkpoint, checkpoint);
+        assert!(body.audit_key.is_some());
+        // A version-2 body is not a version-3 one (the field is not optional
+        // on the wire): each version is read with its own layout.
+        assert!(Body::decode(3, &v2).is_none());
+
+        let mut v3 = body.clone();
+        v3.approver_key = Some(key);
+        let encoded = postcard::to_stdvec(&v3).unwrap();
+        let decoded = Body::decode(3, &encoded).unwrap();
+        assert_eq!(decoded.approver_key.unwrap().ciphertext, [2; KEY_LEN]);
     }
 }

@@ -26,6 +26,8 @@ mod audit;
 mod purpose;
 // Property tests.
 mod properties;
+// Break-glass approvals.
+mod approval;
 
 mod common {
     use std::sync::LazyLock;

@@ -99,6 +99,37 @@ fn nothing_prints_plaintext_keys_or_passphrases() {
         tierseal::Keyring::from_grant(&grant[..grant.len() - 1], &secret).unwrap_err(),
         fixture.keystore.retire(&cards(), 1).unwrap_err(),
     ];
+    // Break-glass approvals: the approval itself, and refusals with and
+    // without one.
+    let approval = fixture
+        .keystore
+        .approve(
+            "alice",
+            "runtime-tests",
+            &cards(),
+            "TEST-1",
+            SystemTime::now() + Duration::from_secs(60),
+        )
+        .unwrap();
+    texts.push(format!("{approval:?}"));
+    texts.push(format!("{approval}"));
+    let gated = fixture
+        .everything()
+        .require_approval(cards(), fixture.keystore.approver_key().unwrap().unwrap());
+    let wrong_purpose = tierseal::AccessContext::new("runtime-tests")
+        .with_purpose("TEST-2")
+        .with_approval(approval);
+    texts.push(format!("{wrong_purpose:?}"));
+    errors.push(
+        sealed
+            .open::<String>(&gated, binding, &crate::common::CTX)
+            .unwrap_err(),
+    );
+    errors.push(
+        sealed
+            .open::<String>(&gated, binding, &wrong_purpose)
+            .unwrap_err(),
+    );
     let mut bytes = sealed.as_bytes().to_vec();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
