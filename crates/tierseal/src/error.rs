@@ -297,6 +297,74 @@ pub enum Error {
         reason: String,
     },
 
+    /// A key-encryption provider is not configured usably (missing server
+    /// address or token, bad URL, ...).
+    #[error("{provider}: {reason}")]
+    KmsConfig {
+        /// The provider (`openbao`, `pkcs11`).
+        provider: &'static str,
+        /// What is wrong and what to set.
+        reason: &'static str,
+    },
+
+    /// The key manager could not be reached, or kept failing transiently
+    /// after bounded retries.
+    #[error("{provider} at {address} is unavailable for {subject}: {reason}")]
+    KmsUnavailable {
+        /// The provider (`openbao`, `pkcs11`).
+        provider: &'static str,
+        /// The server address (or token label).
+        address: String,
+        /// What was being accessed (a KMS key and its tier, a KV path).
+        subject: String,
+        /// What failed (never the token).
+        reason: String,
+    },
+
+    /// The key manager refused the credential for this key: the token (or
+    /// login) is expired, revoked, or its policy does not allow the
+    /// operation.
+    #[error(
+        "{provider} at {address} denied access to {subject}: the token is expired or revoked, or its policy does not allow this"
+    )]
+    KmsDenied {
+        /// The provider (`openbao`, `pkcs11`).
+        provider: &'static str,
+        /// The server address (or token label).
+        address: String,
+        /// What was being accessed (a KMS key and its tier, a KV path).
+        subject: String,
+    },
+
+    /// The key manager rejected a request for a reason other than access.
+    #[error("{provider} at {address} rejected a request for {subject} (status {status}): {reason}")]
+    KmsRequest {
+        /// The provider (`openbao`, `pkcs11`).
+        provider: &'static str,
+        /// The server address (or token label).
+        address: String,
+        /// What was being accessed (a KMS key and its tier, a KV path).
+        subject: String,
+        /// The HTTP status (0 when there was none).
+        status: u16,
+        /// The server's reason (scrubbed of the token).
+        reason: String,
+    },
+
+    /// A keystore protected by one key-encryption provider was opened with
+    /// another.
+    #[error(
+        "keystore {path} is protected by the {found} provider, not {expected}: open it with {found} (or migrate it with `tierseal keys migrate-kek`)"
+    )]
+    KekProviderMismatch {
+        /// The keystore.
+        path: PathBuf,
+        /// The provider the caller offered.
+        expected: &'static str,
+        /// The provider the keystore names.
+        found: &'static str,
+    },
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed")]
     Randomness,
@@ -357,6 +425,11 @@ impl Error {
             Error::GrantsOutstanding { .. } => "grants-outstanding",
             Error::AuditCheckpointRegressed { .. } => "audit-checkpoint-regressed",
             Error::AuditUnavailable { .. } => "audit-unavailable",
+            Error::KmsConfig { .. } => "kms-config",
+            Error::KmsUnavailable { .. } => "kms-unavailable",
+            Error::KmsDenied { .. } => "kms-denied",
+            Error::KmsRequest { .. } => "kms-request",
+            Error::KekProviderMismatch { .. } => "kek-provider-mismatch",
             Error::Randomness => "randomness",
             Error::Io { .. } => "io",
         }
