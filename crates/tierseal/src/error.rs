@@ -197,6 +197,41 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A keystore location (`TIERSEAL_KEYSTORE`, `--keystore`) that cannot
+    /// be parsed.
+    #[error("invalid keystore location `{text}`: {reason}")]
+    InvalidKeystoreLocation {
+        /// The location as given (shortened).
+        text: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// No keystore is stored at a location on a server (a KV secret that
+    /// does not exist, or whose latest version is deleted).
+    #[error(
+        "no keystore at {location} on {address}: create one with `tierseal init`, or check the mount and path"
+    )]
+    KeystoreNotFound {
+        /// The location (`openbao://MOUNT/PATH`).
+        location: String,
+        /// The server address.
+        address: String,
+    },
+
+    /// Another writer kept changing the keystore while a change was being
+    /// saved, or changed it in a way this change cannot be re-applied on
+    /// (such as a new passphrase); nothing of this change was saved.
+    #[error(
+        "keystore {path} was changed by another custodian while this change was saved ({reason}); nothing of this change was saved: run it again"
+    )]
+    KeystoreConflict {
+        /// The keystore.
+        path: PathBuf,
+        /// Why the change was not re-applied.
+        reason: &'static str,
+    },
+
     /// A tier that is already in the keystore was added again.
     #[error("tier {tier} already exists in the keystore")]
     TierExists {
@@ -415,6 +450,9 @@ impl Error {
             Error::UnsupportedKeystoreVersion { .. } => "unsupported-keystore-version",
             Error::KeystoreLocked { .. } => "keystore-locked",
             Error::KeystoreExists { .. } => "keystore-exists",
+            Error::InvalidKeystoreLocation { .. } => "invalid-keystore-location",
+            Error::KeystoreNotFound { .. } => "keystore-not-found",
+            Error::KeystoreConflict { .. } => "keystore-conflict",
             Error::TierExists { .. } => "tier-exists",
             Error::UnknownTier { .. } => "unknown-tier",
             Error::KeyState { .. } => "key-state",

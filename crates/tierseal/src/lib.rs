@@ -86,6 +86,11 @@ pub use keystore::{
     IssuedTier, KdfParams, KdfProfile, KeyState, KeyVersionInfo, Keystore, Passphrase,
     RESERVED_PRINCIPALS,
 };
+// issue 11: the keystore on a replicated store.
+pub use keystore::{
+    FileBackend, KeystoreBackend, KeystoreLocation, KvBackend, MAX_SAVE_ATTEMPTS, OPENBAO_SCHEME,
+    Revision, Stored,
+};
 pub use revealed::{Revealed, Withheld};
 /// Derives [`Classified`] (see there for the attribute syntax).
 pub use tierseal_derive::Classified;
