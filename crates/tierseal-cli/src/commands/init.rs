@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use tierseal::Keystore;
+use tierseal::{Keystore, KeystoreLocation};
 
 use super::{Operation, announce, kdf_profile, say};
 use crate::CliError;
@@ -11,10 +11,12 @@ use crate::passphrase::{self as secret, Source};
 use tierseal::audit::Action;
 
 pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliError> {
-    if global.keystore.exists() {
+    if let KeystoreLocation::File(path) = &global.keystore
+        && path.exists()
+    {
         return Err(CliError::Refused(format!(
             "{} already exists: tierseal never overwrites a keystore",
-            global.keystore.display()
+            path.display()
         )));
     }
     let profile = kdf_profile(args.kdf_profile);
@@ -26,7 +28,7 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
     })?;
     // The audit key is born with the keystore: the creation is announced
     // right after, before any tier is added.
-    let mut keystore = Keystore::create(&global.keystore, &passphrase, profile)?;
+    let mut keystore = Keystore::create_at(&global.keystore, &passphrase, profile)?;
     let created: Vec<String> = keystore.tiers().map(ToString::to_string).collect();
     let mut reason = format!("tiers {}", created.join(", "));
     if !args.tiers.is_empty() {
@@ -50,7 +52,7 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
     let tiers: Vec<String> = keystore.tiers().map(ToString::to_string).collect();
     say(&format!(
         "created {} with tiers {}",
-        global.keystore.display(),
+        global.keystore,
         tiers.join(", ")
     ));
     Ok(ExitCode::SUCCESS)
