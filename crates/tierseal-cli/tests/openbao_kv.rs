@@ -160,7 +160,13 @@ fn every_command_works_on_an_openbao_keystore() {
     let Some(bao) = bao() else { return };
     let env = Env::new(bao, "all");
     env.cmd()
-        .args(["init", "--kdf-profile", "test", "--tier", "restricted/cards"])
+        .args([
+            "init",
+            "--kdf-profile",
+            "test",
+            "--tier",
+            "restricted/cards",
+        ])
         .assert()
         .success();
     assert_eq!(env.versions("restricted/cards"), vec![(1, "active".into())]);
@@ -170,7 +176,15 @@ fn every_command_works_on_an_openbao_keystore() {
         &["keys", "rotate", "--tier", "restricted", "--reason", "test"],
         &["keys", "add-version", "--tier", "internal"],
         &["keys", "promote", "--tier", "internal", "--version", "2"],
-        &["keys", "retire", "--tier", "restricted", "--version", "1", "--yes"],
+        &[
+            "keys",
+            "retire",
+            "--tier",
+            "restricted",
+            "--version",
+            "1",
+            "--yes",
+        ],
         &["keys", "cryptoperiod", "--tier", "internal", "--days", "90"],
         &["keys", "check"],
         &["grant", "list"],
@@ -318,7 +332,10 @@ fn missing_secret_bad_url_and_unreachable_server_are_clear_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let shown = text(&out);
-    assert!(shown.contains(&dead) && shown.contains("unavailable"), "{shown}");
+    assert!(
+        shown.contains(&dead) && shown.contains("unavailable"),
+        "{shown}"
+    );
     assert!(!shown.contains(&env.bao.token), "{shown}");
     assert_eq!(env.versions("internal"), vec![(1, "active".into())]);
 

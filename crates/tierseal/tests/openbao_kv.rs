@@ -7,6 +7,14 @@
 //! `TIERSEAL_REQUIRE_SERVICES=1`.
 //!
 //! Run: `source .ci/services/openbao.sh && cargo test -p tierseal --test openbao_kv`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    reason = "test code"
+)]
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -196,8 +204,8 @@ fn create_refuses_an_existing_secret() {
     let version = server.kv_version(&path);
     let before = server.raw(&path)["data"]["data"].clone();
 
-    let err = Keystore::create_in(server.backend(&path), &"other".into(), KdfProfile::Test)
-        .unwrap_err();
+    let err =
+        Keystore::create_in(server.backend(&path), &"other".into(), KdfProfile::Test).unwrap_err();
     assert!(matches!(err, Error::KeystoreExists { .. }), "{err:?}");
     assert!(err.to_string().contains(&path), "{err}");
     assert_eq!(server.kv_version(&path), version);

@@ -116,17 +116,15 @@ impl KeystoreBackend for KvBackend {
             location: self.location.to_string(),
             address: self.client.address().to_owned(),
         })?;
-        let data = body.get("data").ok_or(self.corrupt(
-            "the KV answer has no data (is the mount KV version 2?)",
-        ))?;
+        let data = body
+            .get("data")
+            .ok_or(self.corrupt("the KV answer has no data (is the mount KV version 2?)"))?;
         let version = data
             .get("metadata")
             .and_then(|m| m.get("version"))
             .and_then(Value::as_u64)
             .filter(|v| *v > 0)
-            .ok_or(self.corrupt(
-                "the KV answer has no version (is the mount KV version 2?)",
-            ))?;
+            .ok_or(self.corrupt("the KV answer has no version (is the mount KV version 2?)"))?;
         let fields = data.get("data").and_then(Value::as_object);
         let Some(fields) = fields else {
             return Err(self.corrupt("the KV secret holds no fields"));

@@ -27,9 +27,11 @@ use aes_gcm::Aes256Gcm;
 
 pub use kdf::{KdfParams, KdfProfile, Passphrase};
 
-pub use model::{AuditCheckpoint, GrantId, IssuedGrant, IssuedTier};
 pub use kv::KvBackend;
-pub use storage::{FileBackend, KeystoreBackend, KeystoreLocation, OPENBAO_SCHEME, Revision, Stored};
+pub use model::{AuditCheckpoint, GrantId, IssuedGrant, IssuedTier};
+pub use storage::{
+    FileBackend, KeystoreBackend, KeystoreLocation, OPENBAO_SCHEME, Revision, Stored,
+};
 
 use crate::audit::AuditKey;
 use crate::crypto::{self, AuthFailed, KEY_LEN, KeyMaterial};

@@ -67,9 +67,9 @@ impl KeystoreLocation {
             return Err(bad("a query or fragment is not allowed"));
         }
         let rest = rest.trim_end_matches('/');
-        let (mount, path) = rest
-            .split_once('/')
-            .ok_or(bad("expected openbao://MOUNT/PATH, e.g. openbao://secret/tierseal/prod"))?;
+        let (mount, path) = rest.split_once('/').ok_or(bad(
+            "expected openbao://MOUNT/PATH, e.g. openbao://secret/tierseal/prod",
+        ))?;
         for segment in rest.split('/') {
             if segment.is_empty() || segment == "." || segment == ".." {
                 return Err(bad("empty, `.` or `..` path segments are not allowed"));
@@ -344,7 +344,10 @@ mod tests {
         let Stored::Saved(first) = backend.store(b"one", &Revision::Absent).unwrap() else {
             panic!("create failed");
         };
-        assert_eq!(backend.store(b"again", &Revision::Absent).unwrap(), Stored::Conflict);
+        assert_eq!(
+            backend.store(b"again", &Revision::Absent).unwrap(),
+            Stored::Conflict
+        );
         let (bytes, revision) = backend.load().unwrap();
         assert_eq!((bytes.as_slice(), &revision), (b"one".as_slice(), &first));
         // Replaced behind the lock's back: the next store is refused.
