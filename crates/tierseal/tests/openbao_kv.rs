@@ -411,6 +411,9 @@ fn a_missing_secret_is_a_typed_error_naming_it() {
     );
     assert_no_token(&server, &text);
     assert_no_token(&server, &format!("{err:?}"));
+    let backend = format!("{:?}", server.backend(&path));
+    assert_no_token(&server, &backend);
+    assert!(backend.contains(&server.address), "{backend}");
 }
 
 #[test]

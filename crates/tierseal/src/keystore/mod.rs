@@ -630,14 +630,16 @@ impl Keystore {
             Stored::Saved(revision) => self.revision = revision,
             // A changed passphrase is not re-applied on another writer's
             // change: the caller runs it again on the fresh keystore.
-            Stored::Conflict => {
-                if self.reload(&image)?.is_none() {
+            Stored::Conflict => match self.reload(&image)? {
+                // The save landed; only its answer was lost.
+                Some(revision) => self.revision = revision,
+                None => {
                     return Err(Error::KeystoreConflict {
                         path: self.path.clone(),
                         reason: "a passphrase change is not re-applied automatically",
                     });
                 }
-            }
+            },
         }
         self.root = root;
         self.body = body;
