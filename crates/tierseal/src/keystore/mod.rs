@@ -9,6 +9,9 @@
 //! An open [`Keystore`] holds the file's exclusive lock until it is
 //! dropped, and every change is written atomically before the call
 //! returns, so neither a crash nor a second custodian can lose an update.
+//! A keystore in OpenBao KV ([`KeystoreLocation::OpenBao`]) has no lock:
+//! every change is written with check-and-set, and re-applied on a fresh
+//! read when another writer saved first (see `storage`).
 //!
 //! Besides the keys, the keystore keeps a register of every grant it issued
 //! ([`Keystore::issued_grants`]) and the last audit-log checkpoint
