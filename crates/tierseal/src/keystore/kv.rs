@@ -180,3 +180,170 @@ impl KeystoreBackend for KvBackend {
         Err(self.client.status_error(&subject, &resp))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openbao::RetryPolicy;
+    use secrecy::SecretString;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    const TOKEN: &str = "s.kv-unit-token-0b7e";
+
+    /// Answers each connection with the next canned (status, body) and
+    /// records each request's first line and body.
+    fn stub(answers: Vec<(u16, String)>) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for (status, body) in answers {
+                let Ok((stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut first = String::new();
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if first.is_empty() {
+                        first = line.trim_end().to_owned();
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut payload = vec![0; length];
+                reader.read_exact(&mut payload).unwrap();
+                log.lock()
+                    .unwrap()
+                    .push(format!("{first} {}", String::from_utf8_lossy(&payload)));
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (addr, seen)
+    }
+
+    fn backend(addr: &str) -> KvBackend {
+        let client = BaoClient::new(addr, SecretString::from(TOKEN.to_owned()))
+            .unwrap()
+            .with_retry(RetryPolicy {
+                attempts: 1,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(1),
+            });
+        KvBackend::new(client, "secret", "tierseal/prod")
+    }
+
+    fn secret(version: u64, fields: &Value) -> String {
+        json!({"data": {"data": fields, "metadata": {"version": version}}}).to_string()
+    }
+
+    #[test]
+    fn load_reads_the_image_and_its_version_and_never_writes() {
+        let fields = json!({"format": FORMAT, "keystore": STANDARD.encode(b"image")});
+        let (addr, seen) = stub(vec![(200, secret(7, &fields))]);
+        let (image, revision) = backend(&addr).load().unwrap();
+        assert_eq!(
+            (image.as_slice(), revision),
+            (b"image".as_slice(), Revision::Version(7))
+        );
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0].starts_with("GET /v1/secret/data/tierseal/prod "),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn store_sends_the_expected_version_as_cas() {
+        let (addr, seen) = stub(vec![
+            (200, json!({"data": {"version": 1}}).to_string()),
+            (200, json!({"data": {"version": 8}}).to_string()),
+        ]);
+        let kv = backend(&addr);
+        assert_eq!(
+            kv.store(b"new", &Revision::Absent).unwrap(),
+            Stored::Saved(Revision::Version(1))
+        );
+        assert_eq!(
+            kv.store(b"next", &Revision::Version(7)).unwrap(),
+            Stored::Saved(Revision::Version(8))
+        );
+        let seen = seen.lock().unwrap();
+        assert!(
+            seen[0].starts_with("POST /v1/secret/data/tierseal/prod "),
+            "{seen:?}"
+        );
+        assert!(seen[0].contains(r#""cas":0"#), "{seen:?}");
+        assert!(seen[1].contains(r#""cas":7"#), "{seen:?}");
+        assert!(seen[1].contains(&STANDARD.encode(b"next")), "{seen:?}");
+    }
+
+    #[test]
+    fn a_check_and_set_refusal_is_a_conflict_and_other_errors_are_typed() {
+        let cas = json!({"errors": ["check-and-set parameter did not match the current version"]});
+        let (addr, _) = stub(vec![
+            (400, cas.to_string()),
+            (400, json!({"errors": ["bad"]}).to_string()),
+            (403, json!({"errors": ["permission denied"]}).to_string()),
+            (404, String::new()),
+        ]);
+        let kv = backend(&addr);
+        assert_eq!(
+            kv.store(b"x", &Revision::Version(3)).unwrap(),
+            Stored::Conflict
+        );
+        let err = kv.store(b"x", &Revision::Version(3)).unwrap_err();
+        assert!(
+            matches!(err, Error::KmsRequest { status: 400, .. }),
+            "{err:?}"
+        );
+        let err = kv.load().unwrap_err();
+        assert!(matches!(err, Error::KmsDenied { .. }), "{err:?}");
+        let err = kv.load().unwrap_err();
+        assert!(matches!(err, Error::KeystoreNotFound { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("openbao://secret/tierseal/prod") && text.contains(&addr),
+            "{text}"
+        );
+        assert!(!text.contains(TOKEN) && !format!("{kv:?}").contains(TOKEN));
+    }
+
+    #[test]
+    fn secrets_that_are_not_keystore_images_are_corrupt() {
+        let cases = [
+            json!({"keystore": STANDARD.encode(b"x")}),
+            json!({"format": FORMAT}),
+            json!({"format": FORMAT, "keystore": "***"}),
+            json!({"format": FORMAT, "keystore": 5}),
+        ];
+        let mut answers: Vec<(u16, String)> = cases.iter().map(|c| (200, secret(2, c))).collect();
+        answers.push((
+            200,
+            json!({"data": {"data": {"format": FORMAT}}}).to_string(),
+        ));
+        answers.push((200, json!({"nothing": 1}).to_string()));
+        let count = answers.len();
+        let (addr, _) = stub(answers);
+        let kv = backend(&addr);
+        for _ in 0..count {
+            let err = kv.load().unwrap_err();
+            assert!(matches!(err, Error::KeystoreCorrupt { .. }), "{err:?}");
+        }
+    }
+}
