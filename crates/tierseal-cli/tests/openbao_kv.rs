@@ -237,6 +237,33 @@ fn every_command_works_on_an_openbao_keystore() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert!(!text(&out).contains("UNVERIFIED"), "{}", text(&out));
+    let out = env
+        .cmd()
+        .args(["audit", "verify"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A passphrase change replaces the secret's contents: the new
+    // passphrase opens it, the old one no longer does.
+    std::fs::write(env.dir.path().join("new"), "new kv passphrase\n").unwrap();
+    let out = env
+        .cmd()
+        .args(["passphrase", "change", "--kdf-profile", "test"])
+        .arg("--new-passphrase-file")
+        .arg(env.dir.path().join("new"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = env.cmd().args(["keys", "list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("wrong passphrase"), "{}", text(&out));
+    env.cmd()
+        .env("TIERSEAL_PASSPHRASE", "new kv passphrase")
+        .args(["keys", "list"])
+        .assert()
+        .success();
 }
 
 #[test]
