@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tierseal::{Clearance, Tier};
+use tierseal::{Clearance, KeystoreLocation, Tier};
 
 /// Key custody and CI checks for tierseal.
 ///
@@ -24,14 +24,17 @@ pub(crate) struct Cli {
 /// Options every command accepts.
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
-    /// The keystore file.
+    /// The keystore: a file, or `openbao://MOUNT/PATH` for a KV version 2
+    /// secret on the OpenBao/Vault server BAO_ADDR and BAO_TOKEN (or
+    /// VAULT_ADDR and VAULT_TOKEN) name.
     #[arg(
         long,
         global = true,
         env = "TIERSEAL_KEYSTORE",
-        default_value = "tierseal.keystore"
+        default_value = "tierseal.keystore",
+        value_name = "PATH|openbao://MOUNT/PATH"
     )]
-    pub(crate) keystore: PathBuf,
+    pub(crate) keystore: KeystoreLocation,
     /// Read the passphrase from this file (its first line).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
@@ -39,7 +42,9 @@ pub(crate) struct GlobalArgs {
     /// waits until it is released).
     #[arg(long, global = true, default_value_t = 10, value_name = "SECONDS")]
     pub(crate) lock_wait: u64,
-    /// The audit log of key operations (default: KEYSTORE.audit.jsonl).
+    /// The audit log of key operations (default: KEYSTORE.audit.jsonl; for
+    /// openbao://MOUNT/PATH, tierseal-MOUNT-PATH.audit.jsonl in the current
+    /// folder, with / in PATH as -).
     #[arg(long, global = true, value_name = "PATH")]
     pub(crate) audit_log: Option<PathBuf>,
     /// Who is running the command, for the audit log (default: $USER).

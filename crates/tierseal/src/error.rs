@@ -482,6 +482,109 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// A keystore location (`TIERSEAL_KEYSTORE`, `--keystore`) that cannot
+    /// be parsed.
+    #[error("invalid keystore location `{text}`: {reason}")]
+    InvalidKeystoreLocation {
+        /// The location as given (shortened).
+        text: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// No keystore is stored at a location on a server (a KV secret that
+    /// does not exist, or whose latest version is deleted).
+    #[error(
+        "no keystore at {location} on {address}: create one with `tierseal init`, or check the mount and path"
+    )]
+    KeystoreNotFound {
+        /// The location (`openbao://MOUNT/PATH`).
+        location: String,
+        /// The server address.
+        address: String,
+    },
+
+    /// Another writer kept changing the keystore while a change was being
+    /// saved, or changed it in a way this change cannot be re-applied on
+    /// (such as a new passphrase); nothing of this change was saved.
+    #[error(
+        "keystore {path} was changed by another custodian while this change was saved ({reason}); nothing of this change was saved: run it again"
+    )]
+    KeystoreConflict {
+        /// The keystore.
+        path: PathBuf,
+        /// Why the change was not re-applied.
+        reason: &'static str,
+    },
+
+    /// A key-encryption provider is not configured usably (missing server
+    /// address or token, bad URL, ...).
+    #[error("{provider}: {reason}")]
+    KmsConfig {
+        /// The provider (`openbao`, `pkcs11`).
+        provider: &'static str,
+        /// What is wrong and what to set.
+        reason: &'static str,
+    },
+
+    /// The key manager could not be reached, or kept failing transiently
+    /// after bounded retries.
+    #[error("{provider} at {address} is unavailable for {subject}: {reason}")]
+    KmsUnavailable {
+        /// The provider (`openbao`, `pkcs11`).
+        provider: &'static str,
+        /// The server address (or token label).
+        address: String,
+        /// What was being accessed (a KMS key and its tier, a KV path).
+        subject: String,
+        /// What failed (never the token).
+        reason: String,
+    },
+
+    /// The key manager refused the credential for this key: the token (or
+    /// login) is expired, revoked, or its policy does not allow the
+    /// operation.
+    #[error(
+        "{provider} at {address} denied access to {subject}: the token is expired or revoked, or its policy does not allow this"
+    )]
+    KmsDenied {
+        /// The provider (`openbao`, `pkcs11`).
+        provider: &'static str,
+        /// The server address (or token label).
+        address: String,
+        /// What was being accessed (a KMS key and its tier, a KV path).
+        subject: String,
+    },
+
+    /// The key manager rejected a request for a reason other than access.
+    #[error("{provider} at {address} rejected a request for {subject} (status {status}): {reason}")]
+    KmsRequest {
+        /// The provider (`openbao`, `pkcs11`).
+        provider: &'static str,
+        /// The server address (or token label).
+        address: String,
+        /// What was being accessed (a KMS key and its tier, a KV path).
+        subject: String,
+        /// The HTTP status (0 when there was none).
+        status: u16,
+        /// The server's reason (scrubbed of the token).
+        reason: String,
+    },
+
+    /// A keystore protected by one key-encryption provider was opened with
+    /// another.
+    #[error(
+        "keystore {path} is protected by the {found} provider, not {expected}: open it with {found} (or migrate it with `tierseal keys migrate-kek`)"
+    )]
+    KekProviderMismatch {
+        /// The keystore.
+        path: PathBuf,
+        /// The provider the caller offered.
+        expected: &'static str,
+        /// The provider the keystore names.
+        found: &'static str,
+    },
 }
 
 /// Cuts user-supplied text that is echoed in an error to a bounded length.
@@ -541,6 +644,14 @@ impl Error {
             Error::ApprovalExpired { .. } => "approval-expired",
             Error::ApprovalMismatch { .. } => "approval-mismatch",
             Error::ApprovalInvalid { .. } => "approval-invalid",
+            Error::InvalidKeystoreLocation { .. } => "invalid-keystore-location",
+            Error::KeystoreNotFound { .. } => "keystore-not-found",
+            Error::KeystoreConflict { .. } => "keystore-conflict",
+            Error::KmsConfig { .. } => "kms-config",
+            Error::KmsUnavailable { .. } => "kms-unavailable",
+            Error::KmsDenied { .. } => "kms-denied",
+            Error::KmsRequest { .. } => "kms-request",
+            Error::KekProviderMismatch { .. } => "kek-provider-mismatch",
             Error::Randomness => "randomness",
             Error::Io { .. } => "io",
         }

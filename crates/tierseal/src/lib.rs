@@ -68,6 +68,7 @@ mod grant;
 mod keyring;
 mod keystore;
 pub mod mask;
+pub mod openbao;
 mod revealed;
 
 pub use access::AccessContext;
@@ -90,6 +91,11 @@ pub use keystore::{
     GrantId, IssuedGrant, IssuedTier, KdfParams, KdfProfile, KeyState, KeyVersionInfo, Keystore,
     KeystoreId, NewShare, Passphrase, RESERVED_PRINCIPALS, ShareInfo, ShareKey, ShareSetInfo,
     SplitPlan, SplitSpec,
+};
+// issue 11: the keystore on a replicated store.
+pub use keystore::{
+    FileBackend, KeystoreBackend, KeystoreLocation, KvBackend, MAX_SAVE_ATTEMPTS, OPENBAO_SCHEME,
+    Revision, Stored,
 };
 pub use revealed::{Revealed, Withheld};
 /// Derives [`Classified`] (see there for the attribute syntax).

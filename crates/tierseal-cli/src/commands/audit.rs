@@ -200,10 +200,10 @@ fn show(
 ) -> Result<ExitCode, CliError> {
     let verdict = if no_verify {
         Verdict::NotVerified("--no-verify".into())
-    } else if !global.keystore.exists() {
+    } else if super::keystore_file_missing(global) {
         Verdict::NotVerified(format!(
             "no keystore at {} to verify with (pass --keystore, or --no-verify)",
-            global.keystore.display()
+            global.keystore
         ))
     } else {
         let (key, checkpoints) = key_and_checkpoints(global, log, &[])?;

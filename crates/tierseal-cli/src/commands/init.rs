@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use tierseal::Keystore;
+use tierseal::{Keystore, KeystoreLocation};
 
 use super::{Operation, announce, kdf_profile, say};
 use crate::CliError;
@@ -11,10 +11,12 @@ use crate::passphrase::{self as secret, Source};
 use tierseal::audit::Action;
 
 pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliError> {
-    if global.keystore.exists() {
+    if let KeystoreLocation::File(path) = &global.keystore
+        && path.exists()
+    {
         return Err(CliError::Refused(format!(
             "{} already exists: tierseal never overwrites a keystore",
-            global.keystore.display()
+            path.display()
         )));
     }
     let profile = kdf_profile(args.kdf_profile);
@@ -40,7 +42,7 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
             prompt: "new keystore passphrase: ",
             confirm: true,
         })?;
-        let keystore = Keystore::create(&global.keystore, &passphrase, profile)?;
+        let keystore = Keystore::create_at(&global.keystore, &passphrase, profile)?;
         (keystore, None, Vec::new())
     };
     let created: Vec<String> = keystore.tiers().map(ToString::to_string).collect();
@@ -69,7 +71,7 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
     let tiers: Vec<String> = keystore.tiers().map(ToString::to_string).collect();
     say(&format!(
         "created {} with tiers {}",
-        global.keystore.display(),
+        global.keystore,
         tiers.join(", ")
     ));
     if let Some(split) = split {

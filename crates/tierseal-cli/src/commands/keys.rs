@@ -48,7 +48,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                     "dry run: would create {tier} v{next} and make it primary{reason}"
                 ));
             } else {
-                let intent = announce(
+                let mut intent = announce(
                     global,
                     &keystore,
                     Action::Rotate,
@@ -58,7 +58,9 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                         reason: stated,
                     },
                 )?;
-                let version = intent.finish(keystore.rotate(tier), &mut keystore)?;
+                let created = keystore.rotate(tier);
+                intent.created_version(&created);
+                let version = intent.finish(created, &mut keystore)?;
                 say(&format!(
                     "rotated {tier}: v{version} is primary{reason}; older versions still open data. \
                      Next: `tierseal rewrap`, then `tierseal keys retire`"
@@ -66,7 +68,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             }
         }
         KeysCommand::AddVersion { tier } => {
-            let intent = announce(
+            let mut intent = announce(
                 global,
                 &keystore,
                 Action::AddVersion,
@@ -76,7 +78,9 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                     ..Operation::default()
                 },
             )?;
-            let version = intent.finish(keystore.add_version(tier), &mut keystore)?;
+            let created = keystore.add_version(tier);
+            intent.created_version(&created);
+            let version = intent.finish(created, &mut keystore)?;
             say(&format!(
                 "added {tier} v{version} (not primary): issue fresh grants to readers, then \
                  `tierseal keys promote --tier {tier} --version {version}`"

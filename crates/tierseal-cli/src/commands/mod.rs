@@ -19,7 +19,7 @@ use std::time::Duration;
 use tierseal::audit::{
     Action, AuditEvent, AuditSink as _, Durability, FileSink, Outcome, VerifyProblem,
 };
-use tierseal::{Clearance, KdfProfile, Keyring, Keystore};
+use tierseal::{Clearance, KdfProfile, Keyring, Keystore, KeystoreLocation};
 
 use crate::CliError;
 use crate::cli::{Cli, Command, GlobalArgs, KdfProfileArg};
@@ -56,10 +56,10 @@ fn keystore_passphrase(global: &GlobalArgs) -> Result<tierseal::Passphrase, CliE
 
 /// Opens (and locks) the keystore.
 fn open_keystore(global: &GlobalArgs) -> Result<Keystore, CliError> {
-    if !global.keystore.exists() {
+    if keystore_file_missing(global) {
         return Err(CliError::Refused(format!(
             "no keystore at {}: create one with `tierseal init` or pass --keystore PATH",
-            global.keystore.display()
+            global.keystore
         )));
     }
     let wait = Duration::from_secs(global.lock_wait);
@@ -70,11 +70,7 @@ fn open_keystore(global: &GlobalArgs) -> Result<Keystore, CliError> {
         return Ok(Keystore::open_with_shares(&global.keystore, &keys, wait)?);
     }
     let passphrase = keystore_passphrase(global)?;
-    Ok(Keystore::open_with_lock_wait(
-        &global.keystore,
-        &passphrase,
-        wait,
-    )?)
+    Ok(Keystore::open_at(&global.keystore, &passphrase, wait)?)
 }
 
 /// Refuses `op` when the keystore's dual-control policy reserves it to M
@@ -95,6 +91,15 @@ fn dual_control(keystore: &Keystore, op: tierseal::DualControlOp) -> Result<(), 
         .into());
     }
     Ok(())
+}
+
+/// Whether the keystore is a file that does not exist (a keystore in
+/// OpenBao is looked for when it is opened).
+fn keystore_file_missing(global: &GlobalArgs) -> bool {
+    match &global.keystore {
+        KeystoreLocation::File(path) => !path.exists(),
+        KeystoreLocation::OpenBao { .. } => false,
+    }
 }
 
 /// A key operation for the audit log.
@@ -169,6 +174,15 @@ fn announce(
 }
 
 impl Intent {
+    /// Records in the outcome the version a change created: with a
+    /// keystore in OpenBao it can be later than the one announced, when the
+    /// change was re-applied after another custodian's.
+    fn created_version<E>(&mut self, created: &Result<u32, E>) {
+        if let Ok(version) = created {
+            self.event.key_version = Some(*version);
+        }
+    }
+
     /// Replaces the reason the outcome records (for results known only
     /// at the end, such as counts).
     fn note(&mut self, reason: String) {
@@ -220,6 +234,13 @@ impl Intent {
                      until the log grows past it"
                 );
             }
+            // A keystore in OpenBao has no lock spanning the command: a
+            // custodian appending to the same log after this one may have
+            // checkpointed its later entry first. The checkpoint is ahead
+            // of this entry, which is fine; the next announce checks the
+            // log against it.
+            Some(Err(tierseal::Error::AuditCheckpointRegressed { recorded, offered }))
+                if !keystore.location().is_file() && recorded > offered => {}
             Some(Err(error)) if result.is_ok() => {
                 return Err(CliError::Refused(format!(
                     "the {} succeeded and is recorded, but the keystore's checkpoint of {} \
@@ -315,7 +336,12 @@ fn lost_entries(
 /// The audit log's path.
 fn audit_log(global: &GlobalArgs) -> std::path::PathBuf {
     global.audit_log.clone().unwrap_or_else(|| {
-        let mut name = global.keystore.as_os_str().to_owned();
+        let mut name = match &global.keystore {
+            KeystoreLocation::File(path) => path.as_os_str().to_owned(),
+            KeystoreLocation::OpenBao { mount, path } => {
+                format!("tierseal-{mount}-{}", path.replace('/', "-")).into()
+            }
+        };
         name.push(".audit.jsonl");
         std::path::PathBuf::from(name)
     })

@@ -18,7 +18,7 @@ pub(super) fn run(global: &GlobalArgs, command: &PassphraseCommand) -> Result<Ex
         return Err(CliError::Refused(format!(
             "{} is split into custodian shares and has no passphrase: use `tierseal shares \
              reissue` to replace the shares, or `tierseal shares join` to go back to one passphrase",
-            global.keystore.display()
+            global.keystore
         )));
     }
     let new = secret::read(&Source {

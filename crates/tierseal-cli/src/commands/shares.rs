@@ -28,7 +28,7 @@ pub(super) fn run(global: &GlobalArgs, command: &SharesCommand) -> Result<ExitCo
             if keystore.share_set().is_some() {
                 return Err(CliError::Refused(format!(
                     "{} is split already: use `tierseal shares reissue` to replace its shares",
-                    global.keystore.display()
+                    global.keystore
                 )));
             }
             let profile = kdf_profile(*profile);
@@ -54,7 +54,7 @@ pub(super) fn run(global: &GlobalArgs, command: &SharesCommand) -> Result<ExitCo
             say(&format!(
                 "split the master key of {} into {split} custodian shares (generation {generation}); \
                  the passphrase no longer opens it",
-                global.keystore.display()
+                global.keystore
             ));
             print_files(&files);
             Ok(ExitCode::SUCCESS)
@@ -67,7 +67,7 @@ pub(super) fn run(global: &GlobalArgs, command: &SharesCommand) -> Result<ExitCo
             let mut keystore = open_keystore(global)?;
             let Some(current) = keystore.share_set() else {
                 return Err(tierseal::Error::KeystoreNotSplit {
-                    path: global.keystore.clone(),
+                    path: global.keystore.display_path(),
                 }
                 .into());
             };
@@ -103,8 +103,7 @@ pub(super) fn run(global: &GlobalArgs, command: &SharesCommand) -> Result<ExitCo
             say(&format!(
                 "reissued the shares of {} as {spec} (generation {generation}): a new master key \
                  wraps every key, and the shares of generation {} open nothing",
-                global.keystore.display(),
-                current.generation
+                global.keystore, current.generation
             ));
             print_files(&files);
             Ok(ExitCode::SUCCESS)
@@ -116,7 +115,7 @@ pub(super) fn run(global: &GlobalArgs, command: &SharesCommand) -> Result<ExitCo
             let mut keystore = open_keystore(global)?;
             if keystore.share_set().is_none() {
                 return Err(tierseal::Error::KeystoreNotSplit {
-                    path: global.keystore.clone(),
+                    path: global.keystore.display_path(),
                 }
                 .into());
             }
@@ -133,7 +132,7 @@ pub(super) fn run(global: &GlobalArgs, command: &SharesCommand) -> Result<ExitCo
             say(&format!(
                 "{} is protected by one passphrase again, under a new master key; the shares open \
                  nothing and dual control no longer applies",
-                global.keystore.display()
+                global.keystore
             ));
             Ok(ExitCode::SUCCESS)
         }
@@ -191,6 +190,7 @@ fn plan(
     }
     let stem = global
         .keystore
+        .display_path()
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| "keystore".into());
@@ -281,7 +281,7 @@ pub(super) fn share_keys(
         return Err(CliError::Usage(format!(
             "{} is split into custodian shares: give --share FILE for {threshold} of its holders \
              ({holders}), each with --share-passphrase-file FILE or typed at the prompt",
-            global.keystore.display()
+            global.keystore
         )));
     }
     let files = &global.share_passphrase_files;
@@ -340,7 +340,7 @@ fn verify(global: &GlobalArgs) -> Result<ExitCode, CliError> {
         info.threshold,
         info.count,
         info.holder,
-        global.keystore.display(),
+        global.keystore,
         info.keystore_id,
         info.generation
     ));
@@ -348,10 +348,10 @@ fn verify(global: &GlobalArgs) -> Result<ExitCode, CliError> {
 }
 
 fn show(global: &GlobalArgs, json: bool) -> Result<ExitCode, CliError> {
-    if !global.keystore.exists() {
+    if super::keystore_file_missing(global) {
         return Err(CliError::Refused(format!(
             "no keystore at {}",
-            global.keystore.display()
+            global.keystore
         )));
     }
     let set = Keystore::peek_share_set(&global.keystore)?;
@@ -362,7 +362,7 @@ fn show(global: &GlobalArgs, json: bool) -> Result<ExitCode, CliError> {
     match set {
         None => say(&format!(
             "{} is protected by one passphrase: no shares, no dual control",
-            global.keystore.display()
+            global.keystore
         )),
         Some(set) => {
             let ops: Vec<&str> = set.dual_control.iter().map(|op| op.as_str()).collect();
@@ -370,7 +370,7 @@ fn show(global: &GlobalArgs, json: bool) -> Result<ExitCode, CliError> {
                 "{} (keystore {}) is split {}-of-{}, share-set generation {}\n  holders: {}\n  \
                  dual control: {}\n(as the file records it; unlocking with the shares \
                  authenticates it)",
-                global.keystore.display(),
+                global.keystore,
                 set.keystore_id,
                 set.threshold,
                 set.holders.len(),

@@ -58,11 +58,18 @@ impl Keystore {
         }
         let seed = KeyMaterial::generate()?;
         let wrapped = wrap_under(&self.root.master, &seed, APPROVER_KEY_AAD)?;
+        // Re-applied on a keystore another custodian changed meanwhile:
+        // a key they created first is kept, and ours is dropped.
         self.update(|_, body| {
-            body.approver_key = Some(wrapped);
+            if body.approver_key.is_none() {
+                body.approver_key = Some(wrapped.clone());
+            }
             Ok(())
         })?;
-        Ok(crate::approval::signing_key(&seed))
+        match self.approver_signing_key()? {
+            Some(key) => Ok(key),
+            None => Ok(crate::approval::signing_key(&seed)),
+        }
     }
 
     /// Signs a break-glass approval: `approver` (the custodian approving,

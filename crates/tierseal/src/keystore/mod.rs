@@ -9,6 +9,9 @@
 //! An open [`Keystore`] holds the file's exclusive lock until it is
 //! dropped, and every change is written atomically before the call
 //! returns, so neither a crash nor a second custodian can lose an update.
+//! A keystore in OpenBao KV ([`KeystoreLocation::OpenBao`]) has no lock:
+//! every change is written with check-and-set, and re-applied on a fresh
+//! read when another writer saved first (see `storage`).
 //!
 //! Besides the keys, the keystore keeps a register of every grant it issued
 //! ([`Keystore::issued_grants`]) and the last audit-log checkpoint
@@ -17,9 +20,11 @@
 mod approver;
 mod file;
 mod kdf;
+mod kv;
 mod model;
 mod share_file;
 mod shares;
+mod storage;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,16 +33,20 @@ use aes_gcm::Aes256Gcm;
 
 pub use kdf::{KdfParams, KdfProfile, Passphrase};
 
+pub use kv::KvBackend;
 pub use model::{AuditCheckpoint, GrantId, IssuedGrant, IssuedTier};
 pub use shares::{
     DualControlOp, KeystoreId, NewShare, ShareInfo, ShareKey, ShareSetInfo, SplitPlan, SplitSpec,
+};
+pub use storage::{
+    FileBackend, KeystoreBackend, KeystoreLocation, OPENBAO_SCHEME, Revision, Stored,
 };
 
 use crate::audit::AuditKey;
 use crate::crypto::{self, AuthFailed, KEY_LEN, KeyMaterial};
 use crate::keyring::{TierKeys, VersionKey};
 use crate::{Clearance, Error, Keyring, Tier};
-use file::{FILE_VERSION, FileImage, KeystoreLock, SALT_LEN};
+use file::{FILE_VERSION, FileImage, SALT_LEN};
 use model::{Body, TierRecord, VersionRecord, WrappedTierKey};
 
 /// The audit writer of keyrings taken straight from the keystore.
@@ -57,6 +66,10 @@ const APPROVER_KEY_AAD: &[u8] = b"tierseal/approver-key\0\x01";
 
 /// How long [`Keystore::open`] waits for another process's lock.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// How many times a change is applied to a freshly read keystore when
+/// another writer saved first, before [`Error::KeystoreConflict`].
+pub const MAX_SAVE_ATTEMPTS: u32 = 5;
 
 /// The default cryptoperiod of a tier's primary key.
 pub const DEFAULT_CRYPTOPERIOD_DAYS: u32 = 365;
@@ -125,7 +138,10 @@ impl KeyVersionInfo {
 /// ```
 pub struct Keystore {
     path: PathBuf,
-    _lock: KeystoreLock,
+    /// Where the image is stored; a file backend holds the lock.
+    backend: Box<dyn KeystoreBackend>,
+    /// The stored image this keystore's body was read from or saved as.
+    revision: Revision,
     root: Root,
     body: Body,
     /// The holders whose shares unlocked a split keystore (issue 13).
@@ -188,29 +204,55 @@ impl Keystore {
         passphrase: &Passphrase,
         profile: KdfProfile,
     ) -> Result<Keystore, Error> {
-        Keystore::create_with(path.as_ref(), |master| {
+        let backend = FileBackend::lock(path, Duration::ZERO)?;
+        Keystore::create_in(Box::new(backend), passphrase, profile)
+    }
+
+    /// As [`create`](Self::create), at `location`: a file, or an
+    /// `openbao://` KV secret (created with check-and-set 0, so never over
+    /// an existing one) on the server `BAO_ADDR`/`BAO_TOKEN` (or the
+    /// `VAULT_` names) configure.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create), and the server's errors.
+    pub fn create_at(
+        location: &KeystoreLocation,
+        passphrase: &Passphrase,
+        profile: KdfProfile,
+    ) -> Result<Keystore, Error> {
+        Keystore::create_in(backend_for(location, Duration::ZERO)?, passphrase, profile)
+    }
+
+    /// As [`create`](Self::create), in `backend`.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create), and the backend's errors.
+    pub fn create_in(
+        backend: Box<dyn KeystoreBackend>,
+        passphrase: &Passphrase,
+        profile: KdfProfile,
+    ) -> Result<Keystore, Error> {
+        Keystore::create_with(backend, |master| {
             let root = Root::new(master, passphrase, profile.params())?;
             Ok((root, Body::default()))
         })
     }
 
-    /// Creates a keystore whose root `root` makes from a fresh master key.
+    /// Creates a keystore in `backend` whose root `root` makes from a fresh
+    /// master key.
     fn create_with(
-        path: &Path,
+        backend: Box<dyn KeystoreBackend>,
         root: impl FnOnce(&KeyMaterial) -> Result<(Root, Body), Error>,
     ) -> Result<Keystore, Error> {
-        let path = path.to_owned();
-        let lock = KeystoreLock::acquire(&path, Duration::ZERO)?;
-        if path
-            .try_exists()
-            .map_err(|e| Error::io("check", &path, e))?
-        {
+        let path = backend.location().display_path();
+        if backend.exists()? {
             return Err(Error::KeystoreExists { path });
         }
         let (root, body) = root(&KeyMaterial::generate()?)?;
         let mut keystore = Keystore {
             path,
-            _lock: lock,
+            backend,
+            revision: Revision::Absent,
             root,
             body,
             custodians: Vec::new(),
@@ -260,7 +302,36 @@ impl Keystore {
         passphrase: &Passphrase,
         wait: Duration,
     ) -> Result<Keystore, Error> {
-        Keystore::open_with(path.as_ref(), wait, |path, image, body| {
+        let backend = FileBackend::lock(path, wait)?;
+        Keystore::open_in(Box::new(backend), passphrase)
+    }
+
+    /// As [`open_with_lock_wait`](Self::open_with_lock_wait), at
+    /// `location`: a file (whose lock is waited for up to `wait`), or an
+    /// `openbao://` KV secret on the server `BAO_ADDR`/`BAO_TOKEN` (or the
+    /// `VAULT_` names) configure (no lock: changes are saved with
+    /// check-and-set).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), [`Error::KeystoreNotFound`], and the
+    /// server's errors.
+    pub fn open_at(
+        location: &KeystoreLocation,
+        passphrase: &Passphrase,
+        wait: Duration,
+    ) -> Result<Keystore, Error> {
+        Keystore::open_in(backend_for(location, wait)?, passphrase)
+    }
+
+    /// As [`open`](Self::open), from `backend`. Never writes.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), and the backend's errors.
+    pub fn open_in(
+        backend: Box<dyn KeystoreBackend>,
+        passphrase: &Passphrase,
+    ) -> Result<Keystore, Error> {
+        Keystore::open_with(backend, |path, image, body| {
             if let Some(set) = body.and_then(|body| body.share_set.as_ref()) {
                 return Err(Error::KeystoreSplit {
                     path: path.to_owned(),
@@ -312,13 +383,11 @@ impl Keystore {
     /// file and its body (not yet authenticated; `None` when it does not
     /// decode), and the holders whose shares it used.
     fn open_with(
-        path: &Path,
-        wait: Duration,
+        backend: Box<dyn KeystoreBackend>,
         unlock: impl FnOnce(&Path, &FileImage, Option<&Body>) -> Result<(Root, Vec<String>), Error>,
     ) -> Result<Keystore, Error> {
-        let path = path.to_owned();
-        let lock = KeystoreLock::acquire(&path, wait)?;
-        let bytes = file::read(&path)?;
+        let path = backend.location().display_path();
+        let (bytes, revision) = backend.load()?;
         let image = FileImage::decode(&bytes, &path)?;
         let corrupt = |reason| Error::KeystoreCorrupt {
             path: path.clone(),
@@ -340,25 +409,37 @@ impl Keystore {
 
         let keystore = Keystore {
             path: path.clone(),
-            _lock: lock,
+            backend,
+            revision,
             root,
             body,
             custodians,
         };
-        // Every stored tier key must unwrap: fail now, not at first use.
-        for record in &keystore.body.tiers {
-            for version in &record.versions {
-                keystore.unwrap_tier_key(record, version)?;
-            }
-        }
-        keystore.audit_key()?;
-        keystore.approver_signing_key()?;
+        keystore.check_keys()?;
         Ok(keystore)
     }
 
-    /// The keystore's path.
+    /// Every stored key must unwrap: fail now, not at first use.
+    fn check_keys(&self) -> Result<(), Error> {
+        for record in &self.body.tiers {
+            for version in &record.versions {
+                self.unwrap_tier_key(record, version)?;
+            }
+        }
+        self.audit_key()?;
+        self.approver_signing_key()?;
+        Ok(())
+    }
+
+    /// The keystore's path (for a keystore in OpenBao, its
+    /// `openbao://MOUNT/PATH` location as a path).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the keystore is stored.
+    pub fn location(&self) -> &KeystoreLocation {
+        self.backend.location()
     }
 
     /// The Argon2id parameters protecting it.
@@ -444,10 +525,10 @@ impl Keystore {
     /// # Errors
     /// [`Error::TierExists`], or an error saving the file.
     pub fn add_tier(&mut self, tier: &Tier) -> Result<(), Error> {
-        if self.body.tier(tier).is_some() {
-            return Err(Error::TierExists { tier: tier.clone() });
-        }
         self.update(|store, body| {
+            if body.tier(tier).is_some() {
+                return Err(Error::TierExists { tier: tier.clone() });
+            }
             body.tiers.push(store.new_tier_record(tier.clone())?);
             body.tiers.sort_by(|a, b| a.tier.cmp(&b.tier));
             Ok(())
@@ -460,9 +541,15 @@ impl Keystore {
     /// # Errors
     /// [`Error::UnknownTier`], or an error saving the file.
     pub fn rotate(&mut self, tier: &Tier) -> Result<u32, Error> {
-        let version = self.add_version(tier)?;
-        self.promote(tier, version)?;
-        Ok(version)
+        // One save, so that a concurrent rotation re-applied on top of
+        // this one promotes its own new version, never an older one.
+        self.update(|store, body| {
+            let record = body.tier_mut(tier).ok_or_else(|| unknown(tier))?;
+            let next = record.next_version();
+            record.versions.push(store.new_version(tier, next)?);
+            record.primary = next;
+            Ok(next)
+        })
     }
 
     /// Creates version v+1 of `tier` *without* making it primary, so that
@@ -471,14 +558,12 @@ impl Keystore {
     /// # Errors
     /// [`Error::UnknownTier`], or an error saving the file.
     pub fn add_version(&mut self, tier: &Tier) -> Result<u32, Error> {
-        let next = self.record(tier)?.next_version();
         self.update(|store, body| {
-            let version = store.new_version(tier, next)?;
             let record = body.tier_mut(tier).ok_or_else(|| unknown(tier))?;
-            record.versions.push(version);
-            Ok(())
-        })?;
-        Ok(next)
+            let next = record.next_version();
+            record.versions.push(store.new_version(tier, next)?);
+            Ok(next)
+        })
     }
 
     /// Makes `version` of `tier` the primary (sealing) version.
@@ -487,8 +572,8 @@ impl Keystore {
     /// [`Error::UnknownTier`], [`Error::UnknownKeyVersion`],
     /// [`Error::KeyRetired`], or an error saving the file.
     pub fn promote(&mut self, tier: &Tier, version: u32) -> Result<(), Error> {
-        self.usable_version(tier, version)?;
-        self.update(|_, body| {
+        self.update(|store, body| {
+            store.usable_version(tier, version)?;
             body.tier_mut(tier).ok_or_else(|| unknown(tier))?.primary = version;
             Ok(())
         })
@@ -510,18 +595,7 @@ impl Keystore {
     /// [`Error::UnknownTier`], [`Error::UnknownKeyVersion`],
     /// [`Error::KeyRetired`], or an error saving the file.
     pub fn retire(&mut self, tier: &Tier, version: u32) -> Result<(), Error> {
-        self.usable_version(tier, version)?;
-        let outstanding = self
-            .outstanding_grants(tier, version, SystemTime::now())
-            .len();
-        if outstanding > 0 {
-            return Err(Error::GrantsOutstanding {
-                tier: tier.clone(),
-                version,
-                grants: outstanding,
-            });
-        }
-        self.retire_despite_grants(tier, version)
+        self.retire_checked(tier, version, false)
     }
 
     /// As [`retire`](Self::retire), even while issued grants still carry
@@ -533,17 +607,33 @@ impl Keystore {
     /// # Errors
     /// As [`retire`](Self::retire), except [`Error::GrantsOutstanding`].
     pub fn retire_despite_grants(&mut self, tier: &Tier, version: u32) -> Result<(), Error> {
-        self.usable_version(tier, version)?;
-        if self.record(tier)?.primary == version {
-            return Err(Error::KeyState {
-                action: "retire",
-                tier: tier.clone(),
-                version,
-                reason: "it is the primary version; rotate or promote another version first",
-            });
-        }
+        self.retire_checked(tier, version, true)
+    }
+
+    /// Retires after the checks, made on the body the change applies to
+    /// (a fresh one when another writer saved first).
+    fn retire_checked(&mut self, tier: &Tier, version: u32, despite: bool) -> Result<(), Error> {
         let now = unix_seconds(SystemTime::now());
-        self.update(|_, body| {
+        self.update(|store, body| {
+            store.usable_version(tier, version)?;
+            let outstanding = store
+                .outstanding_grants(tier, version, SystemTime::now())
+                .len();
+            if !despite && outstanding > 0 {
+                return Err(Error::GrantsOutstanding {
+                    tier: tier.clone(),
+                    version,
+                    grants: outstanding,
+                });
+            }
+            if store.record(tier)?.primary == version {
+                return Err(Error::KeyState {
+                    action: "retire",
+                    tier: tier.clone(),
+                    version,
+                    reason: "it is the primary version; rotate or promote another version first",
+                });
+            }
             let record = body.tier_mut(tier).ok_or_else(|| unknown(tier))?;
             if let Some(entry) = record.versions.iter_mut().find(|v| v.version == version) {
                 entry.wrapped = None;
@@ -565,7 +655,6 @@ impl Keystore {
                 reason: "must be at least one day",
             });
         }
-        self.record(tier)?;
         self.update(|_, body| {
             body.tier_mut(tier)
                 .ok_or_else(|| unknown(tier))?
@@ -622,7 +711,22 @@ impl Keystore {
             *wrapped = wrap_under(&root.master, &material, aad)?;
             Ok(())
         })?;
-        self.save_as(&root, &body)?;
+        let image = self.image(&root, &body)?;
+        match self.backend.store(&image, &self.revision)? {
+            Stored::Saved(revision) => self.revision = revision,
+            // A changed passphrase is not re-applied on another writer's
+            // change: the caller runs it again on the fresh keystore.
+            Stored::Conflict => match self.reload(&image)? {
+                // The save landed; only its answer was lost.
+                Some(revision) => self.revision = revision,
+                None => {
+                    return Err(Error::KeystoreConflict {
+                        path: self.path.clone(),
+                        reason: "a passphrase change is not re-applied automatically",
+                    });
+                }
+            },
+        }
         self.root = root;
         self.body = body;
         Ok(())
@@ -668,16 +772,16 @@ impl Keystore {
     /// # Errors
     /// [`Error::AuditCheckpointRegressed`], or an error saving the file.
     pub fn record_audit_checkpoint(&mut self, seq: u64, mac: [u8; 32]) -> Result<(), Error> {
-        if let Some(recorded) = self.body.audit_checkpoint
-            && (seq < recorded.seq || (seq == recorded.seq && mac != recorded.mac))
-        {
-            return Err(Error::AuditCheckpointRegressed {
-                recorded: recorded.seq,
-                offered: seq,
-            });
-        }
         let recorded_at = unix_seconds(SystemTime::now());
         self.update(|_, body| {
+            if let Some(recorded) = body.audit_checkpoint
+                && (seq < recorded.seq || (seq == recorded.seq && mac != recorded.mac))
+            {
+                return Err(Error::AuditCheckpointRegressed {
+                    recorded: recorded.seq,
+                    offered: seq,
+                });
+            }
             body.audit_checkpoint = Some(AuditCheckpoint {
                 seq,
                 mac,
@@ -841,50 +945,129 @@ impl Keystore {
         )?;
         let mut id = [0u8; 8];
         crypto::fill_from_os(&mut id)?;
-        self.update(|_, body| {
-            body.grants.push(IssuedGrant {
-                id: GrantId(id),
-                principal: info.principal,
-                issued_at: info.issued_at,
-                expires_at: info.expires_at,
-                tiers: info
-                    .tiers
-                    .into_iter()
-                    .map(|granted| IssuedTier {
-                        tier: granted.tier,
-                        versions: granted.versions,
-                    })
-                    .collect(),
-            });
+        let issued = IssuedGrant {
+            id: GrantId(id),
+            principal: info.principal,
+            issued_at: info.issued_at,
+            expires_at: info.expires_at,
+            tiers: info
+                .tiers
+                .into_iter()
+                .map(|granted| IssuedTier {
+                    tier: granted.tier,
+                    versions: granted.versions,
+                })
+                .collect(),
+        };
+        self.update(|store, body| {
+            // Re-applied on another writer's change: a version it retired
+            // meanwhile must not leave in a grant.
+            for granted in &issued.tiers {
+                for version in &granted.versions {
+                    store.usable_version(&granted.tier, *version).map_err(|_| {
+                        Error::KeystoreConflict {
+                            path: store.path.clone(),
+                            reason: "a key version the grant carries was retired meanwhile",
+                        }
+                    })?;
+                }
+            }
+            body.grants.push(issued.clone());
             Ok(())
         })?;
         Ok((grant, secret))
     }
 
-    /// Applies `change` to a copy of the body, saves it atomically, and
-    /// only then adopts it: on error the keystore is unchanged, in memory
-    /// and on disk.
-    fn update(
+    /// Applies `change` to a copy of the body, saves it atomically with
+    /// check-and-set, and only then adopts it: on error the keystore is
+    /// unchanged, in memory and in its store.
+    ///
+    /// When another writer saved first, the stored keystore is read again
+    /// and `change` is re-applied to it (its checks run again on the fresh
+    /// body, through the `&Keystore` it is given), up to
+    /// [`MAX_SAVE_ATTEMPTS`] times in all; then [`Error::KeystoreConflict`].
+    fn update<T>(
         &mut self,
-        change: impl FnOnce(&Keystore, &mut Body) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        let mut body = self.body.clone();
-        change(self, &mut body)?;
-        body.check().map_err(|reason| Error::InvalidParameter {
-            what: "keystore change",
+        mut change: impl FnMut(&Keystore, &mut Body) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        for _ in 0..MAX_SAVE_ATTEMPTS {
+            let mut body = self.body.clone();
+            let outcome = change(self, &mut body)?;
+            body.check().map_err(|reason| Error::InvalidParameter {
+                what: "keystore change",
+                reason,
+            })?;
+            let image = self.image(&self.root, &body)?;
+            let saved = match self.backend.store(&image, &self.revision)? {
+                Stored::Saved(revision) => Some(revision),
+                Stored::Conflict if self.revision == Revision::Absent => {
+                    return Err(Error::KeystoreExists {
+                        path: self.path.clone(),
+                    });
+                }
+                Stored::Conflict => self.reload(&image)?,
+            };
+            if let Some(revision) = saved {
+                self.revision = revision;
+                self.body = body;
+                return Ok(outcome);
+            }
+        }
+        Err(Error::KeystoreConflict {
+            path: self.path.clone(),
+            reason: "other writers kept saving first",
+        })
+    }
+
+    /// Reads the stored keystore again after a refused save of `ours`,
+    /// and adopts its body and revision. Returns the revision when the
+    /// stored image is `ours` (a save whose answer was lost, then retried).
+    ///
+    /// # Errors
+    /// [`Error::KeystoreConflict`] when the stored keystore's master key is
+    /// no longer this one's (another custodian changed the passphrase),
+    /// [`Error::KeystoreCorrupt`] when it does not authenticate.
+    fn reload(&mut self, ours: &[u8]) -> Result<Option<Revision>, Error> {
+        let (bytes, revision) = self.backend.load()?;
+        if bytes == ours {
+            return Ok(Some(revision));
+        }
+        let image = FileImage::decode(&bytes, &self.path)?;
+        let corrupt = |reason| Error::KeystoreCorrupt {
+            path: self.path.clone(),
             reason,
-        })?;
-        self.save(&body)?;
-        self.body = body;
-        Ok(())
+        };
+        let mut empty = [];
+        if crypto::decrypt(
+            &self.root.master,
+            &image.body_nonce,
+            &image.authenticated_prefix(),
+            &mut empty,
+            &image.body_tag,
+        )
+        .is_err()
+        {
+            return Err(if image.salt == self.root.salt {
+                corrupt("authentication failed (the keystore was altered)")
+            } else {
+                Error::KeystoreConflict {
+                    path: self.path.clone(),
+                    reason: "its passphrase was changed: open it with the new one",
+                }
+            });
+        }
+        let body = decode_body(image.version, &image.body).map_err(corrupt)?;
+        let previous = std::mem::replace(&mut self.body, body);
+        if let Err(e) = self.check_keys() {
+            self.body = previous;
+            return Err(e);
+        }
+        self.revision = revision;
+        Ok(None)
     }
 
-    fn save(&self, body: &Body) -> Result<(), Error> {
-        self.save_as(&self.root, body)
-    }
-
-    /// Writes `body` under `root`, always in the current file version.
-    fn save_as(&self, root: &Root, body: &Body) -> Result<(), Error> {
+    /// Encodes `body` under `root`, always in the current file version.
+    fn image(&self, root: &Root, body: &Body) -> Result<Vec<u8>, Error> {
         let encoded = postcard::to_stdvec(body).map_err(|_| Error::InvalidParameter {
             what: "keystore body",
             reason: "does not encode",
@@ -913,7 +1096,7 @@ impl Keystore {
             &image.authenticated_prefix(),
             &mut empty,
         )?;
-        file::write_atomically(&self.path, &image.encode())
+        Ok(image.encode())
     }
 }
 
@@ -957,6 +1140,27 @@ fn for_each_wrapped_key(
         f(APPROVER_KEY_AAD, wrapped)?;
     }
     Ok(())
+}
+
+/// The backend for `location`: a locked file (waiting up to `wait`), or a
+/// KV secret on the server the environment configures.
+/// The stored image at `location`, read without taking its lock (to decide
+/// how to unlock it; never trusted before it authenticates).
+fn read_unlocked(location: &KeystoreLocation) -> Result<Vec<u8>, Error> {
+    match location {
+        KeystoreLocation::File(path) => file::read(path),
+        KeystoreLocation::OpenBao { .. } => Ok(kv::KvBackend::from_env(location)?.load()?.0),
+    }
+}
+
+fn backend_for(
+    location: &KeystoreLocation,
+    wait: Duration,
+) -> Result<Box<dyn KeystoreBackend>, Error> {
+    Ok(match location {
+        KeystoreLocation::File(path) => Box::new(FileBackend::lock(path, wait)?),
+        KeystoreLocation::OpenBao { .. } => Box::new(kv::KvBackend::from_env(location)?),
+    })
 }
 
 /// Wraps a key stored in the body under the master key.

@@ -35,9 +35,11 @@ use super::file::{FileImage, SALT_LEN};
 use super::kdf::{KdfProfile, Passphrase};
 use super::model::Body;
 use super::share_file::{self, MAX_HOLDER_LEN, ShareFile, ShareHeader};
+use super::storage::KeystoreLocation;
 use super::{Keystore, Root};
 use crate::Error;
 use crate::crypto::{self, KEY_LEN, KeyMaterial};
+use std::time::Duration;
 
 /// A keystore's identity: 16 random bytes drawn when it is first split,
 /// written in every share file. Shown as 32 hex digits.
@@ -588,11 +590,12 @@ fn split_root(master: &KeyMaterial, profile: KdfProfile) -> Result<Root, Error> 
 
 /// The unauthenticated body of the keystore file at `path`, read without
 /// the lock (the file is only ever replaced by rename).
-fn peek_body(path: &Path) -> Result<(FileImage, Body), Error> {
-    let bytes = super::file::read(path)?;
-    let image = FileImage::decode(&bytes, path)?;
+fn peek_body(location: &KeystoreLocation) -> Result<(FileImage, Body), Error> {
+    let path = location.display_path();
+    let bytes = super::read_unlocked(location)?;
+    let image = FileImage::decode(&bytes, &path)?;
     let body = Body::decode(image.version, &image.body).ok_or(Error::KeystoreCorrupt {
-        path: path.to_owned(),
+        path,
         reason: "the body does not decode",
     })?;
     Ok((image, body))
@@ -610,9 +613,13 @@ impl Keystore {
     /// # Errors
     /// As [`create`](Self::create), and I/O errors naming a share file
     /// (never overwritten).
-    pub fn create_split(path: impl AsRef<Path>, plan: &SplitPlan) -> Result<Keystore, Error> {
+    pub fn create_split(
+        location: impl Into<KeystoreLocation>,
+        plan: &SplitPlan,
+    ) -> Result<Keystore, Error> {
         let mut written = None;
-        let keystore = Keystore::create_with(path.as_ref(), |master| {
+        let backend = super::backend_for(&location.into(), Duration::ZERO)?;
+        let keystore = Keystore::create_with(backend, |master| {
             let id = KeystoreId::generate()?;
             written = Some(write_shares(master, plan, id, 1)?);
             let body = Body {
@@ -646,11 +653,12 @@ impl Keystore {
     /// Those above, [`Error::KeystoreNotSplit`] for a passphrase keystore,
     /// and the errors of [`open`](Self::open).
     pub fn open_with_shares(
-        path: impl AsRef<Path>,
+        location: impl Into<KeystoreLocation>,
         shares: &[ShareKey],
         wait: std::time::Duration,
     ) -> Result<Keystore, Error> {
-        Keystore::open_with(path.as_ref(), wait, |path, image, body| {
+        let backend = super::backend_for(&location.into(), wait)?;
+        Keystore::open_with(backend, |path, image, body| {
             let body = body.ok_or(Error::KeystoreCorrupt {
                 path: path.to_owned(),
                 reason: "the body does not decode",
@@ -675,8 +683,10 @@ impl Keystore {
     /// # Errors
     /// [`Error::KeystoreCorrupt`], [`Error::UnsupportedKeystoreVersion`] or
     /// I/O errors.
-    pub fn peek_share_set(path: impl AsRef<Path>) -> Result<Option<ShareSetInfo>, Error> {
-        Ok(ShareSetInfo::of(&peek_body(path.as_ref())?.1))
+    pub fn peek_share_set(
+        location: impl Into<KeystoreLocation>,
+    ) -> Result<Option<ShareSetInfo>, Error> {
+        Ok(ShareSetInfo::of(&peek_body(&location.into())?.1))
     }
 
     /// Checks one custodian's share without unlocking anything: the
@@ -690,12 +700,16 @@ impl Keystore {
     /// [`Error::KeystoreNotSplit`], [`Error::ShareForeign`],
     /// [`Error::ShareStale`], [`Error::ShareCorrupt`],
     /// [`Error::ShareWrongPassphrase`], or I/O errors.
-    pub fn verify_share(keystore: impl AsRef<Path>, share: &ShareKey) -> Result<ShareInfo, Error> {
-        let keystore = keystore.as_ref();
-        let (_, body) = peek_body(keystore)?;
+    pub fn verify_share(
+        keystore: impl Into<KeystoreLocation>,
+        share: &ShareKey,
+    ) -> Result<ShareInfo, Error> {
+        let location = keystore.into();
+        let keystore = location.display_path();
+        let (_, body) = peek_body(&location)?;
         let (Some(set), Some(id)) = (&body.share_set, body.keystore_id) else {
             return Err(Error::KeystoreNotSplit {
-                path: keystore.to_owned(),
+                path: keystore.clone(),
             });
         };
         let file = share_file::read(&share.path)?;
@@ -705,7 +719,7 @@ impl Keystore {
                 path: share.path.clone(),
                 holder: h.holder.clone(),
                 share_keystore: h.keystore_id.to_string(),
-                keystore: keystore.to_owned(),
+                keystore: keystore.clone(),
                 keystore_id: id.to_string(),
             });
         }
