@@ -68,6 +68,8 @@ mod keyring;
 mod keystore;
 pub mod mask;
 mod revealed;
+#[cfg(any(feature = "rusqlite", feature = "postgres"))]
+pub mod sql;
 
 pub use access::AccessContext;
 pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
