@@ -27,6 +27,7 @@
 
 mod cli;
 mod commands;
+mod db;
 mod error;
 mod passphrase;
 pub mod rewrap;
