@@ -106,14 +106,18 @@ impl Postgres {
     }
 
     fn select_sql(table: &Table, after: bool, lock: bool) -> String {
+        // Qualified by the table's alias: an output column of the same
+        // name (cast to text) must not be what ORDER BY sorts.
         let (key, key_type) = match &table.key {
-            Ok(RowKey::Column { name, sql_type }) => (quote(name), sql_type.as_str()),
-            _ => ("ctid".to_owned(), "tid"),
+            Ok(RowKey::Column { name, sql_type }) => {
+                (format!("t.{}", quote(name)), sql_type.as_str())
+            }
+            _ => ("t.ctid".to_owned(), "tid"),
         };
         let columns: Vec<String> = table
             .columns
             .iter()
-            .map(|c| format!("{}::text", quote(&c.name)))
+            .map(|c| format!("t.{}::text", quote(&c.name)))
             .collect();
         let (filter, limit) = if after {
             (format!("WHERE {key} > CAST($1::text AS {key_type}) "), "$2")
@@ -121,7 +125,7 @@ impl Postgres {
             (String::new(), "$1")
         };
         format!(
-            "SELECT {key}::text, {} FROM {} {filter}ORDER BY {key} LIMIT {limit}{}",
+            "SELECT {key}::text, {} FROM {} AS t {filter}ORDER BY {key} LIMIT {limit}{}",
             columns.join(", "),
             qualified(table),
             if lock { " FOR UPDATE" } else { "" }
