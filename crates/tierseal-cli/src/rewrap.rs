@@ -325,13 +325,12 @@ impl ValueScanner {
         if (trimmed.starts_with('{') || trimmed.starts_with('[') || trimmed.starts_with('"'))
             && !value.contains('\n')
         {
-            match self.json(value, handle)? {
-                Some(result) => return Ok(result),
-                // Not JSON after all: searched as text.
-                None => {}
+            // `None`: not JSON after all, so searched as text below.
+            if let Some(result) = self.json(value, handle)? {
+                return Ok(result);
             }
         }
-        Ok(search_text(value, handle)?)
+        search_text(value, handle)
     }
 
     /// `Some(result)` if `value` is JSON; `None` if it is not.
@@ -418,8 +417,11 @@ fn search_text(
 mod value_tests {
     use super::*;
 
+    /// What `visit` returned, and the tokens it handed over.
+    type Visited = (Result<Option<String>, String>, Vec<(String, bool)>);
+
     /// Replaces every token with `tierseal:NEW`, refuses `tierseal:BAD`.
-    fn visit(value: &str) -> (Result<Option<String>, String>, Vec<(String, bool)>) {
+    fn visit(value: &str) -> Visited {
         let mut seen = Vec::new();
         let mut handle = |found: Found<'_>| {
             seen.push((found.text.to_owned(), found.whole_string));
