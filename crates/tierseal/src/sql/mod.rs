@@ -39,6 +39,10 @@ pub(crate) trait ColumnText: Sized {
     /// Parses a column's text.
     fn from_column_text(text: &str) -> Result<Self, Error>;
     /// Parses a column's bytes (SQLite BLOB): the token's binary form.
+    #[cfg_attr(
+        not(feature = "rusqlite"),
+        allow(dead_code, reason = "only SQLite has BLOB token columns")
+    )]
     fn from_column_bytes(bytes: &[u8]) -> Result<Self, Error>;
 }
 
