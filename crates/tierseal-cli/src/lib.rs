@@ -27,7 +27,7 @@
 
 mod cli;
 mod commands;
-mod db;
+pub mod db;
 mod error;
 mod passphrase;
 pub mod rewrap;

@@ -14,8 +14,8 @@
 //! killed run resumes after the last committed batch, counting nothing
 //! twice, and a completed run removes its cursors. Memory holds one batch.
 
-pub(crate) mod postgres;
-pub(crate) mod sqlite;
+mod postgres;
+mod sqlite;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,21 +30,21 @@ use crate::rewrap::{LineCounts, ValueScanner, primary_versions, rewrap_token, to
 use crate::tokens::Found;
 
 /// The table that holds the cursors of unfinished rewraps.
-pub(crate) const PROGRESS_TABLE: &str = "tierseal_rewrap_progress";
+pub const PROGRESS_TABLE: &str = "tierseal_rewrap_progress";
 
 /// At most this many failures are kept with their reasons (all are counted).
 const KEPT_FAILURES: usize = 100;
 
 /// The largest `--batch-size`.
-pub(crate) const MAX_BATCH: usize = 100_000;
+pub const MAX_BATCH: usize = 100_000;
 
 /// Whether `text` is meant as a database URL (rather than a file path).
-pub(crate) fn is_url(text: &str) -> bool {
+pub fn is_url(text: &str) -> bool {
     text.contains("://")
 }
 
 /// A parsed database URL.
-pub(crate) enum Url {
+pub enum Url {
     /// `sqlite://PATH`.
     Sqlite(PathBuf),
     /// `postgres://...` or `postgresql://...`, as the `postgres` crate
@@ -57,7 +57,7 @@ pub(crate) enum Url {
 ///
 /// # Errors
 /// [`CliError::DatabaseUrl`], which does not repeat the URL.
-pub(crate) fn parse_url(text: &str) -> Result<Url, CliError> {
+pub fn parse_url(text: &str) -> Result<Url, CliError> {
     if let Some(path) = text.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(CliError::DatabaseUrl {
@@ -79,7 +79,7 @@ pub(crate) fn parse_url(text: &str) -> Result<Url, CliError> {
 ///
 /// # Errors
 /// The URL does not parse, or the database cannot be opened.
-pub(crate) fn open(
+pub fn open(
     url: &str,
     lock_wait: Duration,
     read_only: bool,
@@ -92,7 +92,7 @@ pub(crate) fn open(
 
 /// A row key, as the keyset cursor holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Key {
+pub enum Key {
     /// An integer key (SQLite rowid or integer primary key).
     Int(i64),
     /// Any other key, as text (PostgreSQL keys travel as text and are cast
@@ -102,7 +102,7 @@ pub(crate) enum Key {
 
 impl Key {
     /// The key as text (PostgreSQL casts it back to the key's type).
-    pub(crate) fn as_text(&self) -> String {
+    pub fn as_text(&self) -> String {
         match self {
             Key::Int(n) => n.to_string(),
             Key::Text(text) => text.clone(),
@@ -130,16 +130,16 @@ fn shorten(text: &str) -> String {
 
 /// A searched column.
 #[derive(Clone, Debug)]
-pub(crate) struct Column {
+pub struct Column {
     /// Its name.
-    pub(crate) name: String,
+    pub name: String,
     /// Its SQL type as the database spells it (PostgreSQL casts to it).
-    pub(crate) sql_type: String,
+    pub sql_type: String,
 }
 
 /// How a table's rows are walked in order.
 #[derive(Clone, Debug)]
-pub(crate) enum RowKey {
+pub enum RowKey {
     /// SQLite's rowid, under this alias (one no column shadows).
     Rowid(&'static str),
     /// A single-column primary key.
@@ -153,20 +153,20 @@ pub(crate) enum RowKey {
 
 /// A table and its searched columns.
 #[derive(Clone, Debug)]
-pub(crate) struct Table {
+pub struct Table {
     /// The PostgreSQL schema (SQLite: none).
-    pub(crate) schema: Option<String>,
+    pub schema: Option<String>,
     /// The table's name.
-    pub(crate) name: String,
+    pub name: String,
     /// How to walk it, or why it cannot be walked.
-    pub(crate) key: Result<RowKey, &'static str>,
+    pub key: Result<RowKey, &'static str>,
     /// Its text and JSON columns.
-    pub(crate) columns: Vec<Column>,
+    pub columns: Vec<Column>,
 }
 
 impl Table {
     /// `schema.table`, or `table`.
-    pub(crate) fn display(&self) -> String {
+    pub fn display(&self) -> String {
         match &self.schema {
             Some(schema) => format!("{schema}.{}", self.name),
             None => self.name.clone(),
@@ -190,7 +190,7 @@ impl Table {
 }
 
 /// A column value as read.
-pub(crate) enum Value {
+pub enum Value {
     /// NULL, or not text (numbers, blobs): nothing to search.
     Absent,
     /// Text.
@@ -200,50 +200,50 @@ pub(crate) enum Value {
 }
 
 /// One row: its key and its searched columns' values, in column order.
-pub(crate) struct Row {
+pub struct Row {
     /// The row's key.
-    pub(crate) key: Key,
+    pub key: Key,
     /// One value per searched column.
-    pub(crate) values: Vec<Value>,
+    pub values: Vec<Value>,
 }
 
 /// A new value for one column of one row of a batch.
-pub(crate) struct Update {
+pub struct Update {
     /// Index of the row in the batch.
-    pub(crate) row: usize,
+    pub row: usize,
     /// Index of the column in the table's searched columns.
-    pub(crate) column: usize,
+    pub column: usize,
     /// The new text.
-    pub(crate) text: String,
+    pub text: String,
 }
 
 /// A job's cursor and counts, as the progress table keeps them.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Progress {
+pub struct Progress {
     /// The last key of the last committed batch.
-    pub(crate) cursor: Option<Key>,
+    pub cursor: Option<Key>,
     /// The table is done.
-    pub(crate) done: bool,
+    pub done: bool,
     /// Batches committed.
-    pub(crate) batches: u64,
+    pub batches: u64,
     /// Rows read.
-    pub(crate) rows: u64,
+    pub rows: u64,
     /// Rows written.
-    pub(crate) updated: u64,
+    pub updated: u64,
     /// Data keys moved.
-    pub(crate) rewrapped: u64,
+    pub rewrapped: u64,
     /// Data keys already under the primary version.
-    pub(crate) already_current: u64,
+    pub already_current: u64,
     /// Rows that failed (left unchanged).
-    pub(crate) failed: u64,
+    pub failed: u64,
 }
 
 /// The batch work: from the rows read, the updates to write and the
 /// progress to record with them.
-pub(crate) type Work<'a> = dyn FnMut(&[Row]) -> Result<(Vec<Update>, Progress), CliError> + 'a;
+pub type Work<'a> = dyn FnMut(&[Row]) -> Result<(Vec<Update>, Progress), CliError> + 'a;
 
 /// What a database backend does for the jobs.
-pub(crate) trait Database {
+pub trait Database {
     /// The database's name for messages (never a password).
     fn name(&self) -> &str;
     /// Every table (in `schema`, if given) and its text and JSON columns.
@@ -279,15 +279,15 @@ pub(crate) trait Database {
 
 /// Which tables, columns and batches a job covers.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Scope {
+pub struct Scope {
     /// `--table` (PostgreSQL: `table` or `schema.table`).
-    pub(crate) tables: Vec<String>,
+    pub tables: Vec<String>,
     /// `--column`.
-    pub(crate) columns: Vec<String>,
+    pub columns: Vec<String>,
     /// `--schema` (PostgreSQL only).
-    pub(crate) schema: Option<String>,
+    pub schema: Option<String>,
     /// Rows per batch.
-    pub(crate) batch_size: usize,
+    pub batch_size: usize,
 }
 
 /// The tables and columns in scope; errors for names that do not exist
@@ -354,39 +354,39 @@ fn select(db: &mut dyn Database, scope: &Scope) -> Result<Vec<Table>, CliError> 
 
 /// A row that could not be processed.
 #[derive(Clone, Debug)]
-pub(crate) struct RowFailure {
+pub struct RowFailure {
     /// `table.column` and the row's key.
-    pub(crate) place: String,
+    pub place: String,
     /// Why (never plaintext, key bytes or a token).
-    pub(crate) reason: String,
+    pub reason: String,
 }
 
 /// What a database rewrap did (counts over every run of the job, the
 /// resumed ones included).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct DbSummary {
+pub struct DbSummary {
     /// Tables searched.
-    pub(crate) tables: u64,
+    pub tables: u64,
     /// Tables whose job an earlier run had started.
-    pub(crate) resumed: u64,
+    pub resumed: u64,
     /// Rows read.
-    pub(crate) rows: u64,
+    pub rows: u64,
     /// Rows written.
-    pub(crate) updated: u64,
+    pub updated: u64,
     /// Data keys moved to the primary version.
-    pub(crate) rewrapped: u64,
+    pub rewrapped: u64,
     /// Data keys already under the primary version.
-    pub(crate) already_current: u64,
+    pub already_current: u64,
     /// Rows that failed and were left unchanged.
-    pub(crate) failed: u64,
+    pub failed: u64,
     /// The first failures of this run, with their place and reason.
-    pub(crate) failures: Vec<RowFailure>,
+    pub failures: Vec<RowFailure>,
     /// Data keys still under a non-primary version (this run), by `tier vN`.
-    pub(crate) still_old: BTreeMap<String, u64>,
+    pub still_old: BTreeMap<String, u64>,
     /// Batches committed by this run.
-    pub(crate) batches_this_run: u64,
+    pub batches_this_run: u64,
     /// Every table is done (else `--max-batches` stopped the run).
-    pub(crate) complete: bool,
+    pub complete: bool,
 }
 
 impl DbSummary {
@@ -410,15 +410,15 @@ fn fail(failures: &mut Vec<RowFailure>, table: &Table, column: &str, key: &Key, 
 
 /// How a rewrap runs.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct RewrapOptions {
+pub struct RewrapOptions {
     /// Tables, columns, batch size.
-    pub(crate) scope: Scope,
+    pub scope: Scope,
     /// Stop after this many batches in this run (resume with a rerun).
-    pub(crate) max_batches: Option<u64>,
+    pub max_batches: Option<u64>,
     /// Discard the recorded progress and start over.
-    pub(crate) restart: bool,
+    pub restart: bool,
     /// Count only: write nothing, record no progress.
-    pub(crate) dry_run: bool,
+    pub dry_run: bool,
 }
 
 /// Rewraps every token in the tables and columns in scope, batch by batch.
@@ -427,7 +427,7 @@ pub(crate) struct RewrapOptions {
 /// A table or column that does not exist, a table without a usable key,
 /// or a database error; a database error after the first batch is
 /// [`CliError::Interrupted`], which says how far the job got.
-pub(crate) fn rewrap(
+pub fn rewrap(
     db: &mut dyn Database,
     keyring: &Keyring,
     options: &RewrapOptions,
@@ -625,18 +625,18 @@ fn bar(total: u64) -> ProgressBar {
 
 /// What the retire check found.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct References {
+pub struct References {
     /// Data keys wrapped under the version.
-    pub(crate) count: u64,
+    pub count: u64,
     /// Data keys wrapped under the version, per `table.column`.
-    pub(crate) per_column: BTreeMap<String, u64>,
+    pub per_column: BTreeMap<String, u64>,
     /// The first places that hold one (`table.column at key K`), a few
     /// per table.
-    pub(crate) places: Vec<String>,
+    pub places: Vec<String>,
     /// Rows whose values could not be read (they may hold one).
-    pub(crate) unreadable: u64,
+    pub unreadable: u64,
     /// The first of those, with reasons.
-    pub(crate) failures: Vec<RowFailure>,
+    pub failures: Vec<RowFailure>,
 }
 
 /// Finds the rows that still hold data keys wrapped under `wanted`
@@ -644,7 +644,7 @@ pub(crate) struct References {
 ///
 /// # Errors
 /// As [`rewrap`], without progress (nothing is written).
-pub(crate) fn references(
+pub fn references(
     db: &mut dyn Database,
     scope: &Scope,
     wanted: &str,
