@@ -39,6 +39,23 @@ fn vm_hwm_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) this process has used, from /proc (the
+/// machine may be shared: wall time alone would measure the neighbours).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 here.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if std::env::var("BENCH_PHASE").as_deref() == Ok("rewrap") {
@@ -66,7 +83,10 @@ fn main() {
         }
         other => panic!("unknown backend {other}: sqlite or postgres"),
     };
-    eprintln!("filled {rows} rows in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "filled {rows} rows in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     drop(keyring);
     keystore.rotate(&Tier::RESTRICTED).unwrap();
     drop(keystore);
@@ -84,7 +104,10 @@ fn main() {
     println!(
         "{backend} rows={rows} batch={batch} {} loadavg={} cores={cores}",
         String::from_utf8_lossy(&output.stdout).trim(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     if let Some((mut admin, name)) = pg_cleanup {
         admin
@@ -99,8 +122,7 @@ fn rewrap_phase(url: &str, keystore: &str, batch: usize) {
         .keyring(&Clearance::up_to(Level::Restricted))
         .unwrap();
     let before = vm_hwm_kib();
-    let mut db =
-        tierseal_cli::db::open(url, std::time::Duration::from_secs(10), false).unwrap();
+    let mut db = tierseal_cli::db::open(url, std::time::Duration::from_secs(10), false).unwrap();
     let options = RewrapOptions {
         scope: Scope {
             batch_size: batch,
@@ -109,14 +131,18 @@ fn rewrap_phase(url: &str, keystore: &str, batch: usize) {
         ..RewrapOptions::default()
     };
     let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let summary = tierseal_cli::db::rewrap(db.as_mut(), &keyring, &options).unwrap();
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
     assert_eq!(summary.failed, 0);
     assert_eq!(summary.rewrapped, 2 * summary.rows);
     println!(
-        "rewrapped={} seconds={seconds:.2} rows_per_s={:.0} vmhwm_before_kib={before} vmhwm_kib={}",
+        "rewrapped={} seconds={seconds:.2} rows_per_s={:.0} cpu_seconds={cpu:.2} \
+         rows_per_cpu_s={:.0} vmhwm_before_kib={before} vmhwm_kib={}",
         summary.rewrapped,
         summary.rows as f64 / seconds,
+        summary.rows as f64 / cpu.max(0.01),
         vm_hwm_kib()
     );
 }
@@ -167,10 +193,7 @@ fn fill_sqlite(path: &std::path::Path, keyring: &tierseal::Keyring, rows: usize)
     format!("sqlite://{}", path.display())
 }
 
-fn fill_postgres(
-    keyring: &tierseal::Keyring,
-    rows: usize,
-) -> (String, postgres::Client, String) {
+fn fill_postgres(keyring: &tierseal::Keyring, rows: usize) -> (String, postgres::Client, String) {
     let base = std::env::var("TIERSEAL_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let mut admin = postgres::Client::connect(&base, postgres::NoTls).unwrap();

@@ -376,6 +376,8 @@ impl Database for Sqlite {
     }
 }
 
+/// Writes a batch's updates: one statement per changed row, setting the
+/// columns that changed (statements are prepared once per column set).
 fn write_updates(
     tx: &rusqlite::Transaction<'_>,
     table: &Table,
@@ -387,18 +389,33 @@ fn write_updates(
         Ok(RowKey::Column { name, .. }) => quote(name),
         Err(_) => "rowid".to_owned(),
     };
-    for update in updates {
-        let (Some(row), Some(column)) = (rows.get(update.row), table.columns.get(update.column))
-        else {
+    let mut statements: std::collections::HashMap<Vec<usize>, String> =
+        std::collections::HashMap::new();
+    // Updates come grouped by row, in batch order.
+    for group in updates.chunk_by(|a, b| a.row == b.row) {
+        let Some(row) = group.first().and_then(|u| rows.get(u.row)) else {
             continue;
         };
-        let sql = format!(
-            "UPDATE {} SET {} = ?1 WHERE {key} = ?2",
-            quote(&table.name),
-            quote(&column.name)
-        );
-        tx.prepare_cached(&sql)?
-            .execute(rusqlite::params![update.text, key_param(&row.key)])?;
+        let columns: Vec<usize> = group.iter().map(|u| u.column).collect();
+        let sql = statements.entry(columns).or_insert_with_key(|columns| {
+            let sets: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| table.columns.get(*c).map(|c| (i, c)))
+                .map(|(i, c)| format!("{} = ?{}", quote(&c.name), i + 2))
+                .collect();
+            format!(
+                "UPDATE {} SET {} WHERE {key} = ?1",
+                quote(&table.name),
+                sets.join(", ")
+            )
+        });
+        let mut statement = tx.prepare_cached(sql)?;
+        statement.raw_bind_parameter(1, key_param(&row.key))?;
+        for (i, update) in group.iter().enumerate() {
+            statement.raw_bind_parameter(i + 2, &update.text)?;
+        }
+        statement.raw_execute()?;
     }
     Ok(())
 }
