@@ -237,6 +237,84 @@ fn a_run_stopped_after_some_batches_resumes_without_counting_twice() {
 }
 
 #[test]
+fn a_run_killed_mid_job_resumes_after_its_last_committed_batch() {
+    let env = Env::initialised();
+    let url = create(&env, 1500);
+    env.rotate_cards();
+    // One row per batch: each a transaction of its own, so the kill lands
+    // between or inside batches, never after the last one.
+    let mut child = env
+        .spawnable()
+        .args([
+            "rewrap",
+            "--db",
+            &url,
+            "--table",
+            "accounts",
+            "--batch-size",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let watcher = Connection::open(env.path("bank.db")).unwrap();
+    watcher
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let committed = |db: &Connection| -> i64 {
+        db.query_row(
+            "SELECT coalesce(max(rows), 0) FROM tierseal_rewrap_progress",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while committed(&watcher) < 20 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the rewrap ended before it was killed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rewrap never committed a batch"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done = committed(&watcher);
+    assert!((20..1500).contains(&done), "killed mid-job: {done}");
+    // Exactly the committed rows moved: the batch the kill cut was rolled back.
+    let moved = scan(&env).0.get(&2).copied().unwrap_or(0);
+    assert_eq!(moved as i64, 2 * done);
+
+    let output = env
+        .cmd()
+        .args([
+            "rewrap",
+            "--db",
+            &url,
+            "--table",
+            "accounts",
+            "--batch-size",
+            "500",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("1500 rows: rewrapped 3000 data keys, 0 already current, 1500 rows written"),
+        "{text}"
+    );
+    assert!(text.contains("resumed 1 tables"), "{text}");
+    assert_eq!(scan(&env).0, BTreeMap::from([(2, 3000)]));
+    assert_eq!(progress_rows(&env), 0);
+}
+
+#[test]
 fn a_malformed_token_is_reported_by_table_column_and_key_and_the_rest_goes_on() {
     let env = Env::initialised();
     let url = create(&env, 20);

@@ -60,6 +60,21 @@ impl Env {
         Keystore::open(self.path("bank.keystore"), &PASSPHRASE.into()).unwrap()
     }
 
+    /// The same command as [`Env::cmd`], as a `std` command (to spawn
+    /// and kill).
+    pub fn spawnable(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("tierseal"));
+        cmd.current_dir(self.dir.path());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("TIERSEAL_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.arg("--keystore").arg(self.path("bank.keystore"));
+        cmd.arg("--passphrase-file").arg(self.path("pass"));
+        cmd
+    }
+
     /// Every tier's keys (drop it before the next command).
     pub fn keyring(&self) -> Keyring {
         let keystore = self.keystore();
