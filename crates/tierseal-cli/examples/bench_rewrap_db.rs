@@ -18,6 +18,7 @@
     clippy::expect_used,
     clippy::print_stdout,
     clippy::panic,
+    clippy::indexing_slicing,
     missing_docs,
     reason = "a benchmark run by hand"
 )]

@@ -1,5 +1,6 @@
 //! What the database job tests share: a keystore folder, the binary, and
 //! sealed rows.
+#![allow(dead_code, reason = "each test file uses part of it")]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
