@@ -713,3 +713,46 @@ pub fn references(
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_or_fail_without_repeating_themselves() {
+        assert!(matches!(
+            parse_url("sqlite:///var/lib/a.db"),
+            Ok(Url::Sqlite(path)) if path == std::path::Path::new("/var/lib/a.db")
+        ));
+        assert!(matches!(
+            parse_url("sqlite://rel/a.db"),
+            Ok(Url::Sqlite(path)) if path == std::path::Path::new("rel/a.db")
+        ));
+        assert!(matches!(
+            parse_url("postgresql://u@h/db"),
+            Ok(Url::Postgres(_))
+        ));
+        for bad in [
+            "sqlite://",
+            "mysql://u:pw-s3cret@h/db",
+            "pw-s3cret",
+            "sqlite:a.db",
+        ] {
+            let Err(error) = parse_url(bad) else {
+                panic!("{bad} parsed");
+            };
+            assert_eq!(error.exit_code(), 2);
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        assert!(is_url("sqlite://a.db") && !is_url("data/a.jsonl"));
+    }
+
+    #[test]
+    fn long_text_keys_are_cut_in_reports() {
+        let key = Key::Text("k".repeat(500));
+        assert!(key.to_string().len() < 80);
+        assert_eq!(Key::Int(-4).to_string(), "-4");
+        assert_eq!(Key::Text("ref-1".into()).to_string(), "\"ref-1\"");
+    }
+}
