@@ -35,8 +35,9 @@ pub(crate) struct GlobalArgs {
     /// Read the passphrase from this file (its first line).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
-    /// Seconds to wait for another process's keystore lock (a huge number
-    /// waits until it is released).
+    /// Seconds to wait for another process's keystore lock, and (with a
+    /// database) for another writer's lock (a huge number waits until it is
+    /// released).
     #[arg(long, global = true, default_value_t = 10, value_name = "SECONDS")]
     pub(crate) lock_wait: u64,
     /// The audit log of key operations (default: KEYSTORE.audit.jsonl).
@@ -60,7 +61,8 @@ pub(crate) enum Command {
     /// Issue grants, list the grants issued, or inspect a grant file.
     #[command(subcommand)]
     Grant(GrantCommand),
-    /// Rewrap every data key in a JSON Lines file under its tier's primary key.
+    /// Rewrap every data key in a JSON Lines file, or in an SQLite or
+    /// PostgreSQL database (--db), under its tier's primary key.
     Rewrap(RewrapArgs),
     /// Find financial fields left unclassified in Rust sources.
     Lint(LintArgs),
