@@ -122,6 +122,12 @@ fn rewrap_moves_every_data_key_and_leaves_fields_and_other_text_alone() {
         "field tokens are not rewrapped"
     );
     assert_eq!(progress_rows(&env), 0, "a completed run leaves no cursor");
+    // The custodian's audit log has the intent and the outcome, with counts.
+    let log = std::fs::read_to_string(env.path("bank.keystore.audit.jsonl")).unwrap();
+    let entries: Vec<&str> = log.lines().filter(|l| l.contains("\"rewrap\"")).collect();
+    assert_eq!(entries.len(), 2, "{log}");
+    assert!(entries[0].contains("database "), "{log}");
+    assert!(entries[1].contains("43 rows, 83 data keys moved"), "{log}");
 
     // Everything still opens.
     let keyring = env.keyring();
