@@ -5,8 +5,8 @@
 //! Schema-blind, like the JSON Lines rewrap: every table and every text or
 //! JSON column (SQLite: text-affinity, JSON-named and untyped columns;
 //! PostgreSQL: `text`, `varchar`, `json`, `jsonb`) is searched for tokens
-//! with the same finder ([`ValueScanner`]) and the same per-token rewrap
-//! ([`rewrap_token`]). Rows are walked in key order (SQLite: the rowid, or
+//! with the same finder (`ValueScanner`) and the same per-token rewrap
+//! (`rewrap_token`). Rows are walked in key order (SQLite: the rowid, or
 //! the single-column primary key of a `WITHOUT ROWID` table; PostgreSQL:
 //! the single-column primary key) by keyset pagination, `--batch-size`
 //! rows at a time, each batch one transaction that also moves the job's
