@@ -289,7 +289,14 @@ impl Database for Postgres {
         Ok(row.map(|row| {
             let n = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
             Progress {
-                cursor: row.get::<_, Option<String>>(0).map(Key::Text),
+                // Kept as text, cast back to the key's type when used; a
+                // number is shown as one.
+                cursor: row
+                    .get::<_, Option<String>>(0)
+                    .map(|text| match text.parse::<i64>() {
+                        Ok(n) if n.to_string() == text => Key::Int(n),
+                        _ => Key::Text(text),
+                    }),
                 done: row.get(1),
                 batches: n(2),
                 rows: n(3),
