@@ -321,6 +321,56 @@ fn a_run_killed_mid_job_resumes_after_its_last_committed_batch() {
 }
 
 #[test]
+fn a_database_error_mid_job_says_how_far_it_got_and_a_rerun_resumes_there() {
+    let env = Env::initialised();
+    let url = create(&env, 200);
+    env.rotate_cards();
+    let db = Connection::open(env.path("bank.db")).unwrap();
+    // The fourth batch (rows 121 to 160) fails as it writes row 150.
+    db.execute_batch(
+        "CREATE TRIGGER refuse BEFORE UPDATE ON accounts WHEN old.id = 150 \
+         BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END;",
+    )
+    .unwrap();
+    let run = || {
+        env.cmd()
+            .args([
+                "rewrap",
+                "--db",
+                &url,
+                "--table",
+                "accounts",
+                "--batch-size",
+                "40",
+            ])
+            .output()
+            .unwrap()
+    };
+    let output = run();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("refused by a trigger"), "{err}");
+    assert!(
+        err.contains("stopped in table accounts after rowid 120: this run committed 3 batches"),
+        "{err}"
+    );
+    // The failed batch was rolled back whole: rows 121 to 149 are still v1.
+    assert_eq!(scan(&env).0, BTreeMap::from([(1, 160), (2, 240)]));
+
+    db.execute_batch("DROP TRIGGER refuse").unwrap();
+    let output = run();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("200 rows: rewrapped 400 data keys, 0 already current, 200 rows written"),
+        "{text}"
+    );
+    // Rows 121 to 200, then an empty batch that finds the end.
+    assert!(text.contains("3 batches committed by this run"), "{text}");
+    assert_eq!(scan(&env).0, BTreeMap::from([(2, 400)]));
+}
+
+#[test]
 fn a_malformed_token_is_reported_by_table_column_and_key_and_the_rest_goes_on() {
     let env = Env::initialised();
     let url = create(&env, 20);
