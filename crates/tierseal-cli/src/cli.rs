@@ -38,8 +38,9 @@ pub(crate) struct GlobalArgs {
     /// Read the passphrase from this file (its first line).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) passphrase_file: Option<PathBuf>,
-    /// Seconds to wait for another process's keystore lock (a huge number
-    /// waits until it is released).
+    /// Seconds to wait for another process's keystore lock, and (with a
+    /// database) for another writer's lock (a huge number waits until it is
+    /// released).
     #[arg(long, global = true, default_value_t = 10, value_name = "SECONDS")]
     pub(crate) lock_wait: u64,
     /// The audit log of key operations (default: KEYSTORE.audit.jsonl; for
@@ -74,7 +75,8 @@ pub(crate) enum Command {
     /// Issue grants, list the grants issued, or inspect a grant file.
     #[command(subcommand)]
     Grant(GrantCommand),
-    /// Rewrap every data key in a JSON Lines file under its tier's primary key.
+    /// Rewrap every data key in a JSON Lines file, or in an SQLite or
+    /// PostgreSQL database (--db), under its tier's primary key.
     Rewrap(RewrapArgs),
     /// Find financial fields left unclassified in Rust sources.
     Lint(LintArgs),
@@ -382,10 +384,11 @@ pub(crate) struct RetireArgs {
     /// The version to retire.
     #[arg(long)]
     pub(crate) version: u32,
-    /// A JSON Lines data file to check for values still wrapped under the
-    /// version (repeatable); retiring is refused while any is, or while a
-    /// line of it cannot be read.
-    #[arg(long = "data", value_name = "FILE")]
+    /// A JSON Lines data file, or a database (sqlite://PATH,
+    /// postgres://...; every table and text or JSON column), to check for
+    /// values still wrapped under the version (repeatable); retiring is
+    /// refused while any is, or while a line or row of it cannot be read.
+    #[arg(long = "data", value_name = "FILE|URL")]
     pub(crate) data: Vec<PathBuf>,
     /// Do not ask for confirmation.
     #[arg(long)]
@@ -463,18 +466,23 @@ pub(crate) struct GrantIssueArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RewrapArgs {
     /// The JSON Lines file of sealed records.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) input: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "db",
+        conflicts_with = "db"
+    )]
+    pub(crate) input: Option<PathBuf>,
     /// Where to write the rewrapped records.
     #[arg(
         long,
         value_name = "FILE",
-        required_unless_present = "in_place",
-        conflicts_with = "in_place"
+        required_unless_present_any = ["in_place", "db"],
+        conflicts_with_all = ["in_place", "db"]
     )]
     pub(crate) output: Option<PathBuf>,
     /// Replace the input file (atomically, only on success).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "db")]
     pub(crate) in_place: bool,
     /// Overwrite an existing --output file.
     #[arg(long)]
@@ -482,6 +490,40 @@ pub(crate) struct RewrapArgs {
     /// Count what would be rewrapped; write nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    /// With --db: stop after this many batches (the rest is done by a
+    /// rerun, which resumes where this one stopped): spreads a large job
+    /// over several windows.
+    #[arg(long, value_name = "N", requires = "db")]
+    pub(crate) max_batches: Option<u64>,
+    /// With --db: forget the progress an interrupted run recorded and
+    /// start over from the first row.
+    #[arg(long, requires = "db")]
+    pub(crate) restart: bool,
+}
+
+/// Which database, tables and columns a database job covers.
+#[derive(Debug, Args)]
+pub(crate) struct DbArgs {
+    /// Rewrap the database at this URL in place, batch by batch:
+    /// sqlite://PATH or postgres://[user@]host[:port]/database.
+    #[arg(long, value_name = "URL")]
+    pub(crate) db: Option<String>,
+    /// Only this table (repeatable; PostgreSQL: table or schema.table).
+    #[arg(long = "table", value_name = "TABLE", requires = "db")]
+    pub(crate) tables: Vec<String>,
+    /// Only this column (repeatable).
+    #[arg(long = "column", value_name = "COLUMN", requires = "db")]
+    pub(crate) columns: Vec<String>,
+    /// PostgreSQL: only tables of this schema (the progress table goes
+    /// there too; default: every schema, progress in public).
+    #[arg(long, value_name = "SCHEMA", requires = "db")]
+    pub(crate) schema: Option<String>,
+    /// Rows per batch (one transaction each), 1 to 100000.
+    #[arg(long, default_value_t = 1000, value_name = "ROWS",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) batch_size: u32,
 }
 
 /// Output formats of `lint`.

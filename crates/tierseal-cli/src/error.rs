@@ -29,6 +29,75 @@ pub enum CliError {
     /// The command refused to act; the message says why and what to do.
     #[error("{0}")]
     Refused(String),
+    /// A `--db`/`--data` database URL that does not parse (the URL is not
+    /// repeated: it may hold a password).
+    #[error("database URL: {reason}")]
+    DatabaseUrl {
+        /// What is wrong, and the accepted forms.
+        reason: &'static str,
+    },
+    /// A database operation failed.
+    #[error("{database}: could not {action}: {reason}")]
+    Database {
+        /// The database (an SQLite path, or PostgreSQL host, port and
+        /// database name; never a password).
+        database: String,
+        /// What was being done.
+        action: String,
+        /// The database's reason.
+        reason: String,
+    },
+    /// Another writer held the database (SQLite busy, PostgreSQL row lock)
+    /// for longer than the wait allowed.
+    #[error(
+        "{database} is locked by another writer ({what}); waited {waited_secs} s: retry when it finishes, or raise --lock-wait"
+    )]
+    DatabaseBusy {
+        /// The database.
+        database: String,
+        /// What was locked.
+        what: String,
+        /// How long it waited.
+        waited_secs: u64,
+    },
+    /// A `--table` that the database does not have.
+    #[error("{database}: no table {table}")]
+    NoSuchTable {
+        /// The database.
+        database: String,
+        /// The table asked for.
+        table: String,
+    },
+    /// A `--column` that no selected table has as a text or JSON column.
+    #[error("{database}: no text or JSON column {column} in {tables}")]
+    NoSuchColumn {
+        /// The database.
+        database: String,
+        /// The column asked for.
+        column: String,
+        /// The tables searched.
+        tables: String,
+    },
+    /// A table whose rows cannot be walked in key order, batch by batch.
+    #[error("{database}: table {table} cannot be rewrapped in batches: {reason}")]
+    NoRowKey {
+        /// The database.
+        database: String,
+        /// The table.
+        table: String,
+        /// Why, and what to do.
+        reason: &'static str,
+    },
+    /// A database job stopped on an error; the message says how far it
+    /// got (committed batches stay committed, and a rerun resumes there).
+    #[error("{source}; {progress}")]
+    Interrupted {
+        /// How far the job got.
+        progress: String,
+        /// What stopped it.
+        #[source]
+        source: Box<CliError>,
+    },
     /// `report` could not report, or reported a log that does not verify.
     #[error(transparent)]
     Report(#[from] ReportError),
@@ -79,6 +148,7 @@ impl CliError {
             CliError::Lint(tierseal_lint::LintError::NothingScanned { .. }) => 3,
             CliError::Usage(_)
             | CliError::Lint(_)
+            | CliError::DatabaseUrl { .. }
             | CliError::Report(
                 ReportError::BadPeriod { .. } | ReportError::CheckpointWithoutLog { .. },
             ) => 2,

@@ -8,8 +8,8 @@
 //! passphrases are read from a file, `TIERSEAL_PASSPHRASE` or a terminal
 //! prompt, never from an argument.
 //!
-//! The rewrap engine is a library function so it can be benchmarked and
-//! reused:
+//! The rewrap engines (JSON Lines in [`rewrap`], databases in [`db`]) are
+//! library functions so they can be benchmarked and reused:
 //!
 //! ```
 //! use tierseal_cli::rewrap::{Progress, rewrap_lines};
@@ -28,6 +28,7 @@
 
 mod cli;
 mod commands;
+pub mod db;
 mod error;
 mod passphrase;
 pub mod rewrap;

@@ -107,10 +107,7 @@ pub fn rewrap_lines(
     progress: &Progress,
 ) -> Result<Summary, CliError> {
     let mut summary = Summary::default();
-    let primaries: Vec<(String, u32)> = keyring
-        .tiers()
-        .filter_map(|tier| keyring.primary_version(tier).map(|v| (tier.to_string(), v)))
-        .collect();
+    let primaries = primary_versions(keyring);
     let mut scanner = Scanner::new();
     loop {
         let mut counts = LineCounts::default();
@@ -145,12 +142,21 @@ fn io_error(error: StreamError) -> CliError {
     }
 }
 
-/// What one line's tokens did (added to the summary if the line succeeds).
+/// Each tier's primary version, as `rewrap_token` compares them.
+pub(crate) fn primary_versions(keyring: &Keyring) -> Vec<(String, u32)> {
+    keyring
+        .tiers()
+        .filter_map(|tier| keyring.primary_version(tier).map(|v| (tier.to_string(), v)))
+        .collect()
+}
+
+/// What one line's (or database row's) tokens did, added to the summary
+/// if the line succeeds.
 #[derive(Default)]
-struct LineCounts {
-    rewrapped: u64,
-    already_current: u64,
-    still_old: Vec<String>,
+pub(crate) struct LineCounts {
+    pub(crate) rewrapped: u64,
+    pub(crate) already_current: u64,
+    pub(crate) still_old: Vec<String>,
 }
 
 impl LineCounts {
@@ -163,8 +169,9 @@ impl LineCounts {
     }
 }
 
-/// Rewraps one token: its new text if its data key moved.
-fn rewrap_token(
+/// Rewraps one token: its new text if its data key moved. The JSON Lines
+/// rewrap and the database rewrap both go through here.
+pub(crate) fn rewrap_token(
     keyring: &Keyring,
     primaries: &[(String, u32)],
     found: &Found<'_>,
@@ -235,18 +242,9 @@ pub fn count_key_versions(mut input: impl BufRead) -> Result<KeyVersionCounts, C
     let mut result = KeyVersionCounts::default();
     let mut scanner = Scanner::new();
     let mut count = |found: Found<'_>| {
-        let key = match parse_token(&found) {
-            Ok(Some(token)) => match token.key_version() {
-                Some((tier, version)) => format!("{tier} v{version}"),
-                None => return Ok(None),
-            },
-            Ok(None) => return Ok(None),
-            // A token this build cannot read (another format version, or
-            // damaged) may still be wrapped under the version being
-            // retired: its line is a fault, and retire refuses.
-            Err(e) => return Err(format!("a token that cannot be read: {e}")),
-        };
-        *result.counts.entry(key).or_default() += 1;
+        if let Some(key) = token_key_version(&found)? {
+            *result.counts.entry(key).or_default() += 1;
+        }
         Ok(None)
     };
     let mut failures = Vec::new();
@@ -270,4 +268,219 @@ pub fn count_key_versions(mut input: impl BufRead) -> Result<KeyVersionCounts, C
     result.unreadable_lines = unreadable;
     result.failures = failures;
     Ok(result)
+}
+
+/// The `tier vN` that wraps a found token's data key (`None` for a record
+/// field, or text that only mentions `tierseal:`). The JSON Lines retire
+/// check and the database one both go through here.
+///
+/// # Errors
+/// A token this build cannot read (another format version, or damaged):
+/// it may still be wrapped under the version being retired, so its line
+/// or row is a fault, and retire refuses.
+pub(crate) fn token_key_version(found: &Found<'_>) -> Result<Option<String>, String> {
+    match parse_token(found) {
+        Ok(Some(token)) => Ok(token
+            .key_version()
+            .map(|(tier, version)| format!("{tier} v{version}"))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(format!("a token that cannot be read: {e}")),
+    }
+}
+
+/// Finds the tokens in one database value, reusing one [`Scanner`] (and
+/// its buffers) for every value.
+///
+/// A value is searched as the JSON Lines rewrap searches a line, so that
+/// the same tokens are found: a value that is one token (`tierseal:...`)
+/// must parse; a value that is JSON on one line (every JSON or JSONB
+/// value, and JSON kept in a text column) goes through the JSON scanner,
+/// escapes and all; any other text is searched for `tierseal:` followed by
+/// base64url, and what parses as a token is one (prose may mention
+/// `tierseal:`).
+#[derive(Debug, Default)]
+pub(crate) struct ValueScanner {
+    scanner: Scanner,
+    out: Vec<u8>,
+}
+
+impl ValueScanner {
+    /// Calls `handle` on every token of `value`; the value's new text if
+    /// `handle` replaced any token, `Err` with the reason if it refused one.
+    pub(crate) fn visit(
+        &mut self,
+        value: &str,
+        handle: &mut dyn FnMut(Found<'_>) -> TokenResult,
+    ) -> Result<Option<String>, String> {
+        if let Some(body) = value.strip_prefix(tierseal::TEXT_PREFIX)
+            && body.bytes().all(is_base64url)
+        {
+            let found = Found {
+                text: value,
+                whole_string: true,
+            };
+            return handle(found);
+        }
+        let trimmed = value.trim_start();
+        if (trimmed.starts_with('{') || trimmed.starts_with('[') || trimmed.starts_with('"'))
+            && !value.contains('\n')
+        {
+            // `None`: not JSON after all, so searched as text below.
+            if let Some(result) = self.json(value, handle)? {
+                return Ok(result);
+            }
+        }
+        search_text(value, handle)
+    }
+
+    /// `Some(result)` if `value` is JSON; `None` if it is not.
+    fn json(
+        &mut self,
+        value: &str,
+        handle: &mut dyn FnMut(Found<'_>) -> TokenResult,
+    ) -> Result<Option<Option<String>>, String> {
+        let mut refused = None;
+        let mut changed = false;
+        let mut handler = |found: Found<'_>| {
+            let result = handle(found);
+            match &result {
+                Err(reason) => refused = Some(reason.clone()),
+                Ok(Some(_)) => changed = true,
+                Ok(None) => {}
+            }
+            result
+        };
+        self.out.clear();
+        let mut input = value.as_bytes();
+        let line = self
+            .scanner
+            .next_line(&mut input, &mut self.out, &mut handler)
+            .map_err(|_| "internal: reading a value in memory failed".to_owned())?;
+        if let Some(reason) = refused {
+            return Err(reason);
+        }
+        match line {
+            Some(line) if line.fault.is_some() => Ok(None),
+            _ if !changed => Ok(Some(None)),
+            _ => String::from_utf8(std::mem::take(&mut self.out))
+                .map(|text| Some(Some(text)))
+                .map_err(|_| "internal: a rewritten value is not UTF-8".to_owned()),
+        }
+    }
+}
+
+fn is_base64url(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
+}
+
+/// Tokens inside free text: `tierseal:` and the base64url that follows.
+fn search_text(
+    value: &str,
+    handle: &mut dyn FnMut(Found<'_>) -> TokenResult,
+) -> Result<Option<String>, String> {
+    const PREFIX: &str = tierseal::TEXT_PREFIX;
+    let mut result: Option<String> = None;
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(at) = value.get(from..).and_then(|rest| rest.find(PREFIX)) {
+        let start = from + at;
+        let body = start + PREFIX.len();
+        let len = value.get(body..).map_or(0, |rest| {
+            rest.bytes().take_while(|b| is_base64url(*b)).count()
+        });
+        let end = body + len;
+        from = end.max(start + 1);
+        let Some(text) = value.get(start..end) else {
+            break;
+        };
+        if len == 0 {
+            continue;
+        }
+        let found = Found {
+            text,
+            whole_string: false,
+        };
+        if let Some(new) = handle(found)? {
+            let out = result.get_or_insert_with(|| String::with_capacity(value.len()));
+            out.push_str(value.get(copied..start).unwrap_or_default());
+            out.push_str(&new);
+            copied = end;
+        }
+    }
+    Ok(result.map(|mut out| {
+        out.push_str(value.get(copied..).unwrap_or_default());
+        out
+    }))
+}
+
+#[cfg(test)]
+mod value_tests {
+    use super::*;
+
+    /// What `visit` returned, and the tokens it handed over.
+    type Visited = (Result<Option<String>, String>, Vec<(String, bool)>);
+
+    /// Replaces every token with `tierseal:NEW`, refuses `tierseal:BAD`.
+    fn visit(value: &str) -> Visited {
+        let mut seen = Vec::new();
+        let mut handle = |found: Found<'_>| {
+            seen.push((found.text.to_owned(), found.whole_string));
+            if found.text == "tierseal:BAD" {
+                Err("bad".to_owned())
+            } else {
+                Ok(Some("tierseal:NEW".to_owned()))
+            }
+        };
+        let result = ValueScanner::default().visit(value, &mut handle);
+        (result, seen)
+    }
+
+    #[test]
+    fn a_whole_value_token_json_and_free_text_are_all_searched() {
+        let (result, seen) = visit("tierseal:AAA");
+        assert_eq!(result, Ok(Some("tierseal:NEW".into())));
+        assert_eq!(seen, [("tierseal:AAA".into(), true)]);
+
+        let (result, seen) = visit(r#"{"a":"\u0074ierseal:AAA","b":[1,"x tierseal:BB y"]}"#);
+        assert_eq!(
+            result,
+            Ok(Some(
+                r#"{"a":"tierseal:NEW","b":[1,"x tierseal:NEW y"]}"#.into()
+            ))
+        );
+        assert_eq!(seen.len(), 2);
+        assert!(seen[0].1 && !seen[1].1);
+
+        let (result, seen) = visit("see tierseal:AAA, and tierseal: alone, tierseal:B");
+        assert_eq!(
+            result,
+            Ok(Some(
+                "see tierseal:NEW, and tierseal: alone, tierseal:NEW".into()
+            ))
+        );
+        assert_eq!(seen.len(), 2);
+
+        // Looks like JSON but is not: searched as text.
+        let (result, _) = visit("{not json tierseal:AAA");
+        assert_eq!(result, Ok(Some("{not json tierseal:NEW".into())));
+
+        assert_eq!(visit("plain text").0, Ok(None));
+        assert_eq!(visit("").0, Ok(None));
+        assert_eq!(visit("tierseal:BAD").0, Err("bad".into()));
+        assert_eq!(visit(r#"["tierseal:BAD"]"#).0, Err("bad".into()));
+        assert_eq!(visit("x tierseal:BAD").0, Err("bad".into()));
+    }
+
+    #[test]
+    fn one_scanner_serves_many_values() {
+        let mut scanner = ValueScanner::default();
+        let mut handle = |_: Found<'_>| Ok(Some("tierseal:NEW".to_owned()));
+        for _ in 0..3 {
+            assert_eq!(scanner.visit("[1,2", &mut handle), Ok(None));
+            assert_eq!(
+                scanner.visit(r#"["tierseal:OLD"]"#, &mut handle),
+                Ok(Some(r#"["tierseal:NEW"]"#.into()))
+            );
+        }
+    }
 }

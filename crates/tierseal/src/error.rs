@@ -467,6 +467,16 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A database column value is not the token type it was read as
+    /// (issue 12: the `rusqlite` and `postgres` column traits).
+    #[error("a database column value is not a tierseal {type_name}: {reason}")]
+    ColumnValue {
+        /// The type that was read (`SealedValue`, `RecordKey`, ...).
+        type_name: &'static str,
+        /// Why (a fixed reason; never the value).
+        reason: String,
+    },
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed")]
     Randomness,
@@ -652,6 +662,7 @@ impl Error {
             Error::KmsDenied { .. } => "kms-denied",
             Error::KmsRequest { .. } => "kms-request",
             Error::KekProviderMismatch { .. } => "kek-provider-mismatch",
+            Error::ColumnValue { .. } => "column-value",
             Error::Randomness => "randomness",
             Error::Io { .. } => "io",
         }

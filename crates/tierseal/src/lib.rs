@@ -70,6 +70,8 @@ mod keystore;
 pub mod mask;
 pub mod openbao;
 mod revealed;
+#[cfg(any(feature = "rusqlite", feature = "postgres"))]
+pub mod sql;
 
 pub use access::AccessContext;
 pub use approval::{

@@ -2,7 +2,7 @@
 
 use std::io::BufReader;
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tierseal::{KeyState, KeyVersionInfo, Keystore};
 
@@ -243,6 +243,10 @@ fn retire(
     let wanted = format!("{tier} v{version}");
     let mut still_used = 0u64;
     for file in &args.data {
+        if let Some(url) = file.to_str().filter(|text| crate::db::is_url(text)) {
+            still_used += retire_check_db(global, url, &wanted)?;
+            continue;
+        }
         let reader =
             std::fs::File::open(file).map_err(|e| CliError::io("open data file", file, e))?;
         let found = crate::rewrap::count_key_versions(BufReader::new(reader))?;
@@ -344,4 +348,40 @@ fn retire(
     intent.finish(retired, keystore)?;
     say(&format!("retired {wanted}: its key material is destroyed"));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The retire check over a database: how many data keys its rows still
+/// wrap under `wanted`, listing where; refuses while a row cannot be read.
+fn retire_check_db(global: &GlobalArgs, url: &str, wanted: &str) -> Result<u64, CliError> {
+    let mut db = crate::db::open(url, Duration::from_secs(global.lock_wait), true)?;
+    let scope = crate::db::Scope {
+        batch_size: 1000,
+        ..crate::db::Scope::default()
+    };
+    let found = crate::db::references(db.as_mut(), &scope, wanted)?;
+    if let Some(first) = found.failures.first() {
+        return Err(CliError::Refused(format!(
+            "refusing to retire {wanted}: {} has {} values that cannot be read ({}: {}); \
+             fix them so every stored value can be checked",
+            db.name(),
+            found.unreadable,
+            first.place,
+            first.reason
+        )));
+    }
+    if found.count > 0 {
+        eprintln!(
+            "tierseal: {}: {} values still wrapped under {wanted}:",
+            db.name(),
+            found.count
+        );
+        for (column, count) in &found.per_column {
+            eprintln!("  {column}: {count}");
+        }
+        eprintln!("  for example:");
+        for place in &found.places {
+            eprintln!("  {place}");
+        }
+    }
+    Ok(found.count)
 }

@@ -270,6 +270,13 @@ fn failure_kind(error: &CliError) -> &'static str {
         CliError::Usage(_) => "usage",
         CliError::Refused(_) => "refused",
         CliError::Report(_) => "report",
+        CliError::DatabaseUrl { .. } => "database-url",
+        CliError::Database { .. } => "database",
+        CliError::DatabaseBusy { .. } => "database-busy",
+        CliError::NoSuchTable { .. } => "no-such-table",
+        CliError::NoSuchColumn { .. } => "no-such-column",
+        CliError::NoRowKey { .. } => "no-row-key",
+        CliError::Interrupted { source, .. } => failure_kind(source),
     }
 }
 

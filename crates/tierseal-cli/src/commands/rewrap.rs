@@ -7,16 +7,23 @@ use std::time::Duration;
 
 use super::{Operation, announce, custodian_keyring, open_keystore, refuse_overwrite, say};
 use crate::CliError;
-use crate::cli::{GlobalArgs, RewrapArgs};
+use crate::cli::{DbArgs, GlobalArgs, RewrapArgs};
+use crate::db::{DbSummary, RewrapOptions, Scope};
 use crate::rewrap::{Progress, Summary, rewrap_lines};
 use tierseal::Keyring;
 use tierseal::audit::Action;
 
 pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, CliError> {
+    if let Some(url) = &args.db.db {
+        return run_db(global, args, url);
+    }
+    let Some(input_path) = args.input.as_ref() else {
+        return Err(CliError::Usage("pass --input FILE or --db URL".into()));
+    };
     let target: PathBuf = match (&args.output, args.in_place) {
         // Through a symbolic link to the file itself, which is replaced.
         (_, true) => {
-            std::fs::canonicalize(&args.input).map_err(|e| CliError::io("open", &args.input, e))?
+            std::fs::canonicalize(input_path).map_err(|e| CliError::io("open", input_path, e))?
         }
         (Some(output), false) => {
             refuse_overwrite(output, args.force)?;
@@ -27,11 +34,10 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
     let mut keystore = open_keystore(global)?;
     let keyring = custodian_keyring(&keystore)?;
 
-    let input =
-        std::fs::File::open(&args.input).map_err(|e| CliError::io("open", &args.input, e))?;
+    let input = std::fs::File::open(input_path).map_err(|e| CliError::io("open", input_path, e))?;
     let input_meta = input
         .metadata()
-        .map_err(|e| CliError::io("open", &args.input, e))?;
+        .map_err(|e| CliError::io("open", input_path, e))?;
     let progress = Progress::bytes(input_meta.len());
     let reader = BufReader::with_capacity(1 << 16, input);
 
@@ -47,17 +53,24 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
         Operation {
             reason: Some(format!(
                 "{} into {}",
-                args.input.display(),
+                input_path.display(),
                 target.display()
             )),
             ..Operation::default()
         },
     )?;
-    let result = rewrite(args, &keyring, reader, &progress, &target, &input_meta);
+    let result = rewrite(
+        input_path,
+        &keyring,
+        reader,
+        &progress,
+        &target,
+        &input_meta,
+    );
     if let Ok(summary) = &result {
         intent.note(format!(
             "{}: {} records, {} data keys moved, {} already current",
-            args.input.display(),
+            input_path.display(),
             summary.records,
             summary.rewrapped,
             summary.already_current
@@ -72,7 +85,7 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
 /// only on success: an interrupted run leaves the input (and any old
 /// output) as it was, and its temporary file is removed by a later run.
 fn rewrite(
-    args: &RewrapArgs,
+    input_path: &Path,
     keyring: &Keyring,
     reader: impl BufRead,
     progress: &Progress,
@@ -98,7 +111,7 @@ fn rewrite(
         return Err(CliError::Refused(format!(
             "{} lines failed; {} was left unchanged and nothing was written",
             summary.failed_lines,
-            args.input.display()
+            input_path.display()
         )));
     }
     // The replaced file keeps its mode and owner; a new output takes the
@@ -250,6 +263,117 @@ fn report(summary: &Summary, verb: &str) {
         summary.records, summary.rewrapped, summary.already_current, summary.failed_lines
     ));
     if summary.still_old.is_empty() {
+        say("no data key references an old version");
+    } else {
+        for (version, count) in &summary.still_old {
+            say(&format!("still under {version}: {count}"));
+        }
+    }
+}
+
+/// `rewrap --db URL`: in place, batch by batch, resumable.
+fn run_db(global: &GlobalArgs, args: &RewrapArgs, url: &str) -> Result<ExitCode, CliError> {
+    // A URL that does not parse is refused before the passphrase is asked.
+    crate::db::parse_url(url)?;
+    let mut keystore = open_keystore(global)?;
+    let keyring = custodian_keyring(&keystore)?;
+    let lock_wait = Duration::from_secs(global.lock_wait);
+    let mut db = crate::db::open(url, lock_wait, args.dry_run)?;
+    let options = RewrapOptions {
+        scope: scope(&args.db),
+        max_batches: args.max_batches,
+        restart: args.restart,
+        dry_run: args.dry_run,
+    };
+    if args.dry_run {
+        let summary = crate::db::rewrap(db.as_mut(), &keyring, &options)?;
+        report_db(&summary, "dry run: would rewrap");
+        return Ok(db_exit_code(&summary));
+    }
+    let mut intent = announce(
+        global,
+        &keystore,
+        Action::Rewrap,
+        Operation {
+            reason: Some(format!("database {}", db.name())),
+            ..Operation::default()
+        },
+    )?;
+    let result = crate::db::rewrap(db.as_mut(), &keyring, &options);
+    match &result {
+        Ok(summary) => intent.note(format!(
+            "database {}: {} rows, {} data keys moved, {} already current, {} failed rows{}",
+            db.name(),
+            summary.rows,
+            summary.rewrapped,
+            summary.already_current,
+            summary.failed,
+            if summary.complete {
+                ""
+            } else {
+                "; stopped by --max-batches"
+            }
+        )),
+        Err(error) => intent.note(format!("database {}: {error}", db.name())),
+    }
+    let summary = intent.finish(result, &mut keystore)?;
+    report_db(&summary, "rewrapped");
+    Ok(db_exit_code(&summary))
+}
+
+/// The database scope of `--table`, `--column`, `--schema`, `--batch-size`.
+pub(super) fn scope(args: &DbArgs) -> Scope {
+    Scope {
+        tables: args.tables.clone(),
+        columns: args.columns.clone(),
+        schema: args.schema.clone(),
+        batch_size: args.batch_size as usize,
+    }
+}
+
+fn db_exit_code(summary: &DbSummary) -> ExitCode {
+    if summary.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn report_db(summary: &DbSummary, verb: &str) {
+    for failure in &summary.failures {
+        eprintln!("tierseal: {}: {}", failure.place, failure.reason);
+    }
+    let listed = summary.failures.len() as u64;
+    if summary.failed > listed {
+        eprintln!(
+            "tierseal: ... and {} more failed rows (left unchanged; those of an earlier, \
+             interrupted run were reported by it)",
+            summary.failed - listed
+        );
+    }
+    say(&format!(
+        "{} tables, {} rows: {verb} {} data keys, {} already current, {} rows written, \
+         {} failed rows",
+        summary.tables,
+        summary.rows,
+        summary.rewrapped,
+        summary.already_current,
+        summary.updated,
+        summary.failed
+    ));
+    if summary.resumed > 0 {
+        say(&format!(
+            "resumed {} tables where an earlier run stopped (counts include it)",
+            summary.resumed
+        ));
+    }
+    say(&format!(
+        "{} batches committed by this run",
+        summary.batches_this_run
+    ));
+    if !summary.complete {
+        say("stopped by --max-batches: run the same command again to continue");
+    } else if summary.still_old.is_empty() {
         say("no data key references an old version");
     } else {
         for (version, count) in &summary.still_old {
