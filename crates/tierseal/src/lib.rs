@@ -58,6 +58,7 @@ pub mod __fuzz;
 pub mod __private;
 mod access;
 pub mod audit;
+pub mod batch;
 mod classification;
 mod classified;
 mod crypto;
