@@ -12,7 +12,7 @@
 //! busy machine does not inflate the way it inflates the wall clock.
 //!
 //! Environment: `BATCH_RECORDS` (default 10000), `BATCH_ROUNDS`
-//! (default 7).
+//! (default 7), `BATCH_ONLY` (one form alone, for callgrind; see below).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -116,7 +116,9 @@ fn measure<T>(f: impl FnOnce() -> T) -> (Sample, T) {
     let started = Instant::now();
     let out = black_box(f());
     let wall = started.elapsed().as_secs_f64();
-    let cpu = cpu_ns().zip(cpu_before).map(|(after, before)| after - before);
+    let cpu = cpu_ns()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     (Sample { wall, cpu, load }, out)
 }
 
@@ -157,23 +159,27 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs it once
     // with no argument: then do one small round to prove it works.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let (records, rounds) = if quick {
-        (200, 1)
-    } else {
-        (records, rounds)
-    };
+    let (records, rounds) = if quick { (200, 1) } else { (records, rounds) };
 
     let dir = tempfile::tempdir().unwrap();
-    let keystore = Keystore::create(dir.path().join("k"), &"bench".into(), KdfProfile::Test).unwrap();
+    let keystore =
+        Keystore::create(dir.path().join("k"), &"bench".into(), KdfProfile::Test).unwrap();
     let keyring: Keyring = keystore
         .keyring(&Clearance::up_to(Level::Confidential))
         .unwrap();
     let ctx = AccessContext::new("bench").with_purpose("benchmark");
     let pool: Vec<Bench8> = (0..records).map(record).collect();
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
 
-    let seal_loop = || -> Vec<SealedBench8> { pool.iter().map(|r| r.seal(&keyring).unwrap()).collect() };
+    let seal_loop =
+        || -> Vec<SealedBench8> { pool.iter().map(|r| r.seal(&keyring).unwrap()).collect() };
     let seal_batch = || -> Vec<SealedBench8> {
         tierseal::batch::seal_all(&keyring, &pool)
             .into_iter()
@@ -193,9 +199,30 @@ fn main() {
             .map(|r| r.unwrap().notes.len())
             .sum()
     };
+    // `BATCH_ONLY=none|loop|batch_1t|batch_2t`: run one form once (seal,
+    // then open) and nothing else, for instruction counts under callgrind
+    // (subtract the `none` run: set-up only).
+    if let Ok(only) = std::env::var("BATCH_ONLY") {
+        match only.as_str() {
+            "loop" => black_box((seal_loop(), open_loop())),
+            "batch_1t" => black_box((one.install(seal_batch), one.install(open_batch))),
+            "batch_2t" => black_box((two.install(seal_batch), two.install(open_batch))),
+            _ => (Vec::new(), 0),
+        };
+        println!("batch: BATCH_ONLY={only}, {records} records");
+        return;
+    }
     // Warm up every path and both pools.
-    let _ = (seal_loop(), one.install(seal_batch), two.install(seal_batch));
-    let _ = (open_loop(), one.install(open_batch), two.install(open_batch));
+    let _ = (
+        seal_loop(),
+        one.install(seal_batch),
+        two.install(seal_batch),
+    );
+    let _ = (
+        open_loop(),
+        one.install(open_batch),
+        two.install(open_batch),
+    );
 
     let names = ["loop", "batch_1t", "batch_2t"];
     let mut seal: [Series; 3] = Default::default();

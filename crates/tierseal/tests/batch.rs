@@ -239,7 +239,8 @@ fn values_sealed_one_by_one_open_in_a_batch_and_stay_bound() {
         .enumerate()
         .map(|(i, b)| SealedValue::seal(&keyring, &cards(), *b, &format!("pan {i}")).unwrap())
         .collect();
-    let mut items: Vec<(Binding<'_>, &SealedValue)> = bindings.iter().copied().zip(&sealed).collect();
+    let mut items: Vec<(Binding<'_>, &SealedValue)> =
+        bindings.iter().copied().zip(&sealed).collect();
     // Value 7 is presented as record 8's: its binding does not match.
     items[7].0 = bindings[8];
     let opened = batch::open_values::<String>(&keyring, &CTX, &items);
@@ -359,7 +360,10 @@ fn records_rewrap_in_a_batch() {
     }
     fixture.keystore.retire(&cards(), 1).unwrap();
     let keyring = fixture.everything();
-    for (record, opened) in records.iter().zip(ok(batch::open_all(&keyring, &CTX, &sealed))) {
+    for (record, opened) in records
+        .iter()
+        .zip(ok(batch::open_all(&keyring, &CTX, &sealed)))
+    {
         assert!(opened == *record);
     }
 }
@@ -379,10 +383,7 @@ impl serde::Serialize for Tracer {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if !SEEN.with(std::cell::Cell::get) {
             SEEN.with(|seen| seen.set(true));
-            THREADS
-                .lock()
-                .unwrap()
-                .insert(std::thread::current().id());
+            THREADS.lock().unwrap().insert(std::thread::current().id());
         }
         serializer.serialize_u32(self.0)
     }
@@ -415,8 +416,10 @@ fn the_work_is_shared_between_threads_only_with_the_feature() {
     #[cfg(not(feature = "rayon"))]
     assert_eq!(threads, 1, "the sequential form used {threads} threads");
     let sealed: Vec<SealedValue> = ok(sealed);
-    let to_open: Vec<(Binding<'_>, &SealedValue)> =
-        sealed.iter().map(|s| (Binding::new("Row", "n"), s)).collect();
+    let to_open: Vec<(Binding<'_>, &SealedValue)> = sealed
+        .iter()
+        .map(|s| (Binding::new("Row", "n"), s))
+        .collect();
     let opened = ok(batch::open_values::<u32>(&keyring, &CTX, &to_open));
     assert!(opened.iter().copied().eq(0..4_000));
 }
@@ -464,8 +467,16 @@ fn audited_batches_leave_a_verifiable_log(durability: Durability) {
             .filter(|(_, e)| e.action == action && e.outcome == Outcome::Ok)
             .count()
     };
-    assert_eq!(count(Action::Seal), N, "one seal event per restricted record");
-    assert_eq!(count(Action::Open), 3 * N, "one open event per record opened");
+    assert_eq!(
+        count(Action::Seal),
+        N,
+        "one seal event per restricted record"
+    );
+    assert_eq!(
+        count(Action::Open),
+        3 * N,
+        "one open event per record opened"
+    );
     let opened_ids: HashSet<&str> = events
         .iter()
         .filter(|(_, e)| e.action == Action::Open)
@@ -511,7 +522,11 @@ fn batch_errors_show_no_value() {
     for secret in [&records[3].ssn, &records[3].account, &records[3].email] {
         assert!(!shown.contains(secret.as_str()), "{shown}");
     }
-    assert!(shown.contains("restricted") || shown.contains("internal") || shown.contains("confidential"));
+    assert!(
+        shown.contains("restricted")
+            || shown.contains("internal")
+            || shown.contains("confidential")
+    );
 }
 
 /// Nothing in the public API needs to be `Sync` for batches but the
