@@ -12,7 +12,7 @@
 //!
 //! With the cargo feature `rayon` (on by default) the slice is split over
 //! the rayon thread pool: the global pool, or the one a caller runs the
-//! batch in with [`rayon::ThreadPool::install`]. Each thread takes runs of
+//! batch in with `rayon::ThreadPool::install`. Each thread takes runs of
 //! at least [`MIN_CHUNK`] elements, so that small records are not
 //! outweighed by scheduling. Without the feature the same functions run
 //! one element after the other on the calling thread; their signatures
