@@ -199,17 +199,20 @@ fn main() {
             .map(|r| r.unwrap().notes.len())
             .sum()
     };
-    // `BATCH_ONLY=none|loop|batch_1t|batch_2t`: run one form once (seal,
-    // then open) and nothing else, for instruction counts under callgrind
-    // (subtract the `none` run: set-up only).
+    // `BATCH_ONLY=loop|batch_1t|batch_2t`: run one form `BATCH_ROUNDS`
+    // times (seal, then open) and nothing else, for instruction counts
+    // under callgrind: the difference between 3 rounds and 1 round is the
+    // steady-state cost of 2 rounds, without set-up or cold caches.
     if let Ok(only) = std::env::var("BATCH_ONLY") {
-        match only.as_str() {
-            "loop" => black_box((seal_loop(), open_loop())),
-            "batch_1t" => black_box((one.install(seal_batch), one.install(open_batch))),
-            "batch_2t" => black_box((two.install(seal_batch), two.install(open_batch))),
-            _ => (Vec::new(), 0),
-        };
-        println!("batch: BATCH_ONLY={only}, {records} records");
+        for _ in 0..rounds {
+            match only.as_str() {
+                "loop" => black_box((seal_loop(), open_loop())),
+                "batch_1t" => black_box((one.install(seal_batch), one.install(open_batch))),
+                "batch_2t" => black_box((two.install(seal_batch), two.install(open_batch))),
+                _ => (Vec::new(), 0),
+            };
+        }
+        println!("batch: BATCH_ONLY={only}, {records} records, {rounds} rounds");
         return;
     }
     // Warm up every path and both pools.
