@@ -545,3 +545,20 @@ fn keyring_and_context_are_shareable() {
     let _: fn(&SealedCustomer, &Keyring, &AccessContext) -> Result<Customer, Error> =
         <SealedCustomer as SealedRecord>::open_all;
 }
+
+/// An empty slice gives no results; a slice smaller than one run is
+/// handled on the calling thread, with the same results.
+#[test]
+fn empty_and_small_batches() {
+    let fixture = Fixture::new();
+    let keyring = fixture.everything();
+    assert!(batch::seal_all::<Customer>(&keyring, &[]).is_empty());
+    assert!(batch::open_all::<SealedCustomer>(&keyring, &CTX, &[]).is_empty());
+    assert!(batch::rewrap_all(&keyring, &mut []).is_empty());
+    for len in [1, batch::MIN_CHUNK, batch::MIN_CHUNK + 1] {
+        let records: Vec<Customer> = (0..len).map(customer).collect();
+        let sealed = ok(batch::seal_all(&keyring, &records));
+        let opened = ok(batch::open_all(&keyring, &CTX, &sealed));
+        assert!(opened == records, "batch of {len}");
+    }
+}
