@@ -59,6 +59,7 @@ pub mod __private;
 mod access;
 mod approval;
 pub mod audit;
+pub mod batch;
 mod classification;
 mod classified;
 mod crypto;
