@@ -10,6 +10,10 @@
 //! | nonce [12] | ciphertext (postcard keys) | tag [16]
 //! AAD = magic .. info
 //! ```
+//!
+//! Version 2 appends the blind-index keys: `GrantInfo::index` in the
+//! header and one list of index key versions per entry in the keys.
+//! Version 1 files are still read (they carry no index keys).
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,12 +26,15 @@ use zeroize::Zeroizing;
 
 use crate::audit::AuditKey;
 use crate::crypto::{self, KEY_LEN, KeyMaterial, NONCE_LEN, TAG_LEN};
+use crate::index::{IndexKeys, IndexVersionKey};
 use crate::keyring::{TierKeys, VersionKey};
 use crate::keystore::unix_seconds;
 use crate::{Error, Keyring, Tier};
 
 const MAGIC: &[u8; 4] = b"TSGR";
-const GRANT_VERSION: u8 = 1;
+const GRANT_VERSION: u8 = 2;
+/// The oldest grant format still read.
+const GRANT_VERSION_V1: u8 = 1;
 const SECRET_PREFIX: &str = "tierseal-grant:";
 const MAX_INFO_LEN: usize = 64 * 1024;
 
@@ -44,6 +51,30 @@ pub struct GrantInfo {
     pub expires_at: u64,
     /// Each granted tier with its primary and its usable versions.
     pub tiers: Vec<GrantedTier>,
+    /// The tiers whose blind-index keys the grant carries: it can compute
+    /// their indexes, and opens them only if `tiers` lists them too
+    /// (format version 2; empty in version 1 grants).
+    pub index: Vec<GrantedIndex>,
+}
+
+/// The public part of a version 1 grant.
+#[derive(Deserialize)]
+struct GrantInfoV1 {
+    principal: String,
+    issued_at: u64,
+    expires_at: u64,
+    tiers: Vec<GrantedTier>,
+}
+
+/// The blind-index keys of one tier in a grant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantedIndex {
+    /// The tier.
+    pub tier: Tier,
+    /// The index key version new index values are computed with.
+    pub primary: u32,
+    /// Index key versions the grant carries.
+    pub versions: Vec<u32>,
 }
 
 /// One tier of a grant.
@@ -105,6 +136,21 @@ impl fmt::Display for GrantSecret {
 struct GrantKeys {
     tiers: Vec<Vec<GrantKey>>,
     audit_key: [u8; KEY_LEN],
+    /// Version 2: index key versions, one list per `GrantInfo::index`.
+    index: Vec<Vec<GrantKey>>,
+}
+
+/// The encrypted part of a version 1 grant.
+#[derive(Deserialize)]
+struct GrantKeysV1 {
+    tiers: Vec<Vec<GrantKey>>,
+    audit_key: [u8; KEY_LEN],
+}
+
+impl Drop for GrantKeysV1 {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.audit_key);
+    }
 }
 
 impl Drop for GrantKeys {
@@ -138,6 +184,7 @@ impl GrantInfo {
 }
 
 struct Parts<'a> {
+    version: u8,
     info: GrantInfo,
     aad: &'a [u8],
     nonce: &'a [u8; NONCE_LEN],
@@ -150,11 +197,11 @@ fn split(grant: &[u8]) -> Result<Parts<'_>, Error> {
     if grant.get(..4) != Some(MAGIC.as_slice()) {
         return Err(bad("not a tierseal grant file"));
     }
-    match grant.get(4) {
-        Some(&GRANT_VERSION) => {}
+    let version = match grant.get(4) {
+        Some(&version @ (GRANT_VERSION_V1 | GRANT_VERSION)) => version,
         Some(_) => return Err(bad("unsupported grant format version: upgrade tierseal")),
         None => return Err(bad("truncated")),
-    }
+    };
     let info_len = grant
         .get(5..9)
         .and_then(|b| b.try_into().ok())
@@ -164,14 +211,26 @@ fn split(grant: &[u8]) -> Result<Parts<'_>, Error> {
         .ok_or(bad("truncated or oversized header"))?;
     let info_end = 9 + info_len;
     let info_bytes = grant.get(9..info_end).ok_or(bad("truncated"))?;
-    let info: GrantInfo =
-        postcard::from_bytes(info_bytes).map_err(|_| bad("the header does not decode"))?;
+    let info: GrantInfo = if version == GRANT_VERSION_V1 {
+        let old: GrantInfoV1 =
+            postcard::from_bytes(info_bytes).map_err(|_| bad("the header does not decode"))?;
+        GrantInfo {
+            principal: old.principal,
+            issued_at: old.issued_at,
+            expires_at: old.expires_at,
+            tiers: old.tiers,
+            index: Vec::new(),
+        }
+    } else {
+        postcard::from_bytes(info_bytes).map_err(|_| bad("the header does not decode"))?
+    };
     let (aad, rest) = grant.split_at_checked(info_end).ok_or(bad("truncated"))?;
     let (nonce, rest) = rest.split_at_checked(NONCE_LEN).ok_or(bad("truncated"))?;
     let (ciphertext, tag) = rest
         .split_at_checked(rest.len().checked_sub(TAG_LEN).ok_or(bad("truncated"))?)
         .ok_or(bad("truncated"))?;
     Ok(Parts {
+        version,
         info,
         aad,
         nonce: nonce.try_into().map_err(|_| bad("truncated"))?,
@@ -219,11 +278,21 @@ impl Keyring {
                 expired_at: parts.info.expires_at,
             });
         }
-        let mut keys: GrantKeys =
-            postcard::from_bytes(&plaintext).map_err(|_| Error::GrantInvalid {
-                reason: "the keys do not decode",
-            })?;
-        if keys.tiers.len() != parts.info.tiers.len() {
+        let undecodable = |_| Error::GrantInvalid {
+            reason: "the keys do not decode",
+        };
+        let mut keys: GrantKeys = if parts.version == GRANT_VERSION_V1 {
+            let mut old: GrantKeysV1 = postcard::from_bytes(&plaintext).map_err(undecodable)?;
+            GrantKeys {
+                tiers: std::mem::take(&mut old.tiers),
+                audit_key: old.audit_key,
+                index: Vec::new(),
+            }
+        } else {
+            postcard::from_bytes(&plaintext).map_err(undecodable)?
+        };
+        if keys.tiers.len() != parts.info.tiers.len() || keys.index.len() != parts.info.index.len()
+        {
             return Err(Error::GrantInvalid {
                 reason: "header and keys disagree",
             });
@@ -246,9 +315,40 @@ impl Keyring {
                 retired: granted.retired,
             })
             .collect();
-        Keyring::from_tiers(tiers, principal, Some(audit_key)).map_err(|_| Error::GrantInvalid {
-            reason: "a tier's primary key is missing",
-        })
+        let mut index = Vec::with_capacity(parts.info.index.len());
+        for (granted, mut versions) in parts
+            .info
+            .index
+            .into_iter()
+            .zip(std::mem::take(&mut keys.index))
+        {
+            let versions: Vec<IndexVersionKey> = versions
+                .iter_mut()
+                .map(|k| {
+                    let material = KeyMaterial::take(&mut k.key);
+                    IndexVersionKey {
+                        version: k.version,
+                        check_value: material.check_value(),
+                        material,
+                    }
+                })
+                .collect();
+            if !versions.iter().any(|k| k.version == granted.primary) {
+                return Err(Error::GrantInvalid {
+                    reason: "a tier's primary index key is missing",
+                });
+            }
+            index.push(IndexKeys {
+                tier: granted.tier,
+                primary: granted.primary,
+                versions,
+            });
+        }
+        let keyring =
+            Keyring::from_tiers(tiers, principal, Some(audit_key)).map_err(|_| Error::GrantInvalid {
+                reason: "a tier's primary key is missing",
+            })?;
+        Ok(keyring.with_index_keys(index))
     }
 }
 
@@ -378,11 +478,33 @@ pub(crate) fn issue(
                 retired: keys.retired.clone(),
             })
             .collect(),
+        index: keyring
+            .index_tiers()
+            .iter()
+            .map(|keys| GrantedIndex {
+                tier: keys.tier.clone(),
+                primary: keys.primary,
+                versions: keys.versions.iter().map(|k| k.version).collect(),
+            })
+            .collect(),
     };
     let keys = GrantKeys {
         audit_key: *audit_key.material().expose(),
         tiers: keyring
             .tier_keys()
+            .iter()
+            .map(|keys| {
+                keys.versions
+                    .iter()
+                    .map(|k| GrantKey {
+                        version: k.version,
+                        key: *k.material.expose(),
+                    })
+                    .collect()
+            })
+            .collect(),
+        index: keyring
+            .index_tiers()
             .iter()
             .map(|keys| {
                 keys.versions

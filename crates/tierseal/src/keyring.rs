@@ -32,6 +32,9 @@ pub struct Keyring {
     purpose_threshold: Level,
     /// Whether version-1 clear masks (never authenticated) are shown.
     legacy_clear_masks: bool,
+    /// Blind-index keys, per tier; a tier here but not in `tiers` is
+    /// search-only.
+    index: Vec<crate::index::IndexKeys>,
 }
 
 /// The keys a keyring holds for one tier.
@@ -111,6 +114,7 @@ impl Keyring {
             audit: None,
             purpose_threshold: Level::Confidential,
             legacy_clear_masks: false,
+            index: Vec::new(),
         })
     }
 
@@ -123,7 +127,24 @@ impl Keyring {
             audit: None,
             purpose_threshold: Level::Confidential,
             legacy_clear_masks: false,
+            index: Vec::new(),
         }
+    }
+
+    /// Adds blind-index keys (sorted by tier, each tier's versions newest
+    /// first).
+    pub(crate) fn with_index_keys(mut self, mut index: Vec<crate::index::IndexKeys>) -> Keyring {
+        for keys in &mut index {
+            keys.versions.sort_by(|a, b| b.version.cmp(&a.version));
+        }
+        index.sort_by(|a, b| a.tier.cmp(&b.tier));
+        self.index = index;
+        self
+    }
+
+    /// The blind-index keys, per tier.
+    pub(crate) fn index_tiers(&self) -> &[crate::index::IndexKeys] {
+        &self.index
     }
 
     /// Records every open, failed open, restricted seal and rewrap made
@@ -250,6 +271,17 @@ impl fmt::Debug for Keyring {
         let mut map = f.debug_map();
         for keys in &self.tiers {
             map.entry(&format_args!("{}", keys.tier), &Versions(keys));
+        }
+        for keys in &self.index {
+            let versions: Vec<String> = keys
+                .versions
+                .iter()
+                .map(|key| {
+                    let primary = if key.version == keys.primary { " primary" } else { "" };
+                    format!("v{} ({}){primary}", key.version, key.check_value)
+                })
+                .collect();
+            map.entry(&format_args!("{} (index)", keys.tier), &versions);
         }
         map.finish()
     }

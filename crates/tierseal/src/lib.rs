@@ -64,10 +64,13 @@ mod crypto;
 mod envelope;
 mod error;
 mod grant;
+mod index;
 mod keyring;
 mod keystore;
 pub mod mask;
 mod revealed;
+#[cfg(any(feature = "rusqlite", feature = "postgres"))]
+mod sql;
 
 pub use access::AccessContext;
 pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
@@ -78,12 +81,13 @@ pub use envelope::{
     SealedToken, SealedValue, TEXT_PREFIX,
 };
 pub use error::Error;
-pub use grant::{GrantInfo, GrantSecret};
+pub use grant::{GrantInfo, GrantSecret, GrantedIndex};
+pub use index::{BlindIndex, INDEX_LEN, INDEX_TEXT_PREFIX, IndexField, index_input};
 pub use keyring::Keyring;
 pub use keystore::{
     AuditCheckpoint, CUSTODIAN, DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, GrantId, IssuedGrant,
     IssuedTier, KdfParams, KdfProfile, KeyState, KeyVersionInfo, Keystore, Passphrase,
-    RESERVED_PRINCIPALS,
+    RESERVED_PRINCIPALS, IndexKeyInfo,
 };
 pub use revealed::{Revealed, Withheld};
 /// Derives [`Classified`] (see there for the attribute syntax).

@@ -11,8 +11,9 @@
 //! master key with everything before it as AAD. The trailing SHA-256 tells
 //! accidental damage apart from a wrong passphrase.
 //!
-//! Version 2 keeps this layout and extends the body (see `model`); version
-//! 1 files are still read, and written as version 2 on their next save.
+//! Versions 2 and 3 keep this layout and extend the body (see `model`);
+//! version 1 and 2 files are still read, and written as version 3 on their
+//! next save.
 
 use std::fs::{self, File, TryLockError};
 use std::io::Write;
@@ -28,7 +29,7 @@ use crate::crypto::{NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 
 pub(crate) const MAGIC: &[u8; 4] = b"TSKS";
 /// The version every save writes.
-pub(crate) const FILE_VERSION: u16 = 2;
+pub(crate) const FILE_VERSION: u16 = 3;
 /// The oldest version still read.
 const OLDEST_READ_VERSION: u16 = 1;
 const KDF_ARGON2ID: u8 = 1;

@@ -15,6 +15,7 @@
 //! ([`Keystore::audit_checkpoint`]).
 
 mod file;
+mod index;
 mod kdf;
 mod model;
 
@@ -25,6 +26,7 @@ use aes_gcm::Aes256Gcm;
 
 pub use kdf::{KdfParams, KdfProfile, Passphrase};
 
+pub use index::IndexKeyInfo;
 pub use model::{AuditCheckpoint, GrantId, IssuedGrant, IssuedTier};
 
 use crate::audit::AuditKey;
@@ -194,6 +196,7 @@ impl Keystore {
         };
         keystore.update(|store, body| {
             for tier in [Tier::INTERNAL, Tier::CONFIDENTIAL, Tier::RESTRICTED] {
+                body.index_keys.push(store.new_index_record(&tier)?);
                 body.tiers.push(store.new_tier_record(tier)?);
             }
             body.audit_key = Some(wrap_under(
@@ -288,6 +291,7 @@ impl Keystore {
             }
         }
         keystore.audit_key()?;
+        keystore.check_index_keys()?;
         Ok(keystore)
     }
 
@@ -371,7 +375,8 @@ impl Keystore {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let audit_key = self.audit_key()?.derive(CUSTODIAN);
-        Keyring::from_tiers(tiers, CUSTODIAN.to_owned(), audit_key)
+        let index = self.index_keys_for(clearance.tiers())?;
+        Ok(Keyring::from_tiers(tiers, CUSTODIAN.to_owned(), audit_key)?.with_index_keys(index))
     }
 
     /// Adds a tier at version 1.
@@ -385,6 +390,10 @@ impl Keystore {
         self.update(|store, body| {
             body.tiers.push(store.new_tier_record(tier.clone())?);
             body.tiers.sort_by(|a, b| a.tier.cmp(&b.tier));
+            if !body.index_keys.iter().any(|r| r.tier == *tier) {
+                body.index_keys.push(store.new_index_record(tier)?);
+                body.index_keys.sort_by(|a, b| a.tier.cmp(&b.tier));
+            }
             Ok(())
         })
     }
@@ -728,8 +737,19 @@ impl Keystore {
         principal: &str,
         expires_at: SystemTime,
     ) -> Result<(Vec<u8>, crate::GrantSecret), Error> {
-        crate::grant::check_principal(principal)?;
         let keyring = self.keyring(clearance)?;
+        self.issue_grant_from(&keyring, principal, expires_at)
+    }
+
+    /// Writes a grant carrying what `keyring` holds (see
+    /// [`issue_grant`](Self::issue_grant)).
+    fn issue_grant_from(
+        &mut self,
+        keyring: &Keyring,
+        principal: &str,
+        expires_at: SystemTime,
+    ) -> Result<(Vec<u8>, crate::GrantSecret), Error> {
+        crate::grant::check_principal(principal)?;
         let audit_key = self
             .audit_key()?
             .derive(principal)
@@ -738,7 +758,7 @@ impl Keystore {
                 reason: "cannot derive its audit key",
             })?;
         let (grant, secret, info) =
-            crate::grant::issue(&keyring, principal, expires_at, &audit_key)?;
+            crate::grant::issue(keyring, principal, expires_at, &audit_key)?;
         let mut id = [0u8; 8];
         crypto::fill_from_os(&mut id)?;
         self.update(|_, body| {
@@ -851,6 +871,13 @@ fn for_each_wrapped_key(
     }
     if let Some(wrapped) = &mut body.audit_key {
         f(AUDIT_KEY_AAD, wrapped)?;
+    }
+    for record in &mut body.index_keys {
+        for version in &mut record.versions {
+            if let Some(wrapped) = &mut version.wrapped {
+                f(&index::index_key_aad(&record.tier, version.version), wrapped)?;
+            }
+        }
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::Tier;
 use crate::crypto::{CheckValue, KEY_LEN, NONCE_LEN, TAG_LEN};
 
-/// The keystore body of file format version 2.
+/// The keystore body of file format version 3.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Body {
     pub(crate) tiers: Vec<TierRecord>,
@@ -18,6 +18,18 @@ pub(crate) struct Body {
     pub(crate) grants: Vec<IssuedGrant>,
     /// The last audit-log head recorded by a custodian operation.
     pub(crate) audit_checkpoint: Option<AuditCheckpoint>,
+    // issue 12: blind-index keys, one record per tier, separate from the
+    // tier (encryption) keys and versioned on their own.
+    pub(crate) index_keys: Vec<super::index::IndexKeyRecord>,
+}
+
+/// The keystore body of file format version 2, read to upgrade old files.
+#[derive(Deserialize)]
+struct BodyV2 {
+    tiers: Vec<TierRecord>,
+    audit_key: Option<WrappedTierKey>,
+    grants: Vec<IssuedGrant>,
+    audit_checkpoint: Option<AuditCheckpoint>,
 }
 
 /// The keystore body of file format version 1, read to upgrade old files.
@@ -28,7 +40,7 @@ struct BodyV1 {
 }
 
 impl Body {
-    /// Decodes the body of a file of format `version` (1 or 2).
+    /// Decodes the body of a file of format `version` (1, 2 or 3).
     pub(crate) fn decode(version: u16, bytes: &[u8]) -> Option<Body> {
         match version {
             1 => {
@@ -36,11 +48,20 @@ impl Body {
                 Some(Body {
                     tiers: old.tiers,
                     audit_key: old.audit_key,
-                    grants: Vec::new(),
-                    audit_checkpoint: None,
+                    ..Body::default()
                 })
             }
-            2 => postcard::from_bytes(bytes).ok(),
+            2 => {
+                let old: BodyV2 = postcard::from_bytes(bytes).ok()?;
+                Some(Body {
+                    tiers: old.tiers,
+                    audit_key: old.audit_key,
+                    grants: old.grants,
+                    audit_checkpoint: old.audit_checkpoint,
+                    index_keys: Vec::new(),
+                })
+            }
+            3 => postcard::from_bytes(bytes).ok(),
             _ => None,
         }
     }
@@ -208,6 +229,7 @@ impl Body {
                 return Err("a tier's primary version is retired");
             }
         }
+        super::index::check(&self.index_keys)?;
         Ok(())
     }
 
