@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use tierseal::{GrantInfo, IssuedGrant};
+use tierseal::{Clearance, GrantInfo, IssuedGrant};
 
 use super::{Operation, announce, open_keystore, refuse_overwrite, say};
 use crate::CliError;
@@ -31,10 +31,16 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     refuse_overwrite(&secret_out, args.force)?;
     let expires_at = crate::text::after_now(args.expires, "--expires")?;
     let mut keystore = open_keystore(global)?;
+    let clearance = args.clearance.clone().unwrap_or_else(Clearance::none);
+    let search = args.search.clone().unwrap_or_else(Clearance::none);
+    let searching = if search.tiers().len() == 0 {
+        String::new()
+    } else {
+        format!(" (search only: {search})")
+    };
     let reason = format!(
-        "to {} for {}, expires {}",
+        "to {} for {clearance}{searching}, expires {}",
         args.principal,
-        args.clearance,
         utc(unix(expires_at))
     );
     let mut intent = announce(
@@ -47,7 +53,11 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
         },
     )?;
     let issued = (|| -> Result<String, CliError> {
-        let (grant, secret) = keystore.issue_grant(&args.clearance, &args.principal, expires_at)?;
+        let (grant, secret) = if args.search.is_some() {
+            keystore.issue_grant_with_search(&clearance, &search, &args.principal, expires_at)?
+        } else {
+            keystore.issue_grant(&clearance, &args.principal, expires_at)?
+        };
         let id = keystore
             .issued_grants()
             .last()
@@ -62,8 +72,7 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     }
     let id = intent.finish(issued, &mut keystore)?;
     say(&format!(
-        "granted {} to {} until {}\n  grant id:   {id} (in `tierseal grant list`)\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
-        args.clearance,
+        "granted {clearance}{searching} to {} until {}\n  grant id:   {id} (in `tierseal grant list`)\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
         args.principal,
         utc(unix(expires_at)),
         args.out.display(),
@@ -190,6 +199,20 @@ fn show(file: &Path, json: bool) -> Result<ExitCode, CliError> {
             tier.primary,
             versions.join(", ")
         ));
+    }
+    if !info.index.is_empty() {
+        say("index keys (search):");
+        for index in &info.index {
+            let versions: Vec<String> = index.versions.iter().map(|v| format!("v{v}")).collect();
+            let opens = info.tiers.iter().any(|t| t.tier == index.tier);
+            say(&format!(
+                "  {:<24} primary v{}, versions {}{}",
+                index.tier.to_string(),
+                index.primary,
+                versions.join(", "),
+                if opens { "" } else { " (search only: cannot open)" }
+            ));
+        }
     }
     say("(read without the secret: the service verifies it when loading)");
     Ok(ExitCode::SUCCESS)

@@ -26,6 +26,8 @@ mod audit;
 mod lint;
 // Huge and odd numbers in every numeric argument and file field.
 mod numbers;
+// Blind-index keys: rotate-index, retire-index, search-only grants.
+mod index;
 
 use std::path::PathBuf;
 

@@ -86,6 +86,10 @@ pub enum Action {
     /// The custodian found the log no longer holding what the keystore's
     /// checkpoint covers (entries removed or replaced): `reason` says what.
     LogLoss,
+    /// A tier's blind-index key was rotated.
+    RotateIndex,
+    /// A blind-index key version was retired.
+    RetireIndex,
 }
 
 impl Action {
@@ -106,6 +110,8 @@ impl Action {
             Action::SetCryptoperiod => "set-cryptoperiod",
             Action::LogRepair => "log-repair",
             Action::LogLoss => "log-loss",
+            Action::RotateIndex => "rotate-index",
+            Action::RetireIndex => "retire-index",
         }
     }
 }
