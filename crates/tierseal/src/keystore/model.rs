@@ -253,3 +253,40 @@ impl TierRecord {
             .map_or(1, |v| v.version.saturating_add(1))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 2 body is the version 3 body without its last field.
+    #[derive(Serialize)]
+    struct WrittenV2<'a> {
+        tiers: &'a [TierRecord],
+        audit_key: Option<WrappedTierKey>,
+        grants: &'a [IssuedGrant],
+        audit_checkpoint: Option<AuditCheckpoint>,
+    }
+
+    #[test]
+    fn a_version_2_body_decodes_without_index_keys() {
+        let checkpoint = AuditCheckpoint {
+            seq: 9,
+            mac: [1; 32],
+            recorded_at: 5,
+        };
+        let v2 = postcard::to_stdvec(&WrittenV2 {
+            tiers: &[],
+            audit_key: None,
+            grants: &[],
+            audit_checkpoint: Some(checkpoint),
+        })
+        .unwrap();
+        let body = Body::decode(2, &v2).unwrap();
+        assert_eq!(body.audit_checkpoint, Some(checkpoint));
+        assert!(body.index_keys.is_empty());
+        // Read as version 3 it lacks its last field.
+        assert!(Body::decode(3, &v2).is_none());
+        let v3 = postcard::to_stdvec(&body).unwrap();
+        assert_eq!(Body::decode(3, &v3).unwrap().audit_checkpoint, Some(checkpoint));
+    }
+}
