@@ -79,7 +79,12 @@ fn find_by_iban(
 
 /// The re-index job: batches in primary-key order (resumable from the
 /// cursor), each one transaction.
-fn reindex(client: &mut Client, table: &str, keyring: &Keyring, batch: i64) -> Result<usize, BoxError> {
+fn reindex(
+    client: &mut Client,
+    table: &str,
+    keyring: &Keyring,
+    batch: i64,
+) -> Result<usize, BoxError> {
     let mut cursor = String::new();
     let mut changed = 0;
     loop {
@@ -148,7 +153,10 @@ fn run(client: &mut Client, table: &str) -> Result<(), BoxError> {
         insert_tx(&mut tx, table, &sealed)?;
     }
     tx.commit()?;
-    println!("stored {} sealed customers in {table}", common::customers().len());
+    println!(
+        "stored {} sealed customers in {table}",
+        common::customers().len()
+    );
 
     let asked = "de89370400440532013000";
     for (service, keyring) in [
@@ -157,8 +165,13 @@ fn run(client: &mut Client, table: &str) -> Result<(), BoxError> {
         ("screening", &services.screening),
     ] {
         let found = find_by_iban(client, table, keyring, asked)?;
-        ensure(found.len() == 1, "the lookup by IBAN finds exactly one customer")?;
-        let Some(sealed) = found.first() else { continue };
+        ensure(
+            found.len() == 1,
+            "the lookup by IBAN finds exactly one customer",
+        )?;
+        let Some(sealed) = found.first() else {
+            continue;
+        };
         let view = sealed.open(keyring, &ctx(service))?;
         println!("{service:<10} found {}", describe(&view));
         match service {
@@ -206,7 +219,10 @@ fn run(client: &mut Client, table: &str) -> Result<(), BoxError> {
             &[],
         )?
         .try_get(0)?;
-    ensure(stored.version() == version, "the stored index names the new version")?;
+    ensure(
+        stored.version() == version,
+        "the stored index names the new version",
+    )?;
     println!("after retiring index key v{}: still found", version - 1);
     Ok(())
 }

@@ -55,7 +55,11 @@ fn insert(db: &Connection, sealed: &SealedCustomer) -> Result<(), BoxError> {
 
 /// A TEXT column parsed as a tierseal type; a value that does not parse
 /// is a conversion error naming the column.
-fn parsed<T, E>(r: &rusqlite::Row<'_>, column: usize, parse: impl Fn(&str) -> Result<T, E>) -> rusqlite::Result<T>
+fn parsed<T, E>(
+    r: &rusqlite::Row<'_>,
+    column: usize,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> rusqlite::Result<T>
 where
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -80,7 +84,11 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedCustomer> {
 
 /// `WHERE iban_index IN (...)`: one candidate per live index key version,
 /// so that rows not yet re-indexed after an index key rotation are found.
-fn find_by_iban(db: &Connection, keyring: &Keyring, iban: &str) -> Result<Vec<SealedCustomer>, BoxError> {
+fn find_by_iban(
+    db: &Connection,
+    keyring: &Keyring,
+    iban: &str,
+) -> Result<Vec<SealedCustomer>, BoxError> {
     let candidates = SealedCustomer::index_iban_candidates(keyring, &iban.to_owned())?;
     let placeholders = vec!["?"; candidates.len()].join(", ");
     let mut statement = db.prepare(&format!(
@@ -145,8 +153,13 @@ fn main() -> Result<(), BoxError> {
         ("screening", &services.screening),
     ] {
         let found = find_by_iban(&db, keyring, asked)?;
-        ensure(found.len() == 1, "the lookup by IBAN finds exactly one customer")?;
-        let Some(sealed) = found.first() else { continue };
+        ensure(
+            found.len() == 1,
+            "the lookup by IBAN finds exactly one customer",
+        )?;
+        let Some(sealed) = found.first() else {
+            continue;
+        };
         let view = sealed.open(keyring, &ctx(service))?;
         println!("{service:<10} found {}", describe(&view));
         match service {
@@ -161,7 +174,10 @@ fn main() -> Result<(), BoxError> {
             _ => {
                 ensure(view.name.is_withheld(), "screening reads nothing")?;
                 ensure(
-                    matches!(SealedRecord::open_all(sealed, keyring, &ctx(service)), Err(Error::NotGranted { .. })),
+                    matches!(
+                        SealedRecord::open_all(sealed, keyring, &ctx(service)),
+                        Err(Error::NotGranted { .. })
+                    ),
                     "screening cannot open the record",
                 )?;
                 println!("{service:<10} cannot open it: search only");
@@ -178,11 +194,17 @@ fn main() -> Result<(), BoxError> {
     let version = services.keystore.rotate_index(&cards())?;
     services.reload()?;
     println!("rotated the cards index key to v{version}");
-    ensure(find_by_iban(&db, &services.support, asked)?.len() == 1, "found mid-rotation")?;
+    ensure(
+        find_by_iban(&db, &services.support, asked)?.len() == 1,
+        "found mid-rotation",
+    )?;
     let changed = reindex(&mut db, &services.payments, 3)?;
     println!("re-indexed {changed} rows");
     ensure(changed == common::customers().len(), "every row re-indexed")?;
-    ensure(reindex(&mut db, &services.payments, 3)? == 0, "a second run changes nothing")?;
+    ensure(
+        reindex(&mut db, &services.payments, 3)? == 0,
+        "a second run changes nothing",
+    )?;
     services.keystore.retire_index(&cards(), version - 1)?;
     services.reload()?;
     let found = find_by_iban(&db, &services.screening, asked)?;
@@ -192,7 +214,14 @@ fn main() -> Result<(), BoxError> {
         [],
         |r| r.get(0),
     )?;
-    ensure(stored.version() == version, "the stored index names the new version")?;
-    println!("after retiring index key v{}: still found, stored as v{}", version - 1, stored.version());
+    ensure(
+        stored.version() == version,
+        "the stored index names the new version",
+    )?;
+    println!(
+        "after retiring index key v{}: still found, stored as v{}",
+        version - 1,
+        stored.version()
+    );
     Ok(())
 }

@@ -27,16 +27,30 @@ fn main() -> Result<(), BoxError> {
     for (i, customer) in common::customers().into_iter().enumerate() {
         db.execute(
             "INSERT INTO customers (id, name, email, iban) VALUES (?1, ?2, ?3, ?4)",
-            params![i64::try_from(i)? + 1, customer.name, customer.email, customer.iban],
+            params![
+                i64::try_from(i)? + 1,
+                customer.name,
+                customer.email,
+                customer.iban
+            ],
         )?;
     }
 
     // A first run killed after one batch, then a run to the end.
-    let first = migrate::migrate(&mut db, "customers", &services.onboarding, 2, StopAt::AfterBatches(1))?;
+    let first = migrate::migrate(
+        &mut db,
+        "customers",
+        &services.onboarding,
+        2,
+        StopAt::AfterBatches(1),
+    )?;
     println!("first run (killed): {first:?}");
     let second = migrate::migrate(&mut db, "customers", &services.onboarding, 2, StopAt::Never)?;
     println!("second run: {second:?}");
-    ensure(first.sealed + second.sealed == common::customers().len(), "every row sealed once")?;
+    ensure(
+        first.sealed + second.sealed == common::customers().len(),
+        "every row sealed once",
+    )?;
 
     let left: i64 = db.query_row(
         "SELECT count(*) FROM customers WHERE name IS NOT NULL OR email IS NOT NULL OR iban IS NOT NULL",
@@ -44,10 +58,18 @@ fn main() -> Result<(), BoxError> {
         |r| r.get(0),
     )?;
     ensure(left == 0, "no plaintext left")?;
-    let index = SealedCustomer::index_iban(&services.support, &"gb29nwbk60161331926819".to_owned())?;
-    let id: i64 = db.query_row("SELECT id FROM customers WHERE iban_index = ?1", [index], |r| r.get(0))?;
+    let index =
+        SealedCustomer::index_iban(&services.support, &"gb29nwbk60161331926819".to_owned())?;
+    let id: i64 = db.query_row(
+        "SELECT id FROM customers WHERE iban_index = ?1",
+        [index],
+        |r| r.get(0),
+    )?;
     let found = migrate::read_sealed(&db, "customers", id)?.ok_or("row vanished")?;
     let view = found.open(&services.support, &common::ctx("support"))?;
-    println!("found by IBAN after the migration: {}", common::describe(&view));
+    println!(
+        "found by IBAN after the migration: {}",
+        common::describe(&view)
+    );
     Ok(())
 }

@@ -40,24 +40,42 @@ fn a_blind_index_binds_reads_and_matches_in_arrays() {
     let Some(mut client) = client() else { return };
     let table = format!("tierseal_index_{}", std::process::id());
     client
-        .batch_execute(&format!("CREATE TABLE {table} (id INT, i TEXT, v VARCHAR(64))"))
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (id INT, i TEXT, v VARCHAR(64))"
+        ))
         .unwrap();
     let result = (|| -> Result<(), Box<dyn std::error::Error>> {
         let one: BlindIndex = "tsidx:v1:q6urq6urq6urq6urq6urqw".parse()?;
         let two: BlindIndex = "tsidx:v2:AAAAAAAAAAAAAAAAAAAAAA".parse()?;
-        client.execute(&format!("INSERT INTO {table} VALUES (1, $1, $2)"), &[&one, &one])?;
-        client.execute(&format!("INSERT INTO {table} VALUES (2, $1, $2)"), &[&two, &two])?;
-        let text: String = client.query_one(&format!("SELECT i FROM {table} WHERE id = 1"), &[])?.get(0);
+        client.execute(
+            &format!("INSERT INTO {table} VALUES (1, $1, $2)"),
+            &[&one, &one],
+        )?;
+        client.execute(
+            &format!("INSERT INTO {table} VALUES (2, $1, $2)"),
+            &[&two, &two],
+        )?;
+        let text: String = client
+            .query_one(&format!("SELECT i FROM {table} WHERE id = 1"), &[])?
+            .get(0);
         assert_eq!(text, one.to_text());
-        let back: BlindIndex = client.query_one(&format!("SELECT v FROM {table} WHERE id = 2"), &[])?.get(0);
+        let back: BlindIndex = client
+            .query_one(&format!("SELECT v FROM {table} WHERE id = 2"), &[])?
+            .get(0);
         assert_eq!(back, two);
         let ids: Vec<i32> = client
-            .query(&format!("SELECT id FROM {table} WHERE i = ANY($1) ORDER BY id"), &[&vec![two, one]])?
+            .query(
+                &format!("SELECT id FROM {table} WHERE i = ANY($1) ORDER BY id"),
+                &[&vec![two, one]],
+            )?
             .iter()
             .map(|r| r.get(0))
             .collect();
         assert_eq!(ids, [1, 2]);
-        client.execute(&format!("UPDATE {table} SET i = 'DE89 3704' WHERE id = 1"), &[])?;
+        client.execute(
+            &format!("UPDATE {table} SET i = 'DE89 3704' WHERE id = 1"),
+            &[],
+        )?;
         let error = client
             .query_one(&format!("SELECT i FROM {table} WHERE id = 1"), &[])?
             .try_get::<_, BlindIndex>(0)
@@ -68,9 +86,14 @@ fn a_blind_index_binds_reads_and_matches_in_arrays() {
             bad.push_str(&format!(": {inner}"));
             source = inner.source();
         }
-        assert!(bad.contains("blind index") && !bad.contains("DE89"), "{bad}");
+        assert!(
+            bad.contains("blind index") && !bad.contains("DE89"),
+            "{bad}"
+        );
         Ok(())
     })();
-    client.batch_execute(&format!("DROP TABLE {table}")).unwrap();
+    client
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .unwrap();
     result.unwrap();
 }

@@ -35,8 +35,10 @@ fn customer(id: i64) -> Customer {
 }
 
 fn legacy_table(db: &Connection) {
-    db.execute_batch("CREATE TABLE legacy (id INTEGER PRIMARY KEY, name TEXT, email TEXT, iban TEXT)")
-        .unwrap();
+    db.execute_batch(
+        "CREATE TABLE legacy (id INTEGER PRIMARY KEY, name TEXT, email TEXT, iban TEXT)",
+    )
+    .unwrap();
     for id in 1..=ROWS {
         let c = customer(id);
         db.execute(
@@ -81,12 +83,20 @@ fn a_migration_killed_twice_resumes_without_loss_or_double_sealing() {
     let first = migrate::migrate(&mut db, "legacy", keyring, 4, StopAt::AfterSealing(2)).unwrap();
     assert_eq!(
         first,
-        Progress { sealed: 8, cleared: 4, batches: 1, stopped: true }
+        Progress {
+            sealed: 8,
+            cleared: 4,
+            batches: 1,
+            stopped: true
+        }
     );
     drop(db);
     let mut db = Connection::open(&path).unwrap();
     let after_first = sealed_keys(&db);
-    assert_eq!(after_first.keys().copied().collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+    assert_eq!(
+        after_first.keys().copied().collect::<Vec<_>>(),
+        (1..=8).collect::<Vec<_>>()
+    );
     // Sealed but not yet cleared: plaintext stays until the next run.
     assert_eq!(with_plaintext(&db), (5..=ROWS).collect::<Vec<_>>());
 
@@ -94,20 +104,32 @@ fn a_migration_killed_twice_resumes_without_loss_or_double_sealing() {
     let second = migrate::migrate(&mut db, "legacy", keyring, 4, StopAt::AfterBatches(2)).unwrap();
     assert_eq!(
         second,
-        Progress { sealed: 8, cleared: 12, batches: 2, stopped: true }
+        Progress {
+            sealed: 8,
+            cleared: 12,
+            batches: 2,
+            stopped: true
+        }
     );
     drop(db);
     let mut db = Connection::open(&path).unwrap();
     let after_second = sealed_keys(&db);
     for (id, keys) in &after_first {
-        assert_eq!(after_second.get(id), Some(keys), "row {id} was sealed again");
+        assert_eq!(
+            after_second.get(id),
+            Some(keys),
+            "row {id} was sealed again"
+        );
     }
     assert_eq!(with_plaintext(&db), (17..=ROWS).collect::<Vec<_>>());
 
     // Run to the end.
     let third = migrate::migrate(&mut db, "legacy", keyring, 4, StopAt::Never).unwrap();
     assert!(!third.stopped);
-    assert_eq!(first.sealed + second.sealed + third.sealed, usize::try_from(ROWS).unwrap());
+    assert_eq!(
+        first.sealed + second.sealed + third.sealed,
+        usize::try_from(ROWS).unwrap()
+    );
     let done = sealed_keys(&db);
     for (id, keys) in &after_second {
         assert_eq!(done.get(id), Some(keys), "row {id} was sealed again");
@@ -118,10 +140,17 @@ fn a_migration_killed_twice_resumes_without_loss_or_double_sealing() {
     // Every row opens to what it held, and is found by its IBAN.
     for id in 1..=ROWS {
         let sealed: SealedCustomer = migrate::read_sealed(&db, "legacy", id).unwrap().unwrap();
-        assert_eq!(sealed.open_all(keyring, &ctx("test")).unwrap(), customer(id));
+        assert_eq!(
+            sealed.open_all(keyring, &ctx("test")).unwrap(),
+            customer(id)
+        );
         let index = SealedCustomer::index_iban(&services.screening, &customer(id).iban).unwrap();
         let found: i64 = db
-            .query_row("SELECT id FROM legacy WHERE iban_index = ?1", [index], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM legacy WHERE iban_index = ?1",
+                [index],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(found, id);
     }
@@ -135,10 +164,20 @@ fn plaintext_is_kept_when_the_sealed_values_do_not_open_to_it() {
     let services = common::services().unwrap();
     let mut db = Connection::open_in_memory().unwrap();
     legacy_table(&db);
-    migrate::migrate(&mut db, "legacy", &services.onboarding, 4, StopAt::AfterSealing(1)).unwrap();
+    migrate::migrate(
+        &mut db,
+        "legacy",
+        &services.onboarding,
+        4,
+        StopAt::AfterSealing(1),
+    )
+    .unwrap();
     // The plaintext changed after sealing (a writer not yet switched over).
-    db.execute("UPDATE legacy SET email = 'changed@example.com' WHERE id = 2", [])
-        .unwrap();
+    db.execute(
+        "UPDATE legacy SET email = 'changed@example.com' WHERE id = 2",
+        [],
+    )
+    .unwrap();
     let error = migrate::migrate(&mut db, "legacy", &services.onboarding, 4, StopAt::Never)
         .unwrap_err()
         .to_string();

@@ -21,7 +21,10 @@ pub(crate) mod normalise {
     /// four characters, spaces ignored.
     pub(crate) fn iban_mask(value: &String) -> String {
         let compact = iban(value);
-        let tail: String = compact.chars().skip(compact.chars().count().saturating_sub(4)).collect();
+        let tail: String = compact
+            .chars()
+            .skip(compact.chars().count().saturating_sub(4))
+            .collect();
         format!("****{tail}")
     }
 
@@ -54,10 +57,30 @@ pub(crate) struct Customer {
 /// The customers every example stores.
 pub(crate) fn customers() -> Vec<Customer> {
     [
-        ("cus_001", "Alice Martin", "alice@example.com", "DE89 3704 0044 0532 0130 00"),
-        ("cus_002", "Bruno Costa", "bruno@example.com", "PT50 0002 0123 1234 5678 9015 4"),
-        ("cus_003", "Chiara Rossi", "chiara@example.com", "IT60 X054 2811 1010 0000 0123 456"),
-        ("cus_004", "Dmitri Ivanov", "dmitri@example.com", "GB29 NWBK 6016 1331 9268 19"),
+        (
+            "cus_001",
+            "Alice Martin",
+            "alice@example.com",
+            "DE89 3704 0044 0532 0130 00",
+        ),
+        (
+            "cus_002",
+            "Bruno Costa",
+            "bruno@example.com",
+            "PT50 0002 0123 1234 5678 9015 4",
+        ),
+        (
+            "cus_003",
+            "Chiara Rossi",
+            "chiara@example.com",
+            "IT60 X054 2811 1010 0000 0123 456",
+        ),
+        (
+            "cus_004",
+            "Dmitri Ivanov",
+            "dmitri@example.com",
+            "GB29 NWBK 6016 1331 9268 19",
+        ),
     ]
     .into_iter()
     .map(|(id, name, email, iban)| Customer {
@@ -108,7 +131,8 @@ pub(crate) fn services() -> Result<Services, BoxError> {
     Ok(Services {
         onboarding: keystore.keyring(&everything)?,
         payments: keystore.keyring(&everything)?,
-        support: keystore.keyring_with_search(&Clearance::up_to(Level::Confidential), &search_cards)?,
+        support: keystore
+            .keyring_with_search(&Clearance::up_to(Level::Confidential), &search_cards)?,
         screening: keystore.search_keyring(&search_cards)?,
         keystore,
         dir,

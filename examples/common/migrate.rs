@@ -168,7 +168,11 @@ fn seal_batch(
 }
 
 /// A sealed row read back from its columns.
-pub(crate) fn read_sealed(db: &Connection, table: &str, id: i64) -> Result<Option<SealedCustomer>, BoxError> {
+pub(crate) fn read_sealed(
+    db: &Connection,
+    table: &str,
+    id: i64,
+) -> Result<Option<SealedCustomer>, BoxError> {
     let row = db
         .query_row(
             &format!(
@@ -207,7 +211,12 @@ pub(crate) fn read_sealed(db: &Connection, table: &str, id: i64) -> Result<Optio
 /// Step 3: clears the plaintext of committed sealed rows, in batches,
 /// each row only once its sealed values open to the plaintext beside
 /// them. Returns how many rows it cleared.
-fn clear(db: &mut Connection, table: &str, keyring: &Keyring, batch: usize) -> Result<usize, BoxError> {
+fn clear(
+    db: &mut Connection,
+    table: &str,
+    keyring: &Keyring,
+    batch: usize,
+) -> Result<usize, BoxError> {
     let ctx = AccessContext::new("migration").with_purpose("seal plaintext table");
     let mut cleared = 0;
     loop {

@@ -250,8 +250,9 @@ impl<'c, 'a> Expander<'c, 'a> {
                             self.sealed,
                             index_fn(field, "")
                         );
-                        sealed_fields
-                            .push(quote!(#[doc = #index_doc] #fvis #index: ::tierseal::BlindIndex,));
+                        sealed_fields.push(
+                            quote!(#[doc = #index_doc] #fvis #index: ::tierseal::BlindIndex,),
+                        );
                     }
                 }
                 FieldKind::Nested => {

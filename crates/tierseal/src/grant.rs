@@ -344,10 +344,11 @@ impl Keyring {
                 versions,
             });
         }
-        let keyring =
-            Keyring::from_tiers(tiers, principal, Some(audit_key)).map_err(|_| Error::GrantInvalid {
+        let keyring = Keyring::from_tiers(tiers, principal, Some(audit_key)).map_err(|_| {
+            Error::GrantInvalid {
                 reason: "a tier's primary key is missing",
-            })?;
+            }
+        })?;
         Ok(keyring.with_index_keys(index))
     }
 }

@@ -188,7 +188,11 @@ impl IndexKeys {
 }
 
 /// Computes one index value.
-fn compute(key: &IndexVersionKey, field: IndexField<'_>, value: &[u8]) -> Result<BlindIndex, Error> {
+fn compute(
+    key: &IndexVersionKey,
+    field: IndexField<'_>,
+    value: &[u8],
+) -> Result<BlindIndex, Error> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.material.expose())
         .map_err(|_| Error::malformed("index key length"))?;
     mac.update(DOMAIN);
@@ -348,6 +352,28 @@ mod tests {
             assert!(bad.parse::<BlindIndex>().is_err(), "{bad}");
         }
         assert_eq!(format!("{index:?}"), "BlindIndex(v7)");
+    }
+
+    #[test]
+    fn the_format_doc_vector() {
+        let mut bytes: [u8; 32] = std::array::from_fn(|i| u8::try_from(i).unwrap());
+        let material = KeyMaterial::take(&mut bytes);
+        let key = IndexVersionKey {
+            version: 1,
+            check_value: material.check_value(),
+            material,
+        };
+        let tier: Tier = "restricted/cards".parse().unwrap();
+        let index = compute(
+            &key,
+            IndexField::new(&tier, "Customer", "iban"),
+            b"DE89370400440532013000",
+        )
+        .unwrap();
+        let expected = "tsidx:v1:pYGXfEbERrKXpL5wFOH54A";
+        assert_eq!(index.to_text(), expected);
+        let doc = include_str!("../../../docs/FORMAT.md");
+        assert!(doc.contains(expected), "docs/FORMAT.md lacks the vector");
     }
 
     #[test]

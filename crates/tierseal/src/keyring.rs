@@ -135,7 +135,8 @@ impl Keyring {
     /// first).
     pub(crate) fn with_index_keys(mut self, mut index: Vec<crate::index::IndexKeys>) -> Keyring {
         for keys in &mut index {
-            keys.versions.sort_by(|a, b| b.version.cmp(&a.version));
+            keys.versions
+                .sort_by_key(|key| std::cmp::Reverse(key.version));
         }
         index.sort_by(|a, b| a.tier.cmp(&b.tier));
         self.index = index;
@@ -277,7 +278,11 @@ impl fmt::Debug for Keyring {
                 .versions
                 .iter()
                 .map(|key| {
-                    let primary = if key.version == keys.primary { " primary" } else { "" };
+                    let primary = if key.version == keys.primary {
+                        " primary"
+                    } else {
+                        ""
+                    };
                     format!("v{} ({}){primary}", key.version, key.check_value)
                 })
                 .collect();

@@ -85,9 +85,9 @@ pub use grant::{GrantInfo, GrantSecret, GrantedIndex};
 pub use index::{BlindIndex, INDEX_LEN, INDEX_TEXT_PREFIX, IndexField, index_input};
 pub use keyring::Keyring;
 pub use keystore::{
-    AuditCheckpoint, CUSTODIAN, DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, GrantId, IssuedGrant,
-    IssuedTier, KdfParams, KdfProfile, KeyState, KeyVersionInfo, Keystore, Passphrase,
-    RESERVED_PRINCIPALS, IndexKeyInfo,
+    AuditCheckpoint, CUSTODIAN, DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, GrantId,
+    IndexKeyInfo, IssuedGrant, IssuedTier, KdfParams, KdfProfile, KeyState, KeyVersionInfo,
+    Keystore, Passphrase, RESERVED_PRINCIPALS,
 };
 pub use revealed::{Revealed, Withheld};
 /// Derives [`Classified`] (see there for the attribute syntax).

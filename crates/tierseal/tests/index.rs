@@ -20,12 +20,8 @@ fn cards() -> Tier {
 }
 
 fn new_keystore(dir: &tempfile::TempDir) -> Keystore {
-    let mut keystore = Keystore::create(
-        dir.path().join("k"),
-        &"passphrase".into(),
-        KdfProfile::Test,
-    )
-    .unwrap();
+    let mut keystore =
+        Keystore::create(dir.path().join("k"), &"passphrase".into(), KdfProfile::Test).unwrap();
     keystore.add_tier(&cards()).unwrap();
     keystore
 }
@@ -83,7 +79,9 @@ fn bob() -> Customer {
 fn equal_values_have_equal_indexes_across_records_and_the_query_finds_them() {
     let dir = tempfile::tempdir().unwrap();
     let keystore = new_keystore(&dir);
-    let keyring = keystore.keyring(&Clearance::up_to(Level::Restricted).with(cards())).unwrap();
+    let keyring = keystore
+        .keyring(&Clearance::up_to(Level::Restricted).with(cards()))
+        .unwrap();
     let a = alice().seal(&keyring).unwrap();
     let mut other = alice();
     other.id = "cus_9".into();
@@ -111,19 +109,24 @@ fn equal_values_have_equal_indexes_across_records_and_the_query_finds_them() {
 fn the_same_value_in_another_field_or_type_or_keystore_has_another_index() {
     let dir = tempfile::tempdir().unwrap();
     let keystore = new_keystore(&dir);
-    let keyring = keystore.keyring(&Clearance::up_to(Level::Restricted).with(cards())).unwrap();
+    let keyring = keystore
+        .keyring(&Clearance::up_to(Level::Restricted).with(cards()))
+        .unwrap();
     let customer = alice().seal(&keyring).unwrap();
-    let supplier = Supplier {
-        iban: alice().iban,
-    }
-    .seal(&keyring)
-    .unwrap();
+    let supplier = Supplier { iban: alice().iban }.seal(&keyring).unwrap();
     assert_ne!(customer.iban_index, supplier.iban_index);
     let bytes = b"DE89370400440532013000";
     let restricted = Tier::RESTRICTED;
     let field = |type_id, field_id| IndexField::new(&restricted, type_id, field_id);
-    let one = keyring.blind_index(field("Customer", "iban"), bytes).unwrap();
-    assert_ne!(one, keyring.blind_index(field("Customer", "iban2"), bytes).unwrap());
+    let one = keyring
+        .blind_index(field("Customer", "iban"), bytes)
+        .unwrap();
+    assert_ne!(
+        one,
+        keyring
+            .blind_index(field("Customer", "iban2"), bytes)
+            .unwrap()
+    );
     assert_ne!(
         one,
         keyring
@@ -139,7 +142,10 @@ fn the_same_value_in_another_field_or_type_or_keystore_has_another_index() {
     let other = new_keystore(&dir2)
         .keyring(&Clearance::up_to(Level::Restricted).with(cards()))
         .unwrap();
-    assert_ne!(one, other.blind_index(field("Customer", "iban"), bytes).unwrap());
+    assert_ne!(
+        one,
+        other.blind_index(field("Customer", "iban"), bytes).unwrap()
+    );
 }
 
 #[test]
@@ -174,7 +180,10 @@ fn rotating_the_index_key_keeps_old_values_findable_until_the_reindex_job_ran() 
     let mut keystore = new_keystore(&dir);
     let all = Clearance::up_to(Level::Restricted).with(cards());
     let keyring = keystore.keyring(&all).unwrap();
-    let mut records = vec![alice().seal(&keyring).unwrap(), bob().seal(&keyring).unwrap()];
+    let mut records = vec![
+        alice().seal(&keyring).unwrap(),
+        bob().seal(&keyring).unwrap(),
+    ];
     let old = records[0].iban_index;
 
     assert_eq!(keystore.rotate_index(&cards()).unwrap(), 2);
@@ -218,8 +227,16 @@ fn rotating_the_index_key_keeps_old_values_findable_until_the_reindex_job_ran() 
         vec![new]
     );
     let infos = keystore.index_key_versions();
-    assert!(infos.iter().any(|i| i.tier == cards() && i.version == 1 && i.retired_at.is_some()));
-    assert!(infos.iter().any(|i| i.tier == cards() && i.version == 2 && i.primary));
+    assert!(
+        infos
+            .iter()
+            .any(|i| i.tier == cards() && i.version == 1 && i.retired_at.is_some())
+    );
+    assert!(
+        infos
+            .iter()
+            .any(|i| i.tier == cards() && i.version == 2 && i.primary)
+    );
 }
 
 #[test]
@@ -314,7 +331,9 @@ fn a_plain_grant_still_searches_its_own_tiers() {
 fn keystores_without_index_keys_say_how_to_add_them() {
     let dir = tempfile::tempdir().unwrap();
     let keystore = new_keystore(&dir);
-    let keyring = keystore.keyring(&Clearance::up_to(Level::Restricted)).unwrap();
+    let keyring = keystore
+        .keyring(&Clearance::up_to(Level::Restricted))
+        .unwrap();
     // `restricted/cards` is not in the clearance: no index key.
     let error = SealedCustomer::index_iban(&keyring, &alice().iban).unwrap_err();
     assert!(matches!(error, Error::NoIndexKey { .. }));
@@ -337,7 +356,10 @@ fn index_values_and_keyrings_never_show_the_value_or_key() {
     for secret in ["DE89", "3704", "alice@", "Alice"] {
         assert!(!debug.contains(secret), "{debug}");
     }
-    assert!(!debug.contains(&sealed.iban_index.to_text()[9..]), "Debug shows index bytes");
+    assert!(
+        !debug.contains(&sealed.iban_index.to_text()[9..]),
+        "Debug shows index bytes"
+    );
     let json = serde_json::to_string(&sealed).unwrap();
     assert!(json.contains(&sealed.iban_index.to_text()));
     let back: SealedCustomer = serde_json::from_str(&json).unwrap();

@@ -210,7 +210,11 @@ fn show(file: &Path, json: bool) -> Result<ExitCode, CliError> {
                 index.tier.to_string(),
                 index.primary,
                 versions.join(", "),
-                if opens { "" } else { " (search only: cannot open)" }
+                if opens {
+                    ""
+                } else {
+                    " (search only: cannot open)"
+                }
             ));
         }
     }

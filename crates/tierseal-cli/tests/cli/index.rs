@@ -26,28 +26,53 @@ fn rotate_index_adds_a_version_and_leaves_the_encryption_keys_alone() {
     assert_eq!(keyring.index_version(&cards), Some(2));
     assert_eq!(keyring.index_version(&Tier::RESTRICTED), Some(1));
     assert_eq!(keyring.blind_index(field, b"DE89").unwrap(), old);
-    assert_eq!(keyring.blind_index_candidates(card_field, b"DE89").unwrap().len(), 2);
+    assert_eq!(
+        keyring
+            .blind_index_candidates(card_field, b"DE89")
+            .unwrap()
+            .len(),
+        2
+    );
     drop(keyring);
     assert_eq!(env.open().key_versions(), before);
 
-    let listed = env
-        .cmd()
-        .args(["keys", "list-index"])
-        .output()
-        .unwrap();
+    let listed = env.cmd().args(["keys", "list-index"]).output().unwrap();
     let text = stdout(&listed);
-    assert!(text.contains("restricted/cards") && text.contains("index v2"), "{text}");
+    assert!(
+        text.contains("restricted/cards") && text.contains("index v2"),
+        "{text}"
+    );
 
     env.cmd()
-        .args(["keys", "retire-index", "--tier", "restricted/cards", "--version", "2"])
+        .args([
+            "keys",
+            "retire-index",
+            "--tier",
+            "restricted/cards",
+            "--version",
+            "2",
+        ])
         .assert()
         .failure();
     env.cmd()
-        .args(["keys", "retire-index", "--tier", "restricted/cards", "--version", "1"])
+        .args([
+            "keys",
+            "retire-index",
+            "--tier",
+            "restricted/cards",
+            "--version",
+            "1",
+        ])
         .assert()
         .success();
     let keyring = env.keyring();
-    assert_eq!(keyring.blind_index_candidates(card_field, b"DE89").unwrap().len(), 1);
+    assert_eq!(
+        keyring
+            .blind_index_candidates(card_field, b"DE89")
+            .unwrap()
+            .len(),
+        1
+    );
     drop(keyring);
     let log = std::fs::read_to_string(env.path("bank.keystore.audit.jsonl")).unwrap();
     assert!(log.contains("rotate-index") && log.contains("retire-index"));
@@ -66,7 +91,14 @@ fn a_search_only_grant_computes_indexes_and_opens_nothing() {
 
     let mut cmd = env.cmd();
     cmd.args(["grant", "issue", "--principal", "support-desk"])
-        .args(["--search", "restricted/cards", "--expires", "1d", "--out", "s.grant"]);
+        .args([
+            "--search",
+            "restricted/cards",
+            "--expires",
+            "1d",
+            "--out",
+            "s.grant",
+        ]);
     let output = cmd.output().unwrap();
     assert!(output.status.success(), "{output:?}");
     assert!(stdout(&output).contains("search only"), "{output:?}");
@@ -78,7 +110,11 @@ fn a_search_only_grant_computes_indexes_and_opens_nothing() {
     let keyring = Keyring::from_grant(&grant, &secret).unwrap();
     assert_eq!(keyring.blind_index(field, b"DE89").unwrap(), expected);
     assert!(matches!(
-        sealed.open::<String>(&keyring, binding, &tierseal::AccessContext::new("index-test").with_purpose("TEST")),
+        sealed.open::<String>(
+            &keyring,
+            binding,
+            &tierseal::AccessContext::new("index-test").with_purpose("TEST")
+        ),
         Err(Error::NotGranted { .. })
     ));
     let shown = env
@@ -87,10 +123,22 @@ fn a_search_only_grant_computes_indexes_and_opens_nothing() {
         .arg(env.path("s.grant"))
         .output()
         .unwrap();
-    assert!(stdout(&shown).contains("search only: cannot open"), "{shown:?}");
+    assert!(
+        stdout(&shown).contains("search only: cannot open"),
+        "{shown:?}"
+    );
 
     // Neither --clearance nor --search: a usage error.
     let mut cmd = env.cmd();
-    cmd.args(["grant", "issue", "--principal", "x", "--expires", "1d", "--out", "x.grant"]);
+    cmd.args([
+        "grant",
+        "issue",
+        "--principal",
+        "x",
+        "--expires",
+        "1d",
+        "--out",
+        "x.grant",
+    ]);
     assert_eq!(cmd.output().unwrap().status.code(), Some(2));
 }

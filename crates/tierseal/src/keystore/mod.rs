@@ -875,7 +875,10 @@ fn for_each_wrapped_key(
     for record in &mut body.index_keys {
         for version in &mut record.versions {
             if let Some(wrapped) = &mut version.wrapped {
-                f(&index::index_key_aad(&record.tier, version.version), wrapped)?;
+                f(
+                    &index::index_key_aad(&record.tier, version.version),
+                    wrapped,
+                )?;
             }
         }
     }

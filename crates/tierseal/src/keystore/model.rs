@@ -287,6 +287,9 @@ mod tests {
         // Read as version 3 it lacks its last field.
         assert!(Body::decode(3, &v2).is_none());
         let v3 = postcard::to_stdvec(&body).unwrap();
-        assert_eq!(Body::decode(3, &v3).unwrap().audit_checkpoint, Some(checkpoint));
+        assert_eq!(
+            Body::decode(3, &v3).unwrap().audit_checkpoint,
+            Some(checkpoint)
+        );
     }
 }
