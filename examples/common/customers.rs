@@ -9,7 +9,7 @@ use tierseal::{
 /// Index normalisers: what counts as "the same" value for a lookup.
 pub(crate) mod normalise {
     /// An IBAN without spaces, upper-cased: `de89 3704...` finds `DE89 3704...`.
-    pub(crate) fn iban(value: &String) -> String {
+    pub(crate) fn iban(value: &str) -> String {
         value
             .chars()
             .filter(|c| !c.is_whitespace())
@@ -19,7 +19,7 @@ pub(crate) mod normalise {
 
     /// What a reader without the cards tier sees of an IBAN: its last
     /// four characters, spaces ignored.
-    pub(crate) fn iban_mask(value: &String) -> String {
+    pub(crate) fn iban_mask(value: &str) -> String {
         let compact = iban(value);
         let tail: String = compact
             .chars()
@@ -29,7 +29,7 @@ pub(crate) mod normalise {
     }
 
     /// An e-mail address trimmed and lower-cased.
-    pub(crate) fn email(value: &String) -> String {
+    pub(crate) fn email(value: &str) -> String {
         value.trim().to_lowercase()
     }
 }

@@ -9,8 +9,9 @@
 //!
 //! `index` gives the sealed form a blind index of the field (a keyed hash
 //! of its value, for equality lookups); `index_with` names a normaliser
-//! `fn(&T) -> String` whose output is indexed instead of the value, and
-//! implies `index`.
+//! called with `&T` (so `fn(&T) -> String`, or `fn(&str) -> String` for a
+//! `String` field by deref coercion) whose output is indexed instead of
+//! the value, and implies `index`.
 //! Every problem is collected in [`Errors`] with the span of the offending
 //! token, so that one compile reports all of them.
 

@@ -598,6 +598,7 @@ impl<'c, 'a> Expander<'c, 'a> {
             );
             methods.push(quote! {
                 #[doc = #doc]
+                #[allow(clippy::ptr_arg, reason = "generated: takes the field's own type")]
                 pub fn #compute(
                     keyring: &::tierseal::Keyring,
                     value: &#ty,
@@ -607,6 +608,7 @@ impl<'c, 'a> Expander<'c, 'a> {
                 }
 
                 #[doc = #candidates_doc]
+                #[allow(clippy::ptr_arg, reason = "generated: takes the field's own type")]
                 pub fn #candidates(
                     keyring: &::tierseal::Keyring,
                     value: &#ty,

@@ -77,7 +77,7 @@ use crate::{AccessContext, Error, Keyring, Level, Rewrapped, Tier};
 /// | `reveal_none` | an `Option` field stores `None` in clear instead of sealing it |
 /// | `transient` | `restricted` data used in processing only (CVV, PIN): never written into the sealed form; `Default` after `open_all` |
 /// | `index` | the sealed form carries a blind index of the field, `FIELD_index: BlindIndex`, for equality lookups |
-/// | `index_with = "path::to::fn"` | as `index`, over the normaliser's output: `fn(&T) -> String` (e.g. an IBAN without spaces, upper-cased) |
+/// | `index_with = "path::to::fn"` | as `index`, over the normaliser's output: a function called with `&T` and returning `String` (`fn(&str) -> String` for a `String` field), e.g. an IBAN without spaces, upper-cased |
 ///
 /// For each indexed field the sealed type gets
 /// `index_FIELD(&Keyring, &T) -> Result<BlindIndex, Error>` (the index of a

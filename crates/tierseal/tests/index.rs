@@ -31,7 +31,7 @@ fn ctx() -> AccessContext {
 }
 
 /// IBANs are indexed without spaces and upper-cased.
-fn iban(value: &String) -> String {
+fn iban(value: &str) -> String {
     value
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -170,7 +170,7 @@ fn rotating_rewrapping_and_retiring_encryption_keys_leaves_indexes_unchanged() {
     );
     // A record sealed after the rotation has the same index too.
     assert_eq!(alice().seal(&keyring).unwrap().iban_index, before.0);
-    assert_eq!(sealed.open_all(&keyring, &ctx()).unwrap() == alice(), true);
+    assert!(sealed.open_all(&keyring, &ctx()).unwrap() == alice());
 }
 
 #[test]
@@ -180,7 +180,7 @@ fn rotating_the_index_key_keeps_old_values_findable_until_the_reindex_job_ran() 
     let mut keystore = new_keystore(&dir);
     let all = Clearance::up_to(Level::Restricted).with(cards());
     let keyring = keystore.keyring(&all).unwrap();
-    let mut records = vec![
+    let mut records = [
         alice().seal(&keyring).unwrap(),
         bob().seal(&keyring).unwrap(),
     ];

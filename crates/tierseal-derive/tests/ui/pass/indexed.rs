@@ -1,7 +1,7 @@
 use tierseal::{BlindIndex, Classified, Error, Keyring};
 
 mod normalise {
-    pub fn email(value: &String) -> String {
+    pub fn email(value: &str) -> String {
         value.trim().to_lowercase()
     }
 }
