@@ -240,6 +240,29 @@ fn rotating_the_index_key_keeps_old_values_findable_until_the_reindex_job_ran() 
 }
 
 #[test]
+fn a_passphrase_change_rewraps_index_keys_and_keeps_index_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k");
+    let mut keystore = new_keystore(&dir);
+    let all = Clearance::up_to(Level::Restricted).with(cards());
+    let before = alice().seal(&keystore.keyring(&all).unwrap()).unwrap();
+    keystore
+        .change_passphrase(&"another passphrase".into(), KdfProfile::Test)
+        .unwrap();
+    drop(keystore);
+    let keystore = Keystore::open(&path, &"another passphrase".into()).unwrap();
+    let keyring = keystore.keyring(&all).unwrap();
+    assert_eq!(
+        SealedCustomer::index_iban(&keyring, &alice().iban).unwrap(),
+        before.iban_index
+    );
+    assert_eq!(
+        SealedCustomer::index_email(&keyring, &alice().email).unwrap(),
+        before.email_index
+    );
+}
+
+#[test]
 fn a_search_only_keyring_finds_but_cannot_open() {
     let dir = tempfile::tempdir().unwrap();
     let keystore = new_keystore(&dir);

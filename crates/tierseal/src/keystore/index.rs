@@ -367,3 +367,35 @@ impl Keystore {
         self.issue_grant_from(&keyring, principal, expires_at)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{tier_key_aad, unwrap_under};
+    use super::*;
+    use crate::KdfProfile;
+
+    #[test]
+    fn an_index_key_never_unwraps_as_a_tier_key_and_a_swapped_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let keystore = Keystore::create(&path, &"pw".into(), KdfProfile::Test).unwrap();
+        let record = keystore.body.index_keys.first().unwrap().clone();
+        let wrapped = record.versions.first().unwrap().wrapped.clone().unwrap();
+        let master = &keystore.root.master;
+        assert!(unwrap_under(master, &wrapped, &index_key_aad(&record.tier, 1)).is_ok());
+        assert!(unwrap_under(master, &wrapped, &tier_key_aad(&record.tier, 1)).is_err());
+
+        // A body whose index key was replaced by the tier's encryption key
+        // (both under the master key) does not open.
+        let mut body = keystore.body.clone();
+        let tier_key = body.tier(&record.tier).unwrap().versions[0].wrapped.clone();
+        body.index_keys[0].versions[0].wrapped = tier_key;
+        keystore.save(&body).unwrap();
+        drop(keystore);
+        let error = Keystore::open(&path, &"pw".into()).unwrap_err();
+        assert!(
+            matches!(error, Error::KeystoreCorrupt { reason, .. } if reason.contains("index key")),
+            "{error:?}"
+        );
+    }
+}
