@@ -390,3 +390,41 @@ fn index_values_and_keyrings_never_show_the_value_or_key() {
     let error = "tsidx:v1:not-an-index".parse::<BlindIndex>().unwrap_err();
     assert!(!error.to_string().contains("not-an-index"), "{error}");
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use tierseal::BlindIndex;
+
+    proptest! {
+        /// Any text parses or is refused, never panics; what parses prints
+        /// back as the same text (one text form per index).
+        #[test]
+        fn parsing_any_text_never_panics_and_is_canonical(text in "\\PC{0,60}") {
+            if let Ok(index) = text.parse::<BlindIndex>() {
+                prop_assert_eq!(index.to_text(), text);
+            }
+        }
+
+        /// Near-misses of the text form are parsed or refused the same way.
+        #[test]
+        fn near_misses_never_panic(text in "tsidx:v[0-9+-]{0,12}:[A-Za-z0-9_=+/-]{0,30}") {
+            if let Ok(index) = text.parse::<BlindIndex>() {
+                prop_assert_eq!(index.to_text(), text);
+            }
+        }
+
+        /// Every version and every 16 bytes round-trip through the text form.
+        #[test]
+        fn every_index_round_trips(version in 1u32.., bytes in proptest::array::uniform16(any::<u8>())) {
+            use base64::Engine as _;
+            let text = format!(
+                "tsidx:v{version}:{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+            );
+            let index: BlindIndex = text.parse().unwrap();
+            prop_assert_eq!(index.version(), version);
+            prop_assert_eq!(index.as_bytes(), &bytes);
+            prop_assert_eq!(index.to_text(), text);
+        }
+    }
+}
