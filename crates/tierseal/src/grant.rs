@@ -32,6 +32,9 @@ use crate::keystore::unix_seconds;
 use crate::{Error, Keyring, Tier};
 
 const MAGIC: &[u8; 4] = b"TSGR";
+/// The grant format that carries blind-index keys (issue 12). Another
+/// change numbers its own extension 2 as well: the merged numbering is
+/// the integrator's (the index keys then follow that version's fields).
 const GRANT_VERSION: u8 = 2;
 /// The oldest grant format still read.
 const GRANT_VERSION_V1: u8 = 1;
