@@ -4,8 +4,14 @@
 //! #[classified(record_id = "field", id = "StableTypeId", strict)]
 //! #[classify(LEVEL [, compartment = "name"] [, mask = "last4" | mask_with = "path::to::fn"]
 //!            [, id = "stable_field_id"] [, reason = "why public"] [, nested]
-//!            [, reveal_none] [, transient])]
+//!            [, reveal_none] [, transient] [, index] [, index_with = "path::to::fn"])]
 //! ```
+//!
+//! `index` gives the sealed form a blind index of the field (a keyed hash
+//! of its value, for equality lookups); `index_with` names a normaliser
+//! called with `&T` (so `fn(&T) -> String`, or `fn(&str) -> String` for a
+//! `String` field by deref coercion) whose output is indexed instead of
+//! the value, and implies `index`.
 //! Every problem is collected in [`Errors`] with the span of the offending
 //! token, so that one compile reports all of them.
 
@@ -130,6 +136,11 @@ pub struct FieldAttrs {
     /// Sensitive authentication data used during processing only: never
     /// written into the sealed form.
     pub transient: bool,
+    /// `index` or `index_with`: the sealed form carries a blind index of
+    /// the field. The span of the first of them.
+    pub index: Option<Span>,
+    /// `index_with = "path"`: a normaliser `fn(&T) -> String`.
+    pub index_with: Option<syn::Path>,
 }
 
 /// Reads `#[classified(...)]`.
@@ -238,6 +249,25 @@ pub fn parse_field(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
                 "nested" => set_flag(&mut out.nested, &meta, errors, FIELD),
                 "reveal_none" => set_flag(&mut out.reveal_none, &meta, errors, FIELD),
                 "transient" => set_flag(&mut out.transient, &meta, errors, FIELD),
+                "index" => {
+                    if out.index.is_some() && out.index_with.is_none() {
+                        errors.push(meta.path.span(), "duplicate classify attribute `index`");
+                    }
+                    out.index.get_or_insert(meta.path.span());
+                }
+                "index_with" => {
+                    let value: LitStr = meta.value()?.parse()?;
+                    if out.index_with.is_some() {
+                        errors.push(value.span(), "duplicate classify attribute `index_with`");
+                    }
+                    match value.parse::<syn::Path>() {
+                        Ok(path) => {
+                            out.index_with = Some(path);
+                            out.index.get_or_insert(value.span());
+                        }
+                        Err(_) => errors.push(value.span(), "index_with expects a path to a function, e.g. \"crate::normalise::iban\""),
+                    }
+                }
                 _ => unknown(&meta, errors, FIELD)?,
             }
             Ok(())
@@ -409,6 +439,26 @@ mod tests {
             message.iter().any(|m| m == "a field has exactly one level"),
             "{message:?}"
         );
+    }
+
+    #[test]
+    fn reads_index_and_index_with() {
+        let (attrs, errors) = field(r#"#[classify(restricted, index)]"#);
+        assert!(errors.is_empty());
+        assert!(attrs.index.is_some());
+        assert!(attrs.index_with.is_none());
+        let (attrs, errors) = field(r#"#[classify(restricted, index_with = "norm::iban")]"#);
+        assert!(errors.is_empty());
+        assert!(attrs.index.is_some());
+        assert_eq!(path_name(&attrs.index_with.unwrap()), "norm::iban");
+        let (_, errors) = field(r#"#[classify(restricted, index_with = "not a path")]"#);
+        let message = errors.finish().unwrap_err().to_string();
+        assert!(message.contains("index_with expects a path"), "{message}");
+        let (_, errors) = field(r#"#[classify(restricted, index, index)]"#);
+        assert!(!errors.is_empty());
+        let (attrs, errors) = field(r#"#[classify(restricted)]"#);
+        assert!(errors.is_empty());
+        assert!(attrs.index.is_none());
     }
 
     #[test]

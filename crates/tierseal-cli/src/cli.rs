@@ -365,6 +365,30 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create a new blind-index key version of a tier and make it primary
+    /// (version 1 for a keystore made before blind indexes). Encryption
+    /// keys are not touched; stored index values stay findable under the
+    /// old version until a re-index job recomputes them.
+    RotateIndex {
+        /// The tier.
+        #[arg(long, value_parser = parse_tier)]
+        tier: Tier,
+    },
+    /// Destroy an old blind-index key version, after the re-index job.
+    RetireIndex {
+        /// The tier.
+        #[arg(long, value_parser = parse_tier)]
+        tier: Tier,
+        /// The index key version to retire.
+        #[arg(long)]
+        version: u32,
+    },
+    /// One row per tier and blind-index key version.
+    ListIndex {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Set how long a tier's primary key may stay in use.
     Cryptoperiod {
         /// The tier.
@@ -442,8 +466,14 @@ pub(crate) struct GrantIssueArgs {
     #[arg(long)]
     pub(crate) principal: String,
     /// Comma-separated tiers, e.g. internal,confidential,restricted/cards.
-    #[arg(long, value_parser = parse_clearance)]
-    pub(crate) clearance: Clearance,
+    #[arg(long, value_parser = parse_clearance, required_unless_present = "search")]
+    pub(crate) clearance: Option<Clearance>,
+    /// Comma-separated tiers the grant may search (compute blind indexes
+    /// for) without opening, e.g. restricted/cards: a support desk that
+    /// finds a customer by IBAN and cannot read one. Tiers in --clearance
+    /// are searchable anyway.
+    #[arg(long = "search", alias = "search-only", value_parser = parse_clearance, value_name = "TIERS")]
+    pub(crate) search: Option<Clearance>,
     /// How long it is valid: 30d, 12h, 2w, ...
     #[arg(long, value_parser = crate::text::parse_duration)]
     pub(crate) expires: std::time::Duration,

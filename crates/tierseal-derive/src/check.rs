@@ -19,6 +19,83 @@ pub(crate) fn check(container: &mut Container<'_>, errors: &mut Errors) {
     check_record_id(container, errors);
     check_unique_ids(container, errors);
     check_masks(container, errors);
+    check_indexes(container, errors);
+}
+
+/// Types whose values are too few for a blind index to hide anything: an
+/// index over them is a lookup table of the plaintext by frequency.
+const LOW_CARDINALITY: &[&str] = &["bool", "u8", "i8", "char", "NonZeroU8", "NonZeroI8"];
+
+/// The name of a type the derive can see to have few values, looking
+/// through `Option`, references and tuples (the unit type and tuples of
+/// such types count too).
+fn low_cardinality(ty: &syn::Type) -> Option<String> {
+    match ty {
+        syn::Type::Tuple(tuple) => {
+            if tuple.elems.is_empty() {
+                return Some("()".into());
+            }
+            tuple
+                .elems
+                .iter()
+                .map(low_cardinality)
+                .collect::<Option<Vec<_>>>()
+                .map(|names| format!("({})", names.join(", ")))
+        }
+        syn::Type::Reference(reference) => low_cardinality(&reference.elem),
+        syn::Type::Paren(paren) => low_cardinality(&paren.elem),
+        syn::Type::Group(group) => low_cardinality(&group.elem),
+        syn::Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            let name = last.ident.to_string();
+            if LOW_CARDINALITY.contains(&name.as_str()) {
+                return Some(name);
+            }
+            if name == "Option"
+                && let syn::PathArguments::AngleBracketed(args) = &last.arguments
+                && let Some(syn::GenericArgument::Type(inner)) = args.args.first()
+            {
+                return low_cardinality(inner).map(|inner| format!("Option<{inner}>"));
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// `index` only on sealed fields, never on a type with few values.
+fn check_indexes(container: &Container<'_>, errors: &mut Errors) {
+    for field in &container.fields {
+        let Some(span) = field.attrs.index else {
+            continue;
+        };
+        let name = field.name();
+        if !matches!(field.kind, FieldKind::Sealed { .. }) {
+            errors.push(
+                span,
+                format!(
+                    "field `{name}`: a blind index applies to sealed fields only (not public, nested or transient ones)"
+                ),
+            );
+            continue;
+        }
+        if field.attrs.reveal_none {
+            errors.push(
+                span,
+                format!("field `{name}`: index is not supported on reveal_none fields"),
+            );
+        }
+        if let Some(ty) = low_cardinality(field.ty) {
+            errors.push(
+                field.ty.span(),
+                format!(
+                    "field `{name}` has type `{ty}`, which has too few values for a blind index: \
+                     equal values have equal indexes, so counting them reveals the plaintext\n\
+                     help: remove `index`; search on a field with many distinct values"
+                ),
+            );
+        }
+    }
 }
 
 /// What the lexicon says of a field, with the struct's name as context

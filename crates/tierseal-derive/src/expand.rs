@@ -39,6 +39,19 @@ fn mask_field(field: &Field<'_>) -> Ident {
     format_ident!("{}_mask", field.name())
 }
 
+/// The blind-index field of an indexed sealed field.
+fn index_field(field: &Field<'_>) -> Option<Ident> {
+    match (&field.kind, field.attrs.index) {
+        (FieldKind::Sealed { .. }, Some(_)) => Some(format_ident!("{}_index", field.name())),
+        _ => None,
+    }
+}
+
+/// The function that computes a field's index from a value.
+fn index_fn(field: &Field<'_>, suffix: &str) -> Ident {
+    format_ident!("index_{}{}", field.name(), suffix)
+}
+
 /// The mask expression of a sealed field, if it shows anything.
 fn mask_expr(field: &Field<'_>) -> Option<TokenStream> {
     let FieldKind::Sealed {
@@ -229,6 +242,18 @@ impl<'c, 'a> Expander<'c, 'a> {
                             .push(quote!(#[doc = #mask_doc] #fvis #mask: ::tierseal::SealedMask,));
                     }
                     view_fields.push(quote!(#[doc = #doc] #fvis #name: ::tierseal::Revealed<#ty>,));
+                    if let Some(index) = index_field(field) {
+                        let index_doc = format!(
+                            "The blind index of `{}`: a keyed hash of its value, equal for equal values. \
+                             Compare it with `{}::{}` of a query value.",
+                            field.name(),
+                            self.sealed,
+                            index_fn(field, "")
+                        );
+                        sealed_fields.push(
+                            quote!(#[doc = #index_doc] #fvis #index: ::tierseal::BlindIndex,),
+                        );
+                    }
                 }
                 FieldKind::Nested => {
                     sealed_fields.push(
@@ -323,6 +348,14 @@ impl<'c, 'a> Expander<'c, 'a> {
                     };
                     statements.push(quote!(let #name = #value;));
                     values.push(quote!(#name,));
+                    if let Some(index) = index_field(field) {
+                        let compute = index_fn(field, "");
+                        let turbofish = ty_generics.as_turbofish();
+                        statements.push(
+                            quote!(let #index = #sealed #turbofish::#compute(#keyring, &self.#name)?;),
+                        );
+                        values.push(quote!(#index,));
+                    }
                     if let Some(mask) = mask_expr(field) {
                         let mask_name = mask_field(field);
                         statements.push(quote!(let #mask_name = #sealer.seal_mask(#id, &#mask)?;));
@@ -534,10 +567,94 @@ impl<'c, 'a> Expander<'c, 'a> {
         }
     }
 
+    /// The index functions of each indexed field, and `reindex`.
+    fn index_methods(&self) -> TokenStream {
+        let type_id = self.type_id();
+        let mut methods = Vec::new();
+        let mut stale = Vec::new();
+        let mut recompute = Vec::new();
+        for (position, field) in self.fields() {
+            let Some(index) = index_field(field) else {
+                continue;
+            };
+            let (name, ty, id) = (field.ident, field.ty, field.id());
+            let tier = Self::tier(position);
+            let (compute, candidates) = (index_fn(field, ""), index_fn(field, "_candidates"));
+            let input = match &field.attrs.index_with {
+                Some(path) => quote!(::tierseal::__private::normalised(#path(value))),
+                None => quote!(::tierseal::index_input(value)?),
+            };
+            let doc = format!(
+                "The blind index of `value` as field `{}` (under the tier's primary index key): \
+                 what sealing stores in `{index}`, for `WHERE {index} = ?`.\n\n\
+                 # Errors\n`NoIndexKey` when `keyring` holds no index key of the field's tier.",
+                field.name()
+            );
+            let candidates_doc = format!(
+                "The blind index of `value` as field `{}` under every index key version `keyring` holds, \
+                 primary first: during a re-index job, match any of them (`WHERE {index} IN (...)`).\n\n\
+                 # Errors\n`NoIndexKey` when `keyring` holds no index key of the field's tier.",
+                field.name()
+            );
+            methods.push(quote! {
+                #[doc = #doc]
+                #[allow(clippy::ptr_arg, reason = "generated: takes the field's own type")]
+                pub fn #compute(
+                    keyring: &::tierseal::Keyring,
+                    value: &#ty,
+                ) -> ::core::result::Result<::tierseal::BlindIndex, ::tierseal::Error> {
+                    let input = #input;
+                    keyring.blind_index(::tierseal::IndexField::new(#tier, #type_id, #id), &input)
+                }
+
+                #[doc = #candidates_doc]
+                #[allow(clippy::ptr_arg, reason = "generated: takes the field's own type")]
+                pub fn #candidates(
+                    keyring: &::tierseal::Keyring,
+                    value: &#ty,
+                ) -> ::core::result::Result<::std::vec::Vec<::tierseal::BlindIndex>, ::tierseal::Error> {
+                    let input = #input;
+                    keyring.blind_index_candidates(::tierseal::IndexField::new(#tier, #type_id, #id), &input)
+                }
+            });
+            stale.push(quote!(keyring.needs_reindex(#tier, &self.#index)?));
+            recompute.push(quote!(self.#index = Self::#compute(keyring, &plain.#name)?;));
+        }
+        if methods.is_empty() {
+            return TokenStream::new();
+        }
+        quote! {
+            #(#methods)*
+
+            /// The re-index step for one record: when an index value was
+            /// computed with an index key version other than the primary,
+            /// opens the record and recomputes every index value under the
+            /// primary. Returns whether anything changed (then store the
+            /// record again). The sealed fields are not touched.
+            ///
+            /// # Errors
+            /// `NoIndexKey`, and as `open_all` (the keyring must open the
+            /// indexed fields).
+            pub fn reindex(
+                &mut self,
+                keyring: &::tierseal::Keyring,
+                ctx: &::tierseal::AccessContext,
+            ) -> ::core::result::Result<bool, ::tierseal::Error> {
+                if !(false #(|| #stale)*) {
+                    return ::core::result::Result::Ok(false);
+                }
+                let plain = ::tierseal::SealedRecord::open_all(self, keyring, ctx)?;
+                #(#recompute)*
+                ::core::result::Result::Ok(true)
+            }
+        }
+    }
+
     fn impl_sealed_inherent(&self) -> TokenStream {
         let (ident, sealed, view) = (self.ident, &self.sealed, &self.view);
         let (impl_generics, ty_generics, _) = self.container.input.generics.split_for_impl();
         let where_clause = self.impl_bounds();
+        let index_methods = self.index_methods();
         quote! {
             #[automatically_derived]
             impl #impl_generics #sealed #ty_generics #where_clause {
@@ -575,6 +692,8 @@ impl<'c, 'a> Expander<'c, 'a> {
                 ) -> ::core::result::Result<::std::vec::Vec<::tierseal::Rewrapped>, ::tierseal::Error> {
                     ::tierseal::SealedRecord::rewrap(self, keyring)
                 }
+
+                #index_methods
             }
         }
     }

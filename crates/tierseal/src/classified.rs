@@ -76,6 +76,23 @@ use crate::{AccessContext, Error, Keyring, Level, Rewrapped, Tier};
 /// | `nested` | the field's type derives `Classified`: sealed as a nested record (no level) |
 /// | `reveal_none` | an `Option` field stores `None` in clear instead of sealing it |
 /// | `transient` | `restricted` data used in processing only (CVV, PIN): never written into the sealed form; `Default` after `open_all` |
+/// | `index` | the sealed form carries a blind index of the field, `FIELD_index: BlindIndex`, for equality lookups |
+/// | `index_with = "path::to::fn"` | as `index`, over the normaliser's output: a function called with `&T` and returning `String` (`fn(&str) -> String` for a `String` field), e.g. an IBAN without spaces, upper-cased |
+///
+/// For each indexed field the sealed type gets
+/// `index_FIELD(&Keyring, &T) -> Result<BlindIndex, Error>` (the index of a
+/// query value under the tier's primary index key) and
+/// `index_FIELD_candidates(&Keyring, &T) -> Result<Vec<BlindIndex>, Error>`
+/// (one per live index key version, for lookups during a re-index job), and
+/// `reindex(&mut self, &Keyring, &AccessContext) -> Result<bool, Error>`.
+/// Without `index_with`, the value is indexed as its serde JSON form (a
+/// string as its bytes): see [`index_input`](crate::index_input). The index
+/// binds the tier, type id and field id, never the record id. `index` is
+/// refused on public, nested, transient and `reveal_none` fields, and on
+/// types with too few values to hide anything (`bool`, `u8`, `i8`, `char`,
+/// `()`, and options and tuples of them). The derive cannot see enums
+/// declared elsewhere: do not index a field with few distinct values (see
+/// docs/THREAT-MODEL.md, frequency analysis).
 ///
 /// A mask is computed from the value when the record is sealed and stored
 /// beside it as a [`SealedMask`](crate::SealedMask): sealed at `internal`,

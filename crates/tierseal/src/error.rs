@@ -332,6 +332,15 @@ pub enum Error {
         tier: Tier,
     },
 
+    /// The keyring (or keystore) holds no blind-index key of a tier.
+    #[error(
+        "no index key of tier {tier}: a keystore made before blind indexes needs `tierseal keys rotate-index --tier {tier}`, a grant needs the tier in its clearance or search tiers"
+    )]
+    NoIndexKey {
+        /// The tier.
+        tier: Tier,
+    },
+
     /// A tier the keystore does not have.
     #[error("tier {tier} is not in the keystore: add it first")]
     UnknownTier {
@@ -641,6 +650,7 @@ impl Error {
             Error::SharesDoNotMatch { .. } => "shares-do-not-match",
             Error::DualControlRequired { .. } => "dual-control-required",
             Error::TierExists { .. } => "tier-exists",
+            Error::NoIndexKey { .. } => "no-index-key",
             Error::UnknownTier { .. } => "unknown-tier",
             Error::KeyState { .. } => "key-state",
             Error::InvalidParameter { .. } => "invalid-parameter",

@@ -11,10 +11,11 @@
 //! AAD = magic .. info
 //! ```
 //!
-//! Version 2 (written only for grants with break-glass approval
-//! requirements; others are still written as version 1) appends to the
-//! info the list of tiers that need an approval, each with the approver
-//! public key.
+//! Version 2 appends to the info the tiers that need a break-glass
+//! approval, each with the approver public key. Version 3 (written now)
+//! keeps version 2's info (the approval list may be empty) and appends the
+//! blind-index keys: `GrantInfo::index` in the header and one list of index
+//! key versions per entry in the keys. Versions 1 and 2 are still read.
 
 use std::fmt;
 use std::str::FromStr;
@@ -27,14 +28,18 @@ use zeroize::Zeroizing;
 
 use crate::audit::AuditKey;
 use crate::crypto::{self, KEY_LEN, KeyMaterial, NONCE_LEN, TAG_LEN};
+use crate::index::{IndexKeys, IndexVersionKey};
 use crate::keyring::{TierKeys, VersionKey};
 use crate::keystore::unix_seconds;
 use crate::{Error, Keyring, Tier};
 
 const MAGIC: &[u8; 4] = b"TSGR";
-const GRANT_VERSION: u8 = 1;
-/// The version of grants that carry approval requirements (issue 13).
+/// The grant format written: approval requirements and blind-index keys.
+const GRANT_VERSION: u8 = 3;
+/// The format of grants with approval requirements and no index keys.
 const GRANT_VERSION_APPROVALS: u8 = 2;
+/// The oldest grant format still read.
+const GRANT_VERSION_V1: u8 = 1;
 const SECRET_PREFIX: &str = "tierseal-grant:";
 const MAX_INFO_LEN: usize = 64 * 1024;
 
@@ -52,18 +57,32 @@ pub struct GrantInfo {
     /// Each granted tier with its primary and its usable versions.
     pub tiers: Vec<GrantedTier>,
     /// Tiers whose opens need a break-glass approval, and the key the
-    /// approvals must verify under (grant format version 2).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// approvals must verify under (format versions 2 and 3).
     pub approval_required: Vec<ApprovalRequirement>,
+    /// The tiers whose blind-index keys the grant carries: it can compute
+    /// their indexes, and opens them only if `tiers` lists them too
+    /// (format version 3; empty in older grants).
+    pub index: Vec<GrantedIndex>,
 }
 
-/// The grant info of format version 1.
+/// The public part of a version 1 grant.
 #[derive(Deserialize)]
 struct GrantInfoV1 {
     principal: String,
     issued_at: u64,
     expires_at: u64,
     tiers: Vec<GrantedTier>,
+}
+
+/// The public part of a version 2 grant (approval requirements, no index
+/// keys).
+#[derive(Deserialize)]
+struct GrantInfoV2 {
+    principal: String,
+    issued_at: u64,
+    expires_at: u64,
+    tiers: Vec<GrantedTier>,
+    approval_required: Vec<ApprovalRequirement>,
 }
 
 /// A tier whose opens need a break-glass [`Approval`](crate::Approval).
@@ -74,6 +93,17 @@ pub struct ApprovalRequirement {
     /// The key approvals must be signed with (the issuing keystore's
     /// approver key).
     pub approver: crate::ApproverKey,
+}
+
+/// The blind-index keys of one tier in a grant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantedIndex {
+    /// The tier.
+    pub tier: Tier,
+    /// The index key version new index values are computed with.
+    pub primary: u32,
+    /// Index key versions the grant carries.
+    pub versions: Vec<u32>,
 }
 
 /// One tier of a grant.
@@ -135,6 +165,21 @@ impl fmt::Display for GrantSecret {
 struct GrantKeys {
     tiers: Vec<Vec<GrantKey>>,
     audit_key: [u8; KEY_LEN],
+    /// Version 2: index key versions, one list per `GrantInfo::index`.
+    index: Vec<Vec<GrantKey>>,
+}
+
+/// The encrypted part of a version 1 or 2 grant.
+#[derive(Deserialize)]
+struct GrantKeysV1 {
+    tiers: Vec<Vec<GrantKey>>,
+    audit_key: [u8; KEY_LEN],
+}
+
+impl Drop for GrantKeysV1 {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.audit_key);
+    }
 }
 
 impl Drop for GrantKeys {
@@ -168,6 +213,7 @@ impl GrantInfo {
 }
 
 struct Parts<'a> {
+    version: u8,
     info: GrantInfo,
     aad: &'a [u8],
     nonce: &'a [u8; NONCE_LEN],
@@ -181,7 +227,7 @@ fn split(grant: &[u8]) -> Result<Parts<'_>, Error> {
         return Err(bad("not a tierseal grant file"));
     }
     let version = match grant.get(4) {
-        Some(&v @ (GRANT_VERSION | GRANT_VERSION_APPROVALS)) => v,
+        Some(&v @ (GRANT_VERSION_V1 | GRANT_VERSION_APPROVALS | GRANT_VERSION)) => v,
         Some(_) => return Err(bad("unsupported grant format version: upgrade tierseal")),
         None => return Err(bad("truncated")),
     };
@@ -195,7 +241,7 @@ fn split(grant: &[u8]) -> Result<Parts<'_>, Error> {
     let info_end = 9 + info_len;
     let info_bytes = grant.get(9..info_end).ok_or(bad("truncated"))?;
     let undecodable = |_| bad("the header does not decode");
-    let info: GrantInfo = if version == GRANT_VERSION {
+    let info: GrantInfo = if version == GRANT_VERSION_V1 {
         let old: GrantInfoV1 = postcard::from_bytes(info_bytes).map_err(undecodable)?;
         GrantInfo {
             principal: old.principal,
@@ -203,13 +249,23 @@ fn split(grant: &[u8]) -> Result<Parts<'_>, Error> {
             expires_at: old.expires_at,
             tiers: old.tiers,
             approval_required: Vec::new(),
+            index: Vec::new(),
         }
-    } else {
-        let info: GrantInfo = postcard::from_bytes(info_bytes).map_err(undecodable)?;
-        if info.approval_required.is_empty() {
+    } else if version == GRANT_VERSION_APPROVALS {
+        let old: GrantInfoV2 = postcard::from_bytes(info_bytes).map_err(undecodable)?;
+        if old.approval_required.is_empty() {
             return Err(bad("a version-2 header without approval requirements"));
         }
-        info
+        GrantInfo {
+            principal: old.principal,
+            issued_at: old.issued_at,
+            expires_at: old.expires_at,
+            tiers: old.tiers,
+            approval_required: old.approval_required,
+            index: Vec::new(),
+        }
+    } else {
+        postcard::from_bytes(info_bytes).map_err(undecodable)?
     };
     let (aad, rest) = grant.split_at_checked(info_end).ok_or(bad("truncated"))?;
     let (nonce, rest) = rest.split_at_checked(NONCE_LEN).ok_or(bad("truncated"))?;
@@ -217,6 +273,7 @@ fn split(grant: &[u8]) -> Result<Parts<'_>, Error> {
         .split_at_checked(rest.len().checked_sub(TAG_LEN).ok_or(bad("truncated"))?)
         .ok_or(bad("truncated"))?;
     Ok(Parts {
+        version,
         info,
         aad,
         nonce: nonce.try_into().map_err(|_| bad("truncated"))?,
@@ -264,11 +321,21 @@ impl Keyring {
                 expired_at: parts.info.expires_at,
             });
         }
-        let mut keys: GrantKeys =
-            postcard::from_bytes(&plaintext).map_err(|_| Error::GrantInvalid {
-                reason: "the keys do not decode",
-            })?;
-        if keys.tiers.len() != parts.info.tiers.len() {
+        let undecodable = |_| Error::GrantInvalid {
+            reason: "the keys do not decode",
+        };
+        let mut keys: GrantKeys = if parts.version != GRANT_VERSION {
+            let mut old: GrantKeysV1 = postcard::from_bytes(&plaintext).map_err(undecodable)?;
+            GrantKeys {
+                tiers: std::mem::take(&mut old.tiers),
+                audit_key: old.audit_key,
+                index: Vec::new(),
+            }
+        } else {
+            postcard::from_bytes(&plaintext).map_err(undecodable)?
+        };
+        if keys.tiers.len() != parts.info.tiers.len() || keys.index.len() != parts.info.index.len()
+        {
             return Err(Error::GrantInvalid {
                 reason: "header and keys disagree",
             });
@@ -292,6 +359,35 @@ impl Keyring {
                 retired: granted.retired,
             })
             .collect();
+        let mut index = Vec::with_capacity(parts.info.index.len());
+        for (granted, mut versions) in parts
+            .info
+            .index
+            .into_iter()
+            .zip(std::mem::take(&mut keys.index))
+        {
+            let versions: Vec<IndexVersionKey> = versions
+                .iter_mut()
+                .map(|k| {
+                    let material = KeyMaterial::take(&mut k.key);
+                    IndexVersionKey {
+                        version: k.version,
+                        check_value: material.check_value(),
+                        material,
+                    }
+                })
+                .collect();
+            if !versions.iter().any(|k| k.version == granted.primary) {
+                return Err(Error::GrantInvalid {
+                    reason: "a tier's primary index key is missing",
+                });
+            }
+            index.push(IndexKeys {
+                tier: granted.tier,
+                primary: granted.primary,
+                versions,
+            });
+        }
         let mut keyring = Keyring::from_tiers(tiers, principal, Some(audit_key)).map_err(|_| {
             Error::GrantInvalid {
                 reason: "a tier's primary key is missing",
@@ -305,7 +401,7 @@ impl Keyring {
             }
             keyring = keyring.require_approval(requirement.tier, requirement.approver);
         }
-        Ok(keyring)
+        Ok(keyring.with_index_keys(index))
     }
 }
 
@@ -437,11 +533,33 @@ pub(crate) fn issue(
             })
             .collect(),
         approval_required,
+        index: keyring
+            .index_tiers()
+            .iter()
+            .map(|keys| GrantedIndex {
+                tier: keys.tier.clone(),
+                primary: keys.primary,
+                versions: keys.versions.iter().map(|k| k.version).collect(),
+            })
+            .collect(),
     };
     let keys = GrantKeys {
         audit_key: *audit_key.material().expose(),
         tiers: keyring
             .tier_keys()
+            .iter()
+            .map(|keys| {
+                keys.versions
+                    .iter()
+                    .map(|k| GrantKey {
+                        version: k.version,
+                        key: *k.material.expose(),
+                    })
+                    .collect()
+            })
+            .collect(),
+        index: keyring
+            .index_tiers()
             .iter()
             .map(|keys| {
                 keys.versions
@@ -464,11 +582,7 @@ pub(crate) fn issue(
 
     let mut out = Vec::with_capacity(9 + info_bytes.len() + NONCE_LEN + plaintext.len() + TAG_LEN);
     out.extend_from_slice(MAGIC);
-    out.push(if info.approval_required.is_empty() {
-        GRANT_VERSION
-    } else {
-        GRANT_VERSION_APPROVALS
-    });
+    out.push(GRANT_VERSION);
     out.extend_from_slice(
         &u32::try_from(info_bytes.len())
             .unwrap_or(u32::MAX)

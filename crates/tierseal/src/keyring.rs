@@ -35,6 +35,9 @@ pub struct Keyring {
     /// Tiers that open only with a break-glass approval, and the key each
     /// approval must verify under.
     approval_required: Vec<(Tier, ApproverKey)>,
+    /// Blind-index keys, per tier; a tier here but not in `tiers` is
+    /// search-only.
+    index: Vec<crate::index::IndexKeys>,
 }
 
 /// The keys a keyring holds for one tier.
@@ -115,6 +118,7 @@ impl Keyring {
             purpose_threshold: Level::Confidential,
             legacy_clear_masks: false,
             approval_required: Vec::new(),
+            index: Vec::new(),
         })
     }
 
@@ -128,7 +132,25 @@ impl Keyring {
             purpose_threshold: Level::Confidential,
             legacy_clear_masks: false,
             approval_required: Vec::new(),
+            index: Vec::new(),
         }
+    }
+
+    /// Adds blind-index keys (sorted by tier, each tier's versions newest
+    /// first).
+    pub(crate) fn with_index_keys(mut self, mut index: Vec<crate::index::IndexKeys>) -> Keyring {
+        for keys in &mut index {
+            keys.versions
+                .sort_by_key(|key| std::cmp::Reverse(key.version));
+        }
+        index.sort_by(|a, b| a.tier.cmp(&b.tier));
+        self.index = index;
+        self
+    }
+
+    /// The blind-index keys, per tier.
+    pub(crate) fn index_tiers(&self) -> &[crate::index::IndexKeys] {
+        &self.index
     }
 
     /// Records every open, failed open, restricted seal and rewrap made
@@ -286,6 +308,21 @@ impl fmt::Debug for Keyring {
         let mut map = f.debug_map();
         for keys in &self.tiers {
             map.entry(&format_args!("{}", keys.tier), &Versions(keys));
+        }
+        for keys in &self.index {
+            let versions: Vec<String> = keys
+                .versions
+                .iter()
+                .map(|key| {
+                    let primary = if key.version == keys.primary {
+                        " primary"
+                    } else {
+                        ""
+                    };
+                    format!("v{} ({}){primary}", key.version, key.check_value)
+                })
+                .collect();
+            map.entry(&format_args!("{} (index)", keys.tier), &versions);
         }
         map.finish()
     }

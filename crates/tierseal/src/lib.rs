@@ -66,6 +66,7 @@ mod crypto;
 mod envelope;
 mod error;
 mod grant;
+mod index;
 mod keyring;
 mod keystore;
 pub mod mask;
@@ -87,13 +88,14 @@ pub use envelope::{
     SealedToken, SealedValue, TEXT_PREFIX,
 };
 pub use error::Error;
-pub use grant::{ApprovalRequirement, GrantInfo, GrantSecret};
+pub use grant::{ApprovalRequirement, GrantInfo, GrantSecret, GrantedIndex};
+pub use index::{BlindIndex, INDEX_LEN, INDEX_TEXT_PREFIX, IndexField, index_input};
 pub use keyring::Keyring;
 pub use keystore::{
     AuditCheckpoint, CUSTODIAN, DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, DualControlOp,
-    GrantId, IssuedGrant, IssuedTier, KdfParams, KdfProfile, KeyState, KeyVersionInfo, Keystore,
-    KeystoreId, NewShare, Passphrase, RESERVED_PRINCIPALS, ShareInfo, ShareKey, ShareSetInfo,
-    SplitPlan, SplitSpec,
+    GrantId, IndexKeyInfo, IssuedGrant, IssuedTier, KdfParams, KdfProfile, KeyState,
+    KeyVersionInfo, Keystore, KeystoreId, NewShare, Passphrase, RESERVED_PRINCIPALS, ShareInfo,
+    ShareKey, ShareSetInfo, SplitPlan, SplitSpec,
 };
 // issue 11: the keystore on a replicated store.
 pub use keystore::{

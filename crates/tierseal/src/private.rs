@@ -15,6 +15,12 @@ pub fn tier(level: Level, compartment: Option<&str>) -> Tier {
 
 pub use crate::envelope::Within;
 
+/// The bytes an `index_with` normaliser's output is indexed as: its UTF-8,
+/// in a zeroizing buffer.
+pub fn normalised(text: String) -> zeroize::Zeroizing<Vec<u8>> {
+    zeroize::Zeroizing::new(text.into_bytes())
+}
+
 /// A field opened for a view: a missing tier, or a missing break-glass
 /// approval for a tier that needs one, becomes withheld, showing the
 /// field's mask when one is stored and the keyring may open it.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use tierseal::{GrantInfo, IssuedGrant};
+use tierseal::{Clearance, GrantInfo, IssuedGrant};
 
 use super::{Operation, announce, open_keystore, refuse_overwrite, say};
 use crate::CliError;
@@ -31,8 +31,9 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     refuse_overwrite(&secret_out, args.force)?;
     let expires_at = crate::text::after_now(args.expires, "--expires")?;
     let mut keystore = open_keystore(global)?;
-    if args
-        .clearance
+    let clearance = args.clearance.clone().unwrap_or_else(Clearance::none);
+    let search = args.search.clone().unwrap_or_else(Clearance::none);
+    if clearance
         .tiers()
         .any(|tier| tier.level() == tierseal::Level::Restricted)
     {
@@ -43,10 +44,14 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
         .as_ref()
         .map(|tiers| tiers.tiers().cloned().collect())
         .unwrap_or_default();
+    let searching = if search.tiers().len() == 0 {
+        String::new()
+    } else {
+        format!(" (search only: {search})")
+    };
     let mut reason = format!(
-        "to {} for {}, expires {}",
+        "to {} for {clearance}{searching}, expires {}",
         args.principal,
-        args.clearance,
         utc(unix(expires_at))
     );
     if let Some(tiers) = &args.require_approval {
@@ -62,8 +67,9 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
         },
     )?;
     let issued = (|| -> Result<String, CliError> {
-        let (grant, secret) = keystore.issue_grant_requiring_approval(
-            &args.clearance,
+        let (grant, secret) = keystore.issue_grant_scoped(
+            &clearance,
+            &search,
             &args.principal,
             expires_at,
             &approval_tiers,
@@ -82,8 +88,7 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     }
     let id = intent.finish(issued, &mut keystore)?;
     say(&format!(
-        "granted {} to {} until {}\n  grant id:   {id} (in `tierseal grant list`)\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
-        args.clearance,
+        "granted {clearance}{searching} to {} until {}\n  grant id:   {id} (in `tierseal grant list`)\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
         args.principal,
         utc(unix(expires_at)),
         args.out.display(),
@@ -222,6 +227,24 @@ fn show(file: &Path, json: bool) -> Result<ExitCode, CliError> {
             "approval required for {} (approver key {})",
             requirement.tier, requirement.approver
         ));
+    }
+    if !info.index.is_empty() {
+        say("index keys (search):");
+        for index in &info.index {
+            let versions: Vec<String> = index.versions.iter().map(|v| format!("v{v}")).collect();
+            let opens = info.tiers.iter().any(|t| t.tier == index.tier);
+            say(&format!(
+                "  {:<24} primary v{}, versions {}{}",
+                index.tier.to_string(),
+                index.primary,
+                versions.join(", "),
+                if opens {
+                    ""
+                } else {
+                    " (search only: cannot open)"
+                }
+            ));
+        }
     }
     say("(read without the secret: the service verifies it when loading)");
     Ok(ExitCode::SUCCESS)

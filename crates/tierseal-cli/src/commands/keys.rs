@@ -109,6 +109,81 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             }
         }
         KeysCommand::Retire(args) => return retire(global, &mut keystore, args),
+        KeysCommand::RotateIndex { tier } => {
+            let next = keystore
+                .index_key_versions()
+                .iter()
+                .filter(|info| info.tier == *tier)
+                .map(|info| info.version)
+                .max()
+                .map_or(1, |v| v.saturating_add(1));
+            let intent = announce(
+                global,
+                &keystore,
+                Action::RotateIndex,
+                Operation {
+                    tier: Some(tier),
+                    version: Some(next),
+                    ..Operation::default()
+                },
+            )?;
+            let version = intent.finish(keystore.rotate_index(tier), &mut keystore)?;
+            say(&format!(
+                "rotated the index key of {tier}: v{version} computes new index values; \
+                 older versions still match stored ones. Next: run the re-index job, then \
+                 `tierseal keys retire-index --tier {tier} --version <old>`"
+            ));
+        }
+        KeysCommand::RetireIndex { tier, version } => {
+            let intent = announce(
+                global,
+                &keystore,
+                Action::RetireIndex,
+                Operation {
+                    tier: Some(tier),
+                    version: Some(*version),
+                    ..Operation::default()
+                },
+            )?;
+            intent.finish(keystore.retire_index(tier, *version), &mut keystore)?;
+            say(&format!(
+                "retired index key {tier} v{version}: index values computed with it match nothing now"
+            ));
+        }
+        KeysCommand::ListIndex { json } => {
+            let infos = keystore.index_key_versions();
+            if *json {
+                let rows: Vec<serde_json::Value> = infos
+                    .iter()
+                    .map(|info| {
+                        serde_json::json!({
+                            "tier": info.tier.to_string(),
+                            "version": info.version,
+                            "primary": info.primary,
+                            "created_at": info.created_at,
+                            "retired_at": info.retired_at,
+                            "check_value": info.check_value.to_string(),
+                        })
+                    })
+                    .collect();
+                say(&serde_json::to_string_pretty(&rows).unwrap_or_default());
+            } else {
+                for info in &infos {
+                    let state = match (info.primary, info.retired_at) {
+                        (true, _) => "primary",
+                        (false, Some(_)) => "retired",
+                        (false, None) => "active",
+                    };
+                    say(&format!(
+                        "{:<24} index v{:<3} {state:<8} {}  {}",
+                        info.tier.to_string(),
+                        info.version,
+                        utc(info.created_at),
+                        info.check_value
+                    ));
+                }
+            }
+        }
         KeysCommand::Cryptoperiod { tier, days } => {
             let intent = announce(
                 global,

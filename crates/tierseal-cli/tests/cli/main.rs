@@ -30,6 +30,8 @@ mod report;
 mod numbers;
 // Break-glass approvals: approve, and a grant that requires them.
 mod approvals;
+// Blind-index keys: rotate-index, retire-index, search-only grants.
+mod index;
 
 use std::path::PathBuf;
 

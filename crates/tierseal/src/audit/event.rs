@@ -95,6 +95,10 @@ pub enum Action {
     /// A break-glass approval was issued: `principal` is the approver,
     /// `tier` the tier, `reason` the approval's id, requester and expiry.
     Approve,
+    /// A tier's blind-index key was rotated.
+    RotateIndex,
+    /// A blind-index key version was retired.
+    RetireIndex,
 }
 
 impl Action {
@@ -119,6 +123,8 @@ impl Action {
             Action::LogRepair => "log-repair",
             Action::LogLoss => "log-loss",
             Action::Approve => "approve",
+            Action::RotateIndex => "rotate-index",
+            Action::RetireIndex => "retire-index",
         }
     }
 }

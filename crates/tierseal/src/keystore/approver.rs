@@ -114,6 +114,31 @@ impl Keystore {
         expires_at: SystemTime,
         approval_tiers: &[Tier],
     ) -> Result<(Vec<u8>, GrantSecret), Error> {
+        self.issue_grant_scoped(
+            clearance,
+            &Clearance::none(),
+            principal,
+            expires_at,
+            approval_tiers,
+        )
+    }
+
+    /// Writes a grant that opens the tiers of `clearance`, computes the
+    /// blind indexes of the tiers of `clearance` and `search` (search-only
+    /// for tiers only in `search`), and opens the tiers of
+    /// `approval_tiers` only with a break-glass approval.
+    ///
+    /// # Errors
+    /// As [`issue_grant_requiring_approval`](Self::issue_grant_requiring_approval)
+    /// and [`issue_grant_with_search`](Self::issue_grant_with_search).
+    pub fn issue_grant_scoped(
+        &mut self,
+        clearance: &Clearance,
+        search: &Clearance,
+        principal: &str,
+        expires_at: SystemTime,
+        approval_tiers: &[Tier],
+    ) -> Result<(Vec<u8>, GrantSecret), Error> {
         if approval_tiers.iter().any(|tier| !clearance.allows(tier)) {
             return Err(Error::InvalidParameter {
                 what: "approval requirement",
@@ -133,7 +158,8 @@ impl Keystore {
                 })
                 .collect()
         };
-        self.issue_grant_with(clearance, principal, expires_at, requirements)
+        let keyring = self.keyring_with_search(clearance, search)?;
+        self.issue_grant_from(&keyring, principal, expires_at, requirements)
     }
 }
 

@@ -19,6 +19,7 @@
 
 mod approver;
 mod file;
+mod index;
 mod kdf;
 mod kv;
 mod model;
@@ -33,6 +34,7 @@ use aes_gcm::Aes256Gcm;
 
 pub use kdf::{KdfParams, KdfProfile, Passphrase};
 
+pub use index::IndexKeyInfo;
 pub use kv::KvBackend;
 pub use model::{AuditCheckpoint, GrantId, IssuedGrant, IssuedTier};
 pub use shares::{
@@ -259,6 +261,7 @@ impl Keystore {
         };
         keystore.update(|store, body| {
             for tier in [Tier::INTERNAL, Tier::CONFIDENTIAL, Tier::RESTRICTED] {
+                body.index_keys.push(store.new_index_record(&tier)?);
                 body.tiers.push(store.new_tier_record(tier)?);
             }
             body.audit_key = Some(wrap_under(
@@ -428,6 +431,7 @@ impl Keystore {
         }
         self.audit_key()?;
         self.approver_signing_key()?;
+        self.check_index_keys()?;
         Ok(())
     }
 
@@ -517,7 +521,8 @@ impl Keystore {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let audit_key = self.audit_key()?.derive(CUSTODIAN);
-        Keyring::from_tiers(tiers, CUSTODIAN.to_owned(), audit_key)
+        let index = self.index_keys_for(clearance.tiers())?;
+        Ok(Keyring::from_tiers(tiers, CUSTODIAN.to_owned(), audit_key)?.with_index_keys(index))
     }
 
     /// Adds a tier at version 1.
@@ -531,6 +536,10 @@ impl Keystore {
             }
             body.tiers.push(store.new_tier_record(tier.clone())?);
             body.tiers.sort_by(|a, b| a.tier.cmp(&b.tier));
+            if !body.index_keys.iter().any(|r| r.tier == *tier) {
+                body.index_keys.push(store.new_index_record(tier)?);
+                body.index_keys.sort_by(|a, b| a.tier.cmp(&b.tier));
+            }
             Ok(())
         })
     }
@@ -915,20 +924,21 @@ impl Keystore {
         principal: &str,
         expires_at: SystemTime,
     ) -> Result<(Vec<u8>, crate::GrantSecret), Error> {
-        self.issue_grant_with(clearance, principal, expires_at, Vec::new())
+        let keyring = self.keyring(clearance)?;
+        self.issue_grant_from(&keyring, principal, expires_at, Vec::new())
     }
 
-    /// [`issue_grant`](Self::issue_grant) with the grant's break-glass
-    /// approval requirements (issue 13).
-    fn issue_grant_with(
+    /// Writes a grant carrying what `keyring` holds, with the grant's
+    /// break-glass approval requirements (see
+    /// [`issue_grant`](Self::issue_grant)).
+    fn issue_grant_from(
         &mut self,
-        clearance: &Clearance,
+        keyring: &Keyring,
         principal: &str,
         expires_at: SystemTime,
         approval_required: Vec<crate::grant::ApprovalRequirement>,
     ) -> Result<(Vec<u8>, crate::GrantSecret), Error> {
         crate::grant::check_principal(principal)?;
-        let keyring = self.keyring(clearance)?;
         let audit_key = self
             .audit_key()?
             .derive(principal)
@@ -937,7 +947,7 @@ impl Keystore {
                 reason: "cannot derive its audit key",
             })?;
         let (grant, secret, info) = crate::grant::issue(
-            &keyring,
+            keyring,
             principal,
             expires_at,
             &audit_key,
@@ -1138,6 +1148,16 @@ fn for_each_wrapped_key(
     // issue 13
     if let Some(wrapped) = &mut body.approver_key {
         f(APPROVER_KEY_AAD, wrapped)?;
+    }
+    for record in &mut body.index_keys {
+        for version in &mut record.versions {
+            if let Some(wrapped) = &mut version.wrapped {
+                f(
+                    &index::index_key_aad(&record.tier, version.version),
+                    wrapped,
+                )?;
+            }
+        }
     }
     Ok(())
 }

@@ -34,6 +34,9 @@ pub(crate) struct Body {
     // wrapped under the master key like the audit key; `None` in files
     // older than version 3 until the first approval needs it.
     pub(crate) approver_key: Option<WrappedTierKey>,
+    // issue 12: blind-index keys, one record per tier, separate from the
+    // tier (encryption) keys and versioned on their own.
+    pub(crate) index_keys: Vec<super::index::IndexKeyRecord>,
 }
 
 /// The keystore body of file format version 2, read to upgrade old files.
@@ -245,6 +248,7 @@ impl Body {
                 return Err("a tier's primary version is retired");
             }
         }
+        super::index::check(&self.index_keys)?;
         Ok(())
     }
 
@@ -345,5 +349,31 @@ mod tests {
         let encoded = postcard::to_stdvec(&v3).unwrap();
         let decoded = Body::decode(3, &encoded).unwrap();
         assert_eq!(decoded.approver_key.unwrap().ciphertext, [2; KEY_LEN]);
+    }
+
+    #[test]
+    fn a_version_2_body_decodes_without_index_keys() {
+        let checkpoint = AuditCheckpoint {
+            seq: 9,
+            mac: [1; 32],
+            recorded_at: 5,
+        };
+        let v2 = postcard::to_stdvec(&WrittenV2 {
+            tiers: &[],
+            audit_key: &None,
+            grants: &[],
+            audit_checkpoint: &Some(checkpoint),
+        })
+        .unwrap();
+        let body = Body::decode(2, &v2).unwrap();
+        assert_eq!(body.audit_checkpoint, Some(checkpoint));
+        assert!(body.index_keys.is_empty());
+        // Read as version 3 it lacks the version 3 fields.
+        assert!(Body::decode(3, &v2).is_none());
+        let v3 = postcard::to_stdvec(&body).unwrap();
+        assert_eq!(
+            Body::decode(3, &v3).unwrap().audit_checkpoint,
+            Some(checkpoint)
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Token types as database column values (behind the `rusqlite` and
 //! `postgres` features).
 //!
-//! [`SealedValue`], [`SealedField`], [`RecordKey`], [`SealedToken`] and
-//! [`SealedMask`] bind and read as text columns in their text form
+//! [`SealedValue`], [`SealedField`], [`RecordKey`], [`SealedToken`],
+//! [`SealedMask`] and [`BlindIndex`] bind and read as text columns in their text form
 //! (`tierseal:` + base64url, the form JSON uses), so a sealed field needs
 //! no hand conversion:
 //!
@@ -22,7 +22,9 @@
 //! [`RecordKey`]: crate::RecordKey
 //! [`SealedToken`]: crate::SealedToken
 //! [`SealedMask`]: crate::SealedMask
+//! [`BlindIndex`]: crate::BlindIndex
 
+mod index;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "rusqlite")]

@@ -501,10 +501,7 @@ fn a_grant_carries_the_requirement_and_the_approver_key() {
         .keystore
         .issue_grant_requiring_approval(&clearance, REQUESTER, in_minutes(60), &[cards()])
         .unwrap();
-    assert_eq!(
-        grant[4], 2,
-        "a grant with a requirement is format version 2"
-    );
+    assert_eq!(grant[4], 3, "grants are written as format version 3");
     let info = GrantInfo::read(&grant).unwrap();
     assert_eq!(info.approval_required.len(), 1);
     assert_eq!(info.approval_required[0].tier, cards());
@@ -547,12 +544,20 @@ fn a_grant_carries_the_requirement_and_the_approver_key() {
         Err(Error::GrantInvalid { .. })
     ));
 
-    // Grants without a requirement keep format version 1.
+    let mut relabelled = grant.clone();
+    relabelled[4] = 2;
+    assert!(matches!(
+        Keyring::from_grant(&relabelled, &secret),
+        Err(Error::GrantInvalid { .. })
+    ));
+
+    // Grants without a requirement are version 3 too, with an empty list.
     let (plain, _) = fixture
         .keystore
         .issue_grant(&clearance, "plain-svc", in_minutes(60))
         .unwrap();
-    assert_eq!(plain[4], 1);
+    assert_eq!(plain[4], 3);
+    assert!(GrantInfo::read(&plain).unwrap().approval_required.is_empty());
     // A requirement for a tier the grant lacks is refused.
     assert!(matches!(
         fixture.keystore.issue_grant_requiring_approval(

@@ -379,10 +379,25 @@ fn a_version_1_keystore_opens_and_is_saved_as_the_current_version() {
     let saved = std::fs::read(&path).unwrap();
     assert_eq!(saved[4..6], 3u16.to_be_bytes());
 
-    let keystore = Keystore::open(&path, &V1_PASSPHRASE.into()).unwrap();
+    let mut keystore = Keystore::open(&path, &V1_PASSPHRASE.into()).unwrap();
     assert_eq!(version_lines(&keystore), V1_VERSIONS);
     let checkpoint = keystore.audit_checkpoint().unwrap();
     assert_eq!((checkpoint.seq, checkpoint.mac), (3, [7; 32]));
+    // Made before blind indexes: no index key until one is rotated in.
+    assert!(keystore.index_key_versions().is_empty());
+    let cards: tierseal::Tier = "restricted/cards".parse().unwrap();
+    assert!(matches!(
+        keystore.search_keyring(&tierseal::Clearance::none().with(cards.clone())),
+        Err(Error::NoIndexKey { .. })
+    ));
+    assert_eq!(keystore.rotate_index(&cards).unwrap(), 1);
+    drop(keystore);
+    let keystore = Keystore::open(&path, &V1_PASSPHRASE.into()).unwrap();
+    assert_eq!(version_lines(&keystore), V1_VERSIONS);
+    let search = keystore
+        .search_keyring(&tierseal::Clearance::none().with(cards.clone()))
+        .unwrap();
+    assert!(search.can_search(&cards) && !search.has_tier(&cards));
 }
 
 #[test]

@@ -1,0 +1,403 @@
+//! Blind-index keys in the keystore: one record per tier, with versions of
+//! its own, wrapped under the master key like tier keys but with their own
+//! AAD, so that an index key can never be taken for an encryption key.
+//!
+//! Rotating an index key adds a version and makes it primary; the older
+//! versions stay until the re-index job has recomputed every stored index
+//! value, and are then retired with [`Keystore::retire_index`].
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::WrappedTierKey;
+use super::{Keystore, unix_seconds, unknown, wrap_under};
+use crate::crypto::{CheckValue, KeyMaterial};
+use crate::index::{IndexKeys, IndexVersionKey};
+use crate::{Clearance, Error, Keyring, Tier};
+
+/// One tier's index key versions.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct IndexKeyRecord {
+    pub(crate) tier: Tier,
+    /// The version new index values are computed with.
+    pub(crate) primary: u32,
+    /// In increasing version order.
+    pub(crate) versions: Vec<IndexVersionRecord>,
+}
+
+/// One index key version.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct IndexVersionRecord {
+    pub(crate) version: u32,
+    /// Seconds since the Unix epoch.
+    pub(crate) created_at: u64,
+    pub(crate) check_value: CheckValue,
+    /// `None` once retired: the material is destroyed.
+    pub(crate) wrapped: Option<WrappedTierKey>,
+    /// When it was retired, in seconds since the Unix epoch.
+    pub(crate) retired_at: Option<u64>,
+}
+
+/// An index key version as [`Keystore::index_key_versions`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexKeyInfo {
+    /// The tier.
+    pub tier: Tier,
+    /// The version.
+    pub version: u32,
+    /// Whether new index values are computed with it.
+    pub primary: bool,
+    /// Created, in seconds since the Unix epoch.
+    pub created_at: u64,
+    /// Retired (material destroyed), in seconds since the Unix epoch.
+    pub retired_at: Option<u64>,
+    /// The key's public fingerprint.
+    pub check_value: CheckValue,
+}
+
+/// Checks the invariants of the index key records of a decoded body.
+pub(crate) fn check(records: &[IndexKeyRecord]) -> Result<(), &'static str> {
+    for (i, record) in records.iter().enumerate() {
+        if records
+            .iter()
+            .skip(i + 1)
+            .any(|other| other.tier == record.tier)
+        {
+            return Err("a tier's index keys are listed twice");
+        }
+        if !record
+            .versions
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if a.version < b.version))
+        {
+            return Err("index key versions are out of order");
+        }
+        let primary = record
+            .versions
+            .iter()
+            .find(|v| v.version == record.primary)
+            .ok_or("a tier's primary index key is missing")?;
+        if primary.wrapped.is_none() {
+            return Err("a tier's primary index key is retired");
+        }
+    }
+    Ok(())
+}
+
+/// AAD of an index key wrap: binds the key to its tier and version, and
+/// sets it apart from the tier (encryption) keys.
+pub(crate) fn index_key_aad(tier: &Tier, version: u32) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(64);
+    aad.extend_from_slice(b"tierseal/index-key\0");
+    aad.push(1);
+    aad.push(u8::try_from(tier.as_str().len()).unwrap_or(u8::MAX));
+    aad.extend_from_slice(tier.as_str().as_bytes());
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+impl IndexKeyRecord {
+    fn next_version(&self) -> u32 {
+        self.versions
+            .last()
+            .map_or(1, |v| v.version.saturating_add(1))
+    }
+}
+
+impl Keystore {
+    /// A fresh index key version of `tier`, wrapped under the master key.
+    pub(crate) fn new_index_version(
+        &self,
+        tier: &Tier,
+        version: u32,
+    ) -> Result<IndexVersionRecord, Error> {
+        let material = KeyMaterial::generate()?;
+        Ok(IndexVersionRecord {
+            version,
+            created_at: unix_seconds(SystemTime::now()),
+            check_value: material.check_value(),
+            wrapped: Some(wrap_under(
+                &self.root.master,
+                &material,
+                &index_key_aad(tier, version),
+            )?),
+            retired_at: None,
+        })
+    }
+
+    /// The index key record of a new tier, at version 1.
+    pub(crate) fn new_index_record(&self, tier: &Tier) -> Result<IndexKeyRecord, Error> {
+        Ok(IndexKeyRecord {
+            tier: tier.clone(),
+            primary: 1,
+            versions: vec![self.new_index_version(tier, 1)?],
+        })
+    }
+
+    /// The index key of `version`, unwrapped and checked, or `None` when
+    /// retired.
+    fn unwrap_index_key(
+        &self,
+        record: &IndexKeyRecord,
+        version: &IndexVersionRecord,
+    ) -> Result<Option<KeyMaterial>, Error> {
+        let Some(wrapped) = &version.wrapped else {
+            return Ok(None);
+        };
+        let material = self.unwrap_under_master(
+            wrapped,
+            &index_key_aad(&record.tier, version.version),
+            "an index key does not authenticate under the master key",
+        )?;
+        if material.check_value() != version.check_value {
+            return Err(Error::KeystoreCorrupt {
+                path: self.path.clone(),
+                reason: "an index key does not match its check value",
+            });
+        }
+        Ok(Some(material))
+    }
+
+    /// Checks that every stored index key unwraps (on open).
+    pub(crate) fn check_index_keys(&self) -> Result<(), Error> {
+        for record in &self.body.index_keys {
+            for version in &record.versions {
+                self.unwrap_index_key(record, version)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The live index keys of each tier of `tiers` that has any.
+    pub(crate) fn index_keys_for<'t>(
+        &self,
+        tiers: impl Iterator<Item = &'t Tier>,
+    ) -> Result<Vec<IndexKeys>, Error> {
+        let mut out = Vec::new();
+        for tier in tiers {
+            if self.body.tier(tier).is_none() {
+                return Err(unknown(tier));
+            }
+            let Some(record) = self.body.index_keys.iter().find(|r| r.tier == *tier) else {
+                continue;
+            };
+            let mut versions = Vec::new();
+            for version in &record.versions {
+                if let Some(material) = self.unwrap_index_key(record, version)? {
+                    versions.push(IndexVersionKey {
+                        version: version.version,
+                        check_value: version.check_value,
+                        material,
+                    });
+                }
+            }
+            out.push(IndexKeys {
+                tier: record.tier.clone(),
+                primary: record.primary,
+                versions,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A keyring that can compute the blind indexes of the tiers of
+    /// `search` and open nothing: for a service that looks records up by
+    /// IBAN or card number and must never read one. Opening a field of
+    /// such a tier fails with [`Error::NotGranted`].
+    ///
+    /// # Errors
+    /// [`Error::UnknownTier`], [`Error::NoIndexKey`] for a tier without an
+    /// index key (see [`rotate_index`](Self::rotate_index)).
+    pub fn search_keyring(&self, search: &Clearance) -> Result<Keyring, Error> {
+        self.keyring_with_search(&Clearance::none(), search)
+    }
+
+    /// A keyring that opens the tiers of `clearance` and computes the
+    /// blind indexes of the tiers of `clearance` and `search`.
+    ///
+    /// # Errors
+    /// As [`keyring`](Self::keyring) and [`search_keyring`](Self::search_keyring).
+    pub fn keyring_with_search(
+        &self,
+        clearance: &Clearance,
+        search: &Clearance,
+    ) -> Result<Keyring, Error> {
+        for tier in search.tiers() {
+            self.record(tier)?;
+            if !self.body.index_keys.iter().any(|r| r.tier == *tier) {
+                return Err(Error::NoIndexKey { tier: tier.clone() });
+            }
+        }
+        let keyring = self.keyring(clearance)?;
+        let mut tiers: Vec<Tier> = clearance.tiers().cloned().collect();
+        tiers.extend(search.tiers().cloned());
+        tiers.sort();
+        tiers.dedup();
+        Ok(keyring.with_index_keys(self.index_keys_for(tiers.iter())?))
+    }
+
+    /// Every index key version, by tier then version.
+    pub fn index_key_versions(&self) -> Vec<IndexKeyInfo> {
+        self.body
+            .index_keys
+            .iter()
+            .flat_map(|record| {
+                record.versions.iter().map(|v| IndexKeyInfo {
+                    tier: record.tier.clone(),
+                    version: v.version,
+                    primary: v.version == record.primary,
+                    created_at: v.created_at,
+                    retired_at: v.retired_at,
+                    check_value: v.check_value,
+                })
+            })
+            .collect()
+    }
+
+    /// Creates a new index key version of `tier` and makes it primary
+    /// (version 1 for a tier that has none yet, as in keystores made before
+    /// blind indexes). Returns the new version.
+    ///
+    /// Index values computed with the older versions stay valid for
+    /// lookups ([`Keyring::blind_index_candidates`]) until a re-index job
+    /// has recomputed them; then retire the old version with
+    /// [`retire_index`](Self::retire_index). Encryption keys are not
+    /// touched.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTier`], or an error saving the file.
+    pub fn rotate_index(&mut self, tier: &Tier) -> Result<u32, Error> {
+        self.record(tier)?;
+        let next = self
+            .body
+            .index_keys
+            .iter()
+            .find(|r| r.tier == *tier)
+            .map_or(1, IndexKeyRecord::next_version);
+        self.update(|store, body| {
+            let version = store.new_index_version(tier, next)?;
+            match body.index_keys.iter_mut().find(|r| r.tier == *tier) {
+                Some(record) => {
+                    record.versions.push(version);
+                    record.primary = next;
+                }
+                None => {
+                    body.index_keys.push(IndexKeyRecord {
+                        tier: tier.clone(),
+                        primary: next,
+                        versions: vec![version],
+                    });
+                    body.index_keys.sort_by(|a, b| a.tier.cmp(&b.tier));
+                }
+            }
+            Ok(())
+        })?;
+        Ok(next)
+    }
+
+    /// Retires index key `version` of `tier`: its material is destroyed,
+    /// and index values computed with it match nothing any more. Run the
+    /// re-index job first. The primary version cannot be retired.
+    ///
+    /// # Errors
+    /// [`Error::NoIndexKey`], [`Error::UnknownKeyVersion`],
+    /// [`Error::KeyRetired`], [`Error::KeyState`] for the primary, or an
+    /// error saving the file.
+    pub fn retire_index(&mut self, tier: &Tier, version: u32) -> Result<(), Error> {
+        let record = self
+            .body
+            .index_keys
+            .iter()
+            .find(|r| r.tier == *tier)
+            .ok_or_else(|| Error::NoIndexKey { tier: tier.clone() })?;
+        let entry = record
+            .versions
+            .iter()
+            .find(|v| v.version == version)
+            .ok_or(Error::UnknownKeyVersion {
+                tier: tier.clone(),
+                version,
+            })?;
+        if entry.wrapped.is_none() {
+            return Err(Error::KeyRetired {
+                tier: tier.clone(),
+                version,
+            });
+        }
+        if record.primary == version {
+            return Err(Error::KeyState {
+                action: "retire",
+                tier: tier.clone(),
+                version,
+                reason: "it is the primary index key; rotate the index key first",
+            });
+        }
+        let now = unix_seconds(SystemTime::now());
+        self.update(|_, body| {
+            if let Some(entry) = body
+                .index_keys
+                .iter_mut()
+                .find(|r| r.tier == *tier)
+                .and_then(|r| r.versions.iter_mut().find(|v| v.version == version))
+            {
+                entry.wrapped = None;
+                entry.retired_at = Some(now);
+            }
+            Ok(())
+        })
+    }
+
+    /// As [`issue_grant`](Self::issue_grant), with the index keys of the
+    /// tiers of `search` too: the grant can look records of those tiers
+    /// up by blind index without being able to open them (unless
+    /// `clearance` grants them as well).
+    ///
+    /// # Errors
+    /// As [`issue_grant`](Self::issue_grant) and
+    /// [`search_keyring`](Self::search_keyring).
+    pub fn issue_grant_with_search(
+        &mut self,
+        clearance: &Clearance,
+        search: &Clearance,
+        principal: &str,
+        expires_at: SystemTime,
+    ) -> Result<(Vec<u8>, crate::GrantSecret), Error> {
+        self.issue_grant_scoped(clearance, search, principal, expires_at, &[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{tier_key_aad, unwrap_under};
+    use super::*;
+    use crate::KdfProfile;
+
+    #[test]
+    fn an_index_key_never_unwraps_as_a_tier_key_and_a_swapped_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let mut keystore = Keystore::create(&path, &"pw".into(), KdfProfile::Test).unwrap();
+        let record = keystore.body.index_keys.first().unwrap().clone();
+        let wrapped = record.versions.first().unwrap().wrapped.clone().unwrap();
+        let master = &keystore.root.master;
+        assert!(unwrap_under(master, &wrapped, &index_key_aad(&record.tier, 1)).is_ok());
+        assert!(unwrap_under(master, &wrapped, &tier_key_aad(&record.tier, 1)).is_err());
+
+        // A body whose index key was replaced by the tier's encryption key
+        // (both under the master key) does not open.
+        keystore
+            .update(|_, body| {
+                let tier_key = body.tier(&record.tier).unwrap().versions[0].wrapped.clone();
+                body.index_keys[0].versions[0].wrapped = tier_key;
+                Ok(())
+            })
+            .unwrap();
+        drop(keystore);
+        let error = Keystore::open(&path, &"pw".into()).unwrap_err();
+        assert!(
+            matches!(error, Error::KeystoreCorrupt { reason, .. } if reason.contains("index key")),
+            "{error:?}"
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! Sealed customers in SQLite: one column per sealed field plus the blind
+//! index columns, a lookup by IBAN through the index, and three services
+//! that see different things of the row they found.
+//!
+//! Run it with `cargo run --example customers_sqlite --features sqlite`.
+//!
+//! The sealed fields are bound as TEXT through their token text
+//! (`to_text()` / `parse()`); the index columns bind as [`BlindIndex`]
+//! values directly (`tierseal`'s `rusqlite` feature).
+#![allow(clippy::print_stdout, reason = "an example prints its results")]
+
+#[path = "common/customers.rs"]
+#[allow(dead_code, reason = "shared with the PostgreSQL example")]
+mod common;
+
+use rusqlite::{Connection, params, params_from_iter};
+use tierseal::{BlindIndex, Classified, Error, Keyring, SealedRecord};
+
+use common::{BoxError, SealedCustomer, cards, ctx, describe, ensure};
+
+const SCHEMA: &str = "
+    CREATE TABLE customers (
+        customer_id   TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        email         TEXT NOT NULL,
+        email_index   TEXT NOT NULL,
+        iban          TEXT NOT NULL,
+        iban_mask     TEXT NOT NULL,
+        iban_index    TEXT NOT NULL,
+        tierseal_keys TEXT NOT NULL
+    );
+    CREATE INDEX customers_by_iban ON customers (iban_index);
+    CREATE INDEX customers_by_email ON customers (email_index);
+";
+
+const COLUMNS: &str =
+    "customer_id, name, email, email_index, iban, iban_mask, iban_index, tierseal_keys";
+
+fn insert(db: &Connection, sealed: &SealedCustomer) -> Result<(), BoxError> {
+    db.execute(
+        &format!("INSERT INTO customers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+        params![
+            sealed.customer_id,
+            sealed.name.to_text(),
+            sealed.email.to_text(),
+            sealed.email_index,
+            sealed.iban.to_text(),
+            common::mask_text(&sealed.iban_mask),
+            sealed.iban_index,
+            common::keys_text(&sealed.tierseal_keys)?,
+        ],
+    )?;
+    Ok(())
+}
+
+/// A TEXT column parsed as a tierseal type; a value that does not parse
+/// is a conversion error naming the column.
+fn parsed<T, E>(
+    r: &rusqlite::Row<'_>,
+    column: usize,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> rusqlite::Result<T>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let text: String = r.get(column)?;
+    parse(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedCustomer> {
+    Ok(SealedCustomer {
+        customer_id: r.get(0)?,
+        name: parsed(r, 1, str::parse)?,
+        email: parsed(r, 2, str::parse)?,
+        email_index: r.get(3)?,
+        iban: parsed(r, 4, str::parse)?,
+        iban_mask: parsed(r, 5, common::parse_mask)?,
+        iban_index: r.get(6)?,
+        tierseal_keys: parsed(r, 7, common::parse_keys)?,
+    })
+}
+
+/// `WHERE iban_index IN (...)`: one candidate per live index key version,
+/// so that rows not yet re-indexed after an index key rotation are found.
+fn find_by_iban(
+    db: &Connection,
+    keyring: &Keyring,
+    iban: &str,
+) -> Result<Vec<SealedCustomer>, BoxError> {
+    let candidates = SealedCustomer::index_iban_candidates(keyring, &iban.to_owned())?;
+    let placeholders = vec!["?"; candidates.len()].join(", ");
+    let mut statement = db.prepare(&format!(
+        "SELECT {COLUMNS} FROM customers WHERE iban_index IN ({placeholders})"
+    ))?;
+    let rows = statement.query_map(params_from_iter(candidates.iter()), read_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The re-index job after an index key rotation: in batches ordered by
+/// primary key (a cursor makes it resumable), recompute the index columns
+/// of rows whose index was computed with an older index key version.
+fn reindex(db: &mut Connection, keyring: &Keyring, batch: usize) -> Result<usize, BoxError> {
+    let mut cursor = String::new();
+    let mut changed = 0;
+    loop {
+        let tx = db.transaction()?;
+        let rows: Vec<SealedCustomer> = {
+            let mut statement = tx.prepare(&format!(
+                "SELECT {COLUMNS} FROM customers WHERE customer_id > ?1 ORDER BY customer_id LIMIT ?2"
+            ))?;
+            statement
+                .query_map(params![cursor, i64::try_from(batch)?], read_row)?
+                .collect::<Result<_, _>>()?
+        };
+        let Some(last) = rows.last() else {
+            break;
+        };
+        cursor.clone_from(&last.customer_id);
+        for mut sealed in rows {
+            if sealed.reindex(keyring, &ctx("reindex-job"))? {
+                tx.execute(
+                    "UPDATE customers SET iban_index = ?1, email_index = ?2 WHERE customer_id = ?3",
+                    params![sealed.iban_index, sealed.email_index, sealed.customer_id],
+                )?;
+                changed += 1;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(changed)
+}
+
+fn main() -> Result<(), BoxError> {
+    let mut services = common::services()?;
+    let mut db = Connection::open(services.dir.path().join("customers.db"))?;
+    db.execute_batch(SCHEMA)?;
+
+    // Onboarding seals and stores every customer.
+    let tx = db.transaction()?;
+    for customer in common::customers() {
+        insert(&tx, &customer.seal(&services.onboarding)?)?;
+    }
+    tx.commit()?;
+    println!("stored {} sealed customers", common::customers().len());
+
+    // A caller gives an IBAN, spaced and cased their own way.
+    let asked = "de89370400440532013000";
+    for (service, keyring) in [
+        ("payments", &services.payments),
+        ("support", &services.support),
+        ("screening", &services.screening),
+    ] {
+        let found = find_by_iban(&db, keyring, asked)?;
+        ensure(
+            found.len() == 1,
+            "the lookup by IBAN finds exactly one customer",
+        )?;
+        let Some(sealed) = found.first() else {
+            continue;
+        };
+        let view = sealed.open(keyring, &ctx(service))?;
+        println!("{service:<10} found {}", describe(&view));
+        match service {
+            "payments" => ensure(
+                sealed.open_all(keyring, &ctx(service))?.iban == "DE89 3704 0044 0532 0130 00",
+                "payments reads the IBAN",
+            )?,
+            "support" => ensure(
+                view.iban.is_withheld() && view.name.value().is_some(),
+                "support reads the name, not the IBAN",
+            )?,
+            _ => {
+                ensure(view.name.is_withheld(), "screening reads nothing")?;
+                ensure(
+                    matches!(
+                        SealedRecord::open_all(sealed, keyring, &ctx(service)),
+                        Err(Error::NotGranted { .. })
+                    ),
+                    "screening cannot open the record",
+                )?;
+                println!("{service:<10} cannot open it: search only");
+            }
+        }
+    }
+    ensure(
+        find_by_iban(&db, &services.support, "FR76 3000 6000 0112 3456 7890 189")?.is_empty(),
+        "an unknown IBAN finds nothing",
+    )?;
+
+    // The custodian rotates the cards index key; until the re-index job
+    // has run, lookups match either version.
+    let version = services.keystore.rotate_index(&cards())?;
+    services.reload()?;
+    println!("rotated the cards index key to v{version}");
+    ensure(
+        find_by_iban(&db, &services.support, asked)?.len() == 1,
+        "found mid-rotation",
+    )?;
+    let changed = reindex(&mut db, &services.payments, 3)?;
+    println!("re-indexed {changed} rows");
+    ensure(changed == common::customers().len(), "every row re-indexed")?;
+    ensure(
+        reindex(&mut db, &services.payments, 3)? == 0,
+        "a second run changes nothing",
+    )?;
+    services.keystore.retire_index(&cards(), version - 1)?;
+    services.reload()?;
+    let found = find_by_iban(&db, &services.screening, asked)?;
+    ensure(found.len() == 1, "found after the old index key is retired")?;
+    let stored: BlindIndex = db.query_row(
+        "SELECT iban_index FROM customers WHERE customer_id = 'cus_001'",
+        [],
+        |r| r.get(0),
+    )?;
+    ensure(
+        stored.version() == version,
+        "the stored index names the new version",
+    )?;
+    println!(
+        "after retiring index key v{}: still found, stored as v{}",
+        version - 1,
+        stored.version()
+    );
+    Ok(())
+}
