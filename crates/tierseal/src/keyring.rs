@@ -32,6 +32,19 @@ pub struct Keyring {
     purpose_threshold: Level,
     /// Whether version-1 clear masks (never authenticated) are shown.
     legacy_clear_masks: bool,
+    // issue 14: a seal-only keyring's public keys (empty otherwise).
+    /// The tiers this keyring can only seal to, with their public keys.
+    pub(crate) public: Vec<PublicTierKey>,
+    /// The serial of the public key set `public` came from (0 without one).
+    pub(crate) public_serial: u64,
+}
+
+/// A tier's primary public key, as a seal-only keyring holds it.
+#[derive(Clone)]
+pub(crate) struct PublicTierKey {
+    pub(crate) tier: Tier,
+    pub(crate) key_version: u32,
+    pub(crate) key: crate::envelope::public_wrap::ParsedPublicKey,
 }
 
 /// The keys a keyring holds for one tier.
@@ -111,6 +124,8 @@ impl Keyring {
             audit: None,
             purpose_threshold: Level::Confidential,
             legacy_clear_masks: false,
+            public: Vec::new(),
+            public_serial: 0,
         })
     }
 
@@ -123,6 +138,8 @@ impl Keyring {
             audit: None,
             purpose_threshold: Level::Confidential,
             legacy_clear_masks: false,
+            public: Vec::new(),
+            public_serial: 0,
         }
     }
 
@@ -207,9 +224,21 @@ impl Keyring {
         self.tiers.iter().find(|keys| keys.tier.as_str() == name)
     }
 
-    /// The keys for `name`, or `NotGranted` (or `Malformed` when `name` is
-    /// not even a tier).
+    /// The public key a seal-only keyring seals `name` to; `None` on a
+    /// keyring that holds the tier's keys (it seals symmetrically).
+    pub(crate) fn public_key(&self, name: &str) -> Option<&PublicTierKey> {
+        self.public.iter().find(|key| key.tier.as_str() == name)
+    }
+
+    /// The keys for `name`, or `SealOnly` when the keyring holds only the
+    /// tier's public key, `NotGranted` (or `Malformed` when `name` is not
+    /// even a tier).
     pub(crate) fn require(&self, name: &str) -> Result<&TierKeys, Error> {
+        if let Some(public) = self.public_key(name) {
+            return Err(Error::SealOnly {
+                tier: public.tier.clone(),
+            });
+        }
         self.find(name).ok_or_else(|| match name.parse::<Tier>() {
             Ok(tier) => Error::NotGranted { tier },
             Err(_) => Error::malformed("the tier name in the header is invalid"),
@@ -250,6 +279,16 @@ impl fmt::Debug for Keyring {
         let mut map = f.debug_map();
         for keys in &self.tiers {
             map.entry(&format_args!("{}", keys.tier), &Versions(keys));
+        }
+        for public in &self.public {
+            map.entry(
+                &format_args!("{}", public.tier),
+                &format_args!(
+                    "seal-only v{} ({})",
+                    public.key_version,
+                    public.key.suite()
+                ),
+            );
         }
         map.finish()
     }

@@ -66,6 +66,7 @@ mod error;
 mod grant;
 mod keyring;
 mod keystore;
+mod public_keys;
 pub mod mask;
 mod revealed;
 
@@ -74,12 +75,13 @@ pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
 pub use classified::{Classification, Classified, FieldClassification, SealedRecord};
 pub use crypto::CheckValue;
 pub use envelope::{
-    Binding, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField, SealedMask,
+    Binding, HpkeSuite, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField, SealedMask,
     SealedToken, SealedValue, TEXT_PREFIX,
 };
 pub use error::Error;
 pub use grant::{GrantInfo, GrantSecret};
 pub use keyring::Keyring;
+pub use public_keys::{PublicKeySet, PublishedKey, PublisherKey};
 pub use keystore::{
     AuditCheckpoint, CUSTODIAN, DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, DualControlOp,
     GrantId, IssuedGrant, IssuedTier, KdfParams, KdfProfile, KeyState, KeyVersionInfo, Keystore,

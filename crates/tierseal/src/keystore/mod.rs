@@ -17,6 +17,7 @@
 mod file;
 mod kdf;
 mod model;
+mod public_keys;
 mod share_file;
 mod shares;
 
@@ -924,6 +925,9 @@ fn for_each_wrapped_key(
     }
     if let Some(wrapped) = &mut body.audit_key {
         f(AUDIT_KEY_AAD, wrapped)?;
+    }
+    if let Some(wrapped) = &mut body.publisher_key {
+        f(public_keys::PUBLISHER_KEY_AAD, wrapped)?;
     }
     Ok(())
 }

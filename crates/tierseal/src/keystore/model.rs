@@ -30,6 +30,29 @@ pub(crate) struct Body {
     pub(crate) share_generation: u32,
     /// The operations that need M custodians (empty without shares).
     pub(crate) dual_control: Vec<super::shares::DualControlOp>,
+    // issue 14: public-key (HPKE) sealing (see `public_keys`).
+    /// Each tier's HPKE suite where it is not the default (X25519).
+    pub(crate) hpke_suites: Vec<(Tier, crate::HpkeSuite)>,
+    /// The Ed25519 seed that signs published public key sets, wrapped
+    /// under the master key; drawn on the first publish.
+    pub(crate) publisher_key: Option<WrappedTierKey>,
+    /// The serial of the last public key set published: each publish takes
+    /// the next, so seal-only keyrings can refuse a replayed older set.
+    pub(crate) public_key_set_serial: u64,
+}
+
+/// The version-3 body before the public-key fields were appended (issue
+/// 13's fields only), read so such files keep opening.
+#[derive(Deserialize)]
+struct BodyV3Shares {
+    tiers: Vec<TierRecord>,
+    audit_key: Option<WrappedTierKey>,
+    grants: Vec<IssuedGrant>,
+    audit_checkpoint: Option<AuditCheckpoint>,
+    keystore_id: Option<super::shares::KeystoreId>,
+    share_set: Option<super::shares::ShareSet>,
+    share_generation: u32,
+    dual_control: Vec<super::shares::DualControlOp>,
 }
 
 /// The keystore body of file format version 2, read to upgrade old files.
@@ -70,7 +93,20 @@ impl Body {
                     ..Body::default()
                 })
             }
-            3 => postcard::from_bytes(bytes).ok(),
+            3 => postcard::from_bytes(bytes).ok().or_else(|| {
+                let old: BodyV3Shares = postcard::from_bytes(bytes).ok()?;
+                Some(Body {
+                    tiers: old.tiers,
+                    audit_key: old.audit_key,
+                    grants: old.grants,
+                    audit_checkpoint: old.audit_checkpoint,
+                    keystore_id: old.keystore_id,
+                    share_set: old.share_set,
+                    share_generation: old.share_generation,
+                    dual_control: old.dual_control,
+                    ..Body::default()
+                })
+            }),
             _ => None,
         }
     }
