@@ -26,7 +26,7 @@ use crate::{Clearance, Error, Level, Tier};
 /// `Confidential` by default).
 pub struct Keyring {
     tiers: Vec<TierKeys>,
-    writer: String,
+    pub(crate) writer: String,
     audit_key: Option<AuditKey>,
     audit: Option<Arc<dyn AuditSink>>,
     purpose_threshold: Level,

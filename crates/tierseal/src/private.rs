@@ -19,7 +19,7 @@ pub use crate::envelope::Within;
 /// field's mask when one is stored and the keyring may open it.
 ///
 /// # Errors
-/// Every error but [`Error::NotGranted`]; a mask that fails to open fails
+/// Every error but [`Error::NotGranted`] and [`Error::SealOnly`]; a mask that fails to open fails
 /// the view ([`Error::Integrity`], [`Error::MaskDowngrade`]).
 pub fn reveal<T: DeserializeOwned>(
     opener: &mut RecordOpener<'_>,
@@ -30,14 +30,19 @@ pub fn reveal<T: DeserializeOwned>(
 ) -> Result<Revealed<T>, Error> {
     match opener.open_field(tier, field_id, field) {
         Ok(value) => Ok(Revealed::Value(value)),
-        Err(Error::NotGranted { .. }) => {
+        // A seal-only keyring (issue 14) is withheld like a missing tier.
+        Err(Error::NotGranted { .. } | Error::SealOnly { .. }) => {
             let mask = match mask {
                 None => None,
                 Some(mask) => match opener.open_mask(field_id, field, mask) {
                     Ok(text) => Some(text),
                     // Unreadable or unauthenticated: show no mask rather
                     // than one nobody can vouch for.
-                    Err(Error::NotGranted { .. } | Error::UnauthenticatedMask { .. }) => None,
+                    Err(
+                        Error::NotGranted { .. }
+                        | Error::SealOnly { .. }
+                        | Error::UnauthenticatedMask { .. },
+                    ) => None,
                     Err(error) => return Err(error),
                 },
             };

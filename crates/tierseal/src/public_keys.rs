@@ -306,6 +306,7 @@ impl Keyring {
     /// with [`Error::SealOnly`].
     pub fn seal_only(set: &PublicKeySet) -> Keyring {
         let mut keyring = Keyring::empty();
+        "seal-only".clone_into(&mut keyring.writer);
         keyring.install_public_keys(set);
         keyring
     }
