@@ -16,6 +16,8 @@ mod token;
 mod value;
 #[cfg(test)]
 mod vectors;
+#[cfg(test)]
+mod hpke_vectors;
 
 use aes_gcm::Aes256Gcm;
 use serde::Serialize;
