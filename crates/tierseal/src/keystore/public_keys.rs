@@ -81,6 +81,25 @@ impl Keystore {
     /// [`Error::KeystoreCorrupt`], [`Error::Randomness`], or an error
     /// saving the file (nothing is published then).
     pub fn publish_public_keys(&mut self) -> Result<(Vec<u8>, PublicKeySet), Error> {
+        self.publish_public_keys_for(None)
+    }
+
+    /// As [`publish_public_keys`](Self::publish_public_keys), for the tiers
+    /// of `clearance` only (a seal-only grant): a service holding it can
+    /// seal to those tiers and no other.
+    ///
+    /// # Errors
+    /// [`Error::UnknownTier`] for a tier the keystore lacks, and as
+    /// [`publish_public_keys`](Self::publish_public_keys).
+    pub fn publish_public_keys_for(
+        &mut self,
+        clearance: Option<&crate::Clearance>,
+    ) -> Result<(Vec<u8>, PublicKeySet), Error> {
+        if let Some(clearance) = clearance {
+            for tier in clearance.tiers() {
+                self.record(tier)?;
+            }
+        }
         let serial = self.body.public_key_set_serial.saturating_add(1);
         let fresh_seed = match self.body.publisher_key {
             Some(_) => None,
@@ -98,7 +117,8 @@ impl Keystore {
             reason: "the publisher key is missing",
         })?;
         let mut tiers = Vec::with_capacity(self.body.tiers.len());
-        for record in &self.body.tiers {
+        let wanted = |tier: &Tier| clearance.is_none_or(|c| c.tiers().any(|t| t == tier));
+        for record in self.body.tiers.iter().filter(|r| wanted(&r.tier)) {
             let version = record
                 .versions
                 .iter()
