@@ -244,7 +244,8 @@ fn seal_with<K: Kem>(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let mut rng = Drawn::new()?;
-    let mut buf = *data_key;
+    // Encrypted in place; wiped on drop in case sealing fails half way.
+    let mut buf = Zeroizing::new(*data_key);
     let sealed = hpke::single_shot_seal_inout_detached_with_rng::<AesGcm256, HkdfSha256, K>(
         &OpModeS::Base,
         public,
@@ -255,7 +256,7 @@ fn seal_with<K: Kem>(
     );
     let (enc, tag) = sealed.map_err(|_| Error::malformed("the public key refused encapsulation"))?;
     out.extend_from_slice(&enc.to_bytes());
-    out.extend_from_slice(&buf);
+    out.extend_from_slice(buf.as_slice());
     out.extend_from_slice(&tag.to_bytes());
     Ok(())
 }
