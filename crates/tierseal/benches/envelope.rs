@@ -640,9 +640,7 @@ fn bench_seal_only(c: &mut Criterion) {
         open_record(&full, &xwing, &pool[i].id, &sealed_xwing[i])
     });
     group.finish();
-    let size = |sealed: &(RecordKeys, Vec<SealedField>)| {
-        sealed.0.keys()[0].as_bytes().len()
-    };
+    let size = |sealed: &(RecordKeys, Vec<SealedField>)| sealed.0.keys()[0].as_bytes().len();
     println!(
         "record key bytes: symmetric {}, x25519 {}, xwing {}",
         size(&sealed_full[0]),

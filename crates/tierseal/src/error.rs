@@ -447,9 +447,7 @@ pub enum Error {
     /// A public key set older than the one already loaded was offered: a
     /// replay of an old set (which could point sealing at a retired key
     /// version) is refused.
-    #[error(
-        "public key set refused: its serial {offered} is older than the loaded set's {loaded}"
-    )]
+    #[error("public key set refused: its serial {offered} is older than the loaded set's {loaded}")]
     PublicKeySetRollback {
         /// The serial of the set already loaded.
         loaded: u64,

@@ -283,11 +283,7 @@ impl fmt::Debug for Keyring {
         for public in &self.public {
             map.entry(
                 &format_args!("{}", public.tier),
-                &format_args!(
-                    "seal-only v{} ({})",
-                    public.key_version,
-                    public.key.suite()
-                ),
+                &format_args!("seal-only v{} ({})", public.key_version, public.key.suite()),
             );
         }
         map.finish()

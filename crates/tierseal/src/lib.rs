@@ -66,8 +66,8 @@ mod error;
 mod grant;
 mod keyring;
 mod keystore;
-mod public_keys;
 pub mod mask;
+mod public_keys;
 mod revealed;
 
 pub use access::AccessContext;
@@ -75,19 +75,19 @@ pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
 pub use classified::{Classification, Classified, FieldClassification, SealedRecord};
 pub use crypto::CheckValue;
 pub use envelope::{
-    Binding, HpkeSuite, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField, SealedMask,
-    SealedToken, SealedValue, TEXT_PREFIX,
+    Binding, HpkeSuite, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField,
+    SealedMask, SealedToken, SealedValue, TEXT_PREFIX,
 };
 pub use error::Error;
 pub use grant::{GrantInfo, GrantSecret};
 pub use keyring::Keyring;
-pub use public_keys::{PublicKeySet, PublishedKey, PublisherKey};
 pub use keystore::{
     AuditCheckpoint, CUSTODIAN, DEFAULT_CRYPTOPERIOD_DAYS, DEFAULT_LOCK_WAIT, DualControlOp,
     GrantId, IssuedGrant, IssuedTier, KdfParams, KdfProfile, KeyState, KeyVersionInfo, Keystore,
     KeystoreId, NewShare, Passphrase, RESERVED_PRINCIPALS, ShareInfo, ShareKey, ShareSetInfo,
     SplitPlan, SplitSpec,
 };
+pub use public_keys::{PublicKeySet, PublishedKey, PublisherKey};
 pub use revealed::{Revealed, Withheld};
 /// Derives [`Classified`] (see there for the attribute syntax).
 pub use tierseal_derive::Classified;

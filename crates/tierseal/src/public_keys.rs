@@ -60,10 +60,11 @@ impl FromStr for PublisherKey {
 
     /// Parses 64 lowercase hex digits.
     fn from_str(text: &str) -> Result<PublisherKey, Error> {
-        let bytes = crypto::from_hex::<32>(text.trim().as_bytes()).ok_or(Error::InvalidParameter {
-            what: "publisher key",
-            reason: "expected 64 lowercase hex digits",
-        })?;
+        let bytes =
+            crypto::from_hex::<32>(text.trim().as_bytes()).ok_or(Error::InvalidParameter {
+                what: "publisher key",
+                reason: "expected 64 lowercase hex digits",
+            })?;
         VerifyingKey::from_bytes(&bytes).map_err(|_| Error::InvalidParameter {
             what: "publisher key",
             reason: "not an Ed25519 public key",
@@ -213,8 +214,7 @@ impl PublicKeySet {
                 return Err(invalid("a tier appears twice"));
             }
             let mut bytes = vec![0u8; entry.public_key.len() / 2];
-            if entry.public_key.len() % 2 != 0
-                || !hex_into(entry.public_key.as_bytes(), &mut bytes)
+            if entry.public_key.len() % 2 != 0 || !hex_into(entry.public_key.as_bytes(), &mut bytes)
             {
                 return Err(invalid("a public key is not hex"));
             }

@@ -13,9 +13,9 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use tierseal::audit::{Action, AuditEvent, AuditSink};
 use tierseal::{
-    AccessContext, Binding, Classified, Clearance, Error, HpkeSuite, KdfProfile, Keyring,
-    Keystore, Level, PublicKeySet, PublisherKey, RecordKeys, RecordOpener, RecordSealer,
-    Rewrapped, SealedToken, SealedValue, Tier,
+    AccessContext, Binding, Classified, Clearance, Error, HpkeSuite, KdfProfile, Keyring, Keystore,
+    Level, PublicKeySet, PublisherKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped,
+    SealedToken, SealedValue, Tier,
 };
 
 static CTX: LazyLock<AccessContext> =
@@ -180,7 +180,9 @@ fn seal_only_output_opens_with_a_full_keyring() {
         PAN
     );
     assert_eq!(
-        opener.open_field::<u64>(&payroll(), "salary", &pay).unwrap(),
+        opener
+            .open_field::<u64>(&payroll(), "salary", &pay)
+            .unwrap(),
         9_100
     );
     opener.finish().unwrap();
@@ -249,7 +251,10 @@ fn a_swapped_or_altered_public_key_set_is_refused() {
     let (forged, impostor_key, _) = impostor.publish();
     assert_ne!(pinned, impostor_key);
     let error = PublicKeySet::verify(&forged, &pinned).unwrap_err();
-    assert!(matches!(error, Error::PublicKeySetInvalid { .. }), "{error}");
+    assert!(
+        matches!(error, Error::PublicKeySetInvalid { .. }),
+        "{error}"
+    );
 
     // The impostor's set relabelled with the pinned signer.
     let text = String::from_utf8(forged.clone()).unwrap();
@@ -349,7 +354,9 @@ fn public_key_tokens_bind_the_same_context_as_symmetric_ones() {
     let keys_a = a.finish();
     let other = Binding::new("Customer", "").with_record_id("cus_043");
     let mut b = RecordSealer::new(&seal_only, other);
-    let _ = b.seal_field(&cards(), "card_number", "5500000000000004").unwrap();
+    let _ = b
+        .seal_field(&cards(), "card_number", "5500000000000004")
+        .unwrap();
     let keys_b = b.finish();
     let mut opener = RecordOpener::new(&full, &keys_b, other, &CTX);
     assert!(integrity(opener.open_field(
@@ -440,10 +447,7 @@ fn rotate_refresh_rewrap_retire() {
     );
 
     // Retire v1: the private key derived from it is gone with it.
-    fixture
-        .keystore
-        .retire_despite_grants(&cards(), 1)
-        .unwrap();
+    fixture.keystore.retire_despite_grants(&cards(), 1).unwrap();
     fixture.keystore.retire_despite_grants(&iban(), 1).unwrap();
     let full = fixture.full();
     assert!(matches!(
@@ -552,7 +556,12 @@ fn debug_and_errors_show_nothing_secret() {
         format!("{set:?}"),
         format!("{pinned:?}"),
         format!("{value:?}"),
-        format!("{}", value.open::<String>(&seal_only, binding(), &CTX).unwrap_err()),
+        format!(
+            "{}",
+            value
+                .open::<String>(&seal_only, binding(), &CTX)
+                .unwrap_err()
+        ),
         format!("{}", PublicKeySet::verify(b"{}", &pinned).unwrap_err()),
     ];
     let full = format!("{:?}", fixture.full());

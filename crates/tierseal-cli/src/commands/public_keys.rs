@@ -34,7 +34,10 @@ pub(super) fn issue_seal_only(
 ) -> Result<ExitCode, CliError> {
     refuse_overwrite(&args.out, args.force)?;
     let mut keystore = open_keystore(global)?;
-    let who = format!("seal-only grant to {} for {}", args.principal, args.clearance);
+    let who = format!(
+        "seal-only grant to {} for {}",
+        args.principal, args.clearance
+    );
     write_set(
         global,
         &mut keystore,
@@ -67,10 +70,7 @@ fn write_set(
         Ok(set)
     })();
     if let Ok(set) = &written {
-        intent.note(format!(
-            "public key set serial {}: {what}",
-            set.serial()
-        ));
+        intent.note(format!("public key set serial {}: {what}", set.serial()));
     }
     let set = intent.finish(written, keystore)?;
     let mut lines = format!(

@@ -1,6 +1,4 @@
-use tierseal::{
-    Binding, Error, HpkeSuite, Keyring, PublicKeySet, PublisherKey, SealedValue, Tier,
-};
+use tierseal::{Binding, Error, HpkeSuite, Keyring, PublicKeySet, PublisherKey, SealedValue, Tier};
 
 use crate::{Env, stderr, stdout};
 
@@ -41,7 +39,10 @@ fn add_tier_with_a_suite_publish_and_seal_only_grant() {
     let key = pinned(&text);
     assert!(text.contains("restricted/iban v1 xwing"), "{text}");
     assert_eq!(env.open().publisher_key().unwrap(), Some(key));
-    assert_eq!(env.open().hpke_suite(&"restricted/iban".parse().unwrap()), HpkeSuite::XWing);
+    assert_eq!(
+        env.open().hpke_suite(&"restricted/iban".parse().unwrap()),
+        HpkeSuite::XWing
+    );
 
     // A second publish refuses to overwrite, then takes the next serial.
     assert!(
@@ -63,8 +64,8 @@ fn add_tier_with_a_suite_publish_and_seal_only_grant() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(!env.path("checkout.keys.secret").exists());
-    let set = PublicKeySet::verify(&std::fs::read(env.path("checkout.keys")).unwrap(), &key)
-        .unwrap();
+    let set =
+        PublicKeySet::verify(&std::fs::read(env.path("checkout.keys")).unwrap(), &key).unwrap();
     assert!(set.serial() > first.serial());
     let cards: Tier = "restricted/cards".parse().unwrap();
     assert_eq!(set.keys().len(), 1);
@@ -104,7 +105,14 @@ fn add_tier_with_a_suite_publish_and_seal_only_grant() {
     // Without --seal-only, --expires is still required.
     assert!(
         !env.cmd()
-            .args(["grant", "issue", "--principal", "p", "--clearance", "internal"])
+            .args([
+                "grant",
+                "issue",
+                "--principal",
+                "p",
+                "--clearance",
+                "internal"
+            ])
             .args(["--out", "x.grant"])
             .output()
             .unwrap()

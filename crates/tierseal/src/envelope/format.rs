@@ -195,7 +195,9 @@ impl<'a> Token<'a> {
         match (version, kind.has_public_wrap()) {
             (Version::V3, false) => return Err(Error::UnsupportedFormat { version: 3 }),
             (Version::V1 | Version::V2, true) => {
-                return Err(Error::malformed("a public-key token must be format version 3"));
+                return Err(Error::malformed(
+                    "a public-key token must be format version 3",
+                ));
             }
             _ => {}
         }

@@ -89,7 +89,9 @@ fn generate() -> Value {
         let record_random = randomness(seed + 8);
         let (keys, field) = fixed_randomness::with(&record_random, || {
             let mut record = RecordSealer::new(&sealer, binding);
-            let field = record.seal_field(&tier, "iban", "GB33BUKB20201555555555").unwrap();
+            let field = record
+                .seal_field(&tier, "iban", "GB33BUKB20201555555555")
+                .unwrap();
             (record.finish(), field)
         });
         vectors.push(json!({
@@ -146,12 +148,10 @@ fn hpke_vectors_are_frozen_and_open() {
             value.open::<String>(&keyring, binding, &ctx()).unwrap(),
             vector["sealed_value"]["value"].as_str().unwrap()
         );
-        let key = super::RecordKey::from_bytes(unhex(
-            vector["record"]["record_key"].as_str().unwrap(),
-        ))
-        .unwrap();
-        let keys: super::RecordKeys =
-            serde_json::from_value(json!([key.to_text()])).unwrap();
+        let key =
+            super::RecordKey::from_bytes(unhex(vector["record"]["record_key"].as_str().unwrap()))
+                .unwrap();
+        let keys: super::RecordKeys = serde_json::from_value(json!([key.to_text()])).unwrap();
         let field =
             SealedField::from_bytes(unhex(vector["record"]["field"].as_str().unwrap())).unwrap();
         let ctx = ctx();
@@ -176,7 +176,10 @@ fn public_key_tokens_parse_strictly() {
         let bytes = unhex(vector["sealed_value"]["token"].as_str().unwrap());
         let field_start = bytes.len() - 16 - 12 - 17;
         for len in 0..field_start {
-            assert!(SealedValue::from_bytes(bytes[..len].to_vec()).is_err(), "{len}");
+            assert!(
+                SealedValue::from_bytes(bytes[..len].to_vec()).is_err(),
+                "{len}"
+            );
         }
         let key = unhex(vector["record"]["record_key"].as_str().unwrap());
         for len in 0..key.len() {

@@ -8,6 +8,8 @@
 
 mod binding;
 pub(crate) mod format;
+#[cfg(test)]
+mod hpke_vectors;
 pub(crate) mod public_wrap;
 mod record;
 #[cfg(test)]
@@ -16,8 +18,6 @@ mod token;
 mod value;
 #[cfg(test)]
 mod vectors;
-#[cfg(test)]
-mod hpke_vectors;
 
 use aes_gcm::Aes256Gcm;
 use serde::Serialize;

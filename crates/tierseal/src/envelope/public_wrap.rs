@@ -38,7 +38,9 @@ use crate::{Error, Keyring, Tier};
 /// created and written in every public-key token (its suite byte).
 ///
 /// Both use HKDF-SHA256 and AES-256-GCM; they differ in the KEM.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum HpkeSuite {
     /// DHKEM(X25519, HKDF-SHA256) (KEM id 0x0020): suite byte 1; 32-byte
@@ -225,7 +227,12 @@ impl hpke::rand_core::TryCryptoRng for Drawn {}
 
 /// The HPKE `info` of a data-key wrap: a domain tag, then format version,
 /// suite byte, tier (length-prefixed) and key version.
-pub(crate) fn wrap_info(version: Version, suite: HpkeSuite, tier: &str, key_version: u32) -> Vec<u8> {
+pub(crate) fn wrap_info(
+    version: Version,
+    suite: HpkeSuite,
+    tier: &str,
+    key_version: u32,
+) -> Vec<u8> {
     let mut info = Vec::with_capacity(32 + tier.len());
     info.extend_from_slice(b"tierseal/hpke-wrap");
     info.push(b'H');
@@ -254,7 +261,8 @@ fn seal_with<K: Kem>(
         b"",
         &mut rng,
     );
-    let (enc, tag) = sealed.map_err(|_| Error::malformed("the public key refused encapsulation"))?;
+    let (enc, tag) =
+        sealed.map_err(|_| Error::malformed("the public key refused encapsulation"))?;
     out.extend_from_slice(&enc.to_bytes());
     out.extend_from_slice(buf.as_slice());
     out.extend_from_slice(&tag.to_bytes());
@@ -269,7 +277,14 @@ pub(crate) fn new_data_key(
     out: &mut Vec<u8>,
 ) -> Result<Aes256Gcm, Error> {
     let (data_key, _) = crypto::fresh_data_key_and_wrap_nonce()?;
-    write_wrap(public.key_version, &public.key, public.tier.as_str(), version, &data_key, out)?;
+    write_wrap(
+        public.key_version,
+        &public.key,
+        public.tier.as_str(),
+        version,
+        &data_key,
+        out,
+    )?;
     Ok(crypto::cipher_for(&data_key))
 }
 
@@ -327,7 +342,9 @@ fn unwrap(
     let ikm = derivation_ikm(wrap.suite, &key.material);
     let info = wrap_info(version, wrap.suite, keys.tier.as_str(), wrap.key_version);
     match wrap.suite {
-        HpkeSuite::X25519 => open_with::<X25519HkdfSha256>(ikm.as_slice(), wrap.enc, &info, wrap.wrapped),
+        HpkeSuite::X25519 => {
+            open_with::<X25519HkdfSha256>(ikm.as_slice(), wrap.enc, &info, wrap.wrapped)
+        }
         HpkeSuite::XWing => open_with::<XWing>(ikm.as_slice(), wrap.enc, &info, wrap.wrapped),
     }
     .map_err(|_| integrity(&keys.tier, wrap.key_version))

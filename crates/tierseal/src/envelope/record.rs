@@ -186,11 +186,7 @@ impl<'a> RecordSealer<'a> {
             .as_mut()
             .filter(|_| tier.level() == crate::Level::Restricted)
         {
-            trail.sealed(
-                field_id,
-                tier,
-                slot.key.token().key_version(),
-            );
+            trail.sealed(field_id, tier, slot.key.token().key_version());
         }
         Ok(SealedField::from_valid_bytes(out))
     }
@@ -207,7 +203,12 @@ impl<'a> RecordSealer<'a> {
             let mut bytes = Vec::with_capacity(
                 format::header_len(tier.as_str()) + format::public_wrap_len(public.key.suite()),
             );
-            format::write_header(&mut bytes, Version::V3, Kind::PublicRecordKey, tier.as_str());
+            format::write_header(
+                &mut bytes,
+                Version::V3,
+                Kind::PublicRecordKey,
+                tier.as_str(),
+            );
             let cipher = super::public_wrap::new_data_key(public, Version::V3, &mut bytes)?;
             self.slots.push(SealSlot {
                 tier: tier.clone(),

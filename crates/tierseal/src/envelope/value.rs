@@ -175,11 +175,5 @@ fn decrypt<T: DeserializeOwned>(
     let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
     format::field_aad(&mut aad, token.version, token.tier, &binding)?;
     let mut scratch = Zeroizing::new(Vec::with_capacity(field.ciphertext.len()));
-    super::open_field(
-        &cipher,
-        &aad,
-        &field,
-        &mut scratch,
-        (tier, key_version),
-    )
+    super::open_field(&cipher, &aad, &field, &mut scratch, (tier, key_version))
 }

@@ -112,10 +112,12 @@ impl Keystore {
             }
             Ok(())
         })?;
-        let signing = self.publisher_signing_key()?.ok_or(Error::KeystoreCorrupt {
-            path: self.path.clone(),
-            reason: "the publisher key is missing",
-        })?;
+        let signing = self
+            .publisher_signing_key()?
+            .ok_or(Error::KeystoreCorrupt {
+                path: self.path.clone(),
+                reason: "the publisher key is missing",
+            })?;
         let mut tiers = Vec::with_capacity(self.body.tiers.len());
         let wanted = |tier: &Tier| clearance.is_none_or(|c| c.tiers().any(|t| t == tier));
         for record in self.body.tiers.iter().filter(|r| wanted(&r.tier)) {
