@@ -344,4 +344,32 @@ mod tests {
         // the file's version, never guessed.
         assert!(Body::decode(3, &bytes).is_none());
     }
+
+    /// The version-3 body before the public-key fields (issue 14) were
+    /// appended: it still decodes, with no suites, publisher key or serial.
+    #[test]
+    fn a_version_3_body_without_public_key_fields_decodes() {
+        let body = Body {
+            share_generation: 4,
+            hpke_suites: vec![("restricted/iban".parse().unwrap(), crate::HpkeSuite::XWing)],
+            public_key_set_serial: 7,
+            ..Body::default()
+        };
+        let full = postcard::to_stdvec(&body).unwrap();
+        let decoded = Body::decode(3, &full).unwrap();
+        assert_eq!(decoded.hpke_suites, body.hpke_suites);
+        assert_eq!(decoded.public_key_set_serial, 7);
+
+        let plain = Body {
+            share_generation: 4,
+            ..Body::default()
+        };
+        let mut older = postcard::to_stdvec(&plain).unwrap();
+        // The three appended fields of an empty body: empty list, None, 0.
+        assert_eq!(older.split_off(older.len() - 3), [0, 0, 0]);
+        let decoded = Body::decode(3, &older).unwrap();
+        assert_eq!(decoded.share_generation, 4);
+        assert!(decoded.hpke_suites.is_empty() && decoded.publisher_key.is_none());
+        assert_eq!(decoded.public_key_set_serial, 0);
+    }
 }
