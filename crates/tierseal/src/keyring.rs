@@ -63,6 +63,9 @@ pub(crate) struct VersionKey {
     pub(crate) material: KeyMaterial,
     pub(crate) cipher: Aes256Gcm,
     pub(crate) check_value: CheckValue,
+    // issue 14: HPKE private keys derived from `material` on first use.
+    /// The version's HPKE private keys, derived once per keyring.
+    pub(crate) hpke: crate::envelope::public_wrap::DerivedKeys,
 }
 
 impl VersionKey {
@@ -71,6 +74,7 @@ impl VersionKey {
             version,
             cipher: material.cipher(),
             check_value: material.check_value(),
+            hpke: crate::envelope::public_wrap::DerivedKeys::default(),
             material,
         }
     }

@@ -588,3 +588,28 @@ fn a_field_sealed_by_a_full_keyring_mixes_with_seal_only_records() {
         b.open_all(&full, &CTX).unwrap()
     );
 }
+
+#[test]
+fn keyrings_and_public_key_sets_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Keyring>();
+    shared::<PublicKeySet>();
+    // A full keyring caches derived private keys: opening from several
+    // threads at once gives each the same answer.
+    let mut fixture = Fixture::new();
+    let seal_only = fixture.seal_only();
+    let full = fixture.full();
+    let values: Vec<SealedValue> = [cards(), iban()]
+        .iter()
+        .map(|tier| SealedValue::seal(&seal_only, tier, binding(), PAN).unwrap())
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for value in &values {
+                    assert_eq!(value.open::<String>(&full, binding(), &CTX).unwrap(), PAN);
+                }
+            });
+        }
+    });
+}

@@ -17,6 +17,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use aes_gcm::Aes256Gcm;
 use hmac::{Hmac, Mac};
@@ -306,13 +307,22 @@ fn write_wrap(
     }
 }
 
+/// A tier key version's HPKE private keys, derived on first use and kept
+/// for the keyring's life (each zeroized when dropped, with the keyring),
+/// so that opening does not repeat the derivation (an X-Wing derivation is
+/// a whole ML-KEM key generation).
+#[derive(Default)]
+pub(crate) struct DerivedKeys {
+    x25519: OnceLock<<X25519HkdfSha256 as Kem>::PrivateKey>,
+    xwing: OnceLock<Box<<XWing as Kem>::PrivateKey>>,
+}
+
 fn open_with<K: Kem>(
-    ikm: &[u8],
+    private: &K::PrivateKey,
     enc: &[u8],
     info: &[u8],
     wrapped: &[u8; WRAPPED_KEY_LEN],
 ) -> Result<Zeroizing<[u8; KEY_LEN]>, crypto::AuthFailed> {
-    let (private, _) = K::derive_keypair(ikm);
     let enc = K::EncappedKey::from_bytes(enc).map_err(|_| crypto::AuthFailed)?;
     let (ciphertext, tag) = wrapped.split_at(KEY_LEN);
     let tag = AeadTag::<AesGcm256>::from_bytes(tag).map_err(|_| crypto::AuthFailed)?;
@@ -320,7 +330,7 @@ fn open_with<K: Kem>(
     key.copy_from_slice(ciphertext);
     hpke::single_shot_open_inout_detached::<AesGcm256, HkdfSha256, K>(
         &OpModeR::Base,
-        &private,
+        private,
         &enc,
         info,
         (&mut key[..]).into(),
@@ -339,13 +349,22 @@ fn unwrap(
     wrap: &PublicWrap<'_>,
 ) -> Result<Zeroizing<[u8; KEY_LEN]>, Error> {
     let key = keys.version_key(wrap.key_version)?;
-    let ikm = derivation_ikm(wrap.suite, &key.material);
     let info = wrap_info(version, wrap.suite, keys.tier.as_str(), wrap.key_version);
     match wrap.suite {
         HpkeSuite::X25519 => {
-            open_with::<X25519HkdfSha256>(ikm.as_slice(), wrap.enc, &info, wrap.wrapped)
+            let private = key.hpke.x25519.get_or_init(|| {
+                let ikm = derivation_ikm(HpkeSuite::X25519, &key.material);
+                X25519HkdfSha256::derive_keypair(ikm.as_slice()).0
+            });
+            open_with::<X25519HkdfSha256>(private, wrap.enc, &info, wrap.wrapped)
         }
-        HpkeSuite::XWing => open_with::<XWing>(ikm.as_slice(), wrap.enc, &info, wrap.wrapped),
+        HpkeSuite::XWing => {
+            let private = key.hpke.xwing.get_or_init(|| {
+                let ikm = derivation_ikm(HpkeSuite::XWing, &key.material);
+                Box::new(XWing::derive_keypair(ikm.as_slice()).0)
+            });
+            open_with::<XWing>(private, wrap.enc, &info, wrap.wrapped)
+        }
     }
     .map_err(|_| integrity(&keys.tier, wrap.key_version))
 }
