@@ -304,6 +304,28 @@ impl Keyring {
     /// opens), wrapping each data key with HPKE to the tier's public key;
     /// it opens and rewraps nothing, not even what it sealed, and says so
     /// with [`Error::SealOnly`].
+    ///
+    /// ```
+    /// use tierseal::{AccessContext, Binding, Clearance, Error, KdfProfile, Keyring, Keystore, Level, PublicKeySet, SealedValue, Tier};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut keystore = Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test)?;
+    /// // The custodian publishes; the service pins the publisher key.
+    /// let (file, _) = keystore.publish_public_keys()?;
+    /// let pinned = keystore.publisher_key()?.expect("drawn by the publish");
+    ///
+    /// // The intake service: verify, then seal.
+    /// let set = PublicKeySet::verify(&file, &pinned)?;
+    /// let intake = Keyring::seal_only(&set);
+    /// let binding = Binding::new("Order", "pan").with_record_id("ord_1");
+    /// let sealed = SealedValue::seal(&intake, &Tier::RESTRICTED, binding, "4111111111111111")?;
+    ///
+    /// let ctx = AccessContext::new("payments").with_purpose("settlement");
+    /// assert!(matches!(sealed.open::<String>(&intake, binding, &ctx), Err(Error::SealOnly { .. })));
+    /// let reader = keystore.keyring(&Clearance::up_to(Level::Restricted))?;
+    /// assert_eq!(sealed.open::<String>(&reader, binding, &ctx)?, "4111111111111111");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn seal_only(set: &PublicKeySet) -> Keyring {
         let mut keyring = Keyring::empty();
         "seal-only".clone_into(&mut keyring.writer);
