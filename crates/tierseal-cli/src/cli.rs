@@ -323,6 +323,22 @@ pub(crate) enum KeysCommand {
         /// The tier, e.g. confidential/payroll.
         #[arg(value_parser = parse_tier)]
         tier: Tier,
+        /// The HPKE suite of the tier's public keys (for seal-only
+        /// services): x25519, or xwing (X25519 + ML-KEM-768, post-quantum
+        /// hybrid; larger tokens). Fixed for the tier's life.
+        #[arg(long, default_value = "x25519", value_parser = parse_suite)]
+        suite: tierseal::HpkeSuite,
+    },
+    /// Write every tier's primary public key, signed with the keystore's
+    /// publisher key, for seal-only services; prints the verifying key
+    /// they pin.
+    Publish {
+        /// Where to write the public key set.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
     },
     /// Create version v+1 of a tier and make it primary.
     Rotate {
@@ -474,9 +490,19 @@ pub(crate) struct GrantIssueArgs {
     /// are searchable anyway.
     #[arg(long = "search", alias = "search-only", value_parser = parse_clearance, value_name = "TIERS")]
     pub(crate) search: Option<Clearance>,
-    /// How long it is valid: 30d, 12h, 2w, ...
-    #[arg(long, value_parser = crate::text::parse_duration)]
-    pub(crate) expires: std::time::Duration,
+    /// How long it is valid: 30d, 12h, 2w, ... (not for --seal-only).
+    #[arg(
+        long,
+        value_parser = crate::text::parse_duration,
+        required_unless_present = "seal_only",
+        conflicts_with = "seal_only"
+    )]
+    pub(crate) expires: Option<std::time::Duration>,
+    /// Write a seal-only grant: the clearance's public keys in a signed
+    /// public key set, no secret at all (no secret file is written). The
+    /// service can seal to those tiers and open nothing.
+    #[arg(long, conflicts_with_all = ["secret_out", "search", "require_approval"], requires = "clearance")]
+    pub(crate) seal_only: bool,
     /// Where to write the grant file.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,
@@ -601,6 +627,10 @@ pub(crate) struct InventoryArgs {
 }
 
 fn parse_tier(text: &str) -> Result<Tier, String> {
+    text.parse().map_err(|e: tierseal::Error| e.to_string())
+}
+
+fn parse_suite(text: &str) -> Result<tierseal::HpkeSuite, String> {
     text.parse().map_err(|e: tierseal::Error| e.to_string())
 }
 

@@ -553,6 +553,102 @@ fn bench_audit(c: &mut Criterion, keyring: &Keyring, audited: &Keyring) {
 }
 
 /// Benchmarks `f` on successive records of a pool of [`POOL`].
+/// The 8-field, 227-byte record sealed by a seal-only keyring (the record's
+/// data key sealed with HPKE to the tier's public key: one HPKE wrap per
+/// record and tier) beside a full keyring (AES-GCM wrap under the tier key)
+/// and raw AES-GCM of the 8 fields, for an X25519 tier and an X-Wing tier;
+/// and a full keyring opening each.
+fn bench_seal_only(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut keystore = Keystore::create(
+        dir.path().join("seal-only.keystore"),
+        &"bench".into(),
+        KdfProfile::Test,
+    )
+    .unwrap();
+    let classical: Tier = "confidential/intake".parse().unwrap();
+    let pq: Tier = "confidential/intakepq".parse().unwrap();
+    keystore.add_tier(&classical).unwrap();
+    keystore
+        .add_tier_with_suite(&pq, tierseal::HpkeSuite::XWing)
+        .unwrap();
+    let full = keystore
+        .keyring(&Clearance::none().with(classical.clone()).with(pq.clone()))
+        .unwrap();
+    let (_, set) = keystore.publish_public_keys().unwrap();
+    let seal_only = Keyring::seal_only(&set);
+
+    let names = [
+        "name", "email", "ssn", "phone", "address", "dob", "account", "notes",
+    ];
+    let lengths = [14, 26, 11, 12, 42, 10, 16, 96];
+    let layout = |tier: &Tier| -> Vec<(Tier, &'static str, usize)> {
+        names
+            .iter()
+            .zip(lengths)
+            .map(|(name, len)| (tier.clone(), *name, len))
+            .collect()
+    };
+    let (x25519, xwing) = (layout(&classical), layout(&pq));
+    let pool = record_pool(&lengths);
+    let cipher = ready_cipher();
+    let raw_seal = |record: &Record| {
+        let mut aad = Vec::with_capacity(64);
+        names
+            .iter()
+            .zip(&record.fields)
+            .map(|(name, value)| {
+                aad.clear();
+                aad.extend_from_slice(record.id.as_bytes());
+                aad.extend_from_slice(name.as_bytes());
+                raw_encrypt(&cipher, &aad, value.as_bytes())
+            })
+            .collect::<Vec<_>>()
+    };
+    let sealed_x25519: Vec<_> = pool
+        .iter()
+        .map(|r| seal_record(&seal_only, &x25519, r))
+        .collect();
+    let sealed_xwing: Vec<_> = pool
+        .iter()
+        .map(|r| seal_record(&seal_only, &xwing, r))
+        .collect();
+    let sealed_full: Vec<_> = pool
+        .iter()
+        .map(|r| seal_record(&full, &x25519, r))
+        .collect();
+
+    let mut group = c.benchmark_group("record_8f_seal_only");
+    group.throughput(Throughput::Elements(1));
+    over_pool(&mut group, "full_seal", |i| {
+        seal_record(&full, &x25519, &pool[i])
+    });
+    over_pool(&mut group, "seal_only_x25519", |i| {
+        seal_record(&seal_only, &x25519, &pool[i])
+    });
+    over_pool(&mut group, "seal_only_xwing", |i| {
+        seal_record(&seal_only, &xwing, &pool[i])
+    });
+    over_pool(&mut group, "raw_seal", |i| raw_seal(&pool[i]));
+    over_pool(&mut group, "full_open", |i| {
+        open_record(&full, &x25519, &pool[i].id, &sealed_full[i])
+    });
+    over_pool(&mut group, "open_x25519", |i| {
+        open_record(&full, &x25519, &pool[i].id, &sealed_x25519[i])
+    });
+    over_pool(&mut group, "open_xwing", |i| {
+        open_record(&full, &xwing, &pool[i].id, &sealed_xwing[i])
+    });
+    group.finish();
+    let size = |sealed: &(RecordKeys, Vec<SealedField>)| sealed.0.keys()[0].as_bytes().len();
+    println!(
+        "record key bytes: symmetric {}, x25519 {}, xwing {}",
+        size(&sealed_full[0]),
+        size(&sealed_x25519[0]),
+        size(&sealed_xwing[0])
+    );
+}
+
 fn over_pool<T>(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
@@ -599,6 +695,13 @@ fn print_summary(dir: &std::path::Path, since: std::time::SystemTime) {
         ("customer_derive", "open", "hand_open"),
         ("customer_audit", "open_audited", "open_unaudited"),
         ("randomness_44B", "os", "thread_rng"),
+        ("record_8f_seal_only", "full_seal", "raw_seal"),
+        ("record_8f_seal_only", "seal_only_x25519", "full_seal"),
+        ("record_8f_seal_only", "seal_only_x25519", "raw_seal"),
+        ("record_8f_seal_only", "seal_only_xwing", "full_seal"),
+        ("record_8f_seal_only", "seal_only_xwing", "raw_seal"),
+        ("record_8f_seal_only", "open_x25519", "full_open"),
+        ("record_8f_seal_only", "open_xwing", "full_open"),
     ];
     println!(
         "\n{:<16} {:<5} {:>14} {:>14} {:>22} {:>7}",
@@ -645,6 +748,7 @@ fn main() {
     bench_randomness(&mut criterion);
     bench_derive(&mut criterion, &keyring);
     bench_audit(&mut criterion, &keyring, &audited);
+    bench_seal_only(&mut criterion);
     criterion.final_summary();
     print_summary(&dir, started);
 }

@@ -179,7 +179,7 @@ pub(crate) fn fresh_field_nonce() -> [u8; NONCE_LEN] {
     nonce
 }
 
-fn fill_from_os_or_fixed(buf: &mut [u8]) -> Result<(), Error> {
+pub(crate) fn fill_from_os_or_fixed(buf: &mut [u8]) -> Result<(), Error> {
     #[cfg(test)]
     if fixed_randomness::fill(buf) {
         return Ok(());

@@ -604,6 +604,36 @@ pub enum Error {
         /// The provider the keystore names.
         found: &'static str,
     },
+
+    // issue 14: seal-only keyrings and signed public key sets.
+    /// A seal-only keyring holds only the tier's public key: it seals, and
+    /// never opens or rewraps, not even what it sealed itself.
+    #[error(
+        "the keyring holds only the public key of tier {tier}: it can seal but never open or rewrap"
+    )]
+    SealOnly {
+        /// The tier it can only seal to.
+        tier: Tier,
+    },
+
+    /// A public key set was refused: its signature does not verify under
+    /// the pinned key, it was altered, or it is not a public key set.
+    #[error("public key set refused: {reason}")]
+    PublicKeySetInvalid {
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// A public key set older than the one already loaded was offered: a
+    /// replay of an old set (which could point sealing at a retired key
+    /// version) is refused.
+    #[error("public key set refused: its serial {offered} is older than the loaded set's {loaded}")]
+    PublicKeySetRollback {
+        /// The serial of the set already loaded.
+        loaded: u64,
+        /// The serial of the set offered.
+        offered: u64,
+    },
 }
 
 /// Cuts user-supplied text that is echoed in an error to a bounded length.
@@ -673,6 +703,9 @@ impl Error {
             Error::KmsRequest { .. } => "kms-request",
             Error::KekProviderMismatch { .. } => "kek-provider-mismatch",
             Error::ColumnValue { .. } => "column-value",
+            Error::SealOnly { .. } => "seal-only",
+            Error::PublicKeySetInvalid { .. } => "public-key-set-invalid",
+            Error::PublicKeySetRollback { .. } => "public-key-set-rollback",
             Error::Randomness => "randomness",
             Error::Io { .. } => "io",
         }

@@ -26,7 +26,7 @@ use crate::{ApproverKey, Clearance, Error, Level, Tier};
 /// `Confidential` by default).
 pub struct Keyring {
     tiers: Vec<TierKeys>,
-    writer: String,
+    pub(crate) writer: String,
     audit_key: Option<AuditKey>,
     audit: Option<Arc<dyn AuditSink>>,
     purpose_threshold: Level,
@@ -38,6 +38,19 @@ pub struct Keyring {
     /// Blind-index keys, per tier; a tier here but not in `tiers` is
     /// search-only.
     index: Vec<crate::index::IndexKeys>,
+    // issue 14: a seal-only keyring's public keys (empty otherwise).
+    /// The tiers this keyring can only seal to, with their public keys.
+    pub(crate) public: Vec<PublicTierKey>,
+    /// The serial of the public key set `public` came from (0 without one).
+    pub(crate) public_serial: u64,
+}
+
+/// A tier's primary public key, as a seal-only keyring holds it.
+#[derive(Clone)]
+pub(crate) struct PublicTierKey {
+    pub(crate) tier: Tier,
+    pub(crate) key_version: u32,
+    pub(crate) key: crate::envelope::public_wrap::ParsedPublicKey,
 }
 
 /// The keys a keyring holds for one tier.
@@ -56,6 +69,9 @@ pub(crate) struct VersionKey {
     pub(crate) material: KeyMaterial,
     pub(crate) cipher: Aes256Gcm,
     pub(crate) check_value: CheckValue,
+    // issue 14: HPKE private keys derived from `material` on first use.
+    /// The version's HPKE private keys, derived once per keyring.
+    pub(crate) hpke: crate::envelope::public_wrap::DerivedKeys,
 }
 
 impl VersionKey {
@@ -64,6 +80,7 @@ impl VersionKey {
             version,
             cipher: material.cipher(),
             check_value: material.check_value(),
+            hpke: crate::envelope::public_wrap::DerivedKeys::default(),
             material,
         }
     }
@@ -119,6 +136,8 @@ impl Keyring {
             legacy_clear_masks: false,
             approval_required: Vec::new(),
             index: Vec::new(),
+            public: Vec::new(),
+            public_serial: 0,
         })
     }
 
@@ -133,6 +152,8 @@ impl Keyring {
             legacy_clear_masks: false,
             approval_required: Vec::new(),
             index: Vec::new(),
+            public: Vec::new(),
+            public_serial: 0,
         }
     }
 
@@ -261,9 +282,21 @@ impl Keyring {
         self.tiers.iter().find(|keys| keys.tier.as_str() == name)
     }
 
-    /// The keys for `name`, or `NotGranted` (or `Malformed` when `name` is
-    /// not even a tier).
+    /// The public key a seal-only keyring seals `name` to; `None` on a
+    /// keyring that holds the tier's keys (it seals symmetrically).
+    pub(crate) fn public_key(&self, name: &str) -> Option<&PublicTierKey> {
+        self.public.iter().find(|key| key.tier.as_str() == name)
+    }
+
+    /// The keys for `name`, or `SealOnly` when the keyring holds only the
+    /// tier's public key, `NotGranted` (or `Malformed` when `name` is not
+    /// even a tier).
     pub(crate) fn require(&self, name: &str) -> Result<&TierKeys, Error> {
+        if let Some(public) = self.public_key(name) {
+            return Err(Error::SealOnly {
+                tier: public.tier.clone(),
+            });
+        }
         self.find(name).ok_or_else(|| match name.parse::<Tier>() {
             Ok(tier) => Error::NotGranted { tier },
             Err(_) => Error::malformed("the tier name in the header is invalid"),
@@ -323,6 +356,12 @@ impl fmt::Debug for Keyring {
                 })
                 .collect();
             map.entry(&format_args!("{} (index)", keys.tier), &versions);
+        }
+        for public in &self.public {
+            map.entry(
+                &format_args!("{}", public.tier),
+                &format_args!("seal-only v{} ({})", public.key_version, public.key.suite()),
+            );
         }
         map.finish()
     }

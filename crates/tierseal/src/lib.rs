@@ -71,6 +71,7 @@ mod keyring;
 mod keystore;
 pub mod mask;
 pub mod openbao;
+mod public_keys;
 mod revealed;
 #[cfg(any(feature = "rusqlite", feature = "postgres"))]
 pub mod sql;
@@ -84,8 +85,8 @@ pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
 pub use classified::{Classification, Classified, FieldClassification, SealedRecord};
 pub use crypto::CheckValue;
 pub use envelope::{
-    Binding, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField, SealedMask,
-    SealedToken, SealedValue, TEXT_PREFIX,
+    Binding, HpkeSuite, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField,
+    SealedMask, SealedToken, SealedValue, TEXT_PREFIX,
 };
 pub use error::Error;
 pub use grant::{ApprovalRequirement, GrantInfo, GrantSecret, GrantedIndex};
@@ -102,6 +103,7 @@ pub use keystore::{
     FileBackend, KeystoreBackend, KeystoreLocation, KvBackend, MAX_SAVE_ATTEMPTS, OPENBAO_SCHEME,
     Revision, Stored,
 };
+pub use public_keys::{PublicKeySet, PublishedKey, PublisherKey};
 pub use revealed::{Revealed, Withheld};
 /// Derives [`Classified`] (see there for the attribute syntax).
 pub use tierseal_derive::Classified;

@@ -26,10 +26,10 @@ pub fn normalised(text: String) -> zeroize::Zeroizing<Vec<u8>> {
 /// field's mask when one is stored and the keyring may open it.
 ///
 /// # Errors
-/// Every error but [`Error::NotGranted`] and [`Error::ApprovalRequired`]
-/// (an approval that is offered and refused fails the view, naming it); a
-/// mask that fails to open fails the view ([`Error::Integrity`],
-/// [`Error::MaskDowngrade`]).
+/// Every error but [`Error::NotGranted`], [`Error::SealOnly`] and
+/// [`Error::ApprovalRequired`] (an approval that is offered and refused
+/// fails the view, naming it); a mask that fails to open fails the view
+/// ([`Error::Integrity`], [`Error::MaskDowngrade`]).
 pub fn reveal<T: DeserializeOwned>(
     opener: &mut RecordOpener<'_>,
     tier: &Tier,
@@ -39,7 +39,8 @@ pub fn reveal<T: DeserializeOwned>(
 ) -> Result<Revealed<T>, Error> {
     match opener.open_field(tier, field_id, field) {
         Ok(value) => Ok(Revealed::Value(value)),
-        Err(Error::NotGranted { .. } | Error::ApprovalRequired { .. }) => {
+        // A seal-only keyring (issue 14) is withheld like a missing tier.
+        Err(Error::NotGranted { .. } | Error::SealOnly { .. } | Error::ApprovalRequired { .. }) => {
             let mask = match mask {
                 None => None,
                 Some(mask) => match opener.open_mask(field_id, field, mask) {
@@ -48,6 +49,7 @@ pub fn reveal<T: DeserializeOwned>(
                     // than one nobody can vouch for.
                     Err(
                         Error::NotGranted { .. }
+                        | Error::SealOnly { .. }
                         | Error::UnauthenticatedMask { .. }
                         | Error::ApprovalRequired { .. },
                     ) => None,

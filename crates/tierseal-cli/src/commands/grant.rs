@@ -22,6 +22,14 @@ pub(super) fn run(global: &GlobalArgs, command: &GrantCommand) -> Result<ExitCod
 }
 
 fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliError> {
+    if args.seal_only {
+        return super::public_keys::issue_seal_only(global, args);
+    }
+    let Some(expires) = args.expires else {
+        return Err(CliError::Usage(
+            "--expires is required (except with --seal-only)".into(),
+        ));
+    };
     let secret_out = args.secret_out.clone().unwrap_or_else(|| {
         let mut name = args.out.as_os_str().to_owned();
         name.push(".secret");
@@ -29,7 +37,7 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     });
     refuse_overwrite(&args.out, args.force)?;
     refuse_overwrite(&secret_out, args.force)?;
-    let expires_at = crate::text::after_now(args.expires, "--expires")?;
+    let expires_at = crate::text::after_now(expires, "--expires")?;
     let mut keystore = open_keystore(global)?;
     let clearance = args.clearance.clone().unwrap_or_else(Clearance::none);
     let search = args.search.clone().unwrap_or_else(Clearance::none);

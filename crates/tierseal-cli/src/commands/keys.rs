@@ -18,7 +18,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
         KeysCommand::List { json } => {
             print_versions(&keystore.key_versions(), *json);
         }
-        KeysCommand::AddTier { tier } => {
+        KeysCommand::AddTier { tier, suite } => {
             let intent = announce(
                 global,
                 &keystore,
@@ -29,8 +29,11 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                     ..Operation::default()
                 },
             )?;
-            intent.finish(keystore.add_tier(tier), &mut keystore)?;
-            say(&format!("added tier {tier} at v1"));
+            intent.finish(keystore.add_tier_with_suite(tier, *suite), &mut keystore)?;
+            say(&format!("added tier {tier} at v1 (public keys: {suite})"));
+        }
+        KeysCommand::Publish { out, force } => {
+            super::public_keys::publish(global, &mut keystore, out, *force)?;
         }
         KeysCommand::Rotate {
             tier,

@@ -7,6 +7,7 @@ mod init;
 mod keys;
 mod lint;
 mod passphrase;
+mod public_keys;
 mod report;
 mod rewrap;
 mod shares;

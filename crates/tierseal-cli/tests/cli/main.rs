@@ -24,6 +24,8 @@ mod secrets;
 mod audit;
 // lint and inventory.
 mod lint;
+// Seal-only grants and public key sets.
+mod seal_only;
 // The auditor's report.
 mod report;
 // Huge and odd numbers in every numeric argument and file field.

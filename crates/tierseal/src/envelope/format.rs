@@ -15,6 +15,15 @@
 //!
 //! Versions 1 and 2 share this layout; they differ in their AADs. Each
 //! token's own version byte decides which AAD rules apply to it.
+//!
+//! Version 3 (issue 14) holds only the public-key kinds, whose data key is
+//! sealed with HPKE to the tier's public key (see `public_wrap`):
+//!
+//! ```text
+//! kind 4 (record key, public-key wrap)   body = public_wrap
+//! kind 5 (sealed value, public-key wrap) body = public_wrap field
+//! public_wrap = suite:u8 key_version:u32be enc:[u8; Nenc(suite)] wrapped_dek:[u8;48]
+//! ```
 
 use crate::Error;
 use crate::crypto::{NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
@@ -27,6 +36,10 @@ pub(crate) enum Version {
     V1 = 1,
     /// Nested records bound by their path in the root record; masks sealed.
     V2 = 2,
+    // issue 14: only the public-key kinds (4 and 5) are version 3 here.
+    /// Public-key (HPKE) wrapped data keys; fields bound as in version 2
+    /// with version byte 3.
+    V3 = 3,
 }
 
 impl Version {
@@ -34,6 +47,7 @@ impl Version {
         match byte {
             1 => Ok(Version::V1),
             2 => Ok(Version::V2),
+            3 => Ok(Version::V3),
             version => Err(Error::UnsupportedFormat { version }),
         }
     }
@@ -67,6 +81,10 @@ pub(crate) enum Kind {
     RecordKey = 2,
     /// One field of a record, encrypted under the record's data key.
     RecordField = 3,
+    /// One record's data key for one tier, sealed to the tier's public key.
+    PublicRecordKey = 4,
+    /// A standalone value whose data key is sealed to the tier's public key.
+    PublicValue = 5,
 }
 
 impl Kind {
@@ -75,6 +93,8 @@ impl Kind {
             1 => Ok(Kind::Value),
             2 => Ok(Kind::RecordKey),
             3 => Ok(Kind::RecordField),
+            4 => Ok(Kind::PublicRecordKey),
+            5 => Ok(Kind::PublicValue),
             _ => Err(Error::malformed("unknown token kind")),
         }
     }
@@ -84,8 +104,41 @@ impl Kind {
     }
 
     fn has_field(self) -> bool {
-        matches!(self, Kind::Value | Kind::RecordField)
+        matches!(self, Kind::Value | Kind::RecordField | Kind::PublicValue)
     }
+
+    fn has_public_wrap(self) -> bool {
+        matches!(self, Kind::PublicRecordKey | Kind::PublicValue)
+    }
+
+    /// The token type a kind is read as: public-key kinds are read by the
+    /// same types as their symmetric counterparts.
+    fn read_as(self) -> Kind {
+        match self {
+            Kind::PublicRecordKey => Kind::RecordKey,
+            Kind::PublicValue => Kind::Value,
+            kind => kind,
+        }
+    }
+}
+
+/// A data key sealed to a tier's public key (HPKE), as read.
+#[derive(Clone, Copy)]
+pub(crate) struct PublicWrap<'a> {
+    pub(crate) suite: crate::HpkeSuite,
+    pub(crate) key_version: u32,
+    /// The KEM's encapsulated key, `suite.encapsulated_len()` bytes.
+    pub(crate) enc: &'a [u8],
+    /// The sealed data key and its tag.
+    pub(crate) wrapped: &'a [u8; WRAPPED_KEY_LEN],
+    /// Where the suite byte starts in the token, for in-place rewrap.
+    pub(crate) offset: usize,
+}
+
+/// Bytes of a public-key wrap of `suite`: suite, key version, encapsulated
+/// key, sealed data key.
+pub(crate) const fn public_wrap_len(suite: crate::HpkeSuite) -> usize {
+    1 + 4 + suite.encapsulated_len() + WRAPPED_KEY_LEN
 }
 
 /// A data key wrapped under a tier key version, as read.
@@ -117,7 +170,19 @@ pub(crate) struct Token<'a> {
     /// The tier's text form; checked to be ASCII, parsed by the caller.
     pub(crate) tier: &'a str,
     pub(crate) wrapped_key: Option<WrappedKey<'a>>,
+    /// The public-key wrap of kinds 4 and 5 (`wrapped_key` is `None`).
+    pub(crate) public_wrap: Option<PublicWrap<'a>>,
     pub(crate) field: Option<FieldPart<'a>>,
+}
+
+impl Token<'_> {
+    /// The tier key version the data key is wrapped under (symmetric or
+    /// public-key), if the token has a key.
+    pub(crate) fn key_version(&self) -> Option<u32> {
+        self.wrapped_key
+            .map(|key| key.key_version)
+            .or(self.public_wrap.map(|wrap| wrap.key_version))
+    }
 }
 
 impl<'a> Token<'a> {
@@ -127,11 +192,22 @@ impl<'a> Token<'a> {
         let mut reader = Reader { bytes, pos: 0 };
         let version = Version::from_byte(reader.u8()?)?;
         let kind = Kind::from_byte(reader.u8()?)?;
-        if kind != expected {
+        match (version, kind.has_public_wrap()) {
+            (Version::V3, false) => return Err(Error::UnsupportedFormat { version: 3 }),
+            (Version::V1 | Version::V2, true) => {
+                return Err(Error::malformed(
+                    "a public-key token must be format version 3",
+                ));
+            }
+            _ => {}
+        }
+        if kind.read_as() != expected {
             return Err(Error::malformed(match expected {
                 Kind::Value => "expected a sealed value, found another kind of token",
                 Kind::RecordKey => "expected a record key, found another kind of token",
-                Kind::RecordField => "expected a record field, found another kind of token",
+                Kind::RecordField | Kind::PublicRecordKey | Kind::PublicValue => {
+                    "expected a record field, found another kind of token"
+                }
             }));
         }
         let tier_len = usize::from(reader.u8()?);
@@ -150,6 +226,20 @@ impl<'a> Token<'a> {
             Some(WrappedKey {
                 key_version: u32::from_be_bytes(*reader.array::<4>()?),
                 nonce: reader.array()?,
+                wrapped: reader.array()?,
+                offset,
+            })
+        } else {
+            None
+        };
+        let public_wrap = if kind.has_public_wrap() {
+            let offset = reader.pos;
+            let suite = crate::HpkeSuite::from_id(reader.u8()?)
+                .ok_or_else(|| Error::malformed("unknown public-key suite"))?;
+            Some(PublicWrap {
+                suite,
+                key_version: u32::from_be_bytes(*reader.array::<4>()?),
+                enc: reader.take(suite.encapsulated_len())?,
                 wrapped: reader.array()?,
                 offset,
             })
@@ -182,6 +272,7 @@ impl<'a> Token<'a> {
             version,
             tier,
             wrapped_key,
+            public_wrap,
             field,
         })
     }
@@ -329,7 +420,7 @@ pub(crate) fn field_aad_prefix(buf: &mut Vec<u8>, version: Version, binding: &Bi
     push_text(buf, binding.type_name());
     let record_id = match version {
         Version::V1 => binding.v1_record_id(),
-        Version::V2 => {
+        Version::V2 | Version::V3 => {
             push_bytes(buf, binding.path());
             binding.record_id()
         }
@@ -362,7 +453,7 @@ pub(crate) fn field_aad_suffix(
         (Version::V1, Role::Mask) => {
             return Err(Error::malformed("a version-1 token cannot hold a mask"));
         }
-        (Version::V2, role) => buf.push(role as u8),
+        (Version::V2 | Version::V3, role) => buf.push(role as u8),
     }
     push_text(buf, field);
     Ok(())

@@ -8,6 +8,9 @@
 
 mod binding;
 pub(crate) mod format;
+#[cfg(test)]
+mod hpke_vectors;
+pub(crate) mod public_wrap;
 mod record;
 #[cfg(test)]
 mod spec;
@@ -22,6 +25,7 @@ use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 pub use binding::{Binding, Within};
+pub use public_wrap::HpkeSuite;
 pub use record::{RecordKeys, RecordOpener, RecordSealer};
 pub use token::{RecordKey, SealedField, SealedMask, SealedToken, SealedValue, TEXT_PREFIX};
 
@@ -88,12 +92,15 @@ fn rewrap_token(
     kind: format::Kind,
 ) -> Result<Rewrapped, Error> {
     let parsed = format::Token::parse(token, kind)?;
+    if parsed.public_wrap.is_some() {
+        return public_wrap::rewrap(keyring, token, kind);
+    }
     let wrapped = parsed
         .wrapped_key
         .ok_or_else(|| Error::malformed("token without a wrapped key"))?;
     let target = match kind {
         format::Kind::RecordKey => format::WRITE_VERSION,
-        format::Kind::Value | format::Kind::RecordField => parsed.version,
+        _ => parsed.version,
     };
     let keys = keyring.require(parsed.tier)?;
     let primary = keys.primary_key()?;

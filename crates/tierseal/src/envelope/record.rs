@@ -31,7 +31,7 @@ impl RecordKeys {
     pub fn key_versions(&self) -> impl Iterator<Item = (&str, u32)> {
         self.keys.iter().map(|key| {
             let token = key.token();
-            (token.tier, token.wrapped_key.map_or(0, |k| k.key_version))
+            (token.tier, token.key_version().unwrap_or(0))
         })
     }
 
@@ -186,11 +186,7 @@ impl<'a> RecordSealer<'a> {
             .as_mut()
             .filter(|_| tier.level() == crate::Level::Restricted)
         {
-            trail.sealed(
-                field_id,
-                tier,
-                slot.key.token().wrapped_key.map(|k| k.key_version),
-            );
+            trail.sealed(field_id, tier, slot.key.token().key_version());
         }
         Ok(SealedField::from_valid_bytes(out))
     }
@@ -199,6 +195,27 @@ impl<'a> RecordSealer<'a> {
     fn slot(&mut self, tier: &Tier) -> Result<usize, Error> {
         if let Some(index) = self.slots.iter().position(|slot| slot.tier == *tier) {
             return Ok(index);
+        }
+        if let Some(public) = self.keyring.public_key(tier.as_str()) {
+            // A seal-only keyring: the record key is sealed to the tier's
+            // public key (kind 4, format version 3); the fields stay in
+            // the sealer's version.
+            let mut bytes = Vec::with_capacity(
+                format::header_len(tier.as_str()) + format::public_wrap_len(public.key.suite()),
+            );
+            format::write_header(
+                &mut bytes,
+                Version::V3,
+                Kind::PublicRecordKey,
+                tier.as_str(),
+            );
+            let cipher = super::public_wrap::new_data_key(public, Version::V3, &mut bytes)?;
+            self.slots.push(SealSlot {
+                tier: tier.clone(),
+                key: RecordKey::from_valid_bytes(bytes),
+                cipher,
+            });
+            return Ok(self.slots.len() - 1);
         }
         let keys = self.keyring.require(tier.as_str())?;
         let mut bytes =
@@ -431,14 +448,26 @@ impl<'a> RecordOpener<'a> {
             .find(tier.as_str())
             .ok_or_else(|| Error::malformed("the record has no data key for the field's tier"))?;
         let token = key.token();
-        let wrapped = token
-            .wrapped_key
-            .ok_or_else(|| Error::malformed("record key without a wrapped key"))?;
-        let (cipher, tier) =
-            super::open_data_key(self.keyring, token.version, token.tier, &wrapped)?;
+        let (cipher, tier, version) = match (token.wrapped_key, token.public_wrap) {
+            (Some(wrapped), _) => {
+                let (cipher, tier) =
+                    super::open_data_key(self.keyring, token.version, token.tier, &wrapped)?;
+                (cipher, tier, wrapped.key_version)
+            }
+            (None, Some(wrap)) => {
+                let (cipher, tier) = super::public_wrap::open_data_key(
+                    self.keyring,
+                    token.version,
+                    token.tier,
+                    &wrap,
+                )?;
+                (cipher, tier, wrap.key_version)
+            }
+            (None, None) => return Err(Error::malformed("record key without a wrapped key")),
+        };
         self.opened.push(OpenSlot {
             tier,
-            version: wrapped.key_version,
+            version,
             cipher,
         });
         Ok(self.opened.len() - 1)

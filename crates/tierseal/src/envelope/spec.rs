@@ -7,7 +7,8 @@
 //! statement without a rule fails the test.
 
 use super::FIELD_OVERHEAD;
-use super::format::{HEADER_FIXED_LEN, MAX_TIER_LEN, WRAPPED_PART_LEN};
+use super::format::{HEADER_FIXED_LEN, MAX_TIER_LEN, WRAPPED_PART_LEN, public_wrap_len};
+use crate::HpkeSuite;
 use crate::crypto::{KEY_LEN, NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 
 const DOC: &str = include_str!("../../../../docs/FORMAT.md");
@@ -54,6 +55,42 @@ fn rules() -> Vec<(&'static str, Vec<usize>)> {
         (
             "data key {} bytes, wrap nonce {}, field nonce {}",
             vec![KEY_LEN, NONCE_LEN, NONCE_LEN],
+        ),
+        // Public-key tokens (format version 3, kinds 4 and 5).
+        (
+            "`public_wrap` is {} bytes for `x25519` ({} + {} + {} + {}) and {} bytes for `xwing` ({} + {} + {} + {})",
+            vec![
+                public_wrap_len(HpkeSuite::X25519),
+                1,
+                4,
+                HpkeSuite::X25519.encapsulated_len(),
+                WRAPPED_KEY_LEN,
+                public_wrap_len(HpkeSuite::XWing),
+                1,
+                4,
+                HpkeSuite::XWing.encapsulated_len(),
+                WRAPPED_KEY_LEN,
+            ],
+        ),
+        (
+            "against the {} bytes of a symmetric `wrapped_key`",
+            vec![WRAPPED_PART_LEN],
+        ),
+        (
+            "`{} + tier length + {} + {}` bytes longer than its value's encoding with",
+            vec![
+                HEADER_FIXED_LEN,
+                public_wrap_len(HpkeSuite::X25519),
+                FIELD_OVERHEAD,
+            ],
+        ),
+        (
+            "`{} + tier length + {} + {}` bytes longer with `xwing`",
+            vec![
+                HEADER_FIXED_LEN,
+                public_wrap_len(HpkeSuite::XWing),
+                FIELD_OVERHEAD,
+            ],
         ),
     ]
 }
@@ -182,6 +219,20 @@ fn the_format_doc_grammar_adds_up_to_the_code() {
     assert_eq!(size_of(&field, "nonce"), Some(NONCE_LEN));
     assert_eq!(size_of(&field, "tag"), Some(TAG_LEN));
     assert_eq!(size_of(&field, "ciphertext"), None);
+
+    let public = grammar("public_wrap");
+    assert_eq!(size_of(&public, "enc"), None, "enc depends on the suite");
+    for suite in HpkeSuite::ALL {
+        assert_eq!(
+            fixed_len(&public) + suite.encapsulated_len(),
+            public_wrap_len(suite),
+            "public_wrap ({suite})"
+        );
+    }
+    assert_eq!(
+        size_of(&public, "sealed_data_key").map(|n| n + TAG_LEN),
+        Some(WRAPPED_KEY_LEN)
+    );
 }
 
 #[test]

@@ -144,8 +144,11 @@ macro_rules! token_type {
                 let token = self.token();
                 let mut out = f.debug_struct(stringify!($name));
                 out.field("tier", &token.tier);
-                if let Some(key) = token.wrapped_key {
-                    out.field("key_version", &key.key_version);
+                if let Some(version) = token.key_version() {
+                    out.field("key_version", &version);
+                }
+                if let Some(wrap) = token.public_wrap {
+                    out.field("suite", &wrap.suite);
                 }
                 if let Some(field) = token.field {
                     out.field("ciphertext_len", &field.ciphertext.len());
@@ -249,7 +252,7 @@ impl SealedToken {
             SealedToken::RecordKey(key) => key.token(),
             SealedToken::Field(_) => return None,
         };
-        token.wrapped_key.map(|key| (token.tier, key.key_version))
+        token.key_version().map(|version| (token.tier, version))
     }
 
     /// Re-wraps the data key under its tier's primary version; `None` for a
@@ -284,10 +287,10 @@ impl FromStr for SealedToken {
     fn from_str(text: &str) -> Result<Self, Error> {
         let bytes = decode_text(text)?;
         match bytes.get(1) {
-            Some(&b) if b == Kind::Value as u8 => {
+            Some(&b) if b == Kind::Value as u8 || b == Kind::PublicValue as u8 => {
                 SealedValue::from_bytes(bytes).map(SealedToken::Value)
             }
-            Some(&b) if b == Kind::RecordKey as u8 => {
+            Some(&b) if b == Kind::RecordKey as u8 || b == Kind::PublicRecordKey as u8 => {
                 RecordKey::from_bytes(bytes).map(SealedToken::RecordKey)
             }
             _ => SealedField::from_bytes(bytes).map(SealedToken::Field),

@@ -58,8 +58,25 @@ impl SealedValue {
         binding: Binding<'_>,
         value: &T,
     ) -> Result<SealedValue, Error> {
-        let keys = keyring.require(tier.as_str())?;
         let encoded_len = super::encoded_len(value)?;
+        let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
+        if let Some(public) = keyring.public_key(tier.as_str()) {
+            // A seal-only keyring: the data key is sealed to the tier's
+            // public key (kind 5, format version 3).
+            let version = Version::V3;
+            let mut out = Vec::with_capacity(
+                format::header_len(tier.as_str())
+                    + format::public_wrap_len(public.key.suite())
+                    + super::FIELD_OVERHEAD
+                    + encoded_len,
+            );
+            format::write_header(&mut out, version, Kind::PublicValue, tier.as_str());
+            let cipher = super::public_wrap::new_data_key(public, version, &mut out)?;
+            format::field_aad(&mut aad, version, tier.as_str(), &binding)?;
+            super::seal_field_into(&cipher, &aad, value, encoded_len, &mut out)?;
+            return Ok(SealedValue::from_valid_bytes(out));
+        }
+        let keys = keyring.require(tier.as_str())?;
         let mut out = Vec::with_capacity(
             format::header_len(tier.as_str())
                 + format::WRAPPED_PART_LEN
@@ -68,7 +85,6 @@ impl SealedValue {
         );
         format::write_header(&mut out, version, Kind::Value, tier.as_str());
         let cipher = super::new_data_key(keys, version, &mut out)?;
-        let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
         format::field_aad(&mut aad, version, tier.as_str(), &binding)?;
         super::seal_field_into(&cipher, &aad, value, encoded_len, &mut out)?;
         Ok(SealedValue::from_valid_bytes(out))
@@ -116,7 +132,7 @@ impl SealedValue {
             if let Some(approval) = approval {
                 trail.approved(approval);
             }
-            let version = token.wrapped_key.map(|key| key.key_version);
+            let version = token.key_version();
             trail.opened(binding.field(), tier, version, &result);
             trail.send(keyring, Some(ctx))?;
         }
@@ -125,7 +141,7 @@ impl SealedValue {
 
     /// The tier key version that wraps this value's data key.
     pub fn key_version(&self) -> u32 {
-        self.token().wrapped_key.map_or(0, |key| key.key_version)
+        self.token().key_version().unwrap_or(0)
     }
 
     /// Re-wraps the data key under the tier's primary version. The field
@@ -146,18 +162,24 @@ fn decrypt<T: DeserializeOwned>(
     token: &Token<'_>,
     binding: Binding<'_>,
 ) -> Result<T, Error> {
-    let (Some(wrapped), Some(field)) = (token.wrapped_key, token.field) else {
+    let Some(field) = token.field else {
         return Err(Error::malformed("sealed value without key or field"));
     };
-    let (cipher, tier) = super::open_data_key(keyring, token.version, token.tier, &wrapped)?;
+    let (cipher, tier, key_version) = match (token.wrapped_key, token.public_wrap) {
+        (Some(wrapped), _) => {
+            let (cipher, tier) =
+                super::open_data_key(keyring, token.version, token.tier, &wrapped)?;
+            (cipher, tier, wrapped.key_version)
+        }
+        (None, Some(wrap)) => {
+            let (cipher, tier) =
+                super::public_wrap::open_data_key(keyring, token.version, token.tier, &wrap)?;
+            (cipher, tier, wrap.key_version)
+        }
+        (None, None) => return Err(Error::malformed("sealed value without key or field")),
+    };
     let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
     format::field_aad(&mut aad, token.version, token.tier, &binding)?;
     let mut scratch = Zeroizing::new(Vec::with_capacity(field.ciphertext.len()));
-    super::open_field(
-        &cipher,
-        &aad,
-        &field,
-        &mut scratch,
-        (tier, wrapped.key_version),
-    )
+    super::open_field(&cipher, &aad, &field, &mut scratch, (tier, key_version))
 }

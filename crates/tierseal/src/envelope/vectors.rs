@@ -239,7 +239,7 @@ fn record_vector(
     });
     vector["binding"] = match version {
         Version::V1 => binding_json(&binding),
-        Version::V2 => place.json(type_name),
+        Version::V2 | Version::V3 => place.json(type_name),
     };
     vector
 }
@@ -375,7 +375,7 @@ fn fail_vectors(version: Version, first: &[u8]) -> Value {
         Version::V1 => fails.push(
             json!({"name": "fail_format_version_2", "token": hex(&relabel(2)), "binding": card_binding, "error": "UnsupportedFormat"}),
         ),
-        Version::V2 => fails.extend([
+        Version::V2 | Version::V3 => fails.extend([
             json!({"name": "fail_relabelled_version_1", "token": hex(&relabel(1)), "binding": card_binding, "error": "Integrity"}),
             json!({"name": "fail_format_version_3", "token": hex(&relabel(3)), "binding": card_binding, "error": "UnsupportedFormat"}),
         ]),

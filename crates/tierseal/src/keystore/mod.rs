@@ -23,6 +23,7 @@ mod index;
 mod kdf;
 mod kv;
 mod model;
+mod public_keys;
 mod share_file;
 mod shares;
 mod storage;
@@ -1158,6 +1159,9 @@ fn for_each_wrapped_key(
                 )?;
             }
         }
+    }
+    if let Some(wrapped) = &mut body.publisher_key {
+        f(public_keys::PUBLISHER_KEY_AAD, wrapped)?;
     }
     Ok(())
 }

@@ -37,6 +37,15 @@ pub(crate) struct Body {
     // issue 12: blind-index keys, one record per tier, separate from the
     // tier (encryption) keys and versioned on their own.
     pub(crate) index_keys: Vec<super::index::IndexKeyRecord>,
+    // issue 14: public-key (HPKE) sealing (see `public_keys`).
+    /// Each tier's HPKE suite where it is not the default (X25519).
+    pub(crate) hpke_suites: Vec<(Tier, crate::HpkeSuite)>,
+    /// The Ed25519 seed that signs published public key sets, wrapped
+    /// under the master key; drawn on the first publish.
+    pub(crate) publisher_key: Option<WrappedTierKey>,
+    /// The serial of the last public key set published: each publish takes
+    /// the next, so seal-only keyrings can refuse a replayed older set.
+    pub(crate) public_key_set_serial: u64,
 }
 
 /// The keystore body of file format version 2, read to upgrade old files.
@@ -375,5 +384,25 @@ mod tests {
             Body::decode(3, &v3).unwrap().audit_checkpoint,
             Some(checkpoint)
         );
+    }
+
+    #[test]
+    fn a_version_3_body_keeps_the_public_key_fields() {
+        let body = Body {
+            share_generation: 4,
+            hpke_suites: vec![("restricted/iban".parse().unwrap(), crate::HpkeSuite::XWing)],
+            public_key_set_serial: 7,
+            ..Body::default()
+        };
+        let full = postcard::to_stdvec(&body).unwrap();
+        let decoded = Body::decode(3, &full).unwrap();
+        assert_eq!(decoded.hpke_suites, body.hpke_suites);
+        assert_eq!(decoded.public_key_set_serial, 7);
+        assert_eq!(decoded.share_generation, 4);
+        // One version-3 layout: a body cut short of its last fields does
+        // not decode.
+        let mut short = full.clone();
+        short.truncate(full.len() - 3);
+        assert!(Body::decode(3, &short).is_none());
     }
 }

@@ -557,7 +557,12 @@ fn a_grant_carries_the_requirement_and_the_approver_key() {
         .issue_grant(&clearance, "plain-svc", in_minutes(60))
         .unwrap();
     assert_eq!(plain[4], 3);
-    assert!(GrantInfo::read(&plain).unwrap().approval_required.is_empty());
+    assert!(
+        GrantInfo::read(&plain)
+            .unwrap()
+            .approval_required
+            .is_empty()
+    );
     // A requirement for a tier the grant lacks is refused.
     assert!(matches!(
         fixture.keystore.issue_grant_requiring_approval(
