@@ -33,7 +33,7 @@ pub(crate) const WRAPPED_KEY_LEN: usize = KEY_LEN + TAG_LEN;
 pub(crate) struct AuthFailed;
 
 /// 256 bits of key material: zeroized on drop, never printed.
-pub(crate) struct KeyMaterial(SecretBox<[u8; KEY_LEN]>);
+pub struct KeyMaterial(SecretBox<[u8; KEY_LEN]>);
 
 impl KeyMaterial {
     /// A fresh key straight from the operating system's generator, for

@@ -67,6 +67,7 @@ mod grant;
 mod keyring;
 mod keystore;
 pub mod mask;
+pub mod kek;
 pub mod openbao;
 mod revealed;
 

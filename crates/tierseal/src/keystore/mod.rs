@@ -17,8 +17,10 @@
 mod file;
 mod kdf;
 mod model;
+mod provider;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aes_gcm::Aes256Gcm;
@@ -30,9 +32,13 @@ pub use model::{AuditCheckpoint, GrantId, IssuedGrant, IssuedTier};
 use crate::audit::AuditKey;
 use crate::crypto::{self, AuthFailed, KEY_LEN, KeyMaterial};
 use crate::keyring::{TierKeys, VersionKey};
+use crate::kek::{KekParams, KekProvider, KekSlot, ProviderKind};
 use crate::{Clearance, Error, Keyring, Tier};
-use file::{FILE_VERSION, FileImage, KeystoreLock, SALT_LEN};
-use model::{Body, TierRecord, VersionRecord, WrappedTierKey};
+pub(crate) use file::check_params as check_kek_params;
+use file::{FILE_VERSION, FileImage, KeystoreLock, RootImage, SALT_LEN};
+use model::{Body, ProviderWrappedKey, TierRecord, VersionRecord, WrappedTierKey};
+pub(crate) use provider::service_keyring;
+use provider::ProviderRoot;
 
 /// The audit writer of keyrings taken straight from the keystore.
 pub const CUSTODIAN: &str = "custodian";
@@ -121,8 +127,48 @@ pub struct Keystore {
     body: Body,
 }
 
+/// What protects the keystore's keys: a passphrase, or a key-encryption
+/// provider.
+enum Root {
+    Passphrase(PassphraseRoot),
+    Provider(ProviderRoot),
+}
+
+impl Root {
+    /// The key that authenticates the body and wraps the audit key: the
+    /// master key, or the provider keystore's metadata key.
+    fn cipher(&self) -> &Aes256Gcm {
+        match self {
+            Root::Passphrase(root) => &root.master,
+            Root::Provider(root) => &root.meta,
+        }
+    }
+
+    fn image(&self) -> RootImage {
+        match self {
+            Root::Passphrase(root) => RootImage::Passphrase {
+                kdf: root.kdf,
+                salt: root.salt,
+                master_nonce: root.master_nonce,
+                wrapped_master: root.wrapped_master,
+            },
+            Root::Provider(root) => RootImage::Provider {
+                params: root.params.clone(),
+                wrapped_meta: root.wrapped_meta.clone(),
+            },
+        }
+    }
+
+    fn provider(&self) -> Option<&Arc<dyn KekProvider>> {
+        match self {
+            Root::Passphrase(_) => None,
+            Root::Provider(root) => Some(&root.provider),
+        }
+    }
+}
+
 /// The master key, and its wrap under the passphrase as the file stores it.
-struct Root {
+struct PassphraseRoot {
     kdf: KdfParams,
     salt: [u8; SALT_LEN],
     master_nonce: [u8; crypto::NONCE_LEN],
@@ -132,13 +178,17 @@ struct Root {
     master: Aes256Gcm,
 }
 
-impl Root {
+impl PassphraseRoot {
     /// Wraps `master` under a fresh salt and `passphrase`.
-    fn new(master: &KeyMaterial, passphrase: &Passphrase, kdf: KdfParams) -> Result<Root, Error> {
+    fn new(
+        master: &KeyMaterial,
+        passphrase: &Passphrase,
+        kdf: KdfParams,
+    ) -> Result<PassphraseRoot, Error> {
         let mut salt = [0u8; SALT_LEN];
         crypto::fill_from_os(&mut salt)?;
         let unlock = crypto::cipher_for(&*kdf.derive(passphrase, &salt)?);
-        Root::wrap(master, &unlock, kdf, salt)
+        PassphraseRoot::wrap(master, &unlock, kdf, salt)
     }
 
     /// Wraps `master` under the unlock key for a file of [`FILE_VERSION`].
@@ -147,7 +197,7 @@ impl Root {
         unlock: &Aes256Gcm,
         kdf: KdfParams,
         salt: [u8; SALT_LEN],
-    ) -> Result<Root, Error> {
+    ) -> Result<PassphraseRoot, Error> {
         let master_nonce = crypto::fresh_wrap_nonce()?;
         let wrapped_master = crypto::wrap_key(
             unlock,
@@ -155,7 +205,7 @@ impl Root {
             &FileImage::header(FILE_VERSION, kdf, &salt),
             master.expose(),
         )?;
-        Ok(Root {
+        Ok(PassphraseRoot {
             kdf,
             salt,
             master_nonce,
@@ -185,7 +235,40 @@ impl Keystore {
         {
             return Err(Error::KeystoreExists { path });
         }
-        let root = Root::new(&KeyMaterial::generate()?, passphrase, profile.params())?;
+        let root = PassphraseRoot::new(&KeyMaterial::generate()?, passphrase, profile.params())?;
+        Keystore::create_with_root(path, lock, Root::Passphrase(root))
+    }
+
+    /// Creates a keystore at `path` whose tier keys are wrapped by
+    /// `provider` (one provider key per tier, plus `{prefix}keystore` for
+    /// the metadata key), with the tiers `internal`, `confidential` and
+    /// `restricted` at version 1. The provider keys are created where they
+    /// do not exist. `params` are the provider's non-secret parameters the
+    /// file records (see [`TransitProvider::params`](crate::kek::TransitProvider::params)).
+    ///
+    /// # Errors
+    /// [`Error::KeystoreExists`], [`Error::InvalidParameter`] when `params`
+    /// are not `provider`'s kind or name the passphrase provider, provider
+    /// errors ([`Error::KmsDenied`], [`Error::KmsUnavailable`], ...), or
+    /// I/O errors. Nothing is written on error.
+    pub fn create_with_kek(
+        path: impl AsRef<Path>,
+        provider: Arc<dyn KekProvider>,
+        params: KekParams,
+    ) -> Result<Keystore, Error> {
+        let path = path.as_ref().to_owned();
+        let lock = KeystoreLock::acquire(&path, Duration::ZERO)?;
+        if path
+            .try_exists()
+            .map_err(|e| Error::io("check", &path, e))?
+        {
+            return Err(Error::KeystoreExists { path });
+        }
+        let root = ProviderRoot::new(provider, params)?;
+        Keystore::create_with_root(path, lock, Root::Provider(root))
+    }
+
+    fn create_with_root(path: PathBuf, lock: KeystoreLock, root: Root) -> Result<Keystore, Error> {
         let mut keystore = Keystore {
             path,
             _lock: lock,
@@ -194,10 +277,11 @@ impl Keystore {
         };
         keystore.update(|store, body| {
             for tier in [Tier::INTERNAL, Tier::CONFIDENTIAL, Tier::RESTRICTED] {
-                body.tiers.push(store.new_tier_record(tier)?);
+                let record = store.new_tier_record(body, tier)?;
+                body.tiers.push(record);
             }
             body.audit_key = Some(wrap_under(
-                &store.root.master,
+                store.root.cipher(),
                 &KeyMaterial::generate()?,
                 AUDIT_KEY_AAD,
             )?);
@@ -236,37 +320,97 @@ impl Keystore {
         let lock = KeystoreLock::acquire(&path, wait)?;
         let bytes = file::read(&path)?;
         let image = FileImage::decode(&bytes, &path)?;
-        let corrupt = |reason| Error::KeystoreCorrupt {
-            path: path.clone(),
-            reason,
+        let RootImage::Passphrase {
+            kdf,
+            salt,
+            master_nonce,
+            wrapped_master,
+        } = image.root.clone()
+        else {
+            return Err(Error::KekProviderMismatch {
+                path,
+                expected: ProviderKind::Passphrase.as_str(),
+                found: FileImage::peek_kind(&bytes, Path::new(""))?.as_str(),
+            });
         };
 
-        let unlock = crypto::cipher_for(&*image.kdf.derive(passphrase, &image.salt)?);
-        let header = FileImage::header(image.version, image.kdf, &image.salt);
-        let mut master_bytes =
-            crypto::unwrap_key(&unlock, &image.master_nonce, &header, &image.wrapped_master)
-                .map_err(|_| Error::WrongPassphrase { path: path.clone() })?;
+        let unlock = crypto::cipher_for(&*kdf.derive(passphrase, &salt)?);
+        let header = FileImage::header(image.version, kdf, &salt);
+        let mut master_bytes = crypto::unwrap_key(&unlock, &master_nonce, &header, &wrapped_master)
+            .map_err(|_| Error::WrongPassphrase { path: path.clone() })?;
         let master_key = KeyMaterial::take(&mut master_bytes);
         let master = master_key.cipher();
         // The wrap binds the file version: an older file's master key is
         // wrapped again now, while the unlock key is at hand, so that the
         // next save can write the current version.
         let root = if image.version == FILE_VERSION {
-            Root {
-                kdf: image.kdf,
-                salt: image.salt,
-                master_nonce: image.master_nonce,
-                wrapped_master: image.wrapped_master,
+            PassphraseRoot {
+                kdf,
+                salt,
+                master_nonce,
+                wrapped_master,
                 master,
             }
         } else {
-            Root::wrap(&master_key, &unlock, image.kdf, image.salt)?
+            PassphraseRoot::wrap(&master_key, &unlock, kdf, salt)?
         };
         drop((unlock, master_key));
+        Keystore::finish_open(path, lock, Root::Passphrase(root), &image)
+    }
 
+    /// Which provider protects the keystore at `path`, and its recorded
+    /// non-secret parameters (`None` for a passphrase keystore). Reads the
+    /// header only: nothing is authenticated yet, so use it to choose how
+    /// to open the keystore, not to trust it.
+    ///
+    /// # Errors
+    /// [`Error::KeystoreCorrupt`], [`Error::UnsupportedKeystoreVersion`] or
+    /// I/O errors.
+    pub fn kek_params_of(path: impl AsRef<Path>) -> Result<Option<KekParams>, Error> {
+        let path = path.as_ref();
+        let image = FileImage::decode(&file::read(path)?, path)?;
+        Ok(match image.root {
+            RootImage::Passphrase { .. } => None,
+            RootImage::Provider { params, .. } => Some(params),
+        })
+    }
+
+    /// Opens the keystore at `path`, whose keys `provider` protects,
+    /// waiting up to [`DEFAULT_LOCK_WAIT`] for another process's lock. No
+    /// passphrase: the provider's credential (an OpenBao token, an HSM
+    /// login) is the custodian's.
+    ///
+    /// # Errors
+    /// [`Error::KekProviderMismatch`] when the keystore is protected by a
+    /// passphrase or another provider, [`Error::KeystoreCorrupt`] when the
+    /// metadata does not authenticate, provider errors, or I/O errors.
+    /// Nothing is written on error.
+    pub fn open_with_kek(
+        path: impl AsRef<Path>,
+        provider: Arc<dyn KekProvider>,
+    ) -> Result<Keystore, Error> {
+        let path = path.as_ref().to_owned();
+        let lock = KeystoreLock::acquire(&path, DEFAULT_LOCK_WAIT)?;
+        let bytes = file::read(&path)?;
+        let image = FileImage::decode(&bytes, &path)?;
+        let root = ProviderRoot::open(&path, &image, provider)?;
+        Keystore::finish_open(path, lock, Root::Provider(root), &image)
+    }
+
+    /// Authenticates and decodes the body under the unlocked root.
+    fn finish_open(
+        path: PathBuf,
+        lock: KeystoreLock,
+        root: Root,
+        image: &FileImage,
+    ) -> Result<Keystore, Error> {
+        let corrupt = |reason| Error::KeystoreCorrupt {
+            path: path.clone(),
+            reason,
+        };
         let mut empty = [];
         crypto::decrypt(
-            &root.master,
+            root.cipher(),
             &image.body_nonce,
             &image.authenticated_prefix(),
             &mut empty,
@@ -274,6 +418,11 @@ impl Keystore {
         )
         .map_err(|_| corrupt("authentication failed (the file was altered)"))?;
         let body = decode_body(image.version, &image.body).map_err(corrupt)?;
+        if body.provider_held() != matches!(root, Root::Provider(_)) {
+            return Err(corrupt(
+                "its tier keys are not wrapped the way its header says",
+            ));
+        }
 
         let keystore = Keystore {
             path: path.clone(),
@@ -296,9 +445,38 @@ impl Keystore {
         &self.path
     }
 
-    /// The Argon2id parameters protecting it.
-    pub fn kdf_params(&self) -> KdfParams {
-        self.root.kdf
+    /// The Argon2id parameters protecting it (`None` when a key-encryption
+    /// provider protects it).
+    pub fn kdf_params(&self) -> Option<KdfParams> {
+        match &self.root {
+            Root::Passphrase(root) => Some(root.kdf),
+            Root::Provider(_) => None,
+        }
+    }
+
+    /// Which provider protects the tier keys.
+    pub fn provider_kind(&self) -> ProviderKind {
+        match &self.root {
+            Root::Passphrase(_) => ProviderKind::Passphrase,
+            Root::Provider(root) => root.params.kind(),
+        }
+    }
+
+    /// The provider's recorded non-secret parameters (`None` for a
+    /// passphrase keystore).
+    pub fn kek_params(&self) -> Option<&KekParams> {
+        match &self.root {
+            Root::Passphrase(_) => None,
+            Root::Provider(root) => Some(&root.params),
+        }
+    }
+
+    /// The provider key that wraps `tier`'s keys (`None` for a passphrase
+    /// keystore).
+    pub fn kek_key_name(&self, tier: &Tier) -> Option<String> {
+        self.root
+            .provider()
+            .and_then(|provider| provider.key_name(&KekSlot::Tier(tier)))
     }
 
     /// The tiers, in order.
@@ -382,8 +560,12 @@ impl Keystore {
         if self.body.tier(tier).is_some() {
             return Err(Error::TierExists { tier: tier.clone() });
         }
+        if let Some(provider) = self.root.provider() {
+            provider.ensure_key(&KekSlot::Tier(tier))?;
+        }
         self.update(|store, body| {
-            body.tiers.push(store.new_tier_record(tier.clone())?);
+            let record = store.new_tier_record(body, tier.clone())?;
+            body.tiers.push(record);
             body.tiers.sort_by(|a, b| a.tier.cmp(&b.tier));
             Ok(())
         })
@@ -408,7 +590,7 @@ impl Keystore {
     pub fn add_version(&mut self, tier: &Tier) -> Result<u32, Error> {
         let next = self.record(tier)?.next_version();
         self.update(|store, body| {
-            let version = store.new_version(tier, next)?;
+            let version = store.new_version(body, tier, next)?;
             let record = body.tier_mut(tier).ok_or_else(|| unknown(tier))?;
             record.versions.push(version);
             Ok(())
@@ -484,6 +666,8 @@ impl Keystore {
                 entry.wrapped = None;
                 entry.retired_at = Some(now);
             }
+            body.provider_keys
+                .retain(|k| !(k.tier == *tier && k.version == version));
             Ok(())
         })
     }
@@ -527,16 +711,26 @@ impl Keystore {
         new: &Passphrase,
         profile: KdfProfile,
     ) -> Result<(), Error> {
-        let root = Root::new(&KeyMaterial::generate()?, new, profile.params())?;
+        let Root::Passphrase(old) = &self.root else {
+            return Err(Error::InvalidParameter {
+                what: "passphrase change",
+                reason: "this keystore is protected by a key-encryption provider, not a passphrase (see migrate_kek)",
+            });
+        };
+        let root = Root::Passphrase(PassphraseRoot::new(
+            &KeyMaterial::generate()?,
+            new,
+            profile.params(),
+        )?);
         let mut body = self.body.clone();
         for_each_wrapped_key(&mut body, |aad, wrapped| {
-            let material = unwrap_under(&self.root.master, wrapped, aad).map_err(|_| {
+            let material = unwrap_under(&old.master, wrapped, aad).map_err(|_| {
                 Error::KeystoreCorrupt {
                     path: self.path.clone(),
                     reason: "a key does not authenticate under the master key",
                 }
             })?;
-            *wrapped = wrap_under(&root.master, &material, aad)?;
+            *wrapped = wrap_under(root.cipher(), &material, aad)?;
             Ok(())
         })?;
         self.save_as(&root, &body)?;
@@ -625,8 +819,8 @@ impl Keystore {
         Ok(entry)
     }
 
-    fn new_tier_record(&self, tier: Tier) -> Result<TierRecord, Error> {
-        let first = self.new_version(&tier, 1)?;
+    fn new_tier_record(&self, body: &mut Body, tier: Tier) -> Result<TierRecord, Error> {
+        let first = self.new_version(body, &tier, 1)?;
         Ok(TierRecord {
             tier,
             primary: 1,
@@ -635,17 +829,32 @@ impl Keystore {
         })
     }
 
-    fn new_version(&self, tier: &Tier, version: u32) -> Result<VersionRecord, Error> {
+    /// A fresh key version of `tier`. In a provider keystore it is wrapped
+    /// by the provider under the tier's key and added to `body`'s provider
+    /// keys; otherwise wrapped under the master key.
+    fn new_version(&self, body: &mut Body, tier: &Tier, version: u32) -> Result<VersionRecord, Error> {
         let material = KeyMaterial::generate()?;
+        let aad = tier_key_aad(tier, version);
+        let wrapped = match &self.root {
+            Root::Passphrase(root) => wrap_under(&root.master, &material, &aad)?,
+            Root::Provider(root) => {
+                let wrapped = root
+                    .provider
+                    .wrap(&KekSlot::Tier(tier), &aad, &material)?;
+                body.provider_keys.retain(|k| !(k.tier == *tier && k.version == version));
+                body.provider_keys.push(ProviderWrappedKey {
+                    tier: tier.clone(),
+                    version,
+                    wrapped,
+                });
+                WrappedTierKey::PROVIDER_HELD
+            }
+        };
         Ok(VersionRecord {
             version,
             created_at: unix_seconds(SystemTime::now()),
             check_value: material.check_value(),
-            wrapped: Some(wrap_under(
-                &self.root.master,
-                &material,
-                &tier_key_aad(tier, version),
-            )?),
+            wrapped: Some(wrapped),
             retired_at: None,
         })
     }
@@ -657,7 +866,7 @@ impl Keystore {
         aad: &[u8],
         what: &'static str,
     ) -> Result<KeyMaterial, Error> {
-        unwrap_under(&self.root.master, wrapped, aad).map_err(|_| Error::KeystoreCorrupt {
+        unwrap_under(self.root.cipher(), wrapped, aad).map_err(|_| Error::KeystoreCorrupt {
             path: self.path.clone(),
             reason: what,
         })
@@ -672,11 +881,25 @@ impl Keystore {
         let Some(wrapped) = &version.wrapped else {
             return Ok(None);
         };
-        let material = self.unwrap_under_master(
-            wrapped,
-            &tier_key_aad(&record.tier, version.version),
-            "a tier key does not authenticate under the master key",
-        )?;
+        let aad = tier_key_aad(&record.tier, version.version);
+        let material = match &self.root {
+            Root::Passphrase(_) => self.unwrap_under_master(
+                wrapped,
+                &aad,
+                "a tier key does not authenticate under the master key",
+            )?,
+            Root::Provider(root) => {
+                let held = self
+                    .body
+                    .provider_key(&record.tier, version.version)
+                    .ok_or_else(|| Error::KeystoreCorrupt {
+                        path: self.path.clone(),
+                        reason: "a provider-wrapped tier key is missing",
+                    })?;
+                root.provider
+                    .unwrap(&KekSlot::Tier(&record.tier), &aad, &held.wrapped)?
+            }
+        };
         if material.check_value() != version.check_value {
             return Err(Error::KeystoreCorrupt {
                 path: self.path.clone(),
@@ -798,17 +1021,14 @@ impl Keystore {
         }
         let mut image = FileImage {
             version: FILE_VERSION,
-            kdf: root.kdf,
-            salt: root.salt,
-            master_nonce: root.master_nonce,
-            wrapped_master: root.wrapped_master,
+            root: root.image(),
             body: encoded,
             body_nonce: crypto::fresh_wrap_nonce()?,
             body_tag: [0; crypto::TAG_LEN],
         };
         let mut empty = [];
         image.body_tag = crypto::encrypt(
-            &root.master,
+            root.cipher(),
             &image.body_nonce,
             &image.authenticated_prefix(),
             &mut empty,
@@ -821,7 +1041,8 @@ impl std::fmt::Debug for Keystore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keystore")
             .field("path", &self.path)
-            .field("kdf", &self.root.kdf)
+            .field("provider", &self.provider_kind())
+            .field("kdf", &self.kdf_params())
             .field(
                 "tiers",
                 &self
@@ -914,8 +1135,18 @@ pub(crate) mod fuzzing {
     use crate::Error;
 
     /// Parses a whole keystore file up to the key derivation.
+    /// A provider keystore parses too, then stops where `open` would
+    /// (with the provider mismatch), having no key derivation.
     pub(crate) fn parse_file(bytes: &[u8]) -> Result<KdfParams, Error> {
-        FileImage::decode(bytes, Path::new("fuzz.keystore")).map(|image| image.kdf)
+        let path = Path::new("fuzz.keystore");
+        match FileImage::decode(bytes, path)?.root {
+            super::RootImage::Passphrase { kdf, .. } => Ok(kdf),
+            super::RootImage::Provider { params, .. } => Err(Error::KekProviderMismatch {
+                path: path.to_owned(),
+                expected: "passphrase",
+                found: params.kind().as_str(),
+            }),
+        }
     }
 
     /// Decodes and checks a body as if the master key had authenticated
@@ -973,19 +1204,19 @@ mod tests {
         // The attacker's master key: the old copy opened with the old
         // passphrase.
         let old = Keystore::open(&old_copy, &"old".into()).unwrap();
-        assert!(!unwraps(&old.root.master, &new_body, &Tier::RESTRICTED, v2));
+        assert!(!unwraps(&old.root.cipher(), &new_body, &Tier::RESTRICTED, v2));
         // Nor are the keys that existed then reachable through the new file
         // (they are wrapped again under the new master key), though the old
         // copy itself still holds them.
-        assert!(!unwraps(&old.root.master, &new_body, &Tier::RESTRICTED, 1));
-        assert!(unwraps(&old.root.master, &old.body, &Tier::RESTRICTED, 1));
+        assert!(!unwraps(&old.root.cipher(), &new_body, &Tier::RESTRICTED, 1));
+        assert!(unwraps(&old.root.cipher(), &old.body, &Tier::RESTRICTED, 1));
         let audit = new_body.audit_key.as_ref().unwrap();
-        assert!(unwrap_under(&old.root.master, audit, AUDIT_KEY_AAD).is_err());
+        assert!(unwrap_under(&old.root.cipher(), audit, AUDIT_KEY_AAD).is_err());
 
         // The new passphrase opens everything, old keys and new.
         let new = Keystore::open(&path, &"new".into()).unwrap();
-        assert!(unwraps(&new.root.master, &new_body, &Tier::RESTRICTED, v2));
-        assert!(unwraps(&new.root.master, &new_body, &Tier::RESTRICTED, 1));
+        assert!(unwraps(&new.root.cipher(), &new_body, &Tier::RESTRICTED, v2));
+        assert!(unwraps(&new.root.cipher(), &new_body, &Tier::RESTRICTED, 1));
         assert_eq!(
             new.key_versions()
                 .iter()

@@ -361,7 +361,7 @@ fn version_lines(keystore: &Keystore) -> Vec<String> {
 }
 
 #[test]
-fn a_version_1_keystore_opens_and_is_saved_as_version_2() {
+fn a_version_1_keystore_opens_and_is_saved_as_version_3() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.keystore");
     std::fs::write(&path, V1_KEYSTORE).unwrap();
@@ -377,7 +377,7 @@ fn a_version_1_keystore_opens_and_is_saved_as_version_2() {
     keystore.record_audit_checkpoint(3, [7; 32]).unwrap();
     drop(keystore);
     let saved = std::fs::read(&path).unwrap();
-    assert_eq!(saved[4..6], 2u16.to_be_bytes());
+    assert_eq!(saved[4..6], 3u16.to_be_bytes());
 
     let keystore = Keystore::open(&path, &V1_PASSPHRASE.into()).unwrap();
     assert_eq!(version_lines(&keystore), V1_VERSIONS);

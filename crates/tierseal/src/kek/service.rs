@@ -1,0 +1,130 @@
+//! Service keyrings built from a provider keystore, refreshed on a TTL.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use super::KekProvider;
+use crate::{Error, Keyring, Tier};
+
+/// A service's keyring from a keystore whose tier keys a provider
+/// protects (OpenBao Transit, PKCS#11), rebuilt when it is older than a
+/// time-to-live.
+///
+/// Building it unwraps each tier key version once (a handful of provider
+/// calls, never one per record) and keeps the keys in zeroizing memory; the
+/// [`Keyring`] it hands out is the same type a keystore or grant gives, so
+/// sealing and opening cost exactly the same. It holds exactly the tiers
+/// the credential may unwrap: a tier whose provider key refuses the
+/// credential is left out ([`denied_tiers`](Self::denied_tiers)).
+///
+/// [`keyring`](Self::keyring) returns the current keyring while it is
+/// younger than the TTL, even if the provider is unreachable meanwhile;
+/// once it is older, it is rebuilt, and a failed rebuild (token revoked,
+/// server down) is returned as the error — the expired keyring is not
+/// handed out again. A keyring already handed out keeps working for
+/// whoever holds it: drop it at the TTL.
+pub struct ServiceKeyring {
+    path: PathBuf,
+    principal: String,
+    ttl: Duration,
+    provider: Arc<dyn KekProvider>,
+    current: RwLock<Current>,
+}
+
+struct Current {
+    keyring: Arc<Keyring>,
+    built: Instant,
+    denied: Vec<Tier>,
+}
+
+impl fmt::Debug for ServiceKeyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceKeyring")
+            .field("path", &self.path)
+            .field("principal", &self.principal)
+            .field("ttl", &self.ttl)
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceKeyring {
+    /// Builds the keyring of `principal` (its audit writer name) from the
+    /// provider keystore at `path`.
+    ///
+    /// # Errors
+    /// [`Error::KekProviderMismatch`] for a passphrase keystore or another
+    /// provider's, [`Error::KeystoreCorrupt`] when the metadata does not
+    /// authenticate, [`Error::KmsDenied`] when the credential may not even
+    /// unwrap the keystore's metadata key, other provider errors, or I/O
+    /// errors.
+    pub fn build(
+        path: impl AsRef<Path>,
+        provider: Arc<dyn KekProvider>,
+        principal: &str,
+        ttl: Duration,
+    ) -> Result<ServiceKeyring, Error> {
+        crate::grant::check_principal(principal)?;
+        let path = path.as_ref().to_owned();
+        let current = load(&path, &provider, principal)?;
+        Ok(ServiceKeyring {
+            path,
+            principal: principal.to_owned(),
+            ttl,
+            provider,
+            current: RwLock::new(current),
+        })
+    }
+
+    /// The current keyring, rebuilt first if it is older than the TTL.
+    ///
+    /// # Errors
+    /// As [`refresh`](Self::refresh), when a rebuild is due and fails.
+    pub fn keyring(&self) -> Result<Arc<Keyring>, Error> {
+        {
+            let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+            if current.built.elapsed() < self.ttl {
+                return Ok(Arc::clone(&current.keyring));
+            }
+        }
+        self.refresh()
+    }
+
+    /// Rebuilds the keyring now.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build). On error the previous keyring is kept
+    /// but no longer handed out once its TTL has passed.
+    pub fn refresh(&self) -> Result<Arc<Keyring>, Error> {
+        let fresh = load(&self.path, &self.provider, &self.principal)?;
+        let keyring = Arc::clone(&fresh.keyring);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(keyring)
+    }
+
+    /// The tiers the keystore has but the credential may not unwrap, as of
+    /// the last build.
+    pub fn denied_tiers(&self) -> Vec<Tier> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .denied
+            .clone()
+    }
+
+    /// The time-to-live.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+fn load(path: &Path, provider: &Arc<dyn KekProvider>, principal: &str) -> Result<Current, Error> {
+    let loaded = crate::keystore::service_keyring(path, Arc::clone(provider), principal)?;
+    Ok(Current {
+        keyring: Arc::new(loaded.keyring),
+        built: Instant::now(),
+        denied: loaded.denied,
+    })
+}
