@@ -64,10 +64,10 @@ mod crypto;
 mod envelope;
 mod error;
 mod grant;
+pub mod kek;
 mod keyring;
 mod keystore;
 pub mod mask;
-pub mod kek;
 pub mod openbao;
 mod revealed;
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use crate::error::{Error, shorten};
+use crate::error::Error;
 
 /// The provider name errors carry for OpenBao / Vault.
 pub(crate) const PROVIDER: &str = "openbao";
@@ -477,8 +477,10 @@ fn suffix(text: &str) -> String {
     }
 }
 
+/// Subjects are built from validated names (mounts, prefixes, tiers, KV
+/// paths), so they are cut only to keep a message readable.
 fn shorten_subject(subject: &str) -> String {
-    shorten(subject)
+    shorten_reason(subject)
 }
 
 fn shorten_reason(reason: &str) -> String {

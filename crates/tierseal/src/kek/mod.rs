@@ -136,8 +136,7 @@ pub trait KekProvider: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`Error::KmsDenied`] when the credential may not use the slot's key,
     /// other typed provider errors naming the provider, address and slot.
-    fn unwrap(&self, slot: &KekSlot<'_>, aad: &[u8], wrapped: &[u8])
-    -> Result<KeyMaterial, Error>;
+    fn unwrap(&self, slot: &KekSlot<'_>, aad: &[u8], wrapped: &[u8]) -> Result<KeyMaterial, Error>;
     /// Rotates the slot's KMS/HSM key (Transit rotate; PKCS#11: new key
     /// object). Keys wrapped before stay unwrappable; re-wrap them with
     /// [`rewrap`](Self::rewrap).

@@ -55,12 +55,7 @@ impl KekProvider for PassphraseProvider {
         Ok(out)
     }
 
-    fn unwrap(
-        &self,
-        slot: &KekSlot<'_>,
-        aad: &[u8],
-        wrapped: &[u8],
-    ) -> Result<KeyMaterial, Error> {
+    fn unwrap(&self, slot: &KekSlot<'_>, aad: &[u8], wrapped: &[u8]) -> Result<KeyMaterial, Error> {
         let failed = || Error::KmsRequest {
             provider: "passphrase",
             address: "master key".to_owned(),
@@ -94,12 +89,18 @@ mod tests {
         let key = KeyMaterial::generate().unwrap();
         let slot = KekSlot::Tier(&Tier::INTERNAL);
         let wrapped = provider.wrap(&slot, b"aad", &key).unwrap();
-        assert_eq!(provider.unwrap(&slot, b"aad", &wrapped).unwrap().expose(), key.expose());
+        assert_eq!(
+            provider.unwrap(&slot, b"aad", &wrapped).unwrap().expose(),
+            key.expose()
+        );
         assert!(provider.unwrap(&slot, b"other", &wrapped).is_err());
         assert!(provider.unwrap(&slot, b"aad", &wrapped[1..]).is_err());
         let again = provider.rewrap(&slot, b"aad", &wrapped).unwrap();
         assert_ne!(again, wrapped);
-        assert_eq!(provider.unwrap(&slot, b"aad", &again).unwrap().expose(), key.expose());
+        assert_eq!(
+            provider.unwrap(&slot, b"aad", &again).unwrap().expose(),
+            key.expose()
+        );
         assert_eq!(provider.key_name(&slot), None);
         assert!(!format!("{provider:?}").contains(&format!("{:?}", key.expose())));
     }

@@ -102,7 +102,10 @@ impl TransitProvider {
         let mut params = KekParams::new(ProviderKind::OpenBao);
         // Both were validated in `new`: these cannot fail.
         params = params.clone().with("mount", &self.mount).unwrap_or(params);
-        params = params.clone().with("prefix", &self.prefix).unwrap_or(params);
+        params = params
+            .clone()
+            .with("prefix", &self.prefix)
+            .unwrap_or(params);
         params
     }
 
@@ -177,9 +180,7 @@ impl KekProvider for TransitProvider {
         match resp.status {
             200 => {
                 let data = resp.body.get("data");
-                let derived = data
-                    .and_then(|d| d.get("derived"))
-                    .and_then(Value::as_bool);
+                let derived = data.and_then(|d| d.get("derived")).and_then(Value::as_bool);
                 let encrypts = data
                     .and_then(|d| d.get("supports_encryption"))
                     .and_then(Value::as_bool);
@@ -215,37 +216,39 @@ impl KekProvider for TransitProvider {
             "plaintext": plaintext.as_str(),
             "context": STANDARD.encode(aad),
         });
-        let resp = self
-            .client
-            .call(Method::Post, &self.path("encrypt", slot), &subject, Some(&body))?;
+        let resp = self.client.call(
+            Method::Post,
+            &self.path("encrypt", slot),
+            &subject,
+            Some(&body),
+        )?;
         let ciphertext = self.data_field(&resp, "ciphertext", slot)?;
         self.ciphertext(slot, ciphertext.as_bytes())?;
         Ok(ciphertext.into_bytes())
     }
 
-    fn unwrap(
-        &self,
-        slot: &KekSlot<'_>,
-        aad: &[u8],
-        wrapped: &[u8],
-    ) -> Result<KeyMaterial, Error> {
+    fn unwrap(&self, slot: &KekSlot<'_>, aad: &[u8], wrapped: &[u8]) -> Result<KeyMaterial, Error> {
         let subject = self.subject(slot);
         let body = json!({
             "ciphertext": self.ciphertext(slot, wrapped)?,
             "context": STANDARD.encode(aad),
         });
-        let resp = self
-            .client
-            .call(Method::Post, &self.path("decrypt", slot), &subject, Some(&body))?;
+        let resp = self.client.call(
+            Method::Post,
+            &self.path("decrypt", slot),
+            &subject,
+            Some(&body),
+        )?;
         let encoded = Zeroizing::new(self.data_field(&resp, "plaintext", slot)?);
         let bytes = Zeroizing::new(STANDARD.decode(encoded.as_bytes()).unwrap_or_default());
-        let mut key: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| Error::KmsRequest {
-            provider: PROVIDER,
-            address: self.client.address().to_owned(),
-            subject: subject.clone(),
-            status: 200,
-            reason: "the unwrapped key is not 32 bytes".to_owned(),
-        })?;
+        let mut key: [u8; KEY_LEN] =
+            bytes.as_slice().try_into().map_err(|_| Error::KmsRequest {
+                provider: PROVIDER,
+                address: self.client.address().to_owned(),
+                subject: subject.clone(),
+                status: 200,
+                reason: "the unwrapped key is not 32 bytes".to_owned(),
+            })?;
         Ok(KeyMaterial::take(&mut key))
     }
 
@@ -262,9 +265,12 @@ impl KekProvider for TransitProvider {
             "ciphertext": self.ciphertext(slot, wrapped)?,
             "context": STANDARD.encode(aad),
         });
-        let resp = self
-            .client
-            .call(Method::Post, &self.path("rewrap", slot), &subject, Some(&body))?;
+        let resp = self.client.call(
+            Method::Post,
+            &self.path("rewrap", slot),
+            &subject,
+            Some(&body),
+        )?;
         let ciphertext = self.data_field(&resp, "ciphertext", slot)?;
         self.ciphertext(slot, ciphertext.as_bytes())?;
         Ok(ciphertext.into_bytes())
@@ -312,7 +318,9 @@ pub fn custodian_policy(mount: &str, prefix: &str) -> String {
         } else {
             format!("{mount}/{path}/{prefix}*")
         };
-        out.push_str(&format!("path \"{full}\" {{\n  capabilities = [{caps}]\n}}\n"));
+        out.push_str(&format!(
+            "path \"{full}\" {{\n  capabilities = [{caps}]\n}}\n"
+        ));
     }
     out
 }
@@ -324,7 +332,8 @@ mod tests {
     use secrecy::SecretString;
 
     fn provider() -> TransitProvider {
-        let client = BaoClient::new("http://127.0.0.1:1", SecretString::from("t".to_owned())).unwrap();
+        let client =
+            BaoClient::new("http://127.0.0.1:1", SecretString::from("t".to_owned())).unwrap();
         TransitProvider::new(client, "transit", "tierseal-").unwrap()
     }
 
@@ -352,7 +361,10 @@ mod tests {
     fn bad_mounts_and_prefixes_are_refused() {
         let client = provider().client().clone();
         for mount in ["", "/transit", "transit/", "a//b", "tr ansit", "t\"x"] {
-            assert!(TransitProvider::new(client.clone(), mount, "p-").is_err(), "{mount:?}");
+            assert!(
+                TransitProvider::new(client.clone(), mount, "p-").is_err(),
+                "{mount:?}"
+            );
         }
         assert!(TransitProvider::new(client.clone(), "kms/transit", "p-").is_ok());
         assert!(TransitProvider::new(client, "transit", "a/b").is_err());
@@ -371,11 +383,20 @@ mod tests {
     fn service_policy_grants_decrypt_on_exactly_the_tiers() {
         let tiers = [Tier::INTERNAL];
         let hcl = service_policy("transit", "tierseal-", &tiers);
-        assert!(hcl.contains("path \"transit/decrypt/tierseal-internal\""), "{hcl}");
-        assert!(hcl.contains("path \"transit/decrypt/tierseal-keystore\""), "{hcl}");
+        assert!(
+            hcl.contains("path \"transit/decrypt/tierseal-internal\""),
+            "{hcl}"
+        );
+        assert!(
+            hcl.contains("path \"transit/decrypt/tierseal-keystore\""),
+            "{hcl}"
+        );
         assert!(!hcl.contains("restricted"), "{hcl}");
         assert!(!hcl.contains("encrypt/"), "{hcl}");
         let custodian = custodian_policy("transit", "tierseal-");
-        assert!(custodian.contains("transit/keys/tierseal-*/rotate"), "{custodian}");
+        assert!(
+            custodian.contains("transit/keys/tierseal-*/rotate"),
+            "{custodian}"
+        );
     }
 }

@@ -31,14 +31,14 @@ pub use model::{AuditCheckpoint, GrantId, IssuedGrant, IssuedTier};
 
 use crate::audit::AuditKey;
 use crate::crypto::{self, AuthFailed, KEY_LEN, KeyMaterial};
-use crate::keyring::{TierKeys, VersionKey};
 use crate::kek::{KekParams, KekProvider, KekSlot, ProviderKind};
+use crate::keyring::{TierKeys, VersionKey};
 use crate::{Clearance, Error, Keyring, Tier};
 pub(crate) use file::check_params as check_kek_params;
 use file::{FILE_VERSION, FileImage, KeystoreLock, RootImage, SALT_LEN};
 use model::{Body, ProviderWrappedKey, TierRecord, VersionRecord, WrappedTierKey};
-pub(crate) use provider::service_keyring;
 use provider::ProviderRoot;
+pub(crate) use provider::service_keyring;
 
 /// The audit writer of keyrings taken straight from the keystore.
 pub const CUSTODIAN: &str = "custodian";
@@ -724,12 +724,11 @@ impl Keystore {
         )?);
         let mut body = self.body.clone();
         for_each_wrapped_key(&mut body, |aad, wrapped| {
-            let material = unwrap_under(&old.master, wrapped, aad).map_err(|_| {
-                Error::KeystoreCorrupt {
+            let material =
+                unwrap_under(&old.master, wrapped, aad).map_err(|_| Error::KeystoreCorrupt {
                     path: self.path.clone(),
                     reason: "a key does not authenticate under the master key",
-                }
-            })?;
+                })?;
             *wrapped = wrap_under(root.cipher(), &material, aad)?;
             Ok(())
         })?;
@@ -832,16 +831,20 @@ impl Keystore {
     /// A fresh key version of `tier`. In a provider keystore it is wrapped
     /// by the provider under the tier's key and added to `body`'s provider
     /// keys; otherwise wrapped under the master key.
-    fn new_version(&self, body: &mut Body, tier: &Tier, version: u32) -> Result<VersionRecord, Error> {
+    fn new_version(
+        &self,
+        body: &mut Body,
+        tier: &Tier,
+        version: u32,
+    ) -> Result<VersionRecord, Error> {
         let material = KeyMaterial::generate()?;
         let aad = tier_key_aad(tier, version);
         let wrapped = match &self.root {
             Root::Passphrase(root) => wrap_under(&root.master, &material, &aad)?,
             Root::Provider(root) => {
-                let wrapped = root
-                    .provider
-                    .wrap(&KekSlot::Tier(tier), &aad, &material)?;
-                body.provider_keys.retain(|k| !(k.tier == *tier && k.version == version));
+                let wrapped = root.provider.wrap(&KekSlot::Tier(tier), &aad, &material)?;
+                body.provider_keys
+                    .retain(|k| !(k.tier == *tier && k.version == version));
                 body.provider_keys.push(ProviderWrappedKey {
                     tier: tier.clone(),
                     version,
@@ -1204,18 +1207,33 @@ mod tests {
         // The attacker's master key: the old copy opened with the old
         // passphrase.
         let old = Keystore::open(&old_copy, &"old".into()).unwrap();
-        assert!(!unwraps(&old.root.cipher(), &new_body, &Tier::RESTRICTED, v2));
+        assert!(!unwraps(
+            &old.root.cipher(),
+            &new_body,
+            &Tier::RESTRICTED,
+            v2
+        ));
         // Nor are the keys that existed then reachable through the new file
         // (they are wrapped again under the new master key), though the old
         // copy itself still holds them.
-        assert!(!unwraps(&old.root.cipher(), &new_body, &Tier::RESTRICTED, 1));
+        assert!(!unwraps(
+            &old.root.cipher(),
+            &new_body,
+            &Tier::RESTRICTED,
+            1
+        ));
         assert!(unwraps(&old.root.cipher(), &old.body, &Tier::RESTRICTED, 1));
         let audit = new_body.audit_key.as_ref().unwrap();
         assert!(unwrap_under(&old.root.cipher(), audit, AUDIT_KEY_AAD).is_err());
 
         // The new passphrase opens everything, old keys and new.
         let new = Keystore::open(&path, &"new".into()).unwrap();
-        assert!(unwraps(&new.root.cipher(), &new_body, &Tier::RESTRICTED, v2));
+        assert!(unwraps(
+            &new.root.cipher(),
+            &new_body,
+            &Tier::RESTRICTED,
+            v2
+        ));
         assert!(unwraps(&new.root.cipher(), &new_body, &Tier::RESTRICTED, 1));
         assert_eq!(
             new.key_versions()

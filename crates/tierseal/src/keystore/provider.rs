@@ -19,8 +19,8 @@ use std::sync::Arc;
 use aes_gcm::Aes256Gcm;
 
 use super::{
-    AUDIT_KEY_AAD, FILE_VERSION, FileImage, Keystore, PassphraseRoot, Root,
-    RootImage, decode_body, file, tier_key_aad, unwrap_under, wrap_under,
+    AUDIT_KEY_AAD, FILE_VERSION, FileImage, Keystore, PassphraseRoot, Root, RootImage, decode_body,
+    file, tier_key_aad, unwrap_under, wrap_under,
 };
 use crate::crypto::{self, KeyMaterial};
 use crate::kek::{KekParams, KekProvider, KekSlot, ProviderKind};
@@ -364,7 +364,8 @@ pub(crate) fn service_keyring(
         ),
         None => None,
     };
-    let audit_key = audit_key.and_then(|material| crate::audit::AuditKey::root(material).derive(principal));
+    let audit_key =
+        audit_key.and_then(|material| crate::audit::AuditKey::root(material).derive(principal));
     let keyring = Keyring::from_tiers(tiers, principal.to_owned(), audit_key)?;
     Ok(ServiceLoad { keyring, denied })
 }
