@@ -3,6 +3,7 @@
 mod audit;
 mod grant;
 mod init;
+mod kek;
 mod keys;
 mod lint;
 mod passphrase;
@@ -55,11 +56,23 @@ fn open_keystore(global: &GlobalArgs) -> Result<Keystore, CliError> {
             global.keystore.display()
         )));
     }
+    let wait = Duration::from_secs(global.lock_wait);
+    // A keystore protected by a key-encryption provider needs no
+    // passphrase: the header names the provider, the environment holds
+    // the credential.
+    if let Some(params) = Keystore::kek_params_of(&global.keystore)? {
+        let provider = kek::provider_for(&params)?;
+        return Ok(Keystore::open_with_kek_and_lock_wait(
+            &global.keystore,
+            provider,
+            wait,
+        )?);
+    }
     let passphrase = keystore_passphrase(global)?;
     Ok(Keystore::open_with_lock_wait(
         &global.keystore,
         &passphrase,
-        Duration::from_secs(global.lock_wait),
+        wait,
     )?)
 }
 

@@ -86,6 +86,12 @@ pub enum Action {
     /// The custodian found the log no longer holding what the keystore's
     /// checkpoint covers (entries removed or replaced): `reason` says what.
     LogLoss,
+    // issue 11: key-encryption provider operations.
+    /// The provider keys (Transit keys, HSM key objects) were rotated and
+    /// the tier keys re-wrapped under them.
+    KekRotate,
+    /// The keystore was moved to another key-encryption provider.
+    KekMigrate,
 }
 
 impl Action {
@@ -106,6 +112,8 @@ impl Action {
             Action::SetCryptoperiod => "set-cryptoperiod",
             Action::LogRepair => "log-repair",
             Action::LogLoss => "log-loss",
+            Action::KekRotate => "kek-rotate",
+            Action::KekMigrate => "kek-migrate",
         }
     }
 }

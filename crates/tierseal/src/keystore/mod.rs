@@ -389,8 +389,21 @@ impl Keystore {
         path: impl AsRef<Path>,
         provider: Arc<dyn KekProvider>,
     ) -> Result<Keystore, Error> {
+        Keystore::open_with_kek_and_lock_wait(path, provider, DEFAULT_LOCK_WAIT)
+    }
+
+    /// As [`open_with_kek`](Self::open_with_kek), waiting at most `wait`
+    /// for the lock (see [`open_with_lock_wait`](Self::open_with_lock_wait)).
+    ///
+    /// # Errors
+    /// As [`open_with_kek`](Self::open_with_kek).
+    pub fn open_with_kek_and_lock_wait(
+        path: impl AsRef<Path>,
+        provider: Arc<dyn KekProvider>,
+        wait: Duration,
+    ) -> Result<Keystore, Error> {
         let path = path.as_ref().to_owned();
-        let lock = KeystoreLock::acquire(&path, DEFAULT_LOCK_WAIT)?;
+        let lock = KeystoreLock::acquire(&path, wait)?;
         let bytes = file::read(&path)?;
         let image = FileImage::decode(&bytes, &path)?;
         let root = ProviderRoot::open(&path, &image, provider)?;
