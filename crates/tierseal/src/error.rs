@@ -174,7 +174,7 @@ pub enum Error {
 
     /// The keystore file was written by a newer (or unknown) version.
     #[error(
-        "keystore {path} has format version {version}, but this build reads versions 1 and 2 only: a newer tierseal wrote it, or it is not a keystore"
+        "keystore {path} has format version {version}, but this build reads versions 1 to 3 only: a newer tierseal wrote it, or it is not a keystore"
     )]
     UnsupportedKeystoreVersion {
         /// The keystore file.
