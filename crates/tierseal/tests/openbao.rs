@@ -7,6 +7,14 @@
 //! and passes, unless `TIERSEAL_REQUIRE_SERVICES=1`, when it fails.
 //!
 //! Every test uses its own key prefix, so tests share one server safely.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    reason = "test code"
+)]
 
 use std::net::TcpListener;
 use std::path::Path;

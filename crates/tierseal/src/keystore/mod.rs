@@ -1221,7 +1221,7 @@ mod tests {
         // passphrase.
         let old = Keystore::open(&old_copy, &"old".into()).unwrap();
         assert!(!unwraps(
-            &old.root.cipher(),
+            old.root.cipher(),
             &new_body,
             &Tier::RESTRICTED,
             v2
@@ -1229,25 +1229,15 @@ mod tests {
         // Nor are the keys that existed then reachable through the new file
         // (they are wrapped again under the new master key), though the old
         // copy itself still holds them.
-        assert!(!unwraps(
-            &old.root.cipher(),
-            &new_body,
-            &Tier::RESTRICTED,
-            1
-        ));
-        assert!(unwraps(&old.root.cipher(), &old.body, &Tier::RESTRICTED, 1));
+        assert!(!unwraps(old.root.cipher(), &new_body, &Tier::RESTRICTED, 1));
+        assert!(unwraps(old.root.cipher(), &old.body, &Tier::RESTRICTED, 1));
         let audit = new_body.audit_key.as_ref().unwrap();
-        assert!(unwrap_under(&old.root.cipher(), audit, AUDIT_KEY_AAD).is_err());
+        assert!(unwrap_under(old.root.cipher(), audit, AUDIT_KEY_AAD).is_err());
 
         // The new passphrase opens everything, old keys and new.
         let new = Keystore::open(&path, &"new".into()).unwrap();
-        assert!(unwraps(
-            &new.root.cipher(),
-            &new_body,
-            &Tier::RESTRICTED,
-            v2
-        ));
-        assert!(unwraps(&new.root.cipher(), &new_body, &Tier::RESTRICTED, 1));
+        assert!(unwraps(new.root.cipher(), &new_body, &Tier::RESTRICTED, v2));
+        assert!(unwraps(new.root.cipher(), &new_body, &Tier::RESTRICTED, 1));
         assert_eq!(
             new.key_versions()
                 .iter()
