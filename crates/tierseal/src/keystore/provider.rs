@@ -369,3 +369,266 @@ pub(crate) fn service_keyring(
     let keyring = Keyring::from_tiers(tiers, principal.to_owned(), audit_key)?;
     Ok(ServiceLoad { keyring, denied })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::kek::PassphraseProvider;
+    use crate::{Clearance, Level};
+
+    /// An in-process provider of kind OpenBao: AES-GCM under one key, with
+    /// tiers it can be told to deny and a switch that takes it "down".
+    #[derive(Debug)]
+    struct Fake {
+        inner: PassphraseProvider,
+        denied: Mutex<Vec<Tier>>,
+        down: Mutex<bool>,
+        calls: Mutex<usize>,
+    }
+
+    impl Fake {
+        fn new() -> Arc<Fake> {
+            Arc::new(Fake {
+                inner: PassphraseProvider::new(&KeyMaterial::generate().unwrap()),
+                denied: Mutex::new(Vec::new()),
+                down: Mutex::new(false),
+                calls: Mutex::new(0),
+            })
+        }
+
+        fn check(&self, slot: &KekSlot<'_>) -> Result<(), Error> {
+            *self.calls.lock().unwrap() += 1;
+            if *self.down.lock().unwrap() {
+                return Err(Error::KmsUnavailable {
+                    provider: "openbao",
+                    address: "fake".into(),
+                    subject: slot.to_string(),
+                    reason: "down".into(),
+                });
+            }
+            if let KekSlot::Tier(tier) = slot
+                && self.denied.lock().unwrap().contains(tier)
+            {
+                return Err(Error::KmsDenied {
+                    provider: "openbao",
+                    address: "fake".into(),
+                    subject: slot.to_string(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    impl KekProvider for Fake {
+        fn kind(&self) -> ProviderKind {
+            ProviderKind::OpenBao
+        }
+        fn key_name(&self, slot: &KekSlot<'_>) -> Option<String> {
+            Some(slot.key_name("fake-"))
+        }
+        fn ensure_key(&self, slot: &KekSlot<'_>) -> Result<(), Error> {
+            self.check(slot)
+        }
+        fn wrap(
+            &self,
+            slot: &KekSlot<'_>,
+            aad: &[u8],
+            key: &KeyMaterial,
+        ) -> Result<Vec<u8>, Error> {
+            self.check(slot)?;
+            self.inner.wrap(slot, aad, key)
+        }
+        fn unwrap(
+            &self,
+            slot: &KekSlot<'_>,
+            aad: &[u8],
+            wrapped: &[u8],
+        ) -> Result<KeyMaterial, Error> {
+            self.check(slot)?;
+            self.inner.unwrap(slot, aad, wrapped)
+        }
+        fn rotate_key(&self, slot: &KekSlot<'_>) -> Result<(), Error> {
+            self.check(slot)
+        }
+    }
+
+    fn params() -> KekParams {
+        KekParams::new(ProviderKind::OpenBao)
+            .with("prefix", "fake-")
+            .unwrap()
+    }
+
+    fn all() -> Clearance {
+        Clearance::up_to(Level::Restricted)
+    }
+
+    #[test]
+    fn a_provider_keystore_round_trips_and_never_uses_the_master_key_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks");
+        let fake = Fake::new();
+        let mut keystore = Keystore::create_with_kek(&path, fake.clone(), params()).unwrap();
+        let v2 = keystore.rotate(&Tier::INTERNAL).unwrap();
+        keystore.retire(&Tier::INTERNAL, 1).unwrap();
+        assert_eq!(keystore.body.provider_keys.len(), 3, "retired v1 left");
+        assert!(keystore.body.check().is_ok());
+        let check = keystore.key_versions();
+        drop(keystore);
+
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes[4..7], [0, 3, 2], "version 3, provider 2 (OpenBao)");
+        let keystore = Keystore::open_with_kek(&path, fake.clone()).unwrap();
+        assert_eq!(keystore.key_versions(), check);
+        let keyring = keystore.keyring(&all()).unwrap();
+        assert!(keyring.has_tier(&Tier::RESTRICTED));
+        assert_eq!(keystore.kdf_params(), None);
+        assert_eq!(
+            keystore.kek_key_name(&Tier::INTERNAL).as_deref(),
+            Some("fake-internal")
+        );
+        assert_eq!(v2, 2);
+        drop(keystore);
+        let e = Keystore::open(&path, &"pw".into()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::KekProviderMismatch {
+                    found: "openbao",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_changed_header_or_body_fails_to_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks");
+        let fake = Fake::new();
+        drop(Keystore::create_with_kek(&path, fake.clone(), params()).unwrap());
+        let good = std::fs::read(&path).unwrap();
+        let image = FileImage::decode(&good, &path).unwrap();
+
+        // Another prefix in the header: the metadata key's binding breaks.
+        let mut other = FileImage {
+            version: image.version,
+            root: RootImage::Provider {
+                params: KekParams::new(ProviderKind::OpenBao)
+                    .with("prefix", "evil-")
+                    .unwrap(),
+                wrapped_meta: match &image.root {
+                    RootImage::Provider { wrapped_meta, .. } => wrapped_meta.clone(),
+                    RootImage::Passphrase { .. } => unreachable!(),
+                },
+            },
+            body: image.body.clone(),
+            body_nonce: image.body_nonce,
+            body_tag: image.body_tag,
+        };
+        std::fs::write(&path, other.encode()).unwrap();
+        assert!(Keystore::open_with_kek(&path, fake.clone()).is_err());
+
+        // A changed body under the real header: authentication fails.
+        other.root = image.root.clone();
+        if let Some(byte) = other.body.get_mut(3) {
+            *byte ^= 1;
+        }
+        std::fs::write(&path, other.encode()).unwrap();
+        let e = Keystore::open_with_kek(&path, fake.clone()).unwrap_err();
+        assert!(matches!(e, Error::KeystoreCorrupt { .. }), "{e:?}");
+        std::fs::write(&path, &good).unwrap();
+        Keystore::open_with_kek(&path, fake).unwrap();
+    }
+
+    #[test]
+    fn a_service_keyring_holds_only_the_tiers_the_provider_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks");
+        let fake = Fake::new();
+        drop(Keystore::create_with_kek(&path, fake.clone(), params()).unwrap());
+        fake.denied
+            .lock()
+            .unwrap()
+            .extend([Tier::CONFIDENTIAL, Tier::RESTRICTED]);
+        *fake.calls.lock().unwrap() = 0;
+        let loaded = service_keyring(&path, fake.clone(), "billing").unwrap();
+        let tiers: Vec<&Tier> = loaded.keyring.tiers().collect();
+        assert_eq!(tiers, [&Tier::INTERNAL]);
+        assert_eq!(loaded.denied, [Tier::CONFIDENTIAL, Tier::RESTRICTED]);
+        // One call for the metadata key, one per tier tried: never per record.
+        assert_eq!(*fake.calls.lock().unwrap(), 4);
+
+        *fake.down.lock().unwrap() = true;
+        let e = service_keyring(&path, fake, "billing").err().unwrap();
+        assert!(matches!(e, Error::KmsUnavailable { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn a_provider_failure_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks");
+        let fake = Fake::new();
+        let mut keystore = Keystore::create_with_kek(&path, fake.clone(), params()).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        *fake.down.lock().unwrap() = true;
+        assert!(keystore.rotate(&Tier::INTERNAL).is_err());
+        assert!(keystore.rotate_kek().is_err());
+        assert!(keystore.add_tier(&"restricted/x".parse().unwrap()).is_err());
+        assert!(
+            keystore
+                .migrate_to_passphrase(&"pw".into(), KdfProfile::Test)
+                .is_err()
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        *fake.down.lock().unwrap() = false;
+        assert_eq!(keystore.rotate(&Tier::INTERNAL).unwrap(), 2);
+    }
+
+    #[test]
+    fn migration_round_trips_and_a_passphrase_cannot_open_a_provider_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks");
+        let mut keystore = Keystore::create(&path, &"pw".into(), KdfProfile::Test).unwrap();
+        let before = keystore.key_versions();
+        let fake = Fake::new();
+        keystore.migrate_to_kek(fake.clone(), params()).unwrap();
+        assert_eq!(keystore.provider_kind(), ProviderKind::OpenBao);
+        assert_eq!(keystore.key_versions(), before);
+        keystore
+            .migrate_to_passphrase(&"pw2".into(), KdfProfile::Test)
+            .unwrap();
+        assert!(keystore.body.provider_keys.is_empty());
+        drop(keystore);
+        let keystore = Keystore::open(&path, &"pw2".into()).unwrap();
+        assert_eq!(keystore.key_versions(), before);
+        assert!(keystore.keyring(&all()).is_ok());
+        drop(keystore);
+        let e = Keystore::open_with_kek(&path, fake).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::KekProviderMismatch {
+                    found: "passphrase",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn params_of_another_kind_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Keystore::create_with_kek(
+            dir.path().join("ks"),
+            Fake::new(),
+            KekParams::new(ProviderKind::Pkcs11),
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::InvalidParameter { .. }), "{e:?}");
+        assert!(!dir.path().join("ks").exists());
+    }
+}
