@@ -391,3 +391,110 @@ fn a_wrong_or_missing_token_is_a_typed_error_without_the_token() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("BAO_TOKEN"));
     assert_eq!(std::fs::read(env.keystore()).unwrap(), before);
 }
+
+// Without a server.
+
+fn bare(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::cargo_bin("tierseal").unwrap();
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TIERSEAL_") || key.starts_with("BAO_") || key.starts_with("VAULT_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("TIERSEAL_KEYSTORE", dir.join("ks"));
+    cmd
+}
+
+#[test]
+fn grant_policy_prints_decrypt_only_on_the_clearance_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bare(dir.path())
+        .args([
+            "grant",
+            "policy",
+            "--clearance",
+            "internal,restricted/cards",
+            "--key-prefix",
+            "bank-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hcl = String::from_utf8(out.stdout).unwrap();
+    for path in [
+        "transit/decrypt/bank-keystore",
+        "transit/decrypt/bank-internal",
+        "transit/decrypt/bank-restricted-cards",
+    ] {
+        assert!(
+            hcl.contains(&format!("path \"{path}\"")),
+            "{path} missing: {hcl}"
+        );
+    }
+    assert_eq!(hcl.matches("path \"").count(), 3, "{hcl}");
+    assert!(
+        !hcl.contains("encrypt/") && !hcl.contains("keys/") && !hcl.contains("confidential"),
+        "{hcl}"
+    );
+    let out = bare(dir.path())
+        .args(["grant", "policy", "--custodian"])
+        .output()
+        .unwrap();
+    let hcl = String::from_utf8(out.stdout).unwrap();
+    assert!(hcl.contains("transit/keys/tierseal-*/rotate"), "{hcl}");
+}
+
+#[test]
+fn provider_commands_fail_clearly_where_they_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    // No server configured.
+    let out = bare(dir.path())
+        .args(["init", "--kek", "openbao"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BAO_ADDR"));
+    assert!(!dir.path().join("ks").exists());
+    // PKCS#11 is not in this build.
+    let out = bare(dir.path())
+        .args([
+            "init",
+            "--kek",
+            "pkcs11",
+            "--pkcs11-module",
+            "/nonexistent.so",
+            "--pkcs11-token",
+            "t",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PKCS#11"));
+    assert!(!dir.path().join("ks").exists());
+    // A passphrase keystore has no KEK to rotate.
+    bare(dir.path())
+        .env("TIERSEAL_PASSPHRASE", "pw")
+        .args(["init", "--kdf-profile", "test"])
+        .assert()
+        .success();
+    let before = std::fs::read(dir.path().join("ks")).unwrap();
+    let out = bare(dir.path())
+        .env("TIERSEAL_PASSPHRASE", "pw")
+        .args(["keys", "rotate", "--kek"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("passphrase keystore"));
+    assert_eq!(std::fs::read(dir.path().join("ks")).unwrap(), before);
+    // --tier and --kek together is a usage error.
+    let out = bare(dir.path())
+        .args(["keys", "rotate", "--kek", "--tier", "internal"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

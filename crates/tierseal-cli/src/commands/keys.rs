@@ -25,6 +25,13 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             reason,
             dry_run,
         } => {
+            if keystore.provider_kind() == tierseal::kek::ProviderKind::Passphrase {
+                return Err(CliError::Refused(
+                    "this is a passphrase keystore: it has no key-encryption keys to rotate; \
+                     `tierseal passphrase change` replaces its master key"
+                        .to_owned(),
+                ));
+            }
             if *dry_run {
                 say(&format!(
                     "dry run: would rotate every {} key of this keystore and re-wrap the tier keys under them",
