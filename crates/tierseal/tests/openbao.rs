@@ -617,3 +617,16 @@ fn the_server_stopped_mid_run_gives_a_typed_error_and_leaves_the_keystore_unchan
         "salary"
     );
 }
+
+#[test]
+fn a_service_keyring_from_the_environment_refuses_a_passphrase_keystore() {
+    // Needs no server: the header is read before any variable.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pass.keystore");
+    drop(Keystore::create(&path, &"pw".into(), KdfProfile::Test).unwrap());
+    let e = ServiceKeyring::from_env(&path, "svc", Duration::ZERO).unwrap_err();
+    assert!(
+        matches!(e, Error::KekProviderMismatch { found: "passphrase", .. }),
+        "{e:?}"
+    );
+}

@@ -78,6 +78,43 @@ impl ServiceKeyring {
         })
     }
 
+    /// As [`build`](Self::build), with the provider the keystore header
+    /// names, reached with the credential from the environment: for
+    /// OpenBao, `BAO_ADDR`/`BAO_TOKEN` (or `VAULT_ADDR`/`VAULT_TOKEN`, and
+    /// `BAO_CACERT`/`VAULT_CACERT`), with the mount and prefix the header
+    /// records.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build); [`Error::KmsConfig`] when the environment
+    /// lacks the server or token, or the header names a provider this build
+    /// cannot reach from the environment.
+    pub fn from_env(
+        path: impl AsRef<Path>,
+        principal: &str,
+        ttl: Duration,
+    ) -> Result<ServiceKeyring, Error> {
+        let path = path.as_ref();
+        let params =
+            crate::Keystore::kek_params_of(path)?.ok_or_else(|| Error::KekProviderMismatch {
+                path: path.to_owned(),
+                expected: "a key-encryption provider",
+                found: super::ProviderKind::Passphrase.as_str(),
+            })?;
+        let provider: Arc<dyn KekProvider> = match params.kind() {
+            super::ProviderKind::OpenBao => Arc::new(super::TransitProvider::from_params(
+                crate::openbao::BaoClient::from_env()?,
+                &params,
+            )?),
+            _ => {
+                return Err(Error::KmsConfig {
+                    provider: params.kind().as_str(),
+                    reason: "this provider cannot be built from the environment here: build it and call ServiceKeyring::build",
+                });
+            }
+        };
+        ServiceKeyring::build(path, provider, principal, ttl)
+    }
+
     /// The current keyring, rebuilt first if it is older than the TTL.
     ///
     /// # Errors
