@@ -1,9 +1,13 @@
-//! The embedded keystore: one passphrase-protected file that holds the
-//! master key and every tier key version.
+//! The embedded keystore: one file that holds every tier key version,
+//! protected by a passphrase (the default) or by a key-encryption provider
+//! (see [`crate::kek`]).
 //!
 //! ```text
 //! passphrase --Argon2id--> unlock key --AES-GCM--> master key
 //! master key --AES-GCM--> tier key, version v
+//!
+//! provider key {prefix}keystore --> metadata key (authenticates the body)
+//! provider key {prefix}{tier}   --> tier key, version v
 //! ```
 //!
 //! An open [`Keystore`] holds the file's exclusive lock until it is
