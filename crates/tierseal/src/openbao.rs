@@ -5,7 +5,7 @@
 //! provider and the KV v2 keystore storage are built on; it knows nothing
 //! about either, only how to send a request, retry a transient failure a
 //! bounded number of times, and turn every failure into a typed
-//! [`Error`](crate::Error) that names the provider, the server address and
+//! [`Error`] that names the provider, the server address and
 //! what was being accessed — never the token.
 //!
 //! Transport: [`ureq`] 3 (blocking, no async runtime), with TLS from rustls
