@@ -626,7 +626,13 @@ fn a_service_keyring_from_the_environment_refuses_a_passphrase_keystore() {
     drop(Keystore::create(&path, &"pw".into(), KdfProfile::Test).unwrap());
     let e = ServiceKeyring::from_env(&path, "svc", Duration::ZERO).unwrap_err();
     assert!(
-        matches!(e, Error::KekProviderMismatch { found: "passphrase", .. }),
+        matches!(
+            e,
+            Error::KekProviderMismatch {
+                found: "passphrase",
+                ..
+            }
+        ),
         "{e:?}"
     );
 }

@@ -330,6 +330,20 @@ fn print_versions(keystore: &Keystore, json: bool) {
         })
         .collect();
     say(tierseal_lint::report::table(&header, &rows).trim_end());
+    // A provider keystore says which provider key wraps each tier.
+    let mut wrapped_by: Vec<String> = Vec::new();
+    for tier in keystore.tiers() {
+        if let Some(name) = keystore.kek_key_name(tier) {
+            wrapped_by.push(format!("{tier} by {name}"));
+        }
+    }
+    if !wrapped_by.is_empty() {
+        say(&format!(
+            "tier keys wrapped by {} keys: {}",
+            keystore.provider_kind(),
+            wrapped_by.join(", ")
+        ));
+    }
 }
 
 fn retire(
