@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::KekProvider;
@@ -31,6 +31,9 @@ pub struct ServiceKeyring {
     ttl: Duration,
     provider: Arc<dyn KekProvider>,
     current: RwLock<Current>,
+    /// Held while a due rebuild runs, so that threads finding the keyring
+    /// expired at once rebuild it once, not once each.
+    rebuilding: Mutex<()>,
 }
 
 struct Current {
@@ -75,6 +78,7 @@ impl ServiceKeyring {
             ttl,
             provider,
             current: RwLock::new(current),
+            rebuilding: Mutex::new(()),
         })
     }
 
@@ -120,13 +124,21 @@ impl ServiceKeyring {
     /// # Errors
     /// As [`refresh`](Self::refresh), when a rebuild is due and fails.
     pub fn keyring(&self) -> Result<Arc<Keyring>, Error> {
-        {
-            let current = self.current.read().unwrap_or_else(|e| e.into_inner());
-            if current.built.elapsed() < self.ttl {
-                return Ok(Arc::clone(&current.keyring));
-            }
+        if let Some(keyring) = self.fresh() {
+            return Ok(keyring);
+        }
+        let _rebuilding = self.rebuilding.lock().unwrap_or_else(|e| e.into_inner());
+        // Another thread may have rebuilt it while this one waited.
+        if let Some(keyring) = self.fresh() {
+            return Ok(keyring);
         }
         self.refresh()
+    }
+
+    /// The current keyring if it is younger than the TTL.
+    fn fresh(&self) -> Option<Arc<Keyring>> {
+        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+        (current.built.elapsed() < self.ttl).then(|| Arc::clone(&current.keyring))
     }
 
     /// Rebuilds the keyring now.
