@@ -65,6 +65,7 @@ mod crypto;
 mod envelope;
 mod error;
 mod grant;
+pub mod kek;
 mod keyring;
 mod keystore;
 pub mod mask;

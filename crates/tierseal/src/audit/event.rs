@@ -95,6 +95,12 @@ pub enum Action {
     /// A break-glass approval was issued: `principal` is the approver,
     /// `tier` the tier, `reason` the approval's id, requester and expiry.
     Approve,
+    // issue 11: key-encryption provider operations.
+    /// The provider keys (Transit keys, HSM key objects) were rotated and
+    /// the tier keys re-wrapped under them.
+    KekRotate,
+    /// The keystore was moved to another key-encryption provider.
+    KekMigrate,
 }
 
 impl Action {
@@ -119,6 +125,8 @@ impl Action {
             Action::LogRepair => "log-repair",
             Action::LogLoss => "log-loss",
             Action::Approve => "approve",
+            Action::KekRotate => "kek-rotate",
+            Action::KekMigrate => "kek-migrate",
         }
     }
 }
