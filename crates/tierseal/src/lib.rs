@@ -64,6 +64,7 @@ mod crypto;
 mod envelope;
 mod error;
 mod grant;
+pub mod kek;
 mod keyring;
 mod keystore;
 pub mod mask;
@@ -72,7 +73,7 @@ mod revealed;
 pub use access::AccessContext;
 pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
 pub use classified::{Classification, Classified, FieldClassification, SealedRecord};
-pub use crypto::CheckValue;
+pub use crypto::{CheckValue, KeyMaterial};
 pub use envelope::{
     Binding, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField, SealedMask,
     SealedToken, SealedValue, TEXT_PREFIX,
