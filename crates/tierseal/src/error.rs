@@ -375,9 +375,7 @@ pub enum Error {
 
     /// A wrapped key failed to unwrap under its HSM key: altered, moved from
     /// another tier or keystore, or wrapped under another key.
-    #[error(
-        "PKCS#11 token `{token}`: the key wrapped for {slot} under `{key}` {reason}"
-    )]
+    #[error("PKCS#11 token `{token}`: the key wrapped for {slot} under `{key}` {reason}")]
     Pkcs11UnwrapFailed {
         /// The token label.
         token: String,

@@ -54,7 +54,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
@@ -335,7 +335,11 @@ impl Pkcs11Kek {
     pub fn key_label(&self, slot: &KekSlot<'_>) -> String {
         match slot {
             KekSlot::Tier(tier) => {
-                format!("{}{}", self.config.key_prefix, tier.as_str().replace('/', "-"))
+                format!(
+                    "{}{}",
+                    self.config.key_prefix,
+                    tier.as_str().replace('/', "-")
+                )
             }
             KekSlot::Keystore => format!("{}keystore", self.config.key_prefix),
         }
@@ -477,7 +481,11 @@ impl SlotOp<'_> {
         }
     }
 
-    fn search(&self, session: &Session, template: &[Attribute]) -> Result<Vec<ObjectHandle>, Error> {
+    fn search(
+        &self,
+        session: &Session,
+        template: &[Attribute],
+    ) -> Result<Vec<ObjectHandle>, Error> {
         session
             .find_objects(template)
             .map_err(|e| self.error("search the token", 1, &e))
@@ -716,7 +724,10 @@ impl KekProvider for Pkcs11Kek {
                 | RvError::DataInvalid
                 | RvError::DataLenRange,
                 _,
-            )) => {
+            ))
+            // SoftHSM2 (and other OpenSSL-based modules) report a GCM tag
+            // mismatch from C_Decrypt as CKR_GENERAL_ERROR.
+            | Err(CkError::Pkcs11(RvError::GeneralError, Function::Decrypt)) => {
                 return Err(op.unwrap_failed(
                     version,
                     "failed authentication: it was altered, moved from another tier or keystore, or wrapped under another key",
