@@ -80,11 +80,17 @@ const MAX_PREFIX_LEN: usize = 64;
 const CREATE_ATTEMPTS: usize = 3;
 
 /// Where the HSM is and how its key objects are named. Holds no secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// It (de)serialises for a keystore to record which HSM protects it, without
+/// the session mode, which each process chooses. A recorded module path is
+/// loaded as code: [`Pkcs11Kek::open`] refuses relative paths and files or
+/// folders that group or others may write.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pkcs11Config {
     module: PathBuf,
     token: String,
     key_prefix: String,
+    #[serde(skip)]
     read_only: bool,
 }
 
@@ -178,6 +184,45 @@ impl fmt::Debug for Pkcs11Kek {
     }
 }
 
+/// Refuses a module path that someone other than its owner could swap:
+/// loading a module runs its code in this process, with the PIN and every
+/// tier key, so a relative path (resolved against whatever directory we
+/// run in) or a file or folder writable by group or others is refused.
+fn check_module(module: &Path) -> Result<(), Error> {
+    let refuse = |reason: &str| Error::Pkcs11ModuleUnloadable {
+        module: module.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if !module.is_absolute() {
+        return Err(refuse("the module path must be absolute"));
+    }
+    let metadata = std::fs::metadata(module).map_err(|e| refuse(&e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(refuse("it is not a file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let writable_by_others = |mode: u32| mode & 0o022 != 0;
+        if writable_by_others(metadata.permissions().mode()) {
+            return Err(refuse(
+                "group or others may write it, so anyone could replace the code it runs",
+            ));
+        }
+        if let Some(parent) = module.parent()
+            && let Ok(folder) = std::fs::metadata(parent)
+            // A sticky folder (like /tmp) lets only owners replace files.
+            && writable_by_others(folder.permissions().mode())
+            && folder.permissions().mode() & 0o1000 == 0
+        {
+            return Err(refuse(
+                "its folder is writable by group or others, so anyone could replace it",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// One PKCS#11 context per module path for the whole process: a module is
 /// initialised once (`C_Initialize` twice is an error) and never finalised,
 /// since other providers may share it.
@@ -194,6 +239,7 @@ fn context(module: &Path) -> Result<Pkcs11, Error> {
         module: module.to_owned(),
         reason,
     };
+    check_module(module)?;
     let ctx = Pkcs11::new(module).map_err(|e| unloadable(loader_reason(&e)))?;
     match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
@@ -816,6 +862,55 @@ mod tests {
         let mut version_zero = wrapped.clone();
         version_zero[4] = 0;
         assert!(parse(&version_zero).is_none());
+    }
+
+    #[test]
+    fn modules_anyone_could_replace_are_not_loaded() {
+        let refused = |path: &Path| match check_module(path) {
+            Err(Error::Pkcs11ModuleUnloadable { module, reason }) => {
+                assert_eq!(module, path);
+                reason
+            }
+            other => panic!("{path:?} was not refused: {other:?}"),
+        };
+        assert!(refused(Path::new("libsofthsm2.so")).contains("absolute"));
+        assert!(!refused(Path::new("/nonexistent/lib.so")).is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("module.so");
+        std::fs::write(&module, b"x").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let chmod = |path: &Path, mode| {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+            };
+            chmod(dir.path(), 0o700);
+            chmod(&module, 0o644);
+            assert!(check_module(&module).is_ok());
+            chmod(&module, 0o664);
+            assert!(refused(&module).contains("may write it"));
+            chmod(&module, 0o644);
+            chmod(dir.path(), 0o777);
+            assert!(refused(&module).contains("folder"));
+            chmod(dir.path(), 0o700);
+        }
+        assert!(refused(dir.path()).contains("not a file"));
+    }
+
+    #[test]
+    fn config_serialises_without_the_session_mode() {
+        let config = Pkcs11Config::new("/usr/lib/softhsm/libsofthsm2.so", "prod")
+            .with_key_prefix("bank-")
+            .read_only();
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(!json.contains("read_only"), "{json}");
+        let back: Pkcs11Config = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back,
+            Pkcs11Config::new("/usr/lib/softhsm/libsofthsm2.so", "prod").with_key_prefix("bank-")
+        );
+        assert_ne!(back, config);
     }
 
     #[test]
