@@ -629,6 +629,51 @@ mod hsm {
     }
 
     #[test]
+    fn processes_racing_to_create_a_key_end_with_one_object() {
+        let Some(hsm) = hsm("racing creation") else {
+            return;
+        };
+        let tier = cards();
+        for round in 0..5 {
+            let config = hsm.config(&format!("race{round}"));
+            let prefix = config.key_prefix().to_owned();
+            let keks: Vec<Pkcs11Kek> = (0..3).map(|_| hsm.open(config.clone())).collect();
+            let barrier = std::sync::Barrier::new(keks.len());
+            std::thread::scope(|scope| {
+                for kek in &keks {
+                    let (barrier, tier) = (&barrier, &tier);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        kek.ensure_key(&KekSlot::Tier(tier)).unwrap();
+                        barrier.wait();
+                        kek.rotate_key(&KekSlot::Tier(tier)).unwrap();
+                    });
+                }
+            });
+            let inspector = hsm.inspector();
+            for label in [
+                format!("{prefix}restricted-cards"),
+                format!("{prefix}restricted-cards#2"),
+            ] {
+                let objects = inspector
+                    .find_objects(&[Attribute::Label(label.clone().into_bytes())])
+                    .unwrap();
+                assert_eq!(objects.len(), 1, "round {round}: {label}");
+            }
+            // Every provider wraps under the same current key.
+            let key = KeyMaterial::generate().unwrap();
+            let slot = KekSlot::Tier(&tier);
+            let wrapped = keks[0].wrap(&slot, b"aad", &key).unwrap();
+            for kek in &keks {
+                assert_eq!(
+                    kek.unwrap(&slot, b"aad", &wrapped).unwrap().check_value(),
+                    key.check_value()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn nothing_the_provider_prints_contains_the_pin() {
         let Some(hsm) = hsm("redaction") else { return };
         let config = hsm.config("redact");
