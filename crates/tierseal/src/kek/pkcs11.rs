@@ -56,8 +56,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use secrecy::SecretString;
@@ -312,6 +312,22 @@ impl Pkcs11Kek {
             }
         };
 
+        // Refuse a token that cannot do the job now, not at the first wrap.
+        let mechanisms = ctx
+            .get_mechanism_list(slot)
+            .map_err(|e| failure("list the token's mechanisms", short(&e)))?;
+        for (needed, name) in [
+            (MechanismType::AES_GCM, "CKM_AES_GCM"),
+            (MechanismType::AES_KEY_GEN, "CKM_AES_KEY_GEN"),
+        ] {
+            if !mechanisms.contains(&needed) {
+                return Err(failure(
+                    "check the token's mechanisms",
+                    format!("the token does not offer {name}, which tierseal needs"),
+                ));
+            }
+        }
+
         let (session, read_only) = if config.read_only {
             let session = ctx
                 .open_ro_session(slot)
@@ -518,6 +534,22 @@ impl SlotOp<'_> {
             CkError::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _) => {
                 self.missing(version)
             }
+            CkError::Pkcs11(
+                RvError::SessionHandleInvalid
+                | RvError::SessionClosed
+                | RvError::DeviceRemoved
+                | RvError::TokenNotPresent
+                | RvError::UserNotLoggedIn,
+                _,
+            ) => Error::Pkcs11Failure {
+                token: self.token.to_owned(),
+                operation,
+                slot: self.slot.clone(),
+                reason: format!(
+                    "{}: the session was lost (HSM restarted or token removed); open the provider again",
+                    short(error)
+                ),
+            },
             other => Error::Pkcs11Failure {
                 token: self.token.to_owned(),
                 operation,
