@@ -44,10 +44,10 @@ mod hsm {
     /// A PIN that must never appear in any output.
     const WRONG_PIN: &str = "wrong-pin-7Qz9";
 
-    /// PKCS#11 login state belongs to the process, not the session: a
-    /// provider logged in while another test checks a wrong PIN would make
-    /// that login succeed. Tests therefore run one at a time and drop their
-    /// providers (closing every session, which logs out) before the next.
+    /// PKCS#11 login state belongs to the process, not the session, and the
+    /// tests' own inspecting sessions log in too: tests run one at a time
+    /// and drop their providers (closing every session, which logs out)
+    /// before the next, so each starts from a logged-out token.
     static SERIAL: Mutex<()> = Mutex::new(());
 
     struct Hsm {
@@ -307,7 +307,22 @@ mod hsm {
         assert_no_pin(&hsm, &format!("{error:?}"));
 
         // The right PIN still works afterwards.
-        drop(hsm.open(hsm.config("pin")));
+        let first = hsm.open(hsm.config("pin"));
+
+        // While it is logged in (login state belongs to the process, so the
+        // token answers "already logged in"), a wrong PIN is still refused
+        // and a right one accepted.
+        let error = Pkcs11Kek::open(hsm.config("pin"), &SecretString::from(WRONG_PIN)).unwrap_err();
+        assert!(matches!(error, Error::Pkcs11WrongPin { .. }), "{error:?}");
+        assert_no_pin(&hsm, &format!("{error} {error:?}"));
+        let second = hsm.open(hsm.config("pin"));
+        drop(first);
+        // The second provider's session keeps the login alive.
+        let tier = cards();
+        second.ensure_key(&KekSlot::Tier(&tier)).unwrap();
+        drop(second);
+        let error = Pkcs11Kek::open(hsm.config("pin"), &SecretString::from(WRONG_PIN)).unwrap_err();
+        assert!(matches!(error, Error::Pkcs11WrongPin { .. }), "{error:?}");
     }
 
     #[test]

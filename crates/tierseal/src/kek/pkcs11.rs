@@ -45,9 +45,9 @@
 //! (and wiped) right after. The session is `Send` but not `Sync`, so it is
 //! held in a [`Mutex`]. PKCS#11 login state belongs to the process, not the
 //! session: a second provider in the same process on the same token finds
-//! the user already logged in and proceeds without the PIN being checked
-//! again. If the token logs the session out (HSM restart), open a new
-//! provider.
+//! the user already logged in, so its PIN is checked against the login in
+//! force (an HMAC of that PIN under a random key, kept in memory) instead.
+//! If the token logs the session out (HSM restart), open a new provider.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -60,7 +60,9 @@ use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
-use secrecy::SecretString;
+use hmac::{Hmac, Mac as _};
+use secrecy::{ExposeSecret as _, SecretString};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::{KekProvider, KekSlot, ProviderKind};
@@ -181,6 +183,39 @@ impl fmt::Debug for Pkcs11Kek {
             .field("key_prefix", &self.config.key_prefix)
             .field("read_only", &self.read_only)
             .finish_non_exhaustive()
+    }
+}
+
+/// Who logged in to which token in this process, to check a later PIN.
+static LOGINS: OnceLock<Mutex<HashMap<(PathBuf, String), PinVerifier>>> = OnceLock::new();
+
+/// Checks a PIN against the one a login succeeded with, without keeping it:
+/// HMAC-SHA-256 of the PIN under a random key drawn for this login. Lives
+/// only in this process's memory, which already holds the logged-in
+/// session.
+struct PinVerifier {
+    key: Zeroizing<[u8; KEY_LEN]>,
+    tag: Zeroizing<Vec<u8>>,
+}
+
+impl PinVerifier {
+    fn new(pin: &SecretString) -> Result<PinVerifier, Error> {
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        crypto::fill_from_os(key.as_mut())?;
+        let tag = Zeroizing::new(Self::mac(&key, pin).finalize().into_bytes().to_vec());
+        Ok(PinVerifier { key, tag })
+    }
+
+    fn mac(key: &[u8; KEY_LEN], pin: &SecretString) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(pin.expose_secret().as_bytes());
+        mac
+    }
+
+    /// Constant-time comparison (the MAC's own verification).
+    fn matches(&self, pin: &SecretString) -> bool {
+        Self::mac(&self.key, pin).verify_slice(&self.tag).is_ok()
     }
 }
 
@@ -353,8 +388,30 @@ impl Pkcs11Kek {
             token: config.token.clone(),
             reason,
         };
+        // Login state belongs to the process: hold the registry while
+        // logging in, so that "already logged in" is checked against the PIN
+        // of the login that is in force.
+        let mut logins = LOGINS
+            .get_or_init(|| Mutex::new(HashMap::new()))
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let login_key = (config.module.clone(), config.token.clone());
         match session.login(UserType::User, Some(pin)) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Ok(()) => {
+                logins.insert(login_key, PinVerifier::new(pin)?);
+            }
+            Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                // Logged in by another provider of this process: its PIN
+                // must be this one. (A login made by other code in the
+                // process, without a verifier, cannot be checked.)
+                if let Some(verifier) = logins.get(&login_key)
+                    && !verifier.matches(pin)
+                {
+                    return Err(wrong_pin(
+                        "the PIN is incorrect (it differs from the PIN this process logged in with)",
+                    ));
+                }
+            }
             Err(CkError::Pkcs11(
                 RvError::PinIncorrect | RvError::PinInvalid | RvError::PinLenRange,
                 _,
