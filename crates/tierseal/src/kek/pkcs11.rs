@@ -41,8 +41,8 @@
 //! # Sessions and login
 //!
 //! A provider opens one session on the token (found by label: tokens move
-//! between slots when initialised) and logs in once; the PIN is dropped
-//! (and wiped) right after. The session is `Send` but not `Sync`, so it is
+//! between slots when initialised) and logs in once; it keeps no copy of
+//! the PIN (the caller's `SecretString` wipes it when dropped). The session is `Send` but not `Sync`, so it is
 //! held in a [`Mutex`]. PKCS#11 login state belongs to the process, not the
 //! session: a second provider in the same process on the same token finds
 //! the user already logged in, so its PIN is checked against the login in
