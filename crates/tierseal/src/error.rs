@@ -336,7 +336,7 @@ pub enum Error {
 
     /// The key object a tier is wrapped under is not on the token.
     #[error(
-        "PKCS#11 token `{token}` has no key object `{key}` for {slot}: it was deleted, or the token or key prefix is wrong; restore the token from its backup"
+        "PKCS#11 token `{token}` has no key object `{key}` for {slot}: it was never created or was deleted, or the token or key prefix is wrong; a deleted key object must be restored from the HSM's backup"
     )]
     Pkcs11KeyMissing {
         /// The token label.
