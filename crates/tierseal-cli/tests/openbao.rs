@@ -460,8 +460,9 @@ fn provider_commands_fail_clearly_where_they_cannot_work() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("BAO_ADDR"));
     assert!(!dir.path().join("ks").exists());
-    // PKCS#11 is not in this build.
+    // A PKCS#11 module that is not there is named, without the PIN.
     let out = bare(dir.path())
+        .env("TIERSEAL_PKCS11_PIN", "pin-4417-not-shown")
         .args([
             "init",
             "--kek",
@@ -474,7 +475,12 @@ fn provider_commands_fail_clearly_where_they_cannot_work() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("PKCS#11"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PKCS#11") && stderr.contains("/nonexistent.so"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("pin-4417-not-shown"), "{stderr}");
     assert!(!dir.path().join("ks").exists());
     // A passphrase keystore has no KEK to rotate.
     bare(dir.path())

@@ -32,7 +32,9 @@ pub(crate) const WRAPPED_KEY_LEN: usize = KEY_LEN + TAG_LEN;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AuthFailed;
 
-/// 256 bits of key material: zeroized on drop, never printed.
+/// 256 bits of key material: zeroized on drop, never printed, and never
+/// readable outside this crate (only its [`CheckValue`] is). Key-encryption
+/// providers ([`crate::kek::KekProvider`]) wrap and unwrap it.
 pub struct KeyMaterial(SecretBox<[u8; KEY_LEN]>);
 
 impl KeyMaterial {
@@ -64,7 +66,7 @@ impl KeyMaterial {
     }
 
     /// The key's public fingerprint.
-    pub(crate) fn check_value(&self) -> CheckValue {
+    pub fn check_value(&self) -> CheckValue {
         CheckValue::of(self.expose())
     }
 }

@@ -79,7 +79,7 @@ pub use approval::{
 };
 pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
 pub use classified::{Classification, Classified, FieldClassification, SealedRecord};
-pub use crypto::CheckValue;
+pub use crypto::{CheckValue, KeyMaterial};
 pub use envelope::{
     Binding, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField, SealedMask,
     SealedToken, SealedValue, TEXT_PREFIX,

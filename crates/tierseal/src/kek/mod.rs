@@ -15,6 +15,8 @@
 //! holds the keys in zeroizing memory.
 
 mod passphrase;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 mod service;
 pub mod transit;
 
