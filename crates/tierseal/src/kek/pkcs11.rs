@@ -1064,4 +1064,37 @@ mod tests {
         assert!(config(&"x".repeat(65)).validate().is_err());
         assert!(Pkcs11Config::new("/m.so", "").validate().is_err());
     }
+
+    #[test]
+    fn header_params_round_trip_and_refuse_other_providers() {
+        let config = Pkcs11Config::new("/usr/lib/softhsm/libsofthsm2.so", "tierseal-prod")
+            .with_key_prefix("bank-");
+        let params = config.params().unwrap();
+        assert_eq!(params.kind(), ProviderKind::Pkcs11);
+        assert_eq!(params.get("token"), Some("tierseal-prod"));
+        assert_eq!(Pkcs11Config::from_params(&params).unwrap(), config);
+        // The prefix defaults when a header has none; module and token do not.
+        let bare = KekParams::new(ProviderKind::Pkcs11)
+            .with("module", "/m.so")
+            .unwrap()
+            .with("token", "t")
+            .unwrap();
+        assert_eq!(
+            Pkcs11Config::from_params(&bare).unwrap().key_prefix(),
+            DEFAULT_KEY_PREFIX
+        );
+        let no_token = KekParams::new(ProviderKind::Pkcs11)
+            .with("module", "/m.so")
+            .unwrap();
+        assert!(Pkcs11Config::from_params(&no_token).is_err());
+        let openbao = KekParams::new(ProviderKind::OpenBao)
+            .with("module", "/m.so")
+            .unwrap()
+            .with("token", "t")
+            .unwrap();
+        assert!(Pkcs11Config::from_params(&openbao).is_err());
+        // A prefix the provider would refuse is refused from a header too.
+        let bad = bare.with("prefix", "a b").unwrap();
+        assert!(Pkcs11Config::from_params(&bad).is_err());
+    }
 }
