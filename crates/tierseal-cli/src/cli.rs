@@ -293,12 +293,44 @@ pub(crate) enum KdfProfileArg {
     Test,
 }
 
+/// What protects tier keys at rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KekArg {
+    /// A master key under an Argon2id-derived passphrase key (one host).
+    Passphrase,
+    /// OpenBao / HashiCorp Vault Transit: one Transit key per tier. The
+    /// server and token come from BAO_ADDR/BAO_TOKEN (or VAULT_ADDR/VAULT_TOKEN).
+    Openbao,
+    /// A PKCS#11 token (an HSM): one AES key object per tier.
+    Pkcs11,
+}
+
+/// Where a key-encryption provider's keys are (non-secret; recorded in
+/// the keystore header).
+#[derive(Debug, Args)]
+pub(crate) struct KekArgs {
+    /// The mount of the Transit engine (--kek openbao).
+    #[arg(long, default_value = "transit", value_name = "MOUNT")]
+    pub(crate) transit_mount: String,
+    /// The prefix of the provider's key names: tier restricted/cards is
+    /// wrapped by key PREFIXrestricted-cards, the metadata by PREFIXkeystore.
+    #[arg(long, default_value = "tierseal-", value_name = "PREFIX")]
+    pub(crate) key_prefix: String,
+    /// The PKCS#11 module (--kek pkcs11), e.g. /usr/lib/softhsm/libsofthsm2.so.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) pkcs11_module: Option<PathBuf>,
+    /// The label of the PKCS#11 token (--kek pkcs11); the PIN comes from
+    /// TIERSEAL_PKCS11_PIN or a prompt.
+    #[arg(long, value_name = "LABEL")]
+    pub(crate) pkcs11_token: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
     /// Also create this compartmented tier (repeatable), e.g. restricted/cards.
     #[arg(long = "tier", value_name = "TIER", value_parser = parse_tier)]
     pub(crate) tiers: Vec<Tier>,
-    /// How expensive the passphrase derivation is.
+    /// How expensive the passphrase derivation is (--kek passphrase).
     #[arg(long, value_enum, default_value = "production")]
     pub(crate) kdf_profile: KdfProfileArg,
     /// Split the master key into M-of-N custodian shares (e.g. 2-of-3)
@@ -308,6 +340,13 @@ pub(crate) struct InitArgs {
     pub(crate) split: Option<tierseal::SplitSpec>,
     #[command(flatten)]
     pub(crate) new_shares: NewSharesArgs,
+    /// What protects the tier keys: no passphrase is asked with openbao or
+    /// pkcs11, later commands need only TIERSEAL_KEYSTORE and the
+    /// provider's credential.
+    #[arg(long, value_enum, default_value = "passphrase")]
+    pub(crate) kek: KekArg,
+    #[command(flatten)]
+    pub(crate) provider: KekArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -340,11 +379,16 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Create version v+1 of a tier and make it primary.
+    /// Create version v+1 of a tier and make it primary; or, with --kek,
+    /// rotate the provider's keys and re-wrap the tier keys (no data changes).
     Rotate {
         /// The tier to rotate.
-        #[arg(long, value_parser = parse_tier)]
-        tier: Tier,
+        #[arg(long, value_parser = parse_tier, required_unless_present = "kek", conflicts_with = "kek")]
+        tier: Option<Tier>,
+        /// Rotate the key-encryption keys (Transit keys, HSM key objects)
+        /// instead, and re-wrap every tier key version under them.
+        #[arg(long)]
+        kek: bool,
         /// Why (recorded with the rotation).
         #[arg(long)]
         reason: Option<String>,
@@ -404,6 +448,22 @@ pub(crate) enum KeysCommand {
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
+    },
+    /// Move the keystore to another key-encryption provider, in one atomic
+    /// save (tier keys and data are unchanged).
+    MigrateKek {
+        /// The provider to move to.
+        #[arg(long, value_enum)]
+        to: KekArg,
+        #[command(flatten)]
+        provider: KekArgs,
+        /// The KDF profile (--to passphrase; the new passphrase comes from
+        /// --new-passphrase-file, TIERSEAL_NEW_PASSPHRASE or a prompt).
+        #[arg(long, value_enum, default_value = "production")]
+        kdf_profile: KdfProfileArg,
+        /// Read the new passphrase from this file (--to passphrase).
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
     },
     /// Set how long a tier's primary key may stay in use.
     Cryptoperiod {
@@ -465,6 +525,24 @@ pub(crate) enum GrantCommand {
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
+    },
+    /// Print the OpenBao policy (HCL) for a service of a clearance: decrypt
+    /// on those tiers' Transit keys and on the keystore key, nothing else.
+    /// Mount and prefix come from the keystore when it uses OpenBao.
+    Policy {
+        /// Comma-separated tiers, e.g. internal,confidential/payroll.
+        #[arg(long, value_parser = parse_clearance, required_unless_present = "custodian")]
+        clearance: Option<Clearance>,
+        /// Print the custodian's policy instead (create, rotate, encrypt,
+        /// decrypt and rewrap on every key under the prefix).
+        #[arg(long, conflicts_with = "clearance")]
+        custodian: bool,
+        /// The Transit mount (default: the keystore's, else transit).
+        #[arg(long, value_name = "MOUNT")]
+        transit_mount: Option<String>,
+        /// The key prefix (default: the keystore's, else tierseal-).
+        #[arg(long, value_name = "PREFIX")]
+        key_prefix: Option<String>,
     },
     /// Print what a grant file grants (no key bytes; not verified).
     Show {

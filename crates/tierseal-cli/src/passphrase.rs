@@ -107,6 +107,27 @@ pub(crate) fn read_for(
     Ok(Passphrase::new(text))
 }
 
+/// The PKCS#11 user PIN: from `TIERSEAL_PKCS11_PIN`, else asked on the
+/// terminal. Never taken as an argument, never printed.
+pub(crate) fn read_pin(token: &str) -> Result<secrecy::SecretString, CliError> {
+    const ENV: &str = "TIERSEAL_PKCS11_PIN";
+    let text = if let Some(value) = std::env::var_os(ENV) {
+        value
+            .into_string()
+            .map_err(|_| CliError::Usage(format!("{ENV} is not valid UTF-8")))?
+    } else if std::io::stdin().is_terminal() {
+        ask_terminal(&format!("user PIN of PKCS#11 token `{token}`: "), false)?
+    } else {
+        return Err(CliError::Usage(format!(
+            "no PKCS#11 PIN for token `{token}`: set {ENV} (there is no terminal to prompt on)"
+        )));
+    };
+    if text.is_empty() {
+        return Err(CliError::Usage("the PKCS#11 PIN is empty".into()));
+    }
+    Ok(secrecy::SecretString::from(text))
+}
+
 fn prompt(source: &Source<'_>) -> Result<String, CliError> {
     ask_terminal(source.prompt, source.confirm)
 }

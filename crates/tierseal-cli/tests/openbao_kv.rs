@@ -376,3 +376,160 @@ fn missing_secret_bad_url_and_unreachable_server_are_clear_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("BAO_TOKEN"), "{}", text(&out));
 }
+
+/// The share files `init --split` wrote under `shares/`, by holder.
+fn share_of(env: &Env, holder: &str) -> std::path::PathBuf {
+    std::fs::read_dir(env.dir.path().join("shares"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .ends_with(&format!("-{holder}.share"))
+        })
+        .unwrap_or_else(|| panic!("no share of {holder}"))
+}
+
+#[test]
+fn a_split_keystore_and_a_transit_keystore_both_live_in_kv() {
+    let Some(bao) = bao() else { return };
+
+    // M-of-N custodian shares, the keystore in KV.
+    let split = Env::new(bao, "split");
+    for holder in ["alice", "bob", "carol"] {
+        std::fs::write(
+            split.dir.path().join(format!("{holder}.pass")),
+            format!("{holder} kv share passphrase\n"),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir(split.dir.path().join("shares")).unwrap();
+    let mut init = split.cmd();
+    init.args(["init", "--kdf-profile", "test", "--split", "2-of-3"])
+        .args(["--share-out", "shares"]);
+    for holder in ["alice", "bob", "carol"] {
+        init.args(["--holder", holder]);
+    }
+    for holder in ["alice", "bob", "carol"] {
+        init.arg("--holder-passphrase-file")
+            .arg(format!("{holder}.pass"));
+    }
+    init.assert().success();
+    let with_shares = |holders: &[&str]| {
+        let mut cmd = split.cmd();
+        cmd.env_remove("TIERSEAL_PASSPHRASE");
+        for holder in holders {
+            cmd.arg("--share").arg(share_of(&split, holder));
+            cmd.arg("--share-passphrase-file")
+                .arg(format!("{holder}.pass"));
+        }
+        cmd
+    };
+    with_shares(&["alice", "carol"])
+        .args(["keys", "rotate", "--tier", "restricted"])
+        .assert()
+        .success();
+    // A split keystore does not open with a passphrase.
+    let out = split.cmd().args(["keys", "list"]).output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    let out = with_shares(&["bob", "carol"])
+        .args(["keys", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let restricted: Vec<u64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["tier"] == "restricted")
+        .map(|row| row["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(restricted, vec![1, 2]);
+    // One share is not enough, in KV as in a file.
+    let out = with_shares(&["alice"])
+        .args(["keys", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("2"), "{}", text(&out));
+    // A split keystore moves to a provider only after its shares are joined.
+    let out = with_shares(&["alice", "bob"])
+        .args(["keys", "migrate-kek", "--to", "openbao"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("split"), "{}", text(&out));
+
+    // Tier keys under OpenBao Transit, the keystore in KV: no passphrase.
+    let bao = bao_again();
+    let transit = Env::new(bao, "transit");
+    let prefix = format!(
+        "kv{}-",
+        transit
+            .location
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .chars()
+            .take(12)
+            .collect::<String>()
+            .to_lowercase()
+    );
+    let mut cmd = transit.cmd();
+    cmd.env_remove("TIERSEAL_PASSPHRASE")
+        .args(["init", "--kek", "openbao", "--key-prefix", &prefix])
+        .assert()
+        .success();
+    let before = transit.kv_version();
+    let plain = |cmd: &mut Command| {
+        cmd.env_remove("TIERSEAL_PASSPHRASE");
+    };
+    let mut rotate = transit.cmd();
+    plain(&mut rotate);
+    rotate
+        .args(["keys", "rotate", "--tier", "confidential"])
+        .assert()
+        .success();
+    let mut rotate_kek = transit.cmd();
+    plain(&mut rotate_kek);
+    rotate_kek
+        .args(["keys", "rotate", "--kek"])
+        .assert()
+        .success();
+    assert!(transit.kv_version() >= before + 2);
+    let mut list = transit.cmd();
+    plain(&mut list);
+    let out = list.args(["keys", "list", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let confidential: Vec<&Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["tier"] == "confidential")
+        .collect();
+    assert_eq!(confidential.len(), 2);
+    assert!(
+        confidential
+            .iter()
+            .all(|row| row["provider"] == "openbao"
+                && row["kms_key"] == format!("{prefix}confidential")),
+        "{rows}"
+    );
+    // The passphrase opens nothing here: the header names the provider.
+    let out = transit
+        .cmd()
+        .args(["passphrase", "change"])
+        .env("TIERSEAL_NEW_PASSPHRASE", "another passphrase 99")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(&transit.bao.token));
+}
+
+/// The server settings again (each `Env` owns its own).
+fn bao_again() -> Bao {
+    bao().expect("checked above")
+}

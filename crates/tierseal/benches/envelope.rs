@@ -725,6 +725,68 @@ fn print_summary(dir: &std::path::Path, since: std::time::SystemTime) {
     }
 }
 
+/// Seal and open with a keyring built from an OpenBao Transit keystore,
+/// beside the passphrase keystore's: the same `Keyring` type, so the same
+/// cost. Runs only when `TIERSEAL_TEST_BAO_ADDR`/`TIERSEAL_TEST_BAO_TOKEN`
+/// name a server (`source .ci/services/openbao.sh`).
+fn bench_kms_keyring(c: &mut Criterion, file_keyring: &Keyring) {
+    use std::sync::Arc;
+    use tierseal::kek::{ServiceKeyring, TransitProvider};
+    use tierseal::{AccessContext, Classified};
+    let (Ok(addr), Ok(token)) = (
+        std::env::var("TIERSEAL_TEST_BAO_ADDR"),
+        std::env::var("TIERSEAL_TEST_BAO_TOKEN"),
+    ) else {
+        eprintln!("skipped: customer_kms (run: source .ci/services/openbao.sh first)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.keystore");
+    let client =
+        tierseal::openbao::BaoClient::new(&addr, secrecy::SecretString::from(token)).unwrap();
+    let prefix = format!("bench{}-", std::process::id());
+    let provider = TransitProvider::new(client, "transit", &prefix).unwrap();
+    let mut keystore =
+        Keystore::create_with_kek(&path, Arc::new(provider.clone()), provider.params()).unwrap();
+    keystore.add_tier(&cards()).unwrap();
+    keystore.add_tier(&payroll()).unwrap();
+    drop(keystore);
+    let handle = ServiceKeyring::build(
+        &path,
+        Arc::new(provider),
+        "bench",
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let kms = handle.keyring().unwrap();
+    let pool: Vec<Customer> = (0..POOL)
+        .map(|i| Customer {
+            customer_id: format!("cus_{i:06}"),
+            name: letters(14),
+            balance_cents: i64::try_from(i).unwrap() * 1_013,
+            card_number: letters(16),
+            monthly_salary: Some(825_000),
+            nickname: letters(8),
+        })
+        .collect();
+    let ctx = AccessContext::new("bench").with_purpose("benchmark");
+    let by_file: Vec<_> = pool.iter().map(|c| c.seal(file_keyring).unwrap()).collect();
+    let by_kms: Vec<_> = pool.iter().map(|c| c.seal(&kms).unwrap()).collect();
+    let mut group = c.benchmark_group("customer_kms");
+    group.throughput(Throughput::Elements(1));
+    over_pool(&mut group, "seal_file", |i| {
+        pool[i].seal(file_keyring).unwrap()
+    });
+    over_pool(&mut group, "seal_kms", |i| pool[i].seal(&kms).unwrap());
+    over_pool(&mut group, "open_file", |i| {
+        by_file[i].open_all(file_keyring, &ctx).unwrap()
+    });
+    over_pool(&mut group, "open_kms", |i| {
+        by_kms[i].open_all(&kms, &ctx).unwrap()
+    });
+    group.finish();
+}
+
 fn main() {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -749,6 +811,7 @@ fn main() {
     bench_derive(&mut criterion, &keyring);
     bench_audit(&mut criterion, &keyring, &audited);
     bench_seal_only(&mut criterion);
+    bench_kms_keyring(&mut criterion, &keyring);
     criterion.final_summary();
     print_summary(&dir, started);
 }

@@ -32,13 +32,18 @@ pub(crate) const WRAPPED_KEY_LEN: usize = KEY_LEN + TAG_LEN;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AuthFailed;
 
-/// 256 bits of key material: zeroized on drop, never printed.
-pub(crate) struct KeyMaterial(SecretBox<[u8; KEY_LEN]>);
+/// 256 bits of key material: zeroized on drop, never printed, and never
+/// readable outside this crate (only its [`CheckValue`] is). Key-encryption
+/// providers ([`crate::kek::KekProvider`]) wrap and unwrap it.
+pub struct KeyMaterial(SecretBox<[u8; KEY_LEN]>);
 
 impl KeyMaterial {
     /// A fresh key straight from the operating system's generator, for
     /// long-lived keys (master and tier keys, grant secrets).
-    pub(crate) fn generate() -> Result<KeyMaterial, Error> {
+    ///
+    /// # Errors
+    /// [`Error::Randomness`] when the generator fails.
+    pub fn generate() -> Result<KeyMaterial, Error> {
         let mut key = KeyMaterial(SecretBox::new(Box::new([0u8; KEY_LEN])));
         fill_from_os(key.0.expose_secret_mut())?;
         Ok(key)
@@ -61,7 +66,7 @@ impl KeyMaterial {
     }
 
     /// The key's public fingerprint.
-    pub(crate) fn check_value(&self) -> CheckValue {
+    pub fn check_value(&self) -> CheckValue {
         CheckValue::of(self.expose())
     }
 }

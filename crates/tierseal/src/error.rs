@@ -634,6 +634,109 @@ pub enum Error {
         /// The serial of the set offered.
         offered: u64,
     },
+
+    // issue 11: the PKCS#11 key-encryption provider. Each names the
+    // provider, the token (and module where it matters) and the tier; none
+    // ever carries the PIN.
+    /// The PKCS#11 module (the vendor's shared library) cannot be loaded or
+    /// initialised.
+    #[error(
+        "PKCS#11 module {module} cannot be loaded: {reason}; give the path of the HSM vendor's PKCS#11 library (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)"
+    )]
+    Pkcs11ModuleUnloadable {
+        /// The module path.
+        module: PathBuf,
+        /// The loader's or module's reason.
+        reason: String,
+    },
+
+    /// No token with this label is present in any slot of the module.
+    #[error(
+        "PKCS#11 token `{token}` not found in module {module}: check the token label (tokens move between slots, so they are found by label) and that the HSM is reachable"
+    )]
+    Pkcs11TokenNotFound {
+        /// The module path.
+        module: PathBuf,
+        /// The token label that was looked for.
+        token: String,
+    },
+
+    /// The token refused the user PIN.
+    #[error("PKCS#11 token `{token}` (module {module}) refused the user PIN: {reason}")]
+    Pkcs11WrongPin {
+        /// The module path.
+        module: PathBuf,
+        /// The token label.
+        token: String,
+        /// Why (incorrect, locked, expired), never the PIN.
+        reason: &'static str,
+    },
+
+    /// The key object a tier is wrapped under is not on the token.
+    #[error(
+        "PKCS#11 token `{token}` has no key object `{key}` for {slot}: it was never created or was deleted, or the token or key prefix is wrong; a deleted key object must be restored from the HSM's backup"
+    )]
+    Pkcs11KeyMissing {
+        /// The token label.
+        token: String,
+        /// The key object's label.
+        key: String,
+        /// The tier (or `the keystore key`).
+        slot: String,
+    },
+
+    /// A key object with the expected label exists but may not be used.
+    #[error("PKCS#11 token `{token}`: key object `{key}` for {slot} is refused: {reason}")]
+    Pkcs11KeyInvalid {
+        /// The token label.
+        token: String,
+        /// The key object's label.
+        key: String,
+        /// The tier (or `the keystore key`).
+        slot: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The token or session is read-only, so a key object cannot be created.
+    #[error(
+        "PKCS#11 token `{token}` is read-only here: cannot create key object `{key}` for {slot}; create keys from a custodian's read-write session"
+    )]
+    Pkcs11ReadOnly {
+        /// The token label.
+        token: String,
+        /// The key object's label.
+        key: String,
+        /// The tier (or `the keystore key`).
+        slot: String,
+    },
+
+    /// A wrapped key failed to unwrap under its HSM key: altered, moved from
+    /// another tier or keystore, or wrapped under another key.
+    #[error("PKCS#11 token `{token}`: the key wrapped for {slot} under `{key}` {reason}")]
+    Pkcs11UnwrapFailed {
+        /// The token label.
+        token: String,
+        /// The key object's label.
+        key: String,
+        /// The tier (or `the keystore key`).
+        slot: String,
+        /// What failed (never key bytes).
+        reason: &'static str,
+    },
+
+    /// Any other failure of the PKCS#11 module or token.
+    #[error("PKCS#11 token `{token}`: could not {operation} for {slot}: {reason}")]
+    Pkcs11Failure {
+        /// The token label.
+        token: String,
+        /// What was being done.
+        operation: &'static str,
+        /// The tier (or `the keystore key`, or `the session`).
+        slot: String,
+        /// The module's return value (a CKR_ name, never a PIN or key).
+        reason: String,
+    },
 }
 
 /// Cuts user-supplied text that is echoed in an error to a bounded length.
@@ -706,6 +809,14 @@ impl Error {
             Error::SealOnly { .. } => "seal-only",
             Error::PublicKeySetInvalid { .. } => "public-key-set-invalid",
             Error::PublicKeySetRollback { .. } => "public-key-set-rollback",
+            Error::Pkcs11ModuleUnloadable { .. } => "pkcs11-module-unloadable",
+            Error::Pkcs11TokenNotFound { .. } => "pkcs11-token-not-found",
+            Error::Pkcs11WrongPin { .. } => "pkcs11-wrong-pin",
+            Error::Pkcs11KeyMissing { .. } => "pkcs11-key-missing",
+            Error::Pkcs11KeyInvalid { .. } => "pkcs11-key-invalid",
+            Error::Pkcs11ReadOnly { .. } => "pkcs11-read-only",
+            Error::Pkcs11UnwrapFailed { .. } => "pkcs11-unwrap-failed",
+            Error::Pkcs11Failure { .. } => "pkcs11-failure",
             Error::Randomness => "randomness",
             Error::Io { .. } => "io",
         }

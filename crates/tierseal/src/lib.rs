@@ -67,6 +67,7 @@ mod envelope;
 mod error;
 mod grant;
 mod index;
+pub mod kek;
 mod keyring;
 mod keystore;
 pub mod mask;
@@ -83,7 +84,7 @@ pub use approval::{
 };
 pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
 pub use classified::{Classification, Classified, FieldClassification, SealedRecord};
-pub use crypto::CheckValue;
+pub use crypto::{CheckValue, KeyMaterial};
 pub use envelope::{
     Binding, HpkeSuite, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField,
     SealedMask, SealedToken, SealedValue, TEXT_PREFIX,

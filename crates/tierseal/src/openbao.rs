@@ -5,7 +5,7 @@
 //! provider and the KV v2 keystore storage are built on; it knows nothing
 //! about either, only how to send a request, retry a transient failure a
 //! bounded number of times, and turn every failure into a typed
-//! [`Error`](crate::Error) that names the provider, the server address and
+//! [`Error`] that names the provider, the server address and
 //! what was being accessed — never the token.
 //!
 //! Transport: [`ureq`] 3 (blocking, no async runtime), with TLS from rustls
@@ -24,7 +24,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use crate::error::{Error, shorten};
+use crate::error::Error;
 
 /// The provider name errors carry for OpenBao / Vault.
 pub(crate) const PROVIDER: &str = "openbao";
@@ -36,6 +36,7 @@ const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
 /// the Vault ones.
 const ADDR_VARS: [&str; 2] = ["BAO_ADDR", "VAULT_ADDR"];
 const TOKEN_VARS: [&str; 2] = ["BAO_TOKEN", "VAULT_TOKEN"];
+const CACERT_VARS: [&str; 2] = ["BAO_CACERT", "VAULT_CACERT"];
 
 /// How often and how patiently a transient failure (connection refused or
 /// reset, time-out, HTTP 429, HTTP 5xx) is retried.
@@ -143,6 +144,41 @@ impl BaoClient {
     /// [`Error::KmsConfig`] if the address is not an `http`/`https` URL or
     /// the token is empty.
     pub fn new(address: &str, token: SecretString) -> Result<BaoClient, Error> {
+        BaoClient::with_roots(address, token, None)
+    }
+
+    /// As [`new`](Self::new), trusting only the CA certificates in the PEM
+    /// text `ca_pem` for `https://` (an internal PKI), instead of the
+    /// Mozilla roots.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), and [`Error::KmsConfig`] when `ca_pem` holds
+    /// no certificate.
+    pub fn with_ca_pem(
+        address: &str,
+        token: SecretString,
+        ca_pem: &[u8],
+    ) -> Result<BaoClient, Error> {
+        let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(ca_pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
+                _ => None,
+            })
+            .collect();
+        if certs.is_empty() {
+            return Err(Error::KmsConfig {
+                provider: PROVIDER,
+                reason: "the CA certificate file (BAO_CACERT or VAULT_CACERT) holds no PEM certificate",
+            });
+        }
+        BaoClient::with_roots(address, token, Some(certs))
+    }
+
+    fn with_roots(
+        address: &str,
+        token: SecretString,
+        roots: Option<Vec<ureq::tls::Certificate<'static>>>,
+    ) -> Result<BaoClient, Error> {
         let address = address.trim().trim_end_matches('/').to_owned();
         let rest = address
             .strip_prefix("http://")
@@ -181,7 +217,12 @@ impl BaoClient {
                 reason: "the token contains characters a token cannot have (spaces or control characters)",
             });
         }
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(roots) = roots {
+            tls = tls.root_certs(ureq::tls::RootCerts::from(roots));
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_connect(Some(Duration::from_secs(5)))
@@ -199,7 +240,8 @@ impl BaoClient {
 
     /// A client configured from the environment: the address from
     /// `BAO_ADDR` (else `VAULT_ADDR`), the token from `BAO_TOKEN` (else
-    /// `VAULT_TOKEN`).
+    /// `VAULT_TOKEN`), and, when `BAO_CACERT` (else `VAULT_CACERT`) names a
+    /// PEM file, only its CA certificates trusted for `https://`.
     ///
     /// # Errors
     /// [`Error::KmsConfig`] when a variable is missing or invalid.
@@ -227,7 +269,15 @@ impl BaoClient {
             provider: PROVIDER,
             reason: "no token: set BAO_TOKEN (or VAULT_TOKEN)",
         })?;
-        BaoClient::new(&address, SecretString::from(token))
+        let token = SecretString::from(token);
+        match first(CACERT_VARS) {
+            Some(file) => {
+                let pem =
+                    std::fs::read(&file).map_err(|e| Error::io("read CA certificate", &file, e))?;
+                BaoClient::with_ca_pem(&address, token, &pem)
+            }
+            None => BaoClient::new(&address, token),
+        }
     }
 
     /// The same client with another retry policy.
@@ -477,8 +527,10 @@ fn suffix(text: &str) -> String {
     }
 }
 
+/// Subjects are built from validated names (mounts, prefixes, tiers, KV
+/// paths), so they are cut only to keep a message readable.
 fn shorten_subject(subject: &str) -> String {
-    shorten(subject)
+    shorten_reason(subject)
 }
 
 fn shorten_reason(reason: &str) -> String {
@@ -585,6 +637,28 @@ mod tests {
         assert!(matches!(e, Error::KmsConfig { .. }), "{e:?}");
         let e = BaoClient::from_lookup(vars(&[("BAO_TOKEN", "t")])).unwrap_err();
         assert!(e.to_string().contains("BAO_ADDR"), "{e}");
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("ca.pem");
+        std::fs::write(&pem, "not a certificate").unwrap();
+        let path = pem.to_string_lossy().into_owned();
+        let missing = dir.path().join("none.pem").to_string_lossy().into_owned();
+        let lookup = |ca: String| {
+            move |name: &str| match name {
+                "BAO_ADDR" => Some("https://bao:8200".to_owned()),
+                "BAO_TOKEN" => Some(TOKEN.to_owned()),
+                "VAULT_CACERT" => Some(ca.clone()),
+                _ => None,
+            }
+        };
+        let e = BaoClient::from_lookup(lookup(path)).unwrap_err();
+        assert!(matches!(e, Error::KmsConfig { .. }), "{e:?}");
+        let e = BaoClient::from_lookup(lookup(missing)).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e:?}");
+        assert!(!format!("{e:?}").contains(TOKEN));
     }
 
     #[test]

@@ -27,6 +27,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use tierseal::kek::{ProviderKind, TransitProvider};
 use tierseal::openbao::{BaoClient, Method, RetryPolicy};
 use tierseal::{
     Clearance, Error, KdfProfile, KeyState, Keystore, KeystoreBackend, KvBackend, Level, Tier,
@@ -358,6 +359,87 @@ fn a_passphrase_changed_elsewhere_is_a_clear_conflict() {
     assert!(err.to_string().contains("passphrase"), "{err}");
     assert_eq!(server.kv_version(&path), version);
     assert!(Keystore::open_in(server.backend(&path), &"new passphrase".into()).is_ok());
+}
+
+/// A Transit provider on the test server, with a key prefix of its own.
+fn transit(server: &Server, name: &str) -> Arc<TransitProvider> {
+    let prefix = server
+        .fresh_path(name)
+        .replace(['/', '_'], "-")
+        .to_lowercase();
+    Arc::new(TransitProvider::new(server.client(), "transit", &format!("{prefix}-")).unwrap())
+}
+
+#[test]
+fn a_transit_keystore_in_kv_follows_another_custodians_kek_rotation_and_migration() {
+    let Some(server) = server() else { return };
+    let path = server.fresh_path("transit");
+    let provider = transit(&server, "transit");
+    let params = provider.params();
+    let open_kek = || Keystore::open_with_kek_in(server.backend(&path), provider.clone()).unwrap();
+    let mut keystore =
+        Keystore::create_with_kek_in(server.backend(&path), provider.clone(), params).unwrap();
+    assert_eq!(keystore.provider_kind(), ProviderKind::OpenBao);
+    assert_eq!(keystore.kdf_params(), None);
+    keystore.rotate(&Tier::RESTRICTED).unwrap();
+    let checks = |keystore: &Keystore| -> Vec<String> {
+        keystore
+            .key_versions()
+            .into_iter()
+            .map(|v| v.check_value)
+            .collect()
+    };
+    let before = checks(&keystore);
+    drop(keystore);
+
+    // The same keystore, twice: one custodian rotates the Transit keys,
+    // the other (stale) one rotates a tier afterwards. The stale handle
+    // re-reads the keystore, keeps the newer wrap of the metadata key and
+    // lands its change on top.
+    let mut first = open_kek();
+    let mut stale = open_kek();
+    first.rotate_kek().unwrap();
+    assert_eq!(stale.rotate(&Tier::INTERNAL).unwrap(), 2);
+    let reopened = open_kek();
+    assert_eq!(versions(&reopened, &Tier::INTERNAL).len(), 2);
+    assert_eq!(versions(&reopened, &Tier::RESTRICTED).len(), 2);
+    // The tier keys themselves did not change, and every one unwraps.
+    assert!(before.iter().all(|c| checks(&reopened).contains(c)));
+    let keyring = reopened
+        .keyring(&Clearance::up_to(Level::Restricted))
+        .unwrap();
+    assert!(keyring.has_tier(&Tier::RESTRICTED));
+    drop(reopened);
+
+    // A passphrase keystore cannot open it, and the header names OpenBao.
+    let err = Keystore::open_in(server.backend(&path), &PASSPHRASE.into()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::KekProviderMismatch {
+                found: "openbao",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // Another custodian moves it to a passphrase: the stale handle's next
+    // change is a clear conflict, and nothing is written.
+    let mut mover = open_kek();
+    let mut stale = open_kek();
+    mover
+        .migrate_to_passphrase(&PASSPHRASE.into(), KdfProfile::Test)
+        .unwrap();
+    let version = server.kv_version(&path);
+    let err = stale.rotate(&Tier::RESTRICTED).unwrap_err();
+    assert!(matches!(err, Error::KeystoreConflict { .. }), "{err:?}");
+    assert!(err.to_string().contains("root key"), "{err}");
+    assert_eq!(server.kv_version(&path), version);
+    let migrated = open(&server, &path);
+    assert_eq!(migrated.provider_kind(), ProviderKind::Passphrase);
+    assert_eq!(versions(&migrated, &Tier::INTERNAL).len(), 2);
+    assert_no_token(&server, &format!("{migrated:?} {err}"));
 }
 
 #[test]

@@ -18,7 +18,51 @@ pub(super) fn run(global: &GlobalArgs, command: &GrantCommand) -> Result<ExitCod
         GrantCommand::Issue(args) => issue(global, args),
         GrantCommand::List { json } => list(global, *json),
         GrantCommand::Show { file, json } => show(file, *json),
+        GrantCommand::Policy {
+            clearance,
+            custodian,
+            transit_mount,
+            key_prefix,
+        } => policy(
+            global,
+            clearance.as_ref(),
+            *custodian,
+            transit_mount.as_deref(),
+            key_prefix.as_deref(),
+        ),
     }
+}
+
+/// Prints the OpenBao policy of a clearance (or the custodian's). Reads
+/// only the keystore header, for its mount and prefix: no credential.
+fn policy(
+    global: &GlobalArgs,
+    clearance: Option<&tierseal::Clearance>,
+    custodian: bool,
+    mount: Option<&str>,
+    prefix: Option<&str>,
+) -> Result<ExitCode, CliError> {
+    let recorded = match &global.keystore {
+        tierseal::KeystoreLocation::File(path) if !path.exists() => None,
+        location => tierseal::Keystore::kek_params_at(location)?,
+    };
+    let recorded = recorded.filter(|p| p.kind() == tierseal::kek::ProviderKind::OpenBao);
+    let mount = mount
+        .or_else(|| recorded.as_ref().and_then(|p| p.get("mount")))
+        .unwrap_or(tierseal::kek::transit::DEFAULT_MOUNT)
+        .to_owned();
+    let prefix = prefix
+        .or_else(|| recorded.as_ref().and_then(|p| p.get("prefix")))
+        .unwrap_or(tierseal::kek::DEFAULT_KEY_PREFIX)
+        .to_owned();
+    let text = match clearance {
+        Some(clearance) if !custodian => {
+            tierseal::kek::transit::service_policy(&mount, &prefix, clearance.tiers())
+        }
+        _ => tierseal::kek::transit::custodian_policy(&mount, &prefix),
+    };
+    say(text.trim_end());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliError> {

@@ -6,7 +6,7 @@ use tierseal::{Keystore, KeystoreLocation};
 
 use super::{Operation, announce, kdf_profile, say};
 use crate::CliError;
-use crate::cli::{GlobalArgs, InitArgs};
+use crate::cli::{GlobalArgs, InitArgs, KekArg};
 use crate::passphrase::{self as secret, Source};
 use tierseal::audit::Action;
 
@@ -20,6 +20,11 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
         )));
     }
     let profile = kdf_profile(args.kdf_profile);
+    if args.split.is_some() && args.kek != KekArg::Passphrase {
+        return Err(CliError::Usage(
+            "--split splits a master key: it goes with --kek passphrase only".into(),
+        ));
+    }
     // The audit key is born with the keystore: the creation is announced
     // right after, before any tier is added.
     let (mut keystore, split, files) = if let Some(spec) = args.split {
@@ -30,6 +35,15 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
             Some(described),
             files,
         )
+    } else if args.kek != KekArg::Passphrase {
+        if !args.new_shares.holders.is_empty() || args.new_shares.share_out.is_some() {
+            return Err(CliError::Usage(
+                "--holder and --share-out go with --split M-of-N".into(),
+            ));
+        }
+        let (provider, params) = super::kek::new_provider(args.kek, &args.provider)?;
+        let keystore = Keystore::create_with_kek_at(&global.keystore, provider, params)?;
+        (keystore, None, Vec::new())
     } else {
         if !args.new_shares.holders.is_empty() || args.new_shares.share_out.is_some() {
             return Err(CliError::Usage(
@@ -46,7 +60,11 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
         (keystore, None, Vec::new())
     };
     let created: Vec<String> = keystore.tiers().map(ToString::to_string).collect();
-    let mut reason = format!("tiers {}", created.join(", "));
+    let mut reason = format!(
+        "tiers {}; keys protected by {}",
+        created.join(", "),
+        keystore.provider_kind()
+    );
     if let Some(split) = &split {
         reason.push_str(&format!("; master key split {split}"));
     }
@@ -80,6 +98,17 @@ pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, CliE
             say(&format!("  share: {} (mode 0600)", file.display()));
         }
         say("hand each share file to its holder only; any M of them unlock the keystore");
+    }
+    if let Some(name) = keystore
+        .tiers()
+        .next()
+        .and_then(|tier| keystore.kek_key_name(tier))
+    {
+        say(&format!(
+            "tier keys are wrapped by {} keys (e.g. {name}); print a service's policy with \
+             `tierseal grant policy --clearance ...`",
+            keystore.provider_kind()
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,8 @@ use tierseal::{KeyState, KeyVersionInfo, Keystore};
 
 use super::{Operation, announce, confirm, open_keystore, say};
 use crate::CliError;
-use crate::cli::{GlobalArgs, KeysCommand, RetireArgs};
+use crate::cli::{GlobalArgs, KekArg, KeysCommand, RetireArgs};
+use crate::passphrase::{self as secret, Source};
 use crate::text::{age, utc};
 use tierseal::audit::Action;
 
@@ -16,7 +17,102 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
     let mut keystore = open_keystore(global)?;
     match command {
         KeysCommand::List { json } => {
-            print_versions(&keystore.key_versions(), *json);
+            print_versions(&keystore, *json);
+        }
+        KeysCommand::Rotate {
+            tier: None,
+            kek: true,
+            reason,
+            dry_run,
+        } => {
+            if keystore.provider_kind() == tierseal::kek::ProviderKind::Passphrase {
+                return Err(CliError::Refused(
+                    "this is a passphrase keystore: it has no key-encryption keys to rotate; \
+                     `tierseal passphrase change` replaces its master key"
+                        .to_owned(),
+                ));
+            }
+            if *dry_run {
+                say(&format!(
+                    "dry run: would rotate every {} key of this keystore and re-wrap the tier keys under them",
+                    keystore.provider_kind()
+                ));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let intent = announce(
+                global,
+                &keystore,
+                Action::KekRotate,
+                Operation {
+                    reason: reason.clone(),
+                    ..Operation::default()
+                },
+            )?;
+            let rotated = intent.finish(keystore.rotate_kek(), &mut keystore)?;
+            say(&format!(
+                "rotated {} and re-wrapped every tier key under the new versions; sealed data is unchanged",
+                rotated.join(", ")
+            ));
+        }
+        KeysCommand::Rotate { tier: None, .. } => {
+            return Err(CliError::Usage(
+                "give --tier TIER, or --kek to rotate the key-encryption keys".to_owned(),
+            ));
+        }
+        KeysCommand::MigrateKek {
+            to,
+            provider,
+            kdf_profile,
+            new_passphrase_file,
+        } => {
+            super::dual_control(&keystore, tierseal::DualControlOp::KekMigration)?;
+            // A split keystore's master key is its custodians' shares:
+            // refused before any passphrase is asked or intent recorded.
+            if let Some(set) = keystore.share_set() {
+                return Err(tierseal::Error::KeystoreSplit {
+                    path: keystore.path().to_owned(),
+                    threshold: set.threshold,
+                    count: u8::try_from(set.holders.len()).unwrap_or(u8::MAX),
+                }
+                .into());
+            }
+            let from = keystore.provider_kind();
+            let reason = format!("from {from} to {}", kek_name(*to));
+            if *to == KekArg::Passphrase {
+                let new = secret::read(&Source {
+                    file: new_passphrase_file.as_deref(),
+                    env: "TIERSEAL_NEW_PASSPHRASE",
+                    prompt: "new passphrase: ",
+                    confirm: true,
+                })?;
+                let intent = announce(
+                    global,
+                    &keystore,
+                    Action::KekMigrate,
+                    Operation {
+                        reason: Some(reason.clone()),
+                        ..Operation::default()
+                    },
+                )?;
+                let moved = keystore.migrate_to_passphrase(&new, super::kdf_profile(*kdf_profile));
+                intent.finish(moved, &mut keystore)?;
+            } else {
+                let (provider, params) = super::kek::new_provider(*to, provider)?;
+                let intent = announce(
+                    global,
+                    &keystore,
+                    Action::KekMigrate,
+                    Operation {
+                        reason: Some(reason.clone()),
+                        ..Operation::default()
+                    },
+                )?;
+                intent.finish(keystore.migrate_to_kek(provider, params), &mut keystore)?;
+            }
+            say(&format!(
+                "moved the keystore {reason} in one save; tier keys and sealed data are unchanged. \
+                 A copy taken before still opens the old way: destroy old copies"
+            ));
         }
         KeysCommand::AddTier { tier, suite } => {
             let intent = announce(
@@ -36,9 +132,10 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             super::public_keys::publish(global, &mut keystore, out, *force)?;
         }
         KeysCommand::Rotate {
-            tier,
+            tier: Some(tier),
             reason,
             dry_run,
+            ..
         } => {
             let stated = reason.clone();
             let reason = reason
@@ -248,7 +345,16 @@ fn next_version(keystore: &Keystore, tier: &tierseal::Tier) -> u32 {
         .saturating_add(1)
 }
 
-fn print_versions(versions: &[KeyVersionInfo], json: bool) {
+fn kek_name(kind: KekArg) -> &'static str {
+    match kind {
+        KekArg::Passphrase => "passphrase",
+        KekArg::Openbao => "openbao",
+        KekArg::Pkcs11 => "pkcs11",
+    }
+}
+
+fn print_versions(keystore: &Keystore, json: bool) {
+    let versions = &keystore.key_versions();
     let now = now();
     if json {
         #[derive(serde::Serialize)]
@@ -257,13 +363,21 @@ fn print_versions(versions: &[KeyVersionInfo], json: bool) {
             info: &'a KeyVersionInfo,
             primary: bool,
             overdue: bool,
+            /// What protects the tier's keys: passphrase, openbao, pkcs11.
+            provider: &'static str,
+            /// The provider key that wraps the tier's keys (null for the
+            /// passphrase).
+            kms_key: Option<String>,
         }
+        let provider = keystore.provider_kind().as_str();
         let rows: Vec<Row<'_>> = versions
             .iter()
             .map(|info| Row {
                 info,
                 primary: info.state == KeyState::Active,
                 overdue: info.is_overdue(now),
+                provider,
+                kms_key: keystore.kek_key_name(&info.tier),
             })
             .collect();
         say(&serde_json::to_string_pretty(&rows).unwrap_or_default());
@@ -309,6 +423,20 @@ fn print_versions(versions: &[KeyVersionInfo], json: bool) {
         })
         .collect();
     say(tierseal_lint::report::table(&header, &rows).trim_end());
+    // A provider keystore says which provider key wraps each tier.
+    let mut wrapped_by: Vec<String> = Vec::new();
+    for tier in keystore.tiers() {
+        if let Some(name) = keystore.kek_key_name(tier) {
+            wrapped_by.push(format!("{tier} by {name}"));
+        }
+    }
+    if !wrapped_by.is_empty() {
+        say(&format!(
+            "tier keys wrapped by {} keys: {}",
+            keystore.provider_kind(),
+            wrapped_by.join(", ")
+        ));
+    }
 }
 
 fn retire(

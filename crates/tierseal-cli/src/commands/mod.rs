@@ -4,6 +4,7 @@ mod approve;
 mod audit;
 mod grant;
 mod init;
+mod kek;
 mod keys;
 mod lint;
 mod passphrase;
@@ -64,6 +65,24 @@ fn open_keystore(global: &GlobalArgs) -> Result<Keystore, CliError> {
         )));
     }
     let wait = Duration::from_secs(global.lock_wait);
+    // A keystore protected by a key-encryption provider needs no
+    // passphrase: the header names the provider, the environment holds
+    // the credential.
+    if let Some(params) = Keystore::kek_params_at(&global.keystore)? {
+        if !global.shares.is_empty() {
+            return Err(CliError::Usage(format!(
+                "{} is protected by {}, not by custodian shares: drop --share",
+                global.keystore,
+                params.kind()
+            )));
+        }
+        let provider = kek::provider_for(&params)?;
+        return Ok(Keystore::open_with_kek_at(
+            &global.keystore,
+            provider,
+            wait,
+        )?);
+    }
     // A file that cannot be read this far is left for `open` to name.
     let split = Keystore::peek_share_set(&global.keystore).ok().flatten();
     if split.is_some() || !global.shares.is_empty() {

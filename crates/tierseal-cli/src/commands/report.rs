@@ -219,7 +219,8 @@ struct KeystoreState {
 /// How the keystore's root key is held (PCI DSS 3.6.1.2, 3.7.6).
 #[derive(Debug, Serialize)]
 struct Custody {
-    /// `passphrase` (one custodian) or `shares` (M-of-N custodians).
+    /// `passphrase` (one custodian), `shares` (M-of-N custodians), or the
+    /// key-encryption provider (`openbao`, `pkcs11`).
     kind: &'static str,
     /// For people: `passphrase (single custodian)`, or `M-of-N shares`.
     description: String,
@@ -236,7 +237,18 @@ struct Custody {
 /// The custody of `keystore`'s root key: one passphrase, or M-of-N
 /// custodian shares with the dual-control policy.
 fn share_policy(keystore: &Keystore) -> Custody {
+    let provider = keystore.provider_kind();
     match keystore.share_set() {
+        None if provider != tierseal::kek::ProviderKind::Passphrase => Custody {
+            kind: provider.as_str(),
+            description: format!(
+                "key-encryption provider {provider} (its access policy decides who unwraps)"
+            ),
+            threshold: None,
+            holders: None,
+            holder_names: Vec::new(),
+            dual_control: Vec::new(),
+        },
         None => Custody {
             kind: "passphrase",
             description: "passphrase (single custodian)".into(),

@@ -99,6 +99,12 @@ pub enum Action {
     RotateIndex,
     /// A blind-index key version was retired.
     RetireIndex,
+    // issue 11: key-encryption provider operations.
+    /// The provider keys (Transit keys, HSM key objects) were rotated and
+    /// the tier keys re-wrapped under them.
+    KekRotate,
+    /// The keystore was moved to another key-encryption provider.
+    KekMigrate,
 }
 
 impl Action {
@@ -125,6 +131,8 @@ impl Action {
             Action::Approve => "approve",
             Action::RotateIndex => "rotate-index",
             Action::RetireIndex => "retire-index",
+            Action::KekRotate => "kek-rotate",
+            Action::KekMigrate => "kek-migrate",
         }
     }
 }

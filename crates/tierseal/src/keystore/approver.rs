@@ -57,7 +57,7 @@ impl Keystore {
             return Ok(key);
         }
         let seed = KeyMaterial::generate()?;
-        let wrapped = wrap_under(&self.root.master, &seed, APPROVER_KEY_AAD)?;
+        let wrapped = wrap_under(self.root.cipher(), &seed, APPROVER_KEY_AAD)?;
         // Re-applied on a keystore another custodian changed meanwhile:
         // a key they created first is kept, and ours is dropped.
         self.update(|_, body| {

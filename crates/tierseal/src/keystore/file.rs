@@ -1,25 +1,37 @@
 //! The keystore file: its byte layout, its atomic replacement and its lock.
 //!
+//! Version 3 (written by this build):
 //! ```text
-//! magic "TSKS" | version u16be | kdf_alg u8 | memory_kib u32be | passes u32be
-//! | lanes u32be | salt [16] | master_nonce [12] | wrapped_master [48]
+//! magic "TSKS" | version u16be | root u8
+//! root 1, passphrase (Argon2id), as in versions 1 and 2:
+//!     memory_kib u32be | passes u32be | lanes u32be | salt [16]
+//!     | master_nonce [12] | wrapped_master [48]
+//! root 2 (OpenBao Transit) or 3 (PKCS#11):
+//!     params_len u16be | params [params_len]        (JSON, non-secret)
+//!     | wrapped_meta_len u16be | wrapped_meta [..]  (by the provider)
 //! | body_len u32be | body [body_len] | body_nonce [12] | body_tag [16]
 //! | sha256 [32]
 //! ```
-//! The master key is wrapped under the unlock key with the header (magic
-//! through salt) as AAD; the body (postcard) is authenticated under the
-//! master key with everything before it as AAD. The trailing SHA-256 tells
+//! The *header* is everything from the magic through the salt (passphrase)
+//! or through the params (provider). The root key — the master key of a
+//! passphrase keystore, the metadata key of a provider keystore — is
+//! wrapped with the header as AAD (under the Argon2id unlock key, or by the
+//! provider under its `{prefix}keystore` key); the body (postcard) is
+//! authenticated under the root key with everything before it as AAD. So
+//! the provider, its parameters and the file version cannot be changed
+//! without the body failing to authenticate. The trailing SHA-256 tells
 //! accidental damage apart from a wrong passphrase.
 //!
-//! Version 2 keeps this layout and extends the body (see `model`); version
-//! 1 files are still read, and written as the current version on their next
-//! save. Version 3 keeps it again and extends the body once more.
+//! Versions 1 and 2 have only root 1 (the byte was the KDF algorithm,
+//! always 1 = Argon2id) and a shorter body (see `model`); they are still
+//! read, and written as version 3 on their next save.
 //!
-//! A keystore split into custodian shares (see `shares`) keeps this layout
-//! too, with no passphrase wrap: its `master_nonce` and `wrapped_master`
-//! are zero, its salt is random and unused, and the Argon2 parameters are
+//! A keystore split into custodian shares (see `shares`) has root 1 too,
+//! with no passphrase wrap: its `master_nonce` and `wrapped_master` are
+//! zero, its salt is random and unused, and the Argon2 parameters are
 //! those its share files were sealed with.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,40 +43,81 @@ use sha2::{Digest, Sha256};
 use super::kdf::KdfParams;
 use crate::Error;
 use crate::crypto::{NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
+use crate::kek::{KekParams, ProviderKind};
 
 pub(crate) const MAGIC: &[u8; 4] = b"TSKS";
 /// The version every save writes.
 pub(crate) const FILE_VERSION: u16 = 3;
 /// The oldest version still read.
 const OLDEST_READ_VERSION: u16 = 1;
-const KDF_ARGON2ID: u8 = 1;
+/// The first version whose root may be a key-encryption provider.
+const FIRST_PROVIDER_VERSION: u16 = 3;
+const ROOT_PASSPHRASE: u8 = 1;
+const ROOT_OPENBAO: u8 = 2;
+const ROOT_PKCS11: u8 = 3;
 pub(crate) const SALT_LEN: usize = 16;
 const CHECKSUM_LEN: usize = 32;
-/// Bytes from the magic through the salt: the master key's AAD.
+/// Bytes from the magic through the salt of a passphrase keystore.
 pub(crate) const HEADER_LEN: usize = 4 + 2 + 1 + 12 + SALT_LEN;
 /// The body is bounded so a damaged length cannot ask for gigabytes.
 pub(crate) const MAX_BODY_LEN: usize = 16 * 1024 * 1024;
+/// Bounds of a provider's parameters and wrapped metadata key.
+const MAX_PARAMS_LEN: usize = 4096;
+const MAX_WRAPPED_META_LEN: usize = 4096;
+
+/// What protects the root key, as the file stores it.
+#[derive(Clone)]
+pub(crate) enum RootImage {
+    /// The master key wrapped under an Argon2id-derived unlock key.
+    Passphrase {
+        kdf: KdfParams,
+        salt: [u8; SALT_LEN],
+        master_nonce: [u8; NONCE_LEN],
+        wrapped_master: [u8; WRAPPED_KEY_LEN],
+    },
+    /// The metadata key wrapped by a key-encryption provider.
+    Provider {
+        params: KekParams,
+        wrapped_meta: Vec<u8>,
+    },
+}
 
 /// Everything in the file, as read.
 pub(crate) struct FileImage {
     /// The file format version: it selects the body's encoding.
     pub(crate) version: u16,
-    pub(crate) kdf: KdfParams,
-    pub(crate) salt: [u8; SALT_LEN],
-    pub(crate) master_nonce: [u8; NONCE_LEN],
-    pub(crate) wrapped_master: [u8; WRAPPED_KEY_LEN],
+    pub(crate) root: RootImage,
     pub(crate) body: Vec<u8>,
     pub(crate) body_nonce: [u8; NONCE_LEN],
     pub(crate) body_tag: [u8; TAG_LEN],
 }
 
+impl RootImage {
+    /// Which provider the header names.
+    pub(crate) fn kind(&self) -> ProviderKind {
+        match self {
+            RootImage::Passphrase { .. } => ProviderKind::Passphrase,
+            RootImage::Provider { params, .. } => params.kind(),
+        }
+    }
+}
+
+fn root_code(kind: ProviderKind) -> u8 {
+    match kind {
+        ProviderKind::Passphrase => ROOT_PASSPHRASE,
+        ProviderKind::OpenBao => ROOT_OPENBAO,
+        ProviderKind::Pkcs11 => ROOT_PKCS11,
+    }
+}
+
 impl FileImage {
-    /// The header of a file of format `version`: the master key's AAD.
+    /// The header of a passphrase file of format `version`: the master
+    /// key's AAD.
     pub(crate) fn header(version: u16, kdf: KdfParams, salt: &[u8; SALT_LEN]) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&version.to_be_bytes());
-        out.push(KDF_ARGON2ID);
+        out.push(ROOT_PASSPHRASE);
         out.extend_from_slice(&kdf.memory_kib.to_be_bytes());
         out.extend_from_slice(&kdf.passes.to_be_bytes());
         out.extend_from_slice(&kdf.lanes.to_be_bytes());
@@ -72,11 +125,45 @@ impl FileImage {
         out
     }
 
+    /// The header of a provider file of format `version`: the metadata
+    /// key's AAD.
+    pub(crate) fn provider_header(version: u16, params: &KekParams) -> Vec<u8> {
+        let encoded = params.encode();
+        let mut out = Vec::with_capacity(9 + encoded.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&version.to_be_bytes());
+        out.push(root_code(params.kind()));
+        let len = u16::try_from(encoded.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&encoded);
+        out
+    }
+
     /// Everything the body tag authenticates: header through body.
     pub(crate) fn authenticated_prefix(&self) -> Vec<u8> {
-        let mut out = Self::header(self.version, self.kdf, &self.salt);
-        out.extend_from_slice(&self.master_nonce);
-        out.extend_from_slice(&self.wrapped_master);
+        let mut out = match &self.root {
+            RootImage::Passphrase {
+                kdf,
+                salt,
+                master_nonce,
+                wrapped_master,
+            } => {
+                let mut out = Self::header(self.version, *kdf, salt);
+                out.extend_from_slice(master_nonce);
+                out.extend_from_slice(wrapped_master);
+                out
+            }
+            RootImage::Provider {
+                params,
+                wrapped_meta,
+            } => {
+                let mut out = Self::provider_header(self.version, params);
+                let len = u16::try_from(wrapped_meta.len()).unwrap_or(u16::MAX);
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(wrapped_meta);
+                out
+            }
+        };
         let body_len = u32::try_from(self.body.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&body_len.to_be_bytes());
         out.extend_from_slice(&self.body);
@@ -117,19 +204,49 @@ impl FileImage {
                 "checksum mismatch (the file is damaged or truncated)",
             ));
         }
+        let mut kdf_error = None;
         let mut read = || -> Option<FileImage> {
-            let [alg] = reader.array()?;
-            if alg != KDF_ARGON2ID {
-                return None;
-            }
-            let kdf = KdfParams {
-                memory_kib: u32::from_be_bytes(reader.array()?),
-                passes: u32::from_be_bytes(reader.array()?),
-                lanes: u32::from_be_bytes(reader.array()?),
+            let [root] = reader.array()?;
+            let root = match root {
+                ROOT_PASSPHRASE => {
+                    let kdf = KdfParams {
+                        memory_kib: u32::from_be_bytes(reader.array()?),
+                        passes: u32::from_be_bytes(reader.array()?),
+                        lanes: u32::from_be_bytes(reader.array()?),
+                    };
+                    if let Err(reason) = kdf.check() {
+                        kdf_error = Some(reason);
+                        return None;
+                    }
+                    RootImage::Passphrase {
+                        kdf,
+                        salt: reader.array()?,
+                        master_nonce: reader.array()?,
+                        wrapped_master: reader.array()?,
+                    }
+                }
+                ROOT_OPENBAO | ROOT_PKCS11 if version >= FIRST_PROVIDER_VERSION => {
+                    let kind = if root == ROOT_OPENBAO {
+                        ProviderKind::OpenBao
+                    } else {
+                        ProviderKind::Pkcs11
+                    };
+                    let len = usize::from(u16::from_be_bytes(reader.array()?));
+                    if len > MAX_PARAMS_LEN {
+                        return None;
+                    }
+                    let params = KekParams::decode(kind, reader.take(len)?)?;
+                    let len = usize::from(u16::from_be_bytes(reader.array()?));
+                    if len == 0 || len > MAX_WRAPPED_META_LEN {
+                        return None;
+                    }
+                    RootImage::Provider {
+                        params,
+                        wrapped_meta: reader.take(len)?.to_vec(),
+                    }
+                }
+                _ => return None,
             };
-            let salt = reader.array()?;
-            let master_nonce = reader.array()?;
-            let wrapped_master = reader.array()?;
             let body_len = usize::try_from(u32::from_be_bytes(reader.array()?)).ok()?;
             if body_len > MAX_BODY_LEN {
                 return None;
@@ -139,19 +256,26 @@ impl FileImage {
             let body_tag = reader.array()?;
             (reader.pos == content.len()).then_some(FileImage {
                 version,
-                kdf,
-                salt,
-                master_nonce,
-                wrapped_master,
+                root,
                 body,
                 body_nonce,
                 body_tag,
             })
         };
-        let image = read().ok_or(corrupt("the layout does not match its format version"))?;
-        image.kdf.check().map_err(corrupt)?;
-        Ok(image)
+        let image = read();
+        if let Some(reason) = kdf_error {
+            return Err(corrupt(reason));
+        }
+        image.ok_or(corrupt("the layout does not match its format version"))
     }
+}
+
+/// Bounds a provider's non-secret parameters as stored.
+pub(crate) fn check_params(settings: &BTreeMap<String, String>) -> bool {
+    settings.len() <= 16
+        && settings.iter().all(|(k, v)| {
+            !k.is_empty() && k.len() <= 64 && v.len() <= 512 && !v.chars().any(char::is_control)
+        })
 }
 
 struct Reader<'a> {

@@ -118,7 +118,7 @@ impl Keystore {
             created_at: unix_seconds(SystemTime::now()),
             check_value: material.check_value(),
             wrapped: Some(wrap_under(
-                &self.root.master,
+                self.root.cipher(),
                 &material,
                 &index_key_aad(tier, version),
             )?),
@@ -380,7 +380,7 @@ mod tests {
         let mut keystore = Keystore::create(&path, &"pw".into(), KdfProfile::Test).unwrap();
         let record = keystore.body.index_keys.first().unwrap().clone();
         let wrapped = record.versions.first().unwrap().wrapped.clone().unwrap();
-        let master = &keystore.root.master;
+        let master = keystore.root.cipher();
         assert!(unwrap_under(master, &wrapped, &index_key_aad(&record.tier, 1)).is_ok());
         assert!(unwrap_under(master, &wrapped, &tier_key_aad(&record.tier, 1)).is_err());
 

@@ -1,9 +1,15 @@
-//! The embedded keystore: one passphrase-protected file that holds the
-//! master key and every tier key version.
+//! The embedded keystore: one image (a file, or an OpenBao KV secret) that
+//! holds every tier key version, protected by a passphrase (the default),
+//! by M-of-N custodian shares of its master key (see `shares`), or by a
+//! key-encryption provider (see [`crate::kek`]).
 //!
 //! ```text
 //! passphrase --Argon2id--> unlock key --AES-GCM--> master key
+//! M shares --Shamir--> master key               (split keystore)
 //! master key --AES-GCM--> tier key, version v
+//!
+//! provider key {prefix}keystore --> metadata key (authenticates the body)
+//! provider key {prefix}{tier}   --> tier key, version v
 //! ```
 //!
 //! An open [`Keystore`] holds the file's exclusive lock until it is
@@ -23,12 +29,14 @@ mod index;
 mod kdf;
 mod kv;
 mod model;
+mod provider;
 mod public_keys;
 mod share_file;
 mod shares;
 mod storage;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aes_gcm::Aes256Gcm;
@@ -47,10 +55,14 @@ pub use storage::{
 
 use crate::audit::AuditKey;
 use crate::crypto::{self, AuthFailed, KEY_LEN, KeyMaterial};
+use crate::kek::{KekParams, KekProvider, KekSlot, ProviderKind};
 use crate::keyring::{TierKeys, VersionKey};
 use crate::{Clearance, Error, Keyring, Tier};
-use file::{FILE_VERSION, FileImage, SALT_LEN};
-use model::{Body, TierRecord, VersionRecord, WrappedTierKey};
+pub(crate) use file::check_params as check_kek_params;
+use file::{FILE_VERSION, FileImage, RootImage, SALT_LEN};
+use model::{Body, ProviderWrappedKey, TierRecord, VersionRecord, WrappedTierKey};
+use provider::ProviderRoot;
+pub(crate) use provider::service_keyring;
 
 /// The audit writer of keyrings taken straight from the keystore.
 pub const CUSTODIAN: &str = "custodian";
@@ -151,8 +163,51 @@ pub struct Keystore {
     custodians: Vec<String>,
 }
 
+/// What protects the keystore's keys: a master key (wrapped under a
+/// passphrase, or — in a split keystore — held only as custodian shares,
+/// with an all-zero wrap in the image), or a key-encryption provider.
+/// [`Root::cipher`] authenticates the body and wraps the audit and approver
+/// keys either way.
+enum Root {
+    Passphrase(PassphraseRoot),
+    Provider(ProviderRoot),
+}
+
+impl Root {
+    /// The key that authenticates the body and wraps the audit key: the
+    /// master key, or the provider keystore's metadata key.
+    fn cipher(&self) -> &Aes256Gcm {
+        match self {
+            Root::Passphrase(root) => &root.master,
+            Root::Provider(root) => &root.meta,
+        }
+    }
+
+    fn image(&self) -> RootImage {
+        match self {
+            Root::Passphrase(root) => RootImage::Passphrase {
+                kdf: root.kdf,
+                salt: root.salt,
+                master_nonce: root.master_nonce,
+                wrapped_master: root.wrapped_master,
+            },
+            Root::Provider(root) => RootImage::Provider {
+                params: root.params.clone(),
+                wrapped_meta: root.wrapped_meta.clone(),
+            },
+        }
+    }
+
+    fn provider(&self) -> Option<&Arc<dyn KekProvider>> {
+        match self {
+            Root::Passphrase(_) => None,
+            Root::Provider(root) => Some(&root.provider),
+        }
+    }
+}
+
 /// The master key, and its wrap under the passphrase as the file stores it.
-struct Root {
+struct PassphraseRoot {
     kdf: KdfParams,
     salt: [u8; SALT_LEN],
     master_nonce: [u8; crypto::NONCE_LEN],
@@ -162,13 +217,17 @@ struct Root {
     master: Aes256Gcm,
 }
 
-impl Root {
+impl PassphraseRoot {
     /// Wraps `master` under a fresh salt and `passphrase`.
-    fn new(master: &KeyMaterial, passphrase: &Passphrase, kdf: KdfParams) -> Result<Root, Error> {
+    fn new(
+        master: &KeyMaterial,
+        passphrase: &Passphrase,
+        kdf: KdfParams,
+    ) -> Result<PassphraseRoot, Error> {
         let mut salt = [0u8; SALT_LEN];
         crypto::fill_from_os(&mut salt)?;
         let unlock = crypto::cipher_for(&*kdf.derive(passphrase, &salt)?);
-        Root::wrap(master, &unlock, kdf, salt)
+        PassphraseRoot::wrap(master, &unlock, kdf, salt)
     }
 
     /// Wraps `master` under the unlock key for a file of [`FILE_VERSION`].
@@ -177,7 +236,7 @@ impl Root {
         unlock: &Aes256Gcm,
         kdf: KdfParams,
         salt: [u8; SALT_LEN],
-    ) -> Result<Root, Error> {
+    ) -> Result<PassphraseRoot, Error> {
         let master_nonce = crypto::fresh_wrap_nonce()?;
         let wrapped_master = crypto::wrap_key(
             unlock,
@@ -185,7 +244,7 @@ impl Root {
             &FileImage::header(FILE_VERSION, kdf, &salt),
             master.expose(),
         )?;
-        Ok(Root {
+        Ok(PassphraseRoot {
             kdf,
             salt,
             master_nonce,
@@ -236,8 +295,61 @@ impl Keystore {
         profile: KdfProfile,
     ) -> Result<Keystore, Error> {
         Keystore::create_with(backend, |master| {
-            let root = Root::new(master, passphrase, profile.params())?;
-            Ok((root, Body::default()))
+            let root = PassphraseRoot::new(master, passphrase, profile.params())?;
+            Ok((Root::Passphrase(root), Body::default()))
+        })
+    }
+
+    /// Creates a keystore at `path` whose tier keys are wrapped by
+    /// `provider` (one provider key per tier, plus `{prefix}keystore` for
+    /// the metadata key), with the tiers `internal`, `confidential` and
+    /// `restricted` at version 1. The provider keys are created where they
+    /// do not exist. `params` are the provider's non-secret parameters the
+    /// file records (see [`TransitProvider::params`](crate::kek::TransitProvider::params)).
+    ///
+    /// # Errors
+    /// [`Error::KeystoreExists`], [`Error::InvalidParameter`] when `params`
+    /// are not `provider`'s kind or name the passphrase provider, provider
+    /// errors ([`Error::KmsDenied`], [`Error::KmsUnavailable`], ...), or
+    /// I/O errors. Nothing is written on error.
+    pub fn create_with_kek(
+        path: impl AsRef<Path>,
+        provider: Arc<dyn KekProvider>,
+        params: KekParams,
+    ) -> Result<Keystore, Error> {
+        let backend = FileBackend::lock(path, Duration::ZERO)?;
+        Keystore::create_with_kek_in(Box::new(backend), provider, params)
+    }
+
+    /// As [`create_with_kek`](Self::create_with_kek), at `location`: a
+    /// file, or an `openbao://` KV secret (see [`create_at`](Self::create_at)).
+    ///
+    /// # Errors
+    /// As [`create_with_kek`](Self::create_with_kek), and the server's
+    /// errors.
+    pub fn create_with_kek_at(
+        location: &KeystoreLocation,
+        provider: Arc<dyn KekProvider>,
+        params: KekParams,
+    ) -> Result<Keystore, Error> {
+        Keystore::create_with_kek_in(backend_for(location, Duration::ZERO)?, provider, params)
+    }
+
+    /// As [`create_with_kek`](Self::create_with_kek), in `backend`.
+    ///
+    /// # Errors
+    /// As [`create_with_kek`](Self::create_with_kek), and the backend's
+    /// errors.
+    pub fn create_with_kek_in(
+        backend: Box<dyn KeystoreBackend>,
+        provider: Arc<dyn KekProvider>,
+        params: KekParams,
+    ) -> Result<Keystore, Error> {
+        // The fresh master key goes unused: a provider keystore's root is
+        // a metadata key the provider wraps.
+        Keystore::create_with(backend, |_| {
+            let root = ProviderRoot::new(provider, params)?;
+            Ok((Root::Provider(root), Body::default()))
         })
     }
 
@@ -263,15 +375,16 @@ impl Keystore {
         keystore.update(|store, body| {
             for tier in [Tier::INTERNAL, Tier::CONFIDENTIAL, Tier::RESTRICTED] {
                 body.index_keys.push(store.new_index_record(&tier)?);
-                body.tiers.push(store.new_tier_record(tier)?);
+                let record = store.new_tier_record(body, tier)?;
+                body.tiers.push(record);
             }
             body.audit_key = Some(wrap_under(
-                &store.root.master,
+                store.root.cipher(),
                 &KeyMaterial::generate()?,
                 AUDIT_KEY_AAD,
             )?);
             body.approver_key = Some(wrap_under(
-                &store.root.master,
+                store.root.cipher(),
                 &KeyMaterial::generate()?,
                 APPROVER_KEY_AAD,
             )?);
@@ -330,12 +443,21 @@ impl Keystore {
     /// As [`open`](Self::open), from `backend`. Never writes.
     ///
     /// # Errors
-    /// As [`open`](Self::open), and the backend's errors.
+    /// As [`open`](Self::open), [`Error::KekProviderMismatch`] for a
+    /// keystore a key-encryption provider protects, and the backend's
+    /// errors.
     pub fn open_in(
         backend: Box<dyn KeystoreBackend>,
         passphrase: &Passphrase,
     ) -> Result<Keystore, Error> {
         Keystore::open_with(backend, |path, image, body| {
+            if let RootImage::Provider { params, .. } = &image.root {
+                return Err(Error::KekProviderMismatch {
+                    path: path.to_owned(),
+                    expected: ProviderKind::Passphrase.as_str(),
+                    found: params.kind().as_str(),
+                });
+            }
             if let Some(set) = body.and_then(|body| body.share_set.as_ref()) {
                 return Err(Error::KeystoreSplit {
                     path: path.to_owned(),
@@ -356,31 +478,128 @@ impl Keystore {
         image: &FileImage,
         passphrase: &Passphrase,
     ) -> Result<Root, Error> {
-        let unlock = crypto::cipher_for(&*image.kdf.derive(passphrase, &image.salt)?);
-        let header = FileImage::header(image.version, image.kdf, &image.salt);
-        let mut master_bytes =
-            crypto::unwrap_key(&unlock, &image.master_nonce, &header, &image.wrapped_master)
-                .map_err(|_| Error::WrongPassphrase {
-                    path: path.to_owned(),
-                })?;
+        let RootImage::Passphrase {
+            kdf,
+            salt,
+            master_nonce,
+            wrapped_master,
+        } = image.root.clone()
+        else {
+            return Err(Error::KekProviderMismatch {
+                path: path.to_owned(),
+                expected: ProviderKind::Passphrase.as_str(),
+                found: image.root.kind().as_str(),
+            });
+        };
+        let unlock = crypto::cipher_for(&*kdf.derive(passphrase, &salt)?);
+        let header = FileImage::header(image.version, kdf, &salt);
+        let mut master_bytes = crypto::unwrap_key(&unlock, &master_nonce, &header, &wrapped_master)
+            .map_err(|_| Error::WrongPassphrase {
+                path: path.to_owned(),
+            })?;
         let master_key = KeyMaterial::take(&mut master_bytes);
         let master = master_key.cipher();
         // The wrap binds the file version: an older file's master key is
         // wrapped again now, while the unlock key is at hand, so that the
         // next save can write the current version.
         let root = if image.version == FILE_VERSION {
-            Root {
-                kdf: image.kdf,
-                salt: image.salt,
-                master_nonce: image.master_nonce,
-                wrapped_master: image.wrapped_master,
+            PassphraseRoot {
+                kdf,
+                salt,
+                master_nonce,
+                wrapped_master,
                 master,
             }
         } else {
-            Root::wrap(&master_key, &unlock, image.kdf, image.salt)?
+            PassphraseRoot::wrap(&master_key, &unlock, kdf, salt)?
         };
         drop((unlock, master_key));
-        Ok(root)
+        Ok(Root::Passphrase(root))
+    }
+
+    /// Which provider protects the keystore at `path`, and its recorded
+    /// non-secret parameters (`None` for a passphrase keystore). Reads the
+    /// header only: nothing is authenticated yet, so use it to choose how
+    /// to open the keystore, not to trust it.
+    ///
+    /// # Errors
+    /// [`Error::KeystoreCorrupt`], [`Error::UnsupportedKeystoreVersion`] or
+    /// I/O errors.
+    pub fn kek_params_of(path: impl AsRef<Path>) -> Result<Option<KekParams>, Error> {
+        Keystore::kek_params_at(&KeystoreLocation::File(path.as_ref().to_owned()))
+    }
+
+    /// As [`kek_params_of`](Self::kek_params_of), at `location` (a file,
+    /// read without its lock, or an `openbao://` KV secret).
+    ///
+    /// # Errors
+    /// As [`kek_params_of`](Self::kek_params_of), and the server's errors.
+    pub fn kek_params_at(location: &KeystoreLocation) -> Result<Option<KekParams>, Error> {
+        let image = FileImage::decode(&read_unlocked(location)?, &location.display_path())?;
+        Ok(match image.root {
+            RootImage::Passphrase { .. } => None,
+            RootImage::Provider { params, .. } => Some(params),
+        })
+    }
+
+    /// Opens the keystore at `path`, whose keys `provider` protects,
+    /// waiting up to [`DEFAULT_LOCK_WAIT`] for another process's lock. No
+    /// passphrase: the provider's credential (an OpenBao token, an HSM
+    /// login) is the custodian's.
+    ///
+    /// # Errors
+    /// [`Error::KekProviderMismatch`] when the keystore is protected by a
+    /// passphrase or another provider, [`Error::KeystoreCorrupt`] when the
+    /// metadata does not authenticate, provider errors, or I/O errors.
+    /// Nothing is written on error.
+    pub fn open_with_kek(
+        path: impl AsRef<Path>,
+        provider: Arc<dyn KekProvider>,
+    ) -> Result<Keystore, Error> {
+        Keystore::open_with_kek_and_lock_wait(path, provider, DEFAULT_LOCK_WAIT)
+    }
+
+    /// As [`open_with_kek`](Self::open_with_kek), waiting at most `wait`
+    /// for the lock (see [`open_with_lock_wait`](Self::open_with_lock_wait)).
+    ///
+    /// # Errors
+    /// As [`open_with_kek`](Self::open_with_kek).
+    pub fn open_with_kek_and_lock_wait(
+        path: impl AsRef<Path>,
+        provider: Arc<dyn KekProvider>,
+        wait: Duration,
+    ) -> Result<Keystore, Error> {
+        let backend = FileBackend::lock(path, wait)?;
+        Keystore::open_with_kek_in(Box::new(backend), provider)
+    }
+
+    /// As [`open_with_kek_and_lock_wait`](Self::open_with_kek_and_lock_wait),
+    /// at `location`: a file or an `openbao://` KV secret (see
+    /// [`open_at`](Self::open_at)).
+    ///
+    /// # Errors
+    /// As [`open_with_kek`](Self::open_with_kek), and the server's errors.
+    pub fn open_with_kek_at(
+        location: &KeystoreLocation,
+        provider: Arc<dyn KekProvider>,
+        wait: Duration,
+    ) -> Result<Keystore, Error> {
+        Keystore::open_with_kek_in(backend_for(location, wait)?, provider)
+    }
+
+    /// As [`open_with_kek`](Self::open_with_kek), from `backend`. Never
+    /// writes.
+    ///
+    /// # Errors
+    /// As [`open_with_kek`](Self::open_with_kek), and the backend's errors.
+    pub fn open_with_kek_in(
+        backend: Box<dyn KeystoreBackend>,
+        provider: Arc<dyn KekProvider>,
+    ) -> Result<Keystore, Error> {
+        Keystore::open_with(backend, |path, image, _| {
+            let root = ProviderRoot::open(path, image, provider)?;
+            Ok((Root::Provider(root), Vec::new()))
+        })
     }
 
     /// Opens the keystore at `path` with the root `unlock` finds from the
@@ -402,7 +621,7 @@ impl Keystore {
 
         let mut empty = [];
         crypto::decrypt(
-            &root.master,
+            root.cipher(),
             &image.body_nonce,
             &image.authenticated_prefix(),
             &mut empty,
@@ -410,6 +629,15 @@ impl Keystore {
         )
         .map_err(|_| corrupt("authentication failed (the file was altered)"))?;
         let body = decode_body(image.version, &image.body).map_err(corrupt)?;
+        let provider = matches!(root, Root::Provider(_));
+        if body.provider_held() != provider {
+            return Err(corrupt(
+                "its tier keys are not wrapped the way its header says",
+            ));
+        }
+        if provider && body.share_set.is_some() {
+            return Err(corrupt("a provider keystore cannot be split into shares"));
+        }
 
         let keystore = Keystore {
             path: path.clone(),
@@ -447,9 +675,38 @@ impl Keystore {
         self.backend.location()
     }
 
-    /// The Argon2id parameters protecting it.
-    pub fn kdf_params(&self) -> KdfParams {
-        self.root.kdf
+    /// The Argon2id parameters protecting it (`None` when a key-encryption
+    /// provider protects it).
+    pub fn kdf_params(&self) -> Option<KdfParams> {
+        match &self.root {
+            Root::Passphrase(root) => Some(root.kdf),
+            Root::Provider(_) => None,
+        }
+    }
+
+    /// Which provider protects the tier keys.
+    pub fn provider_kind(&self) -> ProviderKind {
+        match &self.root {
+            Root::Passphrase(_) => ProviderKind::Passphrase,
+            Root::Provider(root) => root.params.kind(),
+        }
+    }
+
+    /// The provider's recorded non-secret parameters (`None` for a
+    /// passphrase keystore).
+    pub fn kek_params(&self) -> Option<&KekParams> {
+        match &self.root {
+            Root::Passphrase(_) => None,
+            Root::Provider(root) => Some(&root.params),
+        }
+    }
+
+    /// The provider key that wraps `tier`'s keys (`None` for a passphrase
+    /// keystore).
+    pub fn kek_key_name(&self, tier: &Tier) -> Option<String> {
+        self.root
+            .provider()
+            .and_then(|provider| provider.key_name(&KekSlot::Tier(tier)))
     }
 
     /// The tiers, in order.
@@ -531,18 +788,7 @@ impl Keystore {
     /// # Errors
     /// [`Error::TierExists`], or an error saving the file.
     pub fn add_tier(&mut self, tier: &Tier) -> Result<(), Error> {
-        self.update(|store, body| {
-            if body.tier(tier).is_some() {
-                return Err(Error::TierExists { tier: tier.clone() });
-            }
-            body.tiers.push(store.new_tier_record(tier.clone())?);
-            body.tiers.sort_by(|a, b| a.tier.cmp(&b.tier));
-            if !body.index_keys.iter().any(|r| r.tier == *tier) {
-                body.index_keys.push(store.new_index_record(tier)?);
-                body.index_keys.sort_by(|a, b| a.tier.cmp(&b.tier));
-            }
-            Ok(())
-        })
+        self.add_tier_with_suite(tier, crate::HpkeSuite::default())
     }
 
     /// Creates version v+1 of `tier` and makes it primary; older versions
@@ -554,9 +800,10 @@ impl Keystore {
         // One save, so that a concurrent rotation re-applied on top of
         // this one promotes its own new version, never an older one.
         self.update(|store, body| {
+            let next = body.tier(tier).ok_or_else(|| unknown(tier))?.next_version();
+            let version = store.new_version(body, tier, next)?;
             let record = body.tier_mut(tier).ok_or_else(|| unknown(tier))?;
-            let next = record.next_version();
-            record.versions.push(store.new_version(tier, next)?);
+            record.versions.push(version);
             record.primary = next;
             Ok(next)
         })
@@ -569,9 +816,10 @@ impl Keystore {
     /// [`Error::UnknownTier`], or an error saving the file.
     pub fn add_version(&mut self, tier: &Tier) -> Result<u32, Error> {
         self.update(|store, body| {
+            let next = body.tier(tier).ok_or_else(|| unknown(tier))?.next_version();
+            let version = store.new_version(body, tier, next)?;
             let record = body.tier_mut(tier).ok_or_else(|| unknown(tier))?;
-            let next = record.next_version();
-            record.versions.push(store.new_version(tier, next)?);
+            record.versions.push(version);
             Ok(next)
         })
     }
@@ -649,6 +897,8 @@ impl Keystore {
                 entry.wrapped = None;
                 entry.retired_at = Some(now);
             }
+            body.provider_keys
+                .retain(|k| !(k.tier == *tier && k.version == version));
             Ok(())
         })
     }
@@ -698,13 +948,27 @@ impl Keystore {
                 count: u8::try_from(set.holders.len()).unwrap_or(u8::MAX),
             });
         }
-        let root = Root::new(&KeyMaterial::generate()?, new, profile.params())?;
-        self.rekey(root, |_| {})
+        if matches!(self.root, Root::Provider(_)) {
+            return Err(Error::InvalidParameter {
+                what: "passphrase change",
+                reason: "this keystore is protected by a key-encryption provider, not a passphrase (see migrate_kek)",
+            });
+        }
+        let root = PassphraseRoot::new(&KeyMaterial::generate()?, new, profile.params())?;
+        self.rekey(Root::Passphrase(root), |_| {})
     }
 
     /// Wraps every key again under `root`'s master key, applies `change`
     /// to the body, and saves both at once; only then are they adopted.
+    /// Both the current root and `root` hold a master key (passphrase or
+    /// split); a provider keystore moves with `migrate_to_*` instead.
     fn rekey(&mut self, root: Root, change: impl FnOnce(&mut Body)) -> Result<(), Error> {
+        let (Root::Passphrase(old), Root::Passphrase(_)) = (&self.root, &root) else {
+            return Err(Error::InvalidParameter {
+                what: "keystore re-key",
+                reason: "a keystore protected by a key-encryption provider has no master key to replace (see migrate_kek)",
+            });
+        };
         let mut body = self.body.clone();
         change(&mut body);
         body.check().map_err(|reason| Error::InvalidParameter {
@@ -712,33 +976,38 @@ impl Keystore {
             reason,
         })?;
         for_each_wrapped_key(&mut body, |aad, wrapped| {
-            let material = unwrap_under(&self.root.master, wrapped, aad).map_err(|_| {
-                Error::KeystoreCorrupt {
+            let material =
+                unwrap_under(&old.master, wrapped, aad).map_err(|_| Error::KeystoreCorrupt {
                     path: self.path.clone(),
                     reason: "a key does not authenticate under the master key",
-                }
-            })?;
-            *wrapped = wrap_under(&root.master, &material, aad)?;
+                })?;
+            *wrapped = wrap_under(root.cipher(), &material, aad)?;
             Ok(())
         })?;
-        let image = self.image(&root, &body)?;
+        self.save_as(&root, &body)?;
+        self.root = root;
+        self.body = body;
+        Ok(())
+    }
+
+    /// Saves `body` under a new `root` with check-and-set. A change of
+    /// root is not re-applied on another writer's change: the caller runs
+    /// it again on the fresh keystore. On success the caller adopts both.
+    fn save_as(&mut self, root: &Root, body: &Body) -> Result<(), Error> {
+        let image = self.image(root, body)?;
         match self.backend.store(&image, &self.revision)? {
             Stored::Saved(revision) => self.revision = revision,
-            // A changed passphrase is not re-applied on another writer's
-            // change: the caller runs it again on the fresh keystore.
             Stored::Conflict => match self.reload(&image)? {
                 // The save landed; only its answer was lost.
                 Some(revision) => self.revision = revision,
                 None => {
                     return Err(Error::KeystoreConflict {
                         path: self.path.clone(),
-                        reason: "a passphrase change is not re-applied automatically",
+                        reason: "a change of its root key (passphrase, shares or provider) is not re-applied automatically",
                     });
                 }
             },
         }
-        self.root = root;
-        self.body = body;
         Ok(())
     }
 
@@ -822,8 +1091,8 @@ impl Keystore {
         Ok(entry)
     }
 
-    fn new_tier_record(&self, tier: Tier) -> Result<TierRecord, Error> {
-        let first = self.new_version(&tier, 1)?;
+    fn new_tier_record(&self, body: &mut Body, tier: Tier) -> Result<TierRecord, Error> {
+        let first = self.new_version(body, &tier, 1)?;
         Ok(TierRecord {
             tier,
             primary: 1,
@@ -832,17 +1101,36 @@ impl Keystore {
         })
     }
 
-    fn new_version(&self, tier: &Tier, version: u32) -> Result<VersionRecord, Error> {
+    /// A fresh key version of `tier`. In a provider keystore it is wrapped
+    /// by the provider under the tier's key and added to `body`'s provider
+    /// keys; otherwise wrapped under the master key.
+    fn new_version(
+        &self,
+        body: &mut Body,
+        tier: &Tier,
+        version: u32,
+    ) -> Result<VersionRecord, Error> {
         let material = KeyMaterial::generate()?;
+        let aad = tier_key_aad(tier, version);
+        let wrapped = match &self.root {
+            Root::Passphrase(root) => wrap_under(&root.master, &material, &aad)?,
+            Root::Provider(root) => {
+                let wrapped = root.provider.wrap(&KekSlot::Tier(tier), &aad, &material)?;
+                body.provider_keys
+                    .retain(|k| !(k.tier == *tier && k.version == version));
+                body.provider_keys.push(ProviderWrappedKey {
+                    tier: tier.clone(),
+                    version,
+                    wrapped,
+                });
+                WrappedTierKey::PROVIDER_HELD
+            }
+        };
         Ok(VersionRecord {
             version,
             created_at: unix_seconds(SystemTime::now()),
             check_value: material.check_value(),
-            wrapped: Some(wrap_under(
-                &self.root.master,
-                &material,
-                &tier_key_aad(tier, version),
-            )?),
+            wrapped: Some(wrapped),
             retired_at: None,
         })
     }
@@ -854,7 +1142,7 @@ impl Keystore {
         aad: &[u8],
         what: &'static str,
     ) -> Result<KeyMaterial, Error> {
-        unwrap_under(&self.root.master, wrapped, aad).map_err(|_| Error::KeystoreCorrupt {
+        unwrap_under(self.root.cipher(), wrapped, aad).map_err(|_| Error::KeystoreCorrupt {
             path: self.path.clone(),
             reason: what,
         })
@@ -869,11 +1157,25 @@ impl Keystore {
         let Some(wrapped) = &version.wrapped else {
             return Ok(None);
         };
-        let material = self.unwrap_under_master(
-            wrapped,
-            &tier_key_aad(&record.tier, version.version),
-            "a tier key does not authenticate under the master key",
-        )?;
+        let aad = tier_key_aad(&record.tier, version.version);
+        let material = match &self.root {
+            Root::Passphrase(_) => self.unwrap_under_master(
+                wrapped,
+                &aad,
+                "a tier key does not authenticate under the master key",
+            )?,
+            Root::Provider(root) => {
+                let held = self
+                    .body
+                    .provider_key(&record.tier, version.version)
+                    .ok_or_else(|| Error::KeystoreCorrupt {
+                        path: self.path.clone(),
+                        reason: "a provider-wrapped tier key is missing",
+                    })?;
+                root.provider
+                    .unwrap(&KekSlot::Tier(&record.tier), &aad, &held.wrapped)?
+            }
+        };
         if material.check_value() != version.check_value {
             return Err(Error::KeystoreCorrupt {
                 path: self.path.clone(),
@@ -1050,7 +1352,7 @@ impl Keystore {
         };
         let mut empty = [];
         if crypto::decrypt(
-            &self.root.master,
+            self.root.cipher(),
             &image.body_nonce,
             &image.authenticated_prefix(),
             &mut empty,
@@ -1058,20 +1360,62 @@ impl Keystore {
         )
         .is_err()
         {
-            return Err(if image.salt == self.root.salt {
+            // Whether the stored root is still ours: then the image was
+            // altered; otherwise another custodian replaced the root.
+            let unchanged = match (&self.root, &image.root) {
+                (Root::Passphrase(ours), RootImage::Passphrase { salt, .. }) => *salt == ours.salt,
+                (
+                    Root::Provider(ours),
+                    RootImage::Provider {
+                        params,
+                        wrapped_meta,
+                    },
+                ) => *params == ours.params && *wrapped_meta == ours.wrapped_meta,
+                _ => false,
+            };
+            return Err(if unchanged {
                 corrupt("authentication failed (the keystore was altered)")
-            } else {
+            } else if let (Root::Passphrase(_), RootImage::Passphrase { .. }) =
+                (&self.root, &image.root)
+            {
                 Error::KeystoreConflict {
                     path: self.path.clone(),
                     reason: "its passphrase was changed: open it with the new one",
                 }
+            } else {
+                Error::KeystoreConflict {
+                    path: self.path.clone(),
+                    reason: "its root key was changed (migrated to or from a key-encryption provider): open it again",
+                }
             });
         }
         let body = decode_body(image.version, &image.body).map_err(corrupt)?;
+        if body.provider_held() != matches!(self.root, Root::Provider(_)) {
+            return Err(corrupt(
+                "its tier keys are not wrapped the way its header says",
+            ));
+        }
+        // Another custodian may have rotated the provider keys: the
+        // metadata key is the same, its wrap is newer.
+        let adopted = match (&self.root, &image.root) {
+            (
+                Root::Provider(ours),
+                RootImage::Provider {
+                    params,
+                    wrapped_meta,
+                },
+            ) if *params == ours.params && *wrapped_meta != ours.wrapped_meta => {
+                Some(wrapped_meta.clone())
+            }
+            _ => None,
+        };
         let previous = std::mem::replace(&mut self.body, body);
         if let Err(e) = self.check_keys() {
             self.body = previous;
             return Err(e);
+        }
+        if let (Some(wrapped_meta), Root::Provider(ours)) = (adopted, &mut self.root) {
+            ours.wrapped_meta = wrapped_meta;
         }
         self.revision = revision;
         Ok(None)
@@ -1092,17 +1436,14 @@ impl Keystore {
         }
         let mut image = FileImage {
             version: FILE_VERSION,
-            kdf: root.kdf,
-            salt: root.salt,
-            master_nonce: root.master_nonce,
-            wrapped_master: root.wrapped_master,
+            root: root.image(),
             body: encoded,
             body_nonce: crypto::fresh_wrap_nonce()?,
             body_tag: [0; crypto::TAG_LEN],
         };
         let mut empty = [];
         image.body_tag = crypto::encrypt(
-            &root.master,
+            root.cipher(),
             &image.body_nonce,
             &image.authenticated_prefix(),
             &mut empty,
@@ -1115,7 +1456,8 @@ impl std::fmt::Debug for Keystore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keystore")
             .field("path", &self.path)
-            .field("kdf", &self.root.kdf)
+            .field("provider", &self.provider_kind())
+            .field("kdf", &self.kdf_params())
             .field(
                 "tiers",
                 &self
@@ -1143,10 +1485,20 @@ fn for_each_wrapped_key(
             }
         }
     }
+    for_each_root_wrapped_key(body, f)
+}
+
+/// Calls `f` with every key the body holds wrapped under the root's own
+/// key (the master key, or a provider keystore's metadata key) other than
+/// tier keys, and its AAD: what a move to another root wraps again. A key
+/// kind added to the body must be added here.
+fn for_each_root_wrapped_key(
+    body: &mut Body,
+    mut f: impl FnMut(&[u8], &mut WrappedTierKey) -> Result<(), Error>,
+) -> Result<(), Error> {
     if let Some(wrapped) = &mut body.audit_key {
         f(AUDIT_KEY_AAD, wrapped)?;
     }
-    // issue 13
     if let Some(wrapped) = &mut body.approver_key {
         f(APPROVER_KEY_AAD, wrapped)?;
     }
@@ -1246,8 +1598,18 @@ pub(crate) mod fuzzing {
     use crate::Error;
 
     /// Parses a whole keystore file up to the key derivation.
+    /// A provider keystore parses too, then stops where `open` would
+    /// (with the provider mismatch), having no key derivation.
     pub(crate) fn parse_file(bytes: &[u8]) -> Result<KdfParams, Error> {
-        FileImage::decode(bytes, Path::new("fuzz.keystore")).map(|image| image.kdf)
+        let path = Path::new("fuzz.keystore");
+        match FileImage::decode(bytes, path)?.root {
+            super::RootImage::Passphrase { kdf, .. } => Ok(kdf),
+            super::RootImage::Provider { params, .. } => Err(Error::KekProviderMismatch {
+                path: path.to_owned(),
+                expected: "passphrase",
+                found: params.kind().as_str(),
+            }),
+        }
     }
 
     /// Decodes and checks a body as if the master key had authenticated
@@ -1306,19 +1668,24 @@ mod tests {
         // The attacker's master key: the old copy opened with the old
         // passphrase.
         let old = Keystore::open(&old_copy, &"old".into()).unwrap();
-        assert!(!unwraps(&old.root.master, &new_body, &Tier::RESTRICTED, v2));
+        assert!(!unwraps(
+            old.root.cipher(),
+            &new_body,
+            &Tier::RESTRICTED,
+            v2
+        ));
         // Nor are the keys that existed then reachable through the new file
         // (they are wrapped again under the new master key), though the old
         // copy itself still holds them.
-        assert!(!unwraps(&old.root.master, &new_body, &Tier::RESTRICTED, 1));
-        assert!(unwraps(&old.root.master, &old.body, &Tier::RESTRICTED, 1));
+        assert!(!unwraps(old.root.cipher(), &new_body, &Tier::RESTRICTED, 1));
+        assert!(unwraps(old.root.cipher(), &old.body, &Tier::RESTRICTED, 1));
         let audit = new_body.audit_key.as_ref().unwrap();
-        assert!(unwrap_under(&old.root.master, audit, AUDIT_KEY_AAD).is_err());
+        assert!(unwrap_under(old.root.cipher(), audit, AUDIT_KEY_AAD).is_err());
 
         // The new passphrase opens everything, old keys and new.
         let new = Keystore::open(&path, &"new".into()).unwrap();
-        assert!(unwraps(&new.root.master, &new_body, &Tier::RESTRICTED, v2));
-        assert!(unwraps(&new.root.master, &new_body, &Tier::RESTRICTED, 1));
+        assert!(unwraps(new.root.cipher(), &new_body, &Tier::RESTRICTED, v2));
+        assert!(unwraps(new.root.cipher(), &new_body, &Tier::RESTRICTED, 1));
         assert_eq!(
             new.key_versions()
                 .iter()

@@ -46,6 +46,21 @@ pub(crate) struct Body {
     /// The serial of the last public key set published: each publish takes
     /// the next, so seal-only keyrings can refuse a replayed older set.
     pub(crate) public_key_set_serial: u64,
+    // issue 11: tier keys wrapped by a key-encryption provider (OpenBao
+    // Transit, PKCS#11), one entry per non-retired version. Empty in a
+    // passphrase keystore; in a provider keystore each such version's
+    // `wrapped` is `WrappedTierKey::PROVIDER_HELD`.
+    pub(crate) provider_keys: Vec<ProviderWrappedKey>,
+}
+
+/// issue 11: a tier key version wrapped by the keystore's key-encryption
+/// provider under the tier's own provider key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ProviderWrappedKey {
+    pub(crate) tier: Tier,
+    pub(crate) version: u32,
+    /// The provider's wrapped form (a Transit ciphertext string, ...).
+    pub(crate) wrapped: Vec<u8>,
 }
 
 /// The keystore body of file format version 2, read to upgrade old files.
@@ -215,11 +230,21 @@ pub(crate) struct VersionRecord {
 }
 
 /// A tier key wrapped under the master key.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct WrappedTierKey {
     pub(crate) nonce: [u8; NONCE_LEN],
     pub(crate) ciphertext: [u8; KEY_LEN],
     pub(crate) tag: [u8; TAG_LEN],
+}
+
+impl WrappedTierKey {
+    /// issue 11: the marker a provider keystore stores in place of a
+    /// master-key wrap: the key itself is in `Body::provider_keys`.
+    pub(crate) const PROVIDER_HELD: WrappedTierKey = WrappedTierKey {
+        nonce: [0; NONCE_LEN],
+        ciphertext: [0; KEY_LEN],
+        tag: [0; TAG_LEN],
+    };
 }
 
 impl Body {
@@ -258,7 +283,57 @@ impl Body {
             }
         }
         super::index::check(&self.index_keys)?;
-        Ok(())
+        self.check_provider_keys()
+    }
+
+    /// issue 11: either no version is provider-held and there are no
+    /// provider keys (a passphrase keystore), or every live version is
+    /// provider-held with exactly one provider key (a provider keystore).
+    fn check_provider_keys(&self) -> Result<(), &'static str> {
+        let live = || {
+            self.tiers.iter().flat_map(|record| {
+                record
+                    .versions
+                    .iter()
+                    .filter_map(move |v| v.wrapped.as_ref().map(|w| (record, v, w)))
+            })
+        };
+        let held = live()
+            .filter(|(_, _, w)| **w == WrappedTierKey::PROVIDER_HELD)
+            .count();
+        if held == 0 {
+            return if self.provider_keys.is_empty() {
+                Ok(())
+            } else {
+                Err("provider-wrapped keys in a passphrase keystore")
+            };
+        }
+        if held != live().count() || held != self.provider_keys.len() {
+            return Err("tier keys are wrapped partly by the provider");
+        }
+        if live().all(|(record, v, _)| {
+            self.provider_keys
+                .iter()
+                .filter(|k| k.tier == record.tier && k.version == v.version)
+                .count()
+                == 1
+        }) {
+            Ok(())
+        } else {
+            Err("a provider-wrapped tier key is missing or listed twice")
+        }
+    }
+
+    /// issue 11: whether tier keys are held by a provider.
+    pub(crate) fn provider_held(&self) -> bool {
+        !self.provider_keys.is_empty()
+    }
+
+    /// issue 11: the provider's wrap of `version` of `tier`.
+    pub(crate) fn provider_key(&self, tier: &Tier, version: u32) -> Option<&ProviderWrappedKey> {
+        self.provider_keys
+            .iter()
+            .find(|k| k.tier == *tier && k.version == version)
     }
 
     pub(crate) fn tier(&self, tier: &Tier) -> Option<&TierRecord> {

@@ -15,6 +15,8 @@ use crate::{Error, HpkeSuite, Tier};
 /// AAD of the publisher key's wrap under the master key.
 pub(super) const PUBLISHER_KEY_AAD: &[u8] = b"tierseal/publisher-key\0\x01";
 
+use crate::kek::KekSlot;
+
 impl Keystore {
     /// Adds a tier at version 1 whose public key belongs to `suite` (see
     /// [`add_tier`](Self::add_tier), which uses [`HpkeSuite::X25519`]).
@@ -24,12 +26,22 @@ impl Keystore {
     /// # Errors
     /// [`Error::TierExists`], or an error saving the file.
     pub fn add_tier_with_suite(&mut self, tier: &Tier, suite: HpkeSuite) -> Result<(), Error> {
-        if self.body.tier(tier).is_some() {
-            return Err(Error::TierExists { tier: tier.clone() });
+        if let Some(provider) = self.root.provider() {
+            provider.ensure_key(&KekSlot::Tier(tier))?;
         }
+        // Checked and applied inside the save, so that a change re-applied
+        // on another custodian's keystore sees their tiers.
         self.update(|store, body| {
-            body.tiers.push(store.new_tier_record(tier.clone())?);
+            if body.tier(tier).is_some() {
+                return Err(Error::TierExists { tier: tier.clone() });
+            }
+            let record = store.new_tier_record(body, tier.clone())?;
+            body.tiers.push(record);
             body.tiers.sort_by(|a, b| a.tier.cmp(&b.tier));
+            if !body.index_keys.iter().any(|r| r.tier == *tier) {
+                body.index_keys.push(store.new_index_record(tier)?);
+                body.index_keys.sort_by(|a, b| a.tier.cmp(&b.tier));
+            }
             body.hpke_suites.retain(|(t, _)| t != tier);
             if suite != HpkeSuite::default() {
                 body.hpke_suites.push((tier.clone(), suite));
@@ -108,7 +120,8 @@ impl Keystore {
         self.update(|store, body| {
             body.public_key_set_serial = serial;
             if let Some(seed) = &fresh_seed {
-                body.publisher_key = Some(wrap_under(&store.root.master, seed, PUBLISHER_KEY_AAD)?);
+                body.publisher_key =
+                    Some(wrap_under(store.root.cipher(), seed, PUBLISHER_KEY_AAD)?);
             }
             Ok(())
         })?;

@@ -31,14 +31,15 @@ use rand::SeedableRng as _;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::file::{FileImage, SALT_LEN};
+use super::file::{FileImage, RootImage, SALT_LEN};
 use super::kdf::{KdfProfile, Passphrase};
 use super::model::Body;
 use super::share_file::{self, MAX_HOLDER_LEN, ShareFile, ShareHeader};
 use super::storage::KeystoreLocation;
-use super::{Keystore, Root};
+use super::{Keystore, PassphraseRoot, Root};
 use crate::Error;
 use crate::crypto::{self, KEY_LEN, KeyMaterial};
+use crate::kek::ProviderKind;
 use std::time::Duration;
 
 /// A keystore's identity: 16 random bytes drawn when it is first split,
@@ -579,13 +580,13 @@ fn authenticates(image: &FileImage, master: &KeyMaterial) -> bool {
 fn split_root(master: &KeyMaterial, profile: KdfProfile) -> Result<Root, Error> {
     let mut salt = [0u8; SALT_LEN];
     crypto::fill_from_os(&mut salt)?;
-    Ok(Root {
+    Ok(Root::Passphrase(PassphraseRoot {
         kdf: profile.params(),
         salt,
         master_nonce: [0; crypto::NONCE_LEN],
         wrapped_master: [0; crypto::WRAPPED_KEY_LEN],
         master: master.cipher(),
-    })
+    }))
 }
 
 /// The unauthenticated body of the keystore file at `path`, read without
@@ -669,9 +670,18 @@ impl Keystore {
                     path: path.to_owned(),
                 });
             }
+            let RootImage::Passphrase { kdf, salt, .. } = image.root else {
+                return Err(Error::KekProviderMismatch {
+                    path: path.to_owned(),
+                    expected: ProviderKind::Passphrase.as_str(),
+                    found: image.root.kind().as_str(),
+                });
+            };
             let mut root = split_root(&master, KdfProfile::Test)?;
-            root.kdf = image.kdf;
-            root.salt = image.salt;
+            if let Root::Passphrase(split) = &mut root {
+                split.kdf = kdf;
+                split.salt = salt;
+            }
             Ok((root, holders))
         })
     }
@@ -776,6 +786,12 @@ impl Keystore {
                 count: u8::try_from(set.holders.len()).unwrap_or(u8::MAX),
             });
         }
+        if matches!(self.root, Root::Provider(_)) {
+            return Err(Error::InvalidParameter {
+                what: "keystore split",
+                reason: "a keystore protected by a key-encryption provider has no master key to split: migrate it to a passphrase first",
+            });
+        }
         self.resplit(plan)
     }
 
@@ -841,8 +857,8 @@ impl Keystore {
                 path: self.path.clone(),
             });
         }
-        let root = Root::new(&KeyMaterial::generate()?, passphrase, profile.params())?;
-        self.rekey(root, |body| {
+        let root = PassphraseRoot::new(&KeyMaterial::generate()?, passphrase, profile.params())?;
+        self.rekey(Root::Passphrase(root), |body| {
             body.share_set = None;
             body.dual_control = Vec::new();
         })?;
