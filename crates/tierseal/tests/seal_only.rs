@@ -87,7 +87,19 @@ impl Fixture {
         }
     }
 
+    /// A full keyring that opted in to public-key tokens of every tier it
+    /// holds, as a reader of seal-only tiers must.
     fn full(&self) -> Keyring {
+        let reader = self.reader();
+        let clearance = reader.clearance();
+        clearance
+            .tiers()
+            .cloned()
+            .fold(reader, Keyring::accept_public_key_tokens)
+    }
+
+    /// A full keyring as the keystore hands it out: public-key tokens refused.
+    fn reader(&self) -> Keyring {
         self.keystore
             .keyring(
                 &Clearance::up_to(Level::Restricted)
@@ -135,6 +147,80 @@ fn token_text(bytes: &[u8]) -> String {
         "tierseal:{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     )
+}
+
+/// Anyone holding a tier's published public key can seal a value of their
+/// choosing to it: a full keyring refuses such tokens unless it opted the
+/// tier in.
+#[test]
+fn public_key_tokens_are_refused_unless_the_tier_opted_in() {
+    let mut fixture = Fixture::new();
+    // The forger needs only the published file (no custodian secret).
+    let (file, pinned, _) = fixture.publish();
+    let forger = Keyring::seal_only(&PublicKeySet::verify(&file, &pinned).unwrap());
+    let forged = SealedValue::seal(&forger, &cards(), binding(), "5500000000000004").unwrap();
+    assert_eq!(kind_of(&forged.to_text()), (3, 5));
+
+    let reader = fixture.reader();
+    assert!(!reader.accepts_public_key_tokens(&cards()));
+    let error = forged.open::<String>(&reader, binding(), &CTX).unwrap_err();
+    assert!(
+        matches!(&error, Error::PublicKeyTokenRefused { tier } if *tier == cards()),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), "public-key-token-refused");
+    let message = error.to_string();
+    assert!(message.contains("accept_public_key_tokens"), "{message}");
+    assert!(!message.contains("5500000000000004"), "{message}");
+
+    // Record keys (kind 4): refused by the opener, by open_all, and by the
+    // partial view (an error, never a silently withheld field).
+    let sealed = customer().seal(&forger).unwrap();
+    assert!(matches!(
+        sealed.open_all(&reader, &CTX),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
+    assert!(matches!(
+        sealed.open(&reader, &CTX),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
+    let mut sealer = RecordSealer::new(&forger, binding());
+    let pan = sealer.seal_field(&cards(), "card_number", PAN).unwrap();
+    let mut keys = sealer.finish();
+    let mut opener = RecordOpener::new(&reader, &keys, binding(), &CTX);
+    assert!(matches!(
+        opener.open_field::<String>(&cards(), "card_number", &pan),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
+    drop(opener);
+    let mut moved = forged.clone();
+    assert!(matches!(
+        moved.rewrap(&reader),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
+    assert!(matches!(
+        keys.rewrap(&reader),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
+
+    // Opting one tier in opens that tier's tokens and no other's.
+    let opted = fixture.reader().accept_public_key_tokens(cards());
+    assert!(opted.accepts_public_key_tokens(&cards()));
+    assert_eq!(
+        forged.open::<String>(&opted, binding(), &CTX).unwrap(),
+        "5500000000000004"
+    );
+    let at_payroll = SealedValue::seal(&forger, &payroll(), binding(), PAN).unwrap();
+    assert!(matches!(
+        at_payroll.open::<String>(&opted, binding(), &CTX),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
+    // Symmetric tokens are unaffected by the refusal.
+    let symmetric = SealedValue::seal(&reader, &cards(), binding(), PAN).unwrap();
+    assert_eq!(
+        symmetric.open::<String>(&reader, binding(), &CTX).unwrap(),
+        PAN
+    );
 }
 
 #[test]

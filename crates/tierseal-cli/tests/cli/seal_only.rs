@@ -80,9 +80,19 @@ fn add_tier_with_a_suite_publish_and_seal_only_grant() {
         sealed.open::<String>(&service, binding, &ctx()),
         Err(Error::SealOnly { .. })
     ));
+    // A full keyring opens it only once it accepts the tier's public-key
+    // tokens (anyone holding the published set could have sealed it).
+    assert!(matches!(
+        sealed.open::<String>(&env.keyring(), binding, &ctx()),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
     assert_eq!(
         sealed
-            .open::<String>(&env.keyring(), binding, &ctx())
+            .open::<String>(
+                &env.keyring().accept_public_key_tokens(cards.clone()),
+                binding,
+                &ctx()
+            )
             .unwrap(),
         "4111111111111111"
     );
@@ -118,5 +128,52 @@ fn add_tier_with_a_suite_publish_and_seal_only_grant() {
             .unwrap()
             .status
             .success()
+    );
+}
+
+/// The custodian's rewrap moves public-key tokens (which library keyrings
+/// refuse by default), so that retiring the old version loses nothing.
+#[test]
+fn rewrap_moves_public_key_tokens_before_a_retire() {
+    let env = Env::initialised();
+    let output = env
+        .cmd()
+        .args(["keys", "publish", "--out", "keys.json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let set = PublicKeySet::verify(
+        &std::fs::read(env.path("keys.json")).unwrap(),
+        &pinned(&stdout(&output)),
+    )
+    .unwrap();
+    let service = Keyring::seal_only(&set);
+    let cards: Tier = "restricted/cards".parse().unwrap();
+    let binding = Binding::new("Order", "pan");
+    let sealed = SealedValue::seal(&service, &cards, binding, "4111111111111111").unwrap();
+    let line = serde_json::json!({ "pan": sealed.to_text() });
+    std::fs::write(env.path("data.jsonl"), format!("{line}\n")).unwrap();
+
+    env.cmd()
+        .args(["keys", "rotate", "--tier", "restricted/cards"])
+        .assert()
+        .success();
+    let output = env
+        .cmd()
+        .args(["rewrap", "--input", "data.jsonl", "--output", "new.jsonl"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("rewrapped 1 data key"), "{text}");
+
+    let new = std::fs::read_to_string(env.path("new.jsonl")).unwrap();
+    let value: serde_json::Value = serde_json::from_str(new.trim()).unwrap();
+    let moved: SealedValue = value["pan"].as_str().unwrap().parse().unwrap();
+    assert_eq!(moved.key_version(), 2);
+    let reader = env.keyring().accept_public_key_tokens(cards);
+    assert_eq!(
+        moved.open::<String>(&reader, binding, &ctx()).unwrap(),
+        "4111111111111111"
     );
 }
