@@ -699,3 +699,88 @@ fn keyrings_and_public_key_sets_can_be_shared_between_threads() {
         }
     });
 }
+
+/// The stored image and its version number.
+type Image = Option<(Vec<u8>, u64)>;
+
+/// A keystore held in memory with check-and-set, shared by several
+/// handles, so that one handle can save while another's view is stale.
+#[derive(Clone, Debug)]
+struct Shared {
+    location: tierseal::KeystoreLocation,
+    stored: std::sync::Arc<std::sync::Mutex<Image>>,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            location: tierseal::KeystoreLocation::File("memory.keystore".into()),
+            stored: std::sync::Arc::default(),
+        }
+    }
+
+    fn handle(&self) -> Box<dyn tierseal::KeystoreBackend> {
+        Box::new(self.clone())
+    }
+}
+
+impl tierseal::KeystoreBackend for Shared {
+    fn location(&self) -> &tierseal::KeystoreLocation {
+        &self.location
+    }
+
+    fn load(&self) -> Result<(Vec<u8>, tierseal::Revision), Error> {
+        let stored = self.stored.lock().unwrap();
+        let (bytes, version) = stored.clone().expect("created first");
+        Ok((bytes, tierseal::Revision::Version(version)))
+    }
+
+    fn exists(&self) -> Result<bool, Error> {
+        Ok(self.stored.lock().unwrap().is_some())
+    }
+
+    fn store(
+        &self,
+        image: &[u8],
+        expected: &tierseal::Revision,
+    ) -> Result<tierseal::Stored, Error> {
+        let mut stored = self.stored.lock().unwrap();
+        let current = match &*stored {
+            None => tierseal::Revision::Absent,
+            Some((_, version)) => tierseal::Revision::Version(*version),
+        };
+        if current != *expected {
+            return Ok(tierseal::Stored::Conflict);
+        }
+        let next = stored.as_ref().map_or(1, |(_, version)| version + 1);
+        *stored = Some((image.to_vec(), next));
+        Ok(tierseal::Stored::Saved(tierseal::Revision::Version(next)))
+    }
+}
+
+/// A publish re-applied after another custodian's takes the serial after
+/// theirs and keeps the publisher key they drew (the one services pinned).
+#[test]
+fn a_publish_re_applied_after_another_writers_keeps_their_publisher_key() {
+    let shared = Shared::new();
+    let passphrase = "correct horse battery staple".into();
+    drop(Keystore::create_in(shared.handle(), &passphrase, KdfProfile::Test).unwrap());
+    let mut first = Keystore::open_in(shared.handle(), &passphrase).unwrap();
+    let mut stale = Keystore::open_in(shared.handle(), &passphrase).unwrap();
+
+    let (first_file, first_set) = first.publish_public_keys().unwrap();
+    assert_eq!(first_set.serial(), 1);
+    let pinned = first.publisher_key().unwrap().unwrap();
+
+    // `stale` read the keystore before that publish: no key, serial 0.
+    let (file, set) = stale.publish_public_keys().unwrap();
+    assert_eq!(set.serial(), 2);
+    assert_eq!(set.signer(), &pinned);
+    assert_eq!(stale.publisher_key().unwrap(), Some(pinned));
+    // Both files verify under the key that was pinned first.
+    PublicKeySet::verify(&first_file, &pinned).unwrap();
+    assert_eq!(PublicKeySet::verify(&file, &pinned).unwrap().serial(), 2);
+
+    let reopened = Keystore::open_in(shared.handle(), &passphrase).unwrap();
+    assert_eq!(reopened.publisher_key().unwrap(), Some(pinned));
+}

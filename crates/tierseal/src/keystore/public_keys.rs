@@ -100,18 +100,27 @@ impl Keystore {
                 self.record(tier)?;
             }
         }
-        let serial = self.body.public_key_set_serial.saturating_add(1);
-        let fresh_seed = match self.body.publisher_key {
-            Some(_) => None,
-            None => Some(KeyMaterial::generate()?),
-        };
-        self.update(|store, body| {
+        // Serial and publisher key are taken from the body the change is
+        // applied to: a save re-applied after another writer's publish
+        // takes the serial after theirs and keeps their publisher key
+        // (the one services pinned) instead of overwriting it.
+        let serial = self.update(|store, body| {
+            let serial =
+                body.public_key_set_serial
+                    .checked_add(1)
+                    .ok_or(Error::InvalidParameter {
+                        what: "public key set serial",
+                        reason: "the serial is exhausted",
+                    })?;
             body.public_key_set_serial = serial;
-            if let Some(seed) = &fresh_seed {
-                body.publisher_key = Some(wrap_under(&store.root.master, seed, PUBLISHER_KEY_AAD)?);
+            if body.publisher_key.is_none() {
+                let seed = KeyMaterial::generate()?;
+                body.publisher_key =
+                    Some(wrap_under(&store.root.master, &seed, PUBLISHER_KEY_AAD)?);
             }
-            Ok(())
+            Ok(serial)
         })?;
+        // Signed with the key now stored (self.body is the saved body).
         let signing = self
             .publisher_signing_key()?
             .ok_or(Error::KeystoreCorrupt {
