@@ -428,3 +428,30 @@ mod properties {
         }
     }
 }
+
+/// A tier added with a chosen suite (as `tierseal keys add-tier` does)
+/// gets its index key at version 1, as `add_tier` does.
+#[test]
+fn a_tier_added_with_a_suite_has_an_index_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut keystore = new_keystore(&dir);
+    let iban_tier: Tier = "restricted/iban".parse().unwrap();
+    keystore
+        .add_tier_with_suite(&iban_tier, tierseal::HpkeSuite::XWing)
+        .unwrap();
+    let versions: Vec<_> = keystore
+        .index_key_versions()
+        .into_iter()
+        .filter(|info| info.tier == iban_tier)
+        .map(|info| (info.version, info.primary))
+        .collect();
+    assert_eq!(versions, [(1, true)]);
+    let keyring = keystore
+        .keyring(&Clearance::up_to(Level::Restricted).with(iban_tier.clone()))
+        .unwrap();
+    assert_eq!(keyring.index_version(&iban_tier), Some(1));
+    assert!(matches!(
+        keystore.add_tier_with_suite(&iban_tier, tierseal::HpkeSuite::X25519),
+        Err(Error::TierExists { .. })
+    ));
+}

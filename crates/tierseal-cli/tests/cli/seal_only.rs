@@ -131,6 +131,38 @@ fn add_tier_with_a_suite_publish_and_seal_only_grant() {
     );
 }
 
+/// `keys add-tier` creates the tier's blind-index key too, so an indexed
+/// field of the new tier can be sealed at once.
+#[test]
+fn add_tier_creates_the_index_key() {
+    let env = Env::initialised();
+    for args in [
+        &["keys", "add-tier", "restricted/iban"][..],
+        &["keys", "add-tier", "restricted/ibanpq", "--suite", "xwing"],
+    ] {
+        let output = env.cmd().args(args).output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let listed = env
+        .cmd()
+        .args(["keys", "list-index", "--json"])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&listed)).unwrap();
+    for tier in ["restricted/iban", "restricted/ibanpq"] {
+        let versions: Vec<_> = rows
+            .iter()
+            .filter(|row| row["tier"] == tier)
+            .map(|row| (row["version"].as_u64(), row["primary"].as_bool()))
+            .collect();
+        assert_eq!(versions, [(Some(1), Some(true))], "{tier}: {rows:?}");
+    }
+    let iban: Tier = "restricted/iban".parse().unwrap();
+    let field = tierseal::IndexField::new(&iban, "Customer", "iban");
+    assert!(env.keyring().blind_index(field, b"DE89").is_ok());
+}
+
 /// The custodian's rewrap moves public-key tokens (which library keyrings
 /// refuse by default), so that retiring the old version loses nothing.
 #[test]

@@ -531,18 +531,7 @@ impl Keystore {
     /// # Errors
     /// [`Error::TierExists`], or an error saving the file.
     pub fn add_tier(&mut self, tier: &Tier) -> Result<(), Error> {
-        self.update(|store, body| {
-            if body.tier(tier).is_some() {
-                return Err(Error::TierExists { tier: tier.clone() });
-            }
-            body.tiers.push(store.new_tier_record(tier.clone())?);
-            body.tiers.sort_by(|a, b| a.tier.cmp(&b.tier));
-            if !body.index_keys.iter().any(|r| r.tier == *tier) {
-                body.index_keys.push(store.new_index_record(tier)?);
-                body.index_keys.sort_by(|a, b| a.tier.cmp(&b.tier));
-            }
-            Ok(())
-        })
+        self.add_tier_with_suite(tier, crate::HpkeSuite::default())
     }
 
     /// Creates version v+1 of `tier` and makes it primary; older versions

@@ -16,7 +16,8 @@ use crate::{Error, HpkeSuite, Tier};
 pub(super) const PUBLISHER_KEY_AAD: &[u8] = b"tierseal/publisher-key\0\x01";
 
 impl Keystore {
-    /// Adds a tier at version 1 whose public key belongs to `suite` (see
+    /// Adds a tier at version 1, with its blind-index key at version 1,
+    /// whose public key belongs to `suite` (see
     /// [`add_tier`](Self::add_tier), which uses [`HpkeSuite::X25519`]).
     /// The suite is fixed for the tier's life: every version's key pair
     /// is of it.
@@ -24,12 +25,19 @@ impl Keystore {
     /// # Errors
     /// [`Error::TierExists`], or an error saving the file.
     pub fn add_tier_with_suite(&mut self, tier: &Tier, suite: HpkeSuite) -> Result<(), Error> {
-        if self.body.tier(tier).is_some() {
-            return Err(Error::TierExists { tier: tier.clone() });
-        }
+        // The existence check and both records are made on the body the
+        // change is applied to, so that a save re-applied after another
+        // writer's refuses a tier they added meanwhile.
         self.update(|store, body| {
+            if body.tier(tier).is_some() {
+                return Err(Error::TierExists { tier: tier.clone() });
+            }
             body.tiers.push(store.new_tier_record(tier.clone())?);
             body.tiers.sort_by(|a, b| a.tier.cmp(&b.tier));
+            if !body.index_keys.iter().any(|r| r.tier == *tier) {
+                body.index_keys.push(store.new_index_record(tier)?);
+                body.index_keys.sort_by(|a, b| a.tier.cmp(&b.tier));
+            }
             body.hpke_suites.retain(|(t, _)| t != tier);
             if suite != HpkeSuite::default() {
                 body.hpke_suites.push((tier.clone(), suite));
