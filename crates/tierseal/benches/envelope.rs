@@ -574,7 +574,9 @@ fn bench_seal_only(c: &mut Criterion) {
         .unwrap();
     let full = keystore
         .keyring(&Clearance::none().with(classical.clone()).with(pq.clone()))
-        .unwrap();
+        .unwrap()
+        .accept_public_key_tokens(classical.clone())
+        .accept_public_key_tokens(pq.clone());
     let (_, set) = keystore.publish_public_keys().unwrap();
     let seal_only = Keyring::seal_only(&set);
 

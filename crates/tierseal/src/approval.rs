@@ -350,6 +350,11 @@ impl Approval {
             issued_at: now,
             expires_at,
         };
+        Approval::sign_statement(key, statement)
+    }
+
+    /// Encodes and signs `statement` (checked by the caller).
+    fn sign_statement(key: &SigningKey, statement: Statement) -> Result<Approval, Error> {
         let encoded = postcard::to_stdvec(&statement).map_err(|_| Error::InvalidParameter {
             what: "approval",
             reason: "does not encode",
@@ -384,8 +389,9 @@ impl Approval {
     /// opener checks again at each open).
     ///
     /// # Errors
-    /// [`Error::ApprovalInvalid`] for a signature that does not verify or
-    /// an issue time beyond the clock skew ahead of `now`;
+    /// [`Error::ApprovalInvalid`] for a signature that does not verify,
+    /// an issue time beyond the clock skew ahead of `now`, or a validity
+    /// period longer than [`MAX_APPROVAL_LIFETIME_SECS`];
     /// [`Error::ApprovalMismatch`] for another requester, tier or purpose;
     /// [`Error::ApprovalExpired`] from its expiry on.
     pub fn verify_at(
@@ -437,6 +443,20 @@ impl Approval {
             return Err(Error::ApprovalInvalid {
                 id: id(),
                 reason: "it is dated in the future beyond the allowed clock skew",
+            });
+        }
+        // Signing refuses longer approvals; a statement signed some other
+        // way (a compromised or misused approver key, another tool) must
+        // not hold a tier open for longer either.
+        if self
+            .statement
+            .expires_at
+            .saturating_sub(self.statement.issued_at)
+            > MAX_APPROVAL_LIFETIME_SECS
+        {
+            return Err(Error::ApprovalInvalid {
+                id: id(),
+                reason: "it is valid for longer than the 24 hours an approval may last",
             });
         }
         if access.now >= self.statement.expires_at {
@@ -553,4 +573,68 @@ pub(crate) fn find<'c>(
 /// An approver's signing key, as the keystore unwraps it.
 pub(crate) fn signing_key(seed: &crate::crypto::KeyMaterial) -> SigningKey {
     SigningKey::from_bytes(seed.expose())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
+
+    use super::*;
+
+    fn statement(issued_at: u64, expires_at: u64) -> Statement {
+        Statement {
+            id: [7; 16],
+            approver: "carol".into(),
+            requester: "alice".into(),
+            tier: Tier::RESTRICTED,
+            purpose: "INC-1".into(),
+            issued_at,
+            expires_at,
+        }
+    }
+
+    fn check_at(approval: &Approval, key: &ApproverKey, now: u64) -> Result<(), Error> {
+        approval.check(
+            key,
+            &Access {
+                requester: "alice",
+                tier: &Tier::RESTRICTED,
+                purpose: Some("INC-1"),
+                now,
+            },
+        )
+    }
+
+    /// An approval signed outside `sign` with a validity longer than the
+    /// maximum is refused by the check, even while it has not expired.
+    #[test]
+    fn a_signed_approval_valid_for_too_long_is_refused_at_check() {
+        let signing = SigningKey::from_bytes(&[9; 32]);
+        let key = ApproverKey::of(&signing);
+        let now = 1_800_000_000;
+
+        let longest =
+            Approval::sign_statement(&signing, statement(now, now + MAX_APPROVAL_LIFETIME_SECS))
+                .unwrap();
+        check_at(&longest, &key, now + 1).unwrap();
+
+        let long = Approval::sign_statement(
+            &signing,
+            statement(now, now + MAX_APPROVAL_LIFETIME_SECS + 1),
+        )
+        .unwrap();
+        // The bytes round-trip and the signature verifies: only the
+        // lifetime is wrong.
+        let long = Approval::from_bytes(&long.to_bytes()).unwrap();
+        let error = check_at(&long, &key, now + 1).unwrap_err();
+        assert!(
+            matches!(&error, Error::ApprovalInvalid { reason, .. } if reason.contains("24 hours")),
+            "{error:?}"
+        );
+        let year = Approval::sign_statement(&signing, statement(now, now + 365 * 86_400)).unwrap();
+        assert!(matches!(
+            check_at(&year, &key, now + 86_400 * 30),
+            Err(Error::ApprovalInvalid { .. })
+        ));
+    }
 }

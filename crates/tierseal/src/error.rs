@@ -616,6 +616,18 @@ pub enum Error {
         tier: Tier,
     },
 
+    /// A public-key token (a value or record key sealed to the tier's
+    /// public key, token kind 5 or 4) was refused: anyone holding the
+    /// tier's published public key can write one, so a full keyring opens
+    /// them only for tiers it opted in.
+    #[error(
+        "public-key token of tier {tier} refused: anyone holding the tier's published public key can seal one; opt in with Keyring::accept_public_key_tokens({tier}) if the tier's seal-only intake path is trusted"
+    )]
+    PublicKeyTokenRefused {
+        /// The tier the token names.
+        tier: Tier,
+    },
+
     /// A public key set was refused: its signature does not verify under
     /// the pinned key, it was altered, or it is not a public key set.
     #[error("public key set refused: {reason}")]
@@ -807,6 +819,7 @@ impl Error {
             Error::KekProviderMismatch { .. } => "kek-provider-mismatch",
             Error::ColumnValue { .. } => "column-value",
             Error::SealOnly { .. } => "seal-only",
+            Error::PublicKeyTokenRefused { .. } => "public-key-token-refused",
             Error::PublicKeySetInvalid { .. } => "public-key-set-invalid",
             Error::PublicKeySetRollback { .. } => "public-key-set-rollback",
             Error::Pkcs11ModuleUnloadable { .. } => "pkcs11-module-unloadable",

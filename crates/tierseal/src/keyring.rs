@@ -43,6 +43,10 @@ pub struct Keyring {
     pub(crate) public: Vec<PublicTierKey>,
     /// The serial of the public key set `public` came from (0 without one).
     pub(crate) public_serial: u64,
+    /// Tiers whose public-key tokens (kinds 4 and 5) this keyring opens and
+    /// rewraps; refused for every other tier, since anyone holding a
+    /// tier's published public key can write one.
+    accept_public: Vec<Tier>,
 }
 
 /// A tier's primary public key, as a seal-only keyring holds it.
@@ -138,6 +142,7 @@ impl Keyring {
             index: Vec::new(),
             public: Vec::new(),
             public_serial: 0,
+            accept_public: Vec::new(),
         })
     }
 
@@ -154,6 +159,7 @@ impl Keyring {
             index: Vec::new(),
             public: Vec::new(),
             public_serial: 0,
+            accept_public: Vec::new(),
         }
     }
 
@@ -220,6 +226,44 @@ impl Keyring {
         self.approval_required.retain(|(t, _)| *t != tier);
         self.approval_required.push((tier, approver));
         self
+    }
+
+    /// Opens and rewraps public-key tokens of `tier` (values and record
+    /// keys sealed by a seal-only keyring, token kinds 5 and 4), which are
+    /// refused by default with [`Error::PublicKeyTokenRefused`].
+    ///
+    /// A public-key token proves nothing about who wrote it: anyone who
+    /// holds the tier's published public key (every seal-only service, and
+    /// whoever can read where the set is published) can seal a value of
+    /// their choosing that opens as genuine. Opt in only for tiers that a
+    /// seal-only service writes to, and treat what they hold as only as
+    /// trustworthy as the path by which it reached the store. See
+    /// THREAT-MODEL.md.
+    #[must_use]
+    pub fn accept_public_key_tokens(mut self, tier: Tier) -> Keyring {
+        if !self.accept_public.contains(&tier) {
+            self.accept_public.push(tier);
+        }
+        self
+    }
+
+    /// Whether this keyring opens public-key tokens of `tier`
+    /// ([`accept_public_key_tokens`](Self::accept_public_key_tokens)).
+    pub fn accepts_public_key_tokens(&self, tier: &Tier) -> bool {
+        self.accept_public.contains(tier)
+    }
+
+    /// The keys for `name` when this keyring may unwrap a public-key
+    /// token of it: as [`require`](Self::require), then
+    /// [`Error::PublicKeyTokenRefused`] unless the tier was opted in.
+    pub(crate) fn require_for_public_token(&self, name: &str) -> Result<&TierKeys, Error> {
+        let keys = self.require(name)?;
+        if !self.accept_public.contains(&keys.tier) {
+            return Err(Error::PublicKeyTokenRefused {
+                tier: keys.tier.clone(),
+            });
+        }
+        Ok(keys)
     }
 
     /// The key approvals for `tier` must verify under, if opening `tier`
@@ -336,6 +380,9 @@ impl fmt::Debug for Keyring {
         write!(f, "Keyring(writer: {}", self.writer)?;
         for (tier, _) in &self.approval_required {
             write!(f, ", {tier} needs approval")?;
+        }
+        for tier in &self.accept_public {
+            write!(f, ", {tier} accepts public-key tokens")?;
         }
         f.write_str(") ")?;
         let mut map = f.debug_map();

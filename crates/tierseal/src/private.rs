@@ -28,7 +28,8 @@ pub fn normalised(text: String) -> zeroize::Zeroizing<Vec<u8>> {
 /// # Errors
 /// Every error but [`Error::NotGranted`], [`Error::SealOnly`] and
 /// [`Error::ApprovalRequired`] (an approval that is offered and refused
-/// fails the view, naming it); a mask that fails to open fails the view
+/// fails the view, naming it; so does a public-key token the keyring did
+/// not opt in to, [`Error::PublicKeyTokenRefused`]); a mask that fails to open fails the view
 /// ([`Error::Integrity`], [`Error::MaskDowngrade`]).
 pub fn reveal<T: DeserializeOwned>(
     opener: &mut RecordOpener<'_>,

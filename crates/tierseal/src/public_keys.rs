@@ -322,7 +322,11 @@ impl Keyring {
     ///
     /// let ctx = AccessContext::new("payments").with_purpose("settlement");
     /// assert!(matches!(sealed.open::<String>(&intake, binding, &ctx), Err(Error::SealOnly { .. })));
+    /// // A full keyring refuses public-key tokens unless the tier opted in:
+    /// // anyone holding the published set can write one.
     /// let reader = keystore.keyring(&Clearance::up_to(Level::Restricted))?;
+    /// assert!(matches!(sealed.open::<String>(&reader, binding, &ctx), Err(Error::PublicKeyTokenRefused { .. })));
+    /// let reader = reader.accept_public_key_tokens(Tier::RESTRICTED);
     /// assert_eq!(sealed.open::<String>(&reader, binding, &ctx)?, "4111111111111111");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -428,3 +428,124 @@ mod properties {
         }
     }
 }
+
+/// The stored image and its version number.
+type Image = Option<(Vec<u8>, u64)>;
+
+/// A keystore held in memory with check-and-set, shared by several
+/// handles, so that one handle can save while another's view is stale.
+#[derive(Clone, Debug)]
+struct Shared {
+    location: tierseal::KeystoreLocation,
+    stored: std::sync::Arc<std::sync::Mutex<Image>>,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            location: tierseal::KeystoreLocation::File("memory.keystore".into()),
+            stored: std::sync::Arc::default(),
+        }
+    }
+
+    fn handle(&self) -> Box<dyn tierseal::KeystoreBackend> {
+        Box::new(self.clone())
+    }
+}
+
+impl tierseal::KeystoreBackend for Shared {
+    fn location(&self) -> &tierseal::KeystoreLocation {
+        &self.location
+    }
+
+    fn load(&self) -> Result<(Vec<u8>, tierseal::Revision), Error> {
+        let stored = self.stored.lock().unwrap();
+        let (bytes, version) = stored.clone().expect("created first");
+        Ok((bytes, tierseal::Revision::Version(version)))
+    }
+
+    fn exists(&self) -> Result<bool, Error> {
+        Ok(self.stored.lock().unwrap().is_some())
+    }
+
+    fn store(
+        &self,
+        image: &[u8],
+        expected: &tierseal::Revision,
+    ) -> Result<tierseal::Stored, Error> {
+        let mut stored = self.stored.lock().unwrap();
+        let current = match &*stored {
+            None => tierseal::Revision::Absent,
+            Some((_, version)) => tierseal::Revision::Version(*version),
+        };
+        if current != *expected {
+            return Ok(tierseal::Stored::Conflict);
+        }
+        let next = stored.as_ref().map_or(1, |(_, version)| version + 1);
+        *stored = Some((image.to_vec(), next));
+        Ok(tierseal::Stored::Saved(tierseal::Revision::Version(next)))
+    }
+}
+
+/// A tier added with a chosen suite (as `tierseal keys add-tier` does)
+/// gets its index key at version 1, as `add_tier` does.
+#[test]
+fn a_tier_added_with_a_suite_has_an_index_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut keystore = new_keystore(&dir);
+    let iban_tier: Tier = "restricted/iban".parse().unwrap();
+    keystore
+        .add_tier_with_suite(&iban_tier, tierseal::HpkeSuite::XWing)
+        .unwrap();
+    let versions: Vec<_> = keystore
+        .index_key_versions()
+        .into_iter()
+        .filter(|info| info.tier == iban_tier)
+        .map(|info| (info.version, info.primary))
+        .collect();
+    assert_eq!(versions, [(1, true)]);
+    let keyring = keystore
+        .keyring(&Clearance::up_to(Level::Restricted).with(iban_tier.clone()))
+        .unwrap();
+    assert_eq!(keyring.index_version(&iban_tier), Some(1));
+    assert!(matches!(
+        keystore.add_tier_with_suite(&iban_tier, tierseal::HpkeSuite::X25519),
+        Err(Error::TierExists { .. })
+    ));
+}
+
+/// Changes made by a handle whose view is stale are checked and computed
+/// again on the keystore another handle saved.
+#[test]
+fn stale_handles_re_apply_add_tier_and_rotate_index_on_the_fresh_keystore() {
+    let shared = Shared::new();
+    let passphrase = "passphrase".into();
+    let mut created = Keystore::create_in(shared.handle(), &passphrase, KdfProfile::Test).unwrap();
+    created.add_tier(&cards()).unwrap();
+    drop(created);
+    let mut first = Keystore::open_in(shared.handle(), &passphrase).unwrap();
+    let mut stale = Keystore::open_in(shared.handle(), &passphrase).unwrap();
+
+    let iban_tier: Tier = "restricted/iban".parse().unwrap();
+    first
+        .add_tier_with_suite(&iban_tier, tierseal::HpkeSuite::XWing)
+        .unwrap();
+    assert!(matches!(
+        stale.add_tier_with_suite(&iban_tier, tierseal::HpkeSuite::X25519),
+        Err(Error::TierExists { .. })
+    ));
+    assert_eq!(stale.hpke_suite(&iban_tier), tierseal::HpkeSuite::XWing);
+
+    let mut stale = Keystore::open_in(shared.handle(), &passphrase).unwrap();
+    assert_eq!(first.rotate_index(&cards()).unwrap(), 2);
+    // `stale` read version 1 as the newest: its rotation makes version 3.
+    assert_eq!(stale.rotate_index(&cards()).unwrap(), 3);
+    let versions: Vec<_> = Keystore::open_in(shared.handle(), &passphrase)
+        .unwrap()
+        .index_key_versions()
+        .into_iter()
+        .filter(|info| info.tier == cards())
+        .map(|info| (info.version, info.primary))
+        .collect();
+    assert_eq!(versions, [(1, false), (2, false), (3, true)]);
+}

@@ -87,7 +87,19 @@ impl Fixture {
         }
     }
 
+    /// A full keyring that opted in to public-key tokens of every tier it
+    /// holds, as a reader of seal-only tiers must.
     fn full(&self) -> Keyring {
+        let reader = self.reader();
+        let clearance = reader.clearance();
+        clearance
+            .tiers()
+            .cloned()
+            .fold(reader, Keyring::accept_public_key_tokens)
+    }
+
+    /// A full keyring as the keystore hands it out: public-key tokens refused.
+    fn reader(&self) -> Keyring {
         self.keystore
             .keyring(
                 &Clearance::up_to(Level::Restricted)
@@ -135,6 +147,80 @@ fn token_text(bytes: &[u8]) -> String {
         "tierseal:{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     )
+}
+
+/// Anyone holding a tier's published public key can seal a value of their
+/// choosing to it: a full keyring refuses such tokens unless it opted the
+/// tier in.
+#[test]
+fn public_key_tokens_are_refused_unless_the_tier_opted_in() {
+    let mut fixture = Fixture::new();
+    // The forger needs only the published file (no custodian secret).
+    let (file, pinned, _) = fixture.publish();
+    let forger = Keyring::seal_only(&PublicKeySet::verify(&file, &pinned).unwrap());
+    let forged = SealedValue::seal(&forger, &cards(), binding(), "5500000000000004").unwrap();
+    assert_eq!(kind_of(&forged.to_text()), (3, 5));
+
+    let reader = fixture.reader();
+    assert!(!reader.accepts_public_key_tokens(&cards()));
+    let error = forged.open::<String>(&reader, binding(), &CTX).unwrap_err();
+    assert!(
+        matches!(&error, Error::PublicKeyTokenRefused { tier } if *tier == cards()),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), "public-key-token-refused");
+    let message = error.to_string();
+    assert!(message.contains("accept_public_key_tokens"), "{message}");
+    assert!(!message.contains("5500000000000004"), "{message}");
+
+    // Record keys (kind 4): refused by the opener, by open_all, and by the
+    // partial view (an error, never a silently withheld field).
+    let sealed = customer().seal(&forger).unwrap();
+    assert!(matches!(
+        sealed.open_all(&reader, &CTX),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
+    assert!(matches!(
+        sealed.open(&reader, &CTX),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
+    let mut sealer = RecordSealer::new(&forger, binding());
+    let pan = sealer.seal_field(&cards(), "card_number", PAN).unwrap();
+    let mut keys = sealer.finish();
+    let mut opener = RecordOpener::new(&reader, &keys, binding(), &CTX);
+    assert!(matches!(
+        opener.open_field::<String>(&cards(), "card_number", &pan),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
+    drop(opener);
+    let mut moved = forged.clone();
+    assert!(matches!(
+        moved.rewrap(&reader),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
+    assert!(matches!(
+        keys.rewrap(&reader),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
+
+    // Opting one tier in opens that tier's tokens and no other's.
+    let opted = fixture.reader().accept_public_key_tokens(cards());
+    assert!(opted.accepts_public_key_tokens(&cards()));
+    assert_eq!(
+        forged.open::<String>(&opted, binding(), &CTX).unwrap(),
+        "5500000000000004"
+    );
+    let at_payroll = SealedValue::seal(&forger, &payroll(), binding(), PAN).unwrap();
+    assert!(matches!(
+        at_payroll.open::<String>(&opted, binding(), &CTX),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
+    // Symmetric tokens are unaffected by the refusal.
+    let symmetric = SealedValue::seal(&reader, &cards(), binding(), PAN).unwrap();
+    assert_eq!(
+        symmetric.open::<String>(&reader, binding(), &CTX).unwrap(),
+        PAN
+    );
 }
 
 #[test]
@@ -612,4 +698,89 @@ fn keyrings_and_public_key_sets_can_be_shared_between_threads() {
             });
         }
     });
+}
+
+/// The stored image and its version number.
+type Image = Option<(Vec<u8>, u64)>;
+
+/// A keystore held in memory with check-and-set, shared by several
+/// handles, so that one handle can save while another's view is stale.
+#[derive(Clone, Debug)]
+struct Shared {
+    location: tierseal::KeystoreLocation,
+    stored: std::sync::Arc<std::sync::Mutex<Image>>,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            location: tierseal::KeystoreLocation::File("memory.keystore".into()),
+            stored: std::sync::Arc::default(),
+        }
+    }
+
+    fn handle(&self) -> Box<dyn tierseal::KeystoreBackend> {
+        Box::new(self.clone())
+    }
+}
+
+impl tierseal::KeystoreBackend for Shared {
+    fn location(&self) -> &tierseal::KeystoreLocation {
+        &self.location
+    }
+
+    fn load(&self) -> Result<(Vec<u8>, tierseal::Revision), Error> {
+        let stored = self.stored.lock().unwrap();
+        let (bytes, version) = stored.clone().expect("created first");
+        Ok((bytes, tierseal::Revision::Version(version)))
+    }
+
+    fn exists(&self) -> Result<bool, Error> {
+        Ok(self.stored.lock().unwrap().is_some())
+    }
+
+    fn store(
+        &self,
+        image: &[u8],
+        expected: &tierseal::Revision,
+    ) -> Result<tierseal::Stored, Error> {
+        let mut stored = self.stored.lock().unwrap();
+        let current = match &*stored {
+            None => tierseal::Revision::Absent,
+            Some((_, version)) => tierseal::Revision::Version(*version),
+        };
+        if current != *expected {
+            return Ok(tierseal::Stored::Conflict);
+        }
+        let next = stored.as_ref().map_or(1, |(_, version)| version + 1);
+        *stored = Some((image.to_vec(), next));
+        Ok(tierseal::Stored::Saved(tierseal::Revision::Version(next)))
+    }
+}
+
+/// A publish re-applied after another custodian's takes the serial after
+/// theirs and keeps the publisher key they drew (the one services pinned).
+#[test]
+fn a_publish_re_applied_after_another_writers_keeps_their_publisher_key() {
+    let shared = Shared::new();
+    let passphrase = "correct horse battery staple".into();
+    drop(Keystore::create_in(shared.handle(), &passphrase, KdfProfile::Test).unwrap());
+    let mut first = Keystore::open_in(shared.handle(), &passphrase).unwrap();
+    let mut stale = Keystore::open_in(shared.handle(), &passphrase).unwrap();
+
+    let (first_file, first_set) = first.publish_public_keys().unwrap();
+    assert_eq!(first_set.serial(), 1);
+    let pinned = first.publisher_key().unwrap().unwrap();
+
+    // `stale` read the keystore before that publish: no key, serial 0.
+    let (file, set) = stale.publish_public_keys().unwrap();
+    assert_eq!(set.serial(), 2);
+    assert_eq!(set.signer(), &pinned);
+    assert_eq!(stale.publisher_key().unwrap(), Some(pinned));
+    // Both files verify under the key that was pinned first.
+    PublicKeySet::verify(&first_file, &pinned).unwrap();
+    assert_eq!(PublicKeySet::verify(&file, &pinned).unwrap().serial(), 2);
+
+    let reopened = Keystore::open_in(shared.handle(), &passphrase).unwrap();
+    assert_eq!(reopened.publisher_key().unwrap(), Some(pinned));
 }

@@ -374,10 +374,18 @@ fn audit_log(global: &GlobalArgs) -> std::path::PathBuf {
     })
 }
 
-/// A keyring with every tier of the keystore: the custodian's.
+/// A keyring with every tier of the keystore: the custodian's, used to
+/// rewrap before a retire. It accepts public-key tokens of every tier
+/// (refused by default, since anyone with a published public key can
+/// write one): a rewrap must move them to the primary version, or the
+/// retire that follows would leave them unopenable.
 fn custodian_keyring(keystore: &Keystore) -> Result<Keyring, CliError> {
     let clearance: Clearance = keystore.tiers().cloned().collect();
-    Ok(keystore.keyring(&clearance)?)
+    let keyring = keystore.keyring(&clearance)?;
+    Ok(clearance
+        .tiers()
+        .cloned()
+        .fold(keyring, Keyring::accept_public_key_tokens))
 }
 
 /// The runtime profile for a CLI choice, announcing the test profile.

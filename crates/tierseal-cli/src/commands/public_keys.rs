@@ -87,8 +87,13 @@ fn write_set(
     Ok(())
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it, so a
-/// reader never sees half a set.
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk,
+/// then renames it, so a reader never sees half a set, not even after a
+/// crash (a rename can reach the disk before the data it names).
+///
+/// Not `grant::write_private`: a public key set is meant to be copied to
+/// services, so it keeps the default mode, and `bytes` already ends with
+/// its newline.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     let dir = path
         .parent()
@@ -96,7 +101,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .unwrap_or(Path::new("."));
     let mut file =
         tempfile::NamedTempFile::new_in(dir).map_err(|e| CliError::io("write", path, e))?;
-    std::io::Write::write_all(&mut file, bytes).map_err(|e| CliError::io("write", path, e))?;
+    std::io::Write::write_all(&mut file, bytes)
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| CliError::io("write", path, e))?;
     file.persist(path)
         .map_err(|e| CliError::io("write", path, e.error))?;
     Ok(())

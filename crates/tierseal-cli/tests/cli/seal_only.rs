@@ -80,9 +80,19 @@ fn add_tier_with_a_suite_publish_and_seal_only_grant() {
         sealed.open::<String>(&service, binding, &ctx()),
         Err(Error::SealOnly { .. })
     ));
+    // A full keyring opens it only once it accepts the tier's public-key
+    // tokens (anyone holding the published set could have sealed it).
+    assert!(matches!(
+        sealed.open::<String>(&env.keyring(), binding, &ctx()),
+        Err(Error::PublicKeyTokenRefused { .. })
+    ));
     assert_eq!(
         sealed
-            .open::<String>(&env.keyring(), binding, &ctx())
+            .open::<String>(
+                &env.keyring().accept_public_key_tokens(cards.clone()),
+                binding,
+                &ctx()
+            )
             .unwrap(),
         "4111111111111111"
     );
@@ -118,5 +128,84 @@ fn add_tier_with_a_suite_publish_and_seal_only_grant() {
             .unwrap()
             .status
             .success()
+    );
+}
+
+/// `keys add-tier` creates the tier's blind-index key too, so an indexed
+/// field of the new tier can be sealed at once.
+#[test]
+fn add_tier_creates_the_index_key() {
+    let env = Env::initialised();
+    for args in [
+        &["keys", "add-tier", "restricted/iban"][..],
+        &["keys", "add-tier", "restricted/ibanpq", "--suite", "xwing"],
+    ] {
+        let output = env.cmd().args(args).output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let listed = env
+        .cmd()
+        .args(["keys", "list-index", "--json"])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&listed)).unwrap();
+    for tier in ["restricted/iban", "restricted/ibanpq"] {
+        let versions: Vec<_> = rows
+            .iter()
+            .filter(|row| row["tier"] == tier)
+            .map(|row| (row["version"].as_u64(), row["primary"].as_bool()))
+            .collect();
+        assert_eq!(versions, [(Some(1), Some(true))], "{tier}: {rows:?}");
+    }
+    let iban: Tier = "restricted/iban".parse().unwrap();
+    let field = tierseal::IndexField::new(&iban, "Customer", "iban");
+    assert!(env.keyring().blind_index(field, b"DE89").is_ok());
+}
+
+/// The custodian's rewrap moves public-key tokens (which library keyrings
+/// refuse by default), so that retiring the old version loses nothing.
+#[test]
+fn rewrap_moves_public_key_tokens_before_a_retire() {
+    let env = Env::initialised();
+    let output = env
+        .cmd()
+        .args(["keys", "publish", "--out", "keys.json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let set = PublicKeySet::verify(
+        &std::fs::read(env.path("keys.json")).unwrap(),
+        &pinned(&stdout(&output)),
+    )
+    .unwrap();
+    let service = Keyring::seal_only(&set);
+    let cards: Tier = "restricted/cards".parse().unwrap();
+    let binding = Binding::new("Order", "pan");
+    let sealed = SealedValue::seal(&service, &cards, binding, "4111111111111111").unwrap();
+    let line = serde_json::json!({ "pan": sealed.to_text() });
+    std::fs::write(env.path("data.jsonl"), format!("{line}\n")).unwrap();
+
+    env.cmd()
+        .args(["keys", "rotate", "--tier", "restricted/cards"])
+        .assert()
+        .success();
+    let output = env
+        .cmd()
+        .args(["rewrap", "--input", "data.jsonl", "--output", "new.jsonl"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("rewrapped 1 data key"), "{text}");
+
+    let new = std::fs::read_to_string(env.path("new.jsonl")).unwrap();
+    let value: serde_json::Value = serde_json::from_str(new.trim()).unwrap();
+    let moved: SealedValue = value["pan"].as_str().unwrap().parse().unwrap();
+    assert_eq!(moved.key_version(), 2);
+    let reader = env.keyring().accept_public_key_tokens(cards);
+    assert_eq!(
+        moved.open::<String>(&reader, binding, &ctx()).unwrap(),
+        "4111111111111111"
     );
 }

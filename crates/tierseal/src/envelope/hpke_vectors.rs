@@ -48,7 +48,9 @@ fn full(tier: &Tier, version: u32, byte: u8) -> Keyring {
         versions: vec![VersionKey::new(version, tier_key(byte))],
         retired: Vec::new(),
     };
-    Keyring::from_tiers(vec![keys], "vectors".into(), None).unwrap()
+    Keyring::from_tiers(vec![keys], "vectors".into(), None)
+        .unwrap()
+        .accept_public_key_tokens(tier.clone())
 }
 
 fn seal_only(suite: HpkeSuite, tier: &Tier, version: u32, byte: u8) -> Keyring {

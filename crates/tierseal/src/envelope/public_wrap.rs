@@ -371,14 +371,17 @@ fn unwrap(
 
 /// Unwraps a data key read from a public-key token of tier `tier`;
 /// returns its cipher and the keyring's tier. A seal-only keyring gets
-/// [`Error::SealOnly`].
+/// [`Error::SealOnly`]; a keyring that did not opt the tier in
+/// ([`Keyring::accept_public_key_tokens`]) gets
+/// [`Error::PublicKeyTokenRefused`], since anyone with the tier's public
+/// key can write such a token.
 pub(crate) fn open_data_key<'k>(
     keyring: &'k Keyring,
     version: Version,
     tier: &str,
     wrap: &PublicWrap<'_>,
 ) -> Result<(Aes256Gcm, &'k Tier), Error> {
-    let keys = keyring.require(tier)?;
+    let keys = keyring.require_for_public_token(tier)?;
     let data_key = unwrap(keys, version, wrap)?;
     Ok((crypto::cipher_for(&data_key), &keys.tier))
 }
@@ -387,7 +390,8 @@ pub(crate) fn open_data_key<'k>(
 /// place. It stays a public-key token of the same suite (same length, so
 /// stored columns keep their size); the private key of the old version is
 /// derived to unwrap and the primary version's public key derived to
-/// wrap again.
+/// wrap again. Refused, as opening is, unless the keyring accepts the
+/// tier's public-key tokens.
 pub(crate) fn rewrap(
     keyring: &Keyring,
     token: &mut [u8],
@@ -398,7 +402,7 @@ pub(crate) fn rewrap(
         let wrap = parsed
             .public_wrap
             .ok_or_else(|| Error::malformed("token without a public-key wrap"))?;
-        let keys = keyring.require(parsed.tier)?;
+        let keys = keyring.require_for_public_token(parsed.tier)?;
         let primary = keys.primary_key()?;
         let from = wrap.key_version;
         if from == primary.version {

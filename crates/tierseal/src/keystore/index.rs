@@ -268,14 +268,18 @@ impl Keystore {
     /// # Errors
     /// [`Error::UnknownTier`], or an error saving the file.
     pub fn rotate_index(&mut self, tier: &Tier) -> Result<u32, Error> {
-        self.record(tier)?;
-        let next = self
-            .body
-            .index_keys
-            .iter()
-            .find(|r| r.tier == *tier)
-            .map_or(1, IndexKeyRecord::next_version);
+        // The next version is read from the body the change is applied to,
+        // so that a save re-applied after another writer's rotation takes
+        // the version after theirs instead of reusing it.
         self.update(|store, body| {
+            if body.tier(tier).is_none() {
+                return Err(unknown(tier));
+            }
+            let next = body
+                .index_keys
+                .iter()
+                .find(|r| r.tier == *tier)
+                .map_or(1, IndexKeyRecord::next_version);
             let version = store.new_index_version(tier, next)?;
             match body.index_keys.iter_mut().find(|r| r.tier == *tier) {
                 Some(record) => {
@@ -291,9 +295,8 @@ impl Keystore {
                     body.index_keys.sort_by(|a, b| a.tier.cmp(&b.tier));
                 }
             }
-            Ok(())
-        })?;
-        Ok(next)
+            Ok(next)
+        })
     }
 
     /// Retires index key `version` of `tier`: its material is destroyed,

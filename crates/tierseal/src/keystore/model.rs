@@ -80,11 +80,14 @@ struct BodyV1 {
 }
 
 impl Body {
-    /// Decodes the body of a file of format `version` (1 to 3).
+    /// Decodes the body of a file of format `version` (1 to 3). Every
+    /// byte must belong to the body: trailing bytes are refused, so that
+    /// one body has one encoding and a body of a later layout (which
+    /// extends the earlier one) is never read as the earlier one.
     pub(crate) fn decode(version: u16, bytes: &[u8]) -> Option<Body> {
         match version {
             1 => {
-                let old: BodyV1 = postcard::from_bytes(bytes).ok()?;
+                let old: BodyV1 = strict(bytes)?;
                 Some(Body {
                     tiers: old.tiers,
                     audit_key: old.audit_key,
@@ -92,7 +95,7 @@ impl Body {
                 })
             }
             2 => {
-                let old: BodyV2 = postcard::from_bytes(bytes).ok()?;
+                let old: BodyV2 = strict(bytes)?;
                 Some(Body {
                     tiers: old.tiers,
                     audit_key: old.audit_key,
@@ -101,9 +104,17 @@ impl Body {
                     ..Body::default()
                 })
             }
-            3 => postcard::from_bytes(bytes).ok(),
+            3 => strict(bytes),
             _ => None,
         }
+    }
+}
+
+/// Decodes `bytes` as one `T` with nothing after it.
+fn strict<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Some(value),
+        _ => None,
     }
 }
 
@@ -479,5 +490,28 @@ mod tests {
         let mut short = full.clone();
         short.truncate(full.len() - 3);
         assert!(Body::decode(3, &short).is_none());
+    }
+
+    #[test]
+    fn a_body_with_trailing_bytes_is_refused_in_every_version() {
+        let v2 = postcard::to_stdvec(&WrittenV2 {
+            tiers: &[],
+            audit_key: &None,
+            grants: &[],
+            audit_checkpoint: &None,
+        })
+        .unwrap();
+        let v3 = postcard::to_stdvec(&Body::default()).unwrap();
+        // Version 1 is a prefix of version 2 (tiers, audit key).
+        let v1 = postcard::to_stdvec(&(Vec::<TierRecord>::new(), None::<WrappedTierKey>)).unwrap();
+        for (version, exact) in [(1, &v1), (2, &v2), (3, &v3)] {
+            assert!(Body::decode(version, exact).is_some(), "v{version}");
+            let mut longer = exact.clone();
+            longer.push(0);
+            assert!(Body::decode(version, &longer).is_none(), "v{version}");
+        }
+        // A later layout is not read as an earlier one.
+        assert!(Body::decode(2, &v3).is_none());
+        assert!(Body::decode(1, &v2).is_none());
     }
 }

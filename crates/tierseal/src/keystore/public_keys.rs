@@ -18,7 +18,8 @@ pub(super) const PUBLISHER_KEY_AAD: &[u8] = b"tierseal/publisher-key\0\x01";
 use crate::kek::KekSlot;
 
 impl Keystore {
-    /// Adds a tier at version 1 whose public key belongs to `suite` (see
+    /// Adds a tier at version 1, with its blind-index key at version 1,
+    /// whose public key belongs to `suite` (see
     /// [`add_tier`](Self::add_tier), which uses [`HpkeSuite::X25519`]).
     /// The suite is fixed for the tier's life: every version's key pair
     /// is of it.
@@ -112,19 +113,27 @@ impl Keystore {
                 self.record(tier)?;
             }
         }
-        let serial = self.body.public_key_set_serial.saturating_add(1);
-        let fresh_seed = match self.body.publisher_key {
-            Some(_) => None,
-            None => Some(KeyMaterial::generate()?),
-        };
-        self.update(|store, body| {
+        // Serial and publisher key are taken from the body the change is
+        // applied to: a save re-applied after another writer's publish
+        // takes the serial after theirs and keeps their publisher key
+        // (the one services pinned) instead of overwriting it.
+        let serial = self.update(|store, body| {
+            let serial =
+                body.public_key_set_serial
+                    .checked_add(1)
+                    .ok_or(Error::InvalidParameter {
+                        what: "public key set serial",
+                        reason: "the serial is exhausted",
+                    })?;
             body.public_key_set_serial = serial;
-            if let Some(seed) = &fresh_seed {
+            if body.publisher_key.is_none() {
+                let seed = KeyMaterial::generate()?;
                 body.publisher_key =
-                    Some(wrap_under(store.root.cipher(), seed, PUBLISHER_KEY_AAD)?);
+                    Some(wrap_under(store.root.cipher(), &seed, PUBLISHER_KEY_AAD)?);
             }
-            Ok(())
+            Ok(serial)
         })?;
+        // Signed with the key now stored (self.body is the saved body).
         let signing = self
             .publisher_signing_key()?
             .ok_or(Error::KeystoreCorrupt {

@@ -239,6 +239,18 @@ pub(crate) fn read(path: &Path) -> Result<ShareFile, Error> {
 /// existing file.
 pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write as _;
+    write_new_with(path, |file| {
+        file.write_all(bytes).and_then(|()| file.sync_all())
+    })
+}
+
+/// Creates `path` (never replacing a file) and fills it with `write`; when
+/// `write` fails, the partial file is removed, since it would refuse every
+/// retry (the file is created new) while holding no whole share.
+fn write_new_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), Error> {
     let mut options = std::fs::File::options();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -246,7 +258,40 @@ pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let mut file = options
         .open(path)
         .map_err(|e| Error::io("create share file", path, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io("write share file", path, e))
+    if let Err(error) = write(&mut file) {
+        drop(file);
+        // Best effort: the write error is the one worth reporting.
+        let _ = std::fs::remove_file(path);
+        return Err(Error::io("write share file", path, error));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
+
+    use std::io::Write as _;
+
+    use super::*;
+
+    /// A write that fails half way leaves no file behind, so a retry can
+    /// create it.
+    #[test]
+    fn a_failed_write_leaves_no_partial_share_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("holder.share");
+        let error = write_new_with(&path, |file| {
+            file.write_all(b"half a share")?;
+            Err(std::io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert!(matches!(error, Error::Io { .. }), "{error:?}");
+        assert!(!path.exists());
+        write_new(&path, b"a whole share").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"a whole share");
+        // An existing file is still never replaced.
+        assert!(write_new(&path, b"another").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"a whole share");
+    }
 }
