@@ -11,10 +11,16 @@
 //! kind 3 (record field)  body = field
 //! wrapped_key = key_version:u32be wrap_nonce:[u8;12] wrapped_dek:[u8;48]
 //! field       = nonce:[u8;12] ciphertext:[u8; n] tag:[u8;16]
+//!
+//! version 3, kind 3 (record field): no tier name, a key slot instead
+//! token      = version:u8 kind:u8 slot:u8 field
 //! ```
 //!
-//! Versions 1 and 2 share this layout; they differ in their AADs. Each
-//! token's own version byte decides which AAD rules apply to it.
+//! Versions 1 and 2 share this layout; they differ in their AADs. Version 3
+//! keeps it for sealed values and record keys and shortens the record
+//! field's header: the field names the index of its record key in the
+//! record's key list, which names the tier. Each token's own version byte
+//! decides which layout and AAD rules apply to it.
 
 use crate::Error;
 use crate::crypto::{NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
@@ -27,6 +33,9 @@ pub(crate) enum Version {
     V1 = 1,
     /// Nested records bound by their path in the root record; masks sealed.
     V2 = 2,
+    /// Record fields name their key slot, not their tier, and bind the
+    /// record through a per-record, per-tier digest.
+    V3 = 3,
 }
 
 impl Version {
@@ -34,19 +43,26 @@ impl Version {
         match byte {
             1 => Ok(Version::V1),
             2 => Ok(Version::V2),
+            3 => Ok(Version::V3),
             version => Err(Error::UnsupportedFormat { version }),
         }
     }
 }
 
 /// The version this build writes.
-pub(crate) const WRITE_VERSION: Version = Version::V2;
+pub(crate) const WRITE_VERSION: Version = Version::V3;
 
 /// The longest tier name (`confidential/` plus a 32-character compartment).
 pub(crate) const MAX_TIER_LEN: usize = 64;
 
 /// Bytes of a header before the tier name: version, kind, tier length.
 pub(crate) const HEADER_FIXED_LEN: usize = 3;
+
+/// Bytes of a version-3 record field's header: version, kind, key slot.
+pub(crate) const FIELD_HEADER_V3_LEN: usize = 3;
+
+/// The most tiers one record can use in version 3 (the slot is one byte).
+pub(crate) const MAX_SLOTS: usize = 256;
 
 /// What a record field holds (version 2 binds it; version 1 has values
 /// only).
@@ -115,7 +131,11 @@ pub(crate) struct Token<'a> {
     /// The format version, which decides the AAD rules.
     pub(crate) version: Version,
     /// The tier's text form; checked to be ASCII, parsed by the caller.
+    /// Empty for a version-3 record field, which names its `slot` instead.
     pub(crate) tier: &'a str,
+    /// Version-3 record fields: the index of the field's record key in the
+    /// record's key list.
+    pub(crate) slot: Option<u8>,
     pub(crate) wrapped_key: Option<WrappedKey<'a>>,
     pub(crate) field: Option<FieldPart<'a>>,
 }
@@ -134,16 +154,21 @@ impl<'a> Token<'a> {
                 Kind::RecordField => "expected a record field, found another kind of token",
             }));
         }
-        let tier_len = usize::from(reader.u8()?);
-        if tier_len == 0 || tier_len > MAX_TIER_LEN {
-            return Err(Error::malformed("tier name length out of range"));
-        }
-        let tier = reader.take(tier_len)?;
-        if !tier.is_ascii() {
-            return Err(Error::malformed("tier name is not ASCII"));
-        }
-        let tier =
-            std::str::from_utf8(tier).map_err(|_| Error::malformed("tier name is not ASCII"))?;
+        let (tier, slot) = if version == Version::V3 && kind == Kind::RecordField {
+            ("", Some(reader.u8()?))
+        } else {
+            let tier_len = usize::from(reader.u8()?);
+            if tier_len == 0 || tier_len > MAX_TIER_LEN {
+                return Err(Error::malformed("tier name length out of range"));
+            }
+            let tier = reader.take(tier_len)?;
+            if !tier.is_ascii() {
+                return Err(Error::malformed("tier name is not ASCII"));
+            }
+            let tier = std::str::from_utf8(tier)
+                .map_err(|_| Error::malformed("tier name is not ASCII"))?;
+            (tier, None)
+        };
 
         let wrapped_key = if kind.has_wrapped_key() {
             let offset = reader.pos;
@@ -181,6 +206,7 @@ impl<'a> Token<'a> {
         Ok(Token {
             version,
             tier,
+            slot,
             wrapped_key,
             field,
         })
@@ -237,6 +263,11 @@ pub(crate) fn write_header(out: &mut Vec<u8>, version: Version, kind: Kind, tier
     out.extend_from_slice(tier.as_bytes());
 }
 
+/// Writes the header of a version-3 record field: version, kind, slot.
+pub(crate) fn write_field_header_v3(out: &mut Vec<u8>, slot: u8) {
+    out.extend_from_slice(&[Version::V3 as u8, Kind::RecordField as u8, slot]);
+}
+
 /// Writes the wrapped-key part.
 pub(crate) fn write_wrapped_key(
     out: &mut Vec<u8>,
@@ -266,6 +297,70 @@ pub(crate) fn set_version(token: &mut [u8], version: Version) {
 /// AAD can be read as a field AAD or the reverse.
 const DATA_KEY_DOMAIN: u8 = b'K';
 const FIELD_DOMAIN: u8 = b'F';
+/// First byte of the input of a version-3 record digest.
+const RECORD_DIGEST_DOMAIN: u8 = b'R';
+
+/// Length of a version-3 record digest (SHA-256).
+pub(crate) const RECORD_DIGEST_LEN: usize = 32;
+
+/// The hash state of a version-3 record digest after the record's part:
+/// `'R' || 3 || str(type id) || bytes(path) || opt(record id)`. A sealer
+/// or opener feeds it once per record and finishes it once per tier with
+/// [`record_digest`].
+pub(crate) fn record_digest_prefix(binding: &Binding<'_>) -> sha2::Sha256 {
+    use sha2::Digest as _;
+    let mut buf = Vec::with_capacity(
+        8 + binding.type_name().len()
+            + binding.path().len()
+            + binding.record_id().map_or(0, str::len),
+    );
+    buf.push(RECORD_DIGEST_DOMAIN);
+    buf.push(Version::V3 as u8);
+    push_text(&mut buf, binding.type_name());
+    push_bytes(&mut buf, binding.path());
+    match binding.record_id() {
+        None => buf.push(0),
+        Some(id) => {
+            buf.push(1);
+            push_text(&mut buf, id);
+        }
+    }
+    let mut hash = sha2::Sha256::new();
+    hash.update(&buf);
+    hash
+}
+
+/// The version-3 record digest for `tier`: SHA-256 over the record part
+/// ([`record_digest_prefix`]) followed by `str(tier)`. Computed once per
+/// tier of a record; every field of that tier binds it.
+pub(crate) fn record_digest(prefix: &sha2::Sha256, tier: &str) -> [u8; RECORD_DIGEST_LEN] {
+    use sha2::Digest as _;
+    let mut hash = prefix.clone();
+    let mut len = Vec::with_capacity(2);
+    push_bytes(&mut len, tier.as_bytes());
+    hash.update(&len);
+    hash.update(tier.as_bytes());
+    let mut out = [0u8; RECORD_DIGEST_LEN];
+    out.copy_from_slice(&hash.finalize());
+    out
+}
+
+/// The AAD of a version-3 record field or mask:
+/// `'F' || 3 || digest || role || str(field id)`. The digest binds type,
+/// path, record id and tier; the record key's wrap binds tier and key
+/// version.
+pub(crate) fn record_field_aad_v3(
+    buf: &mut Vec<u8>,
+    digest: &[u8; RECORD_DIGEST_LEN],
+    role: Role,
+    field: &str,
+) {
+    buf.clear();
+    buf.extend_from_slice(&[FIELD_DOMAIN, Version::V3 as u8]);
+    buf.extend_from_slice(digest);
+    buf.push(role as u8);
+    push_text(buf, field);
+}
 
 /// Longest data-key AAD: domain, version, tier length, tier, key version.
 const MAX_DATA_KEY_AAD: usize = 1 + 1 + 1 + MAX_TIER_LEN + 4;
@@ -283,7 +378,7 @@ impl DataKeyAad {
     /// knowledge of the record's schema; the field ciphertext binds the
     /// rest.
     ///
-    /// Versions 1 and 2 lay it out alike; only the version byte differs.
+    /// Versions 1, 2 and 3 lay it out alike; only the version byte differs.
     pub(crate) fn new(version: Version, tier: &str, key_version: u32) -> DataKeyAad {
         let mut aad = DataKeyAad {
             buf: [0; MAX_DATA_KEY_AAD],
@@ -329,7 +424,7 @@ pub(crate) fn field_aad_prefix(buf: &mut Vec<u8>, version: Version, binding: &Bi
     push_text(buf, binding.type_name());
     let record_id = match version {
         Version::V1 => binding.v1_record_id(),
-        Version::V2 => {
+        Version::V2 | Version::V3 => {
             push_bytes(buf, binding.path());
             binding.record_id()
         }
@@ -362,7 +457,7 @@ pub(crate) fn field_aad_suffix(
         (Version::V1, Role::Mask) => {
             return Err(Error::malformed("a version-1 token cannot hold a mask"));
         }
-        (Version::V2, role) => buf.push(role as u8),
+        (Version::V2 | Version::V3, role) => buf.push(role as u8),
     }
     push_text(buf, field);
     Ok(())
@@ -408,7 +503,7 @@ mod tests {
 
     fn sample(kind: Kind) -> Vec<u8> {
         let mut out = Vec::new();
-        write_header(&mut out, WRITE_VERSION, kind, "restricted/cards");
+        write_header(&mut out, Version::V2, kind, "restricted/cards");
         if kind.has_wrapped_key() {
             write_wrapped_key(&mut out, 7, &[1; NONCE_LEN], &[2; WRAPPED_KEY_LEN]);
         }
@@ -432,6 +527,62 @@ mod tests {
         let field = token.field.unwrap();
         assert_eq!(field.ciphertext, b"ciphertext");
         assert_eq!(field.tag, &[4; TAG_LEN]);
+    }
+
+    #[test]
+    fn a_version_3_field_names_its_slot_not_its_tier() {
+        let mut bytes = Vec::new();
+        write_field_header_v3(&mut bytes, 2);
+        bytes.extend_from_slice(&[3; NONCE_LEN]);
+        bytes.extend_from_slice(b"ciphertext");
+        bytes.extend_from_slice(&[4; TAG_LEN]);
+        assert_eq!(bytes.len(), FIELD_HEADER_V3_LEN + NONCE_LEN + 10 + TAG_LEN);
+        let token = Token::parse(&bytes, Kind::RecordField).unwrap();
+        assert_eq!(
+            (token.version, token.slot, token.tier),
+            (Version::V3, Some(2), "")
+        );
+        assert_eq!(token.field.unwrap().ciphertext, b"ciphertext");
+        for len in 0..FIELD_HEADER_V3_LEN + NONCE_LEN + TAG_LEN {
+            assert!(
+                Token::parse(&bytes[..len], Kind::RecordField).is_err(),
+                "len {len}"
+            );
+        }
+        // Record keys and values keep the tier name in version 3.
+        let mut key = Vec::new();
+        write_header(&mut key, Version::V3, Kind::RecordKey, "internal");
+        write_wrapped_key(&mut key, 1, &[1; NONCE_LEN], &[2; WRAPPED_KEY_LEN]);
+        let token = Token::parse(&key, Kind::RecordKey).unwrap();
+        assert_eq!((token.tier, token.slot), ("internal", None));
+    }
+
+    #[test]
+    fn version_3_digests_bind_every_part_of_the_record_and_the_tier() {
+        let digest =
+            |binding: Binding<'_>, tier: &str| record_digest(&record_digest_prefix(&binding), tier);
+        let base = Binding::new("T", "").with_record_id("r");
+        let all = [
+            digest(base, "internal"),
+            digest(base, "confidential"),
+            digest(Binding::new("U", "").with_record_id("r"), "internal"),
+            digest(Binding::new("T", "").with_record_id("s"), "internal"),
+            digest(Binding::new("T", ""), "internal"),
+            digest(Binding::new("T", "").with_record_id(""), "internal"),
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        let aad = |role, field| {
+            let mut buf = Vec::new();
+            record_field_aad_v3(&mut buf, &all[0], role, field);
+            buf
+        };
+        assert_ne!(aad(Role::Value, "f"), aad(Role::Mask, "f"));
+        assert_ne!(aad(Role::Value, "f"), aad(Role::Value, "g"));
+        assert_eq!(aad(Role::Value, "f").len(), 2 + RECORD_DIGEST_LEN + 1 + 2);
     }
 
     #[test]
@@ -465,7 +616,7 @@ mod tests {
             Err(Error::Malformed { .. })
         ));
         bytes.pop();
-        for version in [0, 3, 0xff] {
+        for version in [0, 4, 0xff] {
             bytes[0] = version;
             assert!(matches!(
                 Token::parse(&bytes, Kind::RecordKey),

@@ -77,9 +77,10 @@ fn open_data_key<'k>(
 /// Rewraps the wrapped-key part of `token` (a sealed value or record key)
 /// under its tier's primary version, in place.
 ///
-/// A record key also moves to the current format version: its only
-/// version-dependent part is the data-key AAD, rewritten here, so a
-/// version-1 record key at the primary version is rewritten too. A sealed
+/// A record key also moves to the current format version (3): its only
+/// version-dependent part is the data-key AAD, rewritten here, so an older
+/// record key at the primary version is rewritten too. Its fields keep
+/// their own version, which the reader takes from each field's header. A sealed
 /// value keeps its version: its field ciphertext is bound to it, and
 /// rewrap never decrypts a field.
 fn rewrap_token(
@@ -164,14 +165,24 @@ fn open_field<T: DeserializeOwned>(
     scratch: &mut Zeroizing<Vec<u8>>,
     key: (&Tier, u32),
 ) -> Result<T, Error> {
-    if scratch.capacity() < field.ciphertext.len() {
-        *scratch = Zeroizing::new(Vec::with_capacity(field.ciphertext.len()));
+    let len = field.ciphertext.len();
+    if scratch.capacity() < len {
+        *scratch = Zeroizing::new(Vec::with_capacity(len));
     }
     scratch.clear();
-    scratch.extend_from_slice(field.ciphertext);
-    crypto::decrypt(cipher, field.nonce, aad, scratch.as_mut_slice(), field.tag)
-        .map_err(|_| integrity(key.0, key.1))
-        .and_then(|()| decode(scratch))
+    scratch.resize(len, 0);
+    // Decrypted straight from the token into the scratch: no copy of the
+    // ciphertext first.
+    crypto::decrypt_to(
+        cipher,
+        field.nonce,
+        aad,
+        field.ciphertext,
+        scratch.as_mut_slice(),
+        field.tag,
+    )
+    .map_err(|_| integrity(key.0, key.1))
+    .and_then(|()| decode(scratch))
 }
 
 fn decode<T: DeserializeOwned>(plaintext: &[u8]) -> Result<T, Error> {

@@ -36,8 +36,9 @@ impl RecordKeys {
     }
 
     /// Re-wraps every data key under its tier's primary version; field
-    /// ciphertexts are untouched. A version-1 key moves to format version
-    /// 2 (reported as [`Rewrapped::Moved`], even at the same key version);
+    /// ciphertexts are untouched. A version-1 or 2 key moves to format
+    /// version 3 (reported as [`Rewrapped::Moved`], even at the same key
+    /// version);
     /// the record's fields keep the version they were sealed with, which
     /// the reader takes from each field's own header. Returns what happened
     /// to each key, in order. On error, keys already rewrapped stay rewrapped (each is
@@ -57,10 +58,6 @@ impl RecordKeys {
             .count();
         trail::rewrapped(keyring, moved, outcomes.len() - moved)?;
         Ok(outcomes)
-    }
-
-    fn find(&self, tier: &str) -> Option<&RecordKey> {
-        self.keys.iter().find(|key| key.tier_name() == tier)
     }
 }
 
@@ -93,18 +90,27 @@ pub struct RecordSealer<'a> {
     keyring: &'a Keyring,
     /// The format version written.
     version: Version,
-    slots: Vec<SealSlot>,
+    slots: Vec<SealSlot<'a>>,
     /// Records restricted fields, when the keyring has an audit sink.
     trail: Option<Trail>,
-    /// The record's AAD prefix, followed by the current field's suffix.
+    /// Versions 1 and 2: the record's AAD prefix, followed by the current
+    /// field's suffix. Version 3: the current field's whole AAD.
     aad: Vec<u8>,
     prefix_len: usize,
+    /// Version 3: the record digest's hash state after the record's part,
+    /// finished once per tier.
+    digest_prefix: Option<sha2::Sha256>,
 }
 
-struct SealSlot {
-    tier: Tier,
+/// One tier of a record being sealed. The cipher is boxed so that the
+/// slot list moves pointers, not key schedules.
+struct SealSlot<'a> {
+    tier: &'a Tier,
     key: RecordKey,
-    cipher: Aes256Gcm,
+    key_version: u32,
+    cipher: Box<Aes256Gcm>,
+    /// Version 3: the record digest for this tier.
+    digest: [u8; format::RECORD_DIGEST_LEN],
 }
 
 impl<'a> RecordSealer<'a> {
@@ -121,14 +127,25 @@ impl<'a> RecordSealer<'a> {
         keyring: &'a Keyring,
         binding: Binding<'_>,
     ) -> RecordSealer<'a> {
-        let (aad, prefix_len) = aad_prefix(version, &binding);
+        let (aad, prefix_len, digest_prefix) = match version {
+            Version::V3 => (
+                Vec::with_capacity(64),
+                0,
+                Some(format::record_digest_prefix(&binding)),
+            ),
+            Version::V1 | Version::V2 => {
+                let (aad, prefix_len) = aad_prefix(version, &binding);
+                (aad, prefix_len, None)
+            }
+        };
         RecordSealer {
             keyring,
             version,
-            slots: Vec::new(),
+            slots: Vec::with_capacity(2),
             trail: Trail::start(keyring, Action::Seal, &binding),
             aad,
             prefix_len,
+            digest_prefix,
         }
     }
 
@@ -173,42 +190,75 @@ impl<'a> RecordSealer<'a> {
             .slots
             .get(index)
             .ok_or_else(|| Error::malformed("slot"))?;
-        self.aad.truncate(self.prefix_len);
-        format::field_aad_suffix(&mut self.aad, self.version, tier.as_str(), role, field_id)?;
         let encoded_len = super::encoded_len(value)?;
-        let mut out = Vec::with_capacity(
-            format::header_len(tier.as_str()) + super::FIELD_OVERHEAD + encoded_len,
-        );
-        format::write_header(&mut out, self.version, Kind::RecordField, tier.as_str());
+        let mut out = match self.version {
+            Version::V3 => {
+                format::record_field_aad_v3(&mut self.aad, &slot.digest, role, field_id);
+                let slot_byte = u8::try_from(index).map_err(|_| Error::InvalidParameter {
+                    what: "record",
+                    reason: "a record uses at most 256 tiers",
+                })?;
+                let mut out = Vec::with_capacity(
+                    format::FIELD_HEADER_V3_LEN + super::FIELD_OVERHEAD + encoded_len,
+                );
+                format::write_field_header_v3(&mut out, slot_byte);
+                out
+            }
+            Version::V1 | Version::V2 => {
+                self.aad.truncate(self.prefix_len);
+                format::field_aad_suffix(
+                    &mut self.aad,
+                    self.version,
+                    tier.as_str(),
+                    role,
+                    field_id,
+                )?;
+                let mut out = Vec::with_capacity(
+                    format::header_len(tier.as_str()) + super::FIELD_OVERHEAD + encoded_len,
+                );
+                format::write_header(&mut out, self.version, Kind::RecordField, tier.as_str());
+                out
+            }
+        };
         super::seal_field_into(&slot.cipher, &self.aad, value, encoded_len, &mut out)?;
         if let Some(trail) = self
             .trail
             .as_mut()
             .filter(|_| tier.level() == crate::Level::Restricted)
         {
-            trail.sealed(
-                field_id,
-                tier,
-                slot.key.token().wrapped_key.map(|k| k.key_version),
-            );
+            trail.sealed(field_id, tier, Some(slot.key_version));
         }
         Ok(SealedField::from_valid_bytes(out))
     }
 
     /// The index of `tier`'s slot, creating its data key on first use.
     fn slot(&mut self, tier: &Tier) -> Result<usize, Error> {
-        if let Some(index) = self.slots.iter().position(|slot| slot.tier == *tier) {
+        if let Some(index) = self.slots.iter().position(|slot| slot.tier == tier) {
             return Ok(index);
+        }
+        if self.version == Version::V3 && self.slots.len() >= format::MAX_SLOTS {
+            return Err(Error::InvalidParameter {
+                what: "record",
+                reason: "a record uses at most 256 tiers",
+            });
         }
         let keys = self.keyring.require(tier.as_str())?;
         let mut bytes =
             Vec::with_capacity(format::header_len(tier.as_str()) + format::WRAPPED_PART_LEN);
         format::write_header(&mut bytes, self.version, Kind::RecordKey, tier.as_str());
         let cipher = super::new_data_key(keys, self.version, &mut bytes)?;
+        let key = RecordKey::from_valid_bytes(bytes);
+        let key_version = key.token().wrapped_key.map_or(0, |k| k.key_version);
+        let digest = match &self.digest_prefix {
+            Some(prefix) => format::record_digest(prefix, tier.as_str()),
+            None => [0; format::RECORD_DIGEST_LEN],
+        };
         self.slots.push(SealSlot {
-            tier: tier.clone(),
-            key: RecordKey::from_valid_bytes(bytes),
-            cipher,
+            tier: &keys.tier,
+            key,
+            key_version,
+            cipher: Box::new(cipher),
+            digest,
         });
         Ok(self.slots.len() - 1)
     }
@@ -257,19 +307,27 @@ pub struct RecordOpener<'a> {
     ctx: &'a AccessContext,
     binding: Binding<'a>,
     opened: Vec<OpenSlot<'a>>,
-    /// The record's AAD prefix for `aad_version`, followed by the current
-    /// field's suffix. Each field's own header decides the version.
+    /// Versions 1 and 2: the record's AAD prefix for `aad_version`,
+    /// followed by the current field's suffix. Version 3: the current
+    /// field's whole AAD. Each field's own header decides the version.
     aad: Vec<u8>,
-    aad_version: Version,
+    aad_version: Option<Version>,
     prefix_len: usize,
+    /// Version 3: the record digest's hash state after the record's part.
+    digest_prefix: Option<sha2::Sha256>,
     scratch: Zeroizing<Vec<u8>>,
     trail: Option<Trail>,
 }
 
+/// One record key opened: its index in the record's key list, its tier's
+/// cipher (boxed, so that the slot list moves pointers) and, once a
+/// version-3 field needed it, the record digest for its tier.
 struct OpenSlot<'a> {
+    index: usize,
     tier: &'a Tier,
     version: u32,
-    cipher: Aes256Gcm,
+    cipher: Box<Aes256Gcm>,
+    digest: Option<[u8; format::RECORD_DIGEST_LEN]>,
 }
 
 impl<'a> RecordOpener<'a> {
@@ -280,16 +338,16 @@ impl<'a> RecordOpener<'a> {
         binding: Binding<'a>,
         ctx: &'a AccessContext,
     ) -> RecordOpener<'a> {
-        let (aad, prefix_len) = aad_prefix(format::WRITE_VERSION, &binding);
         RecordOpener {
             keyring,
             keys,
             ctx,
             binding,
-            opened: Vec::new(),
-            aad,
-            aad_version: format::WRITE_VERSION,
-            prefix_len,
+            opened: Vec::with_capacity(2),
+            aad: Vec::with_capacity(64),
+            aad_version: None,
+            prefix_len: 0,
+            digest_prefix: None,
             scratch: Zeroizing::new(Vec::new()),
             trail: Trail::start(keyring, Action::Open, &binding),
         }
@@ -378,30 +436,86 @@ impl<'a> RecordOpener<'a> {
     ) -> Result<T, Error> {
         crate::access::authorize(self.keyring, self.ctx, tier)?;
         let token = field.token();
-        if token.tier != tier.as_str() {
-            return Err(match token.tier.parse::<Tier>() {
-                Ok(found) => Error::TierMismatch {
-                    expected: tier.clone(),
-                    found,
-                },
-                Err(_) => Error::malformed("the tier name in the header is invalid"),
-            });
-        }
         let Some(part) = token.field else {
             return Err(Error::malformed("record field without ciphertext"));
         };
-        let index = self.slot(tier)?;
+        let key_index = match token.slot {
+            // Version 3: the field names its record key, which names the
+            // tier.
+            Some(slot) => {
+                let slot = usize::from(slot);
+                let key = self.keys.keys.get(slot);
+                let found = key.map(RecordKey::tier_name);
+                if found != Some(tier.as_str()) {
+                    // NotGranted before Malformed, as for older versions.
+                    self.keyring.require(tier.as_str())?;
+                    return Err(match found.map(str::parse::<Tier>) {
+                        Some(Ok(found)) => Error::TierMismatch {
+                            expected: tier.clone(),
+                            found,
+                        },
+                        Some(Err(_)) => {
+                            Error::malformed("the tier name in the record key is invalid")
+                        }
+                        None => Error::malformed("the field's key slot is not in the record"),
+                    });
+                }
+                slot
+            }
+            None => {
+                if token.tier != tier.as_str() {
+                    return Err(match token.tier.parse::<Tier>() {
+                        Ok(found) => Error::TierMismatch {
+                            expected: tier.clone(),
+                            found,
+                        },
+                        Err(_) => Error::malformed("the tier name in the header is invalid"),
+                    });
+                }
+                // NotGranted before Malformed: a missing key in the record
+                // is only worth reporting to a keyring that could use it.
+                self.keyring.require(tier.as_str())?;
+                self.keys
+                    .keys
+                    .iter()
+                    .position(|key| key.tier_name() == tier.as_str())
+                    .ok_or_else(|| {
+                        Error::malformed("the record has no data key for the field's tier")
+                    })?
+            }
+        };
+        let index = self.slot(key_index)?;
         let slot = self
             .opened
-            .get(index)
+            .get_mut(index)
             .ok_or_else(|| Error::malformed("slot"))?;
-        if self.aad_version != token.version {
-            format::field_aad_prefix(&mut self.aad, token.version, &self.binding);
-            self.prefix_len = self.aad.len();
-            self.aad_version = token.version;
+        match token.version {
+            Version::V3 => {
+                let prefix = self
+                    .digest_prefix
+                    .get_or_insert_with(|| format::record_digest_prefix(&self.binding));
+                let digest = *slot
+                    .digest
+                    .get_or_insert_with(|| format::record_digest(prefix, tier.as_str()));
+                format::record_field_aad_v3(&mut self.aad, &digest, role, field_id);
+                self.aad_version = None;
+            }
+            Version::V1 | Version::V2 => {
+                if self.aad_version != Some(token.version) {
+                    format::field_aad_prefix(&mut self.aad, token.version, &self.binding);
+                    self.prefix_len = self.aad.len();
+                    self.aad_version = Some(token.version);
+                }
+                self.aad.truncate(self.prefix_len);
+                format::field_aad_suffix(
+                    &mut self.aad,
+                    token.version,
+                    tier.as_str(),
+                    role,
+                    field_id,
+                )?;
+            }
         }
-        self.aad.truncate(self.prefix_len);
-        format::field_aad_suffix(&mut self.aad, token.version, tier.as_str(), role, field_id)?;
         super::open_field(
             &slot.cipher,
             &self.aad,
@@ -416,17 +530,16 @@ impl<'a> RecordOpener<'a> {
         self.keyring.has_tier(tier)
     }
 
-    fn slot(&mut self, tier: &Tier) -> Result<usize, Error> {
-        if let Some(index) = self.opened.iter().position(|slot| slot.tier == tier) {
+    /// The opened slot of the record key at `key_index`, unwrapping it on
+    /// first use.
+    fn slot(&mut self, key_index: usize) -> Result<usize, Error> {
+        if let Some(index) = self.opened.iter().position(|slot| slot.index == key_index) {
             return Ok(index);
         }
-        // NotGranted before Malformed: a missing key in the record is only
-        // worth reporting to a keyring that could use it.
-        self.keyring.require(tier.as_str())?;
-        let key = self
-            .keys
-            .find(tier.as_str())
-            .ok_or_else(|| Error::malformed("the record has no data key for the field's tier"))?;
+        let key =
+            self.keys.keys.get(key_index).ok_or_else(|| {
+                Error::malformed("the record has no data key for the field's tier")
+            })?;
         let token = key.token();
         let wrapped = token
             .wrapped_key
@@ -434,9 +547,11 @@ impl<'a> RecordOpener<'a> {
         let (cipher, tier) =
             super::open_data_key(self.keyring, token.version, token.tier, &wrapped)?;
         self.opened.push(OpenSlot {
+            index: key_index,
             tier,
             version: wrapped.key_version,
-            cipher,
+            cipher: Box::new(cipher),
+            digest: None,
         });
         Ok(self.opened.len() - 1)
     }

@@ -7,7 +7,10 @@
 //! statement without a rule fails the test.
 
 use super::FIELD_OVERHEAD;
-use super::format::{HEADER_FIXED_LEN, MAX_TIER_LEN, WRAPPED_PART_LEN};
+use super::format::{
+    FIELD_HEADER_V3_LEN, HEADER_FIXED_LEN, MAX_TIER_LEN, RECORD_DIGEST_LEN, WRAPPED_PART_LEN,
+    header_len,
+};
 use crate::crypto::{KEY_LEN, NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 
 const DOC: &str = include_str!("../../../../docs/FORMAT.md");
@@ -54,6 +57,26 @@ fn rules() -> Vec<(&'static str, Vec<usize>)> {
         (
             "data key {} bytes, wrap nonce {}, field nonce {}",
             vec![KEY_LEN, NONCE_LEN, NONCE_LEN],
+        ),
+        (
+            "The version-3 field header is {} bytes and a field adds {} bytes",
+            vec![FIELD_HEADER_V3_LEN, FIELD_OVERHEAD],
+        ),
+        (
+            "version-3 record field is `{} + {}` bytes longer",
+            vec![FIELD_HEADER_V3_LEN, FIELD_OVERHEAD],
+        ),
+        (
+            "`{} + {} + {} + {} + field id length` bytes",
+            vec![2, RECORD_DIGEST_LEN, 1, 1],
+        ),
+        (
+            "three GHASH blocks for field\n  ids of up to {} bytes",
+            vec![3 * 16 - (2 + RECORD_DIGEST_LEN + 1 + 1)],
+        ),
+        (
+            "A field at `restricted/cards` is {} bytes shorter",
+            vec![header_len("restricted/cards") - FIELD_HEADER_V3_LEN],
         ),
     ]
 }
@@ -176,6 +199,14 @@ fn the_format_doc_grammar_adds_up_to_the_code() {
         size_of(&wrapped, "wrapped_data_key").map(|n| n + TAG_LEN),
         Some(WRAPPED_KEY_LEN)
     );
+
+    let field_v3 = grammar("field_v3");
+    assert_eq!(
+        fixed_len(&field_v3),
+        FIELD_HEADER_V3_LEN,
+        "version-3 field header"
+    );
+    assert_eq!(size_of(&field_v3, "slot"), Some(1));
 
     let field = grammar("field");
     assert_eq!(fixed_len(&field), FIELD_OVERHEAD, "field overhead");

@@ -108,7 +108,9 @@ macro_rules! token_type {
                 encode_text(&self.bytes)
             }
 
-            /// The tier named in the header.
+            /// The tier named in the header; empty for a record field of
+            /// format version 3, which names its record key's slot instead
+            /// (the record key names the tier).
             pub fn tier_name(&self) -> &str {
                 self.token().tier
             }
@@ -143,7 +145,10 @@ macro_rules! token_type {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let token = self.token();
                 let mut out = f.debug_struct(stringify!($name));
-                out.field("tier", &token.tier);
+                match token.slot {
+                    Some(slot) => out.field("key_slot", &slot),
+                    None => out.field("tier", &token.tier),
+                };
                 if let Some(key) = token.wrapped_key {
                     out.field("key_version", &key.key_version);
                 }
@@ -187,8 +192,9 @@ token_type!(
 
 token_type!(
     /// One field of a record, encrypted under the record's data key for
-    /// its tier. It names its tier, never a key version: rewrapping the
-    /// record's keys leaves it untouched.
+    /// its tier. It names its tier (format version 3: the slot of its
+    /// record key, which names the tier), never a key version: rewrapping
+    /// the record's keys leaves it untouched.
     SealedField,
     Kind::RecordField
 );
