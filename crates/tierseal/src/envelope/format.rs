@@ -33,8 +33,7 @@ pub(crate) enum Version {
     V1 = 1,
     /// Nested records bound by their path in the root record; masks sealed.
     V2 = 2,
-    /// Record fields name their key slot, not their tier, and bind the
-    /// record through a per-record, per-tier digest.
+    /// Record fields name their record key's slot, not their tier.
     V3 = 3,
 }
 
@@ -297,71 +296,6 @@ pub(crate) fn set_version(token: &mut [u8], version: Version) {
 /// AAD can be read as a field AAD or the reverse.
 const DATA_KEY_DOMAIN: u8 = b'K';
 const FIELD_DOMAIN: u8 = b'F';
-/// First byte of the input of a version-3 record digest.
-const RECORD_DIGEST_DOMAIN: u8 = b'R';
-
-/// Length of a version-3 record digest (SHA-256).
-pub(crate) const RECORD_DIGEST_LEN: usize = 32;
-
-/// The hash state of a version-3 record digest after the record's part:
-/// `'R' || 3 || str(type id) || bytes(path) || opt(record id)`. A sealer
-/// or opener feeds it once per record and finishes it once per tier with
-/// [`record_digest`].
-pub(crate) fn record_digest_prefix(binding: &Binding<'_>) -> sha2::Sha256 {
-    use sha2::Digest as _;
-    let mut buf = Vec::with_capacity(
-        8 + binding.type_name().len()
-            + binding.path().len()
-            + binding.record_id().map_or(0, str::len),
-    );
-    buf.push(RECORD_DIGEST_DOMAIN);
-    buf.push(Version::V3 as u8);
-    push_text(&mut buf, binding.type_name());
-    push_bytes(&mut buf, binding.path());
-    match binding.record_id() {
-        None => buf.push(0),
-        Some(id) => {
-            buf.push(1);
-            push_text(&mut buf, id);
-        }
-    }
-    let mut hash = sha2::Sha256::new();
-    hash.update(&buf);
-    hash
-}
-
-/// The version-3 record digest for `tier`: SHA-256 over the record part
-/// ([`record_digest_prefix`]) followed by `str(tier)`. Computed once per
-/// tier of a record; every field of that tier binds it.
-pub(crate) fn record_digest(prefix: &sha2::Sha256, tier: &str) -> [u8; RECORD_DIGEST_LEN] {
-    use sha2::Digest as _;
-    let mut hash = prefix.clone();
-    let mut len = Vec::with_capacity(2);
-    push_bytes(&mut len, tier.as_bytes());
-    hash.update(&len);
-    hash.update(tier.as_bytes());
-    let mut out = [0u8; RECORD_DIGEST_LEN];
-    out.copy_from_slice(&hash.finalize());
-    out
-}
-
-/// The AAD of a version-3 record field or mask:
-/// `'F' || 3 || digest || role || str(field id)`. The digest binds type,
-/// path, record id and tier; the record key's wrap binds tier and key
-/// version.
-pub(crate) fn record_field_aad_v3(
-    buf: &mut Vec<u8>,
-    digest: &[u8; RECORD_DIGEST_LEN],
-    role: Role,
-    field: &str,
-) {
-    buf.clear();
-    buf.extend_from_slice(&[FIELD_DOMAIN, Version::V3 as u8]);
-    buf.extend_from_slice(digest);
-    buf.push(role as u8);
-    push_text(buf, field);
-}
-
 /// Longest data-key AAD: domain, version, tier length, tier, key version.
 const MAX_DATA_KEY_AAD: usize = 1 + 1 + 1 + MAX_TIER_LEN + 4;
 
@@ -438,7 +372,7 @@ pub(crate) fn field_aad_prefix(buf: &mut Vec<u8>, version: Version, binding: &Bi
     }
 }
 
-/// Appends the field part of a field's AAD: tier, role (version 2 only)
+/// Appends the field part of a field's AAD: tier, role (versions 2 and 3)
 /// and stable field id. The key version is left out so that rewrap never
 /// touches field data.
 ///
@@ -555,34 +489,6 @@ mod tests {
         write_wrapped_key(&mut key, 1, &[1; NONCE_LEN], &[2; WRAPPED_KEY_LEN]);
         let token = Token::parse(&key, Kind::RecordKey).unwrap();
         assert_eq!((token.tier, token.slot), ("internal", None));
-    }
-
-    #[test]
-    fn version_3_digests_bind_every_part_of_the_record_and_the_tier() {
-        let digest =
-            |binding: Binding<'_>, tier: &str| record_digest(&record_digest_prefix(&binding), tier);
-        let base = Binding::new("T", "").with_record_id("r");
-        let all = [
-            digest(base, "internal"),
-            digest(base, "confidential"),
-            digest(Binding::new("U", "").with_record_id("r"), "internal"),
-            digest(Binding::new("T", "").with_record_id("s"), "internal"),
-            digest(Binding::new("T", ""), "internal"),
-            digest(Binding::new("T", "").with_record_id(""), "internal"),
-        ];
-        for (i, a) in all.iter().enumerate() {
-            for b in &all[i + 1..] {
-                assert_ne!(a, b);
-            }
-        }
-        let aad = |role, field| {
-            let mut buf = Vec::new();
-            record_field_aad_v3(&mut buf, &all[0], role, field);
-            buf
-        };
-        assert_ne!(aad(Role::Value, "f"), aad(Role::Mask, "f"));
-        assert_ne!(aad(Role::Value, "f"), aad(Role::Value, "g"));
-        assert_eq!(aad(Role::Value, "f").len(), 2 + RECORD_DIGEST_LEN + 1 + 2);
     }
 
     #[test]

@@ -93,13 +93,9 @@ pub struct RecordSealer<'a> {
     slots: Vec<SealSlot<'a>>,
     /// Records restricted fields, when the keyring has an audit sink.
     trail: Option<Trail>,
-    /// Versions 1 and 2: the record's AAD prefix, followed by the current
-    /// field's suffix. Version 3: the current field's whole AAD.
+    /// The record's AAD prefix, followed by the current field's suffix.
     aad: Vec<u8>,
     prefix_len: usize,
-    /// Version 3: the record digest's hash state after the record's part,
-    /// finished once per tier.
-    digest_prefix: Option<sha2::Sha256>,
 }
 
 /// One tier of a record being sealed. The cipher is boxed so that the
@@ -109,8 +105,6 @@ struct SealSlot<'a> {
     key: RecordKey,
     key_version: u32,
     cipher: Box<Aes256Gcm>,
-    /// Version 3: the record digest for this tier.
-    digest: [u8; format::RECORD_DIGEST_LEN],
 }
 
 impl<'a> RecordSealer<'a> {
@@ -127,17 +121,7 @@ impl<'a> RecordSealer<'a> {
         keyring: &'a Keyring,
         binding: Binding<'_>,
     ) -> RecordSealer<'a> {
-        let (aad, prefix_len, digest_prefix) = match version {
-            Version::V3 => (
-                Vec::with_capacity(64),
-                0,
-                Some(format::record_digest_prefix(&binding)),
-            ),
-            Version::V1 | Version::V2 => {
-                let (aad, prefix_len) = aad_prefix(version, &binding);
-                (aad, prefix_len, None)
-            }
-        };
+        let (aad, prefix_len) = aad_prefix(version, &binding);
         RecordSealer {
             keyring,
             version,
@@ -145,7 +129,6 @@ impl<'a> RecordSealer<'a> {
             trail: Trail::start(keyring, Action::Seal, &binding),
             aad,
             prefix_len,
-            digest_prefix,
         }
     }
 
@@ -190,35 +173,25 @@ impl<'a> RecordSealer<'a> {
             .slots
             .get(index)
             .ok_or_else(|| Error::malformed("slot"))?;
+        self.aad.truncate(self.prefix_len);
+        format::field_aad_suffix(&mut self.aad, self.version, tier.as_str(), role, field_id)?;
         let encoded_len = super::encoded_len(value)?;
-        let mut out = match self.version {
-            Version::V3 => {
-                format::record_field_aad_v3(&mut self.aad, &slot.digest, role, field_id);
-                let slot_byte = u8::try_from(index).map_err(|_| Error::InvalidParameter {
-                    what: "record",
-                    reason: "a record uses at most 256 tiers",
-                })?;
-                let mut out = Vec::with_capacity(
-                    format::FIELD_HEADER_V3_LEN + super::FIELD_OVERHEAD + encoded_len,
-                );
-                format::write_field_header_v3(&mut out, slot_byte);
-                out
-            }
-            Version::V1 | Version::V2 => {
-                self.aad.truncate(self.prefix_len);
-                format::field_aad_suffix(
-                    &mut self.aad,
-                    self.version,
-                    tier.as_str(),
-                    role,
-                    field_id,
-                )?;
-                let mut out = Vec::with_capacity(
-                    format::header_len(tier.as_str()) + super::FIELD_OVERHEAD + encoded_len,
-                );
-                format::write_header(&mut out, self.version, Kind::RecordField, tier.as_str());
-                out
-            }
+        let mut out = if self.version == Version::V3 {
+            let slot_byte = u8::try_from(index).map_err(|_| Error::InvalidParameter {
+                what: "record",
+                reason: "a record uses at most 256 tiers",
+            })?;
+            let mut out = Vec::with_capacity(
+                format::FIELD_HEADER_V3_LEN + super::FIELD_OVERHEAD + encoded_len,
+            );
+            format::write_field_header_v3(&mut out, slot_byte);
+            out
+        } else {
+            let mut out = Vec::with_capacity(
+                format::header_len(tier.as_str()) + super::FIELD_OVERHEAD + encoded_len,
+            );
+            format::write_header(&mut out, self.version, Kind::RecordField, tier.as_str());
+            out
         };
         super::seal_field_into(&slot.cipher, &self.aad, value, encoded_len, &mut out)?;
         if let Some(trail) = self
@@ -249,16 +222,11 @@ impl<'a> RecordSealer<'a> {
         let cipher = super::new_data_key(keys, self.version, &mut bytes)?;
         let key = RecordKey::from_valid_bytes(bytes);
         let key_version = key.token().wrapped_key.map_or(0, |k| k.key_version);
-        let digest = match &self.digest_prefix {
-            Some(prefix) => format::record_digest(prefix, tier.as_str()),
-            None => [0; format::RECORD_DIGEST_LEN],
-        };
         self.slots.push(SealSlot {
             tier: &keys.tier,
             key,
             key_version,
             cipher: Box::new(cipher),
-            digest,
         });
         Ok(self.slots.len() - 1)
     }
@@ -307,27 +275,23 @@ pub struct RecordOpener<'a> {
     ctx: &'a AccessContext,
     binding: Binding<'a>,
     opened: Vec<OpenSlot<'a>>,
-    /// Versions 1 and 2: the record's AAD prefix for `aad_version`,
-    /// followed by the current field's suffix. Version 3: the current
-    /// field's whole AAD. Each field's own header decides the version.
+    /// The record's AAD prefix for `aad_version`, followed by the current
+    /// field's suffix. Each field's own header decides the version.
     aad: Vec<u8>,
     aad_version: Option<Version>,
     prefix_len: usize,
-    /// Version 3: the record digest's hash state after the record's part.
-    digest_prefix: Option<sha2::Sha256>,
     scratch: Zeroizing<Vec<u8>>,
     trail: Option<Trail>,
 }
 
-/// One record key opened: its index in the record's key list, its tier's
-/// cipher (boxed, so that the slot list moves pointers) and, once a
-/// version-3 field needed it, the record digest for its tier.
+/// One record key opened: its index in the record's key list, its tier
+/// (the keyring's), its key version and its cipher (boxed, so that the
+/// slot list moves pointers).
 struct OpenSlot<'a> {
     index: usize,
     tier: &'a Tier,
     version: u32,
     cipher: Box<Aes256Gcm>,
-    digest: Option<[u8; format::RECORD_DIGEST_LEN]>,
 }
 
 impl<'a> RecordOpener<'a> {
@@ -347,7 +311,6 @@ impl<'a> RecordOpener<'a> {
             aad: Vec::with_capacity(64),
             aad_version: None,
             prefix_len: 0,
-            digest_prefix: None,
             scratch: Zeroizing::new(Vec::new()),
             trail: Trail::start(keyring, Action::Open, &binding),
         }
@@ -441,24 +404,26 @@ impl<'a> RecordOpener<'a> {
         };
         let key_index = match token.slot {
             // Version 3: the field names its record key, which names the
-            // tier.
+            // tier. A key already opened for this tier needs no parse.
             Some(slot) => {
                 let slot = usize::from(slot);
-                let key = self.keys.keys.get(slot);
-                let found = key.map(RecordKey::tier_name);
-                if found != Some(tier.as_str()) {
-                    // NotGranted before Malformed, as for older versions.
-                    self.keyring.require(tier.as_str())?;
-                    return Err(match found.map(str::parse::<Tier>) {
-                        Some(Ok(found)) => Error::TierMismatch {
-                            expected: tier.clone(),
-                            found,
-                        },
-                        Some(Err(_)) => {
-                            Error::malformed("the tier name in the record key is invalid")
-                        }
-                        None => Error::malformed("the field's key slot is not in the record"),
-                    });
+                let opened = self.opened.iter().find(|s| s.index == slot);
+                if !opened.is_some_and(|s| s.tier == tier) {
+                    let found = self.keys.keys.get(slot).map(RecordKey::tier_name);
+                    if found != Some(tier.as_str()) {
+                        // NotGranted before Malformed, as for older versions.
+                        self.keyring.require(tier.as_str())?;
+                        return Err(match found.map(str::parse::<Tier>) {
+                            Some(Ok(found)) => Error::TierMismatch {
+                                expected: tier.clone(),
+                                found,
+                            },
+                            Some(Err(_)) => {
+                                Error::malformed("the tier name in the record key is invalid")
+                            }
+                            None => Error::malformed("the field's key slot is not in the record"),
+                        });
+                    }
                 }
                 slot
             }
@@ -472,50 +437,36 @@ impl<'a> RecordOpener<'a> {
                         Err(_) => Error::malformed("the tier name in the header is invalid"),
                     });
                 }
-                // NotGranted before Malformed: a missing key in the record
-                // is only worth reporting to a keyring that could use it.
-                self.keyring.require(tier.as_str())?;
-                self.keys
-                    .keys
-                    .iter()
-                    .position(|key| key.tier_name() == tier.as_str())
-                    .ok_or_else(|| {
-                        Error::malformed("the record has no data key for the field's tier")
-                    })?
+                match self.opened.iter().find(|s| s.tier == tier) {
+                    Some(opened) => opened.index,
+                    None => {
+                        // NotGranted before Malformed: a missing key in the
+                        // record is only worth reporting to a keyring that
+                        // could use it.
+                        self.keyring.require(tier.as_str())?;
+                        self.keys
+                            .keys
+                            .iter()
+                            .position(|key| key.tier_name() == tier.as_str())
+                            .ok_or_else(|| {
+                                Error::malformed("the record has no data key for the field's tier")
+                            })?
+                    }
+                }
             }
         };
         let index = self.slot(key_index)?;
         let slot = self
             .opened
-            .get_mut(index)
+            .get(index)
             .ok_or_else(|| Error::malformed("slot"))?;
-        match token.version {
-            Version::V3 => {
-                let prefix = self
-                    .digest_prefix
-                    .get_or_insert_with(|| format::record_digest_prefix(&self.binding));
-                let digest = *slot
-                    .digest
-                    .get_or_insert_with(|| format::record_digest(prefix, tier.as_str()));
-                format::record_field_aad_v3(&mut self.aad, &digest, role, field_id);
-                self.aad_version = None;
-            }
-            Version::V1 | Version::V2 => {
-                if self.aad_version != Some(token.version) {
-                    format::field_aad_prefix(&mut self.aad, token.version, &self.binding);
-                    self.prefix_len = self.aad.len();
-                    self.aad_version = Some(token.version);
-                }
-                self.aad.truncate(self.prefix_len);
-                format::field_aad_suffix(
-                    &mut self.aad,
-                    token.version,
-                    tier.as_str(),
-                    role,
-                    field_id,
-                )?;
-            }
+        if self.aad_version != Some(token.version) {
+            format::field_aad_prefix(&mut self.aad, token.version, &self.binding);
+            self.prefix_len = self.aad.len();
+            self.aad_version = Some(token.version);
         }
+        self.aad.truncate(self.prefix_len);
+        format::field_aad_suffix(&mut self.aad, token.version, tier.as_str(), role, field_id)?;
         super::open_field(
             &slot.cipher,
             &self.aad,
@@ -551,7 +502,6 @@ impl<'a> RecordOpener<'a> {
             tier,
             version: wrapped.key_version,
             cipher: Box::new(cipher),
-            digest: None,
         });
         Ok(self.opened.len() - 1)
     }

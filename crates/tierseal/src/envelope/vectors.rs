@@ -239,14 +239,8 @@ fn record_vector(
             if version != Version::V1 {
                 entry["role"] = json!(role_name(field.role));
                 let mut aad = Vec::new();
-                if version == Version::V3 {
-                    let digest = format::record_digest(&format::record_digest_prefix(&binding), field.tier);
-                    entry["digest"] = json!(hex(&digest));
-                    format::record_field_aad_v3(&mut aad, &digest, field.role, field.id);
-                } else {
-                    format::field_aad_prefix(&mut aad, version, &binding);
-                    format::field_aad_suffix(&mut aad, version, field.tier, field.role, field.id).unwrap();
-                }
+                format::field_aad_prefix(&mut aad, version, &binding);
+                format::field_aad_suffix(&mut aad, version, field.tier, field.role, field.id).unwrap();
                 entry["aad"] = json!(hex(&aad));
             }
             entry
