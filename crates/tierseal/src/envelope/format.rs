@@ -386,6 +386,26 @@ pub(crate) fn field_aad_suffix(
     field: &str,
 ) -> Result<(), Error> {
     push_text(buf, tier);
+    field_aad_tail(buf, version, role, field)
+}
+
+/// Appends the tier part of a field's AAD, which the fields of one tier
+/// share: `str(tier)`.
+pub(crate) fn push_aad_tier(buf: &mut Vec<u8>, tier: &str) {
+    push_text(buf, tier);
+}
+
+/// Appends what follows the tier in a field's AAD: role (versions 2 and
+/// 3) and stable field id.
+///
+/// # Errors
+/// [`Error::Malformed`] for a mask in version 1, which sealed none.
+pub(crate) fn field_aad_tail(
+    buf: &mut Vec<u8>,
+    version: Version,
+    role: Role,
+    field: &str,
+) -> Result<(), Error> {
     match (version, role) {
         (Version::V1, Role::Value) => {}
         (Version::V1, Role::Mask) => {

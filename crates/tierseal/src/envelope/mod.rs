@@ -48,14 +48,19 @@ pub enum Rewrapped {
 }
 
 /// A fresh data key for `keys`' tier, for a token of format `version`: its
-/// wrapped form is appended to `out` and its ready cipher returned.
-fn new_data_key(keys: &TierKeys, version: Version, out: &mut Vec<u8>) -> Result<Aes256Gcm, Error> {
+/// wrapped form is appended to `out`; returns its ready cipher and the tier
+/// key version that wraps it.
+fn new_data_key(
+    keys: &TierKeys,
+    version: Version,
+    out: &mut Vec<u8>,
+) -> Result<(Aes256Gcm, u32), Error> {
     let primary = keys.primary_key()?;
     let (data_key, nonce) = crypto::fresh_data_key_and_wrap_nonce()?;
     let aad = DataKeyAad::new(version, keys.tier.as_str(), primary.version);
     let wrapped = crypto::wrap_key(&primary.cipher, &nonce, aad.as_bytes(), &data_key)?;
     format::write_wrapped_key(out, primary.version, &nonce, &wrapped);
-    Ok(crypto::cipher_for(&data_key))
+    Ok((crypto::cipher_for(&data_key), primary.version))
 }
 
 /// Unwraps a data key read from a token of format `version` and tier
@@ -126,7 +131,54 @@ fn rewrap_token(
 
 /// The postcard length of `value`, to size the output exactly.
 fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, Error> {
-    postcard::experimental::serialized_size(value).map_err(encode_error)
+    postcard::serialize_with_flavor(value, Count(0)).map_err(encode_error)
+}
+
+/// Counts postcard output without writing it: a string or byte slice
+/// counts in one step (postcard's own size pass goes byte by byte).
+struct Count(usize);
+
+impl postcard::ser_flavors::Flavor for Count {
+    type Output = usize;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0 += data.len();
+        Ok(())
+    }
+
+    fn try_push(&mut self, _: u8) -> postcard::Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.0)
+    }
+}
+
+/// Appends postcard output to a vector within its spare capacity, and
+/// refuses to grow it: a reallocation would leave a copy of the plaintext
+/// in the freed buffer.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if self.0.capacity() - self.0.len() < data.len() {
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
 }
 
 /// Bytes a field adds beyond its encoded value: nonce and tag.
@@ -146,7 +198,16 @@ fn seal_field_into<T: Serialize + ?Sized>(
     let nonce = crypto::fresh_field_nonce();
     out.extend_from_slice(&nonce);
     let start = out.len();
-    *out = postcard::to_extend(value, std::mem::take(out)).map_err(encode_error)?;
+    let encoded = postcard::serialize_with_flavor(value, Append(out)).map_err(encode_error);
+    if encoded.is_err() || out.len() - start != encoded_len {
+        // Partial plaintext: wipe it before the buffer is freed.
+        zeroize::Zeroize::zeroize(out);
+        encoded?;
+        return Err(Error::Encoding {
+            action: "encode",
+            reason: "the value encoded to another length than measured".into(),
+        });
+    }
     let plaintext = out.get_mut(start..).unwrap_or_default();
     let tag = crypto::encrypt(cipher, &nonce, aad, plaintext)?;
     out.extend_from_slice(&tag);

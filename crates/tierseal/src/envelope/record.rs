@@ -96,6 +96,9 @@ pub struct RecordSealer<'a> {
     /// The record's AAD prefix, followed by the current field's suffix.
     aad: Vec<u8>,
     prefix_len: usize,
+    /// The slot whose tier follows the prefix in `aad`, and where that
+    /// tier ends: fields of one tier share it.
+    aad_tier: Option<(usize, usize)>,
 }
 
 /// One tier of a record being sealed. The cipher is boxed so that the
@@ -129,6 +132,7 @@ impl<'a> RecordSealer<'a> {
             trail: Trail::start(keyring, Action::Seal, &binding),
             aad,
             prefix_len,
+            aad_tier: None,
         }
     }
 
@@ -173,8 +177,15 @@ impl<'a> RecordSealer<'a> {
             .slots
             .get(index)
             .ok_or_else(|| Error::malformed("slot"))?;
-        self.aad.truncate(self.prefix_len);
-        format::field_aad_suffix(&mut self.aad, self.version, tier.as_str(), role, field_id)?;
+        match self.aad_tier {
+            Some((slot, end)) if slot == index => self.aad.truncate(end),
+            _ => {
+                self.aad.truncate(self.prefix_len);
+                format::push_aad_tier(&mut self.aad, tier.as_str());
+                self.aad_tier = Some((index, self.aad.len()));
+            }
+        }
+        format::field_aad_tail(&mut self.aad, self.version, role, field_id)?;
         let encoded_len = super::encoded_len(value)?;
         let mut out = if self.version == Version::V3 {
             let slot_byte = u8::try_from(index).map_err(|_| Error::InvalidParameter {
@@ -219,9 +230,8 @@ impl<'a> RecordSealer<'a> {
         let mut bytes =
             Vec::with_capacity(format::header_len(tier.as_str()) + format::WRAPPED_PART_LEN);
         format::write_header(&mut bytes, self.version, Kind::RecordKey, tier.as_str());
-        let cipher = super::new_data_key(keys, self.version, &mut bytes)?;
+        let (cipher, key_version) = super::new_data_key(keys, self.version, &mut bytes)?;
         let key = RecordKey::from_valid_bytes(bytes);
-        let key_version = key.token().wrapped_key.map_or(0, |k| k.key_version);
         self.slots.push(SealSlot {
             tier: &keys.tier,
             key,
@@ -280,6 +290,9 @@ pub struct RecordOpener<'a> {
     aad: Vec<u8>,
     aad_version: Option<Version>,
     prefix_len: usize,
+    /// The opened slot whose tier follows the prefix in `aad`, and where
+    /// that tier ends.
+    aad_tier: Option<(usize, usize)>,
     scratch: Zeroizing<Vec<u8>>,
     trail: Option<Trail>,
 }
@@ -311,6 +324,7 @@ impl<'a> RecordOpener<'a> {
             aad: Vec::with_capacity(64),
             aad_version: None,
             prefix_len: 0,
+            aad_tier: None,
             scratch: Zeroizing::new(Vec::new()),
             trail: Trail::start(keyring, Action::Open, &binding),
         }
@@ -464,9 +478,17 @@ impl<'a> RecordOpener<'a> {
             format::field_aad_prefix(&mut self.aad, token.version, &self.binding);
             self.prefix_len = self.aad.len();
             self.aad_version = Some(token.version);
+            self.aad_tier = None;
         }
-        self.aad.truncate(self.prefix_len);
-        format::field_aad_suffix(&mut self.aad, token.version, tier.as_str(), role, field_id)?;
+        match self.aad_tier {
+            Some((opened, end)) if opened == index => self.aad.truncate(end),
+            _ => {
+                self.aad.truncate(self.prefix_len);
+                format::push_aad_tier(&mut self.aad, tier.as_str());
+                self.aad_tier = Some((index, self.aad.len()));
+            }
+        }
+        format::field_aad_tail(&mut self.aad, token.version, role, field_id)?;
         super::open_field(
             &slot.cipher,
             &self.aad,

@@ -67,7 +67,7 @@ impl SealedValue {
                 + encoded_len,
         );
         format::write_header(&mut out, version, Kind::Value, tier.as_str());
-        let cipher = super::new_data_key(keys, version, &mut out)?;
+        let (cipher, _) = super::new_data_key(keys, version, &mut out)?;
         let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
         format::field_aad(&mut aad, version, tier.as_str(), &binding)?;
         super::seal_field_into(&cipher, &aad, value, encoded_len, &mut out)?;
