@@ -8,6 +8,7 @@
 
 mod binding;
 pub(crate) mod format;
+mod owned;
 mod record;
 #[cfg(test)]
 mod spec;
@@ -218,7 +219,8 @@ fn seal_field_into<T: Serialize + ?Sized>(
 /// named in the error). `scratch` holds plaintext: it is reused across the
 /// fields of a record, never reallocated while it holds any (a larger
 /// field replaces it, and the old buffer is wiped as it drops), and wiped
-/// when the caller drops it.
+/// when the caller drops it. A string takes the scratch buffer itself (see
+/// [`owned`]), so that its plaintext is neither copied nor wiped twice.
 fn open_field<T: DeserializeOwned>(
     cipher: &Aes256Gcm,
     aad: &[u8],
@@ -243,22 +245,7 @@ fn open_field<T: DeserializeOwned>(
         field.tag,
     )
     .map_err(|_| integrity(key.0, key.1))
-    .and_then(|()| decode(scratch))
-}
-
-fn decode<T: DeserializeOwned>(plaintext: &[u8]) -> Result<T, Error> {
-    let (value, rest) = postcard::take_from_bytes::<T>(plaintext).map_err(|e| Error::Encoding {
-        action: "decode",
-        reason: e.to_string(),
-    })?;
-    if rest.is_empty() {
-        Ok(value)
-    } else {
-        Err(Error::Encoding {
-            action: "decode",
-            reason: "trailing bytes after the value: was it sealed as another type?".into(),
-        })
-    }
+    .and_then(|()| owned::decode(scratch))
 }
 
 fn encode_error(e: postcard::Error) -> Error {

@@ -1,19 +1,29 @@
-//! Seals or opens N records in one mode, for instruction counts under
-//! `valgrind --tool=callgrind` when the wall clock is too noisy:
+//! Measures tierseal beside its baselines in one process, two ways.
+//!
+//! Wall clock, interleaved: `measure wall ROUNDS` runs every mode in turn,
+//! ROUNDS times, and prints each mode's median ns per operation, the
+//! ratios to the baselines and the load average.
+//!
+//! Instructions, when the wall clock is too noisy: `measure MODE N` runs
+//! one mode N times, for `valgrind --tool=callgrind`:
 //!
 //! ```text
-//! cargo build --release -p tierseal --example instructions
-//! valgrind --tool=callgrind target/release/examples/instructions MODE N
+//! cargo build --release -p tierseal --example measure
+//! valgrind --tool=callgrind target/release/examples/measure MODE N
 //! ```
 //!
-//! Run each mode with N = 0 and N = 2000; the difference over 2000 is the
+//! Run each mode with N = 0 and N = 1000; the difference over 1000 is the
 //! cost of one operation (set-up, key derivation and pool sealing cancel
-//! out). Modes: `seal8`, `open8` (tierseal, 8 string fields, one tier),
+//! out). Callgrind counts no time inside system calls (tierseal draws each
+//! data key from the kernel) and runs without the CPU's SHA extensions.
+//!
+//! Modes: `seal8`, `open8` (tierseal, 8 string fields, one tier),
 //! `env_seal8`, `env_open8` (the minimal AES-KW envelope of the benchmark),
 //! `raw_seal8`, `raw_open8` (raw AES-GCM of the same 8 fields under one
 //! ready key), `seal3t`, `open3t` (10 fields over 3 tiers), `raw_seal3t`,
 //! `raw_open3t`, `derive_seal8`, `derive_open8` (the same 8 fields through
-//! the derive), `value_seal4k`, `value_open4k`, `raw_seal4k`, `raw_open4k`.
+//! the derive), `value_seal4k`, `value_open4k`, `raw_seal4k`, `raw_open4k`,
+//! `os_random44` (the kernel draw tierseal makes per record and tier).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -169,10 +179,97 @@ fn open(
     out
 }
 
+/// Every mode, in the order the wall-clock rounds run them.
+const MODES: [&str; 17] = [
+    "os_random44",
+    "seal8",
+    "env_seal8",
+    "raw_seal8",
+    "open8",
+    "env_open8",
+    "raw_open8",
+    "seal3t",
+    "raw_seal3t",
+    "open3t",
+    "raw_open3t",
+    "derive_seal8",
+    "derive_open8",
+    "value_seal4k",
+    "raw_seal4k",
+    "value_open4k",
+    "raw_open4k",
+];
+
+/// The pairs the wall-clock summary compares: (tierseal, baseline).
+const PAIRS: [(&str, &str); 10] = [
+    ("seal8", "env_seal8"),
+    ("open8", "env_open8"),
+    ("seal8", "raw_seal8"),
+    ("open8", "raw_open8"),
+    ("seal3t", "raw_seal3t"),
+    ("open3t", "raw_open3t"),
+    ("derive_seal8", "env_seal8"),
+    ("derive_open8", "env_open8"),
+    ("value_seal4k", "raw_seal4k"),
+    ("value_open4k", "raw_open4k"),
+];
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().expect("MODE");
     let n: usize = args.next().expect("N").parse().unwrap();
+    if mode == "wall" {
+        let per_round = 400;
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); MODES.len()];
+        let before = load_average();
+        for _ in 0..n {
+            for (i, mode) in MODES.iter().enumerate() {
+                let took = run(mode, per_round);
+                samples[i].push(took.as_nanos() as f64 / per_round as f64);
+            }
+        }
+        let median = |mode: &str| {
+            let i = MODES.iter().position(|m| *m == mode).unwrap();
+            let mut s = samples[i].clone();
+            s.sort_by(f64::total_cmp);
+            s[s.len() / 2]
+        };
+        println!("load average before: {before}, after: {}", load_average());
+        println!("rounds: {n}, {per_round} operations per mode per round (set-up excluded)");
+        println!(
+            "os_random44    {:>9.0} ns  (one kernel draw of a data key and wrap nonce)",
+            median("os_random44")
+        );
+        for (ours, base) in PAIRS {
+            let (a, b) = (median(ours), median(base));
+            println!(
+                "{ours:<14} {a:>9.0} ns  {base:<12} {b:>9.0} ns  {:>5.2}x",
+                a / b
+            );
+        }
+        return;
+    }
+    black_box(run(&mode, n));
+}
+
+/// Runs `f` for `0..n`, adding the time it took to `total`.
+fn timed(n: usize, total: &mut std::time::Duration, f: impl FnMut(usize)) {
+    let start = std::time::Instant::now();
+    (0..n).for_each(f);
+    *total += start.elapsed();
+}
+
+/// Runs `mode` `n` times after its set-up (keystore, pool, sealing the
+/// pool for open modes); returns the time the `n` operations took.
+fn run(mode: &str, n: usize) -> std::time::Duration {
+    let mode = mode.to_owned();
+    let mut took = std::time::Duration::ZERO;
 
     let dir = tempfile::tempdir().unwrap();
     let keystore = Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test).unwrap();
@@ -198,21 +295,21 @@ fn main() {
     let at = |i: usize| i % POOL;
 
     match mode.as_str() {
-        "seal8" => (0..n).for_each(|i| {
+        "seal8" => timed(n, &mut took, |i| {
             black_box(seal(&keyring, &l8, &recs8[at(i)]));
         }),
         "open8" => {
             let sealed: Vec<_> = recs8.iter().map(|r| seal(&keyring, &l8, r)).collect();
-            (0..n).for_each(|i| {
+            timed(n, &mut took, |i| {
                 black_box(open(&keyring, &ctx, &l8, &recs8[at(i)].id, &sealed[at(i)]));
             });
         }
-        "seal3t" => (0..n).for_each(|i| {
+        "seal3t" => timed(n, &mut took, |i| {
             black_box(seal(&keyring, &l3, &recs3[at(i)]));
         }),
         "open3t" => {
             let sealed: Vec<_> = recs3.iter().map(|r| seal(&keyring, &l3, r)).collect();
-            (0..n).for_each(|i| {
+            timed(n, &mut took, |i| {
                 black_box(open(&keyring, &ctx, &l3, &recs3[at(i)].id, &sealed[at(i)]));
             });
         }
@@ -237,12 +334,12 @@ fn main() {
                 (wrapped, fields)
             };
             if mode == "env_seal8" {
-                (0..n).for_each(|i| {
+                timed(n, &mut took, |i| {
                     black_box(env_seal(&recs8[at(i)]));
                 });
             } else {
                 let sealed: Vec<_> = recs8.iter().map(env_seal).collect();
-                (0..n).for_each(|i| {
+                timed(n, &mut took, |i| {
                     let (r, s) = (&recs8[at(i)], &sealed[at(i)]);
                     let mut dek = [0u8; 32];
                     kek.unwrap_key(&s.0, &mut dek).unwrap();
@@ -272,12 +369,12 @@ fn main() {
                     .collect()
             };
             if mode == "raw_seal8" {
-                (0..n).for_each(|i| {
+                timed(n, &mut took, |i| {
                     black_box(raw_seal(&recs8[at(i)]));
                 });
             } else {
                 let sealed: Vec<_> = recs8.iter().map(raw_seal).collect();
-                (0..n).for_each(|i| {
+                timed(n, &mut took, |i| {
                     let out: Vec<Vec<u8>> = NAMES
                         .iter()
                         .zip(&sealed[at(i)])
@@ -310,12 +407,12 @@ fn main() {
                 (wrapped, fields)
             };
             if mode == "raw_seal3t" {
-                (0..n).for_each(|i| {
+                timed(n, &mut took, |i| {
                     black_box(raw_seal(&recs3[at(i)]));
                 });
             } else {
                 let sealed: Vec<_> = recs3.iter().map(raw_seal).collect();
-                (0..n).for_each(|i| {
+                timed(n, &mut took, |i| {
                     let s = &sealed[at(i)];
                     let keys: Vec<Aes256Gcm> =
                         s.0.iter()
@@ -350,12 +447,12 @@ fn main() {
                 })
                 .collect();
             if mode == "derive_seal8" {
-                (0..n).for_each(|i| {
+                timed(n, &mut took, |i| {
                     black_box(people[at(i)].seal(&keyring).unwrap());
                 });
             } else {
                 let sealed: Vec<_> = people.iter().map(|p| p.seal(&keyring).unwrap()).collect();
-                (0..n).for_each(|i| {
+                timed(n, &mut took, |i| {
                     black_box(sealed[at(i)].open_all(&keyring, &ctx).unwrap());
                 });
             }
@@ -365,7 +462,7 @@ fn main() {
             let binding = Binding::new("Bench", "value").with_record_id("rec-1");
             let cipher = &tier_ciphers[0];
             match mode.as_str() {
-                "value_seal4k" => (0..n).for_each(|_| {
+                "value_seal4k" => timed(n, &mut took, |_| {
                     black_box(
                         SealedValue::seal(&keyring, &Tier::CONFIDENTIAL, binding, black_box(&text))
                             .unwrap(),
@@ -374,21 +471,30 @@ fn main() {
                 "value_open4k" => {
                     let sealed =
                         SealedValue::seal(&keyring, &Tier::CONFIDENTIAL, binding, &text).unwrap();
-                    (0..n).for_each(|_| {
+                    timed(n, &mut took, |_| {
                         black_box(sealed.open::<String>(&keyring, binding, &ctx).unwrap());
                     });
                 }
-                "raw_seal4k" => (0..n).for_each(|_| {
+                "raw_seal4k" => timed(n, &mut took, |_| {
                     black_box(raw_encrypt(cipher, b"aad", black_box(text.as_bytes())));
                 }),
                 _ => {
                     let sealed = raw_encrypt(cipher, b"aad", text.as_bytes());
-                    (0..n).for_each(|_| {
+                    timed(n, &mut took, |_| {
                         black_box(raw_decrypt(cipher, b"aad", black_box(&sealed)));
                     });
                 }
             }
         }
+        // The kernel draw of a data key and its wrap nonce that tierseal
+        // makes per record and tier (fork-safe randomness), on its own.
+        "os_random44" => timed(n, &mut took, |_| {
+            use rand::TryRng as _;
+            let mut buf = [0u8; 44];
+            rand::rngs::SysRng.try_fill_bytes(&mut buf).unwrap();
+            black_box(buf);
+        }),
         other => panic!("unknown mode {other}"),
     }
+    took
 }
