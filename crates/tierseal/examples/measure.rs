@@ -29,6 +29,7 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::print_stdout,
+    clippy::panic,
     missing_docs,
     reason = "measurement code"
 )]

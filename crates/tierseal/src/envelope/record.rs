@@ -411,7 +411,11 @@ impl<'a> RecordOpener<'a> {
         field_id: &str,
         field: &SealedField,
     ) -> Result<T, Error> {
-        crate::access::authorize(self.keyring, self.ctx, tier)?;
+        // A tier with an opened key was authorized when it was opened; the
+        // keyring and the access context cannot change since.
+        if !self.opened.iter().any(|slot| slot.tier == tier) {
+            crate::access::authorize(self.keyring, self.ctx, tier)?;
+        }
         let token = field.token();
         let Some(part) = token.field else {
             return Err(Error::malformed("record field without ciphertext"));
@@ -422,7 +426,7 @@ impl<'a> RecordOpener<'a> {
             Some(slot) => {
                 let slot = usize::from(slot);
                 let opened = self.opened.iter().find(|s| s.index == slot);
-                if !opened.is_some_and(|s| s.tier == tier) {
+                if opened.is_none_or(|s| s.tier != tier) {
                     let found = self.keys.keys.get(slot).map(RecordKey::tier_name);
                     if found != Some(tier.as_str()) {
                         // NotGranted before Malformed, as for older versions.
