@@ -600,6 +600,15 @@ fn print_summary(dir: &std::path::Path, since: std::time::SystemTime) {
         ("customer_audit", "open_audited", "open_unaudited"),
         ("randomness_44B", "os", "thread_rng"),
     ];
+    // The figures mean little without the machine's load beside them.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "\nload average (1, 5, 15 min): {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!(
         "\n{:<16} {:<5} {:>14} {:>14} {:>22} {:>7}",
         "group", "op", "tierseal rec/s", "ns/record", "baseline", "ratio"

@@ -370,14 +370,14 @@ impl<'a> RecordOpener<'a> {
     }
 
     /// Opens the mask of field `field_id`, stored beside the sealed
-    /// `field`: a sealed mask (format version 2) is opened at `internal`; a
+    /// `field`: a sealed mask (format version 2 or later) is opened at `internal`; a
     /// version-1 record's clear mask is returned as stored (it was never
     /// authenticated) only by a keyring that
     /// [accepts them](Keyring::with_legacy_clear_masks).
     ///
     /// # Errors
     /// [`Error::NotGranted`] when the keyring lacks `internal`;
-    /// [`Error::MaskDowngrade`] for a clear mask beside a version-2 field;
+    /// [`Error::MaskDowngrade`] for a clear mask beside a field of version 2 or later;
     /// [`Error::UnauthenticatedMask`] for a version-1 clear mask the keyring
     /// does not accept;
     /// [`Error::Integrity`] when the mask was altered or moved from another

@@ -304,7 +304,7 @@ impl FromStr for SealedToken {
 /// The stored mask of a masked field: what a reader who lacks the field's
 /// tier is shown.
 ///
-/// Format version 2 seals every mask as a record field at `internal`
+/// Format versions 2 and later seal every mask as a record field at `internal`
 /// ([`RecordSealer::seal_mask`](crate::RecordSealer::seal_mask)); a
 /// version-1 record stored it in clear, unauthenticated. Both still read:
 /// a clear mask opens only beside a version-1 field
@@ -316,7 +316,7 @@ impl FromStr for SealedToken {
 /// byte, a control character no clear mask starts with).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum SealedMask {
-    /// A sealed mask (format version 2).
+    /// A sealed mask (format version 2 or later).
     Sealed(SealedField),
     /// A clear-text mask, as version 1 stored it.
     Clear(String),

@@ -125,7 +125,7 @@ impl SealedValue {
     /// Re-wraps the data key under the tier's primary version. The field
     /// ciphertext is neither decrypted nor changed, so the value keeps its
     /// format version: a version-1 value's field is bound to version 1, and
-    /// only opening and sealing it again moves it to version 2.
+    /// only opening and sealing it again moves it to the current version.
     ///
     /// # Errors
     /// As [`open`](Self::open), for the version the key is wrapped under.
