@@ -1,4 +1,5 @@
-//! Decoding a decrypted field so that a `String` takes the decryption
+//! Decoding a decrypted field so that a `String` (or a byte buffer that
+//! asks for one, such as `serde_bytes::ByteBuf`) takes the decryption
 //! buffer itself instead of a copy.
 //!
 //! Postcard encodes a string as its length (a varint) and its bytes. When
@@ -126,6 +127,10 @@ impl<'de> de::Deserializer<'de> for Owned<'de, '_> {
         }
     }
 
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> postcard::Result<V::Value> {
+        visitor.visit_byte_buf(self.take_string_bytes()?)
+    }
+
     delegate! {
         deserialize_any();
         deserialize_bool();
@@ -144,7 +149,6 @@ impl<'de> de::Deserializer<'de> for Owned<'de, '_> {
         deserialize_char();
         deserialize_str();
         deserialize_bytes();
-        deserialize_byte_buf();
         deserialize_option();
         deserialize_unit();
         deserialize_unit_struct(name: &'static str);
@@ -187,6 +191,36 @@ mod tests {
             decode::<(String, i32)>(&mut buf).unwrap(),
             ("a".to_owned(), 7)
         );
+    }
+
+    /// An owned byte buffer, as `serde_bytes::ByteBuf` deserializes.
+    #[derive(Debug, PartialEq)]
+    struct ByteBuf(Vec<u8>);
+
+    impl<'de> serde::Deserialize<'de> for ByteBuf {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = ByteBuf;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("bytes")
+                }
+                fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<ByteBuf, E> {
+                    Ok(ByteBuf(v))
+                }
+            }
+            d.deserialize_byte_buf(V)
+        }
+    }
+
+    #[test]
+    fn a_byte_buffer_takes_the_buffer_too() {
+        let bytes = vec![7_u8; 200];
+        let mut buf = Zeroizing::new(postcard::to_stdvec(&bytes).unwrap());
+        let capacity = buf.capacity();
+        let opened: ByteBuf = decode(&mut buf).unwrap();
+        assert_eq!(opened.0, bytes);
+        assert_eq!(opened.0.capacity(), capacity);
     }
 
     #[test]
