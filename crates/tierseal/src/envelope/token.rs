@@ -215,6 +215,18 @@ mod tests {
     }
 
     #[test]
+    fn a_version_3_field_shows_its_slot_and_length_only() {
+        let mut bytes = vec![3, 3, 1];
+        bytes.extend_from_slice(&[0xAB; 12 + 5 + 16]);
+        let field = SealedField::from_bytes(bytes).unwrap();
+        let shown = format!("{field:?}");
+        assert!(shown.contains("key_slot: 1"), "{shown}");
+        assert!(shown.contains("ciphertext_len: 5"), "{shown}");
+        assert!(!shown.to_lowercase().contains("ab"), "{shown}");
+        assert_eq!(field.tier_name(), "");
+    }
+
+    #[test]
     fn garbage_is_not_a_token() {
         assert!(SealedField::from_bytes(vec![]).is_err());
         assert!("tierseal:AQID".parse::<SealedValue>().is_err());

@@ -950,3 +950,36 @@ fn rewrap_moves_version_1_record_keys_to_version_3_and_keeps_values_at_1() {
     let opened: String = sealed.open(&rotated, binding, &ctx()).unwrap();
     assert_eq!(json!(opened), vector["value"]);
 }
+
+#[test]
+fn rewrap_moves_version_2_record_keys_to_version_3_and_version_2_fields_still_open() {
+    for record in vectors_of(V2, "record") {
+        let mut keys = record_keys(&record);
+        let outcomes = keys.rewrap(&keyring()).unwrap();
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| *o == super::Rewrapped::Moved { from: 1, to: 1 }),
+            "{outcomes:?}"
+        );
+        assert!(keys.keys().iter().all(|k| k.token().version == Version::V3));
+        let within = Place::from_json(&record["binding"]);
+        let binding = within.binding(record["binding"]["type_name"].as_str().unwrap());
+        let ctx = ctx();
+        let keyring = keyring();
+        let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
+        for field in record["fields"].as_array().unwrap() {
+            let sealed = SealedField::from_bytes(unhex(field["token"].as_str().unwrap())).unwrap();
+            assert_eq!(sealed.token().version, Version::V2);
+            let tier: Tier = field["tier"].as_str().unwrap().parse().unwrap();
+            let id = field["field"].as_str().unwrap();
+            let value = match field["role"].as_str().unwrap() {
+                "mask" => opener
+                    .open_mask(id, &sealed, &super::SealedMask::Sealed(sealed.clone()))
+                    .unwrap(),
+                _ => opener.open_field::<String>(&tier, id, &sealed).unwrap(),
+            };
+            assert_eq!(json!(value), field["value"], "{}", record["name"]);
+        }
+    }
+}
