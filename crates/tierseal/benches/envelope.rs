@@ -705,6 +705,15 @@ fn print_summary(dir: &std::path::Path, since: std::time::SystemTime) {
         ("record_8f_seal_only", "open_x25519", "full_open"),
         ("record_8f_seal_only", "open_xwing", "full_open"),
     ];
+    // The figures mean little without the machine's load beside them.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "\nload average (1, 5, 15 min): {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!(
         "\n{:<16} {:<5} {:>14} {:>14} {:>22} {:>7}",
         "group", "op", "tierseal rec/s", "ns/record", "baseline", "ratio"

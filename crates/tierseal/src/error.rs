@@ -126,11 +126,11 @@ pub enum Error {
         version: u8,
     },
 
-    /// A clear-text mask beside a version-2 sealed field. Version-2 writers
-    /// seal every mask, so a clear one there was put in its place: it is
-    /// refused rather than shown.
+    /// A clear-text mask beside a sealed field of format version 2 or
+    /// later. Those writers seal every mask, so a clear one there was put
+    /// in its place: it is refused rather than shown.
     #[error(
-        "field {field} has a clear-text mask beside a version-2 sealed field: version-2 masks are sealed, so it was substituted and is not shown"
+        "field {field} has a clear-text mask beside a version-2 or later sealed field: their masks are sealed, so it was substituted and is not shown"
     )]
     MaskDowngrade {
         /// The stable id of the masked field.

@@ -249,7 +249,7 @@ fn seal_only_output_opens_with_a_full_keyring() {
         assert_eq!(any.key_version(), Some((tier.as_str(), 1)));
     }
 
-    // A hand-sealed record: public-key record keys, version-2 fields.
+    // A hand-sealed record: public-key record keys, version-3 slot fields.
     let mut sealer = RecordSealer::new(&seal_only, binding());
     let pan = sealer.seal_field(&cards(), "card_number", PAN).unwrap();
     let pay = sealer.seal_field(&payroll(), "salary", &9_100_u64).unwrap();
@@ -257,7 +257,7 @@ fn seal_only_output_opens_with_a_full_keyring() {
     for key in keys.keys() {
         assert_eq!(kind_of(&key.to_text()), (3, 4), "version 3, kind 4");
     }
-    assert_eq!(kind_of(&pan.to_text()), (2, 3), "fields stay version 2");
+    assert_eq!(kind_of(&pan.to_text()), (3, 3), "version-3 slot fields");
     let mut opener = RecordOpener::new(&full, &keys, binding(), &CTX);
     assert_eq!(
         opener

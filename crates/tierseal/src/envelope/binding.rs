@@ -78,7 +78,7 @@ impl<'a> Binding<'a> {
     /// record id with `/field` appended, when it has none of its own.
     pub(crate) fn v1_record_id(&self) -> Option<&'a str> {
         match self.within {
-            Some(within) => within.v1_record_id.as_deref(),
+            Some(within) => within.v1_record_id(),
             None => self.record_id,
         }
     }
@@ -102,8 +102,12 @@ pub struct Within {
     path: Vec<u8>,
     /// Version 2: the record id inherited from the parent.
     record_id: Option<String>,
-    /// Version 1: the record id of a nested record.
+    /// Version 1: the record id of a nested record, when it is not
+    /// `record_id` (see `v1_same`).
     v1_record_id: Option<String>,
+    /// Version 1's record id is `record_id` (a record with its own id):
+    /// kept as a flag so that entering a record copies its id once.
+    v1_same: bool,
 }
 
 impl Within {
@@ -116,10 +120,28 @@ impl Within {
     /// record id (if its type declares one) is `own_record_id`.
     #[must_use]
     pub fn enter(&self, own_record_id: Option<String>) -> Within {
-        Within {
-            path: self.path.clone(),
-            record_id: own_record_id.clone().or_else(|| self.record_id.clone()),
-            v1_record_id: own_record_id.or_else(|| self.v1_record_id.clone()),
+        match own_record_id {
+            Some(own) => Within {
+                path: self.path.clone(),
+                record_id: Some(own),
+                v1_record_id: None,
+                v1_same: true,
+            },
+            None => Within {
+                path: self.path.clone(),
+                record_id: self.record_id.clone(),
+                v1_record_id: self.v1_record_id().map(str::to_owned),
+                v1_same: false,
+            },
+        }
+    }
+
+    /// The record id version 1 bound for this record.
+    fn v1_record_id(&self) -> Option<&str> {
+        if self.v1_same {
+            self.record_id.as_deref()
+        } else {
+            self.v1_record_id.as_deref()
         }
     }
 
@@ -150,9 +172,9 @@ impl Within {
             path,
             record_id: self.record_id.clone(),
             v1_record_id: self
-                .v1_record_id
-                .as_deref()
+                .v1_record_id()
                 .map(|parent| format!("{parent}/{field_id}")),
+            v1_same: false,
         }
     }
 }
@@ -190,10 +212,10 @@ mod tests {
     fn record_ids_are_own_else_inherited_and_v1_ids_are_kept() {
         let own = nested(Some("42"), &["home"]).enter(Some("addr_7".into()));
         assert_eq!(own.record_id.as_deref(), Some("addr_7"));
-        assert_eq!(own.v1_record_id.as_deref(), Some("addr_7"));
+        assert_eq!(own.v1_record_id(), Some("addr_7"));
         let none = nested(None, &["home"]);
         assert_eq!(none.record_id, None);
-        assert_eq!(none.v1_record_id, None);
+        assert_eq!(none.v1_record_id(), None);
         // A plain binding is its own version-1 binding.
         let plain = Binding::new("T", "f").with_record_id("r");
         assert_eq!(plain.v1_record_id(), Some("r"));

@@ -11,19 +11,27 @@
 //! kind 3 (record field)  body = field
 //! wrapped_key = key_version:u32be wrap_nonce:[u8;12] wrapped_dek:[u8;48]
 //! field       = nonce:[u8;12] ciphertext:[u8; n] tag:[u8;16]
+//!
+//! version 3, kind 3 (record field): no tier name, a key slot instead
+//! token      = version:u8 kind:u8 slot:u8 field
 //! ```
 //!
-//! Versions 1 and 2 share this layout; they differ in their AADs. Each
-//! token's own version byte decides which AAD rules apply to it.
-//!
-//! Version 3 (issue 14) holds only the public-key kinds, whose data key is
-//! sealed with HPKE to the tier's public key (see `public_wrap`):
+//! Versions 1 and 2 share this layout; they differ in their AADs. Version 3
+//! keeps it for sealed values and record keys and shortens the record
+//! field's header: the field names the index of its record key in the
+//! record's key list, which names the tier. Version 3 also adds the
+//! public-key kinds, whose data key is sealed with HPKE to the tier's public
+//! key (see `public_wrap`):
 //!
 //! ```text
 //! kind 4 (record key, public-key wrap)   body = public_wrap
 //! kind 5 (sealed value, public-key wrap) body = public_wrap field
 //! public_wrap = suite:u8 key_version:u32be enc:[u8; Nenc(suite)] wrapped_dek:[u8;48]
 //! ```
+//!
+//! Versions 1 and 2 read kinds 1 to 3 only; version 3 reads kinds 1 to 5.
+//! Each token's own version byte decides which layout and AAD rules apply
+//! to it.
 
 use crate::Error;
 use crate::crypto::{NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
@@ -36,9 +44,8 @@ pub(crate) enum Version {
     V1 = 1,
     /// Nested records bound by their path in the root record; masks sealed.
     V2 = 2,
-    // issue 14: only the public-key kinds (4 and 5) are version 3 here.
-    /// Public-key (HPKE) wrapped data keys; fields bound as in version 2
-    /// with version byte 3.
+    /// Record fields name their record key's slot, not their tier; data
+    /// keys may also be sealed to a tier's public key (kinds 4 and 5).
     V3 = 3,
 }
 
@@ -54,13 +61,19 @@ impl Version {
 }
 
 /// The version this build writes.
-pub(crate) const WRITE_VERSION: Version = Version::V2;
+pub(crate) const WRITE_VERSION: Version = Version::V3;
 
 /// The longest tier name (`confidential/` plus a 32-character compartment).
 pub(crate) const MAX_TIER_LEN: usize = 64;
 
 /// Bytes of a header before the tier name: version, kind, tier length.
 pub(crate) const HEADER_FIXED_LEN: usize = 3;
+
+/// Bytes of a version-3 record field's header: version, kind, key slot.
+pub(crate) const FIELD_HEADER_V3_LEN: usize = 3;
+
+/// The most tiers one record can use in version 3 (the slot is one byte).
+pub(crate) const MAX_SLOTS: usize = 256;
 
 /// What a record field holds (version 2 binds it; version 1 has values
 /// only).
@@ -168,7 +181,11 @@ pub(crate) struct Token<'a> {
     /// The format version, which decides the AAD rules.
     pub(crate) version: Version,
     /// The tier's text form; checked to be ASCII, parsed by the caller.
+    /// Empty for a version-3 record field, which names its `slot` instead.
     pub(crate) tier: &'a str,
+    /// Version-3 record fields: the index of the field's record key in the
+    /// record's key list.
+    pub(crate) slot: Option<u8>,
     pub(crate) wrapped_key: Option<WrappedKey<'a>>,
     /// The public-key wrap of kinds 4 and 5 (`wrapped_key` is `None`).
     pub(crate) public_wrap: Option<PublicWrap<'a>>,
@@ -192,14 +209,10 @@ impl<'a> Token<'a> {
         let mut reader = Reader { bytes, pos: 0 };
         let version = Version::from_byte(reader.u8()?)?;
         let kind = Kind::from_byte(reader.u8()?)?;
-        match (version, kind.has_public_wrap()) {
-            (Version::V3, false) => return Err(Error::UnsupportedFormat { version: 3 }),
-            (Version::V1 | Version::V2, true) => {
-                return Err(Error::malformed(
-                    "a public-key token must be format version 3",
-                ));
-            }
-            _ => {}
+        if kind.has_public_wrap() && version != Version::V3 {
+            return Err(Error::malformed(
+                "a public-key token must be format version 3",
+            ));
         }
         if kind.read_as() != expected {
             return Err(Error::malformed(match expected {
@@ -210,16 +223,21 @@ impl<'a> Token<'a> {
                 }
             }));
         }
-        let tier_len = usize::from(reader.u8()?);
-        if tier_len == 0 || tier_len > MAX_TIER_LEN {
-            return Err(Error::malformed("tier name length out of range"));
-        }
-        let tier = reader.take(tier_len)?;
-        if !tier.is_ascii() {
-            return Err(Error::malformed("tier name is not ASCII"));
-        }
-        let tier =
-            std::str::from_utf8(tier).map_err(|_| Error::malformed("tier name is not ASCII"))?;
+        let (tier, slot) = if version == Version::V3 && kind == Kind::RecordField {
+            ("", Some(reader.u8()?))
+        } else {
+            let tier_len = usize::from(reader.u8()?);
+            if tier_len == 0 || tier_len > MAX_TIER_LEN {
+                return Err(Error::malformed("tier name length out of range"));
+            }
+            let tier = reader.take(tier_len)?;
+            if !tier.is_ascii() {
+                return Err(Error::malformed("tier name is not ASCII"));
+            }
+            let tier = std::str::from_utf8(tier)
+                .map_err(|_| Error::malformed("tier name is not ASCII"))?;
+            (tier, None)
+        };
 
         let wrapped_key = if kind.has_wrapped_key() {
             let offset = reader.pos;
@@ -271,6 +289,7 @@ impl<'a> Token<'a> {
         Ok(Token {
             version,
             tier,
+            slot,
             wrapped_key,
             public_wrap,
             field,
@@ -328,6 +347,11 @@ pub(crate) fn write_header(out: &mut Vec<u8>, version: Version, kind: Kind, tier
     out.extend_from_slice(tier.as_bytes());
 }
 
+/// Writes the header of a version-3 record field: version, kind, slot.
+pub(crate) fn write_field_header_v3(out: &mut Vec<u8>, slot: u8) {
+    out.extend_from_slice(&[Version::V3 as u8, Kind::RecordField as u8, slot]);
+}
+
 /// Writes the wrapped-key part.
 pub(crate) fn write_wrapped_key(
     out: &mut Vec<u8>,
@@ -357,7 +381,6 @@ pub(crate) fn set_version(token: &mut [u8], version: Version) {
 /// AAD can be read as a field AAD or the reverse.
 const DATA_KEY_DOMAIN: u8 = b'K';
 const FIELD_DOMAIN: u8 = b'F';
-
 /// Longest data-key AAD: domain, version, tier length, tier, key version.
 const MAX_DATA_KEY_AAD: usize = 1 + 1 + 1 + MAX_TIER_LEN + 4;
 
@@ -374,7 +397,7 @@ impl DataKeyAad {
     /// knowledge of the record's schema; the field ciphertext binds the
     /// rest.
     ///
-    /// Versions 1 and 2 lay it out alike; only the version byte differs.
+    /// Versions 1, 2 and 3 lay it out alike; only the version byte differs.
     pub(crate) fn new(version: Version, tier: &str, key_version: u32) -> DataKeyAad {
         let mut aad = DataKeyAad {
             buf: [0; MAX_DATA_KEY_AAD],
@@ -434,7 +457,7 @@ pub(crate) fn field_aad_prefix(buf: &mut Vec<u8>, version: Version, binding: &Bi
     }
 }
 
-/// Appends the field part of a field's AAD: tier, role (version 2 only)
+/// Appends the field part of a field's AAD: tier, role (versions 2 and 3)
 /// and stable field id. The key version is left out so that rewrap never
 /// touches field data.
 ///
@@ -448,6 +471,26 @@ pub(crate) fn field_aad_suffix(
     field: &str,
 ) -> Result<(), Error> {
     push_text(buf, tier);
+    field_aad_tail(buf, version, role, field)
+}
+
+/// Appends the tier part of a field's AAD, which the fields of one tier
+/// share: `str(tier)`.
+pub(crate) fn push_aad_tier(buf: &mut Vec<u8>, tier: &str) {
+    push_text(buf, tier);
+}
+
+/// Appends what follows the tier in a field's AAD: role (versions 2 and
+/// 3) and stable field id.
+///
+/// # Errors
+/// [`Error::Malformed`] for a mask in version 1, which sealed none.
+pub(crate) fn field_aad_tail(
+    buf: &mut Vec<u8>,
+    version: Version,
+    role: Role,
+    field: &str,
+) -> Result<(), Error> {
     match (version, role) {
         (Version::V1, Role::Value) => {}
         (Version::V1, Role::Mask) => {
@@ -499,7 +542,7 @@ mod tests {
 
     fn sample(kind: Kind) -> Vec<u8> {
         let mut out = Vec::new();
-        write_header(&mut out, WRITE_VERSION, kind, "restricted/cards");
+        write_header(&mut out, Version::V2, kind, "restricted/cards");
         if kind.has_wrapped_key() {
             write_wrapped_key(&mut out, 7, &[1; NONCE_LEN], &[2; WRAPPED_KEY_LEN]);
         }
@@ -523,6 +566,65 @@ mod tests {
         let field = token.field.unwrap();
         assert_eq!(field.ciphertext, b"ciphertext");
         assert_eq!(field.tag, &[4; TAG_LEN]);
+    }
+
+    #[test]
+    fn a_version_3_field_names_its_slot_not_its_tier() {
+        let mut bytes = Vec::new();
+        write_field_header_v3(&mut bytes, 2);
+        bytes.extend_from_slice(&[3; NONCE_LEN]);
+        bytes.extend_from_slice(b"ciphertext");
+        bytes.extend_from_slice(&[4; TAG_LEN]);
+        assert_eq!(bytes.len(), FIELD_HEADER_V3_LEN + NONCE_LEN + 10 + TAG_LEN);
+        let token = Token::parse(&bytes, Kind::RecordField).unwrap();
+        assert_eq!(
+            (token.version, token.slot, token.tier),
+            (Version::V3, Some(2), "")
+        );
+        assert_eq!(token.field.unwrap().ciphertext, b"ciphertext");
+        for len in 0..FIELD_HEADER_V3_LEN + NONCE_LEN + TAG_LEN {
+            assert!(
+                Token::parse(&bytes[..len], Kind::RecordField).is_err(),
+                "len {len}"
+            );
+        }
+        // Record keys and values keep the tier name in version 3.
+        let mut key = Vec::new();
+        write_header(&mut key, Version::V3, Kind::RecordKey, "internal");
+        write_wrapped_key(&mut key, 1, &[1; NONCE_LEN], &[2; WRAPPED_KEY_LEN]);
+        let token = Token::parse(&key, Kind::RecordKey).unwrap();
+        assert_eq!((token.tier, token.slot), ("internal", None));
+    }
+
+    #[test]
+    fn versions_1_and_2_hold_kinds_1_to_3_and_version_3_all_five() {
+        let mut public = Vec::new();
+        write_header(&mut public, Version::V3, Kind::PublicRecordKey, "internal");
+        public.push(crate::HpkeSuite::X25519.id());
+        public.extend_from_slice(&1u32.to_be_bytes());
+        public.extend_from_slice(&[5; 32]);
+        public.extend_from_slice(&[6; WRAPPED_KEY_LEN]);
+        let token = Token::parse(&public, Kind::RecordKey).unwrap();
+        assert_eq!(token.key_version(), Some(1));
+        assert!(token.wrapped_key.is_none());
+        for version in [Version::V1, Version::V2] {
+            let mut old = public.clone();
+            set_version(&mut old, version);
+            assert!(matches!(
+                Token::parse(&old, Kind::RecordKey),
+                Err(Error::Malformed { .. })
+            ));
+        }
+        for kind in [Kind::Value, Kind::RecordKey, Kind::RecordField] {
+            for version in [Version::V1, Version::V2, Version::V3] {
+                if version == Version::V3 && kind == Kind::RecordField {
+                    continue; // a version-3 field has its own header
+                }
+                let mut bytes = sample(kind);
+                set_version(&mut bytes, version);
+                assert!(Token::parse(&bytes, kind).is_ok(), "{version:?} {kind:?}");
+            }
+        }
     }
 
     #[test]
@@ -556,7 +658,7 @@ mod tests {
             Err(Error::Malformed { .. })
         ));
         bytes.pop();
-        for version in [0, 3, 0xff] {
+        for version in [0, 4, 0xff] {
             bytes[0] = version;
             assert!(matches!(
                 Token::parse(&bytes, Kind::RecordKey),

@@ -10,6 +10,7 @@ mod binding;
 pub(crate) mod format;
 #[cfg(test)]
 mod hpke_vectors;
+mod owned;
 pub(crate) mod public_wrap;
 mod record;
 #[cfg(test)]
@@ -52,14 +53,19 @@ pub enum Rewrapped {
 }
 
 /// A fresh data key for `keys`' tier, for a token of format `version`: its
-/// wrapped form is appended to `out` and its ready cipher returned.
-fn new_data_key(keys: &TierKeys, version: Version, out: &mut Vec<u8>) -> Result<Aes256Gcm, Error> {
+/// wrapped form is appended to `out`; returns its ready cipher and the tier
+/// key version that wraps it.
+fn new_data_key(
+    keys: &TierKeys,
+    version: Version,
+    out: &mut Vec<u8>,
+) -> Result<(Aes256Gcm, u32), Error> {
     let primary = keys.primary_key()?;
     let (data_key, nonce) = crypto::fresh_data_key_and_wrap_nonce()?;
     let aad = DataKeyAad::new(version, keys.tier.as_str(), primary.version);
     let wrapped = crypto::wrap_key(&primary.cipher, &nonce, aad.as_bytes(), &data_key)?;
     format::write_wrapped_key(out, primary.version, &nonce, &wrapped);
-    Ok(crypto::cipher_for(&data_key))
+    Ok((crypto::cipher_for(&data_key), primary.version))
 }
 
 /// Unwraps a data key read from a token of format `version` and tier
@@ -81,9 +87,10 @@ fn open_data_key<'k>(
 /// Rewraps the wrapped-key part of `token` (a sealed value or record key)
 /// under its tier's primary version, in place.
 ///
-/// A record key also moves to the current format version: its only
-/// version-dependent part is the data-key AAD, rewritten here, so a
-/// version-1 record key at the primary version is rewritten too. A sealed
+/// A record key also moves to the current format version (3): its only
+/// version-dependent part is the data-key AAD, rewritten here, so an older
+/// record key at the primary version is rewritten too. Its fields keep
+/// their own version, which the reader takes from each field's header. A sealed
 /// value keeps its version: its field ciphertext is bound to it, and
 /// rewrap never decrypts a field.
 fn rewrap_token(
@@ -132,7 +139,54 @@ fn rewrap_token(
 
 /// The postcard length of `value`, to size the output exactly.
 fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, Error> {
-    postcard::experimental::serialized_size(value).map_err(encode_error)
+    postcard::serialize_with_flavor(value, Count(0)).map_err(encode_error)
+}
+
+/// Counts postcard output without writing it: a string or byte slice
+/// counts in one step (postcard's own size pass goes byte by byte).
+struct Count(usize);
+
+impl postcard::ser_flavors::Flavor for Count {
+    type Output = usize;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0 += data.len();
+        Ok(())
+    }
+
+    fn try_push(&mut self, _: u8) -> postcard::Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.0)
+    }
+}
+
+/// Appends postcard output to a vector within its spare capacity, and
+/// refuses to grow it: a reallocation would leave a copy of the plaintext
+/// in the freed buffer.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if self.0.capacity() - self.0.len() < data.len() {
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
 }
 
 /// Bytes a field adds beyond its encoded value: nonce and tag.
@@ -152,7 +206,16 @@ fn seal_field_into<T: Serialize + ?Sized>(
     let nonce = crypto::fresh_field_nonce();
     out.extend_from_slice(&nonce);
     let start = out.len();
-    *out = postcard::to_extend(value, std::mem::take(out)).map_err(encode_error)?;
+    let encoded = postcard::serialize_with_flavor(value, Append(out)).map_err(encode_error);
+    if encoded.is_err() || out.len() - start != encoded_len {
+        // Partial plaintext: wipe it before the buffer is freed.
+        zeroize::Zeroize::zeroize(out);
+        encoded?;
+        return Err(Error::Encoding {
+            action: "encode",
+            reason: "the value encoded to another length than measured".into(),
+        });
+    }
     let plaintext = out.get_mut(start..).unwrap_or_default();
     let tag = crypto::encrypt(cipher, &nonce, aad, plaintext)?;
     out.extend_from_slice(&tag);
@@ -163,7 +226,8 @@ fn seal_field_into<T: Serialize + ?Sized>(
 /// named in the error). `scratch` holds plaintext: it is reused across the
 /// fields of a record, never reallocated while it holds any (a larger
 /// field replaces it, and the old buffer is wiped as it drops), and wiped
-/// when the caller drops it.
+/// when the caller drops it. A string takes the scratch buffer itself (see
+/// [`owned`]), so that its plaintext is neither copied nor wiped twice.
 fn open_field<T: DeserializeOwned>(
     cipher: &Aes256Gcm,
     aad: &[u8],
@@ -171,29 +235,24 @@ fn open_field<T: DeserializeOwned>(
     scratch: &mut Zeroizing<Vec<u8>>,
     key: (&Tier, u32),
 ) -> Result<T, Error> {
-    if scratch.capacity() < field.ciphertext.len() {
-        *scratch = Zeroizing::new(Vec::with_capacity(field.ciphertext.len()));
+    let len = field.ciphertext.len();
+    if scratch.capacity() < len {
+        *scratch = Zeroizing::new(Vec::with_capacity(len));
     }
     scratch.clear();
-    scratch.extend_from_slice(field.ciphertext);
-    crypto::decrypt(cipher, field.nonce, aad, scratch.as_mut_slice(), field.tag)
-        .map_err(|_| integrity(key.0, key.1))
-        .and_then(|()| decode(scratch))
-}
-
-fn decode<T: DeserializeOwned>(plaintext: &[u8]) -> Result<T, Error> {
-    let (value, rest) = postcard::take_from_bytes::<T>(plaintext).map_err(|e| Error::Encoding {
-        action: "decode",
-        reason: e.to_string(),
-    })?;
-    if rest.is_empty() {
-        Ok(value)
-    } else {
-        Err(Error::Encoding {
-            action: "decode",
-            reason: "trailing bytes after the value: was it sealed as another type?".into(),
-        })
-    }
+    scratch.resize(len, 0);
+    // Decrypted straight from the token into the scratch: no copy of the
+    // ciphertext first.
+    crypto::decrypt_to(
+        cipher,
+        field.nonce,
+        aad,
+        field.ciphertext,
+        scratch.as_mut_slice(),
+        field.tag,
+    )
+    .map_err(|_| integrity(key.0, key.1))
+    .and_then(|()| owned::decode(scratch))
 }
 
 fn encode_error(e: postcard::Error) -> Error {

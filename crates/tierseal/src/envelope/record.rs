@@ -36,8 +36,9 @@ impl RecordKeys {
     }
 
     /// Re-wraps every data key under its tier's primary version; field
-    /// ciphertexts are untouched. A version-1 key moves to format version
-    /// 2 (reported as [`Rewrapped::Moved`], even at the same key version);
+    /// ciphertexts are untouched. A version-1 or 2 key moves to format
+    /// version 3 (reported as [`Rewrapped::Moved`], even at the same key
+    /// version);
     /// the record's fields keep the version they were sealed with, which
     /// the reader takes from each field's own header. Returns what happened
     /// to each key, in order. On error, keys already rewrapped stay rewrapped (each is
@@ -57,10 +58,6 @@ impl RecordKeys {
             .count();
         trail::rewrapped(keyring, moved, outcomes.len() - moved)?;
         Ok(outcomes)
-    }
-
-    fn find(&self, tier: &str) -> Option<&RecordKey> {
-        self.keys.iter().find(|key| key.tier_name() == tier)
     }
 }
 
@@ -93,18 +90,24 @@ pub struct RecordSealer<'a> {
     keyring: &'a Keyring,
     /// The format version written.
     version: Version,
-    slots: Vec<SealSlot>,
+    slots: Vec<SealSlot<'a>>,
     /// Records restricted fields, when the keyring has an audit sink.
     trail: Option<Trail>,
     /// The record's AAD prefix, followed by the current field's suffix.
     aad: Vec<u8>,
     prefix_len: usize,
+    /// The slot whose tier follows the prefix in `aad`, and where that
+    /// tier ends: fields of one tier share it.
+    aad_tier: Option<(usize, usize)>,
 }
 
-struct SealSlot {
-    tier: Tier,
+/// One tier of a record being sealed. The cipher is boxed so that the
+/// slot list moves pointers, not key schedules.
+struct SealSlot<'a> {
+    tier: &'a Tier,
     key: RecordKey,
-    cipher: Aes256Gcm,
+    key_version: u32,
+    cipher: Box<Aes256Gcm>,
 }
 
 impl<'a> RecordSealer<'a> {
@@ -125,10 +128,11 @@ impl<'a> RecordSealer<'a> {
         RecordSealer {
             keyring,
             version,
-            slots: Vec::new(),
+            slots: Vec::with_capacity(2),
             trail: Trail::start(keyring, Action::Seal, &binding),
             aad,
             prefix_len,
+            aad_tier: None,
         }
     }
 
@@ -173,33 +177,66 @@ impl<'a> RecordSealer<'a> {
             .slots
             .get(index)
             .ok_or_else(|| Error::malformed("slot"))?;
-        self.aad.truncate(self.prefix_len);
-        format::field_aad_suffix(&mut self.aad, self.version, tier.as_str(), role, field_id)?;
+        match self.aad_tier {
+            Some((slot, end)) if slot == index => self.aad.truncate(end),
+            _ => {
+                self.aad.truncate(self.prefix_len);
+                format::push_aad_tier(&mut self.aad, tier.as_str());
+                self.aad_tier = Some((index, self.aad.len()));
+            }
+        }
+        format::field_aad_tail(&mut self.aad, self.version, role, field_id)?;
         let encoded_len = super::encoded_len(value)?;
-        let mut out = Vec::with_capacity(
-            format::header_len(tier.as_str()) + super::FIELD_OVERHEAD + encoded_len,
-        );
-        format::write_header(&mut out, self.version, Kind::RecordField, tier.as_str());
+        let mut out = if self.version == Version::V3 {
+            let slot_byte = u8::try_from(index).map_err(|_| Error::InvalidParameter {
+                what: "record",
+                reason: "a record uses at most 256 tiers",
+            })?;
+            let mut out = Vec::with_capacity(
+                format::FIELD_HEADER_V3_LEN + super::FIELD_OVERHEAD + encoded_len,
+            );
+            format::write_field_header_v3(&mut out, slot_byte);
+            out
+        } else {
+            let mut out = Vec::with_capacity(
+                format::header_len(tier.as_str()) + super::FIELD_OVERHEAD + encoded_len,
+            );
+            format::write_header(&mut out, self.version, Kind::RecordField, tier.as_str());
+            out
+        };
         super::seal_field_into(&slot.cipher, &self.aad, value, encoded_len, &mut out)?;
         if let Some(trail) = self
             .trail
             .as_mut()
             .filter(|_| tier.level() == crate::Level::Restricted)
         {
-            trail.sealed(field_id, tier, slot.key.token().key_version());
+            trail.sealed(field_id, tier, Some(slot.key_version));
         }
         Ok(SealedField::from_valid_bytes(out))
     }
 
     /// The index of `tier`'s slot, creating its data key on first use.
     fn slot(&mut self, tier: &Tier) -> Result<usize, Error> {
-        if let Some(index) = self.slots.iter().position(|slot| slot.tier == *tier) {
+        if let Some(index) = self.slots.iter().position(|slot| slot.tier == tier) {
             return Ok(index);
+        }
+        if self.version == Version::V3 && self.slots.len() >= format::MAX_SLOTS {
+            return Err(Error::InvalidParameter {
+                what: "record",
+                reason: "a record uses at most 256 tiers",
+            });
         }
         if let Some(public) = self.keyring.public_key(tier.as_str()) {
             // A seal-only keyring: the record key is sealed to the tier's
-            // public key (kind 4, format version 3); the fields stay in
-            // the sealer's version.
+            // public key (kind 4). Public-key kinds exist only in format
+            // version 3, and its fields name their key by slot, whatever
+            // the key's kind.
+            if self.version != Version::V3 {
+                return Err(Error::InvalidParameter {
+                    what: "record",
+                    reason: "a seal-only keyring seals records of format version 3 only",
+                });
+            }
             let mut bytes = Vec::with_capacity(
                 format::header_len(tier.as_str()) + format::public_wrap_len(public.key.suite()),
             );
@@ -211,9 +248,10 @@ impl<'a> RecordSealer<'a> {
             );
             let cipher = super::public_wrap::new_data_key(public, Version::V3, &mut bytes)?;
             self.slots.push(SealSlot {
-                tier: tier.clone(),
+                tier: &public.tier,
                 key: RecordKey::from_valid_bytes(bytes),
-                cipher,
+                key_version: public.key_version,
+                cipher: Box::new(cipher),
             });
             return Ok(self.slots.len() - 1);
         }
@@ -221,11 +259,13 @@ impl<'a> RecordSealer<'a> {
         let mut bytes =
             Vec::with_capacity(format::header_len(tier.as_str()) + format::WRAPPED_PART_LEN);
         format::write_header(&mut bytes, self.version, Kind::RecordKey, tier.as_str());
-        let cipher = super::new_data_key(keys, self.version, &mut bytes)?;
+        let (cipher, key_version) = super::new_data_key(keys, self.version, &mut bytes)?;
+        let key = RecordKey::from_valid_bytes(bytes);
         self.slots.push(SealSlot {
-            tier: tier.clone(),
-            key: RecordKey::from_valid_bytes(bytes),
-            cipher,
+            tier: &keys.tier,
+            key,
+            key_version,
+            cipher: Box::new(cipher),
         });
         Ok(self.slots.len() - 1)
     }
@@ -277,16 +317,23 @@ pub struct RecordOpener<'a> {
     /// The record's AAD prefix for `aad_version`, followed by the current
     /// field's suffix. Each field's own header decides the version.
     aad: Vec<u8>,
-    aad_version: Version,
+    aad_version: Option<Version>,
     prefix_len: usize,
+    /// The opened slot whose tier follows the prefix in `aad`, and where
+    /// that tier ends.
+    aad_tier: Option<(usize, usize)>,
     scratch: Zeroizing<Vec<u8>>,
     trail: Option<Trail>,
 }
 
+/// One record key opened: its index in the record's key list, its tier
+/// (the keyring's), its key version and its cipher (boxed, so that the
+/// slot list moves pointers).
 struct OpenSlot<'a> {
+    index: usize,
     tier: &'a Tier,
     version: u32,
-    cipher: Aes256Gcm,
+    cipher: Box<Aes256Gcm>,
 }
 
 impl<'a> RecordOpener<'a> {
@@ -297,16 +344,16 @@ impl<'a> RecordOpener<'a> {
         binding: Binding<'a>,
         ctx: &'a AccessContext,
     ) -> RecordOpener<'a> {
-        let (aad, prefix_len) = aad_prefix(format::WRITE_VERSION, &binding);
         RecordOpener {
             keyring,
             keys,
             ctx,
             binding,
-            opened: Vec::new(),
-            aad,
-            aad_version: format::WRITE_VERSION,
-            prefix_len,
+            opened: Vec::with_capacity(2),
+            aad: Vec::with_capacity(64),
+            aad_version: None,
+            prefix_len: 0,
+            aad_tier: None,
             scratch: Zeroizing::new(Vec::new()),
             trail: Trail::start(keyring, Action::Open, &binding),
         }
@@ -352,14 +399,14 @@ impl<'a> RecordOpener<'a> {
     }
 
     /// Opens the mask of field `field_id`, stored beside the sealed
-    /// `field`: a sealed mask (format version 2) is opened at `internal`; a
+    /// `field`: a sealed mask (format version 2 or later) is opened at `internal`; a
     /// version-1 record's clear mask is returned as stored (it was never
     /// authenticated) only by a keyring that
     /// [accepts them](Keyring::with_legacy_clear_masks).
     ///
     /// # Errors
     /// [`Error::NotGranted`] when the keyring lacks `internal`;
-    /// [`Error::MaskDowngrade`] for a clear mask beside a version-2 field;
+    /// [`Error::MaskDowngrade`] for a clear mask beside a field of version 2 or later;
     /// [`Error::UnauthenticatedMask`] for a version-1 clear mask the keyring
     /// does not accept;
     /// [`Error::Integrity`] when the mask was altered or moved from another
@@ -393,35 +440,92 @@ impl<'a> RecordOpener<'a> {
         field_id: &str,
         field: &SealedField,
     ) -> Result<T, Error> {
-        let approval = crate::access::authorize(self.keyring, self.ctx, tier)?;
-        if let (Some(approval), Some(trail)) = (approval, self.trail.as_mut()) {
-            trail.approved(approval);
+        // A tier with an opened key was authorized when it was opened; the
+        // keyring and the access context cannot change since. The approval
+        // that authorization used is recorded once, with it.
+        if !self.opened.iter().any(|slot| slot.tier == tier) {
+            let approval = crate::access::authorize(self.keyring, self.ctx, tier)?;
+            if let (Some(approval), Some(trail)) = (approval, self.trail.as_mut()) {
+                trail.approved(approval);
+            }
         }
         let token = field.token();
-        if token.tier != tier.as_str() {
-            return Err(match token.tier.parse::<Tier>() {
-                Ok(found) => Error::TierMismatch {
-                    expected: tier.clone(),
-                    found,
-                },
-                Err(_) => Error::malformed("the tier name in the header is invalid"),
-            });
-        }
         let Some(part) = token.field else {
             return Err(Error::malformed("record field without ciphertext"));
         };
-        let index = self.slot(tier)?;
+        let key_index = match token.slot {
+            // Version 3: the field names its record key, which names the
+            // tier. A key already opened for this tier needs no parse.
+            Some(slot) => {
+                let slot = usize::from(slot);
+                let opened = self.opened.iter().find(|s| s.index == slot);
+                if opened.is_none_or(|s| s.tier != tier) {
+                    let found = self.keys.keys.get(slot).map(RecordKey::tier_name);
+                    if found != Some(tier.as_str()) {
+                        // NotGranted before Malformed, as for older versions.
+                        self.keyring.require(tier.as_str())?;
+                        return Err(match found.map(str::parse::<Tier>) {
+                            Some(Ok(found)) => Error::TierMismatch {
+                                expected: tier.clone(),
+                                found,
+                            },
+                            Some(Err(_)) => {
+                                Error::malformed("the tier name in the record key is invalid")
+                            }
+                            None => Error::malformed("the field's key slot is not in the record"),
+                        });
+                    }
+                }
+                slot
+            }
+            None => {
+                if token.tier != tier.as_str() {
+                    return Err(match token.tier.parse::<Tier>() {
+                        Ok(found) => Error::TierMismatch {
+                            expected: tier.clone(),
+                            found,
+                        },
+                        Err(_) => Error::malformed("the tier name in the header is invalid"),
+                    });
+                }
+                match self.opened.iter().find(|s| s.tier == tier) {
+                    Some(opened) => opened.index,
+                    None => {
+                        // NotGranted before Malformed: a missing key in the
+                        // record is only worth reporting to a keyring that
+                        // could use it.
+                        self.keyring.require(tier.as_str())?;
+                        self.keys
+                            .keys
+                            .iter()
+                            .position(|key| key.tier_name() == tier.as_str())
+                            .ok_or_else(|| {
+                                Error::malformed("the record has no data key for the field's tier")
+                            })?
+                    }
+                }
+            }
+        };
+        let index = self.slot(key_index)?;
         let slot = self
             .opened
             .get(index)
             .ok_or_else(|| Error::malformed("slot"))?;
-        if self.aad_version != token.version {
+        if self.aad_version != Some(token.version) {
             format::field_aad_prefix(&mut self.aad, token.version, &self.binding);
             self.prefix_len = self.aad.len();
-            self.aad_version = token.version;
+            self.aad_version = Some(token.version);
+            self.aad_tier = None;
         }
-        self.aad.truncate(self.prefix_len);
-        format::field_aad_suffix(&mut self.aad, token.version, tier.as_str(), role, field_id)?;
+        match self.aad_tier {
+            Some((opened, end)) if opened == index => self.aad.truncate(end),
+            _ => {
+                self.aad.truncate(self.prefix_len);
+                format::push_aad_tier(&mut self.aad, tier.as_str());
+                self.aad_tier = Some((index, self.aad.len()));
+            }
+        }
+        format::field_aad_tail(&mut self.aad, token.version, role, field_id)?;
         super::open_field(
             &slot.cipher,
             &self.aad,
@@ -436,17 +540,16 @@ impl<'a> RecordOpener<'a> {
         self.keyring.has_tier(tier)
     }
 
-    fn slot(&mut self, tier: &Tier) -> Result<usize, Error> {
-        if let Some(index) = self.opened.iter().position(|slot| slot.tier == tier) {
+    /// The opened slot of the record key at `key_index`, unwrapping it on
+    /// first use.
+    fn slot(&mut self, key_index: usize) -> Result<usize, Error> {
+        if let Some(index) = self.opened.iter().position(|slot| slot.index == key_index) {
             return Ok(index);
         }
-        // NotGranted before Malformed: a missing key in the record is only
-        // worth reporting to a keyring that could use it.
-        self.keyring.require(tier.as_str())?;
-        let key = self
-            .keys
-            .find(tier.as_str())
-            .ok_or_else(|| Error::malformed("the record has no data key for the field's tier"))?;
+        let key =
+            self.keys.keys.get(key_index).ok_or_else(|| {
+                Error::malformed("the record has no data key for the field's tier")
+            })?;
         let token = key.token();
         let (cipher, tier, version) = match (token.wrapped_key, token.public_wrap) {
             (Some(wrapped), _) => {
@@ -466,9 +569,10 @@ impl<'a> RecordOpener<'a> {
             (None, None) => return Err(Error::malformed("record key without a wrapped key")),
         };
         self.opened.push(OpenSlot {
+            index: key_index,
             tier,
             version,
-            cipher,
+            cipher: Box::new(cipher),
         });
         Ok(self.opened.len() - 1)
     }

@@ -7,7 +7,10 @@
 //! statement without a rule fails the test.
 
 use super::FIELD_OVERHEAD;
-use super::format::{HEADER_FIXED_LEN, MAX_TIER_LEN, WRAPPED_PART_LEN, public_wrap_len};
+use super::format::{
+    FIELD_HEADER_V3_LEN, HEADER_FIXED_LEN, MAX_TIER_LEN, WRAPPED_PART_LEN, header_len,
+    public_wrap_len,
+};
 use crate::HpkeSuite;
 use crate::crypto::{KEY_LEN, NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
 
@@ -91,6 +94,18 @@ fn rules() -> Vec<(&'static str, Vec<usize>)> {
                 public_wrap_len(HpkeSuite::XWing),
                 FIELD_OVERHEAD,
             ],
+        ),
+        (
+            "The version-3 field header is {} bytes and a field adds {} bytes",
+            vec![FIELD_HEADER_V3_LEN, FIELD_OVERHEAD],
+        ),
+        (
+            "version-3 record field is `{} + {}` bytes longer",
+            vec![FIELD_HEADER_V3_LEN, FIELD_OVERHEAD],
+        ),
+        (
+            "A field at\n`restricted/cards` is {} bytes shorter",
+            vec![header_len("restricted/cards") - FIELD_HEADER_V3_LEN],
         ),
     ]
 }
@@ -213,6 +228,14 @@ fn the_format_doc_grammar_adds_up_to_the_code() {
         size_of(&wrapped, "wrapped_data_key").map(|n| n + TAG_LEN),
         Some(WRAPPED_KEY_LEN)
     );
+
+    let field_v3 = grammar("field_v3");
+    assert_eq!(
+        fixed_len(&field_v3),
+        FIELD_HEADER_V3_LEN,
+        "version-3 field header"
+    );
+    assert_eq!(size_of(&field_v3, "slot"), Some(1));
 
     let field = grammar("field");
     assert_eq!(fixed_len(&field), FIELD_OVERHEAD, "field overhead");

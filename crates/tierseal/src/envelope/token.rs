@@ -108,7 +108,9 @@ macro_rules! token_type {
                 encode_text(&self.bytes)
             }
 
-            /// The tier named in the header.
+            /// The tier named in the header; empty for a record field of
+            /// format version 3, which names its record key's slot instead
+            /// (the record key names the tier).
             pub fn tier_name(&self) -> &str {
                 self.token().tier
             }
@@ -143,7 +145,10 @@ macro_rules! token_type {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let token = self.token();
                 let mut out = f.debug_struct(stringify!($name));
-                out.field("tier", &token.tier);
+                match token.slot {
+                    Some(slot) => out.field("key_slot", &slot),
+                    None => out.field("tier", &token.tier),
+                };
                 if let Some(version) = token.key_version() {
                     out.field("key_version", &version);
                 }
@@ -190,8 +195,9 @@ token_type!(
 
 token_type!(
     /// One field of a record, encrypted under the record's data key for
-    /// its tier. It names its tier, never a key version: rewrapping the
-    /// record's keys leaves it untouched.
+    /// its tier. It names its tier (format version 3: the slot of its
+    /// record key, which names the tier), never a key version: rewrapping
+    /// the record's keys leaves it untouched.
     SealedField,
     Kind::RecordField
 );
@@ -209,6 +215,18 @@ mod tests {
         ));
         assert_eq!(decode_text("tierseal:AQID").unwrap(), [1, 2, 3]);
         assert_eq!(encode_text(&[1, 2, 3]), "tierseal:AQID");
+    }
+
+    #[test]
+    fn a_version_3_field_shows_its_slot_and_length_only() {
+        let mut bytes = vec![3, 3, 1];
+        bytes.extend_from_slice(&[0xAB; 12 + 5 + 16]);
+        let field = SealedField::from_bytes(bytes).unwrap();
+        let shown = format!("{field:?}");
+        assert!(shown.contains("key_slot: 1"), "{shown}");
+        assert!(shown.contains("ciphertext_len: 5"), "{shown}");
+        assert!(!shown.to_lowercase().contains("ab"), "{shown}");
+        assert_eq!(field.tier_name(), "");
     }
 
     #[test]
@@ -301,7 +319,7 @@ impl FromStr for SealedToken {
 /// The stored mask of a masked field: what a reader who lacks the field's
 /// tier is shown.
 ///
-/// Format version 2 seals every mask as a record field at `internal`
+/// Format versions 2 and later seal every mask as a record field at `internal`
 /// ([`RecordSealer::seal_mask`](crate::RecordSealer::seal_mask)); a
 /// version-1 record stored it in clear, unauthenticated. Both still read:
 /// a clear mask opens only beside a version-1 field
@@ -313,7 +331,7 @@ impl FromStr for SealedToken {
 /// byte, a control character no clear mask starts with).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum SealedMask {
-    /// A sealed mask (format version 2).
+    /// A sealed mask (format version 2 or later).
     Sealed(SealedField),
     /// A clear-text mask, as version 1 stored it.
     Clear(String),

@@ -84,7 +84,7 @@ impl SealedValue {
                 + encoded_len,
         );
         format::write_header(&mut out, version, Kind::Value, tier.as_str());
-        let cipher = super::new_data_key(keys, version, &mut out)?;
+        let (cipher, _) = super::new_data_key(keys, version, &mut out)?;
         format::field_aad(&mut aad, version, tier.as_str(), &binding)?;
         super::seal_field_into(&cipher, &aad, value, encoded_len, &mut out)?;
         Ok(SealedValue::from_valid_bytes(out))
@@ -147,7 +147,7 @@ impl SealedValue {
     /// Re-wraps the data key under the tier's primary version. The field
     /// ciphertext is neither decrypted nor changed, so the value keeps its
     /// format version: a version-1 value's field is bound to version 1, and
-    /// only opening and sealing it again moves it to version 2.
+    /// only opening and sealing it again moves it to the current version.
     ///
     /// # Errors
     /// As [`open`](Self::open), for the version the key is wrapped under.

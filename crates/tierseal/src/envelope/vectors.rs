@@ -1,13 +1,13 @@
-//! The frozen test vectors of format versions 1 and 2
-//! (`testdata/format-v1.json`, `testdata/format-v2.json`, shown in
-//! `docs/FORMAT.md`).
+//! The frozen test vectors of format versions 1, 2 and 3
+//! (`testdata/format-v1.json`, `testdata/format-v2.json`,
+//! `testdata/format-v3.json`, shown in `docs/FORMAT.md`).
 //!
 //! Sealing the fixed inputs below with fixed randomness must reproduce each
 //! file byte for byte, and every token in it must open (or, for the `fail_`
 //! vectors, fail as recorded). Changing a vector means a format version
-//! bump. To write the version-2 file after a deliberate change:
+//! bump. To write the version-3 file after a deliberate change:
 //! `TIERSEAL_WRITE_VECTORS=1 cargo test -p tierseal vectors` (the
-//! version-1 file is never rewritten).
+//! version-1 and 2 files are never rewritten).
 
 use serde_json::{Value, json};
 
@@ -36,6 +36,15 @@ const V2: Frozen = Frozen {
     text: include_str!("../../testdata/format-v2.json"),
     path: concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/format-v2.json"),
 };
+
+const V3: Frozen = Frozen {
+    version: Version::V3,
+    text: include_str!("../../testdata/format-v3.json"),
+    path: concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/format-v3.json"),
+};
+
+/// Every frozen file.
+const ALL: [Frozen; 3] = [V1, V2, V3];
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -227,7 +236,7 @@ fn record_vector(
                 "value": field.value,
                 "token": hex(token.as_bytes()),
             });
-            if version == Version::V2 {
+            if version != Version::V1 {
                 entry["role"] = json!(role_name(field.role));
                 let mut aad = Vec::new();
                 format::field_aad_prefix(&mut aad, version, &binding);
@@ -282,9 +291,9 @@ fn record_two_tiers(version: Version) -> Value {
     )
 }
 
-/// The version-2 record vectors: nested at depth 1 and 2, with and without
-/// a record id, and a sealed mask.
-fn v2_records() -> Vec<Value> {
+/// The version-2 and 3 record vectors: nested at depth 1 and 2, with and
+/// without a record id, and a sealed mask.
+fn nested_records(version: Version) -> Vec<Value> {
     let street = |value| FieldSpec {
         id: "street",
         tier: "internal",
@@ -293,7 +302,7 @@ fn v2_records() -> Vec<Value> {
     };
     vec![
         record_vector(
-            Version::V2,
+            version,
             "record_nested_home",
             "Address",
             &Place {
@@ -305,7 +314,7 @@ fn v2_records() -> Vec<Value> {
             &record_randomness(&[(0xC0, 1)]),
         ),
         record_vector(
-            Version::V2,
+            version,
             "record_nested_deep_no_record_id",
             "Geo",
             &Place {
@@ -322,7 +331,7 @@ fn v2_records() -> Vec<Value> {
             &record_randomness(&[(0xD0, 1)]),
         ),
         record_vector(
-            Version::V2,
+            version,
             "record_masked",
             "Customer",
             &CUSTOMER,
@@ -375,9 +384,14 @@ fn fail_vectors(version: Version, first: &[u8]) -> Value {
         Version::V1 => fails.push(
             json!({"name": "fail_format_version_2", "token": hex(&relabel(2)), "binding": card_binding, "error": "UnsupportedFormat"}),
         ),
-        Version::V2 | Version::V3 => fails.extend([
+        Version::V2 => fails.extend([
             json!({"name": "fail_relabelled_version_1", "token": hex(&relabel(1)), "binding": card_binding, "error": "Integrity"}),
             json!({"name": "fail_format_version_3", "token": hex(&relabel(3)), "binding": card_binding, "error": "UnsupportedFormat"}),
+        ]),
+        Version::V3 => fails.extend([
+            json!({"name": "fail_relabelled_version_1", "token": hex(&relabel(1)), "binding": card_binding, "error": "Integrity"}),
+            json!({"name": "fail_relabelled_version_2", "token": hex(&relabel(2)), "binding": card_binding, "error": "Integrity"}),
+            json!({"name": "fail_format_version_4", "token": hex(&relabel(4)), "binding": card_binding, "error": "UnsupportedFormat"}),
         ]),
     }
     fails.push(
@@ -413,6 +427,121 @@ fn record_fail_vectors() -> Value {
     ])
 }
 
+/// Negative version-3 record vectors: a field token (or the record's keys)
+/// altered, opened in the record's own place. `keys_from` names the record
+/// whose keys are used (a field moved to another record).
+fn record_token_fail_vectors(records: &[Value]) -> Value {
+    let find = |name: &str| records.iter().find(|r| r["name"] == name).unwrap();
+    let two = find("record_two_tiers");
+    let token = |index: usize| unhex(two["fields"][index]["token"].as_str().unwrap());
+    let altered = |index: usize, at: usize, byte: u8| {
+        let mut t = token(index);
+        t[at] = byte;
+        hex(&t)
+    };
+    let place =
+        json!({"type_name": "Customer", "root": "Customer", "path": [], "record_id": "cus_042"});
+    let key0 = unhex(two["keys"][0].as_str().unwrap());
+    // The record key of `internal` relabelled `confidential` (same length
+    // prefix position, longer name).
+    let mut relabelled_key = key0[..2].to_vec();
+    relabelled_key.push(12);
+    relabelled_key.extend_from_slice(b"confidential");
+    relabelled_key.extend_from_slice(&key0[3 + 8..]);
+    let relabelled_keys = json!([hex(&relabelled_key), two["keys"][1].clone()]);
+    let card = token(1);
+    let entry = |name: &str, token: String, tier: &str, field: &str, error: &str| {
+        json!({"name": name, "record": "record_two_tiers", "token": token, "tier": tier,
+               "field": field, "role": "value", "binding": place, "error": error})
+    };
+    let mut fails = vec![
+        entry(
+            "fail_slot_pointed_at_other_tier",
+            altered(1, 2, 0),
+            "internal",
+            "card_number",
+            "Integrity",
+        ),
+        entry(
+            "fail_slot_names_other_tier",
+            hex(&card),
+            "internal",
+            "card_number",
+            "TierMismatch",
+        ),
+        entry(
+            "fail_slot_out_of_range",
+            altered(1, 2, 7),
+            "restricted/cards",
+            "card_number",
+            "Malformed",
+        ),
+        entry(
+            "fail_altered_nonce",
+            altered(1, 3, card[3] ^ 1),
+            "restricted/cards",
+            "card_number",
+            "Integrity",
+        ),
+        entry(
+            "fail_altered_kind",
+            altered(1, 1, 1),
+            "restricted/cards",
+            "card_number",
+            "Malformed",
+        ),
+        entry(
+            "fail_relabelled_version_2",
+            altered(0, 0, 2),
+            "internal",
+            "name",
+            "Malformed",
+        ),
+        entry(
+            "fail_format_version_4",
+            altered(1, 0, 4),
+            "restricted/cards",
+            "card_number",
+            "UnsupportedFormat",
+        ),
+        entry(
+            "fail_truncated",
+            hex(&card[..30]),
+            "restricted/cards",
+            "card_number",
+            "Malformed",
+        ),
+        entry(
+            "fail_moved_to_other_field",
+            hex(&card),
+            "restricted/cards",
+            "pan",
+            "Integrity",
+        ),
+    ];
+    let mut moved = entry(
+        "fail_moved_to_other_record",
+        hex(&token(0)),
+        "internal",
+        "name",
+        "Integrity",
+    );
+    moved["keys_from"] = json!("record_nested_home");
+    moved["binding"] =
+        json!({"type_name": "Customer", "root": "Customer", "path": [], "record_id": "cus_042"});
+    fails.push(moved);
+    let mut relabel_key = entry(
+        "fail_record_key_relabelled",
+        hex(&token(0)),
+        "confidential",
+        "name",
+        "Integrity",
+    );
+    relabel_key["keys"] = relabelled_keys;
+    fails.push(relabel_key);
+    Value::Array(fails)
+}
+
 fn generate(frozen: Frozen, first_token: Option<&[u8]>) -> Value {
     let version = frozen.version;
     let cards: Tier = "restricted/cards".parse().unwrap();
@@ -437,8 +566,8 @@ fn generate(frozen: Frozen, first_token: Option<&[u8]>) -> Value {
         ),
         record_two_tiers(version),
     ];
-    if version == Version::V2 {
-        vectors.extend(v2_records());
+    if version != Version::V1 {
+        vectors.extend(nested_records(version));
     }
     let first = match first_token {
         Some(token) => token.to_vec(),
@@ -451,8 +580,12 @@ fn generate(frozen: Frozen, first_token: Option<&[u8]>) -> Value {
         "vectors": vectors,
         "fail": fail_vectors(version, &first),
     });
-    if version == Version::V2 {
+    if version != Version::V1 {
         file["fail_records"] = record_fail_vectors();
+    }
+    if version == Version::V3 {
+        let records = file["vectors"].as_array().unwrap().clone();
+        file["fail_record_tokens"] = record_token_fail_vectors(&records);
     }
     file
 }
@@ -473,6 +606,7 @@ fn error_name(error: &Error) -> &'static str {
         Error::Integrity { .. } => "Integrity",
         Error::UnsupportedFormat { .. } => "UnsupportedFormat",
         Error::Malformed { .. } => "Malformed",
+        Error::TierMismatch { .. } => "TierMismatch",
         _ => "other",
     }
 }
@@ -498,9 +632,9 @@ fn reproduces(frozen: Frozen) {
 #[test]
 fn sealing_reproduces_the_frozen_vectors() {
     if std::env::var_os("TIERSEAL_WRITE_VECTORS").is_some() {
-        let generated = generate(V2, None);
+        let generated = generate(V3, None);
         std::fs::write(
-            V2.path,
+            V3.path,
             serde_json::to_string_pretty(&generated).unwrap() + "\n",
         )
         .unwrap();
@@ -508,6 +642,7 @@ fn sealing_reproduces_the_frozen_vectors() {
     }
     reproduces(V1);
     reproduces(V2);
+    reproduces(V3);
 }
 
 fn vectors_of(frozen: Frozen, kind: &str) -> Vec<Value> {
@@ -523,7 +658,7 @@ fn vectors_of(frozen: Frozen, kind: &str) -> Vec<Value> {
 #[test]
 fn frozen_value_vectors_open() {
     let keyring = keyring();
-    for frozen in [V1, V2] {
+    for frozen in ALL {
         for vector in vectors_of(frozen, "sealed value") {
             let sealed = SealedValue::from_bytes(unhex(vector["token"].as_str().unwrap())).unwrap();
             assert_eq!(sealed.token().version, frozen.version);
@@ -592,10 +727,10 @@ fn open_record_field(
 
 #[test]
 fn frozen_record_vectors_open() {
-    for frozen in [V1, V2] {
+    for frozen in ALL {
         for record in vectors_of(frozen, "record") {
             let within =
-                (frozen.version == Version::V2).then(|| Place::from_json(&record["binding"]));
+                (frozen.version != Version::V1).then(|| Place::from_json(&record["binding"]));
             let type_name = record["binding"]["type_name"].as_str().unwrap();
             for field in record["fields"].as_array().unwrap() {
                 let role = field["role"].as_str().unwrap_or("value");
@@ -618,9 +753,11 @@ fn frozen_record_vectors_open() {
 /// that a version-1 token relabelled as version 2 is refused as an unknown
 /// version; now that version 2 exists it is read, and fails to
 /// authenticate instead (both AADs bind the version byte): it still never
-/// opens.
+/// opens. The same holds for version 2's file and version 3.
 fn expected_error(frozen: Frozen, vector: &Value) -> Value {
-    if frozen.version == Version::V1 && vector["name"] == "fail_format_version_2" {
+    if (frozen.version == Version::V1 && vector["name"] == "fail_format_version_2")
+        || (frozen.version == Version::V2 && vector["name"] == "fail_format_version_3")
+    {
         return json!("Integrity");
     }
     vector["error"].clone()
@@ -629,7 +766,7 @@ fn expected_error(frozen: Frozen, vector: &Value) -> Value {
 #[test]
 fn frozen_fail_vectors_fail_as_recorded() {
     let keyring = keyring();
-    for frozen in [V1, V2] {
+    for frozen in ALL {
         for vector in frozen_json(frozen)["fail"].as_array().unwrap() {
             let outcome = SealedValue::from_bytes(unhex(vector["token"].as_str().unwrap()))
                 .and_then(|sealed| {
@@ -648,8 +785,14 @@ fn frozen_fail_vectors_fail_as_recorded() {
 
 #[test]
 fn frozen_record_fail_vectors_fail_as_recorded() {
-    let frozen = frozen_json(V2);
-    let records = vectors_of(V2, "record");
+    for version in [V2, V3] {
+        record_fails_as_recorded(version);
+    }
+}
+
+fn record_fails_as_recorded(version: Frozen) {
+    let frozen = frozen_json(version);
+    let records = vectors_of(version, "record");
     let fails = frozen["fail_records"].as_array().unwrap();
     assert!(fails.len() >= 8);
     for vector in fails {
@@ -674,6 +817,42 @@ fn frozen_record_fail_vectors_fail_as_recorded() {
             vector["error"],
             "{}: {error:?}",
             vector["name"]
+        );
+    }
+}
+
+#[test]
+fn frozen_v3_record_token_fail_vectors_fail_as_recorded() {
+    let frozen = frozen_json(V3);
+    let records = vectors_of(V3, "record");
+    let fails = frozen["fail_record_tokens"].as_array().unwrap();
+    assert!(fails.len() >= 10);
+    for vector in fails {
+        let name = vector["name"].as_str().unwrap();
+        let find = |key: &str| records.iter().find(|r| r["name"] == vector[key]).unwrap();
+        let mut record = find("record").clone();
+        if vector["keys_from"].is_string() {
+            record["keys"] = find("keys_from")["keys"].clone();
+        }
+        if vector["keys"].is_array() {
+            record["keys"] = vector["keys"].clone();
+        }
+        let field = json!({"token": vector["token"], "tier": vector["tier"]});
+        let binding = &vector["binding"];
+        let within = Place::from_json(binding);
+        let error = open_record_field(
+            &record,
+            &field,
+            Some(&within),
+            binding["type_name"].as_str().unwrap(),
+            vector["field"].as_str().unwrap(),
+            vector["role"].as_str().unwrap(),
+        )
+        .expect_err(name);
+        assert_eq!(
+            json!(error_name(&error)),
+            vector["error"],
+            "{name}: {error:?}"
         );
     }
 }
@@ -705,14 +884,14 @@ fn rotated_keyring() -> Keyring {
 }
 
 #[test]
-fn rewrap_moves_version_1_record_keys_to_version_2_and_keeps_values_at_1() {
+fn rewrap_moves_version_1_record_keys_to_version_3_and_keeps_values_at_1() {
     use super::{Rewrapped, SealedToken};
 
     let record = &vectors_of(V1, "record")[0];
     let fields = record["fields"].as_array().unwrap();
     for keyring in [keyring(), rotated_keyring()] {
         // Through the record and through the schema-blind token path the
-        // CLI uses: both move every record key to version 2.
+        // CLI uses: both move every record key to version 3.
         let mut keys = record_keys(record);
         let outcomes = keys.rewrap(&keyring).unwrap();
         assert!(
@@ -720,7 +899,7 @@ fn rewrap_moves_version_1_record_keys_to_version_2_and_keeps_values_at_1() {
                 .iter()
                 .all(|o| matches!(o, Rewrapped::Moved { .. }))
         );
-        assert!(keys.keys().iter().all(|k| k.token().version == Version::V2));
+        assert!(keys.keys().iter().all(|k| k.token().version == Version::V3));
         assert!(
             keys.rewrap(&keyring)
                 .unwrap()
@@ -736,9 +915,9 @@ fn rewrap_moves_version_1_record_keys_to_version_2_and_keeps_values_at_1() {
                 token.rewrap(&keyring).unwrap(),
                 Some(Rewrapped::Moved { .. })
             ));
-            assert!(token.to_text().starts_with("tierseal:Ag"), "version byte 2");
+            assert!(token.to_text().starts_with("tierseal:Aw"), "version byte 3");
         }
-        // The version-1 fields open under the version-2 keys.
+        // The version-1 fields open under the version-3 keys.
         let ctx = ctx();
         let binding = binding_from(&record["binding"]);
         let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
@@ -770,4 +949,37 @@ fn rewrap_moves_version_1_record_keys_to_version_2_and_keeps_values_at_1() {
     assert_eq!(sealed.key_version(), 2);
     let opened: String = sealed.open(&rotated, binding, &ctx()).unwrap();
     assert_eq!(json!(opened), vector["value"]);
+}
+
+#[test]
+fn rewrap_moves_version_2_record_keys_to_version_3_and_version_2_fields_still_open() {
+    for record in vectors_of(V2, "record") {
+        let mut keys = record_keys(&record);
+        let outcomes = keys.rewrap(&keyring()).unwrap();
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| *o == super::Rewrapped::Moved { from: 1, to: 1 }),
+            "{outcomes:?}"
+        );
+        assert!(keys.keys().iter().all(|k| k.token().version == Version::V3));
+        let within = Place::from_json(&record["binding"]);
+        let binding = within.binding(record["binding"]["type_name"].as_str().unwrap());
+        let ctx = ctx();
+        let keyring = keyring();
+        let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
+        for field in record["fields"].as_array().unwrap() {
+            let sealed = SealedField::from_bytes(unhex(field["token"].as_str().unwrap())).unwrap();
+            assert_eq!(sealed.token().version, Version::V2);
+            let tier: Tier = field["tier"].as_str().unwrap().parse().unwrap();
+            let id = field["field"].as_str().unwrap();
+            let value = match field["role"].as_str().unwrap() {
+                "mask" => opener
+                    .open_mask(id, &sealed, &super::SealedMask::Sealed(sealed.clone()))
+                    .unwrap(),
+                _ => opener.open_field::<String>(&tier, id, &sealed).unwrap(),
+            };
+            assert_eq!(json!(value), field["value"], "{}", record["name"]);
+        }
+    }
 }

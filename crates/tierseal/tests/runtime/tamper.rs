@@ -200,20 +200,29 @@ fn values_swapped_between_tiers_fail() {
         "{err:?}"
     );
 
-    // Relabelling a record field to a tier whose data key the record has.
-    let confidential_field = relabel(field.as_bytes(), "confidential/payroll", "confidential");
+    // Pointing a record field at the key slot of another tier whose data
+    // key the record has (a version-3 field names its slot, byte 2).
     let mut sealer = RecordSealer::new(&keyring, binding);
-    let _ = sealer.seal_field(&payroll(), "salary", &1_u64).unwrap();
+    let salary = sealer.seal_field(&payroll(), "salary", &1_u64).unwrap();
     let _ = sealer
         .seal_field(&Tier::CONFIDENTIAL, "other", &1_u64)
         .unwrap();
     let both_keys = sealer.finish();
+    assert_eq!(both_keys.keys()[1].tier_name(), "confidential");
+    let mut moved = salary.as_bytes().to_vec();
+    assert_eq!(moved[2], 0, "the payroll key is the record's first");
+    moved[2] = 1;
     let mut opener = RecordOpener::new(&keyring, &both_keys, binding, &crate::common::CTX);
-    let moved = SealedField::from_bytes(confidential_field).unwrap();
+    let moved = SealedField::from_bytes(moved).unwrap();
     let err = opener
         .open_field::<u64>(&Tier::CONFIDENTIAL, "salary", &moved)
         .unwrap_err();
     assert!(matches!(err, Error::Integrity { .. }), "{err:?}");
+    // Its own slot, opened as the other tier, is a tier mismatch.
+    let err = opener
+        .open_field::<u64>(&Tier::CONFIDENTIAL, "salary", &salary)
+        .unwrap_err();
+    assert!(matches!(err, Error::TierMismatch { .. }), "{err:?}");
 }
 
 #[test]
