@@ -969,6 +969,14 @@ impl Keystore {
                     versions: granted.versions,
                 })
                 .collect(),
+            index: info
+                .index
+                .into_iter()
+                .map(|granted| IssuedTier {
+                    tier: granted.tier,
+                    versions: granted.versions,
+                })
+                .collect(),
         };
         self.update(|store, body| {
             // Re-applied on another writer's change: a version it retired
@@ -983,6 +991,7 @@ impl Keystore {
                     })?;
                 }
             }
+            store.check_index_versions_usable(&issued.index)?;
             body.grants.push(issued.clone());
             Ok(())
         })?;
@@ -1346,6 +1355,7 @@ mod tests {
             issued_at: 1,
             expires_at: 2,
             tiers: Vec::new(),
+            index: Vec::new(),
         };
         let err = keystore
             .update(|_, body| {
