@@ -10,10 +10,12 @@
 //!
 //! The client is the synchronous `postgres` crate (rust-postgres): its
 //! column traits come from `postgres-types`, shared with `tokio-postgres`,
-//! so the same `ToSql`/`FromSql` impls serve async services too. Sealed
-//! fields are bound as TEXT through their token text; the index columns
-//! bind as [`BlindIndex`](tierseal::BlindIndex) values directly
-//! (`tierseal`'s `postgres` feature), arrays of them included.
+//! so the same `ToSql`/`FromSql` impls serve async services too. No
+//! column is converted by hand: with `tierseal`'s `postgres` feature the
+//! sealed fields (`SealedField`), the mask (`SealedMask`) and the index
+//! columns ([`BlindIndex`](tierseal::BlindIndex), arrays of them
+//! included) bind and read as `text`, and the record's keys
+//! (`RecordKeys`) as `jsonb` (a JSON array of tokens; `text` works too).
 #![allow(clippy::print_stdout, reason = "an example prints its results")]
 
 #[path = "common/customers.rs"]
@@ -21,7 +23,9 @@
 mod common;
 
 use postgres::{Client, NoTls};
-use tierseal::{BlindIndex, Classified, Error, Keyring, SealedRecord};
+use tierseal::{
+    BlindIndex, Classified, Error, Keyring, RecordKeys, SealedField, SealedMask, SealedRecord,
+};
 
 use common::{BoxError, SealedCustomer, cards, ctx, describe, ensure};
 
@@ -46,16 +50,15 @@ impl Drop for Table<'_> {
 }
 
 fn read_row(row: &postgres::Row) -> Result<SealedCustomer, BoxError> {
-    let text = |i: usize| row.try_get::<_, String>(i);
     Ok(SealedCustomer {
-        customer_id: text(0)?,
-        name: text(1)?.parse()?,
-        email: text(2)?.parse()?,
-        email_index: row.try_get(3)?,
-        iban: text(4)?.parse()?,
-        iban_mask: common::parse_mask(&text(5)?)?,
+        customer_id: row.try_get(0)?,
+        name: row.try_get::<_, SealedField>(1)?,
+        email: row.try_get(2)?,
+        email_index: row.try_get::<_, BlindIndex>(3)?,
+        iban: row.try_get(4)?,
+        iban_mask: row.try_get::<_, SealedMask>(5)?,
         iban_index: row.try_get(6)?,
-        tierseal_keys: common::parse_keys(&text(7)?)?,
+        tierseal_keys: row.try_get::<_, RecordKeys>(7)?,
     })
 }
 
@@ -133,7 +136,7 @@ fn main() -> Result<(), BoxError> {
             iban          TEXT NOT NULL,
             iban_mask     TEXT NOT NULL,
             iban_index    TEXT NOT NULL,
-            tierseal_keys TEXT NOT NULL
+            tierseal_keys JSONB NOT NULL
         );
         CREATE INDEX {name}_by_iban ON {name} (iban_index);
         CREATE INDEX {name}_by_email ON {name} (email_index);"
@@ -224,6 +227,40 @@ fn run(client: &mut Client, table: &str) -> Result<(), BoxError> {
         "the stored index names the new version",
     )?;
     println!("after retiring index key v{}: still found", version - 1);
+
+    // The record's keys are JSON to the database too: a JSONB query sees
+    // one wrapped key per tier the record uses.
+    let tiers: i32 = client
+        .query_one(
+            &format!("SELECT jsonb_array_length(tierseal_keys) FROM {table} WHERE customer_id = 'cus_001'"),
+            &[],
+        )?
+        .try_get(0)?;
+    ensure(
+        usize::try_from(tiers)? == stored_keys(client, table)?.keys().len(),
+        "jsonb holds the record's keys",
+    )?;
+    println!("cus_001 has {tiers} wrapped data keys in its jsonb column");
+
+    // A column that does not hold a sealed field (plaintext a legacy writer
+    // left behind) does not read as one; the error names the type, never
+    // the value.
+    client.execute(
+        &format!(
+            "UPDATE {table} SET iban = 'GB29 NWBK 6016 1331 9268 19' WHERE customer_id = 'cus_004'"
+        ),
+        &[],
+    )?;
+    let row = client.query_one(
+        &format!("SELECT {COLUMNS} FROM {table} WHERE customer_id = 'cus_004'"),
+        &[],
+    )?;
+    let refused = read_row(&row).err().map(|e| chain(&*e)).unwrap_or_default();
+    ensure(
+        refused.contains("SealedField") && !refused.contains("GB29"),
+        "plaintext in a sealed column is refused without being shown",
+    )?;
+    println!("plaintext in a sealed column: {refused}");
     Ok(())
 }
 
@@ -236,14 +273,35 @@ fn insert_tx(
         &format!("INSERT INTO {table} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
         &[
             &sealed.customer_id,
-            &sealed.name.to_text(),
-            &sealed.email.to_text(),
+            &sealed.name,
+            &sealed.email,
             &sealed.email_index,
-            &sealed.iban.to_text(),
-            &common::mask_text(&sealed.iban_mask),
+            &sealed.iban,
+            &sealed.iban_mask,
             &sealed.iban_index,
-            &common::keys_text(&sealed.tierseal_keys)?,
+            &sealed.tierseal_keys,
         ],
     )?;
     Ok(())
+}
+
+fn stored_keys(client: &mut Client, table: &str) -> Result<RecordKeys, BoxError> {
+    Ok(client
+        .query_one(
+            &format!("SELECT tierseal_keys FROM {table} WHERE customer_id = 'cus_001'"),
+            &[],
+        )?
+        .try_get(0)?)
+}
+
+/// An error and its sources, one line (the `postgres` crate's errors keep
+/// the reason in their source).
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(&format!(": {inner}"));
+        source = inner.source();
+    }
+    text
 }

@@ -4,9 +4,13 @@
 //!
 //! Run it with `cargo run --example customers_sqlite --features sqlite`.
 //!
-//! The sealed fields are bound as TEXT through their token text
-//! (`to_text()` / `parse()`); the index columns bind as [`BlindIndex`]
-//! values directly (`tierseal`'s `rusqlite` feature).
+//! No column is converted by hand: with `tierseal`'s `rusqlite` feature
+//! the sealed fields (`SealedField`), the mask (`SealedMask`), the index
+//! columns ([`BlindIndex`]) and the record's keys (`RecordKeys`, a JSON
+//! array of tokens) are rusqlite column values, bound with `params![...]`
+//! and read with `row.get(..)`. All are TEXT columns; a value that is not
+//! the expected token type reads as an error naming the type, never the
+//! value.
 #![allow(clippy::print_stdout, reason = "an example prints its results")]
 
 #[path = "common/customers.rs"]
@@ -14,7 +18,9 @@
 mod common;
 
 use rusqlite::{Connection, params, params_from_iter};
-use tierseal::{BlindIndex, Classified, Error, Keyring, SealedRecord};
+use tierseal::{
+    BlindIndex, Classified, Error, Keyring, RecordKeys, SealedField, SealedMask, SealedRecord,
+};
 
 use common::{BoxError, SealedCustomer, cards, ctx, describe, ensure};
 
@@ -41,44 +47,28 @@ fn insert(db: &Connection, sealed: &SealedCustomer) -> Result<(), BoxError> {
         &format!("INSERT INTO customers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
         params![
             sealed.customer_id,
-            sealed.name.to_text(),
-            sealed.email.to_text(),
+            sealed.name,
+            sealed.email,
             sealed.email_index,
-            sealed.iban.to_text(),
-            common::mask_text(&sealed.iban_mask),
+            sealed.iban,
+            sealed.iban_mask,
             sealed.iban_index,
-            common::keys_text(&sealed.tierseal_keys)?,
+            sealed.tierseal_keys,
         ],
     )?;
     Ok(())
 }
 
-/// A TEXT column parsed as a tierseal type; a value that does not parse
-/// is a conversion error naming the column.
-fn parsed<T, E>(
-    r: &rusqlite::Row<'_>,
-    column: usize,
-    parse: impl Fn(&str) -> Result<T, E>,
-) -> rusqlite::Result<T>
-where
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let text: String = r.get(column)?;
-    parse(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, e.into())
-    })
-}
-
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedCustomer> {
     Ok(SealedCustomer {
         customer_id: r.get(0)?,
-        name: parsed(r, 1, str::parse)?,
-        email: parsed(r, 2, str::parse)?,
-        email_index: r.get(3)?,
-        iban: parsed(r, 4, str::parse)?,
-        iban_mask: parsed(r, 5, common::parse_mask)?,
+        name: r.get::<_, SealedField>(1)?,
+        email: r.get(2)?,
+        email_index: r.get::<_, BlindIndex>(3)?,
+        iban: r.get(4)?,
+        iban_mask: r.get::<_, SealedMask>(5)?,
         iban_index: r.get(6)?,
-        tierseal_keys: parsed(r, 7, common::parse_keys)?,
+        tierseal_keys: r.get::<_, RecordKeys>(7)?,
     })
 }
 
@@ -223,5 +213,27 @@ fn main() -> Result<(), BoxError> {
         version - 1,
         stored.version()
     );
+
+    // A column that does not hold a sealed field (here: plaintext a legacy
+    // writer left behind) does not read as one; the error names the type
+    // and the column, never the value.
+    db.execute(
+        "UPDATE customers SET iban = 'GB29 NWBK 6016 1331 9268 19' WHERE customer_id = 'cus_004'",
+        [],
+    )?;
+    let refused = db
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM customers WHERE customer_id = 'cus_004'"),
+            [],
+            read_row,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    ensure(
+        refused.contains("SealedField") && !refused.contains("GB29"),
+        "plaintext in a sealed column is refused without being shown",
+    )?;
+    println!("plaintext in a sealed column: {refused}");
     Ok(())
 }

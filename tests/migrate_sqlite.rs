@@ -19,6 +19,7 @@ mod migrate;
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
+use tierseal::RecordKeys;
 
 use common::{Customer, SealedCustomer, ctx};
 use migrate::{Progress, StopAt};
@@ -49,9 +50,9 @@ fn legacy_table(db: &Connection) {
     }
 }
 
-/// `tierseal_keys` of every sealed row: a row sealed twice would get new
-/// data keys.
-fn sealed_keys(db: &Connection) -> BTreeMap<i64, String> {
+/// `tierseal_keys` of every sealed row, read as the column value it is:
+/// a row sealed twice would get new data keys.
+fn sealed_keys(db: &Connection) -> BTreeMap<i64, RecordKeys> {
     db.prepare("SELECT id, tierseal_keys FROM legacy WHERE tierseal_keys IS NOT NULL")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -196,4 +197,32 @@ fn a_missing_table_is_named() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("table `nope` does not exist"), "{error}");
+}
+
+#[test]
+fn a_column_that_is_not_its_token_type_is_refused_by_type_never_by_value() {
+    let services = common::services().unwrap();
+    let mut db = Connection::open_in_memory().unwrap();
+    legacy_table(&db);
+    migrate::migrate(&mut db, "legacy", &services.onboarding, 4, StopAt::Never).unwrap();
+    assert!(migrate::read_sealed(&db, "legacy", 3).unwrap().is_some());
+
+    // Plaintext in a sealed column, and a keys column that is not a list.
+    db.execute(
+        "UPDATE legacy SET iban_sealed = 'DE03 3704 0044 0532 0130 03' WHERE id = 3",
+        [],
+    )
+    .unwrap();
+    db.execute(
+        r#"UPDATE legacy SET tierseal_keys = '["DE04 3704"]' WHERE id = 4"#,
+        [],
+    )
+    .unwrap();
+    for (id, type_name) in [(3, "SealedField"), (4, "RecordKeys")] {
+        let error = migrate::read_sealed(&db, "legacy", id)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(type_name), "{error}");
+        assert!(!error.contains("3704"), "{error}");
+    }
 }

@@ -1,10 +1,13 @@
 //! The customer model shared by the database examples, and the three
 //! services that use it.
+//!
+//! Its sealed form, `SealedCustomer`, is all column values: with
+//! `tierseal`'s `rusqlite` or `postgres` feature every sealed field
+//! (`SealedField`), the mask (`SealedMask`), the index values
+//! (`BlindIndex`) and the record's keys (`RecordKeys`) bind and read as
+//! they are, with no conversion by hand.
 
-use tierseal::{
-    AccessContext, Classified, Clearance, Error, KdfProfile, Keyring, Keystore, Level, RecordKeys,
-    SealedField, SealedMask, Tier,
-};
+use tierseal::{AccessContext, Classified, Clearance, KdfProfile, Keyring, Keystore, Level, Tier};
 
 /// Index normalisers: what counts as "the same" value for a lookup.
 pub(crate) mod normalise {
@@ -166,29 +169,6 @@ pub(crate) fn ensure(condition: bool, message: &str) -> Result<(), BoxError> {
 
 pub(crate) fn ctx(service: &str) -> AccessContext {
     AccessContext::new(service).with_purpose("CASE-4711")
-}
-
-/// The text form of a sealed mask, for a TEXT column.
-pub(crate) fn mask_text(mask: &SealedMask) -> String {
-    match mask {
-        SealedMask::Sealed(field) => field.to_text(),
-        SealedMask::Clear(text) => text.clone(),
-    }
-}
-
-/// A sealed mask read back from its TEXT column.
-pub(crate) fn parse_mask(text: &str) -> Result<SealedMask, Error> {
-    text.parse::<SealedField>().map(SealedMask::Sealed)
-}
-
-/// The record's wrapped data keys as JSON text, for a TEXT column.
-pub(crate) fn keys_text(keys: &RecordKeys) -> Result<String, BoxError> {
-    Ok(serde_json::to_string(keys)?)
-}
-
-/// The record's wrapped data keys read back from JSON text.
-pub(crate) fn parse_keys(text: &str) -> Result<RecordKeys, BoxError> {
-    Ok(serde_json::from_str(text)?)
 }
 
 /// How one service sees a customer: each field revealed or withheld.

@@ -19,7 +19,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use tierseal::{AccessContext, Classified, Keyring};
 
-use super::common::{self, BoxError, Customer, SealedCustomer};
+use super::common::{BoxError, Customer, SealedCustomer};
 
 /// The sealed and index columns added to the plaintext table.
 const ADDED: [&str; 7] = [
@@ -151,13 +151,13 @@ fn seal_batch(
                  WHERE id = ?8 AND tierseal_keys IS NULL"
             ),
             params![
-                sealed.name.to_text(),
-                sealed.email.to_text(),
+                sealed.name,
+                sealed.email,
                 sealed.email_index,
-                sealed.iban.to_text(),
-                common::mask_text(&sealed.iban_mask),
+                sealed.iban,
+                sealed.iban_mask,
                 sealed.iban_index,
-                common::keys_text(&sealed.tierseal_keys)?,
+                sealed.tierseal_keys,
                 id
             ],
         )?;
@@ -167,13 +167,14 @@ fn seal_batch(
     Ok(ids)
 }
 
-/// A sealed row read back from its columns.
+/// A sealed row read back from its columns: each one a column value of
+/// its token type (`tierseal`'s `rusqlite` feature).
 pub(crate) fn read_sealed(
     db: &Connection,
     table: &str,
     id: i64,
 ) -> Result<Option<SealedCustomer>, BoxError> {
-    let row = db
+    Ok(db
         .query_row(
             &format!(
                 "SELECT name_sealed, email_sealed, email_index, iban_sealed, iban_mask, iban_index,
@@ -181,31 +182,19 @@ pub(crate) fn read_sealed(
             ),
             [id],
             |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get(5)?,
-                    r.get::<_, String>(6)?,
-                ))
+                Ok(SealedCustomer {
+                    customer_id: id.to_string(),
+                    name: r.get(0)?,
+                    email: r.get(1)?,
+                    email_index: r.get(2)?,
+                    iban: r.get(3)?,
+                    iban_mask: r.get(4)?,
+                    iban_index: r.get(5)?,
+                    tierseal_keys: r.get(6)?,
+                })
             },
         )
-        .optional()?;
-    let Some((name, email, email_index, iban, iban_mask, iban_index, keys)) = row else {
-        return Ok(None);
-    };
-    Ok(Some(SealedCustomer {
-        customer_id: id.to_string(),
-        name: name.parse()?,
-        email: email.parse()?,
-        email_index,
-        iban: iban.parse()?,
-        iban_mask: common::parse_mask(&iban_mask)?,
-        iban_index,
-        tierseal_keys: common::parse_keys(&keys)?,
-    }))
+        .optional()?)
 }
 
 /// Step 3: clears the plaintext of committed sealed rows, in batches,

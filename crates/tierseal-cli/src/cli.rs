@@ -442,6 +442,11 @@ pub(crate) enum KeysCommand {
         /// The index key version to retire.
         #[arg(long)]
         version: u32,
+        /// Retire even though unexpired grants carry the index key version
+        /// (their holders keep their copy and can still compute index values
+        /// under it until the grants expire).
+        #[arg(long)]
+        force: bool,
     },
     /// One row per tier and blind-index key version.
     ListIndex {

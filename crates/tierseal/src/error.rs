@@ -406,6 +406,20 @@ pub enum Error {
         grants: usize,
     },
 
+    /// A blind-index key version cannot be retired while unexpired grants
+    /// carry it (issue 12: search capability).
+    #[error(
+        "cannot retire index key {tier} v{version}: {grants} unexpired grant(s) carry it, and their holders keep their copy of the key; wait until they expire, or once their holders have discarded them retire it anyway"
+    )]
+    IndexGrantsOutstanding {
+        /// The tier.
+        tier: Tier,
+        /// The index key version.
+        version: u32,
+        /// How many unexpired grants carry it.
+        grants: usize,
+    },
+
     /// An audit checkpoint older than (or conflicting with) the recorded one.
     #[error(
         "audit checkpoint at entry {offered} refused: the keystore already records entry {recorded}, so the log was cut or rewritten; verify the log against the recorded checkpoint"
@@ -803,6 +817,7 @@ impl Error {
             Error::GrantInvalid { .. } => "grant-invalid",
             Error::ReservedPrincipal { .. } => "reserved-principal",
             Error::GrantsOutstanding { .. } => "grants-outstanding",
+            Error::IndexGrantsOutstanding { .. } => "index-grants-outstanding",
             Error::AuditCheckpointRegressed { .. } => "audit-checkpoint-regressed",
             Error::AuditUnavailable { .. } => "audit-unavailable",
             Error::ApprovalRequired { .. } => "approval-required",

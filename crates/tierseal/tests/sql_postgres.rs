@@ -19,7 +19,7 @@ mod common;
 use common::{NOT_A_TOKEN, assert_names_type, tokens};
 use postgres::types::FromSqlOwned;
 use postgres::{Client, NoTls};
-use tierseal::{RecordKey, SealedField, SealedMask, SealedToken, SealedValue};
+use tierseal::{RecordKey, RecordKeys, SealedField, SealedMask, SealedToken, SealedValue};
 
 const DEFAULT: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
 
@@ -150,6 +150,11 @@ fn a_value_that_is_not_a_token_is_an_error_naming_the_type_not_the_value() {
             "SealedToken",
             bad,
         );
+        assert_names_type(
+            &read_error::<RecordKeys>(&mut db, "anyt"),
+            "RecordKeys",
+            bad,
+        );
     }
     db.client
         .execute(
@@ -181,4 +186,36 @@ fn a_value_that_is_not_a_token_is_an_error_naming_the_type_not_the_value() {
         .client
         .execute(&format!("UPDATE {s}.t SET n = $1"), &[&t.value]);
     assert!(bound.is_err());
+}
+
+#[test]
+fn record_keys_round_trip_as_the_json_array_of_their_tokens() {
+    let Some(mut db) = db("keys") else { return };
+    let t = tokens();
+    let s = db.schema.clone();
+    db.client
+        .execute(
+            &format!("INSERT INTO {s}.t (id, anyt) VALUES (1, $1)"),
+            &[&t.keys],
+        )
+        .unwrap();
+    let row = db
+        .client
+        .query_one(&format!("SELECT anyt, anyt::jsonb FROM {s}.t"), &[])
+        .unwrap();
+    assert_eq!(row.get::<_, RecordKeys>(0), t.keys);
+    assert_eq!(row.get::<_, RecordKeys>(1), t.keys);
+    assert_eq!(
+        row.get::<_, String>(0),
+        serde_json::to_string(&t.keys).unwrap()
+    );
+    let bad = format!("[\"{}\"]", t.field.to_text());
+    db.client
+        .execute(&format!("UPDATE {s}.t SET anyt = $1"), &[&bad])
+        .unwrap();
+    assert_names_type(
+        &read_error::<RecordKeys>(&mut db, "anyt"),
+        "RecordKeys",
+        &t.field.to_text(),
+    );
 }

@@ -16,7 +16,7 @@ mod common;
 use common::{NOT_A_TOKEN, assert_names_type, tokens};
 use rusqlite::Connection;
 use rusqlite::types::FromSql;
-use tierseal::{RecordKey, SealedField, SealedMask, SealedToken, SealedValue};
+use tierseal::{RecordKey, RecordKeys, SealedField, SealedMask, SealedToken, SealedValue};
 
 fn db() -> Connection {
     let db = Connection::open_in_memory().unwrap();
@@ -130,4 +130,35 @@ fn a_value_that_is_not_a_token_is_an_error_naming_the_type_not_the_value() {
     db.execute("UPDATE t SET any = CAST(x'ff74' AS TEXT)", [])
         .unwrap();
     assert_names_type(&read_error::<SealedValue>(&db), "SealedValue", "\u{fffd}");
+}
+
+#[test]
+fn record_keys_round_trip_as_json_text_and_refuse_anything_else() {
+    let t = tokens();
+    let db = db();
+    db.execute(
+        "INSERT INTO t (id, any, raw) VALUES (1, ?, ?)",
+        rusqlite::params![t.keys, serde_json::to_vec(&t.keys).unwrap()],
+    )
+    .unwrap();
+    let stored: String = db.query_row("SELECT any FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored, serde_json::to_string(&t.keys).unwrap());
+    for column in ["any", "raw"] {
+        let keys: RecordKeys = db
+            .query_row(&format!("SELECT {column} FROM t"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(keys, t.keys, "{column}");
+    }
+    let field = t.field.to_text();
+    for bad in NOT_A_TOKEN
+        .iter()
+        .map(|bad| (*bad).to_owned())
+        .chain(NOT_A_TOKEN.iter().map(|bad| format!("[\"{bad}\"]")))
+        .chain([format!("[\"{field}\"]"), "[4111111111111111]".to_owned()])
+    {
+        db.execute("UPDATE t SET any = ?", [&bad]).unwrap();
+        let error = read_error::<RecordKeys>(&db);
+        assert_names_type(&error, "RecordKeys", bad.trim_matches(['[', ']', '"']));
+        assert!(!error.contains("4111"), "{error}");
+    }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use tierseal::{Clearance, GrantInfo, IssuedGrant};
+use tierseal::{Clearance, GrantInfo, IssuedGrant, IssuedTier};
 
 use super::{Operation, announce, open_keystore, refuse_overwrite, say};
 use crate::CliError;
@@ -214,7 +214,15 @@ fn list(global: &GlobalArgs, json: bool) -> Result<ExitCode, CliError> {
         say("no grants issued");
         return Ok(ExitCode::SUCCESS);
     }
-    let header = ["ID", "PRINCIPAL", "ISSUED", "EXPIRES", "STATUS", "TIERS"];
+    let header = [
+        "ID",
+        "PRINCIPAL",
+        "ISSUED",
+        "EXPIRES",
+        "STATUS",
+        "TIERS",
+        "SEARCH",
+    ];
     let rows: Vec<Vec<String>> = grants
         .iter()
         .map(|grant| {
@@ -228,7 +236,8 @@ fn list(global: &GlobalArgs, json: bool) -> Result<ExitCode, CliError> {
                 } else {
                     "outstanding".into()
                 },
-                tiers_text(grant),
+                or_dash(tiers_text(grant)),
+                or_dash(search_text(grant)),
             ]
         })
         .collect();
@@ -238,8 +247,17 @@ fn list(global: &GlobalArgs, json: bool) -> Result<ExitCode, CliError> {
 
 /// `tier v1,v2; tier v3`: the key versions a grant carries.
 pub(super) fn tiers_text(grant: &IssuedGrant) -> String {
-    grant
-        .tiers
+    versions_text(&grant.tiers)
+}
+
+/// `tier v1,v2`: the blind-index key versions a grant carries (what it
+/// can search).
+fn search_text(grant: &IssuedGrant) -> String {
+    versions_text(&grant.index)
+}
+
+fn versions_text(tiers: &[IssuedTier]) -> String {
+    tiers
         .iter()
         .map(|tier| {
             let versions: Vec<String> = tier.versions.iter().map(|v| format!("v{v}")).collect();
@@ -247,6 +265,11 @@ pub(super) fn tiers_text(grant: &IssuedGrant) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// `-` for an empty cell.
+fn or_dash(text: String) -> String {
+    if text.is_empty() { "-".into() } else { text }
 }
 
 fn show(file: &Path, json: bool) -> Result<ExitCode, CliError> {

@@ -234,7 +234,13 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                  `tierseal keys retire-index --tier {tier} --version <old>`"
             ));
         }
-        KeysCommand::RetireIndex { tier, version } => {
+        KeysCommand::RetireIndex {
+            tier,
+            version,
+            force,
+        } => {
+            let forced = index_grants_check(&keystore, tier, *version, *force)?;
+            let despite_grants = forced.is_some();
             let intent = announce(
                 global,
                 &keystore,
@@ -242,10 +248,15 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                 Operation {
                     tier: Some(tier),
                     version: Some(*version),
-                    ..Operation::default()
+                    reason: forced,
                 },
             )?;
-            intent.finish(keystore.retire_index(tier, *version), &mut keystore)?;
+            let retired = if despite_grants {
+                keystore.retire_index_despite_grants(tier, *version)
+            } else {
+                keystore.retire_index(tier, *version)
+            };
+            intent.finish(retired, &mut keystore)?;
             say(&format!(
                 "retired index key {tier} v{version}: index values computed with it match nothing now"
             ));
@@ -590,4 +601,52 @@ fn retire_check_db(global: &GlobalArgs, url: &str, wanted: &str) -> Result<u64, 
         }
     }
     Ok(found.count)
+}
+
+/// Lists the unexpired grants that carry index key `version` of `tier`
+/// and refuses unless `force`; with `force`, the reason the audit log
+/// records (`None` when no grant carries it).
+fn index_grants_check(
+    keystore: &Keystore,
+    tier: &tierseal::Tier,
+    version: u32,
+    force: bool,
+) -> Result<Option<String>, CliError> {
+    let outstanding = keystore.outstanding_index_grants(tier, version, SystemTime::now());
+    if outstanding.is_empty() {
+        return Ok(None);
+    }
+    let wanted = format!("index key {tier} v{version}");
+    eprintln!(
+        "tierseal: {} unexpired grant(s) carry {wanted}; their holders keep their copy of it, \
+         which retiring cannot destroy:",
+        outstanding.len()
+    );
+    for grant in &outstanding {
+        eprintln!(
+            "  {}  {}  expires {}",
+            grant.id,
+            grant.principal.escape_debug(),
+            utc(grant.expires_at)
+        );
+    }
+    if !force {
+        let last_expiry = outstanding.iter().map(|g| g.expires_at).max().unwrap_or(0);
+        return Err(CliError::Refused(format!(
+            "refusing to retire {wanted} while grants carry it: their holders could go on \
+             computing index values under it. Wait until they expire (the last at {}), or, \
+             once their holders have deleted those grant files and secrets, retire with \
+             --force; grants issued after the retirement no longer carry it",
+            utc(last_expiry)
+        )));
+    }
+    let listed: Vec<String> = outstanding
+        .iter()
+        .map(|g| format!("{} ({})", g.id, g.principal))
+        .collect();
+    Ok(Some(format!(
+        "forced past {} outstanding grant(s): {}",
+        listed.len(),
+        listed.join(", ")
+    )))
 }

@@ -317,12 +317,39 @@ struct GrantState {
     /// `outstanding` or `expired`.
     status: &'static str,
     tiers: Vec<GrantTier>,
+    /// The tiers whose blind-index key versions the grant carries.
+    search: Vec<GrantTier>,
 }
 
 #[derive(Debug, Serialize)]
 struct GrantTier {
     tier: String,
     versions: Vec<u32>,
+}
+
+fn grant_tiers(tiers: &[tierseal::IssuedTier]) -> Vec<GrantTier> {
+    tiers
+        .iter()
+        .map(|tier| GrantTier {
+            tier: tier.tier.to_string(),
+            versions: tier.versions.clone(),
+        })
+        .collect()
+}
+
+/// `tier v1,v2; tier v3`, or `-` for none.
+fn grant_tiers_text(tiers: &[GrantTier]) -> String {
+    if tiers.is_empty() {
+        return "-".into();
+    }
+    tiers
+        .iter()
+        .map(|t| {
+            let versions: Vec<String> = t.versions.iter().map(|v| format!("v{v}")).collect();
+            format!("{} {}", t.tier, versions.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn keystore_state(keystore: &Keystore, now: u64, within: u64) -> KeystoreState {
@@ -373,14 +400,8 @@ fn keystore_state(keystore: &Keystore, now: u64, within: u64) -> KeystoreState {
             } else {
                 "outstanding"
             },
-            tiers: grant
-                .tiers
-                .iter()
-                .map(|tier| GrantTier {
-                    tier: tier.tier.to_string(),
-                    versions: tier.versions.clone(),
-                })
-                .collect(),
+            tiers: grant_tiers(&grant.tiers),
+            search: grant_tiers(&grant.index),
         })
         .collect();
     KeystoreState {
@@ -893,28 +914,28 @@ fn markdown(report: &Report) -> String {
             .grants
             .iter()
             .map(|grant| {
-                let tiers: Vec<String> = grant
-                    .tiers
-                    .iter()
-                    .map(|t| {
-                        let versions: Vec<String> =
-                            t.versions.iter().map(|v| format!("v{v}")).collect();
-                        format!("{} {}", t.tier, versions.join(","))
-                    })
-                    .collect();
                 vec![
                     grant.id.clone(),
                     grant.principal.clone(),
                     grant.issued_at.clone(),
                     grant.expires_at.clone(),
                     grant.status.into(),
-                    tiers.join("; "),
+                    grant_tiers_text(&grant.tiers),
+                    grant_tiers_text(&grant.search),
                 ]
             })
             .collect();
         md_table(
             &mut out,
-            &["Id", "Principal", "Issued", "Expires", "Status", "Tiers"],
+            &[
+                "Id",
+                "Principal",
+                "Issued",
+                "Expires",
+                "Status",
+                "Tiers",
+                "Search",
+            ],
             &rows,
         );
     }

@@ -3,7 +3,7 @@
 
 use tierseal::{Binding, Error, IndexField, Keyring, SealedValue, Tier};
 
-use crate::{Env, stdout};
+use crate::{Env, stderr, stdout};
 
 fn cards() -> Tier {
     "restricted/cards".parse().unwrap()
@@ -141,4 +141,73 @@ fn a_search_only_grant_computes_indexes_and_opens_nothing() {
         "x.grant",
     ]);
     assert_eq!(cmd.output().unwrap().status.code(), Some(2));
+}
+
+#[test]
+fn a_search_grant_is_listed_and_holds_its_index_key_until_forced() {
+    let env = Env::initialised();
+    let output = env
+        .cmd()
+        .args(["grant", "issue", "--principal", "support-desk"])
+        .args(["--search", "restricted/cards", "--expires", "1d"])
+        .args(["--out", "s.grant"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+
+    // The register shows what the grant can search.
+    let listed = stdout(&env.cmd().args(["grant", "list"]).output().unwrap());
+    assert!(listed.contains("SEARCH"), "{listed}");
+    let row = listed
+        .lines()
+        .find(|line| line.contains("support-desk"))
+        .unwrap_or_default();
+    assert!(row.contains("restricted/cards v1"), "{listed}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(
+        &env.cmd()
+            .args(["grant", "list", "--json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(json[0]["index"][0]["tier"], "restricted/cards");
+    assert_eq!(json[0]["index"][0]["versions"][0], 1);
+    assert_eq!(json[0]["tiers"].as_array().map(Vec::len), Some(0));
+    let report = stdout(&env.cmd().arg("report").output().unwrap());
+    assert!(
+        report.contains("| Search |") && report.contains("| - | restricted/cards v1 |"),
+        "{report}"
+    );
+
+    // The rotated-away index key stays while the grant carries it.
+    env.cmd()
+        .args(["keys", "rotate-index", "--tier", "restricted/cards"])
+        .assert()
+        .success();
+    let retire = ["keys", "retire-index", "--tier", "restricted/cards"];
+    let refused = env
+        .cmd()
+        .args(retire)
+        .args(["--version", "1"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "{refused:?}");
+    assert_ne!(refused.status.code(), Some(2), "{refused:?}");
+    let err = stderr(&refused);
+    assert!(
+        err.contains("support-desk") && err.contains("--force") && err.contains("index key"),
+        "{err}"
+    );
+    let listed = stdout(&env.cmd().args(["keys", "list-index"]).output().unwrap());
+    assert!(!listed.contains("retired"), "{listed}");
+
+    env.cmd()
+        .args(retire)
+        .args(["--version", "1", "--force"])
+        .assert()
+        .success();
+    let log = std::fs::read_to_string(env.path("bank.keystore.audit.jsonl")).unwrap();
+    assert!(log.contains("forced past 1 outstanding grant(s)"), "{log}");
+    let listed = stdout(&env.cmd().args(["keys", "list-index"]).output().unwrap());
+    assert!(listed.contains("retired"), "{listed}");
 }

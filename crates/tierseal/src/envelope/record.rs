@@ -22,6 +22,15 @@ pub struct RecordKeys {
 }
 
 impl RecordKeys {
+    /// A record's keys from their tokens (a database column read back).
+    #[cfg_attr(
+        not(any(feature = "rusqlite", feature = "postgres")),
+        allow(dead_code, reason = "only the column traits build a list from parts")
+    )]
+    pub(crate) fn from_keys(keys: Vec<RecordKey>) -> Self {
+        Self { keys }
+    }
+
     /// The wrapped keys, one per tier.
     pub fn keys(&self) -> &[RecordKey] {
         &self.keys

@@ -303,41 +303,120 @@ impl Keystore {
     /// and index values computed with it match nothing any more. Run the
     /// re-index job first. The primary version cannot be retired.
     ///
+    /// Refused while an unexpired issued grant carries the version (see
+    /// [`outstanding_index_grants`](Self::outstanding_index_grants)): its
+    /// holder keeps a copy of the key that retiring cannot destroy. Wait
+    /// for those grants to expire, or confirm their holders discarded them
+    /// and call [`retire_index_despite_grants`](Self::retire_index_despite_grants).
+    ///
     /// # Errors
-    /// [`Error::NoIndexKey`], [`Error::UnknownKeyVersion`],
-    /// [`Error::KeyRetired`], [`Error::KeyState`] for the primary, or an
-    /// error saving the file.
+    /// [`Error::IndexGrantsOutstanding`], [`Error::NoIndexKey`],
+    /// [`Error::UnknownKeyVersion`], [`Error::KeyRetired`],
+    /// [`Error::KeyState`] for the primary, or an error saving the file.
     pub fn retire_index(&mut self, tier: &Tier, version: u32) -> Result<(), Error> {
-        let record = self
-            .body
-            .index_keys
+        self.retire_index_checked(tier, version, false)
+    }
+
+    /// As [`retire_index`](Self::retire_index), even while issued grants
+    /// still carry the version: their holders can go on computing index
+    /// values under it with their own copy until their grants expire.
+    ///
+    /// # Errors
+    /// As [`retire_index`](Self::retire_index), except
+    /// [`Error::IndexGrantsOutstanding`].
+    pub fn retire_index_despite_grants(&mut self, tier: &Tier, version: u32) -> Result<(), Error> {
+        self.retire_index_checked(tier, version, true)
+    }
+
+    /// The issued grants that carry index key `version` of `tier` and have
+    /// not expired at `now`: whoever holds one can compute index values
+    /// under that version whatever the keystore does.
+    pub fn outstanding_index_grants(
+        &self,
+        tier: &Tier,
+        version: u32,
+        now: SystemTime,
+    ) -> Vec<&crate::IssuedGrant> {
+        let now = unix_seconds(now);
+        self.body
+            .grants
             .iter()
-            .find(|r| r.tier == *tier)
-            .ok_or_else(|| Error::NoIndexKey { tier: tier.clone() })?;
-        let entry = record
-            .versions
-            .iter()
-            .find(|v| v.version == version)
-            .ok_or(Error::UnknownKeyVersion {
-                tier: tier.clone(),
-                version,
-            })?;
-        if entry.wrapped.is_none() {
-            return Err(Error::KeyRetired {
-                tier: tier.clone(),
-                version,
-            });
+            .filter(|grant| !grant.is_expired(now) && grant.carries_index(tier, version))
+            .collect()
+    }
+
+    /// Checks that every index key version in `index` is still usable
+    /// (re-checked when another writer saved first and may have retired
+    /// one meanwhile).
+    pub(crate) fn check_index_versions_usable(
+        &self,
+        index: &[super::IssuedTier],
+    ) -> Result<(), Error> {
+        for granted in index {
+            let record = self.body.index_keys.iter().find(|r| r.tier == granted.tier);
+            for version in &granted.versions {
+                let usable = record
+                    .and_then(|r| r.versions.iter().find(|v| v.version == *version))
+                    .is_some_and(|v| v.wrapped.is_some());
+                if !usable {
+                    return Err(Error::KeystoreConflict {
+                        path: self.path.clone(),
+                        reason: "an index key version the grant carries was retired meanwhile",
+                    });
+                }
+            }
         }
-        if record.primary == version {
-            return Err(Error::KeyState {
-                action: "retire",
-                tier: tier.clone(),
-                version,
-                reason: "it is the primary index key; rotate the index key first",
-            });
-        }
+        Ok(())
+    }
+
+    /// Retires after the checks, made on the body the change applies to
+    /// (a fresh one when another writer saved first).
+    fn retire_index_checked(
+        &mut self,
+        tier: &Tier,
+        version: u32,
+        despite: bool,
+    ) -> Result<(), Error> {
         let now = unix_seconds(SystemTime::now());
-        self.update(|_, body| {
+        self.update(|store, body| {
+            let record = store
+                .body
+                .index_keys
+                .iter()
+                .find(|r| r.tier == *tier)
+                .ok_or_else(|| Error::NoIndexKey { tier: tier.clone() })?;
+            let entry = record
+                .versions
+                .iter()
+                .find(|v| v.version == version)
+                .ok_or(Error::UnknownKeyVersion {
+                    tier: tier.clone(),
+                    version,
+                })?;
+            if entry.wrapped.is_none() {
+                return Err(Error::KeyRetired {
+                    tier: tier.clone(),
+                    version,
+                });
+            }
+            if record.primary == version {
+                return Err(Error::KeyState {
+                    action: "retire",
+                    tier: tier.clone(),
+                    version,
+                    reason: "it is the primary index key; rotate the index key first",
+                });
+            }
+            let outstanding = store
+                .outstanding_index_grants(tier, version, SystemTime::now())
+                .len();
+            if !despite && outstanding > 0 {
+                return Err(Error::IndexGrantsOutstanding {
+                    tier: tier.clone(),
+                    version,
+                    grants: outstanding,
+                });
+            }
             if let Some(entry) = body
                 .index_keys
                 .iter_mut()
@@ -402,5 +481,89 @@ mod tests {
             matches!(error, Error::KeystoreCorrupt { reason, .. } if reason.contains("index key")),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn a_search_grant_is_registered_and_keeps_its_index_key_until_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let mut keystore = Keystore::create(&path, &"pw".into(), KdfProfile::Test).unwrap();
+        let tier = Tier::RESTRICTED;
+        let in_an_hour = SystemTime::now() + std::time::Duration::from_secs(3600);
+        keystore
+            .issue_grant_with_search(
+                &Clearance::none(),
+                &Clearance::none().with(tier.clone()),
+                "support-desk",
+                in_an_hour,
+            )
+            .unwrap();
+        let issued = keystore.issued_grants().last().unwrap().clone();
+        assert!(issued.tiers.is_empty(), "{issued:?}");
+        assert_eq!(
+            issued.index,
+            [crate::IssuedTier {
+                tier: tier.clone(),
+                versions: vec![1],
+            }]
+        );
+        assert!(issued.carries_index(&tier, 1) && !issued.carries_index(&tier, 2));
+        assert!(!issued.carries(&tier, 1));
+
+        // A grant that opens the tier carries its index keys too.
+        keystore
+            .issue_grant(
+                &Clearance::none().with(tier.clone()),
+                "payments",
+                in_an_hour,
+            )
+            .unwrap();
+        let payments = keystore.issued_grants().last().unwrap().clone();
+        assert!(payments.carries(&tier, 1) && payments.carries_index(&tier, 1));
+
+        assert_eq!(keystore.rotate_index(&tier).unwrap(), 2);
+        let error = keystore.retire_index(&tier, 1).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::IndexGrantsOutstanding { tier: t, version: 1, grants: 2 } if *t == tier
+            ),
+            "{error:?}"
+        );
+        assert_eq!(error.kind(), "index-grants-outstanding");
+        assert!(
+            error.to_string().contains("index key restricted v1"),
+            "{error}"
+        );
+        let retired = |keystore: &Keystore| {
+            keystore
+                .index_key_versions()
+                .iter()
+                .find(|v| v.tier == tier && v.version == 1)
+                .unwrap()
+                .retired_at
+                .is_some()
+        };
+        assert!(!retired(&keystore));
+        // Once the grant has expired it holds nothing back.
+        let later = in_an_hour + std::time::Duration::from_secs(1);
+        assert_eq!(
+            keystore
+                .outstanding_index_grants(&tier, 1, SystemTime::now())
+                .len(),
+            2
+        );
+        assert!(
+            keystore
+                .outstanding_index_grants(&tier, 1, later)
+                .is_empty()
+        );
+
+        // The register survives a save and a reopen (body version 3).
+        drop(keystore);
+        let mut keystore = Keystore::open(&path, &"pw".into()).unwrap();
+        assert_eq!(keystore.issued_grants().first(), Some(&issued));
+        keystore.retire_index_despite_grants(&tier, 1).unwrap();
+        assert!(retired(&keystore));
     }
 }

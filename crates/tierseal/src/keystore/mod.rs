@@ -1271,6 +1271,14 @@ impl Keystore {
                     versions: granted.versions,
                 })
                 .collect(),
+            index: info
+                .index
+                .into_iter()
+                .map(|granted| IssuedTier {
+                    tier: granted.tier,
+                    versions: granted.versions,
+                })
+                .collect(),
         };
         self.update(|store, body| {
             // Re-applied on another writer's change: a version it retired
@@ -1285,6 +1293,7 @@ impl Keystore {
                     })?;
                 }
             }
+            store.check_index_versions_usable(&issued.index)?;
             body.grants.push(issued.clone());
             Ok(())
         })?;
@@ -1713,6 +1722,7 @@ mod tests {
             issued_at: 1,
             expires_at: 2,
             tiers: Vec::new(),
+            index: Vec::new(),
         };
         let err = keystore
             .update(|_, body| {

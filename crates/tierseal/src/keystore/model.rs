@@ -68,7 +68,7 @@ pub(crate) struct ProviderWrappedKey {
 struct BodyV2 {
     tiers: Vec<TierRecord>,
     audit_key: Option<WrappedTierKey>,
-    grants: Vec<IssuedGrant>,
+    grants: Vec<IssuedGrantV2>,
     audit_checkpoint: Option<AuditCheckpoint>,
 }
 
@@ -99,7 +99,7 @@ impl Body {
                 Some(Body {
                     tiers: old.tiers,
                     audit_key: old.audit_key,
-                    grants: old.grants,
+                    grants: old.grants.into_iter().map(IssuedGrant::from).collect(),
                     audit_checkpoint: old.audit_checkpoint,
                     ..Body::default()
                 })
@@ -136,6 +136,14 @@ pub struct IssuedGrant {
     pub expires_at: u64,
     /// Each granted tier with the key versions the grant carries.
     pub tiers: Vec<IssuedTier>,
+    // issue 12: search capability. A search-only tier grants no tier key,
+    // so without this the register showed no tier for it and
+    // `retire_index` could not see who holds an index key version. Not
+    // in version 2 files (read as empty).
+    /// Each tier whose blind-index keys the grant carries, with the index
+    /// key versions (empty for a grant that cannot search).
+    #[serde(default)]
+    pub index: Vec<IssuedTier>,
 }
 
 impl IssuedGrant {
@@ -150,6 +158,36 @@ impl IssuedGrant {
         self.tiers
             .iter()
             .any(|t| t.tier == *tier && t.versions.contains(&version))
+    }
+
+    /// Whether the grant carries blind-index key `version` of `tier`.
+    pub fn carries_index(&self, tier: &Tier, version: u32) -> bool {
+        self.index
+            .iter()
+            .any(|t| t.tier == *tier && t.versions.contains(&version))
+    }
+}
+
+/// An issued grant as file format version 2 recorded it (no index keys).
+#[derive(Deserialize)]
+struct IssuedGrantV2 {
+    id: GrantId,
+    principal: String,
+    issued_at: u64,
+    expires_at: u64,
+    tiers: Vec<IssuedTier>,
+}
+
+impl From<IssuedGrantV2> for IssuedGrant {
+    fn from(old: IssuedGrantV2) -> Self {
+        IssuedGrant {
+            id: old.id,
+            principal: old.principal,
+            issued_at: old.issued_at,
+            expires_at: old.expires_at,
+            tiers: old.tiers,
+            index: Vec::new(),
+        }
     }
 }
 
@@ -377,8 +415,18 @@ mod tests {
     struct WrittenV2<'a> {
         tiers: &'a [TierRecord],
         audit_key: &'a Option<WrappedTierKey>,
-        grants: &'a [IssuedGrant],
+        grants: &'a [WrittenGrantV2],
         audit_checkpoint: &'a Option<AuditCheckpoint>,
+    }
+
+    /// An issued grant as format version 2 wrote it.
+    #[derive(Serialize)]
+    struct WrittenGrantV2 {
+        id: GrantId,
+        principal: String,
+        issued_at: u64,
+        expires_at: u64,
+        tiers: Vec<IssuedTier>,
     }
 
     #[test]
@@ -393,12 +441,23 @@ mod tests {
             principal: "svc".into(),
             issued_at: 1,
             expires_at: 2,
-            tiers: Vec::new(),
+            tiers: vec![IssuedTier {
+                tier: Tier::RESTRICTED,
+                versions: vec![1, 2],
+            }],
+            index: Vec::new(),
+        };
+        let written = WrittenGrantV2 {
+            id: grant.id,
+            principal: grant.principal.clone(),
+            issued_at: grant.issued_at,
+            expires_at: grant.expires_at,
+            tiers: grant.tiers.clone(),
         };
         let bytes = postcard::to_stdvec(&WrittenV2 {
             tiers: &[],
             audit_key: &None,
-            grants: std::slice::from_ref(&grant),
+            grants: std::slice::from_ref(&written),
             audit_checkpoint: &checkpoint,
         })
         .unwrap();

@@ -4,7 +4,9 @@
 //! [`SealedValue`], [`SealedField`], [`RecordKey`], [`SealedToken`],
 //! [`SealedMask`] and [`BlindIndex`] bind and read as text columns in their text form
 //! (`tierseal:` + base64url, the form JSON uses), so a sealed field needs
-//! no hand conversion:
+//! no hand conversion. [`RecordKeys`] (a sealed struct's `tierseal_keys`)
+//! binds as the JSON array of its [`RecordKey`] tokens, the form JSON
+//! documents hold; in PostgreSQL it also fits `json` and `jsonb` columns.
 //!
 //! - `rusqlite` (feature `rusqlite`): written as TEXT; read from TEXT (or a
 //!   BLOB holding the token's bytes).
@@ -20,11 +22,13 @@
 //! [`SealedValue`]: crate::SealedValue
 //! [`SealedField`]: crate::SealedField
 //! [`RecordKey`]: crate::RecordKey
+//! [`RecordKeys`]: crate::RecordKeys
 //! [`SealedToken`]: crate::SealedToken
 //! [`SealedMask`]: crate::SealedMask
 //! [`BlindIndex`]: crate::BlindIndex
 
 mod index;
+mod keys;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "rusqlite")]

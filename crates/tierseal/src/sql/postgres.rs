@@ -1,12 +1,13 @@
 //! postgres-types' `ToSql`/`FromSql` for the token types: written as TEXT,
-//! accepted for `text` and `varchar` columns and parameters.
+//! accepted for `text` and `varchar` columns and parameters;
+//! [`RecordKeys`] (a JSON array of tokens) also for `json` and `jsonb`.
 
 use std::error::Error as StdError;
 
 use postgres_types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use super::ColumnText;
-use crate::{RecordKey, SealedField, SealedMask, SealedToken, SealedValue};
+use crate::{RecordKey, RecordKeys, SealedField, SealedMask, SealedToken, SealedValue};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 
@@ -54,3 +55,49 @@ macro_rules! postgres_column {
 }
 
 postgres_column!(SealedValue, SealedField, RecordKey, SealedToken, SealedMask);
+
+/// The version byte that starts a `jsonb` value in the binary protocol.
+const JSONB_VERSION: u8 = 1;
+
+fn accepts_keys(ty: &Type) -> bool {
+    matches!(*ty, Type::TEXT | Type::VARCHAR | Type::JSON | Type::JSONB)
+}
+
+impl ToSql for RecordKeys {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
+        if *ty == Type::JSONB {
+            out.extend_from_slice(&[JSONB_VERSION]);
+        }
+        out.extend_from_slice(self.column_text().as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        accepts_keys(ty)
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for RecordKeys {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        let raw = if *ty == Type::JSONB {
+            match raw.split_first() {
+                Some((&JSONB_VERSION, rest)) => rest,
+                _ => {
+                    return Err(Box::new(crate::Error::ColumnValue {
+                        type_name: <Self as ColumnText>::NAME,
+                        reason: "unsupported jsonb version".into(),
+                    }));
+                }
+            }
+        } else {
+            raw
+        };
+        read(raw)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        accepts_keys(ty)
+    }
+}

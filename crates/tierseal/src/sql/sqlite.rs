@@ -1,10 +1,11 @@
 //! rusqlite's `ToSql`/`FromSql` for the token types: TEXT columns holding
-//! the text form (a BLOB holding the token's bytes also reads).
+//! the text form (a BLOB holding the token's bytes also reads;
+//! [`RecordKeys`]: a BLOB holding its JSON text).
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use super::ColumnText;
-use crate::{RecordKey, SealedField, SealedMask, SealedToken, SealedValue};
+use crate::{RecordKey, RecordKeys, SealedField, SealedMask, SealedToken, SealedValue};
 
 fn read<T: ColumnText>(value: ValueRef<'_>) -> FromSqlResult<T> {
     match value {
@@ -40,4 +41,11 @@ macro_rules! sqlite_column {
     )*};
 }
 
-sqlite_column!(SealedValue, SealedField, RecordKey, SealedToken, SealedMask);
+sqlite_column!(
+    SealedValue,
+    SealedField,
+    RecordKey,
+    RecordKeys,
+    SealedToken,
+    SealedMask
+);

@@ -1,14 +1,15 @@
 //! Tokens of every kind for the column-trait tests.
 
 use tierseal::{
-    Binding, Clearance, KdfProfile, Keystore, Level, RecordKey, RecordSealer, SealedField,
-    SealedMask, SealedToken, SealedValue, Tier,
+    Binding, Clearance, KdfProfile, Keystore, Level, RecordKey, RecordKeys, RecordSealer,
+    SealedField, SealedMask, SealedToken, SealedValue, Tier,
 };
 
 pub struct Tokens {
     pub _dir: tempfile::TempDir,
     pub value: SealedValue,
     pub key: RecordKey,
+    pub keys: RecordKeys,
     pub field: SealedField,
     pub mask: SealedMask,
     pub clear_mask: SealedMask,
@@ -44,6 +45,7 @@ pub fn tokens() -> Tokens {
         _dir: dir,
         value,
         key,
+        keys,
         field,
         mask,
         clear_mask: SealedMask::Clear("****3000".into()),
