@@ -1,13 +1,18 @@
 //! Rewrap throughput and peak memory of the `tierseal` binary on 100,000
 //! and 1,000,000 sealed records, beside the floor: the same number of data
-//! keys unwrapped and wrapped again with AES-GCM directly.
+//! keys unwrapped and wrapped again with AES-GCM directly. Each size is
+//! rewrapped with one and with two rayon threads (`RAYON_NUM_THREADS`), in
+//! interleaved rounds, each run with the load average before it and the
+//! child's CPU time.
 //!
 //! `cargo bench -p tierseal-cli --bench rewrap` (add `-- --quick` for the
-//! 100,000-record run only).
+//! 100,000-record run only, `-- --records N` for N records only, `--rounds
+//! R` for R rounds, 3 by default).
 #![allow(
     clippy::unwrap_used,
     clippy::print_stdout,
     clippy::cast_precision_loss,
+    clippy::indexing_slicing,
     missing_docs,
     reason = "benchmark code"
 )]
@@ -49,10 +54,53 @@ fn generate(keyring: &Keyring, path: &Path, count: usize) {
     out.flush().unwrap();
 }
 
-/// Runs `tierseal rewrap` and samples its peak resident set size.
-fn rewrap(keystore: &Path, pass: &Path, input: &Path, output: &Path) -> (Duration, u64, String) {
+/// The CPU time (user + system) of this process's waited-for children,
+/// from `/proc/self/stat` (clock ticks of 10 ms).
+fn children_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Fields 16 and 17 of the file (cutime, cstime); `fields` starts at 3.
+    let ticks = fields.get(13).copied().unwrap_or(0) + fields.get(14).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// The 1-minute load average.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// One run's figures.
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+    peak_kib: u64,
+    load: String,
+}
+
+/// Runs `tierseal rewrap` on `threads` rayon threads and samples its peak
+/// resident set size.
+fn rewrap(
+    keystore: &Path,
+    pass: &Path,
+    input: &Path,
+    output: &Path,
+    threads: usize,
+) -> (Run, String) {
+    let load = load();
+    let cpu_before = children_cpu();
     let start = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tierseal"))
+        .env("RAYON_NUM_THREADS", threads.to_string())
         .arg("--keystore")
         .arg(keystore)
         .arg("--passphrase-file")
@@ -84,10 +132,19 @@ fn rewrap(keystore: &Path, pass: &Path, input: &Path, output: &Path) -> (Duratio
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     (
-        elapsed,
-        peak_kib,
+        Run {
+            wall: elapsed,
+            cpu: children_cpu().saturating_sub(cpu_before),
+            peak_kib,
+            load,
+        },
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
 }
 
 /// The floor: unwrap and re-wrap `count` 32-byte keys with ready ciphers.
@@ -125,13 +182,22 @@ fn main() {
         .keyring(&Clearance::up_to(Level::Confidential))
         .unwrap();
 
-    let sizes: &[usize] = if quick {
-        &[100_000]
-    } else {
-        &[100_000, 1_000_000]
+    let args: Vec<String> = std::env::args().collect();
+    let value_of = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.parse::<usize>().unwrap())
+    };
+    let rounds = value_of("--rounds").unwrap_or(3);
+    let only = value_of("--records").map(|n| vec![n]);
+    let sizes: Vec<usize> = match only {
+        Some(sizes) => sizes,
+        None if quick => vec![100_000],
+        None => vec![100_000, 1_000_000],
     };
     let mut inputs = Vec::new();
-    for &count in sizes {
+    for &count in &sizes {
         let input = dir.path().join(format!("records-{count}.jsonl"));
         let start = Instant::now();
         generate(&keyring, &input, count);
@@ -148,26 +214,47 @@ fn main() {
     drop(keystore);
 
     println!(
-        "\n{:>10} {:>12} {:>14} {:>12} {:>16} {:>8}",
-        "records", "seconds", "records/s", "peak RSS", "floor keys/s", "ratio"
+        "\n{:>10} {:>7} {:>5} {:>9} {:>9} {:>12} {:>11} {:>6}",
+        "records", "threads", "round", "wall s", "CPU s", "records/s", "peak RSS", "load"
     );
     for (count, input) in &inputs {
         let output = dir.path().join(format!("out-{count}.jsonl"));
-        let (elapsed, peak_kib, summary) = rewrap(&keystore_path, &pass, input, &output);
-        assert!(
-            summary.contains(&format!("{count} records: rewrapped {count} data keys")),
-            "{summary}"
-        );
+        let mut walls: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+        let mut cpus: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+        for round in 1..=rounds {
+            for threads in [1, 2] {
+                let (run, summary) = rewrap(&keystore_path, &pass, input, &output, threads);
+                assert!(
+                    summary.contains(&format!("{count} records: rewrapped {count} data keys")),
+                    "{summary}"
+                );
+                println!(
+                    "{count:>10} {threads:>7} {round:>5} {:>9.2} {:>9.2} {:>12.0} {:>7.1} MiB {:>6}",
+                    run.wall.as_secs_f64(),
+                    run.cpu.as_secs_f64(),
+                    *count as f64 / run.wall.as_secs_f64(),
+                    run.peak_kib as f64 / 1024.0,
+                    run.load
+                );
+                walls[threads - 1].push(run.wall);
+                cpus[threads - 1].push(run.cpu);
+                std::fs::remove_file(&output).ok();
+            }
+        }
         let keys = 2 * count;
         let floor = floor(keys);
-        let rate = *count as f64 / elapsed.as_secs_f64();
+        let [one, two] = walls.map(median);
+        let [cpu_one, cpu_two] = cpus.map(median);
         println!(
-            "{count:>10} {:>12.2} {rate:>14.0} {:>9.1} MiB {:>16.0} {:>7.1}x",
-            elapsed.as_secs_f64(),
-            peak_kib as f64 / 1024.0,
+            "{count:>10}: median wall {:.2} s on 1 thread, {:.2} s on 2 ({:.2}x); \
+             median CPU {:.2} s / {:.2} s; floor {:.0} keys/s ({:.1}x of 1 thread's time)",
+            one.as_secs_f64(),
+            two.as_secs_f64(),
+            one.as_secs_f64() / two.as_secs_f64(),
+            cpu_one.as_secs_f64(),
+            cpu_two.as_secs_f64(),
             keys as f64 / floor.as_secs_f64(),
-            elapsed.as_secs_f64() / floor.as_secs_f64()
+            one.as_secs_f64() / floor.as_secs_f64()
         );
-        std::fs::remove_file(&output).ok();
     }
 }

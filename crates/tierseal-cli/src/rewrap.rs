@@ -1,6 +1,7 @@
 //! Streaming rewrap of JSON Lines: every data key under its tier's primary
 //! version, field ciphertexts untouched, in memory that does not grow with
-//! the input or its lines.
+//! the input or its lines, a chunk of lines at a time over every core (see
+//! [`rewrap_lines`]).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};

@@ -12,7 +12,9 @@
 //! rows at a time, each batch one transaction that also moves the job's
 //! cursor in the table `tierseal_rewrap_progress` of the same database: a
 //! killed run resumes after the last committed batch, counting nothing
-//! twice, and a completed run removes its cursors. Memory holds one batch.
+//! twice, and a completed run removes its cursors. Memory holds one batch,
+//! whose rows are rewrapped over the rayon pool and then written and
+//! counted in key order by the one connection.
 
 mod postgres;
 mod sqlite;
