@@ -107,9 +107,10 @@ impl Summary {
 }
 
 /// Input gathered into one chunk: lines are read until the chunk holds
-/// this many bytes (or [`CHUNK_LINES`] lines), rewrapped over the threads,
-/// written out in order, and the next chunk is read. With the output of
-/// the chunk, memory holds about twice this, whatever the input's size.
+/// this many bytes (or [`CHUNK_LINES`] lines) and rewrapped over the
+/// threads, while the previous chunk is written out and the next one read.
+/// Memory holds about four times this (two chunks of input, two of
+/// output), whatever the input's size.
 pub const CHUNK_BYTES: usize = 1 << 20;
 
 /// The most lines in one chunk (a few thousand: small lines are not
@@ -128,8 +129,9 @@ const GROUP_LINES: usize = 64;
 /// Lines are read a chunk at a time ([`CHUNK_BYTES`], [`CHUNK_LINES`]);
 /// each run of lines of the chunk is scanned on one thread with its own
 /// [`Scanner`], every token through the same `rewrap_token` as the
-/// database rewrap; the runs' output is written in input order before the
-/// next chunk is read. A line longer than [`CHUNK_BYTES`] is not gathered:
+/// database rewrap; the runs' output is written in input order (while the
+/// next chunk is rewrapped, by a thread of the pool: `input` and `output`
+/// are `Send`). A line longer than [`CHUNK_BYTES`] is not gathered:
 /// it is streamed through one scanner on the calling thread, as
 /// [`crate::tokens`] streams any line. The output is byte for byte what a
 /// single scanner over the whole input writes, and the summary (counts,
@@ -144,52 +146,48 @@ const GROUP_LINES: usize = 64;
 /// [`CliError::Io`] when reading or writing fails.
 pub fn rewrap_lines(
     keyring: &Keyring,
-    mut input: impl BufRead,
-    mut output: impl Write,
+    mut input: impl BufRead + Send,
+    mut output: impl Write + Send,
     progress: &Progress,
 ) -> Result<Summary, CliError> {
-    use rayon::prelude::*;
-
     let mut summary = Summary::default();
     let primaries = primary_versions(keyring);
-    let mut chunk = Chunk::default();
+    let (mut chunk, mut next) = (Chunk::default(), Chunk::default());
+    // The previous chunk's output, written while this one is rewrapped.
+    let mut pending: Vec<Vec<u8>> = Vec::new();
     // The number of the chunk's first line.
     let mut first_line = 1;
+    let mut filled = chunk.fill(&mut input).map_err(read_error)?;
     loop {
-        let filled = chunk
-            .fill(&mut input)
-            .map_err(|e| CliError::io("read", "the input", e))?;
-        let groups: Vec<(u64, &[u8])> = chunk.groups(first_line).collect();
-        let done: Vec<(Vec<u8>, Summary)> = groups
-            .into_par_iter()
-            .map(|(first, mut lines)| {
-                let mut scanner = Scanner::starting_at(first);
-                let mut out = Vec::with_capacity(lines.len());
-                let mut part = Summary::default();
-                rewrap_stream(
-                    keyring,
-                    &primaries,
-                    &mut scanner,
-                    &mut lines,
-                    &mut out,
-                    u64::MAX,
-                    &mut part,
-                )?;
-                Ok((out, part))
-            })
-            .collect::<Result<_, CliError>>()?;
-        for (out, part) in done {
-            output
-                .write_all(&out)
-                .map_err(|e| CliError::io("write", "the output", e))?;
+        // While the pool rewraps this chunk, one of its threads writes the
+        // previous chunk and reads the next: reading and writing do not
+        // leave the other threads idle.
+        let prefetch = filled == Filled::Full;
+        let (done, (written, refilled)) = rayon::join(
+            || rewrap_chunk(keyring, &primaries, &chunk, first_line),
+            || {
+                let written = write_all(&mut output, &pending);
+                let refilled = prefetch.then(|| next.fill(&mut input));
+                (written, refilled)
+            },
+        );
+        written?;
+        pending.clear();
+        for (out, part) in done? {
             summary.absorb(part);
+            pending.push(out);
         }
         progress.advance(chunk.complete_bytes() as u64);
         first_line += chunk.lines() as u64;
         match filled {
-            Filled::Full => {}
+            Filled::Full => {
+                filled = refilled.unwrap_or(Ok(Filled::End)).map_err(read_error)?;
+                std::mem::swap(&mut chunk, &mut next);
+            }
             Filled::End => break,
             Filled::LongLine => {
+                write_all(&mut output, &pending)?;
+                pending.clear();
                 // Its start, then the rest straight from the input.
                 let mut reader = std::io::Read::chain(chunk.partial(), &mut input);
                 let mut scanner = Scanner::starting_at(first_line);
@@ -204,14 +202,61 @@ pub fn rewrap_lines(
                 )?;
                 progress.advance(bytes);
                 first_line += 1;
+                filled = chunk.fill(&mut input).map_err(read_error)?;
             }
         }
     }
+    write_all(&mut output, &pending)?;
     output
         .flush()
         .map_err(|e| CliError::io("write", "the output", e))?;
     progress.finish();
     Ok(summary)
+}
+
+/// Rewraps the complete lines of `chunk` (whose first line is numbered
+/// `first_line`) over the rayon pool, a run of lines per task: each run's
+/// output and summary, in line order.
+fn rewrap_chunk(
+    keyring: &Keyring,
+    primaries: &[(String, u32)],
+    chunk: &Chunk,
+    first_line: u64,
+) -> Result<Vec<(Vec<u8>, Summary)>, CliError> {
+    use rayon::prelude::*;
+
+    let groups: Vec<(u64, &[u8])> = chunk.groups(first_line).collect();
+    groups
+        .into_par_iter()
+        .map(|(first, mut lines)| {
+            let mut scanner = Scanner::starting_at(first);
+            let mut out = Vec::with_capacity(lines.len());
+            let mut part = Summary::default();
+            rewrap_stream(
+                keyring,
+                primaries,
+                &mut scanner,
+                &mut lines,
+                &mut out,
+                u64::MAX,
+                &mut part,
+            )?;
+            Ok((out, part))
+        })
+        .collect()
+}
+
+fn write_all(output: &mut impl Write, pieces: &[Vec<u8>]) -> Result<(), CliError> {
+    for piece in pieces {
+        output
+            .write_all(piece)
+            .map_err(|e| CliError::io("write", "the output", e))?;
+    }
+    Ok(())
+}
+
+fn read_error(error: std::io::Error) -> CliError {
+    CliError::io("read", "the input", error)
 }
 
 /// Rewraps up to `max_lines` lines of `input` into `output` with
