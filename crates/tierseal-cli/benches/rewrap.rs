@@ -7,7 +7,9 @@
 //!
 //! `cargo bench -p tierseal-cli --bench rewrap` (add `-- --quick` for the
 //! 100,000-record run only, `-- --records N` for N records only, `--rounds
-//! R` for R rounds, 3 by default).
+//! R` for R rounds, 3 by default). With `REWRAP_BASELINE=PATH` each round
+//! also runs another build of the binary (e.g. the previous release) on
+//! one thread, for a before/after figure in the same run.
 #![allow(
     clippy::unwrap_used,
     clippy::print_stdout,
@@ -90,6 +92,7 @@ struct Run {
 /// Runs `tierseal rewrap` on `threads` rayon threads and samples its peak
 /// resident set size.
 fn rewrap(
+    bin: &Path,
     keystore: &Path,
     pass: &Path,
     input: &Path,
@@ -99,7 +102,7 @@ fn rewrap(
     let load = load();
     let cpu_before = children_cpu();
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tierseal"))
+    let mut child = Command::new(bin)
         .env("RAYON_NUM_THREADS", threads.to_string())
         .arg("--keystore")
         .arg(keystore)
@@ -213,48 +216,62 @@ fn main() {
     keystore.rotate(&Tier::CONFIDENTIAL).unwrap();
     drop(keystore);
 
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_tierseal"));
+    let mut configs = vec![("1", bin.clone(), 1), ("2", bin, 2)];
+    if let Some(baseline) = std::env::var_os("REWRAP_BASELINE") {
+        configs.push(("base", baseline.into(), 1));
+    }
     println!(
         "\n{:>10} {:>7} {:>5} {:>9} {:>9} {:>12} {:>11} {:>6}",
         "records", "threads", "round", "wall s", "CPU s", "records/s", "peak RSS", "load"
     );
     for (count, input) in &inputs {
         let output = dir.path().join(format!("out-{count}.jsonl"));
-        let mut walls: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
-        let mut cpus: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+        let mut walls: Vec<Vec<Duration>> = vec![Vec::new(); configs.len()];
+        let mut cpus: Vec<Vec<Duration>> = vec![Vec::new(); configs.len()];
         for round in 1..=rounds {
-            for threads in [1, 2] {
-                let (run, summary) = rewrap(&keystore_path, &pass, input, &output, threads);
+            for (index, (label, bin, threads)) in configs.iter().enumerate() {
+                let (run, summary) = rewrap(bin, &keystore_path, &pass, input, &output, *threads);
                 assert!(
                     summary.contains(&format!("{count} records: rewrapped {count} data keys")),
                     "{summary}"
                 );
                 println!(
-                    "{count:>10} {threads:>7} {round:>5} {:>9.2} {:>9.2} {:>12.0} {:>7.1} MiB {:>6}",
+                    "{count:>10} {label:>7} {round:>5} {:>9.2} {:>9.2} {:>12.0} {:>7.1} MiB {:>6}",
                     run.wall.as_secs_f64(),
                     run.cpu.as_secs_f64(),
                     *count as f64 / run.wall.as_secs_f64(),
                     run.peak_kib as f64 / 1024.0,
                     run.load
                 );
-                walls[threads - 1].push(run.wall);
-                cpus[threads - 1].push(run.cpu);
+                walls[index].push(run.wall);
+                cpus[index].push(run.cpu);
                 std::fs::remove_file(&output).ok();
             }
         }
         let keys = 2 * count;
         let floor = floor(keys);
-        let [one, two] = walls.map(median);
-        let [cpu_one, cpu_two] = cpus.map(median);
+        let walls: Vec<Duration> = walls.into_iter().map(median).collect();
+        let cpus: Vec<Duration> = cpus.into_iter().map(median).collect();
         println!(
             "{count:>10}: median wall {:.2} s on 1 thread, {:.2} s on 2 ({:.2}x); \
              median CPU {:.2} s / {:.2} s; floor {:.0} keys/s ({:.1}x of 1 thread's time)",
-            one.as_secs_f64(),
-            two.as_secs_f64(),
-            one.as_secs_f64() / two.as_secs_f64(),
-            cpu_one.as_secs_f64(),
-            cpu_two.as_secs_f64(),
+            walls[0].as_secs_f64(),
+            walls[1].as_secs_f64(),
+            walls[0].as_secs_f64() / walls[1].as_secs_f64(),
+            cpus[0].as_secs_f64(),
+            cpus[1].as_secs_f64(),
             keys as f64 / floor.as_secs_f64(),
-            one.as_secs_f64() / floor.as_secs_f64()
+            walls[0].as_secs_f64() / floor.as_secs_f64()
         );
+        if let Some(base) = walls.get(2) {
+            println!(
+                "{count:>10}: baseline median wall {:.2} s, CPU {:.2} s (1 thread here / baseline: {:.2}x wall, {:.2}x CPU)",
+                base.as_secs_f64(),
+                cpus[2].as_secs_f64(),
+                walls[0].as_secs_f64() / base.as_secs_f64(),
+                cpus[0].as_secs_f64() / cpus[2].as_secs_f64()
+            );
+        }
     }
 }
