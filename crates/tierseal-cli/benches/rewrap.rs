@@ -1,13 +1,20 @@
 //! Rewrap throughput and peak memory of the `tierseal` binary on 100,000
 //! and 1,000,000 sealed records, beside the floor: the same number of data
-//! keys unwrapped and wrapped again with AES-GCM directly.
+//! keys unwrapped and wrapped again with AES-GCM directly. Each size is
+//! rewrapped with one and with two rayon threads (`RAYON_NUM_THREADS`), in
+//! interleaved rounds, each run with the load average before it and the
+//! child's CPU time.
 //!
 //! `cargo bench -p tierseal-cli --bench rewrap` (add `-- --quick` for the
-//! 100,000-record run only).
+//! 100,000-record run only, `-- --records N` for N records only, `--rounds
+//! R` for R rounds, 3 by default). With `REWRAP_BASELINE=PATH` each round
+//! also runs another build of the binary (e.g. the previous release) on
+//! one thread, for a before/after figure in the same run.
 #![allow(
     clippy::unwrap_used,
     clippy::print_stdout,
     clippy::cast_precision_loss,
+    clippy::indexing_slicing,
     missing_docs,
     reason = "benchmark code"
 )]
@@ -49,10 +56,54 @@ fn generate(keyring: &Keyring, path: &Path, count: usize) {
     out.flush().unwrap();
 }
 
-/// Runs `tierseal rewrap` and samples its peak resident set size.
-fn rewrap(keystore: &Path, pass: &Path, input: &Path, output: &Path) -> (Duration, u64, String) {
+/// The CPU time (user + system) of this process's waited-for children,
+/// from `/proc/self/stat` (clock ticks of 10 ms).
+fn children_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Fields 16 and 17 of the file (cutime, cstime); `fields` starts at 3.
+    let ticks = fields.get(13).copied().unwrap_or(0) + fields.get(14).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// The 1-minute load average.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// One run's figures.
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+    peak_kib: u64,
+    load: String,
+}
+
+/// Runs `tierseal rewrap` on `threads` rayon threads and samples its peak
+/// resident set size.
+fn rewrap(
+    bin: &Path,
+    keystore: &Path,
+    pass: &Path,
+    input: &Path,
+    output: &Path,
+    threads: usize,
+) -> (Run, String) {
+    let load = load();
+    let cpu_before = children_cpu();
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tierseal"))
+    let mut child = Command::new(bin)
+        .env("RAYON_NUM_THREADS", threads.to_string())
         .arg("--keystore")
         .arg(keystore)
         .arg("--passphrase-file")
@@ -84,10 +135,19 @@ fn rewrap(keystore: &Path, pass: &Path, input: &Path, output: &Path) -> (Duratio
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     (
-        elapsed,
-        peak_kib,
+        Run {
+            wall: elapsed,
+            cpu: children_cpu().saturating_sub(cpu_before),
+            peak_kib,
+            load,
+        },
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
 }
 
 /// The floor: unwrap and re-wrap `count` 32-byte keys with ready ciphers.
@@ -125,13 +185,22 @@ fn main() {
         .keyring(&Clearance::up_to(Level::Confidential))
         .unwrap();
 
-    let sizes: &[usize] = if quick {
-        &[100_000]
-    } else {
-        &[100_000, 1_000_000]
+    let args: Vec<String> = std::env::args().collect();
+    let value_of = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.parse::<usize>().unwrap())
+    };
+    let rounds = value_of("--rounds").unwrap_or(3);
+    let only = value_of("--records").map(|n| vec![n]);
+    let sizes: Vec<usize> = match only {
+        Some(sizes) => sizes,
+        None if quick => vec![100_000],
+        None => vec![100_000, 1_000_000],
     };
     let mut inputs = Vec::new();
-    for &count in sizes {
+    for &count in &sizes {
         let input = dir.path().join(format!("records-{count}.jsonl"));
         let start = Instant::now();
         generate(&keyring, &input, count);
@@ -147,27 +216,62 @@ fn main() {
     keystore.rotate(&Tier::CONFIDENTIAL).unwrap();
     drop(keystore);
 
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_tierseal"));
+    let mut configs = vec![("1", bin.clone(), 1), ("2", bin, 2)];
+    if let Some(baseline) = std::env::var_os("REWRAP_BASELINE") {
+        configs.push(("base", baseline.into(), 1));
+    }
     println!(
-        "\n{:>10} {:>12} {:>14} {:>12} {:>16} {:>8}",
-        "records", "seconds", "records/s", "peak RSS", "floor keys/s", "ratio"
+        "\n{:>10} {:>7} {:>5} {:>9} {:>9} {:>12} {:>11} {:>6}",
+        "records", "threads", "round", "wall s", "CPU s", "records/s", "peak RSS", "load"
     );
     for (count, input) in &inputs {
         let output = dir.path().join(format!("out-{count}.jsonl"));
-        let (elapsed, peak_kib, summary) = rewrap(&keystore_path, &pass, input, &output);
-        assert!(
-            summary.contains(&format!("{count} records: rewrapped {count} data keys")),
-            "{summary}"
-        );
+        let mut walls: Vec<Vec<Duration>> = vec![Vec::new(); configs.len()];
+        let mut cpus: Vec<Vec<Duration>> = vec![Vec::new(); configs.len()];
+        for round in 1..=rounds {
+            for (index, (label, bin, threads)) in configs.iter().enumerate() {
+                let (run, summary) = rewrap(bin, &keystore_path, &pass, input, &output, *threads);
+                assert!(
+                    summary.contains(&format!("{count} records: rewrapped {count} data keys")),
+                    "{summary}"
+                );
+                println!(
+                    "{count:>10} {label:>7} {round:>5} {:>9.2} {:>9.2} {:>12.0} {:>7.1} MiB {:>6}",
+                    run.wall.as_secs_f64(),
+                    run.cpu.as_secs_f64(),
+                    *count as f64 / run.wall.as_secs_f64(),
+                    run.peak_kib as f64 / 1024.0,
+                    run.load
+                );
+                walls[index].push(run.wall);
+                cpus[index].push(run.cpu);
+                std::fs::remove_file(&output).ok();
+            }
+        }
         let keys = 2 * count;
         let floor = floor(keys);
-        let rate = *count as f64 / elapsed.as_secs_f64();
+        let walls: Vec<Duration> = walls.into_iter().map(median).collect();
+        let cpus: Vec<Duration> = cpus.into_iter().map(median).collect();
         println!(
-            "{count:>10} {:>12.2} {rate:>14.0} {:>9.1} MiB {:>16.0} {:>7.1}x",
-            elapsed.as_secs_f64(),
-            peak_kib as f64 / 1024.0,
+            "{count:>10}: median wall {:.2} s on 1 thread, {:.2} s on 2 ({:.2}x); \
+             median CPU {:.2} s / {:.2} s; floor {:.0} keys/s ({:.1}x of 1 thread's time)",
+            walls[0].as_secs_f64(),
+            walls[1].as_secs_f64(),
+            walls[0].as_secs_f64() / walls[1].as_secs_f64(),
+            cpus[0].as_secs_f64(),
+            cpus[1].as_secs_f64(),
             keys as f64 / floor.as_secs_f64(),
-            elapsed.as_secs_f64() / floor.as_secs_f64()
+            walls[0].as_secs_f64() / floor.as_secs_f64()
         );
-        std::fs::remove_file(&output).ok();
+        if let Some(base) = walls.get(2) {
+            println!(
+                "{count:>10}: baseline median wall {:.2} s, CPU {:.2} s (1 thread here / baseline: {:.2}x wall, {:.2}x CPU)",
+                base.as_secs_f64(),
+                cpus[2].as_secs_f64(),
+                walls[0].as_secs_f64() / base.as_secs_f64(),
+                cpus[0].as_secs_f64() / cpus[2].as_secs_f64()
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Streaming rewrap of JSON Lines: every data key under its tier's primary
 //! version, field ciphertexts untouched, in memory that does not grow with
-//! the input or its lines.
+//! the input or its lines, a chunk of lines at a time over every core (see
+//! [`rewrap_lines`]).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -89,11 +90,54 @@ impl Summary {
             self.failures.push(LineFailure { line, reason });
         }
     }
+
+    /// Adds what the lines after this summary's did (`later` covers the
+    /// lines that follow, so failures stay in line order).
+    fn absorb(&mut self, later: Summary) {
+        self.records += later.records;
+        self.rewrapped += later.rewrapped;
+        self.already_current += later.already_current;
+        self.failed_lines += later.failed_lines;
+        let room = KEPT_FAILURES.saturating_sub(self.failures.len());
+        self.failures.extend(later.failures.into_iter().take(room));
+        for (key, count) in later.still_old {
+            *self.still_old.entry(key).or_default() += count;
+        }
+    }
 }
 
-/// Rewraps every token of every line of `input` into `output`, streaming:
-/// memory does not grow with the line length (see [`crate::tokens`]). A
-/// line that is not JSON (or not UTF-8), or holds a token that cannot be
+/// Input gathered into one chunk: lines are read until the chunk holds
+/// this many bytes (or [`CHUNK_LINES`] lines) and rewrapped over the
+/// threads, while the previous chunk is written out and the next one read.
+/// Memory holds about four times this (two chunks of input, two of
+/// output), whatever the input's size.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// The most lines in one chunk (a few thousand: small lines are not
+/// gathered past this, so the bookkeeping per chunk stays small too).
+pub const CHUNK_LINES: usize = 4096;
+
+/// Lines one thread takes at a time, with one scanner and one output
+/// buffer: a few hundred microseconds of work, well above the pool's
+/// scheduling cost, and still many runs per chunk to balance the threads.
+const GROUP_LINES: usize = 64;
+
+/// Rewraps every token of every line of `input` into `output`, in memory
+/// that does not grow with the input or its lines, over the threads of
+/// the rayon pool (`RAYON_NUM_THREADS`, by default one per core).
+///
+/// Lines are read a chunk at a time ([`CHUNK_BYTES`], [`CHUNK_LINES`]);
+/// each run of lines of the chunk is scanned on one thread with its own
+/// [`Scanner`], every token through the same `rewrap_token` as the
+/// database rewrap; the runs' output is written in input order (while the
+/// next chunk is rewrapped, by a thread of the pool: `input` and `output`
+/// are `Send`). A line longer than [`CHUNK_BYTES`] is not gathered:
+/// it is streamed through one scanner on the calling thread, as
+/// [`crate::tokens`] streams any line. The output is byte for byte what a
+/// single scanner over the whole input writes, and the summary (counts,
+/// failures with their line numbers, in order) is the same.
+///
+/// A line that is not JSON (or not UTF-8), or holds a token that cannot be
 /// rewrapped, is counted as a failure, with its number and the reason; the
 /// output is then incomplete and must be discarded (the CLI writes nothing
 /// when any line failed).
@@ -102,36 +146,248 @@ impl Summary {
 /// [`CliError::Io`] when reading or writing fails.
 pub fn rewrap_lines(
     keyring: &Keyring,
-    mut input: impl BufRead,
-    mut output: impl Write,
+    mut input: impl BufRead + Send,
+    mut output: impl Write + Send,
     progress: &Progress,
 ) -> Result<Summary, CliError> {
     let mut summary = Summary::default();
     let primaries = primary_versions(keyring);
-    let mut scanner = Scanner::new();
+    let (mut chunk, mut next) = (Chunk::default(), Chunk::default());
+    // The previous chunk's output, written while this one is rewrapped.
+    let mut pending: Vec<Vec<u8>> = Vec::new();
+    // The number of the chunk's first line.
+    let mut first_line = 1;
+    let mut filled = chunk.fill(&mut input).map_err(read_error)?;
     loop {
+        // While the pool rewraps this chunk, one of its threads writes the
+        // previous chunk and reads the next: reading and writing do not
+        // leave the other threads idle.
+        let prefetch = filled == Filled::Full;
+        let (done, (written, refilled)) = rayon::join(
+            || rewrap_chunk(keyring, &primaries, &chunk, first_line),
+            || {
+                let written = write_all(&mut output, &pending);
+                let refilled = prefetch.then(|| next.fill(&mut input));
+                (written, refilled)
+            },
+        );
+        written?;
+        pending.clear();
+        for (out, part) in done? {
+            summary.absorb(part);
+            pending.push(out);
+        }
+        progress.advance(chunk.complete_bytes() as u64);
+        first_line += chunk.lines() as u64;
+        match filled {
+            Filled::Full => {
+                filled = refilled.unwrap_or(Ok(Filled::End)).map_err(read_error)?;
+                std::mem::swap(&mut chunk, &mut next);
+            }
+            Filled::End => break,
+            Filled::LongLine => {
+                write_all(&mut output, &pending)?;
+                pending.clear();
+                // Its start, then the rest straight from the input.
+                let mut reader = std::io::Read::chain(chunk.partial(), &mut input);
+                let mut scanner = Scanner::starting_at(first_line);
+                let bytes = rewrap_stream(
+                    keyring,
+                    &primaries,
+                    &mut scanner,
+                    &mut reader,
+                    &mut output,
+                    1,
+                    &mut summary,
+                )?;
+                progress.advance(bytes);
+                first_line += 1;
+                filled = chunk.fill(&mut input).map_err(read_error)?;
+            }
+        }
+    }
+    write_all(&mut output, &pending)?;
+    output
+        .flush()
+        .map_err(|e| CliError::io("write", "the output", e))?;
+    progress.finish();
+    Ok(summary)
+}
+
+/// Rewraps the complete lines of `chunk` (whose first line is numbered
+/// `first_line`) over the rayon pool, a run of lines per task: each run's
+/// output and summary, in line order.
+fn rewrap_chunk(
+    keyring: &Keyring,
+    primaries: &[(String, u32)],
+    chunk: &Chunk,
+    first_line: u64,
+) -> Result<Vec<(Vec<u8>, Summary)>, CliError> {
+    use rayon::prelude::*;
+
+    let groups: Vec<(u64, &[u8])> = chunk.groups(first_line).collect();
+    groups
+        .into_par_iter()
+        .map(|(first, mut lines)| {
+            let mut scanner = Scanner::starting_at(first);
+            let mut out = Vec::with_capacity(lines.len());
+            let mut part = Summary::default();
+            rewrap_stream(
+                keyring,
+                primaries,
+                &mut scanner,
+                &mut lines,
+                &mut out,
+                u64::MAX,
+                &mut part,
+            )?;
+            Ok((out, part))
+        })
+        .collect()
+}
+
+fn write_all(output: &mut impl Write, pieces: &[Vec<u8>]) -> Result<(), CliError> {
+    for piece in pieces {
+        output
+            .write_all(piece)
+            .map_err(|e| CliError::io("write", "the output", e))?;
+    }
+    Ok(())
+}
+
+fn read_error(error: std::io::Error) -> CliError {
+    CliError::io("read", "the input", error)
+}
+
+/// Rewraps up to `max_lines` lines of `input` into `output` with
+/// `scanner`, adding what they did to `summary`: the one loop every line
+/// goes through, on whichever thread. Returns the bytes read.
+fn rewrap_stream<R, W>(
+    keyring: &Keyring,
+    primaries: &[(String, u32)],
+    scanner: &mut Scanner,
+    input: &mut R,
+    output: &mut W,
+    max_lines: u64,
+    summary: &mut Summary,
+) -> Result<u64, CliError>
+where
+    R: BufRead + ?Sized,
+    W: Write + ?Sized,
+{
+    let mut bytes = 0;
+    for _ in 0..max_lines {
         let mut counts = LineCounts::default();
         let line = scanner
-            .next_line(&mut input, &mut output, &mut |found: Found<'_>| {
-                rewrap_token(keyring, &primaries, &found, &mut counts)
+            .next_line(input, output, &mut |found: Found<'_>| {
+                rewrap_token(keyring, primaries, &found, &mut counts)
             })
             .map_err(io_error)?;
         let Some(line) = line else { break };
-        progress.advance(line.bytes);
+        bytes += line.bytes;
         if line.blank {
             continue;
         }
         summary.records += 1;
         match line.fault {
             Some(reason) => summary.fail(line.number, reason),
-            None => counts.add_to(&mut summary),
+            None => counts.add_to(summary),
         }
     }
     scanner
-        .finish(&mut output)
+        .finish(output)
         .map_err(|e| CliError::io("write", "the output", e))?;
-    progress.finish();
-    Ok(summary)
+    Ok(bytes)
+}
+
+/// How [`Chunk::fill`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Filled {
+    /// The chunk is full; more input may follow.
+    Full,
+    /// The input ended (a last line without a newline is complete).
+    End,
+    /// The line after the chunk's complete lines is longer than
+    /// [`CHUNK_BYTES`]: its start is [`Chunk::partial`], the rest is still
+    /// in the input.
+    LongLine,
+}
+
+/// Lines read from the input, as they were written.
+#[derive(Debug, Default)]
+struct Chunk {
+    bytes: Vec<u8>,
+    /// Where each complete line ends in `bytes` (after its newline).
+    ends: Vec<usize>,
+}
+
+impl Chunk {
+    /// Replaces the chunk with the next lines of `input`.
+    fn fill<R: BufRead + ?Sized>(&mut self, input: &mut R) -> std::io::Result<Filled> {
+        self.bytes.clear();
+        self.ends.clear();
+        loop {
+            let complete = self.complete_bytes();
+            if complete == self.bytes.len()
+                && (self.ends.len() >= CHUNK_LINES || complete >= CHUNK_BYTES)
+            {
+                return Ok(Filled::Full);
+            }
+            if self.bytes.len() - complete > CHUNK_BYTES {
+                return Ok(Filled::LongLine);
+            }
+            let available = match input.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                if self.bytes.len() > complete {
+                    self.ends.push(self.bytes.len());
+                }
+                return Ok(Filled::End);
+            }
+            let used = match available.iter().position(|&b| b == b'\n') {
+                Some(newline) => newline + 1,
+                None => available.len(),
+            };
+            self.bytes
+                .extend_from_slice(available.get(..used).unwrap_or_default());
+            input.consume(used);
+            if self.bytes.last() == Some(&b'\n') {
+                self.ends.push(self.bytes.len());
+            }
+        }
+    }
+
+    /// How many complete lines the chunk holds.
+    fn lines(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The bytes of the complete lines.
+    fn complete_bytes(&self) -> usize {
+        self.ends.last().copied().unwrap_or(0)
+    }
+
+    /// The start of a line that did not fit ([`Filled::LongLine`]).
+    fn partial(&self) -> &[u8] {
+        self.bytes.get(self.complete_bytes()..).unwrap_or_default()
+    }
+
+    /// Runs of up to [`GROUP_LINES`] complete lines, each with the number
+    /// of its first line (the chunk's first line is `first_line`).
+    fn groups(&self, first_line: u64) -> impl Iterator<Item = (u64, &[u8])> {
+        self.ends
+            .chunks(GROUP_LINES)
+            .enumerate()
+            .scan(0, move |start, (index, ends)| {
+                let end = ends.last().copied().unwrap_or(*start);
+                let lines = self.bytes.get(*start..end).unwrap_or_default();
+                *start = end;
+                Some((first_line + (index * GROUP_LINES) as u64, lines))
+            })
+    }
 }
 
 /// A read error names the input, a write error the output.
@@ -482,5 +738,245 @@ mod value_tests {
                 Ok(Some(r#"["tierseal:NEW"]"#.into()))
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+    use tierseal::{
+        AccessContext, Binding, Clearance, KdfProfile, Keystore, Level, SealedValue, Tier,
+    };
+
+    /// How many lines the test file has: a few chunks' worth.
+    const LINES: u64 = 9_000;
+    /// The line made longer than a chunk (streamed on its own).
+    const LONG: u64 = 101;
+
+    fn binding(i: u64) -> String {
+        format!("rec_{i}")
+    }
+
+    /// What kind of line `i` (1-based) is.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Kind {
+        Good,
+        BadToken,
+        NotJson,
+        NotUtf8,
+        Blank,
+    }
+
+    fn kind(i: u64) -> Kind {
+        match i % 10 {
+            _ if i % 97 == 0 => Kind::NotUtf8,
+            3 => Kind::BadToken,
+            5 => Kind::NotJson,
+            7 => Kind::Blank,
+            _ => Kind::Good,
+        }
+    }
+
+    /// A keyring after the confidential tier's rotation, and the input:
+    /// each good line holds two confidential tokens sealed before the
+    /// rotation (one a whole string, one inside text) and one internal
+    /// token sealed after it; the last line has no newline.
+    fn setup() -> (tempfile::TempDir, Keyring, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut keystore =
+            Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test).unwrap();
+        let clearance = Clearance::up_to(Level::Confidential);
+        let before = keystore.keyring(&clearance).unwrap();
+        let old: Vec<String> = (1..=LINES)
+            .map(|i| {
+                let id = binding(i);
+                let binding = Binding::new("Doc", "iban").with_record_id(&id);
+                SealedValue::seal(&before, &Tier::CONFIDENTIAL, binding, &format!("DE{i:020}"))
+                    .unwrap()
+                    .to_text()
+            })
+            .collect();
+        keystore.rotate(&Tier::CONFIDENTIAL).unwrap();
+        let keyring = keystore.keyring(&clearance).unwrap();
+        let mut input = Vec::new();
+        for i in 1..=LINES {
+            let token = &old[(i - 1) as usize];
+            match kind(i) {
+                Kind::Good => {
+                    let id = binding(i);
+                    let binding = Binding::new("Doc", "name").with_record_id(&id);
+                    let current =
+                        SealedValue::seal(&keyring, &Tier::INTERNAL, binding, "Ada").unwrap();
+                    let pad = if i == LONG {
+                        "x".repeat(CHUNK_BYTES + 1000)
+                    } else {
+                        String::new()
+                    };
+                    input.extend_from_slice(
+                        format!(
+                            "{{\"i\": {i}, \"pad\":\"{pad}\", \"iban\":\"{token}\", \
+                             \"name\" :\"{}\", \"note\":\"was {token}.\"}}",
+                            current.to_text()
+                        )
+                        .as_bytes(),
+                    );
+                }
+                Kind::BadToken => input.extend_from_slice(b"{\"t\":\"tierseal:AAAA\"}"),
+                Kind::NotJson => input.extend_from_slice(b"{\"i\": "),
+                Kind::NotUtf8 => input.extend_from_slice(b"[\"\xff\"]"),
+                Kind::Blank => input.extend_from_slice(b"  "),
+            }
+            if i < LINES {
+                input.push(b'\n');
+            }
+        }
+        (dir, keyring, input)
+    }
+
+    /// The line with every token replaced by `T`, and its tokens.
+    fn split_tokens(line: &[u8]) -> (Vec<u8>, Vec<String>) {
+        let needle = tierseal::TEXT_PREFIX.as_bytes();
+        let (mut rest, mut tokens) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        while at < line.len() {
+            if line[at..].starts_with(needle) {
+                let len = needle.len()
+                    + line[at + needle.len()..]
+                        .iter()
+                        .take_while(|b| is_base64url(**b))
+                        .count();
+                tokens.push(String::from_utf8(line[at..at + len].to_vec()).unwrap());
+                rest.push(b'T');
+                at += len;
+            } else {
+                rest.push(line[at]);
+                at += 1;
+            }
+        }
+        (rest, tokens)
+    }
+
+    fn run(keyring: &Keyring, input: &[u8], threads: usize) -> (Vec<u8>, Summary) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut output = Vec::new();
+        // Through a small reader buffer, as a file is read.
+        let reader = std::io::BufReader::with_capacity(1 << 12, input);
+        let summary = pool
+            .install(|| rewrap_lines(keyring, reader, &mut output, &Progress::hidden()))
+            .unwrap();
+        (output, summary)
+    }
+
+    #[test]
+    fn chunks_over_threads_write_every_line_in_order_with_the_counts_of_one_scanner() {
+        let (_dir, keyring, input) = setup();
+        let good = (1..=LINES).filter(|i| kind(*i) == Kind::Good).count() as u64;
+        let failed: Vec<u64> = (1..=LINES)
+            .filter(|i| !matches!(kind(*i), Kind::Good | Kind::Blank))
+            .collect();
+        let blank = (1..=LINES).filter(|i| kind(*i) == Kind::Blank).count() as u64;
+
+        // One scanner over the whole input, on this thread: the reference.
+        let mut reference = Vec::new();
+        let mut expected = Summary::default();
+        rewrap_stream(
+            &keyring,
+            &primary_versions(&keyring),
+            &mut Scanner::new(),
+            &mut &input[..],
+            &mut reference,
+            u64::MAX,
+            &mut expected,
+        )
+        .unwrap();
+
+        for threads in [2, 1] {
+            let (output, summary) = run(&keyring, &input, threads);
+            assert_eq!(summary.records, LINES - blank);
+            assert_eq!(summary.rewrapped, 2 * good);
+            assert_eq!(summary.already_current, good);
+            assert_eq!(summary.failed_lines, failed.len() as u64);
+            let numbers: Vec<u64> = summary.failures.iter().map(|f| f.line).collect();
+            assert_eq!(numbers, failed[..KEPT_FAILURES]);
+            assert!(summary.failures[0].reason.contains("format version 0"));
+            assert!(summary.failures[1].reason.starts_with("not JSON"));
+            assert!(summary.still_old.is_empty(), "{:?}", summary.still_old);
+            assert_eq!(
+                serde_json::to_value(&summary).unwrap(),
+                serde_json::to_value(&expected).unwrap()
+            );
+
+            // Same length, same lines in the same order, every byte outside
+            // the tokens as it was; only the old tokens changed.
+            assert_eq!(output.len(), input.len());
+            let lines_in: Vec<&[u8]> = input.split(|b| *b == b'\n').collect();
+            let lines_out: Vec<&[u8]> = output.split(|b| *b == b'\n').collect();
+            let lines_ref: Vec<&[u8]> = reference.split(|b| *b == b'\n').collect();
+            assert_eq!(lines_in.len() as u64, LINES);
+            assert_eq!(lines_out.len(), lines_in.len());
+            for (index, ((old, new), reference)) in
+                lines_in.iter().zip(&lines_out).zip(&lines_ref).enumerate()
+            {
+                let i = index as u64 + 1;
+                let (old_rest, old_tokens) = split_tokens(old);
+                let (new_rest, new_tokens) = split_tokens(new);
+                assert_eq!(old_rest, new_rest, "line {i}");
+                assert_eq!(split_tokens(reference).0, new_rest, "line {i}");
+                if kind(i) != Kind::Good {
+                    assert_eq!(old, new, "line {i}");
+                    continue;
+                }
+                assert_eq!(old_tokens.len(), 3, "line {i}");
+                assert_eq!(new_tokens[1], old_tokens[1], "line {i}: already current");
+                for at in [0, 2] {
+                    assert_ne!(new_tokens[at], old_tokens[at], "line {i}");
+                    let token: SealedToken = new_tokens[at].parse().unwrap();
+                    assert_eq!(token.key_version(), Some(("confidential", 2)), "line {i}");
+                }
+                if i % 1000 == 1 || i == LONG {
+                    let value: SealedValue = new_tokens[0].parse().unwrap();
+                    let id = binding(i);
+                    let ctx = AccessContext::new("test").with_purpose("rewrap test");
+                    let plain: String = value
+                        .open(
+                            &keyring,
+                            Binding::new("Doc", "iban").with_record_id(&id),
+                            &ctx,
+                        )
+                        .unwrap();
+                    assert_eq!(plain, format!("DE{i:020}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunks_stop_at_lines_bytes_and_long_lines() {
+        let mut chunk = Chunk::default();
+        let mut input: &[u8] = b"a\n\nb";
+        assert_eq!(chunk.fill(&mut input).unwrap(), Filled::End);
+        assert_eq!(chunk.lines(), 3);
+        let groups: Vec<(u64, &[u8])> = chunk.groups(7).collect();
+        assert_eq!(groups, [(7, &b"a\n\nb"[..])]);
+
+        let many = "{}\n".repeat(CHUNK_LINES + 5);
+        let mut input = many.as_bytes();
+        assert_eq!(chunk.fill(&mut input).unwrap(), Filled::Full);
+        assert_eq!(chunk.lines(), CHUNK_LINES);
+        let firsts: Vec<u64> = chunk.groups(1).map(|(first, _)| first).collect();
+        assert_eq!(firsts.len(), CHUNK_LINES / GROUP_LINES);
+        assert_eq!(firsts[1], 1 + GROUP_LINES as u64);
+        assert_eq!(chunk.fill(&mut input).unwrap(), Filled::End);
+        assert_eq!(chunk.lines(), 5);
+
+        let long = format!("[1]\n\"{}\"\n[2]\n", "y".repeat(CHUNK_BYTES + 100_000));
+        let mut input = std::io::BufReader::with_capacity(4096, long.as_bytes());
+        assert_eq!(chunk.fill(&mut input).unwrap(), Filled::LongLine);
+        assert_eq!(chunk.lines(), 1);
+        assert!(chunk.partial().len() > CHUNK_BYTES);
+        assert!(chunk.partial().len() < CHUNK_BYTES + 4096);
     }
 }

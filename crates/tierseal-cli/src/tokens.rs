@@ -186,6 +186,15 @@ impl Scanner {
         }
     }
 
+    /// A scanner whose first line is numbered `first_line` (1-based): for
+    /// a piece of a larger input scanned on its own, so that reports name
+    /// the line of the whole input.
+    pub fn starting_at(first_line: u64) -> Scanner {
+        let mut scanner = Scanner::new();
+        scanner.number = first_line.saturating_sub(1);
+        scanner
+    }
+
     /// Scans the next line of `input` and copies it to `output`, calling
     /// `handle` on each token and writing what it says. `None` at the end
     /// of the input. Call [`finish`](Self::finish) once done.

@@ -546,3 +546,75 @@ fn a_dry_run_counts_and_writes_nothing() {
     assert_eq!(scan(&env).0, BTreeMap::from([(1, 24)]));
     assert_eq!(progress_rows(&env), 0);
 }
+
+#[test]
+fn thousands_of_rows_over_two_threads_are_counted_and_reported_in_key_order() {
+    const ROWS: i64 = 3_000;
+    let env = Env::initialised();
+    let url = create(&env, ROWS as usize);
+    let db = Connection::open(env.path("bank.db")).unwrap();
+    db.execute(
+        "UPDATE accounts SET card_key = 'tierseal:AAAAAAAA' WHERE id % 97 = 0",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    env.rotate_cards();
+    let output = env
+        .cmd()
+        .env("RAYON_NUM_THREADS", "2")
+        .args(["rewrap", "--db", &url, "--batch-size", "1000"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let bad: Vec<i64> = (1..=ROWS).filter(|id| id % 97 == 0).collect();
+    let err = stderr(&output);
+    let reported: Vec<i64> = err
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("tierseal: accounts.card_key at rowid ")?;
+            rest.split_once(':')?.0.parse().ok()
+        })
+        .collect();
+    assert_eq!(reported, bad, "{err}");
+    let good = ROWS as usize - bad.len();
+    assert!(
+        stdout(&output).contains(&format!(
+            "2 tables, {} rows: rewrapped {} data keys, 0 already current, {} rows written, \
+             {} failed rows",
+            ROWS + 3,
+            2 * good + 3,
+            good + 3,
+            bad.len()
+        )),
+        "{}",
+        stdout(&output)
+    );
+    // Each row moved whole, or (the failed ones) not at all.
+    let db = Connection::open(env.path("bank.db")).unwrap();
+    let mut statement = db
+        .prepare("SELECT id, card_key, doc FROM accounts ORDER BY id")
+        .unwrap();
+    let mut rows = statement.query([]).unwrap();
+    let mut seen = 0;
+    while let Some(row) = rows.next().unwrap() {
+        let (id, card_key, doc): (i64, String, String) = (
+            row.get(0).unwrap(),
+            row.get(1).unwrap(),
+            row.get(2).unwrap(),
+        );
+        let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        assert_eq!(doc["seq"], id - 1);
+        let iban: tierseal::SealedToken = doc["iban"].as_str().unwrap().parse().unwrap();
+        if id % 97 == 0 {
+            assert_eq!(card_key, "tierseal:AAAAAAAA");
+            assert_eq!(iban.key_version().unwrap().1, 1, "row {id} left as it was");
+        } else {
+            let key: tierseal::SealedToken = card_key.parse().unwrap();
+            assert_eq!(key.key_version().unwrap().1, 2, "row {id}");
+            assert_eq!(iban.key_version().unwrap().1, 2, "row {id}");
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, ROWS);
+}

@@ -87,7 +87,7 @@ pub(super) fn run(global: &GlobalArgs, args: &RewrapArgs) -> Result<ExitCode, Cl
 fn rewrite(
     input_path: &Path,
     keyring: &Keyring,
-    reader: impl BufRead,
+    reader: impl BufRead + Send,
     progress: &Progress,
     target: &Path,
     input_meta: &std::fs::Metadata,

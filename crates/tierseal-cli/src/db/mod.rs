@@ -12,7 +12,9 @@
 //! rows at a time, each batch one transaction that also moves the job's
 //! cursor in the table `tierseal_rewrap_progress` of the same database: a
 //! killed run resumes after the last committed batch, counting nothing
-//! twice, and a completed run removes its cursors. Memory holds one batch.
+//! twice, and a completed run removes its cursors. Memory holds one batch,
+//! whose rows are rewrapped over the rayon pool and then written and
+//! counted in key order by the one connection.
 
 mod postgres;
 mod sqlite;
@@ -446,7 +448,6 @@ pub fn rewrap(
     }
     let bar = bar(total);
     let primaries = primary_versions(keyring);
-    let mut scanner = ValueScanner::default();
     let mut summary = DbSummary {
         tables: tables.len() as u64,
         complete: true,
@@ -477,15 +478,7 @@ pub fn rewrap(
             let still_old = &mut summary.still_old;
             let mut work = |rows: &[Row]| {
                 Ok(rewrap_rows(
-                    keyring,
-                    &primaries,
-                    &mut scanner,
-                    table,
-                    rows,
-                    limit,
-                    &state,
-                    failures,
-                    still_old,
+                    keyring, &primaries, table, rows, limit, &state, failures, still_old,
                 ))
             };
             let result = if options.dry_run {
@@ -516,7 +509,17 @@ pub fn rewrap(
     Ok(summary)
 }
 
+/// Rows one thread takes at a time (with one scanner): enough that the
+/// pool's scheduling is a small share of their work.
+const ROWS_PER_TASK: usize = 32;
+
 /// Rewraps one batch in memory: the updates, and the progress after it.
+///
+/// The rows are spread over the rayon pool (`RAYON_NUM_THREADS`, by
+/// default one thread per core), each through [`rewrap_row`]; their
+/// outcomes are then counted and reported in row order, so failures,
+/// counts and updates are what a single thread would give. The database
+/// itself is only touched by the caller, before and after.
 #[allow(
     clippy::too_many_arguments,
     reason = "the batch's context, passed down once"
@@ -524,7 +527,6 @@ pub fn rewrap(
 fn rewrap_rows(
     keyring: &Keyring,
     primaries: &[(String, u32)],
-    scanner: &mut ValueScanner,
     table: &Table,
     rows: &[Row],
     limit: usize,
@@ -532,53 +534,41 @@ fn rewrap_rows(
     failures: &mut Vec<RowFailure>,
     still_old: &mut BTreeMap<String, u64>,
 ) -> (Vec<Update>, Progress) {
+    use rayon::prelude::*;
+
+    let outcomes: Vec<RowOutcome> = rows
+        .par_iter()
+        .with_min_len(ROWS_PER_TASK)
+        .map_init(ValueScanner::default, |scanner, row| {
+            rewrap_row(keyring, primaries, scanner, table, row)
+        })
+        .collect();
     let mut next = before.clone();
     next.batches += 1;
     let mut updates = Vec::new();
-    for (index, row) in rows.iter().enumerate() {
+    for (index, (row, outcome)) in rows.iter().zip(outcomes).enumerate() {
         next.rows += 1;
-        let mut counts = LineCounts::default();
-        let mut row_updates = Vec::new();
-        let mut fault = None;
-        for (column_index, (column, value)) in table.columns.iter().zip(&row.values).enumerate() {
-            let text = match value {
-                Value::Absent => continue,
-                Value::Unreadable(reason) => {
-                    fault = Some((column, (*reason).to_owned()));
-                    break;
-                }
-                Value::Text(text) => text,
-            };
-            let mut handle =
-                |found: Found<'_>| rewrap_token(keyring, primaries, &found, &mut counts);
-            match scanner.visit(text, &mut handle) {
-                Ok(Some(text)) => row_updates.push(Update {
-                    row: index,
-                    column: column_index,
-                    text,
-                }),
-                Ok(None) => {}
-                Err(reason) => {
-                    fault = Some((column, reason));
-                    break;
-                }
-            }
-        }
-        match fault {
+        match outcome.fault {
             // The whole row is left as it was.
             Some((column, reason)) => {
                 next.failed += 1;
-                fail(failures, table, &column.name, &row.key, reason);
+                let name = table.columns.get(column).map_or("?", |c| c.name.as_str());
+                fail(failures, table, name, &row.key, reason);
             }
             None => {
+                let counts = outcome.counts;
                 next.rewrapped += counts.rewrapped;
                 next.already_current += counts.already_current;
                 for key in counts.still_old {
                     *still_old.entry(key).or_default() += 1;
                 }
-                if !row_updates.is_empty() {
+                if !outcome.updates.is_empty() {
                     next.updated += 1;
-                    updates.append(&mut row_updates);
+                    updates.extend(outcome.updates.into_iter().map(|(column, text)| Update {
+                        row: index,
+                        column,
+                        text,
+                    }));
                 }
             }
         }
@@ -588,6 +578,59 @@ fn rewrap_rows(
     }
     next.done = rows.len() < limit;
     (updates, next)
+}
+
+/// What rewrapping one row's values gave.
+struct RowOutcome {
+    /// New texts, by column index (only if the row did not fail).
+    updates: Vec<(usize, String)>,
+    /// What its tokens did.
+    counts: LineCounts,
+    /// The first column that failed, and why: the row is left unchanged.
+    fault: Option<(usize, String)>,
+}
+
+/// Rewraps every token of one row's values, each through `rewrap_token`,
+/// as the JSON Lines rewrap does with a line.
+fn rewrap_row(
+    keyring: &Keyring,
+    primaries: &[(String, u32)],
+    scanner: &mut ValueScanner,
+    table: &Table,
+    row: &Row,
+) -> RowOutcome {
+    let mut counts = LineCounts::default();
+    let mut updates = Vec::new();
+    for (column, value) in row.values.iter().enumerate().take(table.columns.len()) {
+        let text = match value {
+            Value::Absent => continue,
+            Value::Unreadable(reason) => {
+                return RowOutcome {
+                    updates: Vec::new(),
+                    counts,
+                    fault: Some((column, (*reason).to_owned())),
+                };
+            }
+            Value::Text(text) => text,
+        };
+        let mut handle = |found: Found<'_>| rewrap_token(keyring, primaries, &found, &mut counts);
+        match scanner.visit(text, &mut handle) {
+            Ok(Some(text)) => updates.push((column, text)),
+            Ok(None) => {}
+            Err(reason) => {
+                return RowOutcome {
+                    updates: Vec::new(),
+                    counts,
+                    fault: Some((column, reason)),
+                };
+            }
+        }
+    }
+    RowOutcome {
+        updates,
+        counts,
+        fault: None,
+    }
 }
 
 /// The error, with how far the job got.

@@ -549,3 +549,124 @@ fn stale_temporary_files_are_removed_and_live_ones_kept() {
     );
     drop(live);
 }
+
+/// The line with every `tierseal:...` token cut out, and the tokens.
+fn split_tokens(line: &str) -> (String, Vec<&str>) {
+    let mut rest = String::new();
+    let mut tokens = Vec::new();
+    let mut text = line;
+    while let Some(at) = text.find("tierseal:") {
+        rest.push_str(&text[..at]);
+        rest.push('T');
+        let after = &text[at..];
+        let len = "tierseal:".len()
+            + after["tierseal:".len()..]
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+                .count();
+        tokens.push(&after[..len]);
+        text = &after[len..];
+    }
+    rest.push_str(text);
+    (rest, tokens)
+}
+
+#[test]
+fn thousands_of_lines_over_two_threads_keep_their_bytes_order_and_counts() {
+    const COUNT: usize = 6_000;
+    let env = Env::initialised();
+    write_records(&env, "data.jsonl", COUNT);
+    env.cmd()
+        .args(["keys", "rotate", "--tier", "restricted/cards"])
+        .assert()
+        .success();
+
+    // Every good line: one record key moves (cards), one is current.
+    let output = env
+        .cmd()
+        .env("RAYON_NUM_THREADS", "2")
+        .args(["rewrap", "--input", "data.jsonl", "--output", "new.jsonl"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(&format!(
+            "{COUNT} records: rewrapped {COUNT} data keys, {COUNT} already current, 0 failed lines"
+        )),
+        "{}",
+        stdout(&output)
+    );
+    let old = std::fs::read_to_string(env.path("data.jsonl")).unwrap();
+    let new = std::fs::read_to_string(env.path("new.jsonl")).unwrap();
+    assert_eq!(old.len(), new.len());
+    assert_eq!(old.lines().count(), COUNT);
+    let mut moved = 0;
+    for (i, (old_line, new_line)) in old.lines().zip(new.lines()).enumerate() {
+        let (old_rest, old_tokens) = split_tokens(old_line);
+        let (new_rest, new_tokens) = split_tokens(new_line);
+        assert_eq!(old_rest, new_rest, "line {}", i + 1);
+        let value: serde_json::Value = serde_json::from_str(new_line).unwrap();
+        assert_eq!(value["seq"], i, "line {}", i + 1);
+        assert_eq!(old_tokens.len(), new_tokens.len());
+        let changed = old_tokens
+            .iter()
+            .zip(&new_tokens)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(changed, 1, "line {}: only the cards record key", i + 1);
+        moved += changed;
+    }
+    assert_eq!(moved, COUNT);
+    let keyring = env.keyring();
+    let records = read_records(&env, "new.jsonl");
+    for i in [0, 2_500, COUNT - 1] {
+        assert!(records[i].open_all(&keyring, &ctx()).unwrap() == account(i));
+    }
+
+    // Bad lines among the good ones: every one reported, in line order,
+    // with the counts of the good ones; nothing written.
+    let mut lines: Vec<String> = old.lines().map(str::to_owned).collect();
+    let mut bad = Vec::new();
+    for (index, line) in lines.iter_mut().enumerate() {
+        let number = index + 1;
+        if number % 97 == 0 {
+            *line = "{\"t\": \"tierseal:AAAA\"}".into();
+            bad.push((number, "sealed data has format version 0"));
+        } else if number % 251 == 0 {
+            *line = "{\"seq\": ".into();
+            bad.push((number, "not JSON"));
+        }
+    }
+    std::fs::write(env.path("mixed.jsonl"), lines.join("\n") + "\n").unwrap();
+    let output = env
+        .cmd()
+        .env("RAYON_NUM_THREADS", "2")
+        .args(["rewrap", "--input", "mixed.jsonl", "--output", "out.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!env.path("out.jsonl").exists());
+    let err = stderr(&output);
+    let reported: Vec<(usize, &str)> = err
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("tierseal: line ")?;
+            let (number, reason) = rest.split_once(": ")?;
+            Some((number.parse().unwrap(), reason))
+        })
+        .collect();
+    assert_eq!(reported.len(), bad.len().min(100), "{err}");
+    for ((number, reason), (want, prefix)) in reported.iter().zip(&bad) {
+        assert_eq!(number, want, "{err}");
+        assert!(reason.contains(prefix), "line {number}: {reason}");
+    }
+    let good = COUNT - bad.len();
+    assert!(
+        stdout(&output).contains(&format!(
+            "{COUNT} records: rewrapped {good} data keys, {good} already current, {} failed lines",
+            bad.len()
+        )),
+        "{}",
+        stdout(&output)
+    );
+}
