@@ -481,3 +481,96 @@ fn a_lock_wait_longer_than_the_clock_waits_without_end() {
     drop(Keystore::open_with_lock_wait(&path, &PASSPHRASE.into(), Duration::MAX).unwrap());
     release.join().unwrap();
 }
+
+const V3_PASSPHRASE: &str = "tierseal v3 fixture";
+const V3_KEYSTORE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/keystore-v3.tsks");
+const V3_GRANT_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/grant-v3.tsgr");
+const V3_SECRET_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/grant-v3.secret");
+
+/// Writes the frozen version-3 keystore and grant (run with
+/// `TIERSEAL_WRITE_VECTORS=1` only when the format version changes): every
+/// version-3 body field holds something, so a layout change cannot pass.
+fn write_v3_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.keystore");
+    let mut keystore = Keystore::create(&path, &V3_PASSPHRASE.into(), KdfProfile::Test).unwrap();
+    let iban: Tier = "restricted/iban".parse().unwrap();
+    keystore
+        .add_tier_with_suite(&iban, tierseal::HpkeSuite::XWing)
+        .unwrap();
+    keystore.rotate(&Tier::RESTRICTED).unwrap();
+    keystore.rotate_index(&iban).unwrap();
+    keystore.publish_public_keys().unwrap();
+    keystore.record_audit_checkpoint(5, [9; 32]).unwrap();
+    // A grant that outlives the fixture: opens internal, searches iban,
+    // needs an approval for restricted.
+    let expires = std::time::UNIX_EPOCH + Duration::from_secs(4_102_444_800); // 2100-01-01
+    let (grant, secret) = keystore
+        .issue_grant_scoped(
+            &Clearance::none()
+                .with(Tier::INTERNAL)
+                .with(Tier::RESTRICTED),
+            &Clearance::none().with(iban),
+            "fixture-svc",
+            expires,
+            &[Tier::RESTRICTED],
+        )
+        .unwrap();
+    drop(keystore);
+    std::fs::copy(&path, V3_KEYSTORE_PATH).unwrap();
+    std::fs::write(V3_GRANT_PATH, grant).unwrap();
+    std::fs::write(V3_SECRET_PATH, secret.expose_text().as_bytes()).unwrap();
+}
+
+#[test]
+fn a_frozen_version_3_keystore_and_grant_open_with_every_field() {
+    if std::env::var_os("TIERSEAL_WRITE_VECTORS").is_some() {
+        write_v3_fixture();
+    }
+    let frozen = std::fs::read(V3_KEYSTORE_PATH).unwrap();
+    assert_eq!(frozen[4..6], 3u16.to_be_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.keystore");
+    std::fs::write(&path, &frozen).unwrap();
+
+    let keystore = Keystore::open(&path, &V3_PASSPHRASE.into()).unwrap();
+    let iban: Tier = "restricted/iban".parse().unwrap();
+    assert!(
+        keystore
+            .key_versions()
+            .iter()
+            .any(|v| v.tier == Tier::RESTRICTED
+                && v.version == 2
+                && v.state == tierseal::KeyState::Active)
+    );
+    assert_eq!(keystore.hpke_suite(&iban), tierseal::HpkeSuite::XWing);
+    let iban_index: Vec<u32> = keystore
+        .index_key_versions()
+        .iter()
+        .filter(|info| info.tier == iban)
+        .map(|info| info.version)
+        .collect();
+    assert_eq!(iban_index, [1, 2]);
+    assert!(keystore.approver_key().unwrap().is_some());
+    assert!(keystore.publisher_key().unwrap().is_some());
+    assert_eq!(keystore.audit_checkpoint().unwrap().seq, 5);
+    let grants = keystore.issued_grants();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].principal, "fixture-svc");
+    assert!(grants[0].index.iter().any(|t| t.tier == iban));
+    drop(keystore);
+    // Opening writes nothing.
+    assert_eq!(std::fs::read(&path).unwrap(), frozen);
+
+    let grant = std::fs::read(V3_GRANT_PATH).unwrap();
+    assert_eq!(grant[4], 3);
+    let secret: tierseal::GrantSecret = std::fs::read_to_string(V3_SECRET_PATH)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let service = tierseal::Keyring::from_grant(&grant, &secret).unwrap();
+    assert!(service.has_tier(&Tier::INTERNAL) && service.has_tier(&Tier::RESTRICTED));
+    assert!(service.can_search(&iban) && !service.has_tier(&iban));
+    assert!(service.approval_requirement(&Tier::RESTRICTED).is_some());
+}
