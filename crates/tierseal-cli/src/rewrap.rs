@@ -333,27 +333,20 @@ impl Chunk {
             {
                 return Ok(Filled::Full);
             }
-            if self.bytes.len() - complete > CHUNK_BYTES {
+            let partial = self.bytes.len() - complete;
+            if partial > CHUNK_BYTES {
                 return Ok(Filled::LongLine);
             }
-            let available = match input.fill_buf() {
-                Ok(available) => available,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if available.is_empty() {
-                if self.bytes.len() > complete {
+            // Up to the next newline (found with memchr), but never more
+            // than one byte past a chunk's worth of one line.
+            let room = (CHUNK_BYTES + 1 - partial) as u64;
+            let read = std::io::Read::take(&mut *input, room).read_until(b'\n', &mut self.bytes)?;
+            if read == 0 {
+                if partial > 0 {
                     self.ends.push(self.bytes.len());
                 }
                 return Ok(Filled::End);
             }
-            let used = match available.iter().position(|&b| b == b'\n') {
-                Some(newline) => newline + 1,
-                None => available.len(),
-            };
-            self.bytes
-                .extend_from_slice(available.get(..used).unwrap_or_default());
-            input.consume(used);
             if self.bytes.last() == Some(&b'\n') {
                 self.ends.push(self.bytes.len());
             }
@@ -769,7 +762,7 @@ mod chunk_tests {
 
     fn kind(i: u64) -> Kind {
         match i % 10 {
-            _ if i % 97 == 0 => Kind::NotUtf8,
+            _ if i.is_multiple_of(97) => Kind::NotUtf8,
             3 => Kind::BadToken,
             5 => Kind::NotJson,
             7 => Kind::Blank,
