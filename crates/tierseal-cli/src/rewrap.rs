@@ -110,7 +110,8 @@ impl Summary {
 /// this many bytes (or [`CHUNK_LINES`] lines) and rewrapped over the
 /// threads, while the previous chunk is written out and the next one read.
 /// Memory holds about four times this (two chunks of input, two of
-/// output), whatever the input's size.
+/// output), whatever the input's size; at most about eight times, when
+/// the line that fills a chunk is itself nearly a chunk long.
 pub const CHUNK_BYTES: usize = 1 << 20;
 
 /// The most lines in one chunk (a few thousand: small lines are not
