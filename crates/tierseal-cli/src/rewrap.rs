@@ -110,7 +110,8 @@ impl Summary {
 /// this many bytes (or [`CHUNK_LINES`] lines) and rewrapped over the
 /// threads, while the previous chunk is written out and the next one read.
 /// Memory holds about four times this (two chunks of input, two of
-/// output), whatever the input's size.
+/// output), whatever the input's size; at most about eight times, when
+/// the line that fills a chunk is itself nearly a chunk long.
 pub const CHUNK_BYTES: usize = 1 << 20;
 
 /// The most lines in one chunk (a few thousand: small lines are not
@@ -333,27 +334,20 @@ impl Chunk {
             {
                 return Ok(Filled::Full);
             }
-            if self.bytes.len() - complete > CHUNK_BYTES {
+            let partial = self.bytes.len() - complete;
+            if partial > CHUNK_BYTES {
                 return Ok(Filled::LongLine);
             }
-            let available = match input.fill_buf() {
-                Ok(available) => available,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if available.is_empty() {
-                if self.bytes.len() > complete {
+            // Up to the next newline (found with memchr), but never more
+            // than one byte past a chunk's worth of one line.
+            let room = (CHUNK_BYTES + 1 - partial) as u64;
+            let read = std::io::Read::take(&mut *input, room).read_until(b'\n', &mut self.bytes)?;
+            if read == 0 {
+                if partial > 0 {
                     self.ends.push(self.bytes.len());
                 }
                 return Ok(Filled::End);
             }
-            let used = match available.iter().position(|&b| b == b'\n') {
-                Some(newline) => newline + 1,
-                None => available.len(),
-            };
-            self.bytes
-                .extend_from_slice(available.get(..used).unwrap_or_default());
-            input.consume(used);
             if self.bytes.last() == Some(&b'\n') {
                 self.ends.push(self.bytes.len());
             }
@@ -769,7 +763,7 @@ mod chunk_tests {
 
     fn kind(i: u64) -> Kind {
         match i % 10 {
-            _ if i % 97 == 0 => Kind::NotUtf8,
+            _ if i.is_multiple_of(97) => Kind::NotUtf8,
             3 => Kind::BadToken,
             5 => Kind::NotJson,
             7 => Kind::Blank,

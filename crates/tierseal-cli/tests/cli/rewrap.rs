@@ -629,10 +629,10 @@ fn thousands_of_lines_over_two_threads_keep_their_bytes_order_and_counts() {
     let mut bad = Vec::new();
     for (index, line) in lines.iter_mut().enumerate() {
         let number = index + 1;
-        if number % 97 == 0 {
+        if number.is_multiple_of(97) {
             *line = "{\"t\": \"tierseal:AAAA\"}".into();
             bad.push((number, "sealed data has format version 0"));
-        } else if number % 251 == 0 {
+        } else if number.is_multiple_of(251) {
             *line = "{\"seq\": ".into();
             bad.push((number, "not JSON"));
         }
