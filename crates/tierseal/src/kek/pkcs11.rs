@@ -813,10 +813,22 @@ impl SlotOp<'_> {
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::Label(label.into_bytes()),
         ];
+        let mut failed = None;
         for _ in 0..CREATE_ATTEMPTS {
-            let ours = session
-                .generate_key(&Mechanism::AesKeyGen, &template)
-                .map_err(|e| self.error("generate the key object", version, &e))?;
+            let ours = match session.generate_key(&Mechanism::AesKeyGen, &template) {
+                Ok(ours) => ours,
+                Err(e) => {
+                    // A token may fail a creation while another session
+                    // creates the same key (SoftHSM2 then reports a general
+                    // error): the key that exists now is the one to use.
+                    if !self.search(session, &by_label)?.is_empty() {
+                        return Ok(());
+                    }
+                    failed = Some(self.error("generate the key object", version, &e));
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+            };
             let same = self.search(session, &by_label)?;
             if same.len() == 1 {
                 return Ok(());
@@ -830,10 +842,12 @@ impl SlotOp<'_> {
                 return Ok(());
             }
         }
-        Err(self.invalid(
-            version,
-            "other processes kept creating it at the same time: retry",
-        ))
+        Err(failed.unwrap_or_else(|| {
+            self.invalid(
+                version,
+                "other processes kept creating it at the same time: retry",
+            )
+        }))
     }
 }
 
