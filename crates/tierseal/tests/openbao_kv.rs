@@ -116,28 +116,15 @@ fn getrandom(buf: &mut [u8]) {
 
 /// The test server, or `None` (after saying so) when none is configured.
 fn server() -> Option<Server> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    match (
-        var("TIERSEAL_TEST_BAO_ADDR"),
-        var("TIERSEAL_TEST_BAO_TOKEN"),
-    ) {
-        (Some(address), Some(token)) => Some(Server {
-            address,
-            token,
-            mount: var("TIERSEAL_TEST_BAO_KV_MOUNT").unwrap_or_else(|| "secret".to_owned()),
-        }),
-        _ if std::env::var("TIERSEAL_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!(
-                "TIERSEAL_REQUIRE_SERVICES=1 but TIERSEAL_TEST_BAO_ADDR / TIERSEAL_TEST_BAO_TOKEN are not set"
-            )
-        }
-        _ => {
-            eprintln!(
-                "skipped: OpenBao KV keystore tests (run: source .ci/services/openbao.sh && cargo test -p tierseal --test openbao_kv)"
-            );
-            None
-        }
-    }
+    let bao = tierseal_testkit::OpenBao::from_env(
+        "OpenBao KV keystore tests",
+        "source .ci/services/openbao.sh && cargo test -p tierseal --test openbao_kv",
+    )?;
+    Some(Server {
+        address: bao.addr,
+        token: bao.token,
+        mount: bao.kv_mount,
+    })
 }
 
 fn create(server: &Server, path: &str) -> Keystore {

@@ -46,10 +46,8 @@ impl Env {
     pub fn cmd(&self) -> Command {
         let mut cmd = Command::cargo_bin("tierseal").unwrap();
         cmd.current_dir(self.dir.path());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("TIERSEAL_") {
-                cmd.env_remove(key);
-            }
+        for key in tierseal_testkit::inherited(&["TIERSEAL_"]) {
+            cmd.env_remove(key);
         }
         cmd.arg("--keystore").arg(self.path("bank.keystore"));
         cmd.arg("--passphrase-file").arg(self.path("pass"));
@@ -66,10 +64,8 @@ impl Env {
     pub fn spawnable(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("tierseal"));
         cmd.current_dir(self.dir.path());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("TIERSEAL_") {
-                cmd.env_remove(key);
-            }
+        for key in tierseal_testkit::inherited(&["TIERSEAL_"]) {
+            cmd.env_remove(key);
         }
         cmd.arg("--keystore").arg(self.path("bank.keystore"));
         cmd.arg("--passphrase-file").arg(self.path("pass"));
@@ -108,13 +104,7 @@ impl Env {
     }
 }
 
-pub fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-pub fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+pub use tierseal_testkit::{stderr, stdout};
 
 pub fn cards() -> Tier {
     "restricted/cards".parse().unwrap()
