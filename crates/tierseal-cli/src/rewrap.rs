@@ -769,7 +769,7 @@ mod chunk_tests {
 
     fn kind(i: u64) -> Kind {
         match i % 10 {
-            _ if i % 97 == 0 => Kind::NotUtf8,
+            _ if i.is_multiple_of(97) => Kind::NotUtf8,
             3 => Kind::BadToken,
             5 => Kind::NotJson,
             7 => Kind::Blank,

@@ -44,14 +44,7 @@ impl Env {
     /// `tierseal --keystore K --passphrase-file P`, in the folder, with no
     /// TIERSEAL_* variables inherited.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("tierseal").unwrap();
-        cmd.current_dir(self.dir.path());
-        for key in tierseal_testkit::inherited(&["TIERSEAL_"]) {
-            cmd.env_remove(key);
-        }
-        cmd.arg("--keystore").arg(self.path("bank.keystore"));
-        cmd.arg("--passphrase-file").arg(self.path("pass"));
-        cmd
+        Command::from_std(self.spawnable())
     }
 
     /// The keystore (drop it before the next command).
