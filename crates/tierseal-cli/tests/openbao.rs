@@ -33,14 +33,7 @@ fn bao() -> Option<Bao> {
 }
 
 fn unique_prefix() -> String {
-    let mut bytes = [0u8; 6];
-    std::io::Read::read_exact(
-        &mut std::fs::File::open("/dev/urandom").unwrap(),
-        &mut bytes,
-    )
-    .unwrap();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("c{hex}-")
+    format!("c{}-", tierseal_testkit::unique_hex())
 }
 
 struct Env {

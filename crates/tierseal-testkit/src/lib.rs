@@ -202,6 +202,26 @@ pub fn inherited(prefixes: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Twelve random hex characters (six bytes from `/dev/urandom`): a name
+/// part no other test, or earlier run against the same server, uses.
+///
+/// # Panics
+///
+/// When `/dev/urandom` cannot be read.
+#[must_use]
+#[allow(
+    clippy::expect_used,
+    reason = "a test helper: no randomness is a test failure"
+)]
+pub fn unique_hex() -> String {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 6];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("/dev/urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +254,13 @@ mod tests {
             "{names:?}"
         );
         assert!(inherited(&[]).is_empty());
+    }
+
+    #[test]
+    fn unique_hex_is_twelve_hex_characters_and_differs() {
+        let (one, two) = (unique_hex(), unique_hex());
+        assert_eq!(one.len(), 12);
+        assert!(one.chars().all(|c| c.is_ascii_hexdigit()), "{one}");
+        assert_ne!(one, two);
     }
 }

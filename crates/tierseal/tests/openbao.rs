@@ -52,12 +52,7 @@ fn client(addr: &str, token: &str) -> BaoClient {
 
 /// A prefix no other test (or earlier run on the same server) uses.
 fn unique_prefix() -> String {
-    let mut bytes = [0u8; 6];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .unwrap();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("t{hex}-")
+    format!("t{}-", tierseal_testkit::unique_hex())
 }
 
 fn transit(server: &Server, prefix: &str) -> TransitProvider {

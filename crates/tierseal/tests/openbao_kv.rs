@@ -58,10 +58,7 @@ impl Server {
 
     /// A fresh secret path no other test uses.
     fn fresh_path(&self, name: &str) -> String {
-        let mut nonce = [0u8; 6];
-        getrandom(&mut nonce);
-        let suffix: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-        format!("tierseal-test/{name}-{suffix}")
+        format!("tierseal-test/{name}-{}", tierseal_testkit::unique_hex())
     }
 
     fn backend(&self, path: &str) -> Box<dyn KeystoreBackend> {
@@ -95,22 +92,6 @@ impl Server {
                 Some(&json!({ "data": data })),
             )
             .unwrap();
-    }
-}
-
-fn getrandom(buf: &mut [u8]) {
-    // Unique enough for test paths: the clock and the thread id, hashed.
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    let bytes = h.finish().to_be_bytes();
-    for (out, b) in buf.iter_mut().zip(bytes) {
-        *out = b;
     }
 }
 
