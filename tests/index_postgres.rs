@@ -24,20 +24,14 @@ use postgres::{Client, NoTls};
 use tierseal::{BlindIndex, Classified, RecordKeys, SealedField, SealedMask};
 
 fn client() -> Option<Client> {
-    let config = std::env::var("TIERSEAL_TEST_PG")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_owned());
+    let config = tierseal_testkit::postgres_config("host=127.0.0.1 user=postgres dbname=test");
     match Client::connect(&config, NoTls) {
         Ok(client) => Some(client),
-        Err(error) => {
-            assert!(
-                std::env::var("TIERSEAL_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                "PostgreSQL at `{config}` is required (TIERSEAL_REQUIRE_SERVICES=1): {error}"
-            );
-            eprintln!(
-                "skipped: PostgreSQL at `{config}` (run: pg_isready -h 127.0.0.1, then cargo test --test index_postgres --features postgres)"
-            );
-            None
-        }
+        Err(error) => tierseal_testkit::absent(
+            &format!("PostgreSQL at `{config}`"),
+            &error.to_string(),
+            "pg_isready -h 127.0.0.1, then cargo test --test index_postgres --features postgres",
+        ),
     }
 }
 

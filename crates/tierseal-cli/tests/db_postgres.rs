@@ -48,15 +48,15 @@ impl Drop for Db {
 }
 
 fn database(test: &str) -> Option<Db> {
-    let base = std::env::var("TIERSEAL_TEST_PG").unwrap_or_else(|_| DEFAULT.into());
+    let base = tierseal_testkit::postgres_config(DEFAULT);
     let mut admin = match Client::connect(&base, NoTls) {
         Ok(client) => client,
         Err(e) => {
-            if std::env::var("TIERSEAL_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!("PostgreSQL is required (TIERSEAL_REQUIRE_SERVICES=1) but: {e}");
-            }
-            eprintln!("skipped: PostgreSQL (run: source .ci/services/postgres.sh)");
-            return None;
+            return tierseal_testkit::absent(
+                "PostgreSQL",
+                &e.to_string(),
+                "source .ci/services/postgres.sh",
+            );
         }
     };
     let name = format!("tierseal_db_{test}_{}", std::process::id());

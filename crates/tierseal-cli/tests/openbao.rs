@@ -26,41 +26,14 @@ use tierseal::{Keystore, Tier};
 
 const RUN: &str = "source .ci/services/openbao.sh && cargo test -p tierseal-cli --test openbao";
 
-struct Bao {
-    addr: String,
-    token: String,
-}
+use tierseal_testkit::OpenBao as Bao;
 
 fn bao() -> Option<Bao> {
-    let addr = std::env::var("TIERSEAL_TEST_BAO_ADDR")
-        .ok()
-        .filter(|v| !v.is_empty());
-    let token = std::env::var("TIERSEAL_TEST_BAO_TOKEN")
-        .ok()
-        .filter(|v| !v.is_empty());
-    match (addr, token) {
-        (Some(addr), Some(token)) => Some(Bao { addr, token }),
-        _ if std::env::var("TIERSEAL_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!(
-                "OpenBao is required (TIERSEAL_REQUIRE_SERVICES=1) but TIERSEAL_TEST_BAO_ADDR/TIERSEAL_TEST_BAO_TOKEN are not set (run: {RUN})"
-            )
-        }
-        _ => {
-            eprintln!("skipped: OpenBao CLI tests (run: {RUN})");
-            None
-        }
-    }
+    Bao::from_env("OpenBao CLI tests", RUN)
 }
 
 fn unique_prefix() -> String {
-    let mut bytes = [0u8; 6];
-    std::io::Read::read_exact(
-        &mut std::fs::File::open("/dev/urandom").unwrap(),
-        &mut bytes,
-    )
-    .unwrap();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("c{hex}-")
+    format!("c{}-", tierseal_testkit::unique_hex())
 }
 
 struct Env {
@@ -91,11 +64,8 @@ impl Env {
     fn cmd_with_token(&self, token: &str) -> Command {
         let mut cmd = Command::cargo_bin("tierseal").unwrap();
         cmd.current_dir(self.dir.path());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("TIERSEAL_") || key.starts_with("BAO_") || key.starts_with("VAULT_")
-            {
-                cmd.env_remove(key);
-            }
+        for key in tierseal_testkit::inherited(&["TIERSEAL_", "BAO_", "VAULT_"]) {
+            cmd.env_remove(key);
         }
         cmd.env("TIERSEAL_KEYSTORE", self.keystore())
             .env("BAO_ADDR", &self.bao.addr)
@@ -397,10 +367,8 @@ fn a_wrong_or_missing_token_is_a_typed_error_without_the_token() {
 fn bare(dir: &std::path::Path) -> Command {
     let mut cmd = Command::cargo_bin("tierseal").unwrap();
     cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TIERSEAL_") || key.starts_with("BAO_") || key.starts_with("VAULT_") {
-            cmd.env_remove(key);
-        }
+    for key in tierseal_testkit::inherited(&["TIERSEAL_", "BAO_", "VAULT_"]) {
+        cmd.env_remove(key);
     }
     cmd.env("TIERSEAL_KEYSTORE", dir.join("ks"));
     cmd

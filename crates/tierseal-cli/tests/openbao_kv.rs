@@ -23,35 +23,13 @@ use serde_json::Value;
 
 const PASSPHRASE: &str = "kv custodian passphrase 51c0";
 
-struct Bao {
-    address: String,
-    token: String,
-    mount: String,
-}
+use tierseal_testkit::OpenBao as Bao;
 
 fn bao() -> Option<Bao> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    match (
-        var("TIERSEAL_TEST_BAO_ADDR"),
-        var("TIERSEAL_TEST_BAO_TOKEN"),
-    ) {
-        (Some(address), Some(token)) => Some(Bao {
-            address,
-            token,
-            mount: var("TIERSEAL_TEST_BAO_KV_MOUNT").unwrap_or_else(|| "secret".to_owned()),
-        }),
-        _ if std::env::var("TIERSEAL_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!(
-                "TIERSEAL_REQUIRE_SERVICES=1 but TIERSEAL_TEST_BAO_ADDR / TIERSEAL_TEST_BAO_TOKEN are not set"
-            )
-        }
-        _ => {
-            eprintln!(
-                "skipped: tierseal CLI on an OpenBao KV keystore (run: source .ci/services/openbao.sh && cargo test -p tierseal-cli --test openbao_kv)"
-            );
-            None
-        }
-    }
+    Bao::from_env(
+        "tierseal CLI on an OpenBao KV keystore",
+        "source .ci/services/openbao.sh && cargo test -p tierseal-cli --test openbao_kv",
+    )
 }
 
 /// A folder with a passphrase file, and a fresh KV location.
@@ -72,7 +50,10 @@ impl Env {
             .unwrap()
             .to_string_lossy()
             .replace(|c: char| !c.is_ascii_alphanumeric(), "");
-        let location = format!("openbao://{}/tierseal-cli-test/{name}-{unique}", bao.mount);
+        let location = format!(
+            "openbao://{}/tierseal-cli-test/{name}-{unique}",
+            bao.kv_mount
+        );
         Env { dir, location, bao }
     }
 
@@ -81,14 +62,11 @@ impl Env {
     fn process(&self) -> Process {
         let mut cmd = Process::cargo_bin("tierseal").unwrap();
         cmd.current_dir(self.dir.path());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("TIERSEAL_") || key.starts_with("BAO_") || key.starts_with("VAULT_")
-            {
-                cmd.env_remove(key);
-            }
+        for key in tierseal_testkit::inherited(&["TIERSEAL_", "BAO_", "VAULT_"]) {
+            cmd.env_remove(key);
         }
         cmd.env("TIERSEAL_KEYSTORE", &self.location)
-            .env("BAO_ADDR", &self.bao.address)
+            .env("BAO_ADDR", &self.bao.addr)
             .env("BAO_TOKEN", &self.bao.token)
             .env("TIERSEAL_PASSPHRASE", PASSPHRASE)
             .env("TIERSEAL_ACTOR", "kv-test");
@@ -135,7 +113,7 @@ impl Env {
         let out = Process::new("curl")
             .args(["-sf", "-H"])
             .arg(format!("X-Vault-Token: {}", self.bao.token))
-            .arg(format!("{}/v1/{mount}/data/{rest}", self.bao.address))
+            .arg(format!("{}/v1/{mount}/data/{rest}", self.bao.addr))
             .output();
         match out {
             Ok(out) if out.status.success() => {
@@ -333,7 +311,7 @@ fn missing_secret_bad_url_and_unreachable_server_are_clear_errors() {
     assert_eq!(out.status.code(), Some(1));
     let shown = text(&out);
     assert!(shown.contains("no keystore at openbao://"), "{shown}");
-    assert!(shown.contains(&env.bao.address), "{shown}");
+    assert!(shown.contains(&env.bao.addr), "{shown}");
 
     // A malformed location is named.
     let out = env

@@ -43,38 +43,19 @@ struct Hsm {
     _serial: MutexGuard<'static, ()>,
 }
 
-fn required() -> bool {
-    std::env::var("TIERSEAL_REQUIRE_SERVICES").as_deref() == Ok("1")
-}
-
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 /// The token `.ci/services/softhsm.sh` set up, or `None` after saying why.
 fn hsm(test: &str) -> Option<Hsm> {
     let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-    match (
-        var("TIERSEAL_TEST_PKCS11_MODULE"),
-        var("TIERSEAL_TEST_PKCS11_TOKEN"),
-        var("TIERSEAL_TEST_PKCS11_PIN"),
-    ) {
-        (Some(module), Some(token), Some(pin)) => Some(Hsm {
-            module: module.into(),
-            token,
-            pin,
-            _serial: serial,
-        }),
-        _ if required() => panic!(
-            "TIERSEAL_REQUIRE_SERVICES=1 but no SoftHSM2 token is configured for {test}: source .ci/services/softhsm.sh first"
-        ),
-        _ => {
-            eprintln!(
-                "skipped: tierseal CLI on a PKCS#11 token, {test} (run: source .ci/services/softhsm.sh && cargo test -p tierseal-cli --test pkcs11)"
-            );
-            None
-        }
-    }
+    let found = tierseal_testkit::Pkcs11Token::from_env(
+        &format!("tierseal CLI on a PKCS#11 token, {test}"),
+        "source .ci/services/softhsm.sh && cargo test -p tierseal-cli --test pkcs11",
+    )?;
+    Some(Hsm {
+        module: found.module,
+        token: found.token,
+        pin: found.pin,
+        _serial: serial,
+    })
 }
 
 /// A key prefix no other test (or earlier run on the same token) uses.
@@ -91,10 +72,8 @@ fn unique_prefix(test: &str) -> String {
 fn tierseal(dir: &Path, pin: &str) -> Command {
     let mut cmd = Command::cargo_bin("tierseal").unwrap();
     cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TIERSEAL_") || key.starts_with("BAO_") || key.starts_with("VAULT_") {
-            cmd.env_remove(key);
-        }
+    for key in tierseal_testkit::inherited(&["TIERSEAL_", "BAO_", "VAULT_"]) {
+        cmd.env_remove(key);
     }
     cmd.env("TIERSEAL_PKCS11_PIN", pin)
         .env("TIERSEAL_ACTOR", "pkcs11-test")
@@ -344,17 +323,15 @@ fn a_keystore_made_with_openbao_is_not_opened_with_pkcs11() {
     let Some(hsm) = hsm("openbao_mismatch") else {
         return;
     };
-    let (Some(address), Some(token)) = (
-        var("TIERSEAL_TEST_BAO_ADDR"),
-        var("TIERSEAL_TEST_BAO_TOKEN"),
-    ) else {
-        assert!(
-            !required(),
-            "TIERSEAL_REQUIRE_SERVICES=1 but TIERSEAL_TEST_BAO_ADDR / TIERSEAL_TEST_BAO_TOKEN are not set: source .ci/services/openbao.sh"
-        );
-        eprintln!(
-            "skipped: an OpenBao keystore against PKCS#11, no OpenBao server (run: source .ci/services/openbao.sh && source .ci/services/softhsm.sh && cargo test -p tierseal-cli --test pkcs11)"
-        );
+    let Some(tierseal_testkit::OpenBao {
+        addr: address,
+        token,
+        ..
+    }) = tierseal_testkit::OpenBao::from_env(
+        "an OpenBao keystore against PKCS#11, no OpenBao server",
+        "source .ci/services/openbao.sh && source .ci/services/softhsm.sh && cargo test -p tierseal-cli --test pkcs11",
+    )
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

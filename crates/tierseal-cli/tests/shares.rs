@@ -88,10 +88,8 @@ impl Env {
     fn bare(&self) -> Command {
         let mut cmd = Command::cargo_bin("tierseal").unwrap();
         cmd.current_dir(self.dir.path());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("TIERSEAL_") {
-                cmd.env_remove(key);
-            }
+        for key in tierseal_testkit::inherited(&["TIERSEAL_"]) {
+            cmd.env_remove(key);
         }
         cmd.arg("--keystore").arg(self.keystore());
         cmd
@@ -156,13 +154,7 @@ impl Env {
     }
 }
 
-fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use tierseal_testkit::{stderr, stdout};
 
 /// Runs `cmd`, expects exit 1 or 2, and returns stderr.
 fn fails(cmd: &mut Command) -> String {

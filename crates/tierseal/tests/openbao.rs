@@ -34,30 +34,10 @@ use tierseal::{
 
 const RUN: &str = "source .ci/services/openbao.sh && cargo test -p tierseal --test openbao";
 
-struct Server {
-    addr: String,
-    token: String,
-}
+use tierseal_testkit::OpenBao as Server;
 
 fn server() -> Option<Server> {
-    let addr = std::env::var("TIERSEAL_TEST_BAO_ADDR")
-        .ok()
-        .filter(|v| !v.is_empty());
-    let token = std::env::var("TIERSEAL_TEST_BAO_TOKEN")
-        .ok()
-        .filter(|v| !v.is_empty());
-    match (addr, token) {
-        (Some(addr), Some(token)) => Some(Server { addr, token }),
-        _ if std::env::var("TIERSEAL_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!(
-                "OpenBao is required (TIERSEAL_REQUIRE_SERVICES=1) but TIERSEAL_TEST_BAO_ADDR/TIERSEAL_TEST_BAO_TOKEN are not set (run: {RUN})"
-            )
-        }
-        _ => {
-            eprintln!("skipped: OpenBao Transit provider tests (run: {RUN})");
-            None
-        }
-    }
+    Server::from_env("OpenBao Transit provider tests", RUN)
 }
 
 fn client(addr: &str, token: &str) -> BaoClient {
@@ -72,12 +52,7 @@ fn client(addr: &str, token: &str) -> BaoClient {
 
 /// A prefix no other test (or earlier run on the same server) uses.
 fn unique_prefix() -> String {
-    let mut bytes = [0u8; 6];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .unwrap();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("t{hex}-")
+    format!("t{}-", tierseal_testkit::unique_hex())
 }
 
 fn transit(server: &Server, prefix: &str) -> TransitProvider {
@@ -565,11 +540,13 @@ fn own_server() -> Option<OwnServer> {
 #[test]
 fn the_server_stopped_mid_run_gives_a_typed_error_and_leaves_the_keystore_unchanged() {
     let Some(_) = server() else { return };
-    let Some(mut own) = own_server() else {
-        if std::env::var("TIERSEAL_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("cannot start a dev server of its own: set TIERSEAL_TEST_BAO_BIN (run: {RUN})");
-        }
-        eprintln!("skipped: stopping an OpenBao server (no `bao` binary; run: {RUN})");
+    let Some(mut own) = own_server().or_else(|| {
+        tierseal_testkit::absent(
+            "stopping an OpenBao server (no `bao` binary)",
+            "cannot start a dev server of its own: set TIERSEAL_TEST_BAO_BIN",
+            RUN,
+        )
+    }) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

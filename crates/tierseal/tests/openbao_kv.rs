@@ -58,10 +58,7 @@ impl Server {
 
     /// A fresh secret path no other test uses.
     fn fresh_path(&self, name: &str) -> String {
-        let mut nonce = [0u8; 6];
-        getrandom(&mut nonce);
-        let suffix: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-        format!("tierseal-test/{name}-{suffix}")
+        format!("tierseal-test/{name}-{}", tierseal_testkit::unique_hex())
     }
 
     fn backend(&self, path: &str) -> Box<dyn KeystoreBackend> {
@@ -98,46 +95,17 @@ impl Server {
     }
 }
 
-fn getrandom(buf: &mut [u8]) {
-    // Unique enough for test paths: the clock and the thread id, hashed.
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    let bytes = h.finish().to_be_bytes();
-    for (out, b) in buf.iter_mut().zip(bytes) {
-        *out = b;
-    }
-}
-
 /// The test server, or `None` (after saying so) when none is configured.
 fn server() -> Option<Server> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    match (
-        var("TIERSEAL_TEST_BAO_ADDR"),
-        var("TIERSEAL_TEST_BAO_TOKEN"),
-    ) {
-        (Some(address), Some(token)) => Some(Server {
-            address,
-            token,
-            mount: var("TIERSEAL_TEST_BAO_KV_MOUNT").unwrap_or_else(|| "secret".to_owned()),
-        }),
-        _ if std::env::var("TIERSEAL_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!(
-                "TIERSEAL_REQUIRE_SERVICES=1 but TIERSEAL_TEST_BAO_ADDR / TIERSEAL_TEST_BAO_TOKEN are not set"
-            )
-        }
-        _ => {
-            eprintln!(
-                "skipped: OpenBao KV keystore tests (run: source .ci/services/openbao.sh && cargo test -p tierseal --test openbao_kv)"
-            );
-            None
-        }
-    }
+    let bao = tierseal_testkit::OpenBao::from_env(
+        "OpenBao KV keystore tests",
+        "source .ci/services/openbao.sh && cargo test -p tierseal --test openbao_kv",
+    )?;
+    Some(Server {
+        address: bao.addr,
+        token: bao.token,
+        mount: bao.kv_mount,
+    })
 }
 
 fn create(server: &Server, path: &str) -> Keystore {

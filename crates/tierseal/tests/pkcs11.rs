@@ -104,29 +104,16 @@ mod hsm {
     /// the test did not run (a failure when services are required).
     fn hsm(test: &str) -> Option<Hsm> {
         let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        match (
-            var("TIERSEAL_TEST_PKCS11_MODULE"),
-            var("TIERSEAL_TEST_PKCS11_TOKEN"),
-            var("TIERSEAL_TEST_PKCS11_PIN"),
-        ) {
-            (Some(module), Some(token), Some(pin)) => Some(Hsm {
-                module: module.into(),
-                token,
-                pin,
-                _serial: serial,
-            }),
-            _ => {
-                assert!(
-                    std::env::var("TIERSEAL_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                    "TIERSEAL_REQUIRE_SERVICES=1 but no SoftHSM2 token is configured for {test}: source .ci/services/softhsm.sh first"
-                );
-                eprintln!(
-                    "skipped: PKCS#11 test {test}, no SoftHSM2 token (run: source .ci/services/softhsm.sh && cargo test -p tierseal --features pkcs11 --test pkcs11)"
-                );
-                None
-            }
-        }
+        let found = tierseal_testkit::Pkcs11Token::from_env(
+            &format!("PKCS#11 test {test}, no SoftHSM2 token"),
+            "source .ci/services/softhsm.sh && cargo test -p tierseal --features pkcs11 --test pkcs11",
+        )?;
+        Some(Hsm {
+            module: found.module,
+            token: found.token,
+            pin: found.pin,
+            _serial: serial,
+        })
     }
 
     fn cards() -> Tier {

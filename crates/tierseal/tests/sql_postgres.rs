@@ -38,15 +38,15 @@ impl Drop for Db {
 }
 
 fn db(name: &str) -> Option<Db> {
-    let url = std::env::var("TIERSEAL_TEST_PG").unwrap_or_else(|_| DEFAULT.into());
+    let url = tierseal_testkit::postgres_config(DEFAULT);
     let mut client = match Client::connect(&url, NoTls) {
         Ok(client) => client,
         Err(e) => {
-            if std::env::var("TIERSEAL_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!("PostgreSQL is required (TIERSEAL_REQUIRE_SERVICES=1) but: {e}");
-            }
-            eprintln!("skipped: PostgreSQL (run: source .ci/services/postgres.sh)");
-            return None;
+            return tierseal_testkit::absent(
+                "PostgreSQL",
+                &e.to_string(),
+                "source .ci/services/postgres.sh",
+            );
         }
     };
     let schema = format!("tierseal_sql_{name}_{}", std::process::id());

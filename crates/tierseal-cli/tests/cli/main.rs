@@ -134,10 +134,8 @@ impl Env {
     pub fn bare(&self) -> Command {
         let mut cmd = Command::cargo_bin("tierseal").unwrap();
         cmd.current_dir(self.dir.path());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("TIERSEAL_") {
-                cmd.env_remove(key);
-            }
+        for key in tierseal_testkit::inherited(&["TIERSEAL_"]) {
+            cmd.env_remove(key);
         }
         cmd
     }
@@ -170,10 +168,4 @@ impl Env {
     }
 }
 
-pub fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-pub fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+pub use tierseal_testkit::{stderr, stdout};

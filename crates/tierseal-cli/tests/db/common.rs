@@ -44,16 +44,7 @@ impl Env {
     /// `tierseal --keystore K --passphrase-file P`, in the folder, with no
     /// TIERSEAL_* variables inherited.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("tierseal").unwrap();
-        cmd.current_dir(self.dir.path());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("TIERSEAL_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.arg("--keystore").arg(self.path("bank.keystore"));
-        cmd.arg("--passphrase-file").arg(self.path("pass"));
-        cmd
+        Command::from_std(self.spawnable())
     }
 
     /// The keystore (drop it before the next command).
@@ -66,10 +57,8 @@ impl Env {
     pub fn spawnable(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("tierseal"));
         cmd.current_dir(self.dir.path());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("TIERSEAL_") {
-                cmd.env_remove(key);
-            }
+        for key in tierseal_testkit::inherited(&["TIERSEAL_"]) {
+            cmd.env_remove(key);
         }
         cmd.arg("--keystore").arg(self.path("bank.keystore"));
         cmd.arg("--passphrase-file").arg(self.path("pass"));
@@ -108,13 +97,7 @@ impl Env {
     }
 }
 
-pub fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-pub fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+pub use tierseal_testkit::{stderr, stdout};
 
 pub fn cards() -> Tier {
     "restricted/cards".parse().unwrap()
