@@ -68,14 +68,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             super::dual_control(&keystore, tierseal::DualControlOp::KekMigration)?;
             // A split keystore's master key is its custodians' shares:
             // refused before any passphrase is asked or intent recorded.
-            if let Some(set) = keystore.share_set() {
-                return Err(tierseal::Error::KeystoreSplit {
-                    path: keystore.path().to_owned(),
-                    threshold: set.threshold,
-                    count: u8::try_from(set.holders.len()).unwrap_or(u8::MAX),
-                }
-                .into());
-            }
+            keystore.refuse_split()?;
             let from = keystore.provider_kind();
             let reason = format!("from {from} to {}", kek_name(*to));
             if *to == KekArg::Passphrase {

@@ -132,6 +132,23 @@ impl TransitProvider {
         format!("{}/{op}/{}", self.mount, slot.key_name(&self.prefix))
     }
 
+    /// Posts `body` to the Transit endpoint `op` (`encrypt`, `rewrap`) of
+    /// `slot`'s key and returns the checked ciphertext it answers.
+    fn post_for_ciphertext(
+        &self,
+        op: &str,
+        slot: &KekSlot<'_>,
+        subject: &str,
+        body: &Value,
+    ) -> Result<Vec<u8>, Error> {
+        let resp = self
+            .client
+            .call(Method::Post, &self.path(op, slot), subject, Some(body))?;
+        let ciphertext = self.data_field(&resp, "ciphertext", slot)?;
+        self.ciphertext(slot, ciphertext.as_bytes())?;
+        Ok(ciphertext.into_bytes())
+    }
+
     fn data_field(&self, body: &Value, field: &str, slot: &KekSlot<'_>) -> Result<String, Error> {
         body.get("data")
             .and_then(|d| d.get(field))
@@ -216,15 +233,7 @@ impl KekProvider for TransitProvider {
             "plaintext": plaintext.as_str(),
             "context": STANDARD.encode(aad),
         });
-        let resp = self.client.call(
-            Method::Post,
-            &self.path("encrypt", slot),
-            &subject,
-            Some(&body),
-        )?;
-        let ciphertext = self.data_field(&resp, "ciphertext", slot)?;
-        self.ciphertext(slot, ciphertext.as_bytes())?;
-        Ok(ciphertext.into_bytes())
+        self.post_for_ciphertext("encrypt", slot, &subject, &body)
     }
 
     fn unwrap(&self, slot: &KekSlot<'_>, aad: &[u8], wrapped: &[u8]) -> Result<KeyMaterial, Error> {
@@ -265,15 +274,7 @@ impl KekProvider for TransitProvider {
             "ciphertext": self.ciphertext(slot, wrapped)?,
             "context": STANDARD.encode(aad),
         });
-        let resp = self.client.call(
-            Method::Post,
-            &self.path("rewrap", slot),
-            &subject,
-            Some(&body),
-        )?;
-        let ciphertext = self.data_field(&resp, "ciphertext", slot)?;
-        self.ciphertext(slot, ciphertext.as_bytes())?;
-        Ok(ciphertext.into_bytes())
+        self.post_for_ciphertext("rewrap", slot, &subject, &body)
     }
 }
 

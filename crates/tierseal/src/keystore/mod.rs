@@ -459,11 +459,7 @@ impl Keystore {
                 });
             }
             if let Some(set) = body.and_then(|body| body.share_set.as_ref()) {
-                return Err(Error::KeystoreSplit {
-                    path: path.to_owned(),
-                    threshold: set.threshold,
-                    count: u8::try_from(set.holders.len()).unwrap_or(u8::MAX),
-                });
+                return Err(set.split_error(path.to_owned()));
             }
             Ok((
                 Keystore::passphrase_root(path, image, passphrase)?,
@@ -941,13 +937,7 @@ impl Keystore {
         new: &Passphrase,
         profile: KdfProfile,
     ) -> Result<(), Error> {
-        if let Some(set) = &self.body.share_set {
-            return Err(Error::KeystoreSplit {
-                path: self.path.clone(),
-                threshold: set.threshold,
-                count: u8::try_from(set.holders.len()).unwrap_or(u8::MAX),
-            });
-        }
+        self.refuse_split()?;
         if matches!(self.root, Root::Provider(_)) {
             return Err(Error::InvalidParameter {
                 what: "passphrase change",

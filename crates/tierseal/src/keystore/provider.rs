@@ -123,20 +123,6 @@ struct Unwrapped {
 }
 
 impl Keystore {
-    /// A split keystore's master key is held by its custodians' shares,
-    /// and its dual-control policy needs them: it moves to a provider (or
-    /// a fresh passphrase) only after joining its shares.
-    fn refuse_split(&self) -> Result<(), Error> {
-        match &self.body.share_set {
-            Some(set) => Err(Error::KeystoreSplit {
-                path: self.path.clone(),
-                threshold: set.threshold,
-                count: u8::try_from(set.holders.len()).unwrap_or(u8::MAX),
-            }),
-            None => Ok(()),
-        }
-    }
-
     fn unwrap_all(&self) -> Result<Unwrapped, Error> {
         let mut tier_keys = Vec::new();
         for record in &self.body.tiers {

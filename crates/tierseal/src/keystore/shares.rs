@@ -77,6 +77,16 @@ pub(crate) struct ShareSet {
 }
 
 impl ShareSet {
+    /// The error for an operation a keystore at `path` split into this set
+    /// cannot do (unlock with a passphrase, take another root).
+    pub(crate) fn split_error(&self, path: PathBuf) -> Error {
+        Error::KeystoreSplit {
+            path,
+            threshold: self.threshold,
+            count: u8::try_from(self.holders.len()).unwrap_or(u8::MAX),
+        }
+    }
+
     /// The invariants of a recorded set.
     pub(crate) fn check(
         &self,
@@ -745,6 +755,20 @@ impl Keystore {
         Ok(ShareInfo::of(h, &share.path))
     }
 
+    /// Refuses an operation that replaces or bypasses the root key of a
+    /// split keystore (a passphrase change, a new split, a KEK migration):
+    /// its master key is held by its custodians' shares, so such a change
+    /// goes through `shares reissue` or `shares join` first.
+    ///
+    /// # Errors
+    /// [`Error::KeystoreSplit`] when the keystore is split.
+    pub fn refuse_split(&self) -> Result<(), Error> {
+        match &self.body.share_set {
+            Some(set) => Err(set.split_error(self.path.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// This keystore's share set and dual-control policy, or `None` for a
     /// passphrase keystore.
     pub fn share_set(&self) -> Option<ShareSetInfo> {
@@ -779,13 +803,7 @@ impl Keystore {
     /// naming a share file, or an error saving; on error the keystore is
     /// unchanged and no share file is left behind.
     pub fn split(&mut self, plan: &SplitPlan) -> Result<(), Error> {
-        if let Some(set) = &self.body.share_set {
-            return Err(Error::KeystoreSplit {
-                path: self.path.clone(),
-                threshold: set.threshold,
-                count: u8::try_from(set.holders.len()).unwrap_or(u8::MAX),
-            });
-        }
+        self.refuse_split()?;
         if matches!(self.root, Root::Provider(_)) {
             return Err(Error::InvalidParameter {
                 what: "keystore split",
