@@ -25,7 +25,6 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use rand::Rng as _;
 use tierseal::{AccessContext, Classified, Clearance, KdfProfile, Keyring, Keystore, Level};
 
 /// The benchmark record of docs/PERFORMANCE.md.
@@ -52,12 +51,9 @@ struct Bench8 {
     notes: String,
 }
 
-fn letters(len: usize) -> String {
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| char::from(b'a' + u8::try_from(rng.next_u32() % 26).unwrap()))
-        .collect()
-}
+#[path = "support/baseline.rs"]
+mod baseline;
+use baseline::letters;
 
 fn record(i: usize) -> Bench8 {
     Bench8 {

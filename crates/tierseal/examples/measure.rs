@@ -36,8 +36,8 @@
 
 use std::hint::black_box;
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::KeyInit;
 use rand::Rng as _;
 use tierseal::{
     AccessContext, Binding, Classified, Clearance, KdfProfile, Keyring, Keystore, Level,
@@ -74,46 +74,9 @@ struct Person {
     notes: String,
 }
 
-fn letters(len: usize) -> String {
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| char::from(b'a' + u8::try_from(rng.next_u32() % 26).unwrap()))
-        .collect()
-}
-
-fn nonce() -> [u8; 12] {
-    let mut n = [0u8; 12];
-    rand::rng().fill_bytes(&mut n);
-    n
-}
-
-fn raw_encrypt(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let nonce = nonce();
-    let mut out = Vec::with_capacity(12 + plaintext.len() + 16);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(plaintext);
-    let tag = cipher
-        .encrypt_inout_detached(&Nonce::from(nonce), aad, (&mut out[12..]).into())
-        .unwrap();
-    out.extend_from_slice(&tag);
-    out
-}
-
-fn raw_decrypt(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Vec<u8> {
-    let nonce: [u8; 12] = sealed[..12].try_into().unwrap();
-    let (body, tag) = sealed[12..].split_at(sealed.len() - 28);
-    let mut out = body.to_vec();
-    let tag: [u8; 16] = tag.try_into().unwrap();
-    cipher
-        .decrypt_inout_detached(
-            &Nonce::from(nonce),
-            aad,
-            (&mut out[..]).into(),
-            &Tag::from(tag),
-        )
-        .unwrap();
-    out
-}
+#[path = "../benches/support/baseline.rs"]
+mod baseline;
+use baseline::{letters, raw_decrypt, raw_encrypt};
 
 struct Record {
     id: String,
