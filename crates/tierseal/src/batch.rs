@@ -19,6 +19,13 @@
 //! (and `Send`/`Sync` bounds) are the same either way, so code that
 //! compiles without the feature compiles with it.
 //!
+//! How well a batch scales depends on the application's allocator: every
+//! sealed or opened record is allocated on a pool thread. On two cores,
+//! with glibc's malloc the two-thread batch measured 1.5–1.7x one thread;
+//! with jemalloc, 1.75–2.1x (docs/PERFORMANCE.md, "Batch API"). Services
+//! that seal or open in bulk should link jemalloc or mimalloc as their
+//! global allocator; tierseal does not choose it for them.
+//!
 //! ```
 //! use tierseal::{AccessContext, Classified, Clearance, KdfProfile, Keystore, Level, batch};
 //!
