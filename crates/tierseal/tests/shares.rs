@@ -521,3 +521,91 @@ fn no_passphrase_appears_in_debug_or_errors() {
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
 }
+
+#[path = "support/memory_backend.rs"]
+mod memory_backend;
+
+/// A store that keeps the image and then reports a failure, as a server
+/// does that accepted a write and lost the connection before answering
+/// (or a file renamed into place whose folder could not be flushed).
+#[derive(Debug)]
+struct StoredThenFailed(memory_backend::Shared);
+
+impl tierseal::KeystoreBackend for StoredThenFailed {
+    fn location(&self) -> &tierseal::KeystoreLocation {
+        tierseal::KeystoreBackend::location(&self.0)
+    }
+    fn load(&self) -> Result<(Vec<u8>, tierseal::Revision), Error> {
+        tierseal::KeystoreBackend::load(&self.0)
+    }
+    fn exists(&self) -> Result<bool, Error> {
+        tierseal::KeystoreBackend::exists(&self.0)
+    }
+    fn store(
+        &self,
+        image: &[u8],
+        expected: &tierseal::Revision,
+    ) -> Result<tierseal::Stored, Error> {
+        let stored = tierseal::KeystoreBackend::store(&self.0, image, expected)?;
+        if matches!(stored, tierseal::Stored::Saved(_)) {
+            return Err(Error::KmsUnavailable {
+                provider: "test",
+                address: "memory".into(),
+                subject: "the keystore".into(),
+                reason: "the answer was lost".into(),
+            });
+        }
+        Ok(stored)
+    }
+}
+
+/// A split whose save reports an error although the store took it must
+/// not delete the share files: they are then the only way to the new
+/// master key, and every key of the keystore would be lost with them.
+#[test]
+fn a_split_whose_save_may_have_landed_keeps_its_share_files() {
+    let shared = memory_backend::Shared::new();
+    let passphrase: tierseal::Passphrase = "the old passphrase".into();
+    drop(Keystore::create_in(shared.handle(), &passphrase, KdfProfile::Test).unwrap());
+    let mut keystore =
+        Keystore::open_in(Box::new(StoredThenFailed(shared.clone())), &passphrase).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let split = Split { dir };
+    let plan = split.plan("", 2, &HOLDERS);
+    let err = keystore.split(&plan).unwrap_err();
+    assert!(matches!(err, Error::KmsUnavailable { .. }), "{err:?}");
+    drop(keystore);
+
+    // The store holds the split keystore: the passphrase no longer opens it.
+    let (image, _) = tierseal::KeystoreBackend::load(&shared).unwrap();
+    std::fs::write(split.keystore(), &image).unwrap();
+    assert!(Keystore::open(split.keystore(), &passphrase).is_err());
+    // So the shares must still be there, and open it.
+    for holder in HOLDERS {
+        assert!(split.share(holder).exists(), "{holder}'s share was deleted");
+    }
+    let keys = [split.key("alice", "alice"), split.key("bob", "bob")];
+    Keystore::open_with_shares(split.keystore(), &keys, Duration::ZERO).unwrap();
+}
+
+/// A split refused before anything is stored still leaves no share file.
+#[test]
+fn a_split_that_stored_nothing_leaves_no_share_file() {
+    let shared = memory_backend::Shared::new();
+    let passphrase: tierseal::Passphrase = "the old passphrase".into();
+    drop(Keystore::create_in(shared.handle(), &passphrase, KdfProfile::Test).unwrap());
+    let mut keystore = Keystore::open_in(shared.handle(), &passphrase).unwrap();
+    // Another custodian changes the passphrase first: the save conflicts.
+    Keystore::open_in(shared.handle(), &passphrase)
+        .unwrap()
+        .change_passphrase(&"another".into(), KdfProfile::Test)
+        .unwrap();
+    let split = Split {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let err = keystore.split(&split.plan("", 2, &HOLDERS)).unwrap_err();
+    assert!(matches!(err, Error::KeystoreConflict { .. }), "{err:?}");
+    for holder in HOLDERS {
+        assert!(!split.share(holder).exists(), "{holder}'s share was left");
+    }
+}

@@ -27,6 +27,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use aes_gcm::Aes256Gcm;
 use rand::SeedableRng as _;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -573,16 +574,34 @@ fn recover(
 }
 
 /// Whether `master` authenticates the file's body.
-fn authenticates(image: &FileImage, master: &KeyMaterial) -> bool {
+fn authenticates(image: &FileImage, master: &Aes256Gcm) -> bool {
     let mut empty = [];
     crypto::decrypt(
-        &master.cipher(),
+        master,
         &image.body_nonce,
         &image.authenticated_prefix(),
         &mut empty,
         &image.body_tag,
     )
     .is_ok()
+}
+
+/// Whether the store may hold a keystore that only the new share set
+/// opens, after a save under `master` (the new master key) reported an
+/// error. A store can fail after it took the write: a server that lost its
+/// answer, a folder that could not be flushed after the rename. The new
+/// share files are then the only way to that master key, so they go only
+/// when the store, read back (`stored`), is absent or holds a keystore the
+/// new master key does not authenticate.
+fn may_have_saved(stored: Result<Vec<u8>, Error>, path: &Path, master: &Aes256Gcm) -> bool {
+    match stored {
+        Ok(bytes) => {
+            FileImage::decode(&bytes, path).map_or(true, |image| authenticates(&image, master))
+        }
+        Err(Error::KeystoreNotFound { .. }) => false,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => false,
+        Err(_) => true,
+    }
 }
 
 /// A split keystore's root: no passphrase wrap; the header keeps the
@@ -628,11 +647,12 @@ impl Keystore {
         location: impl Into<KeystoreLocation>,
         plan: &SplitPlan,
     ) -> Result<Keystore, Error> {
+        let location = location.into();
         let mut written = None;
-        let backend = super::backend_for(&location.into(), Duration::ZERO)?;
-        let keystore = Keystore::create_with(backend, |master| {
+        let backend = super::backend_for(&location, Duration::ZERO)?;
+        let created = Keystore::create_with(backend, |master| {
             let id = KeystoreId::generate()?;
-            written = Some(write_shares(master, plan, id, 1)?);
+            written = Some((write_shares(master, plan, id, 1)?, master.cipher()));
             let body = Body {
                 keystore_id: Some(id),
                 share_set: Some(share_set(plan, 1)),
@@ -641,11 +661,14 @@ impl Keystore {
                 ..Body::default()
             };
             Ok((split_root(master, plan.profile)?, body))
-        })?;
-        if let Some(written) = written {
-            written.keep();
+        });
+        if let Some((written, master)) = written {
+            let stored = || super::read_unlocked(&location);
+            if created.is_ok() || may_have_saved(stored(), &location.display_path(), &master) {
+                written.keep();
+            }
         }
-        Ok(keystore)
+        created
     }
 
     /// Opens and unlocks a split keystore with M (or more) of its shares,
@@ -675,7 +698,7 @@ impl Keystore {
                 reason: "the body does not decode",
             })?;
             let (master, holders) = recover(path, body, shares)?;
-            if !authenticates(image, &master) {
+            if !authenticates(image, &master.cipher()) {
                 return Err(Error::SharesDoNotMatch {
                     path: path.to_owned(),
                 });
@@ -847,14 +870,17 @@ impl Keystore {
                     reason: "exhausted",
                 })?;
         let written = write_shares(&master, plan, id, generation)?;
-        self.rekey(root, |body| {
+        let rekeyed = self.rekey(root, |body| {
             body.keystore_id = Some(id);
             body.share_set = Some(share_set(plan, generation));
             body.share_generation = generation;
             body.dual_control = plan.dual_control.clone();
-        })?;
-        written.keep();
-        Ok(())
+        });
+        let stored = || self.backend.load().map(|(bytes, _)| bytes);
+        if rekeyed.is_ok() || may_have_saved(stored(), &self.path, &master.cipher()) {
+            written.keep();
+        }
+        rekeyed
     }
 
     /// Converts a split keystore back to one passphrase: a new master key
