@@ -315,10 +315,15 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     temp.as_file().sync_all().map_err(io("flush keystore"))?;
     temp.persist(path)
         .map_err(|e| Error::io("replace keystore", path, e.error))?;
-    File::open(&dir)
+    sync_parent(path)
+}
+
+/// Flushes the folder holding `path`, so that a file just created or
+/// renamed there is still named after a crash.
+pub(crate) fn sync_parent(path: &Path) -> Result<(), Error> {
+    File::open(parent_dir(path))
         .and_then(|d| d.sync_all())
-        .map_err(io("flush the folder of"))?;
-    Ok(())
+        .map_err(|e| Error::io("flush the folder of", path, e))
 }
 
 fn parent_dir(path: &Path) -> PathBuf {

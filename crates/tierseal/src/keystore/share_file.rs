@@ -264,7 +264,11 @@ fn write_new_with(
         let _ = std::fs::remove_file(path);
         return Err(Error::io("write share file", path, error));
     }
-    Ok(())
+    // The keystore saved next is flushed with its folder; a share file
+    // whose name a crash lost would leave it with no way to its master key.
+    super::file::sync_parent(path).inspect_err(|_| {
+        let _ = std::fs::remove_file(path);
+    })
 }
 
 #[cfg(test)]
