@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use tierseal::audit::Action;
 
-use super::{Operation, announce, open_keystore, refuse_overwrite, say};
+use super::{Operation, announce, emit, open_keystore, refuse_overwrite, say};
 use crate::CliError;
 use crate::cli::{ApproveArgs, GlobalArgs};
 use crate::text::utc;
@@ -75,7 +75,13 @@ pub(super) fn approve(global: &GlobalArgs, args: &ApproveArgs) -> Result<ExitCod
     match &args.out {
         Some(out) => say(&format!("{summary}\n  approval:    {}", out.display())),
         None => {
-            say(&approval.to_text());
+            emit(
+                &approval.to_text(),
+                &format!(
+                    "the approval {} (it is recorded in the audit log)",
+                    approval.id()
+                ),
+            )?;
             #[allow(
                 clippy::print_stderr,
                 reason = "the summary beside the approval on stdout"
@@ -93,7 +99,7 @@ pub(super) fn approver_key(global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let keystore = open_keystore(global)?;
     match keystore.approver_key()? {
         Some(key) => {
-            say(&key.to_string());
+            emit(&key.to_string(), "the approver key")?;
             Ok(ExitCode::SUCCESS)
         }
         None => Err(CliError::Refused(

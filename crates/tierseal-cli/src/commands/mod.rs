@@ -437,6 +437,21 @@ fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
     }
 }
 
+/// Prints the command's product, which exists nowhere else (an approval
+/// without `--out`, a key a script captures): unlike [`say`], a failure to
+/// write it fails the command, naming `what` was lost.
+fn emit(text: &str, what: &str) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            CliError::Refused(format!(
+                "{what} could not be written to the standard output ({e}): it is lost; use --out FILE or run again"
+            ))
+        })
+}
+
 /// Prints a line of command output.
 ///
 /// The command's work is done (and audited) whatever becomes of its output,

@@ -178,3 +178,29 @@ fn approve_refuses_bad_requests_and_writes_nothing() {
         "keep"
     );
 }
+
+/// Without `--out`, the approval printed is the command's only product:
+/// when it cannot be written, the command fails rather than report
+/// success with the approval lost.
+#[cfg(unix)]
+#[test]
+fn an_approval_that_cannot_be_printed_is_a_failure() {
+    let env = Env::initialised();
+    // Through a shell, which points the command's standard output at a
+    // device that refuses every write.
+    let output = std::process::Command::new("sh")
+        .current_dir(env.dir.path())
+        .args(["-c", "exec \"$0\" \"$@\" >/dev/full"])
+        .arg(assert_cmd::cargo::cargo_bin("tierseal"))
+        .arg("--keystore")
+        .arg(env.keystore())
+        .arg("--passphrase-file")
+        .arg(env.path("pass"))
+        .args(["--actor", "alice", "approve", "--requester", "card-ops"])
+        .args(["--tier", "restricted/cards", "--purpose", PURPOSE])
+        .args(["--expires", "10m"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("approval"), "{}", stderr(&output));
+}
