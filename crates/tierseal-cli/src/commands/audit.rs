@@ -151,7 +151,7 @@ fn checkpoint(
     let text = checkpoint
         .to_file(&key)
         .map_err(|e| CliError::Refused(e.to_string()))?;
-    std::fs::write(out, text).map_err(|e| CliError::io("write checkpoint", out, e))?;
+    super::write_atomically(out, text.as_bytes())?;
     say(&format!(
         "{}: entries 1..={} checkpointed at {} in {} (keep it where the log's writers cannot write)",
         log.display(),

@@ -132,7 +132,7 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
             .map(|grant| grant.id.to_string())
             .unwrap_or_default();
         write_private(&secret_out, secret.expose_text().as_bytes())?;
-        std::fs::write(&args.out, grant).map_err(|e| CliError::io("write grant", &args.out, e))?;
+        super::write_atomically(&args.out, &grant)?;
         Ok(id)
     })();
     if let Ok(id) = &issued {

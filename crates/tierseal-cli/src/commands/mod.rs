@@ -437,6 +437,29 @@ fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
     }
 }
 
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk,
+/// then renames it, so a reader never sees half a set, not even after a
+/// crash (a rename can reach the disk before the data it names).
+///
+/// For files that are not secret themselves (a public key set, a grant
+/// file, an audit checkpoint; secrets go through `grant::write_private`),
+/// written as they are. A run killed half way leaves the file it replaces
+/// whole.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut file =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| CliError::io("write", path, e))?;
+    std::io::Write::write_all(&mut file, bytes)
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| CliError::io("write", path, e))?;
+    file.persist(path)
+        .map_err(|e| CliError::io("write", path, e.error))?;
+    Ok(())
+}
+
 /// Prints the command's product, which exists nowhere else (an approval
 /// without `--out`, a key a script captures): unlike [`say`], a failure to
 /// write it fails the command, naming `what` was lost.

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use tierseal::Keystore;
 use tierseal::audit::Action;
 
-use super::{Operation, announce, open_keystore, refuse_overwrite, say};
+use super::{Operation, announce, open_keystore, refuse_overwrite, say, write_atomically};
 use crate::CliError;
 use crate::cli::{GlobalArgs, GrantIssueArgs};
 
@@ -84,27 +84,5 @@ fn write_set(
         ));
     }
     say(&lines);
-    Ok(())
-}
-
-/// Writes `bytes` to a temporary file beside `path`, flushes it to disk,
-/// then renames it, so a reader never sees half a set, not even after a
-/// crash (a rename can reach the disk before the data it names).
-///
-/// Not `grant::write_private`: a public key set is meant to be copied to
-/// services, so it keeps the default mode, and `bytes` already ends with
-/// its newline.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file =
-        tempfile::NamedTempFile::new_in(dir).map_err(|e| CliError::io("write", path, e))?;
-    std::io::Write::write_all(&mut file, bytes)
-        .and_then(|()| file.as_file().sync_all())
-        .map_err(|e| CliError::io("write", path, e))?;
-    file.persist(path)
-        .map_err(|e| CliError::io("write", path, e.error))?;
     Ok(())
 }

@@ -456,3 +456,35 @@ fn an_interrupted_key_operation_is_reported() {
         stderr(&output)
     );
 }
+
+/// `audit checkpoint --force` replacing a checkpoint file and killed
+/// while writing (here by a file size limit of zero, whose signal ends
+/// the process at its first write) leaves the old checkpoint whole: it is
+/// what proves the log's older tail, and the new one was not yet made.
+#[cfg(unix)]
+#[test]
+fn a_checkpoint_replacement_killed_mid_write_keeps_the_old_checkpoint() {
+    let env = Env::initialised();
+    let log = service_log(&env, 4);
+    let log_arg = log.to_str().unwrap();
+    let output = run(&env, &["audit", "checkpoint", log_arg, "--out", "cp"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let before = std::fs::read(env.path("cp")).unwrap();
+    service_log(&env, 2);
+
+    let output = std::process::Command::new("sh")
+        .current_dir(env.dir.path())
+        .args(["-c", "ulimit -f 0 && exec \"$0\" \"$@\""])
+        .arg(assert_cmd::cargo::cargo_bin("tierseal"))
+        .arg("--keystore")
+        .arg(env.keystore())
+        .arg("--passphrase-file")
+        .arg(env.path("pass"))
+        .args(["audit", "checkpoint", log_arg, "--out", "cp", "--force"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{}", stderr(&output));
+    assert_eq!(std::fs::read(env.path("cp")).unwrap(), before);
+    let output = run(&env, &["audit", "verify", log_arg, "--checkpoint", "cp"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
