@@ -188,14 +188,8 @@ fn an_approval_that_cannot_be_printed_is_a_failure() {
     let env = Env::initialised();
     // Through a shell, which points the command's standard output at a
     // device that refuses every write.
-    let output = std::process::Command::new("sh")
-        .current_dir(env.dir.path())
-        .args(["-c", "exec \"$0\" \"$@\" >/dev/full"])
-        .arg(assert_cmd::cargo::cargo_bin("tierseal"))
-        .arg("--keystore")
-        .arg(env.keystore())
-        .arg("--passphrase-file")
-        .arg(env.path("pass"))
+    let output = env
+        .in_shell("exec \"$0\" \"$@\" >/dev/full")
         .args(["--actor", "alice", "approve", "--requester", "card-ops"])
         .args(["--tier", "restricted/cards", "--purpose", PURPOSE])
         .args(["--expires", "10m"])

@@ -472,14 +472,8 @@ fn a_checkpoint_replacement_killed_mid_write_keeps_the_old_checkpoint() {
     let before = std::fs::read(env.path("cp")).unwrap();
     service_log(&env, 2);
 
-    let output = std::process::Command::new("sh")
-        .current_dir(env.dir.path())
-        .args(["-c", "ulimit -f 0 && exec \"$0\" \"$@\""])
-        .arg(assert_cmd::cargo::cargo_bin("tierseal"))
-        .arg("--keystore")
-        .arg(env.keystore())
-        .arg("--passphrase-file")
-        .arg(env.path("pass"))
+    let output = env
+        .in_shell("ulimit -f 0 && exec \"$0\" \"$@\"")
         .args(["audit", "checkpoint", log_arg, "--out", "cp", "--force"])
         .output()
         .unwrap();

@@ -130,6 +130,24 @@ impl Env {
         Keyring::from_grant(&grant, &secret).unwrap()
     }
 
+    /// `sh -c SCRIPT tierseal --keystore K --passphrase-file P`, in the
+    /// folder: the script runs the command as `exec "$0" "$@"`, after
+    /// setting a limit or with a redirection; add the command's arguments.
+    pub fn in_shell(&self, script: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.current_dir(self.dir.path())
+            .args(["-c", script])
+            .arg(assert_cmd::cargo::cargo_bin("tierseal"))
+            .arg("--keystore")
+            .arg(self.keystore())
+            .arg("--passphrase-file")
+            .arg(self.path("pass"));
+        for key in tierseal_testkit::inherited(&["TIERSEAL_"]) {
+            cmd.env_remove(key);
+        }
+        cmd
+    }
+
     /// `tierseal` in the folder with a clean environment.
     pub fn bare(&self) -> Command {
         let mut cmd = Command::cargo_bin("tierseal").unwrap();
