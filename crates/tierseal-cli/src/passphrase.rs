@@ -25,10 +25,8 @@ pub(crate) struct Source<'a> {
 pub(crate) fn read(source: &Source<'_>) -> Result<Passphrase, CliError> {
     let text = if let Some(file) = source.file {
         first_line(file)?
-    } else if let Some(value) = std::env::var_os(source.env) {
+    } else if let Some(value) = env_secret(source.env)? {
         value
-            .into_string()
-            .map_err(|_| CliError::Usage(format!("{} is not valid UTF-8", source.env)))?
     } else if std::io::stdin().is_terminal() {
         prompt(source)?
     } else {
@@ -111,10 +109,8 @@ pub(crate) fn read_for(
 /// terminal. Never taken as an argument, never printed.
 pub(crate) fn read_pin(token: &str) -> Result<secrecy::SecretString, CliError> {
     const ENV: &str = "TIERSEAL_PKCS11_PIN";
-    let text = if let Some(value) = std::env::var_os(ENV) {
+    let text = if let Some(value) = env_secret(ENV)? {
         value
-            .into_string()
-            .map_err(|_| CliError::Usage(format!("{ENV} is not valid UTF-8")))?
     } else if std::io::stdin().is_terminal() {
         ask_terminal(&format!("user PIN of PKCS#11 token `{token}`: "), false)?
     } else {
@@ -128,6 +124,19 @@ pub(crate) fn read_pin(token: &str) -> Result<secrecy::SecretString, CliError> {
     Ok(secrecy::SecretString::from(text))
 }
 
+/// A secret from the environment variable `name`, if it is set; a value
+/// that is not UTF-8 is wiped before the error is returned.
+fn env_secret(name: &str) -> Result<Option<String>, CliError> {
+    match std::env::var_os(name).map(std::ffi::OsString::into_string) {
+        None => Ok(None),
+        Some(Ok(text)) => Ok(Some(text)),
+        Some(Err(raw)) => {
+            drop(Zeroizing::new(raw.into_encoded_bytes()));
+            Err(CliError::Usage(format!("{name} is not valid UTF-8")))
+        }
+    }
+}
+
 fn prompt(source: &Source<'_>) -> Result<String, CliError> {
     ask_terminal(source.prompt, source.confirm)
 }
@@ -137,14 +146,15 @@ fn ask_terminal(prompt_text: &str, confirm: bool) -> Result<String, CliError> {
         rpassword::prompt_password(prompt)
             .map_err(|e| CliError::io("read passphrase from", "the terminal", e))
     };
-    let first = ask(prompt_text)?;
+    // Both answers are wiped when dropped, the first too when they differ.
+    let mut first = Zeroizing::new(ask(prompt_text)?);
     if confirm {
         let second = Zeroizing::new(ask("repeat it: ")?);
-        if first != *second {
+        if *first != *second {
             return Err(CliError::Usage(
                 "the passphrases differ; nothing was changed".into(),
             ));
         }
     }
-    Ok(first)
+    Ok(std::mem::take(&mut *first))
 }

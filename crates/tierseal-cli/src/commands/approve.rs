@@ -50,7 +50,7 @@ pub(super) fn approve(global: &GlobalArgs, args: &ApproveArgs) -> Result<ExitCod
             expires_at,
         )?;
         if let Some(out) = &args.out {
-            super::grant::write_private(out, approval.to_text().as_bytes())?;
+            super::write_private(out, &approval.to_text())?;
         }
         Ok(approval)
     })();

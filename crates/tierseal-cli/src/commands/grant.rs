@@ -1,6 +1,5 @@
 //! `tierseal grant issue|list|show`.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -131,7 +130,7 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
             .last()
             .map(|grant| grant.id.to_string())
             .unwrap_or_default();
-        write_private(&secret_out, secret.expose_text().as_bytes())?;
+        super::write_private(&secret_out, &secret.expose_text())?;
         super::write_atomically(&args.out, &grant)?;
         Ok(id)
     })();
@@ -158,34 +157,6 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
 fn unix(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Writes a secret readable by its owner only: a new file (mode 0600)
-/// renamed over `path`, so an existing file's looser mode, and any reader
-/// holding it open, never see the new secret.
-pub(super) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::Builder::new()
-        .prefix(".tierseal-secret-")
-        .tempfile_in(dir)
-        .map_err(|e| CliError::io("write secret", path, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| CliError::io("write secret", path, e))?;
-    }
-    file.write_all(bytes)
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.as_file().sync_all())
-        .map_err(|e| CliError::io("write secret", path, e))?;
-    file.persist(path)
-        .map_err(|e| CliError::io("write secret", path, e.error))?;
-    Ok(())
 }
 
 /// Prints the keystore's register of issued grants.

@@ -437,27 +437,63 @@ fn confirm(question: &str, yes: bool) -> Result<(), CliError> {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, flushes it to disk,
-/// then renames it, so a reader never sees half a set, not even after a
-/// crash (a rename can reach the disk before the data it names).
-///
-/// For files that are not secret themselves (a public key set, a grant
-/// file, an audit checkpoint; secrets go through `grant::write_private`),
-/// written as they are. A run killed half way leaves the file it replaces
-/// whole.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+/// Who may read a file [`write_file`] writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Readers {
+    /// As the umask allows: a public key set, a grant file, an audit
+    /// checkpoint.
+    Usual,
+    /// Its owner only (mode 0600): a grant secret, an approval.
+    Owner,
+}
+
+/// Writes `bytes` to a new temporary file beside `path`, flushes it to
+/// disk, renames it over `path` and flushes the folder, so that a reader
+/// never sees half a file, not even after a crash (a rename can reach the
+/// disk before the data it names, and a new name is durable only once its
+/// folder is). A run killed half way leaves the file it replaces whole.
+/// For [`Readers::Owner`] the new file is made 0600 before anything is
+/// written to it, so an existing file's looser mode, and any reader holding
+/// it open, never see the new content.
+fn write_file(path: &Path, bytes: &[u8], readers: Readers) -> Result<(), CliError> {
+    use std::io::Write as _;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut file =
-        tempfile::NamedTempFile::new_in(dir).map_err(|e| CliError::io("write", path, e))?;
-    std::io::Write::write_all(&mut file, bytes)
+    let mut file = tempfile::Builder::new()
+        .prefix(".tierseal-")
+        .tempfile_in(dir)
+        .map_err(|e| CliError::io("write", path, e))?;
+    #[cfg(unix)]
+    if readers == Readers::Owner {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| CliError::io("write", path, e))?;
+    }
+    file.write_all(bytes)
         .and_then(|()| file.as_file().sync_all())
         .map_err(|e| CliError::io("write", path, e))?;
     file.persist(path)
         .map_err(|e| CliError::io("write", path, e.error))?;
-    Ok(())
+    std::fs::File::open(dir)
+        .and_then(|folder| folder.sync_all())
+        .map_err(|e| CliError::io("flush the folder of", path, e))
+}
+
+/// [`write_file`] for files that are not secret themselves.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    write_file(path, bytes, Readers::Usual)
+}
+
+/// [`write_file`] for a secret (a grant secret, an approval): readable by
+/// its owner only, one line.
+fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
+    let mut line = zeroize::Zeroizing::new(String::with_capacity(text.len() + 1));
+    line.push_str(text);
+    line.push('\n');
+    write_file(path, line.as_bytes(), Readers::Owner)
 }
 
 /// Prints the command's product, which exists nowhere else (an approval

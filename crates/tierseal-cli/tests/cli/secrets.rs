@@ -131,3 +131,31 @@ fn a_passphrase_file_is_read_to_its_first_line_only_and_bounded() {
         stderr(&output)
     );
 }
+
+#[test]
+fn a_passphrase_that_is_not_utf8_is_refused_without_echoing_it() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let env = Env::initialised();
+    // A passphrase with one byte that is not UTF-8 in the middle.
+    let raw = std::ffi::OsStr::from_bytes(b"secret-prefix-\xff-secret-suffix");
+    let output = env
+        .bare()
+        .arg("--keystore")
+        .arg(env.keystore())
+        .env("TIERSEAL_PASSPHRASE", raw)
+        .args(["keys", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let err = stderr(&output);
+    assert!(
+        err.contains("TIERSEAL_PASSPHRASE is not valid UTF-8"),
+        "{err}"
+    );
+    for text in [stdout(&output), err] {
+        assert!(
+            !text.contains("secret-prefix") && !text.contains("secret-suffix"),
+            "{text}"
+        );
+    }
+}
