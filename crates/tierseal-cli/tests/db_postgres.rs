@@ -371,3 +371,74 @@ fn an_unreachable_server_is_named_without_the_password() {
     assert!(err.contains("postgres://127.0.0.1:1/nowhere"), "{err}");
     assert!(!err.contains("hunter2secret"), "{err}");
 }
+
+/// Every value of `table` (`id`, `v`), opened, in key order.
+fn opened(env: &Env, db: &Db, table: &str) -> Vec<(i64, String)> {
+    let keyring = env.keyring();
+    let ctx = tierseal::AccessContext::new("test").with_purpose("db rewrap test");
+    db.client()
+        .query(&format!("SELECT id, v FROM ONLY {table} ORDER BY id"), &[])
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let value: SealedValue = row.get(1);
+            let plain: String = value
+                .open(&keyring, Binding::new("Doc", "v"), &ctx)
+                .unwrap();
+            (row.get(0), plain)
+        })
+        .collect()
+}
+
+#[test]
+fn an_inheriting_child_table_keeps_its_own_values() {
+    let Some(db) = database("inherit") else {
+        return;
+    };
+    let env = Env::initialised();
+    db.client()
+        .batch_execute(
+            "CREATE TABLE parent (id bigint PRIMARY KEY, v text);
+             CREATE TABLE child (PRIMARY KEY (id)) INHERITS (parent);",
+        )
+        .unwrap();
+    let keyring = env.keyring();
+    let mut client = db.client();
+    for (table, id, plain) in [
+        ("parent", 1i64, "parent one"),
+        ("parent", 2, "parent two"),
+        ("child", 1, "child one"),
+        ("child", 3, "child three"),
+    ] {
+        let value = SealedValue::seal(&keyring, &cards(), Binding::new("Doc", "v"), plain).unwrap();
+        client
+            .execute(
+                &format!("INSERT INTO {table} (id, v) VALUES ($1, $2)"),
+                &[&id, &value],
+            )
+            .unwrap();
+    }
+    drop(keyring);
+    env.rotate_cards();
+    let output = env
+        .cmd()
+        .args(["rewrap", "--db", &db.url, "--batch-size", "10"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("2 tables, 4 rows: rewrapped 4 data keys, 0 already current"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(
+        opened(&env, &db, "parent"),
+        [(1, "parent one".into()), (2, "parent two".into())]
+    );
+    assert_eq!(
+        opened(&env, &db, "child"),
+        [(1, "child one".into()), (3, "child three".into())]
+    );
+    let output = env.retire_v1(&db.url);
+    assert!(output.status.success(), "{}", stderr(&output));
+}

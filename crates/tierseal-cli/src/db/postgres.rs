@@ -35,10 +35,15 @@ fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn qualified(table: &Table) -> String {
+/// `ONLY "schema"."table"`: the table's own rows. Without `ONLY`, a
+/// table that others inherit from would also read, count and update its
+/// children's rows, whose keys may repeat its own (an update by key would
+/// then write one row's value into another), and the children are walked
+/// as tables of their own anyway.
+fn only(table: &Table) -> String {
     match &table.schema {
-        Some(schema) => format!("{}.{}", quote(schema), quote(&table.name)),
-        None => quote(&table.name),
+        Some(schema) => format!("ONLY {}.{}", quote(schema), quote(&table.name)),
+        None => format!("ONLY {}", quote(&table.name)),
     }
 }
 
@@ -127,7 +132,7 @@ impl Postgres {
         format!(
             "SELECT {key}::text, {} FROM {} AS t {filter}ORDER BY {key} LIMIT {limit}{}",
             columns.join(", "),
-            qualified(table),
+            only(table),
             if lock { " FOR UPDATE" } else { "" }
         )
     }
@@ -252,7 +257,7 @@ impl Database for Postgres {
     fn count_rows(&mut self, table: &Table) -> Result<u64, CliError> {
         let place = &self.place;
         self.client
-            .query_one(&format!("SELECT count(*) FROM {}", qualified(table)), &[])
+            .query_one(&format!("SELECT count(*) FROM {}", only(table)), &[])
             .map(|row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
             .map_err(|e| place.error("count the rows", &e))
     }
@@ -444,7 +449,7 @@ fn write_updates(
     let names: Vec<String> = (0..table.columns.len()).map(|i| format!("v{i}")).collect();
     let sql = format!(
         "UPDATE {} AS t SET {} FROM unnest({}) AS u(k, {}) WHERE t.{} = CAST(u.k AS {key_type})",
-        qualified(table),
+        only(table),
         sets.join(", "),
         arrays.join(", "),
         names.join(", "),
