@@ -442,3 +442,54 @@ fn an_inheriting_child_table_keeps_its_own_values() {
     let output = env.retire_v1(&db.url);
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[test]
+fn retire_refuses_while_a_column_it_cannot_search_mentions_a_token() {
+    // Each table holds one v1 data key where the search does not reach: a
+    // domain over text, a text array, char(n), bytea.
+    for (create, insert) in [
+        (
+            "CREATE DOMAIN email AS text; CREATE TABLE t (id int PRIMARY KEY, v email)",
+            "INSERT INTO t VALUES (1, $1::text)",
+        ),
+        (
+            "CREATE TABLE t (id int PRIMARY KEY, v text[])",
+            "INSERT INTO t VALUES (1, ARRAY[$1::text])",
+        ),
+        (
+            "CREATE TABLE t (id int PRIMARY KEY, v char(2000))",
+            "INSERT INTO t VALUES (1, $1::text)",
+        ),
+        (
+            "CREATE TABLE t (id int PRIMARY KEY, v bytea)",
+            "INSERT INTO t VALUES (1, convert_to($1::text, 'UTF8'))",
+        ),
+    ] {
+        let Some(db) = database("unsearched") else {
+            return;
+        };
+        let env = Env::initialised();
+        let mut client = db.client();
+        client.batch_execute(create).unwrap();
+        let value =
+            SealedValue::seal(&env.keyring(), &cards(), Binding::new("Doc", "v"), "x").unwrap();
+        client.execute(insert, &[&value.to_text()]).unwrap();
+        env.rotate_cards();
+        let output = env.retire_v1(&db.url);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{create}: {}",
+            stderr(&output)
+        );
+        let err = stderr(&output);
+        assert!(err.contains("cannot be read"), "{create}: {err}");
+        assert!(
+            env.keystore()
+                .key_versions()
+                .iter()
+                .all(|v| v.retired_at.is_none()),
+            "{create}: v1 was retired"
+        );
+    }
+}

@@ -618,3 +618,53 @@ fn thousands_of_rows_over_two_threads_are_counted_and_reported_in_key_order() {
     }
     assert_eq!(seen, ROWS);
 }
+
+#[test]
+fn retire_refuses_while_a_column_it_cannot_search_mentions_a_token() {
+    // Each table holds one v1 data key where the search does not reach:
+    // JSON kept as a BLOB value, a token in a column declared INTEGER (it
+    // stays text), and a blob value in a TEXT column.
+    for (create, insert) in [
+        (
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, doc BLOB)",
+            "INSERT INTO t (doc) VALUES (CAST(?1 AS BLOB))",
+        ),
+        (
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)",
+            "INSERT INTO t (n) VALUES (?1)",
+        ),
+        (
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)",
+            "INSERT INTO t (v) VALUES (CAST(?1 AS BLOB))",
+        ),
+    ] {
+        let env = Env::initialised();
+        let path = env.path("bank.db");
+        let db = Connection::open(&path).unwrap();
+        db.execute_batch(create).unwrap();
+        let value =
+            SealedValue::seal(&env.keyring(), &cards(), Binding::new("Doc", "v"), "x").unwrap();
+        let doc = serde_json::json!({ "iban": value }).to_string();
+        db.execute(insert, [&doc]).unwrap();
+        drop(db);
+        env.rotate_cards();
+        let url = format!("sqlite://{}", path.display());
+        let output = env.retire_v1(&url);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{create}: {}",
+            stderr(&output)
+        );
+        let err = stderr(&output);
+        assert!(err.contains("cannot be read"), "{create}: {err}");
+        assert!(err.contains("t."), "{create}: {err}");
+        assert!(
+            env.keystore()
+                .key_versions()
+                .iter()
+                .all(|v| v.retired_at.is_none()),
+            "{create}: v1 was retired"
+        );
+    }
+}

@@ -178,10 +178,11 @@ const TABLES: &str = "SELECT c.oid, n.nspname::text, c.relname::text \
     AND n.nspname NOT LIKE 'pg\\_%' AND c.relname <> $1 AND ($2::text IS NULL OR n.nspname = $2) \
     ORDER BY 2, 3";
 
-const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod) \
+const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod), \
+    t.typname IN ('text', 'varchar', 'json', 'jsonb') \
     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
     WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
-    AND t.typname IN ('text', 'varchar', 'json', 'jsonb') ORDER BY a.attrelid, a.attnum";
+    ORDER BY a.attrelid, a.attnum";
 
 const KEYS: &str = "SELECT i.indrelid, a.attname::text, format_type(a.atttypid, a.atttypmod), \
     array_length(i.indkey::int2[], 1) \
@@ -211,6 +212,7 @@ impl Database for Postgres {
                           order (ctid moves when a row is updated); add a primary key",
                 ),
                 columns: Vec::new(),
+                unsearched: Vec::new(),
             });
         }
         let columns = self
@@ -222,10 +224,15 @@ impl Database for Postgres {
             if let Some(index) = oids.iter().position(|o| *o == oid)
                 && let Some(table) = tables.get_mut(index)
             {
-                table.columns.push(Column {
+                let column = Column {
                     name: row.get(1),
                     sql_type: row.get(2),
-                });
+                };
+                if row.get(3) {
+                    table.columns.push(column);
+                } else {
+                    table.unsearched.push(column);
+                }
             }
         }
         let keys = self
@@ -260,6 +267,47 @@ impl Database for Postgres {
             .query_one(&format!("SELECT count(*) FROM {}", only(table)), &[])
             .map(|row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
             .map_err(|e| place.error("count the rows", &e))
+    }
+
+    fn unsearched_mentions(&mut self, table: &Table) -> Result<Vec<(String, u64)>, CliError> {
+        if table.unsearched.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Every type has a text form: a domain's, an array's, a composite's
+        // or char(n)'s holds the token as written; bytea's holds it in hex
+        // (or as written, with bytea_output = escape).
+        let hex: String = tierseal::TEXT_PREFIX
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let counts: Vec<String> = table
+            .unsearched
+            .iter()
+            .map(|c| {
+                let name = quote(&c.name);
+                format!(
+                    "count(*) FILTER (WHERE strpos(t.{name}::text, '{}') > 0 \
+                     OR strpos(t.{name}::text, '{hex}') > 0)",
+                    tierseal::TEXT_PREFIX
+                )
+            })
+            .collect();
+        let sql = format!("SELECT {} FROM {} AS t", counts.join(", "), only(table));
+        let place = &self.place;
+        let row = self
+            .client
+            .query_one(&sql, &[])
+            .map_err(|e| place.error(&format!("read {}", table.display()), &e))?;
+        let mut out = Vec::new();
+        for (index, column) in table.unsearched.iter().enumerate() {
+            let n: i64 = row
+                .try_get(index)
+                .map_err(|e| place.error(&format!("read {}", table.display()), &e))?;
+            if n > 0 {
+                out.push((column.name.clone(), u64::try_from(n).unwrap_or(0)));
+            }
+        }
+        Ok(out)
     }
 
     fn prepare_progress(&mut self, schema: Option<&str>) -> Result<(), CliError> {

@@ -245,19 +245,22 @@ impl Database for Sqlite {
                     .map(RowKey::Rowid)
                     .ok_or("its columns shadow every name of the rowid (rowid, _rowid_, oid)")
             };
-            let searched: Vec<Column> = columns
+            // Generated columns (hidden 2 and 3) are left out: they are
+            // computed from the others.
+            let (searched, unsearched): (Vec<Column>, Vec<Column>) = columns
                 .iter()
-                .filter(|c| c.3 == 0 && searched(&c.1))
+                .filter(|c| c.3 == 0)
                 .map(|c| Column {
                     name: c.0.clone(),
                     sql_type: c.1.clone(),
                 })
-                .collect();
+                .partition(|c| searched(&c.sql_type));
             tables.push(Table {
                 schema: None,
                 name,
                 key,
                 columns: searched,
+                unsearched,
             });
         }
         Ok(tables)
@@ -272,6 +275,46 @@ impl Database for Sqlite {
             )
             .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(|e| self.place.error("count the rows", e))
+    }
+
+    fn unsearched_mentions(&mut self, table: &Table) -> Result<Vec<(String, u64)>, CliError> {
+        // Searched columns: their blob values (text is searched); other
+        // columns: any value, whatever its storage class.
+        let mention = |c: &Column, any: bool| {
+            let name = quote(&c.name);
+            let filter = if any {
+                String::new()
+            } else {
+                format!("typeof({name}) = 'blob' AND ")
+            };
+            format!(
+                "coalesce(sum({filter}instr(CAST({name} AS BLOB), CAST('{}' AS BLOB)) > 0), 0)",
+                tierseal::TEXT_PREFIX
+            )
+        };
+        let checked: Vec<(&Column, String)> = table
+            .columns
+            .iter()
+            .map(|c| (c, mention(c, false)))
+            .chain(table.unsearched.iter().map(|c| (c, mention(c, true))))
+            .collect();
+        if checked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sums: Vec<&str> = checked.iter().map(|(_, sql)| sql.as_str()).collect();
+        let sql = format!("SELECT {} FROM {}", sums.join(", "), quote(&table.name));
+        let counts: Vec<i64> = self
+            .conn
+            .query_row(&sql, [], |row| {
+                (0..checked.len()).map(|i| row.get(i)).collect()
+            })
+            .map_err(|e| self.place.error(&format!("read {}", table.display()), e))?;
+        Ok(checked
+            .iter()
+            .zip(counts)
+            .filter(|(_, n)| *n > 0)
+            .map(|((c, _), n)| (c.name.clone(), u64::try_from(n).unwrap_or(0)))
+            .collect())
     }
 
     fn prepare_progress(&mut self, _schema: Option<&str>) -> Result<(), CliError> {
