@@ -475,21 +475,6 @@ fn retire_refuses_while_a_column_it_cannot_search_mentions_a_token() {
             SealedValue::seal(&env.keyring(), &cards(), Binding::new("Doc", "v"), "x").unwrap();
         client.execute(insert, &[&value.to_text()]).unwrap();
         env.rotate_cards();
-        let output = env.retire_v1(&db.url);
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{create}: {}",
-            stderr(&output)
-        );
-        let err = stderr(&output);
-        assert!(err.contains("cannot be read"), "{create}: {err}");
-        assert!(
-            env.keystore()
-                .key_versions()
-                .iter()
-                .all(|v| v.retired_at.is_none()),
-            "{create}: v1 was retired"
-        );
+        env.assert_retire_refused_unreadable(&db.url, "public.t.v", create);
     }
 }

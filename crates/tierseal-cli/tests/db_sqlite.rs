@@ -649,22 +649,6 @@ fn retire_refuses_while_a_column_it_cannot_search_mentions_a_token() {
         drop(db);
         env.rotate_cards();
         let url = format!("sqlite://{}", path.display());
-        let output = env.retire_v1(&url);
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{create}: {}",
-            stderr(&output)
-        );
-        let err = stderr(&output);
-        assert!(err.contains("cannot be read"), "{create}: {err}");
-        assert!(err.contains("t."), "{create}: {err}");
-        assert!(
-            env.keystore()
-                .key_versions()
-                .iter()
-                .all(|v| v.retired_at.is_none()),
-            "{create}: v1 was retired"
-        );
+        env.assert_retire_refused_unreadable(&url, "t.", create);
     }
 }

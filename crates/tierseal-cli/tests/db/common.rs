@@ -80,6 +80,23 @@ impl Env {
             .success();
     }
 
+    /// Asserts that retiring v1 over `data` is refused because a value
+    /// cannot be checked (naming `place`), and that v1 stays.
+    pub fn assert_retire_refused_unreadable(&self, data: &str, place: &str, case: &str) {
+        let output = self.retire_v1(data);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{case}: {err}");
+        assert!(err.contains("cannot be read"), "{case}: {err}");
+        assert!(err.contains(place), "{case}: {err}");
+        assert!(
+            self.keystore()
+                .key_versions()
+                .iter()
+                .all(|v| v.retired_at.is_none()),
+            "{case}: v1 was retired"
+        );
+    }
+
     /// `keys retire --tier restricted/cards --version 1 --data DATA --yes`.
     pub fn retire_v1(&self, data: &str) -> std::process::Output {
         self.cmd()
