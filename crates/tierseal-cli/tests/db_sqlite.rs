@@ -652,3 +652,33 @@ fn retire_refuses_while_a_column_it_cannot_search_mentions_a_token() {
         env.assert_retire_refused_unreadable(&url, "t.", create);
     }
 }
+
+#[test]
+fn a_text_row_key_that_is_not_utf8_stops_the_table_instead_of_skipping_its_row() {
+    let env = Env::initialised();
+    let url = create(&env, 2);
+    let db = Connection::open(env.path("bank.db")).unwrap();
+    let value =
+        SealedValue::seal(&env.keyring(), &cards(), Binding::new("Ledger", "v"), "y").unwrap();
+    db.execute(
+        "INSERT INTO ledger (ref, v) VALUES (CAST(x'72ff31' AS TEXT), ?1)",
+        [&value],
+    )
+    .unwrap();
+    env.rotate_cards();
+
+    let output = env.cmd().args(["rewrap", "--db", &url]).output().unwrap();
+    assert!(!output.status.success(), "{}", stdout(&output));
+    let err = stderr(&output);
+    assert!(err.contains("ledger") && err.contains("not UTF-8"), "{err}");
+    // The value under the odd key still holds its old token: nothing was
+    // counted as rewritten that was not.
+    let stored: String = db
+        .query_row(
+            "SELECT v FROM ledger WHERE ref = CAST(x'72ff31' AS TEXT)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, value.to_text());
+}

@@ -138,7 +138,19 @@ impl Sqlite {
         while let Some(row) = rows.next()? {
             let key = match row.get_ref(0)? {
                 ValueRef::Integer(n) => Key::Int(n),
-                ValueRef::Text(bytes) => Key::Text(String::from_utf8_lossy(bytes).into_owned()),
+                // A key that is not UTF-8 is refused, not repaired: a
+                // repaired key would match no row when written back, and
+                // the old token would stay while the row counted as done.
+                ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+                    Ok(text) => Key::Text(text.to_owned()),
+                    Err(_) => {
+                        return Err(rusqlite::Error::InvalidColumnType(
+                            0,
+                            "a text row key that is not UTF-8".into(),
+                            rusqlite::types::Type::Text,
+                        ));
+                    }
+                },
                 _ => {
                     return Err(rusqlite::Error::InvalidColumnType(
                         0,
@@ -339,7 +351,9 @@ impl Database for Sqlite {
                 |row| {
                     let cursor = match row.get_ref(0)? {
                         ValueRef::Integer(n) => Some(Key::Int(n)),
-                        ValueRef::Text(t) => Some(Key::Text(String::from_utf8_lossy(t).into())),
+                        ValueRef::Text(t) => {
+                            std::str::from_utf8(t).ok().map(|t| Key::Text(t.into()))
+                        }
                         _ => None,
                     };
                     let n = |i: usize| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
