@@ -478,3 +478,50 @@ fn retire_refuses_while_a_column_it_cannot_search_mentions_a_token() {
         env.assert_retire_refused_unreadable(&db.url, "public.t.v", create);
     }
 }
+
+#[test]
+fn tables_whose_dotted_names_look_alike_each_keep_their_own_progress() {
+    // `a`.`b.c` and `a.b`.`c` both display as a.b.c: each must be
+    // rewrapped, neither may take the other's progress.
+    let Some(db) = database("dotted") else { return };
+    let env = Env::initialised();
+    let keyring = env.keyring();
+    let mut client = db.client();
+    client
+        .batch_execute(
+            "CREATE SCHEMA a; CREATE SCHEMA \"a.b\";
+             CREATE TABLE a.\"b.c\" (id bigint PRIMARY KEY, v text);
+             CREATE TABLE \"a.b\".c (id bigint PRIMARY KEY, v text);",
+        )
+        .unwrap();
+    for table in ["a.\"b.c\"", "\"a.b\".c"] {
+        for i in 0..3_i64 {
+            let value =
+                SealedValue::seal(&keyring, &cards(), Binding::new("Ledger", "v"), "x").unwrap();
+            client
+                .execute(
+                    &format!("INSERT INTO {table} (id, v) VALUES ($1, $2)"),
+                    &[&i, &value],
+                )
+                .unwrap();
+        }
+    }
+    env.rotate_cards();
+    let output = env
+        .cmd()
+        .args(["rewrap", "--db", &db.url, "--batch-size", "2"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    for table in ["a.\"b.c\"", "\"a.b\".c"] {
+        let mut found = BTreeMap::<u32, usize>::new();
+        for row in client
+            .query(&format!("SELECT v FROM {table}"), &[])
+            .unwrap()
+        {
+            let token: tierseal::SealedToken = row.get::<_, String>(0).parse().unwrap();
+            *found.entry(token.key_version().unwrap().1).or_default() += 1;
+        }
+        assert_eq!(found, BTreeMap::from([(2, 3)]), "{table}");
+    }
+}

@@ -188,10 +188,17 @@ impl Table {
         }
     }
 
-    /// The job's name in the progress table: the table and its columns.
+    /// The job's name in the progress table: the schema, the table and its
+    /// columns as a JSON array, so that no two different jobs share a name
+    /// (names may contain dots, commas and parentheses).
     fn job(&self) -> String {
         let columns: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
-        format!("{}({})", self.display(), columns.join(","))
+        serde_json::json!([self.schema, self.name, columns]).to_string()
+    }
+
+    /// Whether `other` is the same table (not merely the same display).
+    fn same_table(&self, other: &Table) -> bool {
+        self.schema == other.schema && self.name == other.name
     }
 }
 
@@ -320,7 +327,7 @@ fn select(db: &mut dyn Database, scope: &Scope) -> Result<Vec<Table>, CliError> 
                 });
             }
             for table in matches {
-                if !chosen.iter().any(|t| t.display() == table.display()) {
+                if !chosen.iter().any(|t| t.same_table(table)) {
                     chosen.push(table.clone());
                 }
             }
