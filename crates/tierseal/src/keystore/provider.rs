@@ -404,8 +404,14 @@ mod tests {
 
     impl Fake {
         fn new() -> Arc<Fake> {
+            Fake::with_key(&KeyMaterial::generate().unwrap())
+        }
+
+        /// A fake whose one key is `key`: what the frozen provider
+        /// keystores in `testdata` were written with.
+        fn with_key(key: &KeyMaterial) -> Arc<Fake> {
             Arc::new(Fake {
-                inner: PassphraseProvider::new(&KeyMaterial::generate().unwrap()),
+                inner: PassphraseProvider::new(key),
                 denied: Mutex::new(Vec::new()),
                 down: Mutex::new(false),
                 calls: Mutex::new(0),
@@ -465,6 +471,60 @@ mod tests {
         }
         fn rotate_key(&self, slot: &KekSlot<'_>) -> Result<(), Error> {
             self.check(slot)
+        }
+    }
+
+    /// The fixed key of the fake provider of the frozen provider keystores.
+    fn fixture_provider() -> Arc<Fake> {
+        Fake::with_key(&KeyMaterial::take(&mut [0x5a; crate::crypto::KEY_LEN]))
+    }
+
+    /// The frozen provider keystore of file `version` in `testdata`.
+    fn fixture_path(version: u16) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata")
+            .join(format!("keystore-v{version}-provider.tsks"))
+    }
+
+    /// Writes a provider keystore in which every per-tier key kind holds
+    /// live and retired versions, to `testdata/keystore-v{FILE_VERSION}-provider.tsks`
+    /// (run with `TIERSEAL_WRITE_VECTORS=1` only when the file version
+    /// changes; never over an older version's file).
+    fn write_provider_fixture() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks");
+        let fake = fixture_provider();
+        let params = KekParams::new(ProviderKind::OpenBao)
+            .with("mount", "transit")
+            .unwrap()
+            .with("prefix", "fixture-")
+            .unwrap();
+        let mut keystore = Keystore::create_with_kek(&path, fake, params).unwrap();
+        let iban: Tier = "restricted/iban".parse().unwrap();
+        keystore.add_tier(&iban).unwrap();
+        keystore.rotate(&Tier::INTERNAL).unwrap();
+        keystore.retire(&Tier::INTERNAL, 1).unwrap();
+        keystore.rotate_index(&Tier::INTERNAL).unwrap();
+        keystore.retire_index(&Tier::INTERNAL, 1).unwrap();
+        keystore.rotate_index(&iban).unwrap();
+        keystore.record_audit_checkpoint(5, [9; 32]).unwrap();
+        let expires = std::time::UNIX_EPOCH + std::time::Duration::from_secs(4_102_444_800);
+        keystore
+            .issue_grant_with_search(
+                &Clearance::none().with(Tier::INTERNAL),
+                &Clearance::none().with(iban),
+                "fixture-svc",
+                expires,
+            )
+            .unwrap();
+        drop(keystore);
+        std::fs::copy(&path, fixture_path(FILE_VERSION)).unwrap();
+    }
+
+    #[test]
+    fn write_the_provider_fixture_when_asked() {
+        if std::env::var_os("TIERSEAL_WRITE_VECTORS").is_some() {
+            write_provider_fixture();
         }
     }
 
