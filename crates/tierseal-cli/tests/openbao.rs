@@ -188,7 +188,7 @@ fn rotate_kek_rotates_the_transit_keys_and_keeps_the_tier_keys() {
         .map(|r| r["check_value"].clone())
         .collect();
     assert_eq!(before, after, "tier keys must not change");
-    for name in ["internal", "keystore"] {
+    for name in ["internal", "index-internal", "keystore"] {
         let key = env
             .root()
             .call(
@@ -394,17 +394,20 @@ fn grant_policy_prints_decrypt_only_on_the_clearance_keys() {
         String::from_utf8_lossy(&out.stderr)
     );
     let hcl = String::from_utf8(out.stdout).unwrap();
+    // A tier the service opens it also searches, as a grant would.
     for path in [
         "transit/decrypt/bank-keystore",
         "transit/decrypt/bank-internal",
+        "transit/decrypt/bank-index-internal",
         "transit/decrypt/bank-restricted-cards",
+        "transit/decrypt/bank-index-restricted-cards",
     ] {
         assert!(
             hcl.contains(&format!("path \"{path}\"")),
             "{path} missing: {hcl}"
         );
     }
-    assert_eq!(hcl.matches("path \"").count(), 3, "{hcl}");
+    assert_eq!(hcl.matches("path \"").count(), 5, "{hcl}");
     assert!(
         !hcl.contains("encrypt/") && !hcl.contains("keys/") && !hcl.contains("confidential"),
         "{hcl}"
@@ -415,6 +418,138 @@ fn grant_policy_prints_decrypt_only_on_the_clearance_keys() {
         .unwrap();
     let hcl = String::from_utf8(out.stdout).unwrap();
     assert!(hcl.contains("transit/keys/tierseal-*/rotate"), "{hcl}");
+}
+
+#[test]
+fn grant_policy_search_prints_decrypt_on_index_keys_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bare(dir.path())
+        .args([
+            "grant",
+            "policy",
+            "--clearance",
+            "internal",
+            "--search",
+            "restricted/cards,internal",
+            "--key-prefix",
+            "bank-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hcl = String::from_utf8(out.stdout).unwrap();
+    for path in [
+        "transit/decrypt/bank-keystore",
+        "transit/decrypt/bank-internal",
+        "transit/decrypt/bank-index-internal",
+        "transit/decrypt/bank-index-restricted-cards",
+    ] {
+        assert!(
+            hcl.contains(&format!("path \"{path}\"")),
+            "{path} missing: {hcl}"
+        );
+    }
+    assert!(!hcl.contains("bank-restricted-cards\""), "{hcl}");
+    assert_eq!(hcl.matches("path \"").count(), 4, "{hcl}");
+    assert!(hcl.contains("search only"), "{hcl}");
+
+    // --search alone is a search-only service; with --custodian it is refused.
+    let out = bare(dir.path())
+        .args(["grant", "policy", "--search", "restricted/cards"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let hcl = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(hcl.matches("path \"").count(), 2, "{hcl}");
+    assert!(hcl.contains("tierseal-index-restricted-cards"), "{hcl}");
+    let out = bare(dir.path())
+        .args(["grant", "policy", "--custodian", "--search", "internal"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bare(dir.path()).args(["grant", "policy"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_printed_search_policy_gives_a_service_search_without_opening() {
+    let Some(bao) = bao() else { return };
+    let env = Env::new(bao);
+    env.init();
+    let out = env
+        .cmd()
+        .args(["grant", "policy", "--search", "restricted"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let hcl = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        hcl.contains(&format!("transit/decrypt/{}index-restricted", env.prefix)),
+        "{hcl}"
+    );
+    let root = env.root();
+    let name = format!("{}search", env.prefix);
+    root.call(
+        Method::Post,
+        &format!("sys/policies/acl/{name}"),
+        "policy",
+        Some(&json!({"policy": hcl})),
+    )
+    .unwrap();
+    let created = root
+        .call(
+            Method::Post,
+            "auth/token/create",
+            "token",
+            Some(&json!({"policies": [name], "no_default_policy": true})),
+        )
+        .unwrap();
+    let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
+    let client = BaoClient::new(&env.bao.addr, SecretString::from(token)).unwrap();
+    let params = Keystore::kek_params_of(env.keystore()).unwrap().unwrap();
+    let provider = TransitProvider::from_params(client, &params).unwrap();
+    let handle = ServiceKeyring::build(
+        env.keystore(),
+        Arc::new(provider),
+        "support-desk",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let keyring = handle.keyring().unwrap();
+    assert_eq!(keyring.tiers().count(), 0);
+    assert!(keyring.can_search(&Tier::RESTRICTED));
+    assert_eq!(
+        handle.denied_index_tiers(),
+        [Tier::INTERNAL, Tier::CONFIDENTIAL]
+    );
+
+    // The custodian's listing names each tier's index key.
+    let out = env
+        .cmd()
+        .args(["keys", "list-index", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let restricted = rows.iter().find(|r| r["tier"] == "restricted").unwrap();
+    assert_eq!(
+        restricted["kms_key"],
+        Value::from(format!("{}index-restricted", env.prefix))
+    );
+    let out = env.cmd().args(["keys", "list-index"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("restricted by {}index-restricted", env.prefix)),
+        "{text}"
+    );
 }
 
 #[test]
