@@ -100,6 +100,39 @@ impl Env {
     fn root(&self) -> BaoClient {
         BaoClient::new(&self.bao.addr, SecretString::from(self.bao.token.clone())).unwrap()
     }
+
+    /// A token whose only policy is `hcl` (stored as `name`), and the
+    /// keyring of `principal` built from this keystore with it.
+    fn service(&self, name: &str, hcl: &str, principal: &str) -> (String, ServiceKeyring) {
+        let root = self.root();
+        root.call(
+            Method::Post,
+            &format!("sys/policies/acl/{name}"),
+            "policy",
+            Some(&json!({"policy": hcl})),
+        )
+        .unwrap();
+        let created = root
+            .call(
+                Method::Post,
+                "auth/token/create",
+                "token",
+                Some(&json!({"policies": [name], "no_default_policy": true})),
+            )
+            .unwrap();
+        let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
+        let client = BaoClient::new(&self.bao.addr, SecretString::from(token.clone())).unwrap();
+        let params = Keystore::kek_params_of(self.keystore()).unwrap().unwrap();
+        let provider = TransitProvider::from_params(client, &params).unwrap();
+        let handle = ServiceKeyring::build(
+            self.keystore(),
+            Arc::new(provider),
+            principal,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        (token, handle)
+    }
 }
 
 fn list(env: &Env) -> Vec<Value> {
@@ -283,39 +316,14 @@ fn the_printed_policy_gives_a_service_exactly_its_tiers() {
         "{hcl}"
     );
 
-    let root = env.root();
-    let name = format!("{}svc", env.prefix);
-    root.call(
-        Method::Post,
-        &format!("sys/policies/acl/{name}"),
-        "policy",
-        Some(&json!({"policy": hcl})),
-    )
-    .unwrap();
-    let created = root
-        .call(
-            Method::Post,
-            "auth/token/create",
-            "token",
-            Some(&json!({"policies": [name], "no_default_policy": true})),
-        )
-        .unwrap();
-    let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
-
-    let client = BaoClient::new(&env.bao.addr, SecretString::from(token.clone())).unwrap();
-    let params = Keystore::kek_params_of(env.keystore()).unwrap().unwrap();
-    let provider = TransitProvider::from_params(client, &params).unwrap();
-    let handle = ServiceKeyring::build(
-        env.keystore(),
-        Arc::new(provider),
-        "billing",
-        Duration::from_secs(60),
-    )
-    .unwrap();
+    let (token, handle) = env.service(&format!("{}svc", env.prefix), &hcl, "billing");
     let keyring = handle.keyring().unwrap();
     assert!(keyring.has_tier(&Tier::INTERNAL));
     assert!(!keyring.has_tier(&Tier::CONFIDENTIAL));
     assert!(!keyring.has_tier(&Tier::RESTRICTED));
+    // A tier it opens it searches too (its index key is in the policy).
+    assert!(keyring.can_search(&Tier::INTERNAL));
+    assert!(!keyring.can_search(&Tier::RESTRICTED));
 
     // The service token cannot run custodian commands: typed, no token.
     let out = env
@@ -374,18 +382,11 @@ fn bare(dir: &std::path::Path) -> Command {
     cmd
 }
 
-#[test]
-fn grant_policy_prints_decrypt_only_on_the_clearance_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = bare(dir.path())
-        .args([
-            "grant",
-            "policy",
-            "--clearance",
-            "internal,restricted/cards",
-            "--key-prefix",
-            "bank-",
-        ])
+/// `tierseal grant policy ARGS` without a server: the HCL it prints.
+fn printed_policy(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = bare(dir)
+        .args(["grant", "policy"])
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -393,21 +394,43 @@ fn grant_policy_prints_decrypt_only_on_the_clearance_keys() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let hcl = String::from_utf8(out.stdout).unwrap();
-    // A tier the service opens it also searches, as a grant would.
-    for path in [
-        "transit/decrypt/bank-keystore",
-        "transit/decrypt/bank-internal",
-        "transit/decrypt/bank-index-internal",
-        "transit/decrypt/bank-restricted-cards",
-        "transit/decrypt/bank-index-restricted-cards",
-    ] {
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Asserts that `hcl` has a `path` block for each of `paths` and no other.
+fn assert_exactly_paths(hcl: &str, paths: &[&str]) {
+    for path in paths {
         assert!(
             hcl.contains(&format!("path \"{path}\"")),
             "{path} missing: {hcl}"
         );
     }
-    assert_eq!(hcl.matches("path \"").count(), 5, "{hcl}");
+    assert_eq!(hcl.matches("path \"").count(), paths.len(), "{hcl}");
+}
+
+#[test]
+fn grant_policy_prints_decrypt_only_on_the_clearance_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let hcl = printed_policy(
+        dir.path(),
+        &[
+            "--clearance",
+            "internal,restricted/cards",
+            "--key-prefix",
+            "bank-",
+        ],
+    );
+    // A tier the service opens it also searches, as a grant would.
+    assert_exactly_paths(
+        &hcl,
+        &[
+            "transit/decrypt/bank-keystore",
+            "transit/decrypt/bank-internal",
+            "transit/decrypt/bank-index-internal",
+            "transit/decrypt/bank-restricted-cards",
+            "transit/decrypt/bank-index-restricted-cards",
+        ],
+    );
     assert!(
         !hcl.contains("encrypt/") && !hcl.contains("keys/") && !hcl.contains("confidential"),
         "{hcl}"
@@ -423,49 +446,37 @@ fn grant_policy_prints_decrypt_only_on_the_clearance_keys() {
 #[test]
 fn grant_policy_search_prints_decrypt_on_index_keys_only() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bare(dir.path())
-        .args([
-            "grant",
-            "policy",
+    let hcl = printed_policy(
+        dir.path(),
+        &[
             "--clearance",
             "internal",
             "--search",
             "restricted/cards,internal",
             "--key-prefix",
             "bank-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let hcl = String::from_utf8(out.stdout).unwrap();
-    for path in [
-        "transit/decrypt/bank-keystore",
-        "transit/decrypt/bank-internal",
-        "transit/decrypt/bank-index-internal",
-        "transit/decrypt/bank-index-restricted-cards",
-    ] {
-        assert!(
-            hcl.contains(&format!("path \"{path}\"")),
-            "{path} missing: {hcl}"
-        );
-    }
-    assert!(!hcl.contains("bank-restricted-cards\""), "{hcl}");
-    assert_eq!(hcl.matches("path \"").count(), 4, "{hcl}");
+    assert_exactly_paths(
+        &hcl,
+        &[
+            "transit/decrypt/bank-keystore",
+            "transit/decrypt/bank-internal",
+            "transit/decrypt/bank-index-internal",
+            "transit/decrypt/bank-index-restricted-cards",
+        ],
+    );
     assert!(hcl.contains("search only"), "{hcl}");
 
     // --search alone is a search-only service; with --custodian it is refused.
-    let out = bare(dir.path())
-        .args(["grant", "policy", "--search", "restricted/cards"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let hcl = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(hcl.matches("path \"").count(), 2, "{hcl}");
-    assert!(hcl.contains("tierseal-index-restricted-cards"), "{hcl}");
+    let hcl = printed_policy(dir.path(), &["--search", "restricted/cards"]);
+    assert_exactly_paths(
+        &hcl,
+        &[
+            "transit/decrypt/tierseal-keystore",
+            "transit/decrypt/tierseal-index-restricted-cards",
+        ],
+    );
     let out = bare(dir.path())
         .args(["grant", "policy", "--custodian", "--search", "internal"])
         .output()
@@ -491,34 +502,7 @@ fn the_printed_search_policy_gives_a_service_search_without_opening() {
         hcl.contains(&format!("transit/decrypt/{}index-restricted", env.prefix)),
         "{hcl}"
     );
-    let root = env.root();
-    let name = format!("{}search", env.prefix);
-    root.call(
-        Method::Post,
-        &format!("sys/policies/acl/{name}"),
-        "policy",
-        Some(&json!({"policy": hcl})),
-    )
-    .unwrap();
-    let created = root
-        .call(
-            Method::Post,
-            "auth/token/create",
-            "token",
-            Some(&json!({"policies": [name], "no_default_policy": true})),
-        )
-        .unwrap();
-    let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
-    let client = BaoClient::new(&env.bao.addr, SecretString::from(token)).unwrap();
-    let params = Keystore::kek_params_of(env.keystore()).unwrap().unwrap();
-    let provider = TransitProvider::from_params(client, &params).unwrap();
-    let handle = ServiceKeyring::build(
-        env.keystore(),
-        Arc::new(provider),
-        "support-desk",
-        Duration::from_secs(60),
-    )
-    .unwrap();
+    let (_, handle) = env.service(&format!("{}search", env.prefix), &hcl, "support-desk");
     let keyring = handle.keyring().unwrap();
     assert_eq!(keyring.tiers().count(), 0);
     assert!(keyring.can_search(&Tier::RESTRICTED));

@@ -644,16 +644,36 @@ fn service_with(
     ServiceKeyring::build(path, Arc::new(provider), "support-desk", ttl).unwrap()
 }
 
-#[test]
-fn a_policy_with_only_index_decrypt_gives_a_search_only_keyring() {
-    let Some(server) = server() else { return };
+/// A provider keystore under a prefix of its own, and its custodian's
+/// keyring of every level.
+struct KmsStore {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    prefix: String,
+    custodian: tierseal::Keyring,
+}
+
+fn kms_store(server: &Server) -> KmsStore {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kms.keystore");
     let prefix = unique_prefix();
-    let keystore = create(&path, &transit(&server, &prefix));
+    let keystore = create(&path, &transit(server, &prefix));
     let custodian = keystore
         .keyring(&Clearance::up_to(Level::Restricted))
         .unwrap();
+    KmsStore {
+        _dir: dir,
+        path,
+        prefix,
+        custodian,
+    }
+}
+
+#[test]
+fn a_policy_with_only_index_decrypt_gives_a_search_only_keyring() {
+    let Some(server) = server() else { return };
+    let store = kms_store(&server);
+    let (path, prefix, custodian) = (&store.path, &store.prefix, &store.custodian);
     let expected = index_of(&custodian, &Tier::RESTRICTED, "4111 1111 1111 1111");
     let sealed = SealedValue::seal(
         &custodian,
@@ -662,7 +682,6 @@ fn a_policy_with_only_index_decrypt_gives_a_search_only_keyring() {
         "4111 1111 1111 1111",
     )
     .unwrap();
-    drop(keystore);
 
     let policy = tierseal::kek::transit::service_policy_with_search(
         "transit",
@@ -709,15 +728,9 @@ fn a_policy_with_only_index_decrypt_gives_a_search_only_keyring() {
 #[test]
 fn a_policy_with_tier_decrypt_but_not_index_decrypt_opens_and_cannot_search() {
     let Some(server) = server() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kms.keystore");
-    let prefix = unique_prefix();
-    let keystore = create(&path, &transit(&server, &prefix));
-    let custodian = keystore
-        .keyring(&Clearance::up_to(Level::Restricted))
-        .unwrap();
+    let store = kms_store(&server);
+    let (path, prefix, custodian) = (&store.path, &store.prefix, &store.custodian);
     let sealed = SealedValue::seal(&custodian, &Tier::RESTRICTED, binding(), "pan").unwrap();
-    drop(keystore);
 
     // Written by hand: decrypt on the keystore key and the tier's key only.
     let policy = [format!("{prefix}keystore"), format!("{prefix}restricted")]

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Body, KeyRole, WrappedTierKey};
+use super::model::{Body, KeyRole, VersionRecord};
 use super::wrapping::StoredKey;
 use super::{Keystore, unix_seconds, unknown};
 use crate::crypto::{CheckValue, KeyMaterial};
@@ -32,18 +32,10 @@ pub(crate) struct IndexKeyRecord {
     pub(crate) versions: Vec<IndexVersionRecord>,
 }
 
-/// One index key version.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct IndexVersionRecord {
-    pub(crate) version: u32,
-    /// Seconds since the Unix epoch.
-    pub(crate) created_at: u64,
-    pub(crate) check_value: CheckValue,
-    /// `None` once retired: the material is destroyed.
-    pub(crate) wrapped: Option<WrappedTierKey>,
-    /// When it was retired, in seconds since the Unix epoch.
-    pub(crate) retired_at: Option<u64>,
-}
+/// One index key version: recorded (and encoded) exactly as a tier key
+/// version is — number, creation time, check value, wrap (`None` once
+/// retired), retirement time.
+pub(crate) type IndexVersionRecord = VersionRecord;
 
 /// An index key version as [`Keystore::index_key_versions`] lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -466,24 +466,44 @@ impl Body {
 
     /// The live (not retired) versions of `role`: tier, version, wrap.
     fn live(&self, role: KeyRole) -> Vec<(&Tier, u32, &WrappedTierKey)> {
+        self.versions_of(role)
+            .into_iter()
+            .flat_map(|(tier, versions)| {
+                versions
+                    .iter()
+                    .filter_map(move |v| Some((tier, v.version, v.wrapped.as_ref()?)))
+            })
+            .collect()
+    }
+
+    /// Each tier's key versions of `role`.
+    pub(crate) fn versions_of(&self, role: KeyRole) -> Vec<(&Tier, &[VersionRecord])> {
         match role {
             KeyRole::Encryption => self
                 .tiers
                 .iter()
-                .flat_map(|r| {
-                    r.versions
-                        .iter()
-                        .filter_map(|v| Some((&r.tier, v.version, v.wrapped.as_ref()?)))
-                })
+                .map(|r| (&r.tier, r.versions.as_slice()))
                 .collect(),
             KeyRole::Index => self
                 .index_keys
                 .iter()
-                .flat_map(|r| {
-                    r.versions
-                        .iter()
-                        .filter_map(|v| Some((&r.tier, v.version, v.wrapped.as_ref()?)))
-                })
+                .map(|r| (&r.tier, r.versions.as_slice()))
+                .collect(),
+        }
+    }
+
+    /// Each tier's key versions of `role`, to change.
+    pub(crate) fn versions_of_mut(&mut self, role: KeyRole) -> Vec<(&Tier, &mut [VersionRecord])> {
+        match role {
+            KeyRole::Encryption => self
+                .tiers
+                .iter_mut()
+                .map(|r| (&r.tier, r.versions.as_mut_slice()))
+                .collect(),
+            KeyRole::Index => self
+                .index_keys
+                .iter_mut()
+                .map(|r| (&r.tier, r.versions.as_mut_slice()))
                 .collect(),
         }
     }

@@ -56,29 +56,18 @@ pub(super) fn for_each_wrapped_key(
     body: &mut Body,
     mut f: impl FnMut(&StoredKey<'_>, &mut WrappedTierKey) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    for record in &mut body.tiers {
-        for version in &mut record.versions {
-            if let Some(wrapped) = &mut version.wrapped {
-                let key = StoredKey::PerTier {
-                    role: KeyRole::Encryption,
-                    tier: &record.tier,
-                    version: version.version,
-                    check_value: version.check_value,
-                };
-                f(&key, wrapped)?;
-            }
-        }
-    }
-    for record in &mut body.index_keys {
-        for version in &mut record.versions {
-            if let Some(wrapped) = &mut version.wrapped {
-                let key = StoredKey::PerTier {
-                    role: KeyRole::Index,
-                    tier: &record.tier,
-                    version: version.version,
-                    check_value: version.check_value,
-                };
-                f(&key, wrapped)?;
+    for role in KeyRole::ALL {
+        for (tier, versions) in body.versions_of_mut(role) {
+            for version in versions {
+                if let Some(wrapped) = &mut version.wrapped {
+                    let key = StoredKey::PerTier {
+                        role,
+                        tier,
+                        version: version.version,
+                        check_value: version.check_value,
+                    };
+                    f(&key, wrapped)?;
+                }
             }
         }
     }
