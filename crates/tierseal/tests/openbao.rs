@@ -674,9 +674,9 @@ fn a_policy_with_only_index_decrypt_gives_a_search_only_keyring() {
     let Some(server) = server() else { return };
     let store = kms_store(&server);
     let (path, prefix, custodian) = (&store.path, &store.prefix, &store.custodian);
-    let expected = index_of(&custodian, &Tier::RESTRICTED, "4111 1111 1111 1111");
+    let expected = index_of(custodian, &Tier::RESTRICTED, "4111 1111 1111 1111");
     let sealed = SealedValue::seal(
-        &custodian,
+        custodian,
         &Tier::RESTRICTED,
         binding(),
         "4111 1111 1111 1111",
@@ -685,7 +685,7 @@ fn a_policy_with_only_index_decrypt_gives_a_search_only_keyring() {
 
     let policy = tierseal::kek::transit::service_policy_with_search(
         "transit",
-        &prefix,
+        prefix,
         [],
         [&Tier::RESTRICTED],
     );
@@ -698,7 +698,7 @@ fn a_policy_with_only_index_decrypt_gives_a_search_only_keyring() {
         "{policy}"
     );
     let token = policy_token(&server, &format!("{prefix}support"), &policy);
-    let handle = service_with(&server, &prefix, &token, &path, Duration::from_secs(600));
+    let handle = service_with(&server, prefix, &token, path, Duration::from_secs(600));
     let keyring = handle.keyring().unwrap();
 
     // It computes the custodian's index values, for that tier only...
@@ -730,7 +730,7 @@ fn a_policy_with_tier_decrypt_but_not_index_decrypt_opens_and_cannot_search() {
     let Some(server) = server() else { return };
     let store = kms_store(&server);
     let (path, prefix, custodian) = (&store.path, &store.prefix, &store.custodian);
-    let sealed = SealedValue::seal(&custodian, &Tier::RESTRICTED, binding(), "pan").unwrap();
+    let sealed = SealedValue::seal(custodian, &Tier::RESTRICTED, binding(), "pan").unwrap();
 
     // Written by hand: decrypt on the keystore key and the tier's key only.
     let policy = [format!("{prefix}keystore"), format!("{prefix}restricted")]
@@ -740,7 +740,7 @@ fn a_policy_with_tier_decrypt_but_not_index_decrypt_opens_and_cannot_search() {
         })
         .collect::<String>();
     let token = policy_token(&server, &format!("{prefix}reader"), &policy);
-    let handle = service_with(&server, &prefix, &token, &path, Duration::from_secs(600));
+    let handle = service_with(&server, prefix, &token, path, Duration::from_secs(600));
     let keyring = handle.keyring().unwrap();
 
     assert_eq!(
