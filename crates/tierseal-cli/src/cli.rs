@@ -532,15 +532,22 @@ pub(crate) enum GrantCommand {
         json: bool,
     },
     /// Print the OpenBao policy (HCL) for a service of a clearance: decrypt
-    /// on those tiers' Transit keys and on the keystore key, nothing else.
-    /// Mount and prefix come from the keystore when it uses OpenBao.
+    /// on those tiers' Transit keys and index keys and on the keystore key,
+    /// nothing else. Mount and prefix come from the keystore when it uses
+    /// OpenBao.
     Policy {
-        /// Comma-separated tiers, e.g. internal,confidential/payroll.
-        #[arg(long, value_parser = parse_clearance, required_unless_present = "custodian")]
+        /// Comma-separated tiers the service opens (and searches), e.g.
+        /// internal,confidential/payroll.
+        #[arg(long, value_parser = parse_clearance, required_unless_present_any = ["custodian", "search"])]
         clearance: Option<Clearance>,
+        /// Comma-separated tiers the service may search (compute blind
+        /// indexes for) without opening them, e.g. restricted/cards:
+        /// decrypt on their index keys only.
+        #[arg(long = "search", value_parser = parse_clearance, value_name = "TIERS")]
+        search: Option<Clearance>,
         /// Print the custodian's policy instead (create, rotate, encrypt,
         /// decrypt and rewrap on every key under the prefix).
-        #[arg(long, conflicts_with = "clearance")]
+        #[arg(long, conflicts_with_all = ["clearance", "search"])]
         custodian: bool,
         /// The Transit mount (default: the keystore's, else transit).
         #[arg(long, value_name = "MOUNT")]

@@ -100,6 +100,39 @@ impl Env {
     fn root(&self) -> BaoClient {
         BaoClient::new(&self.bao.addr, SecretString::from(self.bao.token.clone())).unwrap()
     }
+
+    /// A token whose only policy is `hcl` (stored as `name`), and the
+    /// keyring of `principal` built from this keystore with it.
+    fn service(&self, name: &str, hcl: &str, principal: &str) -> (String, ServiceKeyring) {
+        let root = self.root();
+        root.call(
+            Method::Post,
+            &format!("sys/policies/acl/{name}"),
+            "policy",
+            Some(&json!({"policy": hcl})),
+        )
+        .unwrap();
+        let created = root
+            .call(
+                Method::Post,
+                "auth/token/create",
+                "token",
+                Some(&json!({"policies": [name], "no_default_policy": true})),
+            )
+            .unwrap();
+        let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
+        let client = BaoClient::new(&self.bao.addr, SecretString::from(token.clone())).unwrap();
+        let params = Keystore::kek_params_of(self.keystore()).unwrap().unwrap();
+        let provider = TransitProvider::from_params(client, &params).unwrap();
+        let handle = ServiceKeyring::build(
+            self.keystore(),
+            Arc::new(provider),
+            principal,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        (token, handle)
+    }
 }
 
 fn list(env: &Env) -> Vec<Value> {
@@ -188,7 +221,7 @@ fn rotate_kek_rotates_the_transit_keys_and_keeps_the_tier_keys() {
         .map(|r| r["check_value"].clone())
         .collect();
     assert_eq!(before, after, "tier keys must not change");
-    for name in ["internal", "keystore"] {
+    for name in ["internal", "index-internal", "keystore"] {
         let key = env
             .root()
             .call(
@@ -283,39 +316,14 @@ fn the_printed_policy_gives_a_service_exactly_its_tiers() {
         "{hcl}"
     );
 
-    let root = env.root();
-    let name = format!("{}svc", env.prefix);
-    root.call(
-        Method::Post,
-        &format!("sys/policies/acl/{name}"),
-        "policy",
-        Some(&json!({"policy": hcl})),
-    )
-    .unwrap();
-    let created = root
-        .call(
-            Method::Post,
-            "auth/token/create",
-            "token",
-            Some(&json!({"policies": [name], "no_default_policy": true})),
-        )
-        .unwrap();
-    let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
-
-    let client = BaoClient::new(&env.bao.addr, SecretString::from(token.clone())).unwrap();
-    let params = Keystore::kek_params_of(env.keystore()).unwrap().unwrap();
-    let provider = TransitProvider::from_params(client, &params).unwrap();
-    let handle = ServiceKeyring::build(
-        env.keystore(),
-        Arc::new(provider),
-        "billing",
-        Duration::from_secs(60),
-    )
-    .unwrap();
+    let (token, handle) = env.service(&format!("{}svc", env.prefix), &hcl, "billing");
     let keyring = handle.keyring().unwrap();
     assert!(keyring.has_tier(&Tier::INTERNAL));
     assert!(!keyring.has_tier(&Tier::CONFIDENTIAL));
     assert!(!keyring.has_tier(&Tier::RESTRICTED));
+    // A tier it opens it searches too (its index key is in the policy).
+    assert!(keyring.can_search(&Tier::INTERNAL));
+    assert!(!keyring.can_search(&Tier::RESTRICTED));
 
     // The service token cannot run custodian commands: typed, no token.
     let out = env
@@ -374,18 +382,11 @@ fn bare(dir: &std::path::Path) -> Command {
     cmd
 }
 
-#[test]
-fn grant_policy_prints_decrypt_only_on_the_clearance_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = bare(dir.path())
-        .args([
-            "grant",
-            "policy",
-            "--clearance",
-            "internal,restricted/cards",
-            "--key-prefix",
-            "bank-",
-        ])
+/// `tierseal grant policy ARGS` without a server: the HCL it prints.
+fn printed_policy(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = bare(dir)
+        .args(["grant", "policy"])
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -393,18 +394,43 @@ fn grant_policy_prints_decrypt_only_on_the_clearance_keys() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let hcl = String::from_utf8(out.stdout).unwrap();
-    for path in [
-        "transit/decrypt/bank-keystore",
-        "transit/decrypt/bank-internal",
-        "transit/decrypt/bank-restricted-cards",
-    ] {
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Asserts that `hcl` has a `path` block for each of `paths` and no other.
+fn assert_exactly_paths(hcl: &str, paths: &[&str]) {
+    for path in paths {
         assert!(
             hcl.contains(&format!("path \"{path}\"")),
             "{path} missing: {hcl}"
         );
     }
-    assert_eq!(hcl.matches("path \"").count(), 3, "{hcl}");
+    assert_eq!(hcl.matches("path \"").count(), paths.len(), "{hcl}");
+}
+
+#[test]
+fn grant_policy_prints_decrypt_only_on_the_clearance_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let hcl = printed_policy(
+        dir.path(),
+        &[
+            "--clearance",
+            "internal,restricted/cards",
+            "--key-prefix",
+            "bank-",
+        ],
+    );
+    // A tier the service opens it also searches, as a grant would.
+    assert_exactly_paths(
+        &hcl,
+        &[
+            "transit/decrypt/bank-keystore",
+            "transit/decrypt/bank-internal",
+            "transit/decrypt/bank-index-internal",
+            "transit/decrypt/bank-restricted-cards",
+            "transit/decrypt/bank-index-restricted-cards",
+        ],
+    );
     assert!(
         !hcl.contains("encrypt/") && !hcl.contains("keys/") && !hcl.contains("confidential"),
         "{hcl}"
@@ -415,6 +441,99 @@ fn grant_policy_prints_decrypt_only_on_the_clearance_keys() {
         .unwrap();
     let hcl = String::from_utf8(out.stdout).unwrap();
     assert!(hcl.contains("transit/keys/tierseal-*/rotate"), "{hcl}");
+}
+
+#[test]
+fn grant_policy_search_prints_decrypt_on_index_keys_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let hcl = printed_policy(
+        dir.path(),
+        &[
+            "--clearance",
+            "internal",
+            "--search",
+            "restricted/cards,internal",
+            "--key-prefix",
+            "bank-",
+        ],
+    );
+    assert_exactly_paths(
+        &hcl,
+        &[
+            "transit/decrypt/bank-keystore",
+            "transit/decrypt/bank-internal",
+            "transit/decrypt/bank-index-internal",
+            "transit/decrypt/bank-index-restricted-cards",
+        ],
+    );
+    assert!(hcl.contains("search only"), "{hcl}");
+
+    // --search alone is a search-only service; with --custodian it is refused.
+    let hcl = printed_policy(dir.path(), &["--search", "restricted/cards"]);
+    assert_exactly_paths(
+        &hcl,
+        &[
+            "transit/decrypt/tierseal-keystore",
+            "transit/decrypt/tierseal-index-restricted-cards",
+        ],
+    );
+    let out = bare(dir.path())
+        .args(["grant", "policy", "--custodian", "--search", "internal"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bare(dir.path()).args(["grant", "policy"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_printed_search_policy_gives_a_service_search_without_opening() {
+    let Some(bao) = bao() else { return };
+    let env = Env::new(bao);
+    env.init();
+    let out = env
+        .cmd()
+        .args(["grant", "policy", "--search", "restricted"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let hcl = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        hcl.contains(&format!("transit/decrypt/{}index-restricted", env.prefix)),
+        "{hcl}"
+    );
+    let (_, handle) = env.service(&format!("{}search", env.prefix), &hcl, "support-desk");
+    let keyring = handle.keyring().unwrap();
+    assert_eq!(keyring.tiers().count(), 0);
+    assert!(keyring.can_search(&Tier::RESTRICTED));
+    assert_eq!(
+        handle.denied_index_tiers(),
+        [Tier::INTERNAL, Tier::CONFIDENTIAL]
+    );
+
+    // The custodian's listing names each tier's index key.
+    let out = env
+        .cmd()
+        .args(["keys", "list-index", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let restricted = rows.iter().find(|r| r["tier"] == "restricted").unwrap();
+    assert_eq!(
+        restricted["kms_key"],
+        Value::from(format!("{}index-restricted", env.prefix))
+    );
+    let out = env.cmd().args(["keys", "list-index"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("restricted by {}index-restricted", env.prefix)),
+        "{text}"
+    );
 }
 
 #[test]

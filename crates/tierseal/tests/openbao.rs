@@ -78,9 +78,13 @@ fn assert_no_token(error: &Error, token: &str) {
 /// A token whose only policy grants what `service_policy` prints for
 /// `tiers`.
 fn service_token(server: &Server, prefix: &str, tiers: &[Tier]) -> String {
-    let root = client(&server.addr, &server.token);
-    let name = format!("{prefix}service");
     let policy = tierseal::kek::transit::service_policy("transit", prefix, tiers);
+    policy_token(server, &format!("{prefix}service"), &policy)
+}
+
+/// A token whose only policy is `policy` (HCL), stored under `name`.
+fn policy_token(server: &Server, name: &str, policy: &str) -> String {
+    let root = client(&server.addr, &server.token);
     root.call(
         Method::Post,
         &format!("sys/policies/acl/{name}"),
@@ -612,4 +616,268 @@ fn a_service_keyring_from_the_environment_refuses_a_passphrase_keystore() {
         ),
         "{e:?}"
     );
+}
+
+// Searching without opening: each tier's index keys under a Transit key
+// of their own (`{prefix}index-{tier}`), granted apart from the tier's key.
+
+/// The blind index of `value` in the test index field of `tier`.
+fn index_of(keyring: &tierseal::Keyring, tier: &Tier, value: &str) -> tierseal::BlindIndex {
+    keyring
+        .blind_index(index_field(tier), value.as_bytes())
+        .unwrap()
+}
+
+fn index_field(tier: &Tier) -> tierseal::IndexField<'_> {
+    tierseal::IndexField::new(tier, "Customer", "card_number")
+}
+
+/// A service keyring of the keystore at `path` reached with `token`.
+fn service_with(
+    server: &Server,
+    prefix: &str,
+    token: &str,
+    path: &Path,
+    ttl: Duration,
+) -> ServiceKeyring {
+    let provider = TransitProvider::new(client(&server.addr, token), "transit", prefix).unwrap();
+    ServiceKeyring::build(path, Arc::new(provider), "support-desk", ttl).unwrap()
+}
+
+/// A provider keystore under a prefix of its own, and its custodian's
+/// keyring of every level.
+struct KmsStore {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    prefix: String,
+    custodian: tierseal::Keyring,
+}
+
+fn kms_store(server: &Server) -> KmsStore {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.keystore");
+    let prefix = unique_prefix();
+    let keystore = create(&path, &transit(server, &prefix));
+    let custodian = keystore
+        .keyring(&Clearance::up_to(Level::Restricted))
+        .unwrap();
+    KmsStore {
+        _dir: dir,
+        path,
+        prefix,
+        custodian,
+    }
+}
+
+#[test]
+fn a_policy_with_only_index_decrypt_gives_a_search_only_keyring() {
+    let Some(server) = server() else { return };
+    let store = kms_store(&server);
+    let (path, prefix, custodian) = (&store.path, &store.prefix, &store.custodian);
+    let expected = index_of(custodian, &Tier::RESTRICTED, "4111 1111 1111 1111");
+    let sealed = SealedValue::seal(
+        custodian,
+        &Tier::RESTRICTED,
+        binding(),
+        "4111 1111 1111 1111",
+    )
+    .unwrap();
+
+    let policy = tierseal::kek::transit::service_policy_with_search(
+        "transit",
+        prefix,
+        [],
+        [&Tier::RESTRICTED],
+    );
+    assert!(
+        policy.contains(&format!("transit/decrypt/{prefix}index-restricted\"")),
+        "{policy}"
+    );
+    assert!(
+        !policy.contains(&format!("transit/decrypt/{prefix}restricted\"")),
+        "{policy}"
+    );
+    let token = policy_token(&server, &format!("{prefix}support"), &policy);
+    let handle = service_with(&server, prefix, &token, path, Duration::from_secs(600));
+    let keyring = handle.keyring().unwrap();
+
+    // It computes the custodian's index values, for that tier only...
+    assert_eq!(keyring.tiers().count(), 0);
+    assert!(keyring.can_search(&Tier::RESTRICTED));
+    assert!(!keyring.can_search(&Tier::INTERNAL));
+    assert_eq!(
+        index_of(&keyring, &Tier::RESTRICTED, "4111 1111 1111 1111"),
+        expected
+    );
+    assert_ne!(index_of(&keyring, &Tier::RESTRICTED, "4111"), expected);
+    // ...and opens nothing: OpenBao refused every tier key.
+    assert!(matches!(
+        sealed.open::<String>(&keyring, binding(), &ctx()),
+        Err(Error::NotGranted { .. })
+    ));
+    assert_eq!(
+        handle.denied_tiers(),
+        [Tier::INTERNAL, Tier::CONFIDENTIAL, Tier::RESTRICTED]
+    );
+    assert_eq!(
+        handle.denied_index_tiers(),
+        [Tier::INTERNAL, Tier::CONFIDENTIAL]
+    );
+}
+
+#[test]
+fn a_policy_with_tier_decrypt_but_not_index_decrypt_opens_and_cannot_search() {
+    let Some(server) = server() else { return };
+    let store = kms_store(&server);
+    let (path, prefix, custodian) = (&store.path, &store.prefix, &store.custodian);
+    let sealed = SealedValue::seal(custodian, &Tier::RESTRICTED, binding(), "pan").unwrap();
+
+    // Written by hand: decrypt on the keystore key and the tier's key only.
+    let policy = [format!("{prefix}keystore"), format!("{prefix}restricted")]
+        .iter()
+        .map(|key| {
+            format!("path \"transit/decrypt/{key}\" {{\n  capabilities = [\"update\"]\n}}\n")
+        })
+        .collect::<String>();
+    let token = policy_token(&server, &format!("{prefix}reader"), &policy);
+    let handle = service_with(&server, prefix, &token, path, Duration::from_secs(600));
+    let keyring = handle.keyring().unwrap();
+
+    assert_eq!(
+        sealed.open::<String>(&keyring, binding(), &ctx()).unwrap(),
+        "pan"
+    );
+    assert!(!keyring.can_search(&Tier::RESTRICTED));
+    let e = keyring
+        .blind_index(index_field(&Tier::RESTRICTED), b"pan")
+        .unwrap_err();
+    assert!(matches!(e, Error::NoIndexKey { .. }), "{e:?}");
+    assert_eq!(handle.denied_tiers(), [Tier::INTERNAL, Tier::CONFIDENTIAL]);
+    assert_eq!(
+        handle.denied_index_tiers(),
+        [Tier::INTERNAL, Tier::CONFIDENTIAL, Tier::RESTRICTED]
+    );
+}
+
+#[test]
+fn a_rotated_index_key_reaches_a_service_at_its_ttl_refresh() {
+    let Some(server) = server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.keystore");
+    let prefix = unique_prefix();
+    let provider = transit(&server, &prefix);
+    drop(create(&path, &provider));
+    let policy = tierseal::kek::transit::service_policy_with_search(
+        "transit",
+        &prefix,
+        [],
+        [&Tier::RESTRICTED],
+    );
+    let token = policy_token(&server, &format!("{prefix}support"), &policy);
+    // One service within its TTL, one whose TTL has always passed.
+    let long = service_with(&server, &prefix, &token, &path, Duration::from_secs(3600));
+    let due = service_with(&server, &prefix, &token, &path, Duration::ZERO);
+    assert_eq!(
+        long.keyring().unwrap().index_version(&Tier::RESTRICTED),
+        Some(1)
+    );
+
+    let mut keystore = Keystore::open_with_kek(&path, Arc::new(provider.clone())).unwrap();
+    assert_eq!(keystore.rotate_index(&Tier::RESTRICTED).unwrap(), 2);
+    let custodian = keystore
+        .keyring(&Clearance::none().with(Tier::RESTRICTED))
+        .unwrap();
+    let v1 = custodian
+        .blind_index_at(index_field(&Tier::RESTRICTED), 1, b"DE89")
+        .unwrap();
+    let v2 = index_of(&custodian, &Tier::RESTRICTED, "DE89");
+    assert_eq!(v2.version(), 2);
+
+    // Within its TTL a service keeps the keyring it built...
+    let kept = long.keyring().unwrap();
+    assert_eq!(kept.index_version(&Tier::RESTRICTED), Some(1));
+    // ...and the rebuild at the TTL (or a refresh) brings the new version,
+    // with the old one still matching stored values during the re-index.
+    let fresh = due.keyring().unwrap();
+    assert_eq!(index_of(&fresh, &Tier::RESTRICTED, "DE89"), v2);
+    let candidates = fresh
+        .blind_index_candidates(index_field(&Tier::RESTRICTED), b"DE89")
+        .unwrap();
+    assert_eq!(candidates, [v2, v1]);
+    let refreshed = long.refresh().unwrap();
+    assert_eq!(index_of(&refreshed, &Tier::RESTRICTED, "DE89"), v2);
+
+    // Once v1 is retired, the next rebuild no longer holds it.
+    keystore.retire_index(&Tier::RESTRICTED, 1).unwrap();
+    let after = due.keyring().unwrap();
+    assert!(matches!(
+        after.blind_index_at(index_field(&Tier::RESTRICTED), 1, b"DE89"),
+        Err(Error::UnknownKeyVersion { version: 1, .. })
+    ));
+    assert_eq!(index_of(&after, &Tier::RESTRICTED, "DE89"), v2);
+}
+
+#[test]
+fn index_keys_move_to_their_own_transit_keys_and_rotate_with_them() {
+    let Some(server) = server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ks");
+    let mut keystore = Keystore::create(&path, &"pw".into(), KdfProfile::Test).unwrap();
+    let cards: Tier = "restricted/cards".parse().unwrap();
+    keystore.add_tier(&cards).unwrap();
+    let clearance = Clearance::none().with(cards.clone());
+    let expected = index_of(&keystore.keyring(&clearance).unwrap(), &cards, "4111");
+
+    let prefix = unique_prefix();
+    let provider = transit(&server, &prefix);
+    keystore
+        .migrate_to_kek(Arc::new(provider.clone()), provider.params())
+        .unwrap();
+    let index_key = format!("{prefix}index-restricted-cards");
+    assert_eq!(
+        keystore.kek_index_key_name(&cards).as_deref(),
+        Some(index_key.as_str())
+    );
+    let root = client(&server.addr, &server.token);
+    let latest = |name: &str| {
+        root.call(Method::Get, &format!("transit/keys/{name}"), "key", None)
+            .unwrap()["data"]["latest_version"]
+            .clone()
+    };
+    assert_eq!(latest(&index_key), Value::from(1));
+    let rotated = keystore.rotate_kek().unwrap();
+    assert!(rotated.contains(&index_key), "{rotated:?}");
+    assert_eq!(latest(&index_key), Value::from(2));
+    drop(keystore);
+    let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+    assert!(
+        text.contains("vault:v2:") && !text.contains("vault:v1:"),
+        "not rewrapped"
+    );
+
+    // A service allowed only that index key searches with the same values.
+    let policy =
+        tierseal::kek::transit::service_policy_with_search("transit", &prefix, [], [&cards]);
+    let token = policy_token(&server, &format!("{prefix}search"), &policy);
+    let search = service_with(&server, &prefix, &token, &path, Duration::ZERO);
+    assert_eq!(
+        index_of(&search.keyring().unwrap(), &cards, "4111"),
+        expected
+    );
+
+    let mut keystore = Keystore::open_with_kek(&path, Arc::new(provider)).unwrap();
+    assert_eq!(
+        index_of(&keystore.keyring(&clearance).unwrap(), &cards, "4111"),
+        expected
+    );
+    keystore
+        .migrate_to_passphrase(&"pw2".into(), KdfProfile::Test)
+        .unwrap();
+    drop(keystore);
+    let keystore = Keystore::open(&path, &"pw2".into()).unwrap();
+    assert_eq!(
+        index_of(&keystore.keyring(&clearance).unwrap(), &cards, "4111"),
+        expected
+    );
+    assert_eq!(keystore.kek_index_key_name(&cards), None);
 }

@@ -28,8 +28,8 @@ fn pkcs11_provider() {
 #[cfg(feature = "pkcs11")]
 mod hsm {
     use std::path::PathBuf;
-    use std::sync::{Mutex, MutexGuard, PoisonError};
-    use std::time::{SystemTime, UNIX_EPOCH};
+    use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
     use cryptoki::error::{Error as CkError, RvError};
@@ -38,8 +38,8 @@ mod hsm {
     use cryptoki::session::{Session, UserType};
     use secrecy::SecretString;
     use tierseal::kek::pkcs11::{Pkcs11Config, Pkcs11Kek, WRAPPED_LEN};
-    use tierseal::kek::{KekProvider, KekSlot, ProviderKind};
-    use tierseal::{Error, KeyMaterial, Tier};
+    use tierseal::kek::{KekProvider, KekSlot, ProviderKind, ServiceKeyring};
+    use tierseal::{Clearance, Error, IndexField, KeyMaterial, Keystore, Tier};
 
     /// A PIN that must never appear in any output.
     const WRONG_PIN: &str = "wrong-pin-7Qz9";
@@ -628,6 +628,56 @@ mod hsm {
             kek.unwrap(&slot, b"aad", &new).unwrap().check_value(),
             key.check_value()
         );
+    }
+
+    #[test]
+    fn a_keystore_wraps_index_keys_under_their_own_key_objects() {
+        let Some(hsm) = hsm("index key objects") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hsm.keystore");
+        let config = hsm.config("index");
+        let prefix = config.key_prefix().to_owned();
+        let params = config.params().unwrap();
+        let kek = Arc::new(hsm.open(config));
+        let mut keystore = Keystore::create_with_kek(&path, kek.clone(), params).unwrap();
+        let slot = KekSlot::Index(&Tier::RESTRICTED);
+        assert_eq!(kek.key_label(&slot), format!("{prefix}index-restricted"));
+        assert_eq!(kek.key_versions(&slot).unwrap(), vec![1]);
+        assert_eq!(
+            keystore.kek_index_key_name(&Tier::RESTRICTED),
+            Some(format!("{prefix}index-restricted"))
+        );
+        let clearance = Clearance::none().with(Tier::RESTRICTED);
+        let restricted = Tier::RESTRICTED;
+        let field = IndexField::new(&restricted, "Customer", "iban");
+        let expected = keystore
+            .keyring(&clearance)
+            .unwrap()
+            .blind_index(field, b"DE89")
+            .unwrap();
+
+        // A new key object for the index slot; the index key re-wrapped
+        // under it, so the old object can go and the key still opens.
+        let rotated = keystore.rotate_kek().unwrap();
+        assert!(
+            rotated.contains(&format!("{prefix}index-restricted")),
+            "{rotated:?}"
+        );
+        assert_eq!(kek.key_versions(&slot).unwrap(), vec![1, 2]);
+        kek.destroy_key_version(&slot, 1).unwrap();
+        drop(keystore);
+        let keystore = Keystore::open_with_kek(&path, kek.clone()).unwrap();
+        let after = keystore.keyring(&clearance).unwrap();
+        assert_eq!(after.blind_index(field, b"DE89").unwrap(), expected);
+        drop(keystore);
+
+        let service = ServiceKeyring::build(&path, kek, "svc", Duration::ZERO).unwrap();
+        let keyring = service.keyring().unwrap();
+        assert!(keyring.can_search(&Tier::RESTRICTED));
+        assert_eq!(keyring.blind_index(field, b"DE89").unwrap(), expected);
+        assert!(service.denied_index_tiers().is_empty());
     }
 
     #[test]

@@ -19,25 +19,39 @@ pub(super) fn run(global: &GlobalArgs, command: &GrantCommand) -> Result<ExitCod
         GrantCommand::Show { file, json } => show(file, *json),
         GrantCommand::Policy {
             clearance,
+            search,
             custodian,
             transit_mount,
             key_prefix,
         } => policy(
             global,
-            clearance.as_ref(),
-            *custodian,
+            PolicyFor {
+                clearance: clearance.as_ref(),
+                search: search.as_ref(),
+                custodian: *custodian,
+            },
             transit_mount.as_deref(),
             key_prefix.as_deref(),
         ),
     }
 }
 
-/// Prints the OpenBao policy of a clearance (or the custodian's). Reads
-/// only the keystore header, for its mount and prefix: no credential.
+/// Whose OpenBao policy `grant policy` prints.
+struct PolicyFor<'a> {
+    /// The tiers a service opens (and searches).
+    clearance: Option<&'a Clearance>,
+    /// The tiers a service searches without opening.
+    search: Option<&'a Clearance>,
+    /// The custodian's policy instead.
+    custodian: bool,
+}
+
+/// Prints the OpenBao policy of a clearance and search tiers (or the
+/// custodian's). Reads only the keystore header, for its mount and prefix:
+/// no credential.
 fn policy(
     global: &GlobalArgs,
-    clearance: Option<&tierseal::Clearance>,
-    custodian: bool,
+    whose: PolicyFor<'_>,
     mount: Option<&str>,
     prefix: Option<&str>,
 ) -> Result<ExitCode, CliError> {
@@ -54,11 +68,16 @@ fn policy(
         .or_else(|| recorded.as_ref().and_then(|p| p.get("prefix")))
         .unwrap_or(tierseal::kek::DEFAULT_KEY_PREFIX)
         .to_owned();
-    let text = match clearance {
-        Some(clearance) if !custodian => {
-            tierseal::kek::transit::service_policy(&mount, &prefix, clearance.tiers())
-        }
-        _ => tierseal::kek::transit::custodian_policy(&mount, &prefix),
+    let text = if whose.custodian {
+        tierseal::kek::transit::custodian_policy(&mount, &prefix)
+    } else {
+        let none = Clearance::none();
+        tierseal::kek::transit::service_policy_with_search(
+            &mount,
+            &prefix,
+            whose.clearance.unwrap_or(&none).tiers(),
+            whose.search.unwrap_or(&none).tiers(),
+        )
     };
     say(text.trim_end());
     Ok(ExitCode::SUCCESS)

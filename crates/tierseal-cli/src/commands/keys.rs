@@ -4,7 +4,7 @@ use std::io::BufReader;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use tierseal::{KeyState, KeyVersionInfo, Keystore};
+use tierseal::{KeyState, KeyVersionInfo, Keystore, Tier};
 
 use super::{Operation, announce, confirm, open_keystore, say};
 use crate::CliError;
@@ -34,7 +34,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             }
             if *dry_run {
                 say(&format!(
-                    "dry run: would rotate every {} key of this keystore and re-wrap the tier keys under them",
+                    "dry run: would rotate every {} key of this keystore and re-wrap the tier and index keys under them",
                     keystore.provider_kind()
                 ));
                 return Ok(ExitCode::SUCCESS);
@@ -50,7 +50,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
             )?;
             let rotated = intent.finish(keystore.rotate_kek(), &mut keystore)?;
             say(&format!(
-                "rotated {} and re-wrapped every tier key under the new versions; sealed data is unchanged",
+                "rotated {} and re-wrapped every tier and index key under the new versions; sealed data and index values are unchanged",
                 rotated.join(", ")
             ));
         }
@@ -267,6 +267,7 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                             "created_at": info.created_at,
                             "retired_at": info.retired_at,
                             "check_value": info.check_value.to_string(),
+                            "kms_key": keystore.kek_index_key_name(&info.tier),
                         })
                     })
                     .collect();
@@ -286,6 +287,9 @@ pub(super) fn run(global: &GlobalArgs, command: &KeysCommand) -> Result<ExitCode
                         info.check_value
                     ));
                 }
+                say_wrapped_by(&keystore, "index keys", |tier| {
+                    keystore.kek_index_key_name(tier)
+                });
             }
         }
         KeysCommand::Cryptoperiod { tier, days } => {
@@ -428,15 +432,23 @@ fn print_versions(keystore: &Keystore, json: bool) {
         .collect();
     say(tierseal_lint::report::table(&header, &rows).trim_end());
     // A provider keystore says which provider key wraps each tier.
-    let mut wrapped_by: Vec<String> = Vec::new();
-    for tier in keystore.tiers() {
-        if let Some(name) = keystore.kek_key_name(tier) {
-            wrapped_by.push(format!("{tier} by {name}"));
-        }
-    }
+    say_wrapped_by(keystore, "tier keys", |tier| keystore.kek_key_name(tier));
+}
+
+/// Prints, for a provider keystore, which provider key wraps each tier's
+/// keys of one kind (`what`); nothing for a passphrase keystore.
+fn say_wrapped_by(
+    keystore: &tierseal::Keystore,
+    what: &str,
+    key_name: impl Fn(&Tier) -> Option<String>,
+) {
+    let wrapped_by: Vec<String> = keystore
+        .tiers()
+        .filter_map(|tier| key_name(tier).map(|name| format!("{tier} by {name}")))
+        .collect();
     if !wrapped_by.is_empty() {
         say(&format!(
-            "tier keys wrapped by {} keys: {}",
+            "{what} wrapped by {} keys: {}",
             keystore.provider_kind(),
             wrapped_by.join(", ")
         ));

@@ -7,8 +7,12 @@
 //! HashiCorp Vault Transit, [`ProviderKind::Pkcs11`]: an HSM).
 //!
 //! A provider key is named `{prefix}{tier}` with `/` replaced by `-`
-//! (`tierseal-restricted-cards`); the keystore's own metadata key is
-//! wrapped under `{prefix}keystore` ([`KekSlot::Keystore`]).
+//! (`tierseal-restricted-cards`); each tier's blind-index keys are wrapped
+//! under a key of their own, `{prefix}index-{tier}`
+//! (`tierseal-index-restricted-cards`, [`KekSlot::Index`]), so that the key
+//! manager can grant search on a tier without opening it and the other way
+//! round; the keystore's own metadata key is wrapped under
+//! `{prefix}keystore` ([`KekSlot::Keystore`]).
 //!
 //! Per-record work never reaches the provider: a keyring unwraps each
 //! tier key version once when it is built (see [`ServiceKeyring`]) and
@@ -36,22 +40,35 @@ pub const DEFAULT_KEY_PREFIX: &str = "tierseal-";
 /// The name of the metadata key's slot, after the prefix.
 pub const KEYSTORE_KEY_SUFFIX: &str = "keystore";
 
-/// Where a wrapped key belongs: a tier's KMS key, or the keystore's own
-/// metadata key.
+/// What an index slot's key name starts with, after the prefix. No tier
+/// name starts with it (a tier starts with its level), so an index key
+/// never shares a name with a tier's key.
+pub const INDEX_KEY_INFIX: &str = "index-";
+
+/// Where a wrapped key belongs: a tier's KMS key, a tier's blind-index
+/// KMS key, or the keystore's own metadata key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KekSlot<'a> {
-    /// The key of one tier.
+    /// The key of one tier: it wraps the tier's encryption key versions.
     Tier(&'a Tier),
+    /// The index key of one tier: it wraps the tier's blind-index key
+    /// versions, and nothing that opens data.
+    Index(&'a Tier),
     /// The key that wraps the keystore's metadata key.
     Keystore,
 }
 
 impl KekSlot<'_> {
     /// The provider key name of this slot under `prefix`:
-    /// `{prefix}{tier with '/' -> '-'}` or `{prefix}keystore`.
+    /// `{prefix}{tier with '/' -> '-'}`, `{prefix}index-{tier with '/' -> '-'}`
+    /// or `{prefix}keystore`.
     pub fn key_name(&self, prefix: &str) -> String {
         match self {
             KekSlot::Tier(tier) => format!("{prefix}{}", tier.as_str().replace('/', "-")),
+            KekSlot::Index(tier) => format!(
+                "{prefix}{INDEX_KEY_INFIX}{}",
+                tier.as_str().replace('/', "-")
+            ),
             KekSlot::Keystore => format!("{prefix}{KEYSTORE_KEY_SUFFIX}"),
         }
     }
@@ -61,6 +78,7 @@ impl fmt::Display for KekSlot<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KekSlot::Tier(tier) => write!(f, "tier {tier}"),
+            KekSlot::Index(tier) => write!(f, "the blind-index keys of tier {tier}"),
             KekSlot::Keystore => f.write_str("the keystore metadata"),
         }
     }
@@ -115,7 +133,8 @@ impl std::str::FromStr for ProviderKind {
 
 /// What protects tier keys at rest (one KMS/HSM key per tier, named
 /// `{prefix}{tier}` with '/' replaced by '-', e.g.
-/// `tierseal-restricted-cards`, plus `{prefix}keystore`).
+/// `tierseal-restricted-cards`, one per tier for its blind-index keys,
+/// `{prefix}index-{tier}`, plus `{prefix}keystore`).
 pub trait KekProvider: Send + Sync + fmt::Debug {
     /// Which provider this is.
     fn kind(&self) -> ProviderKind;
@@ -232,6 +251,14 @@ mod tests {
         );
         assert_eq!(KekSlot::Keystore.key_name("p-"), "p-keystore");
         assert_eq!(KekSlot::Tier(&Tier::INTERNAL).key_name(""), "internal");
+        assert_eq!(
+            KekSlot::Index(&tier).key_name("tierseal-"),
+            "tierseal-index-restricted-cards"
+        );
+        assert_ne!(
+            KekSlot::Index(&tier).to_string(),
+            KekSlot::Tier(&tier).to_string()
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //!
 //! Each slot has one AES-256 secret key object, generated on the token and
 //! never leaving it: label `{prefix}{tier}` with '/' replaced by '-' (e.g.
-//! `tierseal-restricted-cards`), or `{prefix}keystore`; `CKA_TOKEN`,
+//! `tierseal-restricted-cards`), `{prefix}index-{tier}` for the tier's
+//! blind-index keys (e.g. `tierseal-index-restricted-cards`), or
+//! `{prefix}keystore`; `CKA_TOKEN`,
 //! `CKA_PRIVATE`, `CKA_SENSITIVE` true; `CKA_EXTRACTABLE`, `CKA_MODIFIABLE`,
 //! `CKA_COPYABLE` false; `CKA_ENCRYPT` and `CKA_DECRYPT` its only uses (no
 //! wrap, unwrap, sign, verify or derive). `CKA_ID` is the unversioned label
@@ -502,18 +504,10 @@ impl Pkcs11Kek {
         self.read_only
     }
 
-    /// The label of a slot's key object, version 1.
+    /// The label of a slot's key object, version 1: the slot's key name
+    /// under the prefix ([`KekSlot::key_name`]).
     pub fn key_label(&self, slot: &KekSlot<'_>) -> String {
-        match slot {
-            KekSlot::Tier(tier) => {
-                format!(
-                    "{}{}",
-                    self.config.key_prefix,
-                    tier.as_str().replace('/', "-")
-                )
-            }
-            KekSlot::Keystore => format!("{}keystore", self.config.key_prefix),
-        }
+        slot.key_name(&self.config.key_prefix)
     }
 
     /// The versions of a slot's key objects on the token, oldest first (the
@@ -567,8 +561,8 @@ impl Pkcs11Kek {
             token: &self.config.token,
             base: self.key_label(slot),
             slot: match slot {
-                KekSlot::Tier(tier) => format!("tier {tier}"),
                 KekSlot::Keystore => "the keystore key".to_owned(),
+                KekSlot::Tier(_) | KekSlot::Index(_) => slot.to_string(),
             },
         }
     }

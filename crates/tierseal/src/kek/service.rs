@@ -19,6 +19,16 @@ use crate::{Error, Keyring, Tier};
 /// the credential may unwrap: a tier whose provider key refuses the
 /// credential is left out ([`denied_tiers`](Self::denied_tiers)).
 ///
+/// Searching is granted apart from opening: the keyring holds the
+/// blind-index keys of exactly the tiers whose index key
+/// (`{prefix}index-{tier}`) the credential may unwrap, whether or not it
+/// may unwrap the tier's own key; a refused index key leaves that tier's
+/// search capability out ([`denied_index_tiers`](Self::denied_index_tiers)).
+/// A credential allowed only index keys yields a search-only keyring: it
+/// computes blind indexes ([`Keyring::blind_index`]) and opens nothing.
+/// (A keystore still in file version 3 gives no index keys at all until a
+/// custodian's next save moves them to their own provider keys.)
+///
 /// [`keyring`](Self::keyring) returns the current keyring while it is
 /// younger than the TTL, even if the provider is unreachable meanwhile;
 /// once it is older, it is rebuilt, and a failed rebuild (token revoked,
@@ -40,6 +50,7 @@ struct Current {
     keyring: Arc<Keyring>,
     built: Instant,
     denied: Vec<Tier>,
+    denied_index: Vec<Tier>,
 }
 
 impl fmt::Debug for ServiceKeyring {
@@ -166,6 +177,17 @@ impl ServiceKeyring {
             .clone()
     }
 
+    /// The tiers whose blind-index keys the keystore has but the credential
+    /// may not unwrap, as of the last build: the keyring cannot search
+    /// them (see [`Keyring::can_search`]).
+    pub fn denied_index_tiers(&self) -> Vec<Tier> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .denied_index
+            .clone()
+    }
+
     /// The time-to-live.
     pub fn ttl(&self) -> Duration {
         self.ttl
@@ -182,5 +204,6 @@ fn load(
         keyring: Arc::new(loaded.keyring),
         built: Instant::now(),
         denied: loaded.denied,
+        denied_index: loaded.denied_index,
     })
 }

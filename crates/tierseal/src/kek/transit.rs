@@ -1,7 +1,10 @@
 //! The OpenBao / HashiCorp Vault Transit provider.
 //!
-//! One Transit key per tier, named `{prefix}{tier with '/' -> '-'}`, plus
-//! `{prefix}keystore` for the keystore's metadata key. Keys are
+//! One Transit key per tier, named `{prefix}{tier with '/' -> '-'}`, one
+//! per tier for its blind-index keys, `{prefix}index-{tier with '/' -> '-'}`,
+//! plus `{prefix}keystore` for the keystore's metadata key. A policy that
+//! allows `decrypt` on a tier's index key and not on its tier key lets a
+//! service search that tier without opening it ([`service_policy_with_search`]). Keys are
 //! `aes256-gcm96` created with `derived: true`: every wrap passes the
 //! binding data (tier and version) as the Transit *context*, from which
 //! Transit derives the key it uses, so a wrapped key moved to another tier
@@ -279,26 +282,50 @@ impl KekProvider for TransitProvider {
 }
 
 /// The OpenBao policy (HCL) for a service of `tiers`: `decrypt` on those
-/// tiers' Transit keys and on the keystore key (to authenticate the
-/// keystore metadata), nothing else.
+/// tiers' Transit keys and their index keys (a keyring that opens a tier
+/// also computes its blind indexes, as a grant of the tier does) and on
+/// the keystore key (to authenticate the keystore metadata), nothing else.
 pub fn service_policy<'a>(
     mount: &str,
     prefix: &str,
     tiers: impl IntoIterator<Item = &'a crate::Tier>,
 ) -> String {
+    service_policy_with_search(mount, prefix, tiers, [])
+}
+
+/// The OpenBao policy (HCL) for a service that opens the tiers of `open`
+/// (as [`service_policy`]) and searches the tiers of `search` without
+/// opening them: `decrypt` on their index keys only, so its keyring
+/// computes their blind indexes and opens none of their fields. A tier in
+/// both is opened.
+pub fn service_policy_with_search<'a, 'b>(
+    mount: &str,
+    prefix: &str,
+    open: impl IntoIterator<Item = &'a crate::Tier>,
+    search: impl IntoIterator<Item = &'b crate::Tier>,
+) -> String {
     let mut out = String::from(
         "# tierseal service policy: decrypt only, on the listed tiers' keys.\n\
          # Reading the keystore needs its metadata key (decrypt on the keystore key).\n",
     );
-    let keystore = KekSlot::Keystore.key_name(prefix);
-    out.push_str(&format!(
-        "path \"{mount}/decrypt/{keystore}\" {{\n  capabilities = [\"update\"]\n}}\n"
-    ));
-    for tier in tiers {
-        let name = KekSlot::Tier(tier).key_name(prefix);
+    let decrypt = |out: &mut String, slot: KekSlot<'_>| {
+        let name = slot.key_name(prefix);
         out.push_str(&format!(
-            "\n# tier {tier}\npath \"{mount}/decrypt/{name}\" {{\n  capabilities = [\"update\"]\n}}\n"
+            "path \"{mount}/decrypt/{name}\" {{\n  capabilities = [\"update\"]\n}}\n"
         ));
+    };
+    decrypt(&mut out, KekSlot::Keystore);
+    let open: Vec<&crate::Tier> = open.into_iter().collect();
+    for tier in &open {
+        out.push_str(&format!("\n# tier {tier}: open and search\n"));
+        decrypt(&mut out, KekSlot::Tier(tier));
+        decrypt(&mut out, KekSlot::Index(tier));
+    }
+    for tier in search.into_iter().filter(|tier| !open.contains(tier)) {
+        out.push_str(&format!(
+            "\n# tier {tier}: search only (blind indexes; its fields stay sealed)\n"
+        ));
+        decrypt(&mut out, KekSlot::Index(tier));
     }
     out
 }
@@ -392,8 +419,31 @@ mod tests {
             hcl.contains("path \"transit/decrypt/tierseal-keystore\""),
             "{hcl}"
         );
+        assert!(
+            hcl.contains("path \"transit/decrypt/tierseal-index-internal\""),
+            "{hcl}"
+        );
         assert!(!hcl.contains("restricted"), "{hcl}");
         assert!(!hcl.contains("encrypt/"), "{hcl}");
+        let cards: Tier = "restricted/cards".parse().unwrap();
+        let search = service_policy_with_search("transit", "tierseal-", &tiers, [&cards]);
+        assert!(
+            search.contains("path \"transit/decrypt/tierseal-index-restricted-cards\""),
+            "{search}"
+        );
+        assert!(
+            !search.contains("path \"transit/decrypt/tierseal-restricted-cards\""),
+            "{search}"
+        );
+        assert!(search.contains("search only"), "{search}");
+        // A tier both opened and searched is listed once, as opened.
+        let both = service_policy_with_search("transit", "p-", [&cards], [&cards]);
+        assert_eq!(
+            both.matches("p-index-restricted-cards").count(),
+            1,
+            "{both}"
+        );
+        assert!(both.contains("path \"transit/decrypt/p-restricted-cards\""));
         let custodian = custodian_policy("transit", "tierseal-");
         assert!(
             custodian.contains("transit/keys/tierseal-*/rotate"),

@@ -1,6 +1,6 @@
 //! The keystore file: its byte layout, its atomic replacement and its lock.
 //!
-//! Version 3 (written by this build):
+//! Version 4 (written by this build; version 3 has the same layout):
 //! ```text
 //! magic "TSKS" | version u16be | root u8
 //! root 1, passphrase (Argon2id), as in versions 1 and 2:
@@ -23,8 +23,11 @@
 //! accidental damage apart from a wrong passphrase.
 //!
 //! Versions 1 and 2 have only root 1 (the byte was the KDF algorithm,
-//! always 1 = Argon2id) and a shorter body (see `model`); they are still
-//! read, and written as version 3 on their next save.
+//! always 1 = Argon2id) and a shorter body (see `model`). Version 3's body
+//! lacks version 4's last field, and a version 3 provider keystore keeps
+//! its index keys under the metadata key instead of the provider's
+//! per-tier index keys. All are still read, and written as version 4 on
+//! their next save.
 //!
 //! A keystore split into custodian shares (see `shares`) has root 1 too,
 //! with no passphrase wrap: its `master_nonce` and `wrapped_master` are
@@ -47,11 +50,14 @@ use crate::kek::{KekParams, ProviderKind};
 
 pub(crate) const MAGIC: &[u8; 4] = b"TSKS";
 /// The version every save writes.
-pub(crate) const FILE_VERSION: u16 = 3;
+pub(crate) const FILE_VERSION: u16 = 4;
 /// The oldest version still read.
 const OLDEST_READ_VERSION: u16 = 1;
 /// The first version whose root may be a key-encryption provider.
 const FIRST_PROVIDER_VERSION: u16 = 3;
+/// The first version in which a provider keystore wraps each tier's
+/// index keys under that tier's own index key at the provider.
+pub(crate) const INDEX_SLOTS_VERSION: u16 = 4;
 const ROOT_PASSPHRASE: u8 = 1;
 const ROOT_OPENBAO: u8 = 2;
 const ROOT_PKCS11: u8 = 3;

@@ -1,6 +1,10 @@
 //! Blind-index keys in the keystore: one record per tier, with versions of
-//! its own, wrapped under the master key like tier keys but with their own
-//! AAD, so that an index key can never be taken for an encryption key.
+//! its own, wrapped like tier keys but with their own AAD, so that an index
+//! key can never be taken for an encryption key: under the master key of a
+//! passphrase keystore, and in a provider keystore (file version 4) by the
+//! provider under the tier's own index key (`{prefix}index-{tier}`), apart
+//! from the tier's encryption key, so that the provider's policies grant
+//! searching a tier separately from opening it.
 //!
 //! Rotating an index key adds a version and makes it primary; the older
 //! versions stay until the re-index job has recomputed every stored index
@@ -10,10 +14,12 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::WrappedTierKey;
-use super::{Keystore, unix_seconds, unknown, wrap_under};
+use super::model::{Body, KeyRole, VersionRecord};
+use super::wrapping::StoredKey;
+use super::{Keystore, unix_seconds, unknown};
 use crate::crypto::{CheckValue, KeyMaterial};
 use crate::index::{IndexKeys, IndexVersionKey};
+use crate::kek::KekSlot;
 use crate::{Clearance, Error, Keyring, Tier};
 
 /// One tier's index key versions.
@@ -26,18 +32,10 @@ pub(crate) struct IndexKeyRecord {
     pub(crate) versions: Vec<IndexVersionRecord>,
 }
 
-/// One index key version.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct IndexVersionRecord {
-    pub(crate) version: u32,
-    /// Seconds since the Unix epoch.
-    pub(crate) created_at: u64,
-    pub(crate) check_value: CheckValue,
-    /// `None` once retired: the material is destroyed.
-    pub(crate) wrapped: Option<WrappedTierKey>,
-    /// When it was retired, in seconds since the Unix epoch.
-    pub(crate) retired_at: Option<u64>,
-}
+/// One index key version: recorded (and encoded) exactly as a tier key
+/// version is — number, creation time, check value, wrap (`None` once
+/// retired), retirement time.
+pub(crate) type IndexVersionRecord = VersionRecord;
 
 /// An index key version as [`Keystore::index_key_versions`] lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,32 +104,36 @@ impl IndexKeyRecord {
 }
 
 impl Keystore {
-    /// A fresh index key version of `tier`, wrapped under the master key.
+    /// A fresh index key version of `tier`: wrapped under the master key,
+    /// or in a provider keystore by the provider under the tier's index
+    /// slot (added to `body`'s provider-held index keys).
     pub(crate) fn new_index_version(
         &self,
+        body: &mut Body,
         tier: &Tier,
         version: u32,
     ) -> Result<IndexVersionRecord, Error> {
         let material = KeyMaterial::generate()?;
+        let wrapped = self.wrap_new(body, KeyRole::Index, tier, version, &material)?;
         Ok(IndexVersionRecord {
             version,
             created_at: unix_seconds(SystemTime::now()),
             check_value: material.check_value(),
-            wrapped: Some(wrap_under(
-                self.root.cipher(),
-                &material,
-                &index_key_aad(tier, version),
-            )?),
+            wrapped: Some(wrapped),
             retired_at: None,
         })
     }
 
     /// The index key record of a new tier, at version 1.
-    pub(crate) fn new_index_record(&self, tier: &Tier) -> Result<IndexKeyRecord, Error> {
+    pub(crate) fn new_index_record(
+        &self,
+        body: &mut Body,
+        tier: &Tier,
+    ) -> Result<IndexKeyRecord, Error> {
         Ok(IndexKeyRecord {
             tier: tier.clone(),
             primary: 1,
-            versions: vec![self.new_index_version(tier, 1)?],
+            versions: vec![self.new_index_version(body, tier, 1)?],
         })
     }
 
@@ -145,18 +147,13 @@ impl Keystore {
         let Some(wrapped) = &version.wrapped else {
             return Ok(None);
         };
-        let material = self.unwrap_under_master(
-            wrapped,
-            &index_key_aad(&record.tier, version.version),
-            "an index key does not authenticate under the master key",
-        )?;
-        if material.check_value() != version.check_value {
-            return Err(Error::KeystoreCorrupt {
-                path: self.path.clone(),
-                reason: "an index key does not match its check value",
-            });
-        }
-        Ok(Some(material))
+        let key = StoredKey::PerTier {
+            role: KeyRole::Index,
+            tier: &record.tier,
+            version: version.version,
+            check_value: version.check_value,
+        };
+        self.unwrap_stored(&self.body, &key, wrapped).map(Some)
     }
 
     /// Checks that every stored index key unwraps (on open).
@@ -268,6 +265,10 @@ impl Keystore {
     /// # Errors
     /// [`Error::UnknownTier`], or an error saving the file.
     pub fn rotate_index(&mut self, tier: &Tier) -> Result<u32, Error> {
+        self.record(tier)?;
+        if let Some(provider) = self.root.provider() {
+            provider.ensure_key(&KekSlot::Index(tier))?;
+        }
         // The next version is read from the body the change is applied to,
         // so that a save re-applied after another writer's rotation takes
         // the version after theirs instead of reusing it.
@@ -280,7 +281,7 @@ impl Keystore {
                 .iter()
                 .find(|r| r.tier == *tier)
                 .map_or(1, IndexKeyRecord::next_version);
-            let version = store.new_index_version(tier, next)?;
+            let version = store.new_index_version(body, tier, next)?;
             match body.index_keys.iter_mut().find(|r| r.tier == *tier) {
                 Some(record) => {
                     record.versions.push(version);
@@ -426,6 +427,8 @@ impl Keystore {
                 entry.wrapped = None;
                 entry.retired_at = Some(now);
             }
+            body.provider_index_keys
+                .retain(|k| !(k.tier == *tier && k.version == version));
             Ok(())
         })
     }

@@ -8,8 +8,9 @@
 //! M shares --Shamir--> master key               (split keystore)
 //! master key --AES-GCM--> tier key, version v
 //!
-//! provider key {prefix}keystore --> metadata key (authenticates the body)
-//! provider key {prefix}{tier}   --> tier key, version v
+//! provider key {prefix}keystore     --> metadata key (authenticates the body)
+//! provider key {prefix}{tier}       --> tier key, version v
+//! provider key {prefix}index-{tier} --> index key, version v   (file version 4)
 //! ```
 //!
 //! An open [`Keystore`] holds the file's exclusive lock until it is
@@ -34,6 +35,7 @@ mod public_keys;
 mod share_file;
 mod shares;
 mod storage;
+mod wrapping;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,7 +62,7 @@ use crate::keyring::{TierKeys, VersionKey};
 use crate::{Clearance, Error, Keyring, Tier};
 pub(crate) use file::check_params as check_kek_params;
 use file::{FILE_VERSION, FileImage, RootImage, SALT_LEN};
-use model::{Body, ProviderWrappedKey, TierRecord, VersionRecord, WrappedTierKey};
+use model::{Body, KeyRole, TierRecord, VersionRecord, WrappedTierKey};
 use provider::ProviderRoot;
 pub(crate) use provider::service_keyring;
 
@@ -374,7 +376,8 @@ impl Keystore {
         };
         keystore.update(|store, body| {
             for tier in [Tier::INTERNAL, Tier::CONFIDENTIAL, Tier::RESTRICTED] {
-                body.index_keys.push(store.new_index_record(&tier)?);
+                let index = store.new_index_record(body, &tier)?;
+                body.index_keys.push(index);
                 let record = store.new_tier_record(body, tier)?;
                 body.tiers.push(record);
             }
@@ -705,6 +708,19 @@ impl Keystore {
             .and_then(|provider| provider.key_name(&KekSlot::Tier(tier)))
     }
 
+    /// The provider key that wraps `tier`'s blind-index keys (`None` for a
+    /// passphrase keystore, and for a provider keystore read from file
+    /// version 3 whose index keys are still under the metadata key until
+    /// its next save).
+    pub fn kek_index_key_name(&self, tier: &Tier) -> Option<String> {
+        if !self.body.index_keys_in_slots() {
+            return None;
+        }
+        self.root
+            .provider()
+            .and_then(|provider| provider.key_name(&KekSlot::Index(tier)))
+    }
+
     /// The tiers, in order.
     pub fn tiers(&self) -> impl Iterator<Item = &Tier> {
         self.body.tiers.iter().map(|record| &record.tier)
@@ -953,7 +969,7 @@ impl Keystore {
     /// Both the current root and `root` hold a master key (passphrase or
     /// split); a provider keystore moves with `migrate_to_*` instead.
     fn rekey(&mut self, root: Root, change: impl FnOnce(&mut Body)) -> Result<(), Error> {
-        let (Root::Passphrase(old), Root::Passphrase(_)) = (&self.root, &root) else {
+        let (Root::Passphrase(_), Root::Passphrase(_)) = (&self.root, &root) else {
             return Err(Error::InvalidParameter {
                 what: "keystore re-key",
                 reason: "a keystore protected by a key-encryption provider has no master key to replace (see migrate_kek)",
@@ -965,15 +981,7 @@ impl Keystore {
             what: "keystore change",
             reason,
         })?;
-        for_each_wrapped_key(&mut body, |aad, wrapped| {
-            let material =
-                unwrap_under(&old.master, wrapped, aad).map_err(|_| Error::KeystoreCorrupt {
-                    path: self.path.clone(),
-                    reason: "a key does not authenticate under the master key",
-                })?;
-            *wrapped = wrap_under(root.cipher(), &material, aad)?;
-            Ok(())
-        })?;
+        self.rewrap_keys(&root, &mut body, |_, _| true)?;
         self.save_as(&root, &body)?;
         self.root = root;
         self.body = body;
@@ -1101,21 +1109,7 @@ impl Keystore {
         version: u32,
     ) -> Result<VersionRecord, Error> {
         let material = KeyMaterial::generate()?;
-        let aad = tier_key_aad(tier, version);
-        let wrapped = match &self.root {
-            Root::Passphrase(root) => wrap_under(&root.master, &material, &aad)?,
-            Root::Provider(root) => {
-                let wrapped = root.provider.wrap(&KekSlot::Tier(tier), &aad, &material)?;
-                body.provider_keys
-                    .retain(|k| !(k.tier == *tier && k.version == version));
-                body.provider_keys.push(ProviderWrappedKey {
-                    tier: tier.clone(),
-                    version,
-                    wrapped,
-                });
-                WrappedTierKey::PROVIDER_HELD
-            }
-        };
+        let wrapped = self.wrap_new(body, KeyRole::Encryption, tier, version, &material)?;
         Ok(VersionRecord {
             version,
             created_at: unix_seconds(SystemTime::now()),
@@ -1147,32 +1141,13 @@ impl Keystore {
         let Some(wrapped) = &version.wrapped else {
             return Ok(None);
         };
-        let aad = tier_key_aad(&record.tier, version.version);
-        let material = match &self.root {
-            Root::Passphrase(_) => self.unwrap_under_master(
-                wrapped,
-                &aad,
-                "a tier key does not authenticate under the master key",
-            )?,
-            Root::Provider(root) => {
-                let held = self
-                    .body
-                    .provider_key(&record.tier, version.version)
-                    .ok_or_else(|| Error::KeystoreCorrupt {
-                        path: self.path.clone(),
-                        reason: "a provider-wrapped tier key is missing",
-                    })?;
-                root.provider
-                    .unwrap(&KekSlot::Tier(&record.tier), &aad, &held.wrapped)?
-            }
+        let key = wrapping::StoredKey::PerTier {
+            role: KeyRole::Encryption,
+            tier: &record.tier,
+            version: version.version,
+            check_value: version.check_value,
         };
-        if material.check_value() != version.check_value {
-            return Err(Error::KeystoreCorrupt {
-                path: self.path.clone(),
-                reason: "a tier key does not match its check value",
-            });
-        }
-        Ok(Some(material))
+        self.unwrap_stored(&self.body, &key, wrapped).map(Some)
     }
 
     /// The root audit key: it verifies the whole audit log and derives
@@ -1303,8 +1278,12 @@ impl Keystore {
         mut change: impl FnMut(&Keystore, &mut Body) -> Result<T, Error>,
     ) -> Result<T, Error> {
         for _ in 0..MAX_SAVE_ATTEMPTS {
+            if let Root::Provider(root) = &mut self.root {
+                root.bind_to_current_version()?;
+            }
             let mut body = self.body.clone();
             let outcome = change(self, &mut body)?;
+            self.place_index_keys(&mut body)?;
             body.check().map_err(|reason| Error::InvalidParameter {
                 what: "keystore change",
                 reason,
@@ -1404,7 +1383,7 @@ impl Keystore {
                     wrapped_meta,
                 },
             ) if *params == ours.params && *wrapped_meta != ours.wrapped_meta => {
-                Some(wrapped_meta.clone())
+                Some((wrapped_meta.clone(), image.version))
             }
             _ => None,
         };
@@ -1413,8 +1392,9 @@ impl Keystore {
             self.body = previous;
             return Err(e);
         }
-        if let (Some(wrapped_meta), Root::Provider(ours)) = (adopted, &mut self.root) {
+        if let (Some((wrapped_meta, version)), Root::Provider(ours)) = (adopted, &mut self.root) {
             ours.wrapped_meta = wrapped_meta;
+            ours.bound_version = version;
         }
         self.revision = revision;
         Ok(None)
@@ -1427,6 +1407,10 @@ impl Keystore {
             reason: "does not encode",
         })?;
         // A body the reader would refuse must never replace a good file.
+        check_for_version(body, FILE_VERSION).map_err(|reason| Error::InvalidParameter {
+            what: "keystore body",
+            reason,
+        })?;
         if encoded.len() > file::MAX_BODY_LEN {
             return Err(Error::InvalidParameter {
                 what: "keystore body",
@@ -1468,53 +1452,6 @@ impl std::fmt::Debug for Keystore {
             )
             .finish_non_exhaustive()
     }
-}
-
-/// Calls `f` with every key the body holds wrapped under the master key,
-/// and its AAD. A key kind added to the body must be added here, or
-/// changing the passphrase would leave it under the old master key.
-fn for_each_wrapped_key(
-    body: &mut Body,
-    mut f: impl FnMut(&[u8], &mut WrappedTierKey) -> Result<(), Error>,
-) -> Result<(), Error> {
-    for record in &mut body.tiers {
-        for version in &mut record.versions {
-            if let Some(wrapped) = &mut version.wrapped {
-                f(&tier_key_aad(&record.tier, version.version), wrapped)?;
-            }
-        }
-    }
-    for_each_root_wrapped_key(body, f)
-}
-
-/// Calls `f` with every key the body holds wrapped under the root's own
-/// key (the master key, or a provider keystore's metadata key) other than
-/// tier keys, and its AAD: what a move to another root wraps again. A key
-/// kind added to the body must be added here.
-fn for_each_root_wrapped_key(
-    body: &mut Body,
-    mut f: impl FnMut(&[u8], &mut WrappedTierKey) -> Result<(), Error>,
-) -> Result<(), Error> {
-    if let Some(wrapped) = &mut body.audit_key {
-        f(AUDIT_KEY_AAD, wrapped)?;
-    }
-    if let Some(wrapped) = &mut body.approver_key {
-        f(APPROVER_KEY_AAD, wrapped)?;
-    }
-    for record in &mut body.index_keys {
-        for version in &mut record.versions {
-            if let Some(wrapped) = &mut version.wrapped {
-                f(
-                    &index::index_key_aad(&record.tier, version.version),
-                    wrapped,
-                )?;
-            }
-        }
-    }
-    if let Some(wrapped) = &mut body.publisher_key {
-        f(public_keys::PUBLISHER_KEY_AAD, wrapped)?;
-    }
-    Ok(())
 }
 
 /// The backend for `location`: a locked file (waiting up to `wait`), or a
@@ -1581,12 +1518,23 @@ fn tier_key_aad(tier: &Tier, version: u32) -> Vec<u8> {
     aad
 }
 
-/// Decodes and checks the body that the master key authenticated.
 /// Decodes a body of file format `version` and checks its invariants.
 fn decode_body(version: u16, bytes: &[u8]) -> Result<Body, &'static str> {
     let body = Body::decode(version, bytes).ok_or("the body does not decode")?;
     body.check()?;
+    check_for_version(&body, version)?;
     Ok(body)
+}
+
+/// What a body of file format `version` must hold beyond
+/// [`Body::check`]: from version 4 on, a provider keystore's index keys
+/// are in their tiers' index slots, never under the metadata key (so that
+/// the provider, not the keystore key, decides who may search).
+fn check_for_version(body: &Body, version: u16) -> Result<(), &'static str> {
+    if version >= file::INDEX_SLOTS_VERSION && body.provider_held() && !body.index_keys_in_slots() {
+        return Err("its index keys are not wrapped under their own provider keys");
+    }
+    Ok(())
 }
 
 /// The file's parsers without the key derivation and the decryption that
@@ -1618,6 +1566,7 @@ pub(crate) mod fuzzing {
         // Version 1's decoder runs too; only its absence of panics matters.
         let _ = super::decode_body(1, bytes);
         let _ = super::decode_body(2, bytes);
+        let _ = super::decode_body(3, bytes);
         super::decode_body(super::FILE_VERSION, bytes).map(drop)
     }
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::Tier;
 use crate::crypto::{CheckValue, KEY_LEN, NONCE_LEN, TAG_LEN};
 
-/// The keystore body of file format version 3.
+/// The keystore body of file format version 4 (version 3's, then the
+/// provider-wrapped index keys).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Body {
     pub(crate) tiers: Vec<TierRecord>,
@@ -51,6 +52,72 @@ pub(crate) struct Body {
     // passphrase keystore; in a provider keystore each such version's
     // `wrapped` is `WrappedTierKey::PROVIDER_HELD`.
     pub(crate) provider_keys: Vec<ProviderWrappedKey>,
+    // issue 12, file version 4: blind-index keys wrapped by the provider
+    // under each tier's index slot (`KekSlot::Index`), one entry per live
+    // index key version, each such version's `wrapped` being
+    // `WrappedTierKey::PROVIDER_HELD`. Empty in a passphrase keystore, and
+    // in a provider keystore read from version 3, whose index keys stay
+    // under the metadata key until its next save.
+    pub(crate) provider_index_keys: Vec<ProviderWrappedKey>,
+}
+
+/// The role of a key the body keeps per tier and version: what it does,
+/// and so which provider key wraps it in a provider keystore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyRole {
+    /// A tier (encryption) key version: it opens the tier's data.
+    Encryption,
+    /// A blind-index key version: it computes the tier's index values and
+    /// opens nothing.
+    Index,
+}
+
+impl KeyRole {
+    /// Both roles.
+    pub(crate) const ALL: [KeyRole; 2] = [KeyRole::Encryption, KeyRole::Index];
+
+    /// The provider key that wraps `tier`'s keys of this role.
+    pub(crate) fn slot(self, tier: &Tier) -> crate::kek::KekSlot<'_> {
+        match self {
+            KeyRole::Encryption => crate::kek::KekSlot::Tier(tier),
+            KeyRole::Index => crate::kek::KekSlot::Index(tier),
+        }
+    }
+
+    /// The binding data of a wrap of version `version` of `tier`.
+    pub(crate) fn aad(self, tier: &Tier, version: u32) -> Vec<u8> {
+        match self {
+            KeyRole::Encryption => super::tier_key_aad(tier, version),
+            KeyRole::Index => super::index::index_key_aad(tier, version),
+        }
+    }
+
+    /// The reason given when a stored key of this role does not
+    /// authenticate.
+    pub(crate) fn unauthenticated(self) -> &'static str {
+        match self {
+            KeyRole::Encryption => "a tier key does not authenticate under the master key",
+            KeyRole::Index => "an index key does not authenticate under the master key",
+        }
+    }
+
+    /// The reason given when a stored key of this role does not match its
+    /// check value.
+    pub(crate) fn mismatched(self) -> &'static str {
+        match self {
+            KeyRole::Encryption => "a tier key does not match its check value",
+            KeyRole::Index => "an index key does not match its check value",
+        }
+    }
+
+    /// The reason given when a provider-held key of this role has no
+    /// provider wrap.
+    pub(crate) fn missing(self) -> &'static str {
+        match self {
+            KeyRole::Encryption => "a provider-wrapped tier key is missing",
+            KeyRole::Index => "a provider-wrapped index key is missing",
+        }
+    }
 }
 
 /// issue 11: a tier key version wrapped by the keystore's key-encryption
@@ -80,7 +147,7 @@ struct BodyV1 {
 }
 
 impl Body {
-    /// Decodes the body of a file of format `version` (1 to 3). Every
+    /// Decodes the body of a file of format `version` (1 to 4). Every
     /// byte must belong to the body: trailing bytes are refused, so that
     /// one body has one encoding and a body of a later layout (which
     /// extends the earlier one) is never read as the earlier one.
@@ -104,7 +171,20 @@ impl Body {
                     ..Body::default()
                 })
             }
-            3 => strict(bytes),
+            3 => {
+                // Version 4 appends one list to version 3's layout, and
+                // postcard encodes an empty list as the single byte 0: a
+                // version 3 body followed by that byte is the version 4
+                // encoding of the same body. Anything else after the
+                // version 3 fields (trailing bytes) leaves a non-empty
+                // list or bytes over, and is refused.
+                let mut extended = Vec::with_capacity(bytes.len() + 1);
+                extended.extend_from_slice(bytes);
+                extended.push(0);
+                let body: Body = strict(&extended)?;
+                body.provider_index_keys.is_empty().then_some(body)
+            }
+            4 => strict(bytes),
             _ => None,
         }
     }
@@ -335,41 +415,96 @@ impl Body {
         self.check_provider_keys()
     }
 
-    /// issue 11: either no version is provider-held and there are no
-    /// provider keys (a passphrase keystore), or every live version is
-    /// provider-held with exactly one provider key (a provider keystore).
+    /// issue 11 and 12: for each key role, either no live version is
+    /// provider-held and the role has no provider wraps, or every live
+    /// version is provider-held with exactly one provider wrap. Index keys
+    /// are provider-held only where tier keys are (a provider keystore);
+    /// a provider keystore's index keys may still be under the metadata
+    /// key (read from version 3, see [`index_keys_in_slots`](Self::index_keys_in_slots)).
     fn check_provider_keys(&self) -> Result<(), &'static str> {
-        let live = || {
-            self.tiers.iter().flat_map(|record| {
-                record
-                    .versions
-                    .iter()
-                    .filter_map(move |v| v.wrapped.as_ref().map(|w| (record, v, w)))
-            })
-        };
-        let held = live()
-            .filter(|(_, _, w)| **w == WrappedTierKey::PROVIDER_HELD)
-            .count();
-        if held == 0 {
-            return if self.provider_keys.is_empty() {
-                Ok(())
-            } else {
-                Err("provider-wrapped keys in a passphrase keystore")
-            };
-        }
-        if held != live().count() || held != self.provider_keys.len() {
-            return Err("tier keys are wrapped partly by the provider");
-        }
-        if live().all(|(record, v, _)| {
-            self.provider_keys
+        for role in KeyRole::ALL {
+            let live = self.live(role);
+            let held = live
                 .iter()
-                .filter(|k| k.tier == record.tier && k.version == v.version)
-                .count()
-                == 1
-        }) {
-            Ok(())
-        } else {
-            Err("a provider-wrapped tier key is missing or listed twice")
+                .filter(|(_, _, w)| **w == WrappedTierKey::PROVIDER_HELD)
+                .count();
+            let wraps = self.held(role);
+            if held == 0 {
+                if !wraps.is_empty() {
+                    return Err(match role {
+                        KeyRole::Encryption => "provider-wrapped keys in a passphrase keystore",
+                        KeyRole::Index => "provider-wrapped index keys that no index key uses",
+                    });
+                }
+                continue;
+            }
+            if held != live.len() || held != wraps.len() {
+                return Err(match role {
+                    KeyRole::Encryption => "tier keys are wrapped partly by the provider",
+                    KeyRole::Index => "index keys are wrapped partly by the provider",
+                });
+            }
+            let once = live.iter().all(|(tier, version, _)| {
+                wraps
+                    .iter()
+                    .filter(|k| k.tier == **tier && k.version == *version)
+                    .count()
+                    == 1
+            });
+            if !once {
+                return Err(match role {
+                    KeyRole::Encryption => "a provider-wrapped tier key is missing or listed twice",
+                    KeyRole::Index => "a provider-wrapped index key is missing or listed twice",
+                });
+            }
+        }
+        if !self.provider_index_keys.is_empty() && !self.provider_held() {
+            return Err("provider-wrapped index keys in a passphrase keystore");
+        }
+        Ok(())
+    }
+
+    /// The live (not retired) versions of `role`: tier, version, wrap.
+    fn live(&self, role: KeyRole) -> Vec<(&Tier, u32, &WrappedTierKey)> {
+        self.versions_of(role)
+            .into_iter()
+            .flat_map(|(tier, versions)| {
+                versions
+                    .iter()
+                    .filter_map(move |v| Some((tier, v.version, v.wrapped.as_ref()?)))
+            })
+            .collect()
+    }
+
+    /// Each tier's key versions of `role`.
+    pub(crate) fn versions_of(&self, role: KeyRole) -> Vec<(&Tier, &[VersionRecord])> {
+        match role {
+            KeyRole::Encryption => self
+                .tiers
+                .iter()
+                .map(|r| (&r.tier, r.versions.as_slice()))
+                .collect(),
+            KeyRole::Index => self
+                .index_keys
+                .iter()
+                .map(|r| (&r.tier, r.versions.as_slice()))
+                .collect(),
+        }
+    }
+
+    /// Each tier's key versions of `role`, to change.
+    pub(crate) fn versions_of_mut(&mut self, role: KeyRole) -> Vec<(&Tier, &mut [VersionRecord])> {
+        match role {
+            KeyRole::Encryption => self
+                .tiers
+                .iter_mut()
+                .map(|r| (&r.tier, r.versions.as_mut_slice()))
+                .collect(),
+            KeyRole::Index => self
+                .index_keys
+                .iter_mut()
+                .map(|r| (&r.tier, r.versions.as_mut_slice()))
+                .collect(),
         }
     }
 
@@ -378,9 +513,39 @@ impl Body {
         !self.provider_keys.is_empty()
     }
 
-    /// issue 11: the provider's wrap of `version` of `tier`.
-    pub(crate) fn provider_key(&self, tier: &Tier, version: u32) -> Option<&ProviderWrappedKey> {
-        self.provider_keys
+    /// issue 12: whether every live index key version is held by the
+    /// provider under its tier's index slot (true when there are none):
+    /// what a provider keystore of file version 4 must hold.
+    pub(crate) fn index_keys_in_slots(&self) -> bool {
+        self.live(KeyRole::Index)
+            .iter()
+            .all(|(_, _, w)| **w == WrappedTierKey::PROVIDER_HELD)
+    }
+
+    /// The provider wraps of the keys of `role`.
+    pub(crate) fn held(&self, role: KeyRole) -> &[ProviderWrappedKey] {
+        match role {
+            KeyRole::Encryption => &self.provider_keys,
+            KeyRole::Index => &self.provider_index_keys,
+        }
+    }
+
+    /// The provider wraps of the keys of `role`, to change.
+    pub(crate) fn held_mut(&mut self, role: KeyRole) -> &mut Vec<ProviderWrappedKey> {
+        match role {
+            KeyRole::Encryption => &mut self.provider_keys,
+            KeyRole::Index => &mut self.provider_index_keys,
+        }
+    }
+
+    /// The provider's wrap of `version` of `tier`'s key of `role`.
+    pub(crate) fn held_key(
+        &self,
+        role: KeyRole,
+        tier: &Tier,
+        version: u32,
+    ) -> Option<&ProviderWrappedKey> {
+        self.held(role)
             .iter()
             .find(|k| k.tier == *tier && k.version == version)
     }
@@ -417,6 +582,15 @@ mod tests {
         audit_key: &'a Option<WrappedTierKey>,
         grants: &'a [WrittenGrantV2],
         audit_checkpoint: &'a Option<AuditCheckpoint>,
+    }
+
+    /// The body as format version 3 wrote it: version 4's layout without
+    /// its last field (the provider-wrapped index keys, empty here).
+    fn written_v3(body: &Body) -> Vec<u8> {
+        assert!(body.provider_index_keys.is_empty());
+        let mut bytes = postcard::to_stdvec(body).unwrap();
+        assert_eq!(bytes.pop(), Some(0), "an empty list is one zero byte");
+        bytes
     }
 
     /// An issued grant as format version 2 wrote it.
@@ -500,8 +674,9 @@ mod tests {
 
         let mut v3 = body.clone();
         v3.approver_key = Some(key);
-        let encoded = postcard::to_stdvec(&v3).unwrap();
-        let decoded = Body::decode(3, &encoded).unwrap();
+        let decoded = Body::decode(3, &written_v3(&v3)).unwrap();
+        assert_eq!(decoded.approver_key.unwrap().ciphertext, [2; KEY_LEN]);
+        let decoded = Body::decode(4, &postcard::to_stdvec(&v3).unwrap()).unwrap();
         assert_eq!(decoded.approver_key.unwrap().ciphertext, [2; KEY_LEN]);
     }
 
@@ -524,7 +699,7 @@ mod tests {
         assert!(body.index_keys.is_empty());
         // Read as version 3 it lacks the version 3 fields.
         assert!(Body::decode(3, &v2).is_none());
-        let v3 = postcard::to_stdvec(&body).unwrap();
+        let v3 = written_v3(&body);
         assert_eq!(
             Body::decode(3, &v3).unwrap().audit_checkpoint,
             Some(checkpoint)
@@ -539,7 +714,7 @@ mod tests {
             public_key_set_serial: 7,
             ..Body::default()
         };
-        let full = postcard::to_stdvec(&body).unwrap();
+        let full = written_v3(&body);
         let decoded = Body::decode(3, &full).unwrap();
         assert_eq!(decoded.hpke_suites, body.hpke_suites);
         assert_eq!(decoded.public_key_set_serial, 7);
@@ -560,17 +735,46 @@ mod tests {
             audit_checkpoint: &None,
         })
         .unwrap();
-        let v3 = postcard::to_stdvec(&Body::default()).unwrap();
+        let v4 = postcard::to_stdvec(&Body::default()).unwrap();
+        let v3 = written_v3(&Body::default());
         // Version 1 is a prefix of version 2 (tiers, audit key).
         let v1 = postcard::to_stdvec(&(Vec::<TierRecord>::new(), None::<WrappedTierKey>)).unwrap();
-        for (version, exact) in [(1, &v1), (2, &v2), (3, &v3)] {
+        for (version, exact) in [(1, &v1), (2, &v2), (3, &v3), (4, &v4)] {
             assert!(Body::decode(version, exact).is_some(), "v{version}");
-            let mut longer = exact.clone();
-            longer.push(0);
-            assert!(Body::decode(version, &longer).is_none(), "v{version}");
+            for tail in [&[0][..], &[1], &[1, 0, 0, 0]] {
+                let mut longer = exact.clone();
+                longer.extend_from_slice(tail);
+                assert!(
+                    Body::decode(version, &longer).is_none(),
+                    "v{version} + {tail:?}"
+                );
+            }
         }
-        // A later layout is not read as an earlier one.
+        // A later layout is not read as an earlier one, nor an earlier as
+        // a later.
+        assert!(Body::decode(3, &v4).is_none());
         assert!(Body::decode(2, &v3).is_none());
         assert!(Body::decode(1, &v2).is_none());
+        assert!(Body::decode(4, &v3).is_none());
+    }
+
+    #[test]
+    fn a_version_3_body_never_reads_with_provider_index_keys() {
+        // Version 3 bytes followed by a provider index key list whose last
+        // byte (the one byte of its wrap) is the zero the version 3 reader
+        // appends: read as version 4 it would hold that key. Refused.
+        let key = ProviderWrappedKey {
+            tier: Tier::INTERNAL,
+            version: 1,
+            wrapped: vec![0],
+        };
+        let body = Body {
+            provider_index_keys: vec![key],
+            ..Body::default()
+        };
+        let full = postcard::to_stdvec(&body).unwrap();
+        assert!(Body::decode(4, &full).is_some());
+        let crafted = &full[..full.len() - 1];
+        assert!(Body::decode(3, crafted).is_none());
     }
 }

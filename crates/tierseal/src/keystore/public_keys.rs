@@ -29,6 +29,7 @@ impl Keystore {
     pub fn add_tier_with_suite(&mut self, tier: &Tier, suite: HpkeSuite) -> Result<(), Error> {
         if let Some(provider) = self.root.provider() {
             provider.ensure_key(&KekSlot::Tier(tier))?;
+            provider.ensure_key(&KekSlot::Index(tier))?;
         }
         // Checked and applied inside the save, so that a change re-applied
         // on another custodian's keystore sees their tiers.
@@ -40,7 +41,8 @@ impl Keystore {
             body.tiers.push(record);
             body.tiers.sort_by(|a, b| a.tier.cmp(&b.tier));
             if !body.index_keys.iter().any(|r| r.tier == *tier) {
-                body.index_keys.push(store.new_index_record(tier)?);
+                let index = store.new_index_record(body, tier)?;
+                body.index_keys.push(index);
                 body.index_keys.sort_by(|a, b| a.tier.cmp(&b.tier));
             }
             body.hpke_suites.retain(|(t, _)| t != tier);

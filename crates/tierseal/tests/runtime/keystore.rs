@@ -377,7 +377,7 @@ fn a_version_1_keystore_opens_and_is_saved_as_the_current_version() {
     keystore.record_audit_checkpoint(3, [7; 32]).unwrap();
     drop(keystore);
     let saved = std::fs::read(&path).unwrap();
-    assert_eq!(saved[4..6], 3u16.to_be_bytes());
+    assert_eq!(saved[4..6], CURRENT_KEYSTORE_VERSION.to_be_bytes());
 
     let mut keystore = Keystore::open(&path, &V1_PASSPHRASE.into()).unwrap();
     assert_eq!(version_lines(&keystore), V1_VERSIONS);
@@ -482,18 +482,35 @@ fn a_lock_wait_longer_than_the_clock_waits_without_end() {
     release.join().unwrap();
 }
 
+/// The keystore file version this build writes.
+const CURRENT_KEYSTORE_VERSION: u16 = 4;
+
 const V3_PASSPHRASE: &str = "tierseal v3 fixture";
 const V3_KEYSTORE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/keystore-v3.tsks");
 const V3_GRANT_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/grant-v3.tsgr");
 const V3_SECRET_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/grant-v3.secret");
+const V4_PASSPHRASE: &str = "tierseal v4 fixture";
+const V4_KEYSTORE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/keystore-v4.tsks");
 
-/// Writes the frozen version-3 keystore and grant (run with
-/// `TIERSEAL_WRITE_VECTORS=1` only when the format version changes): every
-/// version-3 body field holds something, so a layout change cannot pass.
-fn write_v3_fixture() {
+/// Writes the frozen keystore of the current file version (run with
+/// `TIERSEAL_WRITE_VECTORS=1` only when the version changes, never over
+/// an older version's file): every body field a passphrase keystore can
+/// hold holds something, so a layout change cannot pass. The version 3
+/// file and its grant were written the same way by the version 3 build.
+fn write_v4_fixture() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v3.keystore");
-    let mut keystore = Keystore::create(&path, &V3_PASSPHRASE.into(), KdfProfile::Test).unwrap();
+    let path = dir.path().join("v4.keystore");
+    let mut keystore = Keystore::create(&path, &V4_PASSPHRASE.into(), KdfProfile::Test).unwrap();
+    fill_fixture(&mut keystore);
+    drop(keystore);
+    std::fs::copy(&path, V4_KEYSTORE_PATH).unwrap();
+}
+
+/// What the frozen keystores hold: an X-Wing tier, two index key
+/// versions, the publisher and approver keys, a checkpoint and a grant
+/// that outlives the fixture (opens internal, searches iban, needs an
+/// approval for restricted). Returns that grant and its secret.
+fn fill_fixture(keystore: &mut Keystore) -> (Vec<u8>, tierseal::GrantSecret) {
     let iban: Tier = "restricted/iban".parse().unwrap();
     keystore
         .add_tier_with_suite(&iban, tierseal::HpkeSuite::XWing)
@@ -502,10 +519,8 @@ fn write_v3_fixture() {
     keystore.rotate_index(&iban).unwrap();
     keystore.publish_public_keys().unwrap();
     keystore.record_audit_checkpoint(5, [9; 32]).unwrap();
-    // A grant that outlives the fixture: opens internal, searches iban,
-    // needs an approval for restricted.
     let expires = std::time::UNIX_EPOCH + Duration::from_secs(4_102_444_800); // 2100-01-01
-    let (grant, secret) = keystore
+    keystore
         .issue_grant_scoped(
             &Clearance::none()
                 .with(Tier::INTERNAL)
@@ -515,25 +530,11 @@ fn write_v3_fixture() {
             expires,
             &[Tier::RESTRICTED],
         )
-        .unwrap();
-    drop(keystore);
-    std::fs::copy(&path, V3_KEYSTORE_PATH).unwrap();
-    std::fs::write(V3_GRANT_PATH, grant).unwrap();
-    std::fs::write(V3_SECRET_PATH, secret.expose_text().as_bytes()).unwrap();
+        .unwrap()
 }
 
-#[test]
-fn a_frozen_version_3_keystore_and_grant_open_with_every_field() {
-    if std::env::var_os("TIERSEAL_WRITE_VECTORS").is_some() {
-        write_v3_fixture();
-    }
-    let frozen = std::fs::read(V3_KEYSTORE_PATH).unwrap();
-    assert_eq!(frozen[4..6], 3u16.to_be_bytes());
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v3.keystore");
-    std::fs::write(&path, &frozen).unwrap();
-
-    let keystore = Keystore::open(&path, &V3_PASSPHRASE.into()).unwrap();
+/// Checks what [`fill_fixture`] put in a frozen keystore.
+fn assert_fixture_fields(keystore: &Keystore) {
     let iban: Tier = "restricted/iban".parse().unwrap();
     assert!(
         keystore
@@ -558,10 +559,31 @@ fn a_frozen_version_3_keystore_and_grant_open_with_every_field() {
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0].principal, "fixture-svc");
     assert!(grants[0].index.iter().any(|t| t.tier == iban));
-    drop(keystore);
-    // Opening writes nothing.
-    assert_eq!(std::fs::read(&path).unwrap(), frozen);
+    let search = keystore
+        .search_keyring(&Clearance::none().with(iban.clone()))
+        .unwrap();
+    assert!(search.can_search(&iban) && !search.has_tier(&iban));
+}
 
+/// Copies the frozen keystore at `frozen_path` of file `version` to a
+/// temporary folder, opens it with `passphrase`, checks every field, and
+/// checks that opening wrote nothing.
+fn open_frozen(frozen_path: &str, version: u16, passphrase: &str) {
+    let frozen = std::fs::read(frozen_path).unwrap();
+    assert_eq!(frozen[4..6], version.to_be_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frozen.keystore");
+    std::fs::write(&path, &frozen).unwrap();
+    let keystore = Keystore::open(&path, &passphrase.into()).unwrap();
+    assert_fixture_fields(&keystore);
+    drop(keystore);
+    assert_eq!(std::fs::read(&path).unwrap(), frozen);
+}
+
+#[test]
+fn a_frozen_version_3_keystore_and_grant_open_with_every_field() {
+    open_frozen(V3_KEYSTORE_PATH, 3, V3_PASSPHRASE);
+    let iban: Tier = "restricted/iban".parse().unwrap();
     let grant = std::fs::read(V3_GRANT_PATH).unwrap();
     assert_eq!(grant[4], 3);
     let secret: tierseal::GrantSecret = std::fs::read_to_string(V3_SECRET_PATH)
@@ -573,4 +595,30 @@ fn a_frozen_version_3_keystore_and_grant_open_with_every_field() {
     assert!(service.has_tier(&Tier::INTERNAL) && service.has_tier(&Tier::RESTRICTED));
     assert!(service.can_search(&iban) && !service.has_tier(&iban));
     assert!(service.approval_requirement(&Tier::RESTRICTED).is_some());
+}
+
+#[test]
+fn a_frozen_version_4_keystore_opens_with_every_field() {
+    if std::env::var_os("TIERSEAL_WRITE_VECTORS").is_some() {
+        write_v4_fixture();
+    }
+    open_frozen(V4_KEYSTORE_PATH, CURRENT_KEYSTORE_VERSION, V4_PASSPHRASE);
+}
+
+#[test]
+fn a_frozen_version_3_keystore_is_saved_as_version_4_with_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.keystore");
+    std::fs::copy(V3_KEYSTORE_PATH, &path).unwrap();
+    let mut keystore = Keystore::open(&path, &V3_PASSPHRASE.into()).unwrap();
+    let checks = keystore.index_key_versions();
+    keystore.record_audit_checkpoint(6, [1; 32]).unwrap();
+    drop(keystore);
+    assert_eq!(
+        std::fs::read(&path).unwrap()[4..6],
+        CURRENT_KEYSTORE_VERSION.to_be_bytes()
+    );
+    let keystore = Keystore::open(&path, &V3_PASSPHRASE.into()).unwrap();
+    assert_eq!(keystore.index_key_versions(), checks);
+    assert_eq!(keystore.audit_checkpoint().unwrap().seq, 6);
 }
