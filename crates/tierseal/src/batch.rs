@@ -213,7 +213,7 @@ pub fn rewrap_all(
 
 /// `f` over `items`, results in order: spread over the rayon pool when the
 /// feature is on and this process may use it.
-fn map<I, O, F>(items: &[I], f: F) -> Vec<O>
+pub(crate) fn map<I, O, F>(items: &[I], f: F) -> Vec<O>
 where
     I: Sync,
     O: Send,

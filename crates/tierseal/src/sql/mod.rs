@@ -19,6 +19,11 @@
 //! contains the value. `NULL` is the driver's own "unexpected null" error:
 //! read an `Option<T>` for a nullable column.
 //!
+//! [`migrate`] holds the database-neutral steps of sealing a plaintext
+//! table in place (batches, verification before clearing, resumption); the
+//! SQL of the table is the adopter's (see the workspace's
+//! `examples/migrate_sqlite.rs` and `examples/migrate_postgres.rs`).
+//!
 //! [`SealedValue`]: crate::SealedValue
 //! [`SealedField`]: crate::SealedField
 //! [`RecordKey`]: crate::RecordKey
@@ -29,6 +34,7 @@
 
 mod index;
 mod keys;
+pub mod migrate;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "rusqlite")]
