@@ -1,28 +1,38 @@
-//! The recipe for sealing a plaintext SQLite table in place, in batches,
-//! resumable after a kill at any point:
+//! The recipe for sealing an existing plaintext `customers` table in
+//! place, shared by its SQLite and PostgreSQL backends
+//! (`migrate_sqlite.rs` and `migrate_postgres.rs` beside this file).
 //!
-//! 1. Add the sealed columns beside the plaintext ones (idempotent).
-//! 2. Seal: in batches in primary-key order, each one transaction, read
-//!    rows whose `tierseal_keys` is NULL, seal them and write the sealed
-//!    columns and index columns. A row with `tierseal_keys` set is never
-//!    sealed again, so a restart neither loses nor double-seals a row.
-//! 3. Clear: only for rows whose sealed values are committed, and only
-//!    after reading them back and opening them to the same values, set
-//!    the plaintext columns to NULL, in a later transaction. A kill
-//!    between 2 and 3 leaves plaintext beside committed sealed values;
-//!    the next run clears it.
+//! The steps — batches in primary-key order, each one transaction;
+//! plaintext cleared only after the sealed values are committed, read
+//! back and opened to the same values; resumption after a kill at any
+//! point — are `tierseal::sql::migrate::Migration`. What is left for a
+//! table is its SQL: this module holds the columns the migration adds and
+//! the statements both backends run (in each one's placeholder and locking
+//! style); each backend runs them with its own client, binding and reading
+//! every sealed column as its token type (`tierseal`'s `rusqlite` and
+//! `postgres` features), never converting by hand.
 //!
-//! With `PRAGMA secure_delete = ON`, SQLite overwrites the cleared
-//! plaintext in its pages; run `VACUUM` at the end so that no free page
-//! keeps an old copy (and rotate away backups taken before).
+//! 1. Add the sealed and index columns beside the plaintext ones, and the
+//!    lookup indexes (idempotent).
+//! 2. Seal: rows whose `tierseal_keys` is NULL, a batch at a time after a
+//!    keyset cursor (`id > $last ORDER BY id LIMIT n`): every batch is a
+//!    range scan of the primary key, however far the job has come.
+//! 3. Clear: the plaintext of the rows just sealed, in a later transaction,
+//!    after verification.
 
-use rusqlite::{Connection, OptionalExtension, params};
-use tierseal::{AccessContext, Classified, Keyring};
+use std::collections::BTreeMap;
 
-use super::common::{BoxError, Customer, SealedCustomer};
+use tierseal::sql::migrate::{Migration, PlaintextTable, Progress, Stop};
+use tierseal::{AccessContext, BlindIndex, RecordKeys};
 
-/// The sealed and index columns added to the plaintext table.
-const ADDED: [&str; 7] = [
+use crate::common::{BoxError, Customer, SealedCustomer, Services, customers, describe, ensure};
+
+/// The plaintext columns an adopter starts with.
+pub(crate) const PLAIN: [&str; 3] = ["name", "email", "iban"];
+
+/// The sealed and index columns the migration adds, in the order the
+/// statements bind and read them.
+pub(crate) const SEALED: [&str; 7] = [
     "name_sealed",
     "email_sealed",
     "email_index",
@@ -32,224 +42,241 @@ const ADDED: [&str; 7] = [
     "tierseal_keys",
 ];
 
-/// What one run did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Progress {
-    /// Rows sealed by this run.
-    pub(crate) sealed: usize,
-    /// Rows whose plaintext this run cleared.
-    pub(crate) cleared: usize,
-    /// Batches committed by this run.
-    pub(crate) batches: usize,
-    /// Whether the run stopped early (the simulated kill).
-    pub(crate) stopped: bool,
+/// The lookup indexes the migration adds: (name suffix, column).
+pub(crate) const INDEXES: [(&str, &str); 2] =
+    [("by_iban", "iban_index"), ("by_email", "email_index")];
+
+/// How a database spells what the statements need.
+pub(crate) struct Dialect {
+    /// The n-th parameter (from 1).
+    pub(crate) parameter: fn(usize) -> String,
+    /// Appended to the batch reads: row locks that skip rows other
+    /// transactions hold (PostgreSQL), or nothing (SQLite locks the file
+    /// for the transaction).
+    pub(crate) lock: &'static str,
 }
 
-/// Where a simulated kill strikes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StopAt {
-    /// Never: run to the end.
-    Never,
-    /// After this many sealing transactions, before their plaintext is
-    /// cleared.
-    AfterSealing(usize),
-    /// After this many complete batches (sealed and cleared).
-    AfterBatches(usize),
+/// The keyset cursor's bounds: no key is below or above them.
+pub(crate) const FIRST: i64 = i64::MIN;
+pub(crate) const LAST: i64 = i64::MAX;
+
+/// The statements the backends run on `table`.
+pub(crate) struct Statements {
+    /// After `$1`, up to `$2` rows not sealed yet: id and plaintext.
+    pub(crate) seal_select: String,
+    /// The sealed columns `$1..$7` of row `$8`, if still unsealed.
+    pub(crate) seal_update: String,
+    /// Rows in `($1, $2]`, up to `$3`, sealed with plaintext left: id,
+    /// plaintext, then the sealed columns.
+    pub(crate) clear_select: String,
+    /// Clears the plaintext of row `$1`.
+    pub(crate) clear_update: String,
+    /// Rows not finished.
+    pub(crate) pending: String,
+    /// The sealed columns of sealed row `$1`.
+    pub(crate) read_sealed: String,
+    /// Ids of the rows whose index column matches `$1`.
+    pub(crate) by_iban: String,
+    /// Ids of the rows with plaintext left.
+    pub(crate) with_plaintext: String,
+    /// Id and `tierseal_keys` of every sealed row.
+    pub(crate) record_keys: String,
 }
 
-/// Step 1: the sealed columns and the lookup index, added once.
-pub(crate) fn prepare(db: &Connection, table: &str) -> Result<(), BoxError> {
-    let existing: Vec<String> = db
-        .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    if existing.is_empty() {
-        return Err(format!("table `{table}` does not exist").into());
-    }
-    for column in ADDED {
-        if !existing.iter().any(|c| c == column) {
-            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
+impl Statements {
+    pub(crate) fn new(table: &str, dialect: &Dialect) -> Statements {
+        let p = dialect.parameter;
+        let lock = dialect.lock;
+        let plain = PLAIN.join(", ");
+        let sealed = SEALED.join(", ");
+        let plaintext_left = PLAIN.map(|c| format!("{c} IS NOT NULL")).join(" OR ");
+        let assignments: Vec<String> = SEALED
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = {}", p(i + 1)))
+            .collect();
+        let cleared = PLAIN.map(|c| format!("{c} = NULL")).join(", ");
+        Statements {
+            seal_select: format!(
+                "SELECT id, {plain} FROM {table} WHERE id > {} AND tierseal_keys IS NULL \
+                 ORDER BY id LIMIT {}{lock}",
+                p(1),
+                p(2)
+            ),
+            seal_update: format!(
+                "UPDATE {table} SET {} WHERE id = {} AND tierseal_keys IS NULL",
+                assignments.join(", "),
+                p(SEALED.len() + 1)
+            ),
+            clear_select: format!(
+                "SELECT id, {plain}, {sealed} FROM {table} WHERE id > {} AND id <= {} \
+                 AND tierseal_keys IS NOT NULL AND ({plaintext_left}) ORDER BY id LIMIT {}{lock}",
+                p(1),
+                p(2),
+                p(3)
+            ),
+            clear_update: format!("UPDATE {table} SET {cleared} WHERE id = {}", p(1)),
+            pending: format!(
+                "SELECT count(*) FROM {table} WHERE tierseal_keys IS NULL OR {plaintext_left}"
+            ),
+            read_sealed: format!(
+                "SELECT {sealed} FROM {table} WHERE id = {} AND tierseal_keys IS NOT NULL",
+                p(1)
+            ),
+            by_iban: format!(
+                "SELECT id FROM {table} WHERE iban_index = {} ORDER BY id",
+                p(1)
+            ),
+            with_plaintext: format!("SELECT id FROM {table} WHERE {plaintext_left} ORDER BY id"),
+            record_keys: format!(
+                "SELECT id, tierseal_keys FROM {table} WHERE tierseal_keys IS NOT NULL ORDER BY id"
+            ),
         }
     }
-    db.execute_batch(&format!(
-        "CREATE INDEX IF NOT EXISTS {table}_by_iban ON {table} (iban_index);
-         CREATE INDEX IF NOT EXISTS {table}_by_email ON {table} (email_index);"
-    ))?;
-    Ok(())
 }
 
-/// Runs (or resumes) the migration of `table`: `batch` rows per
-/// transaction, stopping early at `stop` to simulate a kill.
-pub(crate) fn migrate(
-    db: &mut Connection,
-    table: &str,
-    keyring: &Keyring,
-    batch: usize,
-    stop: StopAt,
-) -> Result<Progress, BoxError> {
-    db.execute_batch("PRAGMA secure_delete = ON")?;
-    prepare(db, table)?;
-    let mut progress = Progress::default();
-    // Rows sealed by an earlier, killed run whose plaintext is still there.
-    progress.cleared += clear(db, table, keyring, batch)?;
-    loop {
-        let sealed = seal_batch(db, table, keyring, batch)?;
-        if sealed.is_empty() {
-            break;
+/// The plaintext record of a row: `$row.$get(i)` reads column `i` (from
+/// `$first`: name, email, iban) with the backend's client.
+macro_rules! plain_customer {
+    ($id:expr, $row:ident . $get:ident, $first:expr) => {
+        crate::common::Customer {
+            customer_id: $id.to_string(),
+            name: $row.$get($first)?,
+            email: $row.$get($first + 1)?,
+            iban: $row.$get($first + 2)?,
         }
-        progress.sealed += sealed.len();
-        if stop == StopAt::AfterSealing(progress.batches + 1) {
-            progress.stopped = true;
-            return Ok(progress);
-        }
-        progress.cleared += clear(db, table, keyring, batch)?;
-        progress.batches += 1;
-        if stop == StopAt::AfterBatches(progress.batches) {
-            progress.stopped = true;
-            return Ok(progress);
-        }
-    }
-    db.execute_batch("VACUUM")?;
-    Ok(progress)
-}
-
-/// Step 2 for one batch: seals up to `batch` unsealed rows in one
-/// transaction. Returns their ids.
-fn seal_batch(
-    db: &mut Connection,
-    table: &str,
-    keyring: &Keyring,
-    batch: usize,
-) -> Result<Vec<i64>, BoxError> {
-    let tx = db.transaction()?;
-    let rows: Vec<(i64, Customer)> = {
-        let mut statement = tx.prepare(&format!(
-            "SELECT id, name, email, iban FROM {table}
-             WHERE tierseal_keys IS NULL ORDER BY id LIMIT ?1"
-        ))?;
-        statement
-            .query_map([i64::try_from(batch)?], |r| {
-                Ok((
-                    r.get(0)?,
-                    Customer {
-                        customer_id: r.get::<_, i64>(0)?.to_string(),
-                        name: r.get(1)?,
-                        email: r.get(2)?,
-                        iban: r.get(3)?,
-                    },
-                ))
-            })?
-            .collect::<Result<_, _>>()?
     };
-    let mut ids = Vec::with_capacity(rows.len());
-    for (id, customer) in rows {
-        let sealed = customer.seal(keyring)?;
-        tx.execute(
-            &format!(
-                "UPDATE {table} SET name_sealed = ?1, email_sealed = ?2, email_index = ?3,
-                 iban_sealed = ?4, iban_mask = ?5, iban_index = ?6, tierseal_keys = ?7
-                 WHERE id = ?8 AND tierseal_keys IS NULL"
-            ),
-            params![
-                sealed.name,
-                sealed.email,
-                sealed.email_index,
-                sealed.iban,
-                sealed.iban_mask,
-                sealed.iban_index,
-                sealed.tierseal_keys,
-                id
-            ],
-        )?;
-        ids.push(id);
+}
+pub(crate) use plain_customer;
+
+/// The sealed record of a row: the columns of [`SEALED`] from `$first`,
+/// each read as its token type.
+macro_rules! sealed_customer {
+    ($id:expr, $row:ident . $get:ident, $first:expr) => {
+        crate::common::SealedCustomer {
+            customer_id: $id.to_string(),
+            name: $row.$get($first)?,
+            email: $row.$get($first + 1)?,
+            email_index: $row.$get($first + 2)?,
+            iban: $row.$get($first + 3)?,
+            iban_mask: $row.$get($first + 4)?,
+            iban_index: $row.$get($first + 5)?,
+            tierseal_keys: $row.$get($first + 6)?,
+        }
+    };
+}
+pub(crate) use sealed_customer;
+
+/// The parameters of `seal_update`: the sealed columns of [`SEALED`], each
+/// bound as its token type, then the row's id; `$dyn` is the client's
+/// parameter type.
+macro_rules! sealed_parameters {
+    ($sealed:expr, $id:expr, $dyn:ty) => {
+        [
+            &$sealed.name as &$dyn,
+            &$sealed.email as &$dyn,
+            &$sealed.email_index as &$dyn,
+            &$sealed.iban as &$dyn,
+            &$sealed.iban_mask as &$dyn,
+            &$sealed.iban_index as &$dyn,
+            &$sealed.tierseal_keys as &$dyn,
+            $id as &$dyn,
+        ]
+    };
+}
+pub(crate) use sealed_parameters;
+
+/// What the demo and the tests do with a customers table beside the
+/// migration itself.
+pub(crate) trait CustomerTable:
+    PlaintextTable<Key = i64, Record = Customer, Error = BoxError>
+{
+    /// Creates the plaintext table an adopter starts with, holding `rows`.
+    fn create(&mut self, rows: &[(i64, Customer)]) -> Result<(), BoxError>;
+    /// Runs a statement that changes rows; returns how many.
+    fn execute(&mut self, sql: &str) -> Result<u64, BoxError>;
+    /// The ids a statement selects (`$1`/`?1`, if any, bound to `index`).
+    fn ids(&mut self, sql: &str, index: Option<&BlindIndex>) -> Result<Vec<i64>, BoxError>;
+    /// The sealed record of row `id`, if it is sealed.
+    fn read_sealed(&mut self, id: i64) -> Result<Option<SealedCustomer>, BoxError>;
+    /// `tierseal_keys` of every sealed row, read as its column type: a row
+    /// sealed twice would get new data keys.
+    fn record_keys(&mut self) -> Result<BTreeMap<i64, RecordKeys>, BoxError>;
+    /// The table's statements.
+    fn statements(&self) -> &Statements;
+
+    /// Ids of the rows with plaintext left.
+    fn with_plaintext(&mut self) -> Result<Vec<i64>, BoxError> {
+        let sql = self.statements().with_plaintext.clone();
+        self.ids(&sql, None)
     }
-    tx.commit()?;
-    Ok(ids)
+
+    /// Ids of the rows whose IBAN index is `index`.
+    fn find_by_iban(&mut self, index: &BlindIndex) -> Result<Vec<i64>, BoxError> {
+        let sql = self.statements().by_iban.clone();
+        self.ids(&sql, Some(index))
+    }
 }
 
-/// A sealed row read back from its columns: each one a column value of
-/// its token type (`tierseal`'s `rusqlite` feature).
-pub(crate) fn read_sealed(
-    db: &Connection,
-    table: &str,
-    id: i64,
-) -> Result<Option<SealedCustomer>, BoxError> {
-    Ok(db
-        .query_row(
-            &format!(
-                "SELECT name_sealed, email_sealed, email_index, iban_sealed, iban_mask, iban_index,
-                 tierseal_keys FROM {table} WHERE id = ?1 AND tierseal_keys IS NOT NULL"
-            ),
-            [id],
-            |r| {
-                Ok(SealedCustomer {
-                    customer_id: id.to_string(),
-                    name: r.get(0)?,
-                    email: r.get(1)?,
-                    email_index: r.get(2)?,
-                    iban: r.get(3)?,
-                    iban_mask: r.get(4)?,
-                    iban_index: r.get(5)?,
-                    tierseal_keys: r.get(6)?,
-                })
-            },
-        )
-        .optional()?)
+/// Who the migration opens rows as, while verifying them before clearing.
+pub(crate) fn migration_ctx() -> AccessContext {
+    AccessContext::new("migration").with_purpose("seal the plaintext customers table")
 }
 
-/// Step 3: clears the plaintext of committed sealed rows, in batches,
-/// each row only once its sealed values open to the plaintext beside
-/// them. Returns how many rows it cleared.
-fn clear(
-    db: &mut Connection,
-    table: &str,
-    keyring: &Keyring,
-    batch: usize,
-) -> Result<usize, BoxError> {
-    let ctx = AccessContext::new("migration").with_purpose("seal plaintext table");
-    let mut cleared = 0;
-    loop {
-        let tx = db.transaction()?;
-        let rows: Vec<(i64, Customer)> = {
-            let mut statement = tx.prepare(&format!(
-                "SELECT id, name, email, iban FROM {table}
-                 WHERE tierseal_keys IS NOT NULL
-                   AND (name IS NOT NULL OR email IS NOT NULL OR iban IS NOT NULL)
-                 ORDER BY id LIMIT ?1"
-            ))?;
-            statement
-                .query_map([i64::try_from(batch)?], |r| {
-                    Ok((
-                        r.get(0)?,
-                        Customer {
-                            customer_id: r.get::<_, i64>(0)?.to_string(),
-                            name: r.get(1)?,
-                            email: r.get(2)?,
-                            iban: r.get(3)?,
-                        },
-                    ))
-                })?
-                .collect::<Result<_, _>>()?
-        };
-        if rows.is_empty() {
-            break;
-        }
-        for (id, plain) in rows {
-            let sealed = read_sealed(&tx, table, id)?
-                .ok_or_else(|| format!("row {id} of {table}: sealed columns vanished"))?;
-            if sealed.open_all(keyring, &ctx)? != plain {
-                return Err(format!(
-                    "row {id} of {table}: the sealed values do not open to the plaintext; nothing cleared"
-                )
-                .into());
-            }
-            tx.execute(
-                &format!("UPDATE {table} SET name = NULL, email = NULL, iban = NULL WHERE id = ?1"),
-                [id],
-            )?;
-            cleared += 1;
-        }
-        tx.commit()?;
-    }
-    Ok(cleared)
+/// One run over `table` with `services`' onboarding keyring (it holds
+/// every tier of a customer and their index keys).
+pub(crate) fn run(
+    table: &mut impl CustomerTable,
+    services: &Services,
+    batch_size: usize,
+    stop: Stop,
+) -> Result<Progress, BoxError> {
+    Migration::new(&services.onboarding, migration_ctx())
+        .batch_size(batch_size)
+        .stop(stop)
+        .run(table)
+}
+
+/// The examples' flow: a plaintext table of the example customers, a
+/// first run stopped after one batch (as if killed), a second run to the
+/// end, then a lookup by IBAN through the filled index column.
+#[allow(clippy::print_stdout, reason = "the examples print their progress")]
+pub(crate) fn demo(table: &mut impl CustomerTable, services: &Services) -> Result<(), BoxError> {
+    let rows: Vec<(i64, Customer)> = (1..).zip(customers()).collect();
+    table.create(&rows)?;
+    let first = run(table, services, 2, Stop::AfterBatches(1))?;
+    println!("first run (stopped after one batch, as if killed): {first:?}");
+    let started = std::time::Instant::now();
+    let mut report = |p: &Progress| {
+        let rate = p.sealed as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        println!(
+            "  resumed: {} batches, {} rows sealed, {} cleared ({rate:.0} rows/s)",
+            p.batches, p.sealed, p.cleared
+        );
+    };
+    let second = Migration::new(&services.onboarding, migration_ctx())
+        .batch_size(2)
+        .on_progress(&mut report)
+        .run(table)?;
+    println!("second run: {second:?}");
+    ensure(
+        usize::try_from(first.sealed + second.sealed)? == rows.len(),
+        "every row sealed once",
+    )?;
+    ensure(table.with_plaintext()?.is_empty(), "no plaintext left")?;
+    let index =
+        SealedCustomer::index_iban(&services.support, &"gb29nwbk60161331926819".to_owned())?;
+    let found = table.find_by_iban(&index)?;
+    ensure(found.len() == 1, "one customer has the IBAN")?;
+    let id = found.first().copied().ok_or("no row")?;
+    let sealed = table.read_sealed(id)?.ok_or("row vanished")?;
+    let view = sealed.open(&services.support, &crate::common::ctx("support"))?;
+    println!("found by IBAN after the migration: {}", describe(&view));
+    let opened = sealed.open_all(&services.payments, &crate::common::ctx("payments"))?;
+    ensure(
+        rows.iter()
+            .any(|(row, c)| *row == id && c.iban == opened.iban && c.name == opened.name),
+        "the found row opens to the customer it held",
+    )?;
+    Ok(())
 }

@@ -370,9 +370,10 @@ impl<'a> Migration<'a> {
         let mut cleared = 0;
         let mut cursor = after.cloned();
         loop {
-            let batch = table.clear_batch(cursor.as_ref(), up_to, self.batch_size, &mut |rows| {
-                check_rows(keyring, ctx, name, rows)
-            })?;
+            let batch =
+                table.clear_batch(cursor.as_ref(), up_to, self.batch_size, &mut |rows| {
+                    check_rows(keyring, ctx, name, rows)
+                })?;
             cleared += batch.rows;
             match batch.last {
                 Some(last) => cursor = Some(last),
