@@ -1,0 +1,326 @@
+//! The in-place migration recipe over PostgreSQL
+//! (`examples/migrate_postgres.rs`, backend
+//! `examples/common/migrate_postgres.rs`) against the server named by
+//! `TIERSEAL_TEST_PG` (default `host=127.0.0.1 user=postgres dbname=test`):
+//! the scenarios every backend passes (`tests/support/migration.rs`),
+//! then what only PostgreSQL has — row locks another transaction holds,
+//! two migrators side by side — and a real kill (SIGKILL) of a migrating
+//! process. Each test works in a schema of its own, dropped at its end.
+//!
+//! Run: `cargo test --test migrate_postgres --features postgres`. Without
+//! a server it prints `skipped: ...` and passes, unless
+//! `TIERSEAL_REQUIRE_SERVICES=1`, when it fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    reason = "test code"
+)]
+
+#[path = "../examples/common/customers.rs"]
+#[allow(dead_code, reason = "shared with the examples")]
+mod common;
+#[path = "../examples/common/migrate.rs"]
+#[allow(dead_code, reason = "shared with the examples")]
+mod migrate;
+#[path = "../examples/common/migrate_postgres.rs"]
+#[allow(dead_code, reason = "shared with the examples")]
+mod migrate_postgres;
+#[path = "support/migration.rs"]
+#[allow(dead_code, reason = "shared with the SQLite tests")]
+mod scenarios;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use tierseal::sql::migrate::{Migration, PlaintextTable, Stop};
+use tierseal::{Clearance, GrantSecret, Keyring, Level};
+
+use migrate::{CustomerTable, migration_ctx, run};
+use migrate_postgres::{PostgresCustomers, Schema};
+use scenarios::{ROWS, every_row_opens_and_is_found, legacy_rows, unchanged};
+
+/// The server's connection string, or `None` after the skip line (a
+/// failure when `TIERSEAL_REQUIRE_SERVICES=1`).
+fn server() -> Option<String> {
+    let config = tierseal_testkit::postgres_config("host=127.0.0.1 user=postgres dbname=test");
+    match postgres::Client::connect(&config, postgres::NoTls) {
+        Ok(_) => Some(config),
+        Err(error) => tierseal_testkit::absent(
+            &format!("PostgreSQL at `{config}`"),
+            &error.to_string(),
+            "pg_isready -h 127.0.0.1, then cargo test --test migrate_postgres --features postgres",
+        ),
+    }
+}
+
+/// A schema no other test (or earlier run) uses.
+fn schema(config: &str) -> Schema {
+    Schema::create(
+        config,
+        &format!("tierseal_migrate_test_{}", tierseal_testkit::unique_hex()),
+    )
+    .unwrap()
+}
+
+/// Runs `scenario` in a schema of its own; every call of the opener is a
+/// fresh connection (as a restarted job would make).
+fn with_postgres(scenario: fn(&dyn Fn(&str) -> PostgresCustomers, &common::Services)) {
+    let Some(config) = server() else { return };
+    let schema = schema(&config);
+    let services = common::services().unwrap();
+    scenario(
+        &|table| PostgresCustomers::connect(&config, &schema.table(table)).unwrap(),
+        &services,
+    );
+}
+
+#[test]
+fn a_migration_killed_twice_resumes_without_loss_or_double_sealing() {
+    with_postgres(scenarios::killed_twice_resumes_without_loss_or_double_sealing);
+}
+
+#[test]
+fn plaintext_is_kept_when_the_sealed_values_do_not_open_to_it() {
+    with_postgres(scenarios::plaintext_is_kept_when_the_sealed_values_do_not_open_to_it);
+}
+
+#[test]
+fn a_row_that_cannot_be_sealed_is_named_and_nothing_is_written() {
+    with_postgres(scenarios::a_row_that_cannot_be_sealed_is_named_and_nothing_is_written);
+}
+
+#[test]
+fn a_missing_table_is_named() {
+    with_postgres(scenarios::a_missing_table_is_named);
+}
+
+#[test]
+fn a_column_that_is_not_its_token_type_is_refused_by_type_never_by_value() {
+    with_postgres(scenarios::a_column_that_is_not_its_token_type_is_refused_by_type_never_by_value);
+}
+
+/// A row an application transaction holds is passed by, not waited for:
+/// the run ends, counts it as pending, and a rerun seals it.
+#[test]
+fn a_row_locked_by_another_transaction_is_passed_by_and_sealed_by_the_rerun() {
+    let Some(config) = server() else { return };
+    let schema = schema(&config);
+    let services = common::services().unwrap();
+    let name = schema.table("legacy");
+    let mut table = PostgresCustomers::connect(&config, &name).unwrap();
+    table.create(&legacy_rows(ROWS)).unwrap();
+    table.prepare().unwrap();
+
+    let mut holder = migrate_postgres::connect(&config).unwrap();
+    let mut open = holder.transaction().unwrap();
+    open.query(
+        &format!("SELECT id FROM {name} WHERE id = 7 FOR UPDATE"),
+        &[],
+    )
+    .unwrap();
+    let started = Instant::now();
+    let first = run(&mut table, &services, 4, Stop::Never).unwrap();
+    assert_eq!((first.sealed, first.cleared, first.pending), (24, 24, 1));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the run waited for the held row"
+    );
+    assert_eq!(table.with_plaintext().unwrap(), [7]);
+    assert!(!table.record_keys().unwrap().contains_key(&7));
+    open.rollback().unwrap();
+
+    let second = run(&mut table, &services, 4, Stop::Never).unwrap();
+    assert_eq!((second.sealed, second.cleared, second.pending), (1, 1, 0));
+    every_row_opens_and_is_found(&mut table, &services, ROWS);
+}
+
+/// Two migrators over the same table at once take disjoint rows: every
+/// row is sealed exactly once, and all plaintext is cleared.
+#[test]
+fn two_migrators_side_by_side_seal_each_row_once() {
+    let Some(config) = server() else { return };
+    let schema = schema(&config);
+    let services = common::services().unwrap();
+    let name = schema.table("legacy");
+    let rows = 300;
+    let mut setup = PostgresCustomers::connect(&config, &name).unwrap();
+    setup.create(&legacy_rows(rows)).unwrap();
+    setup.prepare().unwrap();
+
+    let sealed: Vec<u64> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut table = PostgresCustomers::connect(&config, &name).unwrap();
+                    run(&mut table, &services, 10, Stop::Never).unwrap().sealed
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(sealed.iter().sum::<u64>(), rows as u64, "{sealed:?}");
+    assert_eq!(setup.record_keys().unwrap().len(), rows as usize);
+    assert!(setup.with_plaintext().unwrap().is_empty());
+    assert_eq!(setup.pending().unwrap(), 0);
+    every_row_opens_and_is_found(&mut setup, &services, rows);
+}
+
+/// Set in the child process of the kill test: the table it migrates.
+const CHILD_TABLE: &str = "TIERSEAL_MIGRATE_CHILD_TABLE";
+/// The child's grant file, and its secret.
+const CHILD_GRANT: &str = "TIERSEAL_MIGRATE_CHILD_GRANT";
+const CHILD_SECRET: &str = "TIERSEAL_MIGRATE_CHILD_SECRET";
+/// This test's name: the child is this test binary running only it.
+const KILL_TEST: &str = "a_migrating_process_killed_mid_job_loses_nothing_and_a_rerun_finishes";
+
+/// A process migrating the table is killed (SIGKILL) mid-job, wherever it
+/// is (inside a sealing or clearing transaction, or between them): every
+/// row still holds its plaintext or committed sealed values that open to
+/// it, and a rerun seals exactly the rest, once.
+///
+/// The child is this test binary, started again to run only this test
+/// with the table named in its environment; it migrates one row per
+/// batch, so that a kill lands mid-job.
+#[test]
+fn a_migrating_process_killed_mid_job_loses_nothing_and_a_rerun_finishes() {
+    if let Some(table) = tierseal_testkit::var(CHILD_TABLE) {
+        migrate_until_killed(&table);
+        return;
+    }
+    let Some(config) = server() else { return };
+    let schema = schema(&config);
+    let mut services = common::services().unwrap();
+    let name = schema.table("legacy");
+    let rows = 2_000;
+    let mut table = PostgresCustomers::connect(&config, &name).unwrap();
+    table.create(&legacy_rows(rows)).unwrap();
+    // The sealed columns exist before the child starts, so that watching
+    // them can begin at once.
+    table.prepare().unwrap();
+
+    // The job's keyring, as a grant (the keystore stays locked by us).
+    let everything = Clearance::up_to(Level::Restricted).with(common::cards());
+    let (grant, secret) = services
+        .keystore
+        .issue_grant(
+            &everything,
+            "migration-job",
+            SystemTime::now() + Duration::from_secs(3600),
+        )
+        .unwrap();
+    let grant_path = services.dir.path().join("migration.grant");
+    std::fs::write(&grant_path, grant).unwrap();
+
+    // The child's connection is named, so that we can tell when the
+    // server has finished with it.
+    let child_name = format!("tierseal_migrate_child_{}", tierseal_testkit::unique_hex());
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", KILL_TEST, "--nocapture", "--test-threads", "1"])
+        .env(CHILD_TABLE, &name)
+        .env(CHILD_GRANT, &grant_path)
+        .env(CHILD_SECRET, secret.expose_text().as_str())
+        .env("TIERSEAL_TEST_PG", application_name(&config, &child_name))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while table.record_keys().unwrap().len() < 50 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "the migration ended ({status}) before it was killed: {}",
+                tierseal_testkit::stderr(&output)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the migration never sealed a row"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A COMMIT the child sent just before it died may still be applied:
+    // look only once the server has closed the child's session.
+    while table
+        .client()
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&child_name],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the server kept the killed session"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    // What the kill left: no row without both plaintext and sealed values,
+    // and every sealed row (cleared or not) opens to what it held.
+    let at_kill = table.record_keys().unwrap();
+    let with_plaintext = table.with_plaintext().unwrap();
+    let sealed = at_kill.len() as i64;
+    assert!((50..rows).contains(&sealed), "killed mid-job: {sealed}");
+    for id in 1..=rows {
+        assert!(
+            at_kill.contains_key(&id) || with_plaintext.contains(&id),
+            "row {id} lost both its plaintext and its sealed values"
+        );
+    }
+    for id in at_kill.keys() {
+        let row = table.read_sealed(*id).unwrap().unwrap();
+        assert_eq!(
+            row.open_all(&services.payments, &common::ctx("test"))
+                .unwrap(),
+            scenarios::customer(*id)
+        );
+    }
+    let cleared_at_kill = rows - with_plaintext.len() as i64;
+    eprintln!("killed with {sealed} of {rows} rows sealed, {cleared_at_kill} cleared");
+
+    let rerun = Migration::new(&services.onboarding, migration_ctx())
+        .batch_size(100)
+        .run(&mut table)
+        .unwrap();
+    assert_eq!(rerun.sealed as i64, rows - sealed, "{rerun:?}");
+    assert_eq!(rerun.cleared as i64, rows - cleared_at_kill, "{rerun:?}");
+    assert_eq!(rerun.pending, 0);
+    unchanged(&at_kill, &table.record_keys().unwrap());
+    assert!(table.with_plaintext().unwrap().is_empty());
+    every_row_opens_and_is_found(&mut table, &services, rows);
+}
+
+/// `config` with the connection's `application_name` set to `name`, in
+/// either form a connection string takes (URL or key=value).
+fn application_name(config: &str, name: &str) -> String {
+    if config.starts_with("postgres://") || config.starts_with("postgresql://") {
+        let separator = if config.contains('?') { '&' } else { '?' };
+        format!("{config}{separator}application_name={name}")
+    } else {
+        format!("{config} application_name={name}")
+    }
+}
+
+/// The child's side of the kill test: migrate one row per batch until
+/// killed.
+fn migrate_until_killed(table: &str) {
+    let grant = std::fs::read(tierseal_testkit::var(CHILD_GRANT).unwrap()).unwrap();
+    let secret: GrantSecret = tierseal_testkit::var(CHILD_SECRET)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let keyring = Keyring::from_grant(&grant, &secret).unwrap();
+    let mut table = PostgresCustomers::connect(&migrate_postgres::config(), table).unwrap();
+    Migration::new(&keyring, migration_ctx())
+        .batch_size(1)
+        .run(&mut table)
+        .unwrap();
+}
