@@ -27,7 +27,7 @@ use tierseal::{
     BlindIndex, Classified, Error, Keyring, RecordKeys, SealedField, SealedMask, SealedRecord,
 };
 
-use common::{BoxError, SealedCustomer, cards, ctx, describe, ensure};
+use common::{BoxError, SealedCustomer, cards, chain, ctx, describe, ensure};
 
 const COLUMNS: &str =
     "customer_id, name, email, email_index, iban, iban_mask, iban_index, tierseal_keys";
@@ -292,16 +292,4 @@ fn stored_keys(client: &mut Client, table: &str) -> Result<RecordKeys, BoxError>
             &[],
         )?
         .try_get(0)?)
-}
-
-/// An error and its sources, one line (the `postgres` crate's errors keep
-/// the reason in their source).
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(&format!(": {inner}"));
-        source = inner.source();
-    }
-    text
 }

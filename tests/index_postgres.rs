@@ -80,12 +80,7 @@ fn a_blind_index_binds_reads_and_matches_in_arrays() {
             .query_one(&format!("SELECT i FROM {table} WHERE id = 1"), &[])?
             .try_get::<_, BlindIndex>(0)
             .unwrap_err();
-        let mut bad = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(inner) = source {
-            bad.push_str(&format!(": {inner}"));
-            source = inner.source();
-        }
+        let bad = common::chain(&error);
         assert!(
             bad.contains("blind index") && !bad.contains("DE89"),
             "{bad}"
@@ -96,18 +91,6 @@ fn a_blind_index_binds_reads_and_matches_in_arrays() {
         .batch_execute(&format!("DROP TABLE {table}"))
         .unwrap();
     result.unwrap();
-}
-
-/// The whole error chain (the `postgres` crate keeps the reason in the
-/// source).
-fn chain(error: &postgres::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        text.push_str(&format!(": {inner}"));
-        source = inner.source();
-    }
-    text
 }
 
 #[test]
@@ -177,7 +160,7 @@ fn sealed_fields_masks_and_record_keys_bind_and_read_as_columns() {
             (row.try_get::<_, RecordKeys>(1).unwrap_err(), "RecordKeys"),
             (row.try_get::<_, RecordKeys>(2).unwrap_err(), "RecordKeys"),
         ] {
-            let shown = chain(&error);
+            let shown = common::chain(&error);
             assert!(shown.contains(type_name), "{shown}");
             assert!(!shown.contains("DE89"), "{shown}");
         }
@@ -186,7 +169,8 @@ fn sealed_fields_masks_and_record_keys_bind_and_read_as_columns() {
             .query_one(&format!("SELECT id FROM {table}"), &[])?
             .try_get::<_, RecordKeys>(0)
             .unwrap_err();
-        assert!(chain(&error).contains("RecordKeys"), "{}", chain(&error));
+        let shown = common::chain(&error);
+        assert!(shown.contains("RecordKeys"), "{shown}");
         Ok(())
     })();
     client

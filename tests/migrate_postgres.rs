@@ -77,30 +77,7 @@ fn with_postgres(scenario: fn(&dyn Fn(&str) -> PostgresCustomers, &common::Servi
     );
 }
 
-#[test]
-fn a_migration_killed_twice_resumes_without_loss_or_double_sealing() {
-    with_postgres(scenarios::killed_twice_resumes_without_loss_or_double_sealing);
-}
-
-#[test]
-fn plaintext_is_kept_when_the_sealed_values_do_not_open_to_it() {
-    with_postgres(scenarios::plaintext_is_kept_when_the_sealed_values_do_not_open_to_it);
-}
-
-#[test]
-fn a_row_that_cannot_be_sealed_is_named_and_nothing_is_written() {
-    with_postgres(scenarios::a_row_that_cannot_be_sealed_is_named_and_nothing_is_written);
-}
-
-#[test]
-fn a_missing_table_is_named() {
-    with_postgres(scenarios::a_missing_table_is_named);
-}
-
-#[test]
-fn a_column_that_is_not_its_token_type_is_refused_by_type_never_by_value() {
-    with_postgres(scenarios::a_column_that_is_not_its_token_type_is_refused_by_type_never_by_value);
-}
+scenarios::scenario_tests!(with_postgres);
 
 /// A row an application transaction holds is passed by, not waited for:
 /// the run ends, counts it as pending, and a rerun seals it.

@@ -37,27 +37,4 @@ fn with_sqlite(scenario: fn(&dyn Fn(&str) -> SqliteCustomers, &common::Services)
     );
 }
 
-#[test]
-fn a_migration_killed_twice_resumes_without_loss_or_double_sealing() {
-    with_sqlite(scenarios::killed_twice_resumes_without_loss_or_double_sealing);
-}
-
-#[test]
-fn plaintext_is_kept_when_the_sealed_values_do_not_open_to_it() {
-    with_sqlite(scenarios::plaintext_is_kept_when_the_sealed_values_do_not_open_to_it);
-}
-
-#[test]
-fn a_row_that_cannot_be_sealed_is_named_and_nothing_is_written() {
-    with_sqlite(scenarios::a_row_that_cannot_be_sealed_is_named_and_nothing_is_written);
-}
-
-#[test]
-fn a_missing_table_is_named() {
-    with_sqlite(scenarios::a_missing_table_is_named);
-}
-
-#[test]
-fn a_column_that_is_not_its_token_type_is_refused_by_type_never_by_value() {
-    with_sqlite(scenarios::a_column_that_is_not_its_token_type_is_refused_by_type_never_by_value);
-}
+scenarios::scenario_tests!(with_sqlite);

@@ -181,3 +181,15 @@ pub(crate) fn describe(view: &CustomerView) -> String {
         view.iban.render()
     )
 }
+
+/// An error and its sources, one line (the database clients keep the
+/// reason in the source).
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(&format!(": {inner}"));
+        source = inner.source();
+    }
+    text
+}

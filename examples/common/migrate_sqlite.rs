@@ -48,11 +48,6 @@ impl SqliteCustomers {
             sql: Statements::new(table, &SQLITE),
         }
     }
-
-    /// The connection (for the examples' own queries).
-    pub(crate) fn db(&self) -> &Connection {
-        &self.db
-    }
 }
 
 impl PlaintextTable for SqliteCustomers {

@@ -8,8 +8,32 @@ use std::collections::BTreeMap;
 use tierseal::RecordKeys;
 use tierseal::sql::migrate::{Progress, Stop};
 
-use crate::common::{Customer, SealedCustomer, Services, ctx};
+use crate::common::{Customer, SealedCustomer, Services, chain, ctx};
 use crate::migrate::{CustomerTable, run};
+
+/// Every scenario below as a `#[test]` of the same name, run through
+/// `$with`: a function that runs a scenario against one backend.
+macro_rules! scenario_tests {
+    ($with:ident) => {
+        $crate::scenarios::scenario_tests!(
+            $with:
+            killed_twice_resumes_without_loss_or_double_sealing,
+            plaintext_is_kept_when_the_sealed_values_do_not_open_to_it,
+            a_row_that_cannot_be_sealed_is_named_and_nothing_is_written,
+            a_missing_table_is_named,
+            a_column_that_is_not_its_token_type_is_refused_by_type_never_by_value,
+        );
+    };
+    ($with:ident: $($scenario:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $scenario() {
+                $with($crate::scenarios::$scenario);
+            }
+        )*
+    };
+}
+pub(crate) use scenario_tests;
 
 /// Rows of the plaintext table the scenarios start with.
 pub(crate) const ROWS: i64 = 25;
@@ -218,15 +242,4 @@ pub(crate) fn a_column_that_is_not_its_token_type_is_refused_by_type_never_by_va
         assert!(error.contains(type_name), "{error}");
         assert!(!error.contains("3704"), "{error}");
     }
-}
-
-/// An error and its sources, one line.
-pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(&format!(": {inner}"));
-        source = inner.source();
-    }
-    text
 }
