@@ -6,7 +6,7 @@
 //! Run it with `cargo run --example customers_postgres --features postgres`
 //! against the server named by `TIERSEAL_TEST_PG` (a libpq-style
 //! connection string; default `host=127.0.0.1 user=postgres dbname=test`).
-//! It works in a table of its own, dropped at the end.
+//! It works in a schema of its own, dropped at the end.
 //!
 //! The client is the synchronous `postgres` crate (rust-postgres): its
 //! column traits come from `postgres-types`, shared with `tokio-postgres`,
@@ -21,8 +21,11 @@
 #[path = "common/customers.rs"]
 #[allow(dead_code, reason = "shared with the SQLite example")]
 mod common;
+#[path = "common/pg.rs"]
+#[allow(dead_code, reason = "shared with the other PostgreSQL examples")]
+mod pg;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 use tierseal::{
     BlindIndex, Classified, Error, Keyring, RecordKeys, SealedField, SealedMask, SealedRecord,
 };
@@ -31,23 +34,6 @@ use common::{BoxError, SealedCustomer, cards, chain, ctx, describe, ensure};
 
 const COLUMNS: &str =
     "customer_id, name, email, email_index, iban, iban_mask, iban_index, tierseal_keys";
-
-/// The example's own table, dropped when the example ends (even on error).
-struct Table<'c> {
-    client: &'c mut Client,
-    name: String,
-}
-
-impl Drop for Table<'_> {
-    fn drop(&mut self) {
-        if let Err(error) = self
-            .client
-            .batch_execute(&format!("DROP TABLE IF EXISTS {}", self.name))
-        {
-            eprintln!("could not drop table {}: {error}", self.name);
-        }
-    }
-}
 
 fn read_row(row: &postgres::Row) -> Result<SealedCustomer, BoxError> {
     Ok(SealedCustomer {
@@ -118,15 +104,11 @@ fn reindex(
 }
 
 fn main() -> Result<(), BoxError> {
-    let config = std::env::var("TIERSEAL_TEST_PG")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_owned());
-    let mut client = Client::connect(&config, NoTls).map_err(|error| {
-        format!("cannot connect to PostgreSQL at `{config}` (set TIERSEAL_TEST_PG; check `pg_isready -h 127.0.0.1`): {error}")
-    })?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let name = format!("tierseal_customers_{}_{nanos}", std::process::id());
+    let config = pg::config();
+    // Dropped, with the table, when the example ends (even on error).
+    let schema = pg::Schema::create(&config, &pg::unique_name("tierseal_customers"))?;
+    let name = schema.table("customers");
+    let mut client = pg::connect(&config)?;
     client.batch_execute(&format!(
         "CREATE TABLE {name} (
             customer_id   TEXT PRIMARY KEY,
@@ -138,14 +120,10 @@ fn main() -> Result<(), BoxError> {
             iban_index    TEXT NOT NULL,
             tierseal_keys JSONB NOT NULL
         );
-        CREATE INDEX {name}_by_iban ON {name} (iban_index);
-        CREATE INDEX {name}_by_email ON {name} (email_index);"
+        CREATE INDEX customers_by_iban ON {name} (iban_index);
+        CREATE INDEX customers_by_email ON {name} (email_index);"
     ))?;
-    let table = Table {
-        client: &mut client,
-        name,
-    };
-    run(table.client, &table.name)
+    run(&mut client, &name)
 }
 
 fn run(client: &mut Client, table: &str) -> Result<(), BoxError> {

@@ -20,19 +20,16 @@ mod migrate;
 #[path = "common/migrate_postgres.rs"]
 #[allow(dead_code, reason = "shared with the tests")]
 mod migrate_postgres;
+#[path = "common/pg.rs"]
+#[allow(dead_code, reason = "shared with the other PostgreSQL examples")]
+mod pg;
 
 use common::BoxError;
-use migrate_postgres::{PostgresCustomers, Schema};
+use migrate_postgres::PostgresCustomers;
 
 fn main() -> Result<(), BoxError> {
-    let config = migrate_postgres::config();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let schema = Schema::create(
-        &config,
-        &format!("tierseal_migrate_{}_{nanos}", std::process::id()),
-    )?;
+    let config = pg::config();
+    let schema = pg::Schema::create(&config, &pg::unique_name("tierseal_migrate"))?;
     let mut table = PostgresCustomers::connect(&config, &schema.table("customers"))?;
     let services = common::services()?;
     migrate::demo(&mut table, &services)

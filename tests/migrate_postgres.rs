@@ -28,6 +28,9 @@ mod migrate;
 #[path = "../examples/common/migrate_postgres.rs"]
 #[allow(dead_code, reason = "shared with the examples")]
 mod migrate_postgres;
+#[path = "../examples/common/pg.rs"]
+#[allow(dead_code, reason = "shared with the examples")]
+mod pg;
 #[path = "support/migration.rs"]
 #[allow(dead_code, reason = "shared with the SQLite tests")]
 mod scenarios;
@@ -39,7 +42,8 @@ use tierseal::sql::migrate::{Migration, PlaintextTable, Stop};
 use tierseal::{Clearance, GrantSecret, Keyring, Level};
 
 use migrate::{CustomerTable, migration_ctx, run};
-use migrate_postgres::{PostgresCustomers, Schema};
+use migrate_postgres::PostgresCustomers;
+use pg::Schema;
 use scenarios::{ROWS, every_row_opens_and_is_found, legacy_rows, unchanged};
 
 /// The server's connection string, or `None` after the skip line (a
@@ -91,7 +95,7 @@ fn a_row_locked_by_another_transaction_is_passed_by_and_sealed_by_the_rerun() {
     table.create(&legacy_rows(ROWS)).unwrap();
     table.prepare().unwrap();
 
-    let mut holder = migrate_postgres::connect(&config).unwrap();
+    let mut holder = pg::connect(&config).unwrap();
     let mut open = holder.transaction().unwrap();
     open.query(
         &format!("SELECT id FROM {name} WHERE id = 7 FOR UPDATE"),
@@ -295,7 +299,7 @@ fn migrate_until_killed(table: &str) {
         .parse()
         .unwrap();
     let keyring = Keyring::from_grant(&grant, &secret).unwrap();
-    let mut table = PostgresCustomers::connect(&migrate_postgres::config(), table).unwrap();
+    let mut table = PostgresCustomers::connect(&pg::config(), table).unwrap();
     Migration::new(&keyring, migration_ctx())
         .batch_size(1)
         .run(&mut table)

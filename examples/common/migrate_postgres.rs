@@ -23,8 +23,8 @@
 
 use std::collections::BTreeMap;
 
+use postgres::Client;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls};
 use tierseal::sql::migrate::{Batch, ClearCheck, PlainRow, PlaintextTable, SealWork, SealedRow};
 use tierseal::{BlindIndex, RecordKeys};
 
@@ -33,6 +33,7 @@ use crate::migrate::{
     CustomerTable, Dialect, FIRST, INDEXES, LAST, PLAIN, SEALED, Statements, plain_customer,
     sealed_customer, sealed_parameters,
 };
+use crate::pg::connect;
 
 const POSTGRES: Dialect = Dialect {
     parameter: |n| format!("${n}"),
@@ -42,61 +43,6 @@ const POSTGRES: Dialect = Dialect {
 /// How long the migration waits for the table lock it needs to add its
 /// columns, before it gives up (rerun later).
 const LOCK_TIMEOUT: &str = "5s";
-
-/// The server the examples and tests use: `TIERSEAL_TEST_PG`, else the
-/// project machines' local one.
-pub(crate) fn config() -> String {
-    std::env::var("TIERSEAL_TEST_PG")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_owned())
-}
-
-/// Connects to `config`, saying where and how to check on failure.
-pub(crate) fn connect(config: &str) -> Result<Client, BoxError> {
-    Client::connect(config, NoTls).map_err(|error| {
-        format!(
-            "cannot connect to PostgreSQL at `{config}` (set TIERSEAL_TEST_PG; check `pg_isready -h 127.0.0.1`): {error}"
-        )
-        .into()
-    })
-}
-
-/// A schema of its own, so that parallel runs never meet; dropped, with
-/// everything in it, when this is dropped.
-pub(crate) struct Schema {
-    client: Client,
-    name: String,
-}
-
-impl Schema {
-    /// Creates `name` (letters, digits and `_` only: it is not quoted).
-    pub(crate) fn create(config: &str, name: &str) -> Result<Schema, BoxError> {
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("schema name `{name}`: letters, digits and _ only").into());
-        }
-        let mut client = connect(config)?;
-        client.batch_execute(&format!("CREATE SCHEMA {name}"))?;
-        Ok(Schema {
-            client,
-            name: name.to_owned(),
-        })
-    }
-
-    /// `schema.table`.
-    pub(crate) fn table(&self, table: &str) -> String {
-        format!("{}.{table}", self.name)
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        if let Err(error) = self
-            .client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
-        {
-            eprintln!("could not drop schema {}: {error}", self.name);
-        }
-    }
-}
 
 /// A customers table (`table` or `schema.table`) in a PostgreSQL database.
 pub(crate) struct PostgresCustomers {
