@@ -630,6 +630,21 @@ pub enum Error {
         tier: Tier,
     },
 
+    /// A seal-only keyring was asked for the blind index of a field whose
+    /// tier's index key it does not hold (sealing a record with an indexed
+    /// field needs it). Seal-only grants carry no index key unless issued
+    /// with one, since its holder can test guesses against the stored
+    /// index column.
+    #[error(
+        "field {field} is indexed, but this seal-only keyring holds no index key of its tier {tier}, so it cannot fill the field's blind index: seal-only grants carry no index key unless issued with `tierseal grant issue --seal-only --search {tier} ...` (then build the keyring with Keyring::seal_only_with_search; whoever holds it can test guessed values against the index column), or seal such records where the index key is"
+    )]
+    SealOnlyNoIndexKey {
+        /// The field's tier.
+        tier: Tier,
+        /// `Type.field`, by their stable ids.
+        field: String,
+    },
+
     /// A public-key token (a value or record key sealed to the tier's
     /// public key, token kind 5 or 4) was refused: anyone holding the
     /// tier's published public key can write one, so a full keyring opens
@@ -834,6 +849,7 @@ impl Error {
             Error::KekProviderMismatch { .. } => "kek-provider-mismatch",
             Error::ColumnValue { .. } => "column-value",
             Error::SealOnly { .. } => "seal-only",
+            Error::SealOnlyNoIndexKey { .. } => "seal-only-no-index-key",
             Error::PublicKeyTokenRefused { .. } => "public-key-token-refused",
             Error::PublicKeySetInvalid { .. } => "public-key-set-invalid",
             Error::PublicKeySetRollback { .. } => "public-key-set-rollback",

@@ -223,6 +223,21 @@ impl Keyring {
             .ok_or_else(|| Error::NoIndexKey { tier: tier.clone() })
     }
 
+    /// The index keys of `field`'s tier; a seal-only keyring that lacks
+    /// them says which field needs them and how to grant them.
+    fn field_index_keys(&self, field: IndexField<'_>) -> Result<&IndexKeys, Error> {
+        self.index_keys(field.tier).map_err(|error| {
+            if self.is_seal_only() {
+                Error::SealOnlyNoIndexKey {
+                    tier: field.tier.clone(),
+                    field: format!("{}.{}", field.type_id, field.field_id),
+                }
+            } else {
+                error
+            }
+        })
+    }
+
     /// Whether this keyring holds an index key of `tier` (it can compute
     /// that tier's blind indexes, whether or not it can open the tier).
     pub fn can_search(&self, tier: &Tier) -> bool {
@@ -245,9 +260,10 @@ impl Keyring {
     ///
     /// # Errors
     /// [`Error::NoIndexKey`] when the keyring holds no index key of the
-    /// field's tier.
+    /// field's tier ([`Error::SealOnlyNoIndexKey`], naming the field, for
+    /// a seal-only keyring).
     pub fn blind_index(&self, field: IndexField<'_>, value: &[u8]) -> Result<BlindIndex, Error> {
-        let keys = self.index_keys(field.tier)?;
+        let keys = self.field_index_keys(field)?;
         let key = keys.key(keys.primary).ok_or_else(|| Error::NoIndexKey {
             tier: field.tier.clone(),
         })?;
@@ -266,7 +282,7 @@ impl Keyring {
         version: u32,
         value: &[u8],
     ) -> Result<BlindIndex, Error> {
-        let keys = self.index_keys(field.tier)?;
+        let keys = self.field_index_keys(field)?;
         let key = keys.key(version).ok_or_else(|| Error::UnknownKeyVersion {
             tier: field.tier.clone(),
             version,
@@ -287,7 +303,7 @@ impl Keyring {
         field: IndexField<'_>,
         value: &[u8],
     ) -> Result<Vec<BlindIndex>, Error> {
-        let keys = self.index_keys(field.tier)?;
+        let keys = self.field_index_keys(field)?;
         let mut out = Vec::with_capacity(keys.versions.len());
         out.push(self.blind_index(field, value)?);
         for key in keys.versions.iter().filter(|k| k.version != keys.primary) {

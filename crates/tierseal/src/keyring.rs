@@ -180,6 +180,17 @@ impl Keyring {
         &self.index
     }
 
+    /// This keyring with the blind-index keys of `search` (moved, never
+    /// copied), and `search`'s principal, audit key and audit sink: what
+    /// a seal-only keyring takes from a search-only grant.
+    pub(crate) fn with_search_of(mut self, search: Keyring) -> Keyring {
+        self.writer = search.writer;
+        self.audit_key = search.audit_key;
+        self.audit = search.audit;
+        self.index = search.index;
+        self
+    }
+
     /// Records every open, failed open, restricted seal and rewrap made
     /// with this keyring to `sink`.
     #[must_use]

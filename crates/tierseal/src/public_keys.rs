@@ -303,7 +303,10 @@ impl Keyring {
     /// full keyring (same calls, tokens any keyring holding the tier
     /// opens), wrapping each data key with HPKE to the tier's public key;
     /// it opens and rewraps nothing, not even what it sealed, and says so
-    /// with [`Error::SealOnly`].
+    /// with [`Error::SealOnly`]. It holds no blind-index key either: a
+    /// record with an indexed field is refused with
+    /// [`Error::SealOnlyNoIndexKey`] (see
+    /// [`seal_only_with_search`](Self::seal_only_with_search)).
     ///
     /// ```
     /// use tierseal::{AccessContext, Binding, Clearance, Error, KdfProfile, Keyring, Keystore, Level, PublicKeySet, SealedValue, Tier};
@@ -335,6 +338,78 @@ impl Keyring {
         "seal-only".clone_into(&mut keyring.writer);
         keyring.install_public_keys(set);
         keyring
+    }
+
+    /// A seal-only keyring that can also fill blind indexes: the public
+    /// keys of `set`, and the index keys of `search`, a search-only keyring
+    /// (a grant issued with `tierseal grant issue --seal-only --search
+    /// TIERS`, which writes it beside the public key set, or
+    /// `Keystore::issue_grant_scoped` with an empty clearance). An intake
+    /// service needs it to seal a record with an indexed field
+    /// (`#[classify(..., index)]`): a plain [`seal_only`](Self::seal_only)
+    /// keyring refuses with [`Error::SealOnlyNoIndexKey`], naming the
+    /// field.
+    ///
+    /// It still opens nothing. But an index key lets its holder compute
+    /// the index of any value it guesses and compare it with the stored
+    /// index column: give it only to services that need to fill those
+    /// columns (see THREAT-MODEL.md). Its audit entries are signed as the
+    /// search grant's principal, with the grant's audit key; its index
+    /// keys stay when [`refresh_public_keys`](Self::refresh_public_keys)
+    /// installs a newer set (load a fresh search grant after an index key
+    /// rotation).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tierseal::{Classified, Clearance, Error, KdfProfile, Keyring, Keystore, PublicKeySet};
+    ///
+    /// #[derive(Classified)]
+    /// #[classified(record_id = "id")]
+    /// struct Account {
+    ///     #[classify(public)]
+    ///     id: String,
+    ///     #[classify(restricted, index)]
+    ///     iban: String,
+    /// }
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut keystore = Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test)?;
+    /// let (file, _) = keystore.publish_public_keys()?;
+    /// let set = PublicKeySet::verify(&file, &keystore.publisher_key()?.expect("published"))?;
+    /// let account = Account { id: "acc_1".into(), iban: "DE89370400440532013000".into() };
+    ///
+    /// // Without an index key, the indexed field cannot be sealed.
+    /// let refused = account.seal(&Keyring::seal_only(&set)).err();
+    /// assert!(matches!(refused, Some(Error::SealOnlyNoIndexKey { .. })));
+    ///
+    /// // With a search-only grant for the field's tier, it can.
+    /// let search = Clearance::none().with(tierseal::Tier::RESTRICTED);
+    /// let in_a_day = SystemTime::now() + Duration::from_secs(86_400);
+    /// let (grant, secret) = keystore.issue_grant_scoped(&Clearance::none(), &search, "intake", in_a_day, &[])?;
+    /// let intake = Keyring::seal_only_with_search(&set, Keyring::from_grant(&grant, &secret)?)?;
+    /// let sealed = account.seal(&intake)?;
+    /// assert_eq!(sealed.iban_index, SealedAccount::index_iban(&intake, &account.iban)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when `search` holds decryption or public
+    /// keys of a tier (a seal-only keyring never holds a decryption key) or
+    /// no index key at all.
+    pub fn seal_only_with_search(set: &PublicKeySet, search: Keyring) -> Result<Keyring, Error> {
+        if !search.tier_keys().is_empty() || search.is_seal_only() {
+            return Err(Error::InvalidParameter {
+                what: "search keyring",
+                reason: "must hold index keys only (a search-only grant): a seal-only keyring never holds a decryption key",
+            });
+        }
+        if search.index_tiers().is_empty() {
+            return Err(Error::InvalidParameter {
+                what: "search keyring",
+                reason: "holds no index key",
+            });
+        }
+        Ok(Keyring::seal_only(set).with_search_of(search))
     }
 
     /// Replaces a seal-only keyring's public keys with those of `set` (a

@@ -730,3 +730,159 @@ fn a_publish_re_applied_after_another_writers_keeps_their_publisher_key() {
     let reopened = Keystore::open_in(shared.handle(), &passphrase).unwrap();
     assert_eq!(reopened.publisher_key().unwrap(), Some(pinned));
 }
+
+/// A customer whose IBAN (cards tier) carries a blind index.
+#[derive(Classified, Clone, PartialEq)]
+#[classified(record_id = "customer_id")]
+struct Applicant {
+    #[classify(public)]
+    customer_id: String,
+    #[classify(internal)]
+    name: String,
+    #[classify(restricted, compartment = "cards", index)]
+    iban: String,
+}
+
+const IBAN: &str = "DE89370400440532013000";
+
+fn applicant() -> Applicant {
+    Applicant {
+        customer_id: "cus_007".into(),
+        name: "Grace Hopper".into(),
+        iban: IBAN.into(),
+    }
+}
+
+impl Fixture {
+    /// A search-only grant for `tiers`, loaded as a service loads it.
+    fn search_grant(&mut self, tiers: &[Tier]) -> Keyring {
+        let search: Clearance = tiers.iter().cloned().collect();
+        let (grant, secret) = self
+            .keystore
+            .issue_grant_scoped(
+                &Clearance::none(),
+                &search,
+                "intake-api",
+                std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+                &[],
+            )
+            .unwrap();
+        Keyring::from_grant(&grant, &secret).unwrap()
+    }
+}
+
+#[test]
+fn a_seal_only_keyring_refuses_an_indexed_field_naming_it_and_the_fix() {
+    let mut fixture = Fixture::new();
+    let seal_only = fixture.seal_only();
+    let error = applicant().seal(&seal_only).err().expect("no index key");
+    assert!(
+        matches!(&error, Error::SealOnlyNoIndexKey { tier, field } if *tier == cards() && field == "Applicant.iban"),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), "seal-only-no-index-key");
+    let shown = format!("{error} {error:?}");
+    assert!(shown.contains("Applicant.iban"), "{shown}");
+    assert!(
+        shown.contains("--seal-only --search restricted/cards"),
+        "{shown}"
+    );
+    assert!(!shown.contains(IBAN), "{shown}");
+    // A lookup value cannot be computed either, with the same error.
+    assert!(matches!(
+        SealedApplicant::index_iban(&seal_only, &IBAN.to_owned()),
+        Err(Error::SealOnlyNoIndexKey { .. })
+    ));
+    // An index key of another tier does not help.
+    let payroll_only =
+        Keyring::seal_only_with_search(&fixture.publish().2, fixture.search_grant(&[payroll()]))
+            .unwrap();
+    assert!(matches!(
+        applicant().seal(&payroll_only),
+        Err(Error::SealOnlyNoIndexKey { .. })
+    ));
+    // A full keyring without the index key keeps the general error.
+    assert!(matches!(
+        SealedApplicant::index_iban(&Keyring::empty(), &IBAN.to_owned()),
+        Err(Error::NoIndexKey { .. })
+    ));
+}
+
+#[test]
+fn a_seal_only_keyring_with_a_search_grant_fills_the_index_and_opens_nothing() {
+    let mut fixture = Fixture::new();
+    let (_, _, set) = fixture.publish();
+    let search = fixture.search_grant(&[cards()]);
+    let intake = Keyring::seal_only_with_search(&set, search).unwrap();
+    assert!(intake.is_seal_only());
+    assert!(intake.can_search(&cards()));
+    assert_eq!(intake.writer(), "intake-api");
+
+    let sealed = applicant().seal(&intake).unwrap();
+    // The index is the one every other keyring of the tier computes.
+    let reader = fixture.full();
+    assert_eq!(
+        sealed.iban_index,
+        SealedApplicant::index_iban(&reader, &IBAN.to_owned()).unwrap()
+    );
+    let support = fixture
+        .keystore
+        .search_keyring(&Clearance::none().with(cards()))
+        .unwrap();
+    assert!(
+        SealedApplicant::index_iban_candidates(&support, &IBAN.to_owned())
+            .unwrap()
+            .contains(&sealed.iban_index)
+    );
+    // The full reader opens it; the intake service still cannot.
+    assert!(reader.accepts_public_key_tokens(&cards()));
+    assert!(sealed.open_all(&reader, &CTX).unwrap() == applicant());
+    assert!(matches!(
+        sealed.open_all(&intake, &CTX),
+        Err(Error::SealOnly { .. })
+    ));
+    let view = sealed.open(&intake, &CTX).unwrap();
+    assert!(view.iban.is_withheld() && view.name.is_withheld());
+    // Debug shows the index tier, never key bytes.
+    let shown = format!("{intake:?}");
+    assert!(shown.contains("restricted/cards (index)"), "{shown}");
+    assert!(shown.contains("seal-only"), "{shown}");
+}
+
+#[test]
+fn seal_only_with_search_takes_index_keys_only() {
+    let mut fixture = Fixture::new();
+    let (_, _, set) = fixture.publish();
+    // A keyring that decrypts is refused: seal-only means no decryption key.
+    let reader = fixture.reader();
+    assert!(matches!(
+        Keyring::seal_only_with_search(&set, reader),
+        Err(Error::InvalidParameter { .. })
+    ));
+    let seal_only = fixture.seal_only();
+    assert!(matches!(
+        Keyring::seal_only_with_search(&set, seal_only),
+        Err(Error::InvalidParameter { .. })
+    ));
+    assert!(matches!(
+        Keyring::seal_only_with_search(&set, Keyring::empty()),
+        Err(Error::InvalidParameter { .. })
+    ));
+}
+
+#[test]
+fn a_refreshed_public_key_set_keeps_the_index_keys() {
+    let mut fixture = Fixture::new();
+    let (_, _, set) = fixture.publish();
+    let mut intake =
+        Keyring::seal_only_with_search(&set, fixture.search_grant(&[cards()])).unwrap();
+    fixture.keystore.rotate(&cards()).unwrap();
+    let (_, _, newer) = fixture.publish();
+    intake.refresh_public_keys(&newer).unwrap();
+    let sealed = applicant().seal(&intake).unwrap();
+    assert_eq!(
+        sealed.iban_index,
+        SealedApplicant::index_iban(&fixture.full(), &IBAN.to_owned()).unwrap()
+    );
+    assert_eq!(sealed.open_all(&fixture.full(), &CTX).unwrap().iban, IBAN);
+}
