@@ -577,25 +577,37 @@ pub(crate) struct GrantIssueArgs {
     /// Comma-separated tiers the grant may search (compute blind indexes
     /// for) without opening, e.g. restricted/cards: a support desk that
     /// finds a customer by IBAN and cannot read one. Tiers in --clearance
-    /// are searchable anyway.
+    /// are searchable anyway. With --seal-only: the tiers whose index
+    /// columns the service fills (their index keys, in a search grant
+    /// beside the public key set).
     #[arg(long = "search", alias = "search-only", value_parser = parse_clearance, value_name = "TIERS")]
     pub(crate) search: Option<Clearance>,
-    /// How long it is valid: 30d, 12h, 2w, ... (not for --seal-only).
+    /// How long it is valid: 30d, 12h, 2w, ... (with --seal-only: only
+    /// with --search, for the search grant; a public key set holds no
+    /// secret and does not expire).
     #[arg(
         long,
         value_parser = crate::text::parse_duration,
-        required_unless_present = "seal_only",
-        conflicts_with = "seal_only"
+        required_unless_present = "seal_only"
     )]
     pub(crate) expires: Option<std::time::Duration>,
     /// Write a seal-only grant: the clearance's public keys in a signed
     /// public key set, no secret at all (no secret file is written). The
-    /// service can seal to those tiers and open nothing.
-    #[arg(long, conflicts_with_all = ["secret_out", "search", "require_approval"], requires = "clearance")]
+    /// service can seal to those tiers and open nothing. It holds no
+    /// blind-index key, so records with indexed fields are refused, unless
+    /// --search names their tiers: then a search grant (index keys only,
+    /// with a secret, expiring) is written too, and whoever holds it can
+    /// test guessed values against the index columns.
+    #[arg(long, conflicts_with = "require_approval", requires = "clearance")]
     pub(crate) seal_only: bool,
     /// Where to write the grant file.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,
+    /// With --seal-only --search: where to write the search grant
+    /// (default: FILE.search; its secret goes to --secret-out, default
+    /// FILE.search.secret).
+    #[arg(long, value_name = "FILE", requires = "seal_only")]
+    pub(crate) search_out: Option<PathBuf>,
     /// Comma-separated tiers of the grant whose opens need a break-glass
     /// approval (`tierseal approve`), e.g. restricted/cards.
     #[arg(long, value_name = "TIERS", value_parser = parse_clearance)]

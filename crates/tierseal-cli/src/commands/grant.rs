@@ -92,26 +92,82 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
             "--expires is required (except with --seal-only)".into(),
         ));
     };
-    let secret_out = args.secret_out.clone().unwrap_or_else(|| {
-        let mut name = args.out.as_os_str().to_owned();
-        name.push(".secret");
-        PathBuf::from(name)
-    });
+    if args.search_out.is_some() {
+        return Err(CliError::Usage(
+            "--search-out goes with --seal-only --search (a grant's search tiers are in the grant itself)".into(),
+        ));
+    }
+    let secret_out = args
+        .secret_out
+        .clone()
+        .unwrap_or_else(|| with_suffix(&args.out, ".secret"));
     refuse_overwrite(&args.out, args.force)?;
     refuse_overwrite(&secret_out, args.force)?;
     let expires_at = crate::text::after_now(expires, "--expires")?;
     let mut keystore = open_keystore(global)?;
     let clearance = args.clearance.clone().unwrap_or_else(Clearance::none);
     let search = args.search.clone().unwrap_or_else(Clearance::none);
+    write_grant(
+        global,
+        &mut keystore,
+        &Grant {
+            clearance: &clearance,
+            search: &search,
+            principal: &args.principal,
+            expires_at,
+            require_approval: args.require_approval.as_ref(),
+        },
+        &args.out,
+        &secret_out,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `path` with `suffix` appended to its file name.
+pub(super) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// What a grant file grants.
+pub(super) struct Grant<'a> {
+    /// The tiers it opens.
+    pub(super) clearance: &'a Clearance,
+    /// The tiers it searches without opening.
+    pub(super) search: &'a Clearance,
+    /// Whom it is for.
+    pub(super) principal: &'a str,
+    /// Until when.
+    pub(super) expires_at: SystemTime,
+    /// Tiers whose opens need a break-glass approval.
+    pub(super) require_approval: Option<&'a Clearance>,
+}
+
+/// Issues `grant` (announced, recorded in the keystore's register and the
+/// audit log), writes it to `out` and its secret to `secret_out` (mode
+/// 0600), and says what it granted.
+pub(super) fn write_grant(
+    global: &GlobalArgs,
+    keystore: &mut tierseal::Keystore,
+    grant: &Grant<'_>,
+    out: &Path,
+    secret_out: &Path,
+) -> Result<(), CliError> {
+    let Grant {
+        clearance,
+        search,
+        principal,
+        expires_at,
+        require_approval,
+    } = *grant;
     if clearance
         .tiers()
         .any(|tier| tier.level() == tierseal::Level::Restricted)
     {
-        super::dual_control(&keystore, tierseal::DualControlOp::GrantRestricted)?;
+        super::dual_control(keystore, tierseal::DualControlOp::GrantRestricted)?;
     }
-    let approval_tiers: Vec<tierseal::Tier> = args
-        .require_approval
-        .as_ref()
+    let approval_tiers: Vec<tierseal::Tier> = require_approval
         .map(|tiers| tiers.tiers().cloned().collect())
         .unwrap_or_default();
     let searching = if search.tiers().len() == 0 {
@@ -120,16 +176,15 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
         format!(" (search only: {search})")
     };
     let mut reason = format!(
-        "to {} for {clearance}{searching}, expires {}",
-        args.principal,
+        "to {principal} for {clearance}{searching}, expires {}",
         utc(unix(expires_at))
     );
-    if let Some(tiers) = &args.require_approval {
+    if let Some(tiers) = require_approval {
         reason.push_str(&format!(", approval required for {tiers}"));
     }
     let mut intent = announce(
         global,
-        &keystore,
+        keystore,
         Action::GrantIssue,
         Operation {
             reason: Some(reason.clone()),
@@ -138,9 +193,9 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
     )?;
     let issued = (|| -> Result<String, CliError> {
         let (grant, secret) = keystore.issue_grant_scoped(
-            &clearance,
-            &search,
-            &args.principal,
+            clearance,
+            search,
+            principal,
             expires_at,
             &approval_tiers,
         )?;
@@ -149,28 +204,26 @@ fn issue(global: &GlobalArgs, args: &GrantIssueArgs) -> Result<ExitCode, CliErro
             .last()
             .map(|grant| grant.id.to_string())
             .unwrap_or_default();
-        super::write_private(&secret_out, &secret.expose_text())?;
-        super::write_atomically(&args.out, &grant)?;
+        super::write_private(secret_out, &secret.expose_text())?;
+        super::write_atomically(out, &grant)?;
         Ok(id)
     })();
     if let Ok(id) = &issued {
         intent.note(format!("grant {id} {reason}"));
     }
-    let id = intent.finish(issued, &mut keystore)?;
+    let id = intent.finish(issued, keystore)?;
     say(&format!(
-        "granted {clearance}{searching} to {} until {}\n  grant id:   {id} (in `tierseal grant list`)\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
-        args.principal,
+        "granted {clearance}{searching} to {principal} until {}\n  grant id:   {id} (in `tierseal grant list`)\n  grant file: {}\n  secret:     {} (mode 0600; deliver it separately)",
         utc(unix(expires_at)),
-        args.out.display(),
+        out.display(),
         secret_out.display()
     ));
-    if let Some(tiers) = &args.require_approval {
+    if let Some(tiers) = require_approval {
         say(&format!(
-            "  approval:   required to open {tiers} (`tierseal approve --requester {} ...`)",
-            args.principal
+            "  approval:   required to open {tiers} (`tierseal approve --requester {principal} ...`)"
         ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn unix(time: SystemTime) -> u64 {

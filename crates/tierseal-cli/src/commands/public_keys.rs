@@ -27,7 +27,8 @@ pub(super) fn publish(
     write_set(global, keystore, None, "every tier", out)
 }
 
-/// Writes a seal-only grant: the clearance's public keys, signed.
+/// Writes a seal-only grant: the clearance's public keys, signed; with
+/// `--search`, also a search grant holding those tiers' index keys only.
 pub(super) fn issue_seal_only(
     global: &GlobalArgs,
     args: &GrantIssueArgs,
@@ -37,10 +38,66 @@ pub(super) fn issue_seal_only(
             "--seal-only needs --clearance: the tiers the service may seal to".into(),
         ));
     };
+    let search = match (&args.search, args.expires) {
+        (Some(search), Some(expires)) => Some((search, expires)),
+        (Some(_), None) => {
+            return Err(CliError::Usage(
+                "--seal-only --search needs --expires: the search grant holds index keys, secrets that must expire".into(),
+            ));
+        }
+        (None, _)
+            if args.expires.is_some() || args.secret_out.is_some() || args.search_out.is_some() =>
+        {
+            return Err(CliError::Usage(
+                "--expires, --secret-out and --search-out go with --seal-only only together with --search: a public key set holds no secret and does not expire".into(),
+            ));
+        }
+        (None, _) => None,
+    };
+    if let Some((search, _)) = search {
+        if let Some(tier) = search.tiers().find(|t| !clearance.tiers().any(|c| c == *t)) {
+            return Err(CliError::Usage(format!(
+                "--search {tier}: with --seal-only, --search names tiers of --clearance (the tiers whose index columns the service fills as it seals)"
+            )));
+        }
+    }
+    let search_out = args
+        .search_out
+        .clone()
+        .unwrap_or_else(|| super::grant::with_suffix(&args.out, ".search"));
+    let secret_out = args
+        .secret_out
+        .clone()
+        .unwrap_or_else(|| super::grant::with_suffix(&search_out, ".secret"));
     refuse_overwrite(&args.out, args.force)?;
+    if search.is_some() {
+        refuse_overwrite(&search_out, args.force)?;
+        refuse_overwrite(&secret_out, args.force)?;
+    }
+    let expires_at = search
+        .map(|(_, expires)| crate::text::after_now(expires, "--expires"))
+        .transpose()?;
     let mut keystore = open_keystore(global)?;
     let who = format!("seal-only grant to {} for {clearance}", args.principal);
     write_set(global, &mut keystore, Some(clearance), &who, &args.out)?;
+    if let (Some((search, _)), Some(expires_at)) = (search, expires_at) {
+        super::grant::write_grant(
+            global,
+            &mut keystore,
+            &super::grant::Grant {
+                clearance: &tierseal::Clearance::none(),
+                search,
+                principal: &args.principal,
+                expires_at,
+                require_approval: None,
+            },
+            &search_out,
+            &secret_out,
+        )?;
+        say(&format!(
+            "  the service loads both: Keyring::seal_only_with_search(&set, Keyring::from_grant(search grant, secret)); it fills the index columns of {search} and opens nothing"
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

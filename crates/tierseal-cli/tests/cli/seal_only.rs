@@ -209,3 +209,153 @@ fn rewrap_moves_public_key_tokens_before_a_retire() {
         "4111111111111111"
     );
 }
+
+/// `grant issue --seal-only --search`: the public key set, plus a search
+/// grant holding only the index keys, so that an intake service fills
+/// index columns as it seals and still opens nothing.
+#[test]
+fn a_seal_only_grant_with_search_fills_index_columns_and_opens_nothing() {
+    let env = Env::initialised();
+    let output = env
+        .cmd()
+        .args(["grant", "issue", "--seal-only", "--principal", "intake"])
+        .args([
+            "--clearance",
+            "restricted/cards",
+            "--search",
+            "restricted/cards",
+        ])
+        .args(["--expires", "1d", "--out", "intake.keys"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("search only: restricted/cards"), "{text}");
+    assert!(text.contains("seal_only_with_search"), "{text}");
+    let set = PublicKeySet::verify(
+        &std::fs::read(env.path("intake.keys")).unwrap(),
+        &pinned(&text),
+    )
+    .unwrap();
+    let set_text = std::fs::read_to_string(env.path("intake.keys")).unwrap();
+    assert!(!set_text.contains("secret"), "{set_text}");
+    let secret = std::fs::read_to_string(env.path("intake.keys.search.secret"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let search = Keyring::from_grant(
+        &std::fs::read(env.path("intake.keys.search")).unwrap(),
+        &secret,
+    )
+    .unwrap();
+    let intake = Keyring::seal_only_with_search(&set, search).unwrap();
+
+    let cards: Tier = "restricted/cards".parse().unwrap();
+    let field = tierseal::IndexField::new(&cards, "Customer", "iban");
+    assert_eq!(
+        intake.blind_index(field, b"DE89").unwrap(),
+        env.keyring().blind_index(field, b"DE89").unwrap()
+    );
+    // The same set without the search grant cannot fill the index.
+    assert!(matches!(
+        Keyring::seal_only(&set).blind_index(field, b"DE89"),
+        Err(Error::SealOnlyNoIndexKey { .. })
+    ));
+    let binding = Binding::new("Customer", "iban");
+    let sealed = SealedValue::seal(&intake, &cards, binding, "DE89").unwrap();
+    assert!(matches!(
+        sealed.open::<String>(&intake, binding, &ctx()),
+        Err(Error::SealOnly { .. })
+    ));
+
+    // The search grant is in the register, and holds its index key back.
+    let listed = stdout(&env.cmd().args(["grant", "list"]).output().unwrap());
+    let row = listed
+        .lines()
+        .find(|line| line.contains("intake"))
+        .unwrap_or_default();
+    assert!(row.contains("restricted/cards v1"), "{listed}");
+    env.cmd()
+        .args(["keys", "rotate-index", "--tier", "restricted/cards"])
+        .assert()
+        .success();
+    let refused = env
+        .cmd()
+        .args([
+            "keys",
+            "retire-index",
+            "--tier",
+            "restricted/cards",
+            "--version",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("intake"), "{}", stderr(&refused));
+}
+
+#[test]
+fn seal_only_search_options_that_do_not_fit_are_usage_errors() {
+    let env = Env::initialised();
+    for (args, says) in [
+        // The search grant's keys must expire.
+        (
+            &[
+                "--clearance",
+                "restricted/cards",
+                "--search",
+                "restricted/cards",
+            ][..],
+            "needs --expires",
+        ),
+        // Only tiers the service seals to.
+        (
+            &[
+                "--clearance",
+                "restricted/cards",
+                "--search",
+                "confidential",
+                "--expires",
+                "1d",
+            ][..],
+            "--search confidential",
+        ),
+        // A public key set does not expire.
+        (
+            &["--clearance", "restricted/cards", "--expires", "1d"][..],
+            "does not expire",
+        ),
+    ] {
+        let output = env
+            .cmd()
+            .args(["grant", "issue", "--seal-only", "--principal", "intake"])
+            .args(args)
+            .args(["--out", "x.keys"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        assert!(
+            stderr(&output).contains(says),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(!env.path("x.keys").exists());
+        assert!(!env.path("x.keys.search").exists());
+    }
+    // --search-out needs --seal-only.
+    let output = env
+        .cmd()
+        .args([
+            "grant",
+            "issue",
+            "--principal",
+            "p",
+            "--clearance",
+            "internal",
+        ])
+        .args(["--expires", "1d", "--out", "p.grant", "--search-out", "p.s"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
