@@ -71,7 +71,7 @@ fn schema(config: &str) -> Schema {
 
 /// Runs `scenario` in a schema of its own; every call of the opener is a
 /// fresh connection (as a restarted job would make).
-fn with_postgres(scenario: fn(&dyn Fn(&str) -> PostgresCustomers, &common::Services)) {
+fn with_postgres(scenario: scenarios::Scenario<PostgresCustomers>) {
     let Some(config) = server() else { return };
     let schema = schema(&config);
     let services = common::services().unwrap();

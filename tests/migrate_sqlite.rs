@@ -28,7 +28,7 @@ use migrate_sqlite::SqliteCustomers;
 
 /// Runs `scenario` with a database file of its own, opened afresh by
 /// every call of the opener (as a restarted job would open it).
-fn with_sqlite(scenario: fn(&dyn Fn(&str) -> SqliteCustomers, &common::Services)) {
+fn with_sqlite(scenario: scenarios::Scenario<SqliteCustomers>) {
     let services = common::services().unwrap();
     let path = services.dir.path().join("legacy.db");
     scenario(

@@ -35,6 +35,13 @@ macro_rules! scenario_tests {
 }
 pub(crate) use scenario_tests;
 
+/// Opens the table of the given name afresh (a new connection, as a
+/// restarted job makes).
+pub(crate) type Opener<'a, T> = &'a dyn Fn(&str) -> T;
+
+/// A scenario, run against one backend.
+pub(crate) type Scenario<T> = fn(Opener<'_, T>, &Services);
+
 /// Rows of the plaintext table the scenarios start with.
 pub(crate) const ROWS: i64 = 25;
 
@@ -58,7 +65,7 @@ pub(crate) fn legacy_rows(count: i64) -> Vec<(i64, Customer)> {
 /// no row lost, none sealed twice, plaintext kept until its sealed values
 /// were committed, and every row found by its IBAN and opened.
 pub(crate) fn killed_twice_resumes_without_loss_or_double_sealing<T: CustomerTable>(
-    open: &dyn Fn(&str) -> T,
+    open: Opener<'_, T>,
     services: &Services,
 ) {
     let mut table = open("legacy");
@@ -152,7 +159,7 @@ pub(crate) fn every_row_opens_and_is_found<T: CustomerTable>(
 /// over): the clearing step refuses, naming the row, and clears nothing of
 /// that batch.
 pub(crate) fn plaintext_is_kept_when_the_sealed_values_do_not_open_to_it<T: CustomerTable>(
-    open: &dyn Fn(&str) -> T,
+    open: Opener<'_, T>,
     services: &Services,
 ) {
     let mut table = open("legacy");
@@ -181,7 +188,7 @@ pub(crate) fn plaintext_is_kept_when_the_sealed_values_do_not_open_to_it<T: Cust
 /// A keyring that cannot seal a row (here: it lacks the cards tier) fails
 /// the batch naming the row, and writes nothing.
 pub(crate) fn a_row_that_cannot_be_sealed_is_named_and_nothing_is_written<T: CustomerTable>(
-    open: &dyn Fn(&str) -> T,
+    open: Opener<'_, T>,
     services: &Services,
 ) {
     let mut table = open("legacy");
@@ -203,10 +210,7 @@ pub(crate) fn a_row_that_cannot_be_sealed_is_named_and_nothing_is_written<T: Cus
 }
 
 /// A table that does not exist is named.
-pub(crate) fn a_missing_table_is_named<T: CustomerTable>(
-    open: &dyn Fn(&str) -> T,
-    services: &Services,
-) {
+pub(crate) fn a_missing_table_is_named<T: CustomerTable>(open: Opener<'_, T>, services: &Services) {
     let mut table = open("nope");
     let error = run(&mut table, services, 4, Stop::Never)
         .unwrap_err()
@@ -219,7 +223,7 @@ pub(crate) fn a_missing_table_is_named<T: CustomerTable>(
 pub(crate) fn a_column_that_is_not_its_token_type_is_refused_by_type_never_by_value<
     T: CustomerTable,
 >(
-    open: &dyn Fn(&str) -> T,
+    open: Opener<'_, T>,
     services: &Services,
 ) {
     let mut table = open("legacy");

@@ -775,7 +775,7 @@ impl Fixture {
 fn a_seal_only_keyring_refuses_an_indexed_field_naming_it_and_the_fix() {
     let mut fixture = Fixture::new();
     let seal_only = fixture.seal_only();
-    let error = applicant().seal(&seal_only).err().expect("no index key");
+    let error = applicant().seal(&seal_only).expect_err("no index key");
     assert!(
         matches!(&error, Error::SealOnlyNoIndexKey { tier, field } if *tier == cards() && field == "Applicant.iban"),
         "{error:?}"

@@ -54,12 +54,12 @@ pub(super) fn issue_seal_only(
         }
         (None, _) => None,
     };
-    if let Some((search, _)) = search {
-        if let Some(tier) = search.tiers().find(|t| !clearance.tiers().any(|c| c == *t)) {
-            return Err(CliError::Usage(format!(
-                "--search {tier}: with --seal-only, --search names tiers of --clearance (the tiers whose index columns the service fills as it seals)"
-            )));
-        }
+    if let Some(tier) =
+        search.and_then(|(search, _)| search.tiers().find(|t| !clearance.tiers().any(|c| c == *t)))
+    {
+        return Err(CliError::Usage(format!(
+            "--search {tier}: with --seal-only, --search names tiers of --clearance (the tiers whose index columns the service fills as it seals)"
+        )));
     }
     let search_out = args
         .search_out

@@ -186,8 +186,8 @@ pub enum MigrationError {
         table: String,
         /// The row's key.
         key: String,
-        /// Why.
-        error: crate::Error,
+        /// Why (boxed: the error stays small on the success path).
+        error: Box<crate::Error>,
     },
     /// A row's committed sealed values do not open: nothing of its batch
     /// was cleared.
@@ -199,8 +199,8 @@ pub enum MigrationError {
         table: String,
         /// The row's key.
         key: String,
-        /// Why.
-        error: crate::Error,
+        /// Why (boxed: the error stays small on the success path).
+        error: Box<crate::Error>,
     },
     /// A row's sealed values open to something other than the plaintext
     /// beside them (a writer changed the plaintext after the row was
@@ -414,7 +414,7 @@ where
             sealed.map_err(|error| MigrationError::Seal {
                 table: table.to_owned(),
                 key: row.key.to_string(),
-                error,
+                error: Box::new(error),
             })
         })
         .collect()
@@ -452,7 +452,7 @@ where
                 return Err(MigrationError::Open {
                     table: table.to_owned(),
                     key: row.key.to_string(),
-                    error,
+                    error: Box::new(error),
                 });
             }
         }
