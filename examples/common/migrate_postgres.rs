@@ -143,8 +143,10 @@ impl PlaintextTable for PostgresCustomers {
             })
             .collect();
         if !columns.is_empty() {
+            // One query string: one transaction, to which SET LOCAL keeps
+            // the timeout (the session's own setting is left alone).
             self.client.batch_execute(&format!(
-                "SET lock_timeout = '{LOCK_TIMEOUT}'; ALTER TABLE {table} {}; RESET lock_timeout",
+                "SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; ALTER TABLE {table} {}",
                 columns.join(", ")
             ))?;
         }
