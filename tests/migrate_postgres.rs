@@ -83,40 +83,76 @@ fn with_postgres(scenario: scenarios::Scenario<PostgresCustomers>) {
 
 scenarios::scenario_tests!(with_postgres);
 
+/// A plaintext table of `rows` rows in a schema of its own (dropped with
+/// it), or `None` after the skip line.
+struct Legacy {
+    config: String,
+    services: common::Services,
+    name: String,
+    table: PostgresCustomers,
+    _schema: Schema,
+}
+
+fn legacy(rows: i64) -> Option<Legacy> {
+    let config = server()?;
+    let schema = schema(&config);
+    let name = schema.table("legacy");
+    let mut table = PostgresCustomers::connect(&config, &name).unwrap();
+    table.create(&legacy_rows(rows)).unwrap();
+    Some(Legacy {
+        services: common::services().unwrap(),
+        name,
+        table,
+        config,
+        _schema: schema,
+    })
+}
+
+impl Legacy {
+    /// Another session, which locks row `id` in `transaction` (as an
+    /// application transaction would) until it ends.
+    fn hold_row<'c>(
+        &self,
+        session: &'c mut postgres::Client,
+        id: i64,
+    ) -> postgres::Transaction<'c> {
+        let mut transaction = session.transaction().unwrap();
+        transaction
+            .query(
+                &format!("SELECT id FROM {} WHERE id = $1 FOR UPDATE", self.name),
+                &[&id],
+            )
+            .unwrap();
+        transaction
+    }
+}
+
 /// A row an application transaction holds is passed by, not waited for:
 /// the run ends, counts it as pending, and a rerun seals it.
 #[test]
 fn a_row_locked_by_another_transaction_is_passed_by_and_sealed_by_the_rerun() {
-    let Some(config) = server() else { return };
-    let schema = schema(&config);
-    let services = common::services().unwrap();
-    let name = schema.table("legacy");
-    let mut table = PostgresCustomers::connect(&config, &name).unwrap();
-    table.create(&legacy_rows(ROWS)).unwrap();
-    table.prepare().unwrap();
-
+    let Some(mut legacy) = legacy(ROWS) else {
+        return;
+    };
+    legacy.table.prepare().unwrap();
     // Were the run to wait for the held row, it would fail here rather
     // than hang.
-    table
+    legacy
+        .table
         .client()
         .batch_execute("SET lock_timeout = '10s'")
         .unwrap();
-    let mut holder = pg::connect(&config).unwrap();
-    let mut open = holder.transaction().unwrap();
-    open.query(
-        &format!("SELECT id FROM {name} WHERE id = 7 FOR UPDATE"),
-        &[],
-    )
-    .unwrap();
-    let first = run(&mut table, &services, 4, Stop::Never).unwrap();
+    let mut session = pg::connect(&legacy.config).unwrap();
+    let held = legacy.hold_row(&mut session, 7);
+    let first = run(&mut legacy.table, &legacy.services, 4, Stop::Never).unwrap();
     assert_eq!((first.sealed, first.cleared, first.pending), (24, 24, 1));
-    assert_eq!(table.with_plaintext().unwrap(), [7]);
-    assert!(!table.record_keys().unwrap().contains_key(&7));
-    open.rollback().unwrap();
+    assert_eq!(legacy.table.with_plaintext().unwrap(), [7]);
+    assert!(!legacy.table.record_keys().unwrap().contains_key(&7));
+    held.rollback().unwrap();
 
-    let second = run(&mut table, &services, 4, Stop::Never).unwrap();
+    let second = run(&mut legacy.table, &legacy.services, 4, Stop::Never).unwrap();
     assert_eq!((second.sealed, second.cleared, second.pending), (1, 1, 0));
-    every_row_opens_and_is_found(&mut table, &services, ROWS);
+    every_row_opens_and_is_found(&mut legacy.table, &legacy.services, ROWS);
 }
 
 /// Adding the columns behind a long application transaction gives up
@@ -125,26 +161,18 @@ fn a_row_locked_by_another_transaction_is_passed_by_and_sealed_by_the_rerun() {
 /// the transaction ends, a rerun goes through.
 #[test]
 fn adding_the_columns_behind_a_long_transaction_gives_up_instead_of_queueing() {
-    let Some(config) = server() else { return };
-    let schema = schema(&config);
-    let services = common::services().unwrap();
-    let name = schema.table("legacy");
-    let mut table = PostgresCustomers::connect(&config, &name).unwrap();
-    table.create(&legacy_rows(ROWS)).unwrap();
-
-    let mut holder = pg::connect(&config).unwrap();
-    let mut open = holder.transaction().unwrap();
-    open.query(
-        &format!("SELECT id FROM {name} WHERE id = 1 FOR UPDATE"),
-        &[],
-    )
-    .unwrap();
-    let error = common::chain(&*run(&mut table, &services, 4, Stop::Never).unwrap_err());
+    let Some(mut legacy) = legacy(ROWS) else {
+        return;
+    };
+    let mut session = pg::connect(&legacy.config).unwrap();
+    let held = legacy.hold_row(&mut session, 1);
+    let error =
+        common::chain(&*run(&mut legacy.table, &legacy.services, 4, Stop::Never).unwrap_err());
     assert!(error.contains("lock timeout"), "{error}");
-    assert!(table.record_keys().is_err(), "no column was added");
-    open.rollback().unwrap();
+    assert!(legacy.table.record_keys().is_err(), "no column was added");
+    held.rollback().unwrap();
 
-    let done = run(&mut table, &services, 4, Stop::Never).unwrap();
+    let done = run(&mut legacy.table, &legacy.services, 4, Stop::Never).unwrap();
     assert_eq!((done.sealed, done.pending), (ROWS as u64, 0));
 }
 
@@ -152,31 +180,29 @@ fn adding_the_columns_behind_a_long_transaction_gives_up_instead_of_queueing() {
 /// row is sealed exactly once, and all plaintext is cleared.
 #[test]
 fn two_migrators_side_by_side_seal_each_row_once() {
-    let Some(config) = server() else { return };
-    let schema = schema(&config);
-    let services = common::services().unwrap();
-    let name = schema.table("legacy");
     let rows = 300;
-    let mut setup = PostgresCustomers::connect(&config, &name).unwrap();
-    setup.create(&legacy_rows(rows)).unwrap();
-    setup.prepare().unwrap();
-
+    let Some(mut legacy) = legacy(rows) else {
+        return;
+    };
+    legacy.table.prepare().unwrap();
+    let (config, name, services) = (&legacy.config, &legacy.name, &legacy.services);
     let sealed: Vec<u64> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..2)
             .map(|_| {
                 scope.spawn(|| {
-                    let mut table = PostgresCustomers::connect(&config, &name).unwrap();
-                    run(&mut table, &services, 10, Stop::Never).unwrap().sealed
+                    let mut table = PostgresCustomers::connect(config, name).unwrap();
+                    run(&mut table, services, 10, Stop::Never).unwrap().sealed
                 })
             })
             .collect();
         workers.into_iter().map(|w| w.join().unwrap()).collect()
     });
     assert_eq!(sealed.iter().sum::<u64>(), rows as u64, "{sealed:?}");
-    assert_eq!(setup.record_keys().unwrap().len(), rows as usize);
-    assert!(setup.with_plaintext().unwrap().is_empty());
-    assert_eq!(setup.pending().unwrap(), 0);
-    every_row_opens_and_is_found(&mut setup, &services, rows);
+    let table = &mut legacy.table;
+    assert_eq!(table.record_keys().unwrap().len(), rows as usize);
+    assert!(table.with_plaintext().unwrap().is_empty());
+    assert_eq!(table.pending().unwrap(), 0);
+    every_row_opens_and_is_found(table, &legacy.services, rows);
 }
 
 /// Set in the child process of the kill test: the table it migrates.
@@ -201,13 +227,15 @@ fn a_migrating_process_killed_mid_job_loses_nothing_and_a_rerun_finishes() {
         migrate_until_killed(&table);
         return;
     }
-    let Some(config) = server() else { return };
-    let schema = schema(&config);
-    let mut services = common::services().unwrap();
-    let name = schema.table("legacy");
     let rows = 2_000;
-    let mut table = PostgresCustomers::connect(&config, &name).unwrap();
-    table.create(&legacy_rows(rows)).unwrap();
+    let Some(legacy) = legacy(rows) else { return };
+    let Legacy {
+        config,
+        mut services,
+        name,
+        mut table,
+        _schema,
+    } = legacy;
     // The sealed columns exist before the child starts, so that watching
     // them can begin at once.
     table.prepare().unwrap();
