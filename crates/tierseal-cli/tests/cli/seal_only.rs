@@ -329,15 +329,15 @@ fn seal_only_search_options_that_do_not_fit_are_usage_errors() {
     // --search-out needs --seal-only.
     let output = env
         .cmd()
+        .args(["grant", "issue", "--principal", "p", "--expires", "1d"])
         .args([
-            "grant",
-            "issue",
-            "--principal",
-            "p",
             "--clearance",
             "internal",
+            "--out",
+            "p.grant",
+            "--search-out",
+            "p.s",
         ])
-        .args(["--expires", "1d", "--out", "p.grant", "--search-out", "p.s"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
