@@ -76,7 +76,7 @@ pub(crate) struct Statements {
     /// The sealed columns of sealed row `$1`.
     pub(crate) read_sealed: String,
     /// Ids of the rows whose index column matches `$1`.
-    pub(crate) by_iban: String,
+    pub(crate) find_by_index: String,
     /// Ids of the rows with plaintext left.
     pub(crate) with_plaintext: String,
     /// Id and `tierseal_keys` of every sealed row.
@@ -123,7 +123,7 @@ impl Statements {
                 "SELECT {sealed} FROM {table} WHERE id = {} AND tierseal_keys IS NOT NULL",
                 p(1)
             ),
-            by_iban: format!(
+            find_by_index: format!(
                 "SELECT id FROM {table} WHERE iban_index = {} ORDER BY id",
                 p(1)
             ),
@@ -213,7 +213,7 @@ pub(crate) trait CustomerTable:
 
     /// Ids of the rows whose IBAN index is `index`.
     fn find_by_iban(&mut self, index: &BlindIndex) -> Result<Vec<i64>, BoxError> {
-        let sql = self.statements().by_iban.clone();
+        let sql = self.statements().find_by_index.clone();
         self.ids(&sql, Some(index))
     }
 }
