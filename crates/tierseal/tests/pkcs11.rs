@@ -691,17 +691,28 @@ mod hsm {
             let prefix = config.key_prefix().to_owned();
             let keks: Vec<Pkcs11Kek> = (0..3).map(|_| hsm.open(config.clone())).collect();
             let barrier = std::sync::Barrier::new(keks.len());
-            std::thread::scope(|scope| {
-                for kek in &keks {
-                    let (barrier, tier) = (&barrier, &tier);
-                    scope.spawn(move || {
-                        barrier.wait();
-                        kek.ensure_key(&KekSlot::Tier(tier)).unwrap();
-                        barrier.wait();
-                        kek.rotate_key(&KekSlot::Tier(tier)).unwrap();
-                    });
-                }
+            // Every thread reaches every barrier whatever its calls return
+            // (a thread that panicked between two barriers would leave the
+            // others waiting for ever); the results are checked after.
+            let results: Vec<_> = std::thread::scope(|scope| {
+                let threads: Vec<_> = keks
+                    .iter()
+                    .map(|kek| {
+                        let (barrier, tier) = (&barrier, &tier);
+                        scope.spawn(move || {
+                            barrier.wait();
+                            let created = kek.ensure_key(&KekSlot::Tier(tier));
+                            barrier.wait();
+                            (created, kek.rotate_key(&KekSlot::Tier(tier)))
+                        })
+                    })
+                    .collect();
+                threads.into_iter().map(|t| t.join().unwrap()).collect()
             });
+            for (created, rotated) in results {
+                created.unwrap_or_else(|e| panic!("round {round}: create: {e}"));
+                rotated.unwrap_or_else(|e| panic!("round {round}: rotate: {e}"));
+            }
             let inspector = hsm.inspector();
             for label in [
                 format!("{prefix}restricted-cards"),

@@ -80,8 +80,8 @@ const FORMAT: u8 = 0x01;
 pub const WRAPPED_LEN: usize = 1 + 4 + NONCE_LEN + KEY_LEN + TAG_LEN;
 /// The longest key prefix accepted.
 const MAX_PREFIX_LEN: usize = 64;
-/// Attempts at creating a key object when another process races us.
-const CREATE_ATTEMPTS: usize = 3;
+/// Attempts at creating a key object when other processes race us.
+const CREATE_ATTEMPTS: u32 = 10;
 
 /// Where the HSM is and how its key objects are named. Holds no secret.
 ///
@@ -808,33 +808,42 @@ impl SlotOp<'_> {
             Attribute::Label(label.into_bytes()),
         ];
         let mut failed = None;
-        for _ in 0..CREATE_ATTEMPTS {
+        for attempt in 0..CREATE_ATTEMPTS {
+            if attempt > 0 {
+                // Racers that collided wait different, growing times
+                // before looking again, so that one of them creates the
+                // key alone instead of all of them again at once.
+                std::thread::sleep(backoff(attempt));
+            }
+            match self.search(session, &by_label)?.len() {
+                1 => return Ok(()),
+                0 => {}
+                // Others are still settling their collision: look again.
+                _ => continue,
+            }
             let ours = match session.generate_key(&Mechanism::AesKeyGen, &template) {
                 Ok(ours) => ours,
                 Err(e) => {
                     // A token may fail a creation while another session
                     // creates the same key (SoftHSM2 then reports a general
-                    // error): the key that exists now is the one to use.
-                    if !self.search(session, &by_label)?.is_empty() {
-                        return Ok(());
-                    }
+                    // error): look again for the key that exists now.
                     failed = Some(self.error("generate the key object", version, &e));
-                    std::thread::sleep(std::time::Duration::from_millis(20));
                     continue;
                 }
             };
-            let same = self.search(session, &by_label)?;
-            if same.len() == 1 {
+            if self.search(session, &by_label)?.len() == 1 {
                 return Ok(());
             }
-            // A racing process created the same label: whoever saw one
-            // object won; everybody else removes their own.
+            // A racing process created the same label: everybody who saw
+            // more than one removes their own and looks again after a
+            // back-off; the next round finds one survivor, or none and
+            // creates it again.
             session
                 .destroy_object(ours)
                 .map_err(|e| self.error("remove a duplicate key object", version, &e))?;
-            if !self.search(session, &by_label)?.is_empty() {
-                return Ok(());
-            }
+        }
+        if self.search(session, &by_label)?.len() == 1 {
+            return Ok(());
         }
         Err(failed.unwrap_or_else(|| {
             self.invalid(
@@ -843,6 +852,15 @@ impl SlotOp<'_> {
             )
         }))
     }
+}
+
+/// How long a process that collided with others creating the same key
+/// object waits before looking again: random, growing with the attempt
+/// (up to about 10 to 100 ms), so that racers fall out of step.
+fn backoff(attempt: u32) -> std::time::Duration {
+    use rand::RngExt as _;
+    let ceiling = 10 * u64::from(attempt.min(CREATE_ATTEMPTS));
+    std::time::Duration::from_millis(rand::rng().random_range(1..=ceiling.max(2)))
 }
 
 impl KekProvider for Pkcs11Kek {
