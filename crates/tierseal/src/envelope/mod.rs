@@ -4,13 +4,16 @@
 //! Two shapes share one format ([`format`]): a [`SealedValue`] carries its
 //! own data key; a record ([`RecordSealer`], [`RecordOpener`]) shares one
 //! data key per tier across its fields and stores the wrapped keys once, in
-//! [`RecordKeys`]. Rewrapping touches only wrapped data keys.
+//! [`RecordKeys`]. A record of a packed type ([`packed`]) seals all the
+//! fields of one tier in one [`PackedPart`] under the same record keys.
+//! Rewrapping touches only wrapped data keys.
 
 mod binding;
 pub(crate) mod format;
 #[cfg(test)]
 mod hpke_vectors;
 mod owned;
+mod packed;
 pub(crate) mod public_wrap;
 mod record;
 #[cfg(test)]
@@ -26,9 +29,12 @@ use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 pub use binding::{Binding, Within};
+pub use packed::{PackedEntry, PackedOpener, PackedSealer, PartLayout};
 pub use public_wrap::HpkeSuite;
 pub use record::{RecordKeys, RecordOpener, RecordSealer};
-pub use token::{RecordKey, SealedField, SealedMask, SealedToken, SealedValue, TEXT_PREFIX};
+pub use token::{
+    PackedPart, RecordKey, SealedField, SealedMask, SealedToken, SealedValue, TEXT_PREFIX,
+};
 
 use crate::crypto::{self, NONCE_LEN, TAG_LEN};
 use crate::keyring::{Keyring, TierKeys};
@@ -87,7 +93,7 @@ fn open_data_key<'k>(
 /// Rewraps the wrapped-key part of `token` (a sealed value or record key)
 /// under its tier's primary version, in place.
 ///
-/// A record key also moves to the current format version (3): its only
+/// A record key also moves to the current format version (4): its only
 /// version-dependent part is the data-key AAD, rewritten here, so an older
 /// record key at the primary version is rewritten too. Its fields keep
 /// their own version, which the reader takes from each field's header. A sealed
@@ -206,6 +212,23 @@ fn seal_field_into<T: Serialize + ?Sized>(
     let nonce = crypto::fresh_field_nonce();
     out.extend_from_slice(&nonce);
     let start = out.len();
+    append_encoded(value, encoded_len, out)?;
+    let plaintext = out.get_mut(start..).unwrap_or_default();
+    let tag = crypto::encrypt(cipher, &nonce, aad, plaintext)?;
+    out.extend_from_slice(&tag);
+    Ok(())
+}
+
+/// Appends the postcard encoding of `value`, `encoded_len` bytes as
+/// measured by [`encoded_len`], to `out`, whose spare capacity must hold
+/// it: `out` is never reallocated. On failure `out` is wiped and emptied
+/// (it may hold part of the plaintext).
+fn append_encoded<T: Serialize + ?Sized>(
+    value: &T,
+    encoded_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let start = out.len();
     let encoded = postcard::serialize_with_flavor(value, Append(out)).map_err(encode_error);
     if encoded.is_err() || out.len() - start != encoded_len {
         // Partial plaintext: wipe it before the buffer is freed.
@@ -216,9 +239,6 @@ fn seal_field_into<T: Serialize + ?Sized>(
             reason: "the value encoded to another length than measured".into(),
         });
     }
-    let plaintext = out.get_mut(start..).unwrap_or_default();
-    let tag = crypto::encrypt(cipher, &nonce, aad, plaintext)?;
-    out.extend_from_slice(&tag);
     Ok(())
 }
 
@@ -235,6 +255,20 @@ fn open_field<T: DeserializeOwned>(
     scratch: &mut Zeroizing<Vec<u8>>,
     key: (&Tier, u32),
 ) -> Result<T, Error> {
+    decrypt_into(cipher, aad, field, scratch, key).and_then(|()| owned::decode(scratch))
+}
+
+/// Decrypts `field` into `scratch` (its plaintext, exactly), never
+/// reallocating `scratch` while it holds plaintext: a buffer too small is
+/// replaced, and wiped as it drops. On failure `scratch` holds no
+/// plaintext.
+fn decrypt_into(
+    cipher: &Aes256Gcm,
+    aad: &[u8],
+    field: &FieldPart<'_>,
+    scratch: &mut Zeroizing<Vec<u8>>,
+    key: (&Tier, u32),
+) -> Result<(), Error> {
     let len = field.ciphertext.len();
     if scratch.capacity() < len {
         *scratch = Zeroizing::new(Vec::with_capacity(len));
@@ -252,7 +286,6 @@ fn open_field<T: DeserializeOwned>(
         field.tag,
     )
     .map_err(|_| integrity(key.0, key.1))
-    .and_then(|()| owned::decode(scratch))
 }
 
 fn encode_error(e: postcard::Error) -> Error {

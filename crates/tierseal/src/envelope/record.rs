@@ -196,15 +196,11 @@ impl<'a> RecordSealer<'a> {
         }
         format::field_aad_tail(&mut self.aad, self.version, role, field_id)?;
         let encoded_len = super::encoded_len(value)?;
-        let mut out = if self.version == Version::V3 {
-            let slot_byte = u8::try_from(index).map_err(|_| Error::InvalidParameter {
-                what: "record",
-                reason: "a record uses at most 256 tiers",
-            })?;
+        let mut out = if self.version.names_slots() {
             let mut out = Vec::with_capacity(
                 format::FIELD_HEADER_V3_LEN + super::FIELD_OVERHEAD + encoded_len,
             );
-            format::write_field_header_v3(&mut out, slot_byte);
+            format::write_slot_header(&mut out, self.version, Kind::RecordField, slot_byte(index)?);
             out
         } else {
             let mut out = Vec::with_capacity(
@@ -214,22 +210,47 @@ impl<'a> RecordSealer<'a> {
             out
         };
         super::seal_field_into(&slot.cipher, &self.aad, value, encoded_len, &mut out)?;
+        let key_version = slot.key_version;
+        self.note_sealed(field_id, tier, key_version);
+        Ok(SealedField::from_valid_bytes(out))
+    }
+
+    /// Records a restricted field as sealed, when the keyring has an
+    /// audit sink.
+    pub(super) fn note_sealed(&mut self, field_id: &str, tier: &Tier, key_version: u32) {
         if let Some(trail) = self
             .trail
             .as_mut()
             .filter(|_| tier.level() == crate::Level::Restricted)
         {
-            trail.sealed(field_id, tier, Some(slot.key_version));
+            trail.sealed(field_id, tier, Some(key_version));
         }
-        Ok(SealedField::from_valid_bytes(out))
+    }
+
+    /// The format version this sealer writes.
+    pub(super) fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The record's field AAD prefix (type, path, record id).
+    pub(super) fn aad_prefix(&self) -> &[u8] {
+        self.aad.get(..self.prefix_len).unwrap_or_default()
+    }
+
+    /// The cipher and key version of the slot at `index`.
+    pub(super) fn slot_key(&self, index: usize) -> Result<(&Aes256Gcm, u32), Error> {
+        self.slots
+            .get(index)
+            .map(|slot| (&*slot.cipher, slot.key_version))
+            .ok_or_else(|| Error::malformed("slot"))
     }
 
     /// The index of `tier`'s slot, creating its data key on first use.
-    fn slot(&mut self, tier: &Tier) -> Result<usize, Error> {
+    pub(super) fn slot(&mut self, tier: &Tier) -> Result<usize, Error> {
         if let Some(index) = self.slots.iter().position(|slot| slot.tier == tier) {
             return Ok(index);
         }
-        if self.version == Version::V3 && self.slots.len() >= format::MAX_SLOTS {
+        if self.version.names_slots() && self.slots.len() >= format::MAX_SLOTS {
             return Err(Error::InvalidParameter {
                 what: "record",
                 reason: "a record uses at most 256 tiers",
@@ -237,13 +258,13 @@ impl<'a> RecordSealer<'a> {
         }
         if let Some(public) = self.keyring.public_key(tier.as_str()) {
             // A seal-only keyring: the record key is sealed to the tier's
-            // public key (kind 4). Public-key kinds exist only in format
-            // version 3, and its fields name their key by slot, whatever
+            // public key (kind 4). Public-key kinds exist from format
+            // version 3, whose fields name their key by slot, whatever
             // the key's kind.
-            if self.version != Version::V3 {
+            if !self.version.names_slots() {
                 return Err(Error::InvalidParameter {
                     what: "record",
-                    reason: "a seal-only keyring seals records of format version 3 only",
+                    reason: "a seal-only keyring seals records of format version 3 or later only",
                 });
             }
             let mut bytes = Vec::with_capacity(
@@ -251,11 +272,11 @@ impl<'a> RecordSealer<'a> {
             );
             format::write_header(
                 &mut bytes,
-                Version::V3,
+                self.version,
                 Kind::PublicRecordKey,
                 tier.as_str(),
             );
-            let cipher = super::public_wrap::new_data_key(public, Version::V3, &mut bytes)?;
+            let cipher = super::public_wrap::new_data_key(public, self.version, &mut bytes)?;
             self.slots.push(SealSlot {
                 tier: &public.tier,
                 key: RecordKey::from_valid_bytes(bytes),
@@ -296,6 +317,14 @@ impl<'a> RecordSealer<'a> {
                 .collect(),
         }
     }
+}
+
+/// The one-byte key slot of the record key at `index`.
+pub(super) fn slot_byte(index: usize) -> Result<u8, Error> {
+    u8::try_from(index).map_err(|_| Error::InvalidParameter {
+        what: "record",
+        reason: "a record uses at most 256 tiers",
+    })
 }
 
 /// The record's AAD prefix for format `version` in a buffer with room for
@@ -396,15 +425,26 @@ impl<'a> RecordOpener<'a> {
         field: &SealedField,
     ) -> Result<T, Error> {
         let result = self.open_checked(tier, Role::Value, field_id, field);
+        self.note_opened(field_id, tier, &result);
+        result
+    }
+
+    /// Records the outcome of opening field `field_id` at `tier`, when the
+    /// keyring has an audit sink.
+    pub(super) fn note_opened<T>(
+        &mut self,
+        field_id: &str,
+        tier: &Tier,
+        result: &Result<T, Error>,
+    ) {
         if let Some(trail) = self.trail.as_mut() {
             let version = self
                 .opened
                 .iter()
                 .find(|slot| slot.tier == tier)
                 .map(|slot| slot.version);
-            trail.opened(field_id, tier, version, &result);
+            trail.opened(field_id, tier, version, result);
         }
-        result
     }
 
     /// Opens the mask of field `field_id`, stored beside the sealed
@@ -449,44 +489,13 @@ impl<'a> RecordOpener<'a> {
         field_id: &str,
         field: &SealedField,
     ) -> Result<T, Error> {
-        // A tier with an opened key was authorized when it was opened; the
-        // keyring and the access context cannot change since. The approval
-        // that authorization used is recorded once, with it.
-        if !self.opened.iter().any(|slot| slot.tier == tier) {
-            let approval = crate::access::authorize(self.keyring, self.ctx, tier)?;
-            if let (Some(approval), Some(trail)) = (approval, self.trail.as_mut()) {
-                trail.approved(approval);
-            }
-        }
+        self.authorize(tier)?;
         let token = field.token();
         let Some(part) = token.field else {
             return Err(Error::malformed("record field without ciphertext"));
         };
         let key_index = match token.slot {
-            // Version 3: the field names its record key, which names the
-            // tier. A key already opened for this tier needs no parse.
-            Some(slot) => {
-                let slot = usize::from(slot);
-                let opened = self.opened.iter().find(|s| s.index == slot);
-                if opened.is_none_or(|s| s.tier != tier) {
-                    let found = self.keys.keys.get(slot).map(RecordKey::tier_name);
-                    if found != Some(tier.as_str()) {
-                        // NotGranted before Malformed, as for older versions.
-                        self.keyring.require(tier.as_str())?;
-                        return Err(match found.map(str::parse::<Tier>) {
-                            Some(Ok(found)) => Error::TierMismatch {
-                                expected: tier.clone(),
-                                found,
-                            },
-                            Some(Err(_)) => {
-                                Error::malformed("the tier name in the record key is invalid")
-                            }
-                            None => Error::malformed("the field's key slot is not in the record"),
-                        });
-                    }
-                }
-                slot
-            }
+            Some(slot) => self.key_index_of_slot(tier, slot)?,
             None => {
                 if token.tier != tier.as_str() {
                     return Err(match token.tier.parse::<Tier>() {
@@ -542,6 +551,68 @@ impl<'a> RecordOpener<'a> {
             &mut self.scratch,
             (slot.tier, slot.version),
         )
+    }
+
+    /// Authorizes opening `tier` for this opener's access context on its
+    /// first use. A tier with an opened key was authorized when it was
+    /// opened; the keyring and the access context cannot change since. The
+    /// approval that authorization used is recorded once, with it.
+    pub(super) fn authorize(&mut self, tier: &Tier) -> Result<(), Error> {
+        if !self.opened.iter().any(|slot| slot.tier == tier) {
+            let approval = crate::access::authorize(self.keyring, self.ctx, tier)?;
+            if let (Some(approval), Some(trail)) = (approval, self.trail.as_mut()) {
+                trail.approved(approval);
+            }
+        }
+        Ok(())
+    }
+
+    /// The record key a token naming key `slot` (a record field of
+    /// version 3 or later, a packed part) opens with, checked to be of
+    /// `tier`: the slot's record key names the tier. A key already opened
+    /// for this tier needs no parse.
+    ///
+    /// # Errors
+    /// [`Error::NotGranted`] when the keyring lacks `tier`, else
+    /// [`Error::TierMismatch`] when the slot's key is of another tier;
+    /// [`Error::Malformed`] for a slot outside the record's keys.
+    pub(super) fn key_index_of_slot(&self, tier: &Tier, slot: u8) -> Result<usize, Error> {
+        let slot = usize::from(slot);
+        let opened = self.opened.iter().find(|s| s.index == slot);
+        if opened.is_none_or(|s| s.tier != tier) {
+            let found = self.keys.keys.get(slot).map(RecordKey::tier_name);
+            if found != Some(tier.as_str()) {
+                // NotGranted before Malformed, as for older versions.
+                self.keyring.require(tier.as_str())?;
+                return Err(match found.map(str::parse::<Tier>) {
+                    Some(Ok(found)) => Error::TierMismatch {
+                        expected: tier.clone(),
+                        found,
+                    },
+                    Some(Err(_)) => Error::malformed("the tier name in the record key is invalid"),
+                    None => Error::malformed("the field's key slot is not in the record"),
+                });
+            }
+        }
+        Ok(slot)
+    }
+
+    /// The binding of this record's fields.
+    pub(super) fn binding(&self) -> &Binding<'a> {
+        &self.binding
+    }
+
+    /// The cipher, tier and key version of the record key at `key_index`,
+    /// unwrapping it on first use.
+    pub(super) fn record_key(
+        &mut self,
+        key_index: usize,
+    ) -> Result<(&Aes256Gcm, &'a Tier, u32), Error> {
+        let index = self.slot(key_index)?;
+        self.opened
+            .get(index)
+            .map(|slot| (&*slot.cipher, slot.tier, slot.version))
+            .ok_or_else(|| Error::malformed("slot"))
     }
 
     /// Whether this opener's keyring can open fields of `tier`.
