@@ -21,6 +21,8 @@ mod shapes;
 mod redaction;
 // Nested records bound to their path; authenticated masks.
 mod nesting;
+// #[classified(packed)]: one part per tier, as the default mode otherwise.
+mod packed;
 
 use serde::{Deserialize, Serialize};
 use tierseal::{Classified, Clearance, KdfProfile, Keyring, Keystore, Level, Tier};

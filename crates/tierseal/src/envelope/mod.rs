@@ -111,10 +111,7 @@ fn rewrap_token(
     let wrapped = parsed
         .wrapped_key
         .ok_or_else(|| Error::malformed("token without a wrapped key"))?;
-    let target = match kind {
-        format::Kind::RecordKey => format::WRITE_VERSION,
-        _ => parsed.version,
-    };
+    let target = rewrap_target(kind, parsed.version);
     let keys = keyring.require(parsed.tier)?;
     let primary = keys.primary_key()?;
     let from = wrapped.key_version;
@@ -141,6 +138,17 @@ fn rewrap_token(
         from,
         to: primary.version,
     })
+}
+
+/// The format version a token of `kind` and `version` has after rewrap:
+/// a record key moves to the current version (its only version-dependent
+/// part is the data-key binding rewrap rewrites); a sealed value keeps
+/// its own, to which its field ciphertext is bound.
+fn rewrap_target(kind: format::Kind, version: Version) -> Version {
+    match kind {
+        format::Kind::RecordKey => format::WRITE_VERSION,
+        _ => version,
+    }
 }
 
 /// The postcard length of `value`, to size the output exactly.
