@@ -169,10 +169,10 @@ impl<'a> RecordSealer<'a> {
     /// let dir = tempfile::tempdir()?;
     /// let keystore = Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test)?;
     /// let keyring = keystore.keyring(&Clearance::up_to(Level::Restricted))?;
-    /// let layout = [PartLayout::new(
-    ///     &Tier::CONFIDENTIAL,
-    ///     &[PackedEntry::value("balance"), PackedEntry::value("name")],
-    /// )];
+    /// // Entries in ascending order of field id.
+    /// const ENTRIES: &[PackedEntry<'static>] = &[PackedEntry::value("balance"), PackedEntry::value("name")];
+    /// let tier = Tier::CONFIDENTIAL;
+    /// let layout = [PartLayout::new(&tier, ENTRIES)];
     ///
     /// let binding = Binding::new("Customer", "").with_record_id("cus_042");
     /// let mut sealer = RecordSealer::new(&keyring, binding);
