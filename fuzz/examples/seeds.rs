@@ -13,7 +13,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tierseal::audit::{Action, AuditEvent, AuditSink, Durability, FileSink, Outcome};
 use tierseal::{
-    Binding, Clearance, KdfProfile, Keystore, Level, PartLayout, RecordSealer, SealedValue, Tier,
+    Binding, Clearance, KdfProfile, Keystore, Level, PackedLayout, PartLayout, RecordSealer,
+    SealedValue, Tier,
 };
 use tierseal_fuzz::{BINDING, PASSPHRASE, cards, fixture, frame, full_clearance, keystore_path};
 
@@ -95,13 +96,18 @@ fn main() {
             .iter()
             .map(|(tier, _)| tier.parse().unwrap())
             .collect();
-        let layout = [
+        let layout = PackedLayout::new([
             PartLayout::new(&tiers[0], tierseal_fuzz::PACKED_LAYOUTS[0].1),
             PartLayout::new(&tiers[1], tierseal_fuzz::PACKED_LAYOUTS[1].1),
-        ];
+        ])
+        .unwrap();
         let binding = Binding::new("Customer", "").with_record_id("cus_042");
         let mut sealer = RecordSealer::new(&fx.keyring, binding);
         let mut packer = sealer.pack(&layout).unwrap();
+        packer.measure(0, 0, "****1111").unwrap();
+        packer.measure(0, 1, "Ada Lovelace").unwrap();
+        packer.measure(1, 0, &125_000_i64).unwrap();
+        packer.measure(1, 1, "4111111111111111").unwrap();
         packer.mask(0, 0, "****1111").unwrap();
         packer.value(0, 1, "Ada Lovelace").unwrap();
         packer.value(1, 0, &125_000_i64).unwrap();

@@ -8,7 +8,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tierseal::{Binding, PackedEntry, PartLayout, RecordOpener, RecordSealer, SealedValue, Tier};
+use tierseal::{
+    Binding, PackedEntry, PackedLayout, PartLayout, RecordOpener, RecordSealer, SealedValue, Tier,
+};
 use tierseal_fuzz::{BINDING, Raw, cards, context, fixture, for_each_shape};
 
 fuzz_target!(|data: &[u8]| {
@@ -35,15 +37,17 @@ fuzz_target!(|data: &[u8]| {
     // Two entries of one packed part.
     let (first, second) = data.split_at(data.len() / 2);
     let entries = [PackedEntry::value("a"), PackedEntry::value("b")];
-    let layout = [PartLayout::new(&tier, &entries)];
+    let layout = PackedLayout::new([PartLayout::new(&tier, &entries)]).unwrap();
     let mut sealer = RecordSealer::new(&fx.keyring, binding);
     let mut packer = sealer.pack(&layout).unwrap();
+    packer.measure(0, 0, &Raw(first)).unwrap();
+    packer.measure(0, 1, &Raw(second)).unwrap();
     packer.value(0, 1, &Raw(second)).unwrap();
     packer.value(0, 0, &Raw(first)).unwrap();
     let [part] = packer.finish().unwrap();
     let keys = sealer.finish();
     let mut opener = RecordOpener::new(&fx.keyring, &keys, binding, &ctx);
-    let mut packed = opener.unpack(&layout, [&part]).unwrap();
+    let mut packed = opener.unpack(&layout, [&part]);
     for entry in 0..2 {
         for_each_shape!(|T| packed.open::<T>(0, entry));
     }

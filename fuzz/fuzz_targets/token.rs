@@ -78,11 +78,10 @@ fn open_parts(
     for part in parts {
         for (tier, entries) in PACKED_LAYOUTS {
             let tier: Tier = tier.parse().unwrap();
-            let layout = [tierseal::PartLayout::new(&tier, entries)];
+            let layout = tierseal::PackedLayout::new([tierseal::PartLayout::new(&tier, entries)])
+                .expect("the seed layouts are valid");
             let mut opener = RecordOpener::new(keyring, keys, binding, &ctx);
-            let Ok(mut packed) = opener.unpack(&layout, [part]) else {
-                continue;
-            };
+            let mut packed = opener.unpack(&layout, [part]);
             for (index, entry) in entries.iter().enumerate() {
                 opened.push(if entry.is_mask() {
                     packed.open_mask(0, index).ok()

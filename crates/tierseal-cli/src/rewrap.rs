@@ -958,10 +958,12 @@ mod chunk_tests {
         let clearance = Clearance::up_to(Level::Confidential);
         let before = keystore.keyring(&clearance).unwrap();
         let (tier, entries) = (Tier::CONFIDENTIAL, [tierseal::PackedEntry::value("iban")]);
-        let layout = [tierseal::PartLayout::new(&tier, &entries)];
+        let layout =
+            tierseal::PackedLayout::new([tierseal::PartLayout::new(&tier, &entries)]).unwrap();
         let binding = Binding::new("Doc", "").with_record_id("doc_1");
         let mut sealer = tierseal::RecordSealer::new(&before, binding);
         let mut packer = sealer.pack(&layout).unwrap();
+        packer.measure(0, 0, "DE89370400440532013000").unwrap();
         packer.value(0, 0, "DE89370400440532013000").unwrap();
         let [part] = packer.finish().unwrap();
         let keys = sealer.finish();
@@ -996,7 +998,7 @@ mod chunk_tests {
         assert_eq!(keys.key_versions().next(), Some(("confidential", 2)));
         let ctx = AccessContext::new("test").with_purpose("rewrap test");
         let mut opener = tierseal::RecordOpener::new(&keyring, &keys, binding, &ctx);
-        let mut packed = opener.unpack(&layout, [&part]).unwrap();
+        let mut packed = opener.unpack(&layout, [&part]);
         assert_eq!(
             packed.open::<String>(0, 0).unwrap(),
             "DE89370400440532013000"

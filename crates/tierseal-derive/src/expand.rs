@@ -361,17 +361,15 @@ impl<'c, 'a> Expander<'c, 'a> {
         let (impl_generics, ty_generics, _) = self.container.input.generics.split_for_impl();
         let where_clause = self.impl_bounds();
         let (keyring, within, sealer) = (local("keyring"), local("within"), local("sealer"));
-        let (packer, layout) = (local("packer"), local("layout"));
+        let packer = local("packer");
         let place = self.place();
         let binding_ident = local("binding");
 
         let mut statements = Vec::new();
+        let mut writes = Vec::new();
         let mut values = Vec::new();
         if self.packed.is_some() {
-            statements.push(quote! {
-                let #layout = __tierseal_layout();
-                let mut #packer = #sealer.pack(&#layout)?;
-            });
+            statements.push(quote!(let mut #packer = #sealer.pack(&*__TIERSEAL_LAYOUT)?;));
         }
         for (index, field) in self.fields() {
             let name = field.ident;
@@ -383,8 +381,10 @@ impl<'c, 'a> Expander<'c, 'a> {
                 FieldKind::Sealed { .. } => {
                     let place = self.packed.as_ref().and_then(|layout| layout.place(index));
                     if let Some(place) = place {
+                        // Measured here, in the struct's order; written below.
                         let (part, entry) = (place.part, place.entry);
-                        statements.push(quote!(#packer.value(#part, #entry, &self.#name)?;));
+                        statements.push(quote!(#packer.measure(#part, #entry, &self.#name)?;));
+                        writes.push(quote!(#packer.value(#part, #entry, &self.#name)?;));
                     } else {
                         let tier = self.tier(index);
                         let seal = quote!(#sealer.seal_field(#tier, #id, &self.#name)?);
@@ -410,7 +410,12 @@ impl<'c, 'a> Expander<'c, 'a> {
                     if let Some(mask) = mask_expr(field) {
                         match place.and_then(|place| place.mask) {
                             Some((part, entry)) => {
-                                statements.push(quote!(#packer.mask(#part, #entry, &#mask)?;));
+                                let mask_name = mask_field(field);
+                                statements.push(quote! {
+                                    let #mask_name: ::std::string::String = #mask;
+                                    #packer.measure(#part, #entry, &#mask_name)?;
+                                });
+                                writes.push(quote!(#packer.mask(#part, #entry, &#mask_name)?;));
                             }
                             None => {
                                 let mask_name = mask_field(field);
@@ -433,6 +438,7 @@ impl<'c, 'a> Expander<'c, 'a> {
         }
         if let Some(layout) = &self.packed {
             let locals = layout.part_locals();
+            statements.extend(writes);
             statements.push(quote!(let [#(#locals),*] = #packer.finish()?;));
             for (part, local) in layout.parts.iter().zip(&locals) {
                 let member = part.member();
@@ -524,7 +530,7 @@ impl<'c, 'a> Expander<'c, 'a> {
             local("within"),
             local("opener"),
         );
-        let (packed, layout) = (local("packed"), local("layout"));
+        let packed = local("packed");
         let place = self.place();
         let binding_ident = local("binding");
         // A packed type's parts are opened through a `PackedOpener` that
@@ -535,8 +541,7 @@ impl<'c, 'a> Expander<'c, 'a> {
                 let members = layout_of.parts.iter().map(crate::packed::Part::member);
                 (
                     quote! {
-                        let #layout = __tierseal_layout();
-                        let mut #packed = #opener.unpack(&#layout, [#(&self.#members),*])?;
+                        let mut #packed = #opener.unpack(&*__TIERSEAL_LAYOUT, [#(&self.#members),*]);
                     },
                     quote!(::core::mem::drop(#packed);),
                 )

@@ -161,8 +161,8 @@ impl Layout {
         quote!(&*#name)
     }
 
-    /// The statics each part needs (its tier and entries) and
-    /// `__tierseal_layout()`, which returns the layout.
+    /// The statics each part needs (its tier and entries) and the layout,
+    /// `__TIERSEAL_LAYOUT`, checked once.
     pub(crate) fn items(&self, level_path: impl Fn(LevelName) -> TokenStream) -> TokenStream {
         let count = self.parts.len();
         let mut items = Vec::new();
@@ -190,9 +190,8 @@ impl Layout {
         }
         quote! {
             #(#items)*
-            fn __tierseal_layout() -> [::tierseal::PartLayout<'static>; #count] {
-                [#(#layout),*]
-            }
+            static __TIERSEAL_LAYOUT: ::std::sync::LazyLock<::tierseal::PackedLayout<'static, #count>> =
+                ::std::sync::LazyLock::new(|| ::tierseal::__private::packed_layout([#(#layout),*]));
         }
     }
 

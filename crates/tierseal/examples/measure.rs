@@ -22,7 +22,10 @@
 //! `raw_seal8`, `raw_open8` (raw AES-GCM of the same 8 fields under one
 //! ready key), `seal3t`, `open3t` (10 fields over 3 tiers), `raw_seal3t`,
 //! `raw_open3t`, `derive_seal8`, `derive_open8` (the same 8 fields through
-//! the derive), `value_seal4k`, `value_open4k`, `raw_seal4k`, `raw_open4k`,
+//! the derive), `packed_seal8`, `packed_open8` (the same 8 fields through
+//! the derive with `#[classified(packed)]`: one AES-GCM message),
+//! `packed_seal3t`, `packed_open3t` (the 10 fields over 3 tiers, packed),
+//! `value_seal4k`, `value_open4k`, `raw_seal4k`, `raw_open4k`,
 //! `os_random44` (the kernel draw tierseal makes per record and tier).
 #![allow(
     clippy::unwrap_used,
@@ -72,6 +75,58 @@ struct Person {
     account: String,
     #[classify(confidential)]
     notes: String,
+}
+
+/// The benchmark record, packed: all 8 fields in one part.
+#[derive(tierseal::Classified, Clone)]
+#[classified(record_id = "id", packed)]
+struct PackedPerson {
+    #[classify(public)]
+    id: String,
+    #[classify(confidential)]
+    name: String,
+    #[classify(confidential)]
+    email: String,
+    #[classify(confidential)]
+    ssn: String,
+    #[classify(confidential)]
+    phone: String,
+    #[classify(confidential)]
+    address: String,
+    #[classify(confidential)]
+    dob: String,
+    #[classify(confidential)]
+    account: String,
+    #[classify(confidential)]
+    notes: String,
+}
+
+/// The 3-tier record (`layout3t`), packed: three parts.
+#[derive(tierseal::Classified, Clone)]
+#[classified(record_id = "id", packed)]
+struct PackedPerson3t {
+    #[classify(public)]
+    id: String,
+    #[classify(internal)]
+    name: String,
+    #[classify(internal)]
+    email: String,
+    #[classify(internal)]
+    phone: String,
+    #[classify(internal)]
+    address: String,
+    #[classify(confidential)]
+    dob: String,
+    #[classify(confidential)]
+    balance: String,
+    #[classify(confidential)]
+    notes: String,
+    #[classify(restricted)]
+    ssn: String,
+    #[classify(restricted)]
+    account: String,
+    #[classify(restricted)]
+    card: String,
 }
 
 #[path = "../benches/support/baseline.rs"]
@@ -144,7 +199,7 @@ fn open(
 }
 
 /// Every mode, in the order the wall-clock rounds run them.
-const MODES: [&str; 17] = [
+const MODES: [&str; 21] = [
     "os_random44",
     "seal8",
     "env_seal8",
@@ -158,6 +213,10 @@ const MODES: [&str; 17] = [
     "raw_open3t",
     "derive_seal8",
     "derive_open8",
+    "packed_seal8",
+    "packed_open8",
+    "packed_seal3t",
+    "packed_open3t",
     "value_seal4k",
     "raw_seal4k",
     "value_open4k",
@@ -165,9 +224,15 @@ const MODES: [&str; 17] = [
 ];
 
 /// The pairs the wall-clock summary compares: (tierseal, baseline).
-const PAIRS: [(&str, &str); 10] = [
+const PAIRS: [(&str, &str); 16] = [
     ("seal8", "env_seal8"),
     ("open8", "env_open8"),
+    ("packed_seal8", "env_seal8"),
+    ("packed_open8", "env_open8"),
+    ("packed_seal8", "derive_seal8"),
+    ("packed_open8", "derive_open8"),
+    ("packed_seal3t", "raw_seal3t"),
+    ("packed_open3t", "raw_open3t"),
     ("seal8", "raw_seal8"),
     ("open8", "raw_open8"),
     ("seal3t", "raw_seal3t"),
@@ -411,6 +476,63 @@ fn run(mode: &str, n: usize) -> std::time::Duration {
                 })
                 .collect();
             if mode == "derive_seal8" {
+                timed(n, &mut took, |i| {
+                    black_box(people[at(i)].seal(&keyring).unwrap());
+                });
+            } else {
+                let sealed: Vec<_> = people.iter().map(|p| p.seal(&keyring).unwrap()).collect();
+                timed(n, &mut took, |i| {
+                    black_box(sealed[at(i)].open_all(&keyring, &ctx).unwrap());
+                });
+            }
+        }
+        "packed_seal8" | "packed_open8" => {
+            let people: Vec<PackedPerson> = recs8
+                .iter()
+                .map(|r| PackedPerson {
+                    id: r.id.clone(),
+                    name: r.fields[0].clone(),
+                    email: r.fields[1].clone(),
+                    ssn: r.fields[2].clone(),
+                    phone: r.fields[3].clone(),
+                    address: r.fields[4].clone(),
+                    dob: r.fields[5].clone(),
+                    account: r.fields[6].clone(),
+                    notes: r.fields[7].clone(),
+                })
+                .collect();
+            if mode == "packed_seal8" {
+                timed(n, &mut took, |i| {
+                    black_box(people[at(i)].seal(&keyring).unwrap());
+                });
+            } else {
+                let sealed: Vec<_> = people.iter().map(|p| p.seal(&keyring).unwrap()).collect();
+                timed(n, &mut took, |i| {
+                    black_box(sealed[at(i)].open_all(&keyring, &ctx).unwrap());
+                });
+            }
+        }
+        "packed_seal3t" | "packed_open3t" => {
+            let people: Vec<PackedPerson3t> = recs3
+                .iter()
+                .map(|r| {
+                    let f = |i: usize| r.fields[i].clone();
+                    PackedPerson3t {
+                        id: r.id.clone(),
+                        name: f(0),
+                        email: f(1),
+                        phone: f(2),
+                        address: f(3),
+                        dob: f(4),
+                        balance: f(5),
+                        notes: f(6),
+                        ssn: f(7),
+                        account: f(8),
+                        card: f(9),
+                    }
+                })
+                .collect();
+            if mode == "packed_seal3t" {
                 timed(n, &mut took, |i| {
                     black_box(people[at(i)].seal(&keyring).unwrap());
                 });

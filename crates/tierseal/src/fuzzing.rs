@@ -38,7 +38,7 @@ pub fn packed_plaintext(
     bytes: &[u8],
     count: usize,
 ) -> Result<Vec<std::ops::Range<usize>>, crate::Error> {
-    let mut ranges = Vec::new();
-    crate::envelope::format::split_part_plaintext(bytes, count, &mut ranges)?;
+    let mut ranges = vec![0..0; count];
+    crate::envelope::format::split_part_plaintext(bytes, &mut ranges)?;
     Ok(ranges)
 }

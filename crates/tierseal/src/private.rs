@@ -17,6 +17,15 @@ pub fn tier(level: Level, compartment: Option<&str>) -> Tier {
 
 pub use crate::envelope::Within;
 
+/// The layout of a packed type, from parts the derive already laid out
+/// by the rules `PackedLayout::new` checks.
+pub fn packed_layout<const N: usize>(
+    parts: [crate::PartLayout<'static>; N],
+) -> crate::PackedLayout<'static, N> {
+    crate::PackedLayout::new(parts)
+        .unwrap_or_else(|_| unreachable!("laid out by #[derive(Classified)]"))
+}
+
 /// The bytes an `index_with` normaliser's output is indexed as: its UTF-8,
 /// in a zeroizing buffer.
 pub fn normalised(text: String) -> zeroize::Zeroizing<Vec<u8>> {

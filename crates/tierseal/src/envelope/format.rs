@@ -513,14 +513,15 @@ pub(crate) fn part_aad_prefix(buf: &mut Vec<u8>, binding: &Binding<'_>) {
     record_aad_prefix(buf, PART_DOMAIN, Version::V4, binding);
 }
 
-/// Turns a version-4 field AAD prefix (from [`field_aad_prefix`]) into
-/// the packed part AAD prefix of the same record: the two differ only in
-/// their domain byte. Lets a record sealer, which keeps no binding, build
-/// both from one.
-pub(crate) fn field_prefix_to_part_prefix(prefix: &mut [u8]) -> Result<(), Error> {
+/// Turns a version-4 record AAD prefix into the field prefix (`part`
+/// false, [`field_aad_prefix`]) or the packed part prefix (`part` true,
+/// [`part_aad_prefix`]) of the same record: the two differ only in their
+/// domain byte. Lets a record sealer, which keeps no binding, build both
+/// from one.
+pub(crate) fn set_prefix_domain(prefix: &mut [u8], part: bool) -> Result<(), Error> {
     match prefix {
-        [domain @ FIELD_DOMAIN, version, ..] if *version == Version::V4 as u8 => {
-            *domain = PART_DOMAIN;
+        [domain @ (FIELD_DOMAIN | PART_DOMAIN), version, ..] if *version == Version::V4 as u8 => {
+            *domain = if part { PART_DOMAIN } else { FIELD_DOMAIN };
             Ok(())
         }
         _ => Err(Error::InvalidParameter {
@@ -627,43 +628,56 @@ pub(crate) fn part_aad_suffix<'e>(
 
 /// Appends one entry of a packed part's plaintext: the length of the
 /// value's encoding as a varint, then the encoding.
+#[cfg(test)]
 pub(crate) fn push_part_entry(buf: &mut Vec<u8>, encoded: &[u8]) {
     push_bytes(buf, encoded);
 }
 
-/// Bytes [`push_part_entry`] writes for an encoding of `len` bytes.
-pub(crate) fn part_entry_len(len: usize) -> usize {
-    let mut prefix = 1;
-    let mut rest = len >> 7;
-    while rest > 0 {
-        prefix += 1;
-        rest >>= 7;
-    }
-    prefix + len
+/// Bytes the length prefix of a packed part's entry whose encoding is
+/// `len` bytes takes (an unsigned LEB128 varint).
+#[inline]
+pub(crate) fn part_entry_prefix_len(len: usize) -> usize {
+    let bits = usize::BITS - (len | 1).leading_zeros();
+    bits.div_ceil(7) as usize
 }
 
-/// Splits a packed part's plaintext into exactly `count` entries, writing
-/// where each one's encoding lies. Every length prefix must be a minimal
-/// varint within the plaintext, and nothing may follow the last entry.
+/// Writes the length prefix of an entry whose encoding is `len` bytes at
+/// the start of `out`, which has exactly [`part_entry_prefix_len`] bytes
+/// of room for it.
+#[inline]
+pub(crate) fn put_part_entry_prefix(out: &mut [u8], mut len: usize) {
+    let last = out.len().saturating_sub(1);
+    for (index, byte) in out.iter_mut().enumerate() {
+        *byte = if index == last {
+            len as u8
+        } else {
+            (len & 0x7f) as u8 | 0x80
+        };
+        len >>= 7;
+    }
+}
+
+/// Splits a packed part's plaintext into exactly `ranges.len()` entries,
+/// writing where each one's encoding lies. Every length prefix must be a
+/// minimal varint within the plaintext, and nothing may follow the last
+/// entry.
 ///
 /// # Errors
 /// [`Error::Malformed`] otherwise. (The plaintext was authenticated, so
 /// only a writer holding the data key can produce one that fails here.)
 pub(crate) fn split_part_plaintext(
     plaintext: &[u8],
-    count: usize,
-    ranges: &mut Vec<std::ops::Range<usize>>,
+    ranges: &mut [std::ops::Range<usize>],
 ) -> Result<(), Error> {
-    ranges.clear();
     let mut reader = Reader {
         bytes: plaintext,
         pos: 0,
     };
-    for _ in 0..count {
+    for range in ranges {
         let len = reader.varint()?;
         let start = reader.pos;
         reader.take(len)?;
-        ranges.push(start..reader.pos);
+        *range = start..reader.pos;
     }
     if !reader.rest().is_empty() {
         return Err(Error::malformed(
@@ -843,16 +857,23 @@ mod tests {
         push_part_entry(&mut plaintext, b"");
         assert_eq!(
             plaintext.len(),
-            part_entry_len(3) + part_entry_len(200) + part_entry_len(0)
+            1 + 3 + part_entry_prefix_len(200) + 200 + part_entry_prefix_len(0)
         );
-        assert_eq!(part_entry_len(200), 202);
-        let mut ranges = Vec::new();
-        split_part_plaintext(&plaintext, 3, &mut ranges).unwrap();
+        assert_eq!(part_entry_prefix_len(200), 2);
+        let mut ranges = vec![0..0; 3];
+        split_part_plaintext(&plaintext, &mut ranges).unwrap();
         assert_eq!(ranges, [1..4, 6..206, 207..207]);
+        for len in [0, 1, 127, 128, 300, 16_383, 16_384, usize::MAX] {
+            let mut prefix = vec![0; part_entry_prefix_len(len)];
+            put_part_entry_prefix(&mut prefix, len);
+            let mut pushed = Vec::new();
+            push_varint(&mut pushed, len);
+            assert_eq!(prefix, pushed, "{len}");
+        }
         let malformed = |bytes: &[u8], count: usize| {
-            let mut ranges = Vec::new();
+            let mut ranges = vec![0..0; count];
             matches!(
-                split_part_plaintext(bytes, count, &mut ranges),
+                split_part_plaintext(bytes, &mut ranges),
                 Err(Error::Malformed { .. })
             )
         };
@@ -875,11 +896,10 @@ mod tests {
         assert!(malformed(&[0x80, 0x01], 0));
         let mut long = vec![0x80, 0x01];
         long.extend_from_slice(&[9; 128]);
-        split_part_plaintext(&long, 1, &mut ranges).unwrap();
-        assert_eq!(ranges.first(), Some(&(2..130)));
-        let mut empty = Vec::new();
-        split_part_plaintext(&[], 0, &mut empty).unwrap();
-        assert!(empty.is_empty());
+        let mut one = vec![0..0; 1];
+        split_part_plaintext(&long, &mut one).unwrap();
+        assert_eq!(one.first(), Some(&(2..130)));
+        split_part_plaintext(&[], &mut []).unwrap();
     }
 
     #[test]
@@ -904,11 +924,14 @@ mod tests {
         let mut part = Vec::new();
         part_aad_prefix(&mut part, &binding);
         assert_ne!(field, part);
-        field_prefix_to_part_prefix(&mut field).unwrap();
+        let original = field.clone();
+        set_prefix_domain(&mut field, true).unwrap();
         assert_eq!(field, part);
+        set_prefix_domain(&mut field, false).unwrap();
+        assert_eq!(field, original);
         let mut v3 = Vec::new();
         field_aad_prefix(&mut v3, Version::V3, &binding);
-        assert!(field_prefix_to_part_prefix(&mut v3).is_err());
+        assert!(set_prefix_domain(&mut v3, true).is_err());
     }
 
     #[test]

@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 pub use binding::{Binding, Within};
-pub use packed::{PackedEntry, PackedOpener, PackedSealer, PartLayout};
+pub use packed::{PackedEntry, PackedLayout, PackedOpener, PackedSealer, PartLayout};
 pub use public_wrap::HpkeSuite;
 pub use record::{RecordKeys, RecordOpener, RecordSealer};
 pub use token::{
@@ -203,6 +203,65 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
     }
 }
 
+/// Writes postcard output into a slice of exactly its length.
+struct Fill<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl postcard::ser_flavors::Flavor for Fill<'_> {
+    type Output = usize;
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        let end = self.at + data.len();
+        let target = self
+            .buf
+            .get_mut(self.at..end)
+            .ok_or(postcard::Error::SerializeBufferFull)?;
+        if data.len() <= 8 {
+            // Varints and small integers: not worth a call to memcpy.
+            for (to, from) in target.iter_mut().zip(data) {
+                *to = *from;
+            }
+        } else {
+            target.copy_from_slice(data);
+        }
+        self.at = end;
+        Ok(())
+    }
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        let slot = self
+            .buf
+            .get_mut(self.at)
+            .ok_or(postcard::Error::SerializeBufferFull)?;
+        *slot = data;
+        self.at += 1;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.at)
+    }
+}
+
+/// Writes the postcard encoding of `value` into `out`, which must be
+/// exactly its length as measured by [`encoded_len`].
+#[inline]
+fn fill_encoded<T: Serialize + ?Sized>(value: &T, out: &mut [u8]) -> Result<(), Error> {
+    let len = out.len();
+    match postcard::serialize_with_flavor(value, Fill { buf: out, at: 0 }) {
+        Ok(written) if written == len => Ok(()),
+        Ok(_) => Err(Error::Encoding {
+            action: "encode",
+            reason: "the value encoded to another length than measured".into(),
+        }),
+        Err(e) => Err(encode_error(e)),
+    }
+}
+
 /// Bytes a field adds beyond its encoded value: nonce and tag.
 pub(crate) const FIELD_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 
@@ -283,17 +342,21 @@ fn decrypt_into(
     }
     scratch.clear();
     scratch.resize(len, 0);
-    // Decrypted straight from the token into the scratch: no copy of the
-    // ciphertext first.
-    crypto::decrypt_to(
-        cipher,
-        field.nonce,
-        aad,
-        field.ciphertext,
-        scratch.as_mut_slice(),
-        field.tag,
-    )
-    .map_err(|_| integrity(key.0, key.1))
+    decrypt_field(cipher, aad, field, scratch.as_mut_slice(), key)
+}
+
+/// Decrypts `field` into `out` (its plaintext's length) straight from the
+/// token: no copy of the ciphertext first. On failure `out` is left as it
+/// was.
+fn decrypt_field(
+    cipher: &Aes256Gcm,
+    aad: &[u8],
+    field: &FieldPart<'_>,
+    out: &mut [u8],
+    key: (&Tier, u32),
+) -> Result<(), Error> {
+    crypto::decrypt_to(cipher, field.nonce, aad, field.ciphertext, out, field.tag)
+        .map_err(|_| integrity(key.0, key.1))
 }
 
 fn encode_error(e: postcard::Error) -> Error {

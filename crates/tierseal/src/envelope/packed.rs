@@ -17,23 +17,28 @@
 //! prefixed with its length, in the list's order (docs/FORMAT.md, "Packed
 //! parts").
 //!
-//! Opening one field decrypts its whole part, once per opener, into a
-//! buffer that is wiped when the [`PackedOpener`] drops; fields are decoded
-//! from it one at a time, each recorded in the audit event as in the
-//! default mode (revealed, withheld or failed), in the order they are
-//! opened.
+//! A type's layout is checked, and each part's AAD suffix built, once
+//! ([`PackedLayout`]). Sealing measures every entry first (in the struct's
+//! order: data keys are created and restricted fields noted for the audit
+//! event as in the default mode), then writes each into its place in an
+//! exactly sized part, which is encrypted in place: the plaintext is never
+//! copied nor left in a freed buffer. Opening one field decrypts its whole
+//! part, once per opener, into a buffer that is wiped when the
+//! [`PackedOpener`] drops; fields are decoded from it one at a time, each
+//! recorded in the audit event as in the default mode (revealed, withheld
+//! or failed), in the order they are opened.
 
 use std::fmt;
 use std::ops::Range;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 use super::format::{self, Kind, Role, Version};
 use super::record::slot_byte;
-use super::{FIELD_OVERHEAD, PackedPart, RecordOpener, RecordSealer};
-use crate::crypto;
+use super::{PackedPart, RecordOpener, RecordSealer};
+use crate::crypto::{self, NONCE_LEN};
 use crate::{Error, Tier};
 
 /// One entry of a packed part: the value of a field, or the mask of a
@@ -141,30 +146,104 @@ fn check_layout(parts: &[PartLayout<'_>]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Where each part's entries start in a flat list of every entry.
-fn first_entries<const N: usize>(parts: &[PartLayout<'_>; N]) -> ([usize; N], usize) {
-    let mut firsts = [0; N];
-    let mut total = 0;
-    for (first, part) in firsts.iter_mut().zip(parts) {
-        *first = total;
-        total += part.entries.len();
-    }
-    (firsts, total)
+/// The checked layout of a packed record type: its `N` parts, each
+/// part's AAD suffix (tier and entry list, built once), and a numbering of
+/// every entry of every part. Build it once per type (the derive keeps it
+/// in a `static`).
+#[derive(Debug)]
+pub struct PackedLayout<'l, const N: usize> {
+    parts: [PartLayout<'l>; N],
+    /// Each part's AAD after the record part: tier, entry count, entries.
+    suffixes: [Vec<u8>; N],
+    /// Where each part's entries start in a flat list of every entry.
+    firsts: [usize; N],
+    entries: usize,
 }
 
-/// The room the encodings of a record usually take; a larger record
-/// replaces the buffer (wiping the old one).
-const SCRATCH_START: usize = 512;
+impl<'l, const N: usize> PackedLayout<'l, N> {
+    /// Checks `parts`: one part per tier, each with at least one entry,
+    /// entries in ascending byte order of field id (a field's value before
+    /// its mask) and none twice, masks only in the `internal` part.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the rule broken.
+    pub fn new(parts: [PartLayout<'l>; N]) -> Result<PackedLayout<'l, N>, Error> {
+        check_layout(&parts)?;
+        let suffixes = parts.each_ref().map(|part| {
+            let mut suffix = Vec::new();
+            format::part_aad_suffix(
+                &mut suffix,
+                part.tier.as_str(),
+                part.entries.iter().map(|entry| (entry.role, entry.field)),
+            );
+            suffix
+        });
+        let mut firsts = [0; N];
+        let mut entries = 0;
+        for (first, part) in firsts.iter_mut().zip(&parts) {
+            *first = entries;
+            entries += part.entries.len();
+        }
+        Ok(PackedLayout {
+            parts,
+            suffixes,
+            firsts,
+            entries,
+        })
+    }
+
+    /// The parts.
+    pub fn parts(&self) -> &[PartLayout<'l>; N] {
+        &self.parts
+    }
+
+    /// Part `part`, its entry `entry` (of `role`) and that entry's number
+    /// among every entry.
+    fn entry(
+        &self,
+        part: usize,
+        entry: usize,
+        role: Option<Role>,
+    ) -> Result<(&PartLayout<'l>, &PackedEntry<'l>, usize), Error> {
+        let layout = self.parts.get(part).ok_or_else(no_such_entry)?;
+        let found = layout
+            .entries
+            .get(entry)
+            .filter(|e| role.is_none_or(|role| e.role == role))
+            .ok_or_else(no_such_entry)?;
+        let first = self.firsts.get(part).copied().unwrap_or_default();
+        Ok((layout, found, first + entry))
+    }
+
+    /// The entry numbers of part `part`.
+    fn numbers(&self, part: usize) -> Range<usize> {
+        let first = self.firsts.get(part).copied().unwrap_or_default();
+        let count = self.parts.get(part).map_or(0, |p| p.entries.len());
+        first..first + count
+    }
+
+    fn suffix(&self, part: usize) -> &[u8] {
+        self.suffixes.get(part).map_or(&[], Vec::as_slice)
+    }
+}
+
+fn no_such_entry() -> Error {
+    Error::InvalidParameter {
+        what: "packed entry",
+        reason: "no entry of that kind at that place in the layout",
+    }
+}
 
 impl<'a> RecordSealer<'a> {
-    /// Starts sealing the packed parts of this record, one per entry of
-    /// `parts`. Push every entry's value ([`PackedSealer::value`]) or mask
-    /// ([`PackedSealer::mask`]), in any order, then
-    /// [`finish`](PackedSealer::finish) to get the parts; the record's keys
-    /// come from [`finish`](Self::finish) as usual.
+    /// Starts sealing the packed parts of this record, laid out as
+    /// `layout`. First [`measure`](PackedSealer::measure) every entry,
+    /// then write each one ([`value`](PackedSealer::value),
+    /// [`mask`](PackedSealer::mask)), in any order, then
+    /// [`finish`](PackedSealer::finish) to get the parts; the record's
+    /// keys come from [`finish`](Self::finish) as usual.
     ///
     /// ```
-    /// use tierseal::{AccessContext, Binding, Clearance, KdfProfile, Keystore, Level, PackedEntry, PartLayout, RecordOpener, RecordSealer, Tier};
+    /// use tierseal::{AccessContext, Binding, Clearance, KdfProfile, Keystore, Level, PackedEntry, PackedLayout, PartLayout, RecordOpener, RecordSealer, Tier};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let keystore = Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test)?;
@@ -172,32 +251,33 @@ impl<'a> RecordSealer<'a> {
     /// // Entries in ascending order of field id.
     /// const ENTRIES: &[PackedEntry<'static>] = &[PackedEntry::value("balance"), PackedEntry::value("name")];
     /// let tier = Tier::CONFIDENTIAL;
-    /// let layout = [PartLayout::new(&tier, ENTRIES)];
+    /// let layout = PackedLayout::new([PartLayout::new(&tier, ENTRIES)])?;
     ///
     /// let binding = Binding::new("Customer", "").with_record_id("cus_042");
     /// let mut sealer = RecordSealer::new(&keyring, binding);
     /// let mut packer = sealer.pack(&layout)?;
-    /// packer.value(0, 1, "Ada Lovelace")?;
-    /// packer.value(0, 0, &1_250_00_i64)?;
+    /// let (name, balance) = ("Ada Lovelace", 1_250_00_i64);
+    /// packer.measure(0, 1, name)?;
+    /// packer.measure(0, 0, &balance)?;
+    /// packer.value(0, 1, name)?;
+    /// packer.value(0, 0, &balance)?;
     /// let [part] = packer.finish()?;
     /// let keys = sealer.finish();
     ///
     /// let ctx = AccessContext::new("statements").with_purpose("monthly statement");
     /// let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
-    /// let mut packed = opener.unpack(&layout, [&part])?;
+    /// let mut packed = opener.unpack(&layout, [&part]);
     /// assert_eq!(packed.open::<String>(0, 1)?, "Ada Lovelace");
     /// assert_eq!(packed.open::<i64>(0, 0)?, 1_250_00);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for a layout that breaks the rules of
-    /// [`PartLayout`] (two parts of one tier, an empty part, entries out of
-    /// order or repeated, a mask outside the `internal` part), or for a
-    /// sealer of a format version before 4.
+    /// [`Error::InvalidParameter`] for a sealer of a format version before
+    /// 4.
     pub fn pack<'s, 'l, const N: usize>(
         &'s mut self,
-        parts: &'l [PartLayout<'l>; N],
+        layout: &'l PackedLayout<'l, N>,
     ) -> Result<PackedSealer<'s, 'a, 'l, N>, Error> {
         if self.version() != Version::V4 {
             return Err(Error::InvalidParameter {
@@ -205,87 +285,74 @@ impl<'a> RecordSealer<'a> {
                 reason: "packed parts are sealed by records of format version 4 only",
             });
         }
-        check_layout(parts)?;
-        let (firsts, total) = first_entries(parts);
         Ok(PackedSealer {
             sealer: self,
-            parts,
+            layout,
             slots: [None; N],
-            scratch: Zeroizing::new(Vec::with_capacity(SCRATCH_START)),
-            ranges: vec![None; total],
-            firsts,
+            entries: vec![Entry::Unmeasured; layout.entries],
+            measured: 0,
+            outs: std::array::from_fn(|_| Vec::new()),
         })
     }
 }
 
-/// Seals the packed parts of one record; made by [`RecordSealer::pack`].
-///
-/// Each tier's data key is created when the first entry of its part is
-/// pushed, and each restricted field is noted for the seal's audit event
-/// as it is pushed, as sealing it in the default mode would. The entries'
-/// encodings wait in a buffer that is wiped when the sealer drops.
-pub struct PackedSealer<'s, 'a, 'l, const N: usize> {
-    sealer: &'s mut RecordSealer<'a>,
-    parts: &'l [PartLayout<'l>; N],
-    /// Each part's slot in the record sealer, once its data key exists.
-    slots: [Option<usize>; N],
-    /// The entries' encodings, in the order they were pushed. Plaintext:
-    /// never reallocated in place (see `reserve`), wiped on drop.
-    scratch: Zeroizing<Vec<u8>>,
-    /// Where each entry's encoding lies in `scratch`: part `p`'s entry `e`
-    /// at `firsts[p] + e`.
-    ranges: Vec<Option<Range<usize>>>,
-    firsts: [usize; N],
+/// What a sealer knows of one entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Unmeasured,
+    /// Its encoding's length.
+    Measured(usize),
+    /// Its encoding's length, and where its length prefix starts in its
+    /// part's token (set when the part is allocated).
+    Placed(usize, usize),
+    Written,
 }
 
+/// Seals the packed parts of one record; made by [`RecordSealer::pack`].
+///
+/// Measuring an entry creates its tier's data key on the first entry of
+/// the part and notes a restricted field for the seal's audit event, as
+/// sealing the field in the default mode would: measure in the struct's
+/// field order. Once every entry is measured, each part is allocated at
+/// its exact size and each entry written in its place; the parts hold
+/// plaintext until [`finish`](Self::finish) encrypts them, and are wiped
+/// if the sealer drops before.
+pub struct PackedSealer<'s, 'a, 'l, const N: usize> {
+    sealer: &'s mut RecordSealer<'a>,
+    layout: &'l PackedLayout<'l, N>,
+    /// Each part's slot in the record sealer, once its data key exists.
+    slots: [Option<usize>; N],
+    /// Every entry, numbered as the layout numbers them.
+    entries: Vec<Entry>,
+    measured: usize,
+    /// Each part's token: header, room for the nonce, the plaintext; the
+    /// tag is appended when it is encrypted. Empty until its first write.
+    outs: [Vec<u8>; N],
+}
+
+/// Where a part's plaintext starts in its token: after the header and
+/// the nonce.
+const PLAINTEXT_START: usize = format::FIELD_HEADER_V3_LEN + NONCE_LEN;
+
 impl<const N: usize> PackedSealer<'_, '_, '_, N> {
-    /// Pushes the value of entry `entry` of part `part` (indexes into the
-    /// layout given to [`RecordSealer::pack`]).
+    /// Measures the value (or mask) of entry `entry` of part `part`
+    /// (indexes into the layout).
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] when there is no such entry, it is a
-    /// mask, or it was pushed already; [`Error::NotGranted`] when the
-    /// keyring lacks the part's tier; [`Error::Encoding`] when `value`
-    /// cannot be serialized (the sealer is then unusable).
-    pub fn value<T: Serialize + ?Sized>(
+    /// [`Error::InvalidParameter`] when there is no such entry or it was
+    /// measured already; [`Error::NotGranted`] when the keyring lacks the
+    /// part's tier; [`Error::Encoding`] when `value` cannot be serialized.
+    pub fn measure<T: Serialize + ?Sized>(
         &mut self,
         part: usize,
         entry: usize,
         value: &T,
     ) -> Result<(), Error> {
-        self.push(part, entry, Role::Value, value)
-    }
-
-    /// Pushes the mask of entry `entry` of part `part`, as [`value`](Self::value).
-    ///
-    /// # Errors
-    /// As [`value`](Self::value), when the entry is not a mask.
-    pub fn mask(&mut self, part: usize, entry: usize, mask: &str) -> Result<(), Error> {
-        self.push(part, entry, Role::Mask, mask)
-    }
-
-    fn push<T: Serialize + ?Sized>(
-        &mut self,
-        part: usize,
-        entry: usize,
-        role: Role,
-        value: &T,
-    ) -> Result<(), Error> {
-        let layout = self.parts.get(part).ok_or_else(no_such_entry)?;
-        let field = layout
-            .entries
-            .get(entry)
-            .filter(|e| e.role == role)
-            .ok_or_else(no_such_entry)?
-            .field;
-        let index = self
-            .firsts
-            .get(part)
-            .map_or(usize::MAX, |first| first + entry);
-        if !matches!(self.ranges.get(index), Some(None)) {
+        let (layout, found, number) = self.layout.entry(part, entry, None)?;
+        if !matches!(self.entries.get(number), Some(Entry::Unmeasured)) {
             return Err(Error::InvalidParameter {
                 what: "packed entry",
-                reason: "pushed twice",
+                reason: "measured twice",
             });
         }
         let slot = match self.slots.get(part).copied().flatten() {
@@ -299,110 +366,150 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
             }
         };
         let len = super::encoded_len(value)?;
-        self.reserve(len)?;
-        let start = self.scratch.len();
-        if let Err(error) = super::append_encoded(value, len, &mut self.scratch) {
-            // The buffer was wiped: what was pushed before is gone too.
-            self.ranges.iter_mut().for_each(|range| *range = None);
-            return Err(error);
+        if let Some(state) = self.entries.get_mut(number) {
+            *state = Entry::Measured(len);
+            self.measured += 1;
         }
-        if let Some(range) = self.ranges.get_mut(index) {
-            *range = Some(start..start + len);
-        }
-        if role == Role::Value {
+        if found.role == Role::Value {
             let (_, key_version) = self.sealer.slot_key(slot)?;
-            self.sealer.note_sealed(field, layout.tier, key_version);
+            self.sealer
+                .note_sealed(found.field, layout.tier, key_version);
         }
         Ok(())
     }
 
-    /// Makes room for `additional` more bytes without leaving plaintext
-    /// behind: a full buffer is replaced by a larger one, and wiped as it
-    /// drops.
-    fn reserve(&mut self, additional: usize) -> Result<(), Error> {
-        if self.scratch.capacity() - self.scratch.len() >= additional {
-            return Ok(());
-        }
-        let needed = self
-            .scratch
-            .len()
-            .checked_add(additional)
-            .ok_or_else(|| Error::malformed("a packed record is too large"))?;
-        let mut larger = Zeroizing::new(Vec::with_capacity(
-            needed.max(self.scratch.capacity().saturating_mul(2)),
-        ));
-        larger.extend_from_slice(&self.scratch);
-        self.scratch = larger;
-        Ok(())
-    }
-
-    /// Seals every part, in the layout's order.
+    /// Writes the value of entry `entry` of part `part`, measured before
+    /// (every entry must be measured before the first write).
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] when an entry was not pushed.
-    pub fn finish(self) -> Result<[PackedPart; N], Error> {
-        let mut aad = Vec::with_capacity(160);
-        aad.extend_from_slice(self.sealer.aad_prefix());
-        format::field_prefix_to_part_prefix(&mut aad)?;
-        let prefix_len = aad.len();
-        let mut sealed = Vec::with_capacity(N);
-        for ((part, first), slot) in self.parts.iter().zip(self.firsts).zip(self.slots) {
-            let ranges = self
-                .ranges
-                .get(first..first + part.entries.len())
-                .unwrap_or_default();
-            let mut plaintext_len = 0;
-            for range in ranges {
-                let range = range.as_ref().ok_or(Error::InvalidParameter {
-                    what: "packed part",
-                    reason: "finished before every entry was pushed",
-                })?;
-                plaintext_len += format::part_entry_len(range.len());
-            }
-            let slot = slot.ok_or_else(|| Error::malformed("a packed part without a data key"))?;
-            let (cipher, _) = self.sealer.slot_key(slot)?;
-            // Sized exactly: the plaintext is never left in a buffer freed
-            // by reallocation.
-            let mut out =
-                Vec::with_capacity(format::FIELD_HEADER_V3_LEN + FIELD_OVERHEAD + plaintext_len);
-            format::write_slot_header(&mut out, Version::V4, Kind::PackedPart, slot_byte(slot)?);
-            let nonce = crypto::fresh_field_nonce();
-            out.extend_from_slice(&nonce);
-            let start = out.len();
-            for range in ranges.iter().flatten() {
-                let encoded = self
-                    .scratch
-                    .get(range.clone())
-                    .ok_or_else(|| Error::malformed("a packed entry outside its buffer"))?;
-                format::push_part_entry(&mut out, encoded);
-            }
-            aad.truncate(prefix_len);
-            format::part_aad_suffix(
-                &mut aad,
-                part.tier.as_str(),
-                part.entries.iter().map(|entry| (entry.role, entry.field)),
-            );
-            let plaintext = out.get_mut(start..).unwrap_or_default();
-            let tag = match crypto::encrypt(cipher, &nonce, &aad, plaintext) {
-                Ok(tag) => tag,
-                Err(error) => {
-                    out.zeroize();
-                    return Err(error);
-                }
-            };
-            out.extend_from_slice(&tag);
-            sealed.push(PackedPart::from_valid_bytes(out));
+    /// [`Error::InvalidParameter`] when there is no such value entry, it is
+    /// not measured, or was written already, or some entry is not measured
+    /// yet; [`Error::Encoding`] when `value` does not encode to the length
+    /// measured.
+    pub fn value<T: Serialize + ?Sized>(
+        &mut self,
+        part: usize,
+        entry: usize,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.write(part, entry, Role::Value, value)
+    }
+
+    /// Writes the mask of entry `entry` of part `part`, as
+    /// [`value`](Self::value).
+    ///
+    /// # Errors
+    /// As [`value`](Self::value), when the entry is not a mask.
+    pub fn mask(&mut self, part: usize, entry: usize, mask: &str) -> Result<(), Error> {
+        self.write(part, entry, Role::Mask, mask)
+    }
+
+    fn write<T: Serialize + ?Sized>(
+        &mut self,
+        part: usize,
+        entry: usize,
+        role: Role,
+        value: &T,
+    ) -> Result<(), Error> {
+        let (_, _, number) = self.layout.entry(part, entry, Some(role))?;
+        if self.outs.get(part).is_some_and(Vec::is_empty) {
+            self.allocate(part)?;
         }
-        sealed
-            .try_into()
-            .map_err(|_| Error::malformed("a packed layout changed its length"))
+        let Some(&Entry::Placed(len, at)) = self.entries.get(number) else {
+            return Err(Error::InvalidParameter {
+                what: "packed entry",
+                reason: "written twice",
+            });
+        };
+        let prefix = format::part_entry_prefix_len(len);
+        let target = self
+            .outs
+            .get_mut(part)
+            .and_then(|out| out.get_mut(at..at + prefix + len))
+            .ok_or_else(|| Error::malformed("a packed entry outside its part"))?;
+        let (head, body) = target.split_at_mut(prefix);
+        format::put_part_entry_prefix(head, len);
+        super::fill_encoded(value, body)?;
+        if let Some(state) = self.entries.get_mut(number) {
+            *state = Entry::Written;
+        }
+        Ok(())
+    }
+
+    /// Allocates part `part` at its exact size, once every entry is
+    /// measured, and places each of its entries.
+    fn allocate(&mut self, part: usize) -> Result<(), Error> {
+        if self.measured != self.entries.len() {
+            return Err(Error::InvalidParameter {
+                what: "packed part",
+                reason: "every entry must be measured before the first is written",
+            });
+        }
+        let slot = self
+            .slots
+            .get(part)
+            .copied()
+            .flatten()
+            .ok_or_else(|| Error::malformed("a packed part without a data key"))?;
+        let mut at = PLAINTEXT_START;
+        for entry in self
+            .entries
+            .get_mut(self.layout.numbers(part))
+            .unwrap_or_default()
+        {
+            if let Entry::Measured(len) = *entry {
+                *entry = Entry::Placed(len, at);
+                at += format::part_entry_prefix_len(len) + len;
+            }
+        }
+        // Sized exactly, tag included: the plaintext is never left in a
+        // buffer freed by reallocation.
+        let mut out = Vec::with_capacity(at + crate::crypto::TAG_LEN);
+        format::write_slot_header(&mut out, Version::V4, Kind::PackedPart, slot_byte(slot)?);
+        out.resize(at, 0);
+        if let Some(known) = self.outs.get_mut(part) {
+            *known = out;
+        }
+        Ok(())
+    }
+
+    /// Encrypts every part, in the layout's order.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when an entry was not written.
+    pub fn finish(mut self) -> Result<[PackedPart; N], Error> {
+        if self.entries.iter().any(|e| *e != Entry::Written) {
+            return Err(Error::InvalidParameter {
+                what: "packed part",
+                reason: "finished before every entry was written",
+            });
+        }
+        for (part, (out, slot)) in self.outs.iter_mut().zip(self.slots).enumerate() {
+            let slot = slot.ok_or_else(|| Error::malformed("a packed part without a data key"))?;
+            let nonce = crypto::fresh_field_nonce();
+            let split = PLAINTEXT_START.min(out.len());
+            let (header, plaintext) = out.split_at_mut(split);
+            header
+                .get_mut(format::FIELD_HEADER_V3_LEN..)
+                .ok_or_else(|| Error::malformed("a packed part without a nonce"))?
+                .copy_from_slice(&nonce);
+            let tag =
+                self.sealer
+                    .encrypt_part(slot, self.layout.suffix(part), &nonce, plaintext)?;
+            out.extend_from_slice(&tag);
+        }
+        let outs = std::mem::replace(&mut self.outs, std::array::from_fn(|_| Vec::new()));
+        Ok(outs.map(PackedPart::from_valid_bytes))
     }
 }
 
-fn no_such_entry() -> Error {
-    Error::InvalidParameter {
-        what: "packed entry",
-        reason: "no entry of that kind at that place in the layout",
+impl<const N: usize> Drop for PackedSealer<'_, '_, '_, N> {
+    /// Wipes parts that were written and not encrypted (a sealer dropped
+    /// on an error); a finished sealer holds none.
+    fn drop(&mut self) {
+        for out in &mut self.outs {
+            out.as_mut_slice().zeroize();
+        }
     }
 }
 
@@ -410,37 +517,27 @@ impl<const N: usize> fmt::Debug for PackedSealer<'_, '_, '_, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PackedSealer")
             .field("parts", &N)
-            .field(
-                "pushed",
-                &self.ranges.iter().filter(|range| range.is_some()).count(),
-            )
+            .field("measured", &self.measured)
             .finish_non_exhaustive()
     }
 }
 
 impl<'a> RecordOpener<'a> {
-    /// Prepares to open the packed parts `parts` of this record, laid out
-    /// as `layout` (the layout they were sealed with). Nothing is
-    /// decrypted yet: a part is opened, once, when the first of its
-    /// entries is.
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] for a layout that breaks the rules of
-    /// [`PartLayout`].
+    /// Prepares to open the packed parts `parts` of this record, sealed
+    /// with `layout`. Nothing is decrypted yet: a part is opened, once,
+    /// when the first of its entries is.
     pub fn unpack<'o, 'l, const N: usize>(
         &'o mut self,
-        layout: &'l [PartLayout<'l>; N],
+        layout: &'l PackedLayout<'l, N>,
         parts: [&'o PackedPart; N],
-    ) -> Result<PackedOpener<'o, 'a, 'l, N>, Error> {
-        check_layout(layout)?;
-        Ok(PackedOpener {
+    ) -> PackedOpener<'o, 'a, 'l, N> {
+        PackedOpener {
             opener: self,
             layout,
             parts,
             opened: std::array::from_fn(|_| None),
-            aad: Vec::new(),
-            prefix_len: 0,
-        })
+            ranges: Vec::new(),
+        }
     }
 }
 
@@ -453,26 +550,30 @@ impl<'a> RecordOpener<'a> {
 /// as for fields.
 pub struct PackedOpener<'o, 'a, 'l, const N: usize> {
     opener: &'o mut RecordOpener<'a>,
-    layout: &'l [PartLayout<'l>; N],
+    layout: &'l PackedLayout<'l, N>,
     parts: [&'o PackedPart; N],
-    opened: [Option<OpenedPart>; N],
-    /// The parts' AAD prefix (built on first use), then the current
-    /// part's suffix.
-    aad: Vec<u8>,
-    prefix_len: usize,
+    opened: [Option<Plaintext>; N],
+    /// Where each entry's encoding lies in its part's plaintext, numbered
+    /// as the layout numbers entries (allocated when a part is opened).
+    ranges: Vec<Range<usize>>,
 }
 
-/// A decrypted part: its plaintext (wiped on drop) and where each entry's
-/// encoding lies in it.
-struct OpenedPart {
-    plaintext: Zeroizing<Vec<u8>>,
-    entries: Vec<Range<usize>>,
+/// A decrypted part, wiped when dropped.
+struct Plaintext(Vec<u8>);
+
+impl Drop for Plaintext {
+    fn drop(&mut self) {
+        // A slice is wiped in bulk (a `Vec`'s own zeroize goes byte by
+        // byte); the buffer was allocated at its exact size, so there is
+        // no spare capacity that ever held plaintext.
+        self.0.as_mut_slice().zeroize();
+    }
 }
 
 impl<'l, const N: usize> PackedOpener<'_, '_, 'l, N> {
     /// The tier of part `part`.
     pub fn tier(&self, part: usize) -> Option<&'l Tier> {
-        self.layout.get(part).map(|layout| layout.tier)
+        self.layout.parts.get(part).map(|layout| layout.tier)
     }
 
     /// Opens the value of entry `entry` of part `part`, recording the
@@ -488,11 +589,13 @@ impl<'l, const N: usize> PackedOpener<'_, '_, 'l, N> {
     /// [`Error::Encoding`] when the entry does not decode as `T`;
     /// [`Error::InvalidParameter`] when there is no such value entry.
     pub fn open<T: DeserializeOwned>(&mut self, part: usize, entry: usize) -> Result<T, Error> {
-        let (tier, field) = self.entry(part, entry, Role::Value)?;
+        let layout: &'l PackedLayout<'l, N> = self.layout;
+        let (part_layout, found, number) = layout.entry(part, entry, Some(Role::Value))?;
         let result = self
-            .entry_bytes(part, entry)
+            .entry_bytes(part, number)
             .and_then(super::owned::decode_slice);
-        self.opener.note_opened(field, tier, &result);
+        self.opener
+            .note_opened(found.field, part_layout.tier, &result);
         result
     }
 
@@ -503,34 +606,23 @@ impl<'l, const N: usize> PackedOpener<'_, '_, 'l, N> {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_mask(&mut self, part: usize, entry: usize) -> Result<String, Error> {
-        self.entry(part, entry, Role::Mask)?;
-        self.entry_bytes(part, entry)
+        let (_, _, number) = self.layout.entry(part, entry, Some(Role::Mask))?;
+        self.entry_bytes(part, number)
             .and_then(super::owned::decode_slice)
     }
 
-    fn entry(&self, part: usize, entry: usize, role: Role) -> Result<(&'l Tier, &'l str), Error> {
-        let layout = self.layout.get(part).ok_or_else(no_such_entry)?;
-        let entry = layout
-            .entries
-            .get(entry)
-            .filter(|e| e.role == role)
-            .ok_or_else(no_such_entry)?;
-        Ok((layout.tier, entry.field))
-    }
-
-    /// The encoding of entry `entry` of part `part`, opening the part on
-    /// first use.
-    fn entry_bytes(&mut self, part: usize, entry: usize) -> Result<&[u8], Error> {
+    /// The encoding of entry number `number`, of part `part`, opening the
+    /// part on first use.
+    fn entry_bytes(&mut self, part: usize, number: usize) -> Result<&[u8], Error> {
         self.open_part(part)?;
-        let opened = self
+        let plaintext = self
             .opened
             .get(part)
             .and_then(Option::as_ref)
             .ok_or_else(no_such_entry)?;
-        opened
-            .entries
-            .get(entry)
-            .and_then(|range| opened.plaintext.get(range.clone()))
+        self.ranges
+            .get(number)
+            .and_then(|range| plaintext.0.get(range.clone()))
             .ok_or_else(no_such_entry)
     }
 
@@ -538,30 +630,27 @@ impl<'l, const N: usize> PackedOpener<'_, '_, 'l, N> {
         if matches!(self.opened.get(part), Some(Some(_))) {
             return Ok(());
         }
-        let layout = self.layout.get(part).ok_or_else(no_such_entry)?;
+        let layout: &'l PackedLayout<'l, N> = self.layout;
+        let tier = layout.parts.get(part).ok_or_else(no_such_entry)?.tier;
         let token = self.parts.get(part).ok_or_else(no_such_entry)?.token();
-        self.opener.authorize(layout.tier)?;
+        self.opener.authorize(tier)?;
         let (Some(slot), Some(field)) = (token.slot, token.field) else {
             return Err(Error::malformed("a packed part without a key slot"));
         };
-        let key_index = self.opener.key_index_of_slot(layout.tier, slot)?;
-        if self.aad.is_empty() {
-            format::part_aad_prefix(&mut self.aad, self.opener.binding());
-            self.prefix_len = self.aad.len();
+        let key_index = self.opener.key_index_of_slot(tier, slot)?;
+        let mut plaintext = Plaintext(vec![0; field.ciphertext.len()]);
+        self.opener
+            .decrypt_part(key_index, layout.suffix(part), &field, &mut plaintext.0)?;
+        if self.ranges.is_empty() {
+            self.ranges = vec![0..0; layout.entries];
         }
-        self.aad.truncate(self.prefix_len);
-        format::part_aad_suffix(
-            &mut self.aad,
-            layout.tier.as_str(),
-            layout.entries.iter().map(|entry| (entry.role, entry.field)),
-        );
-        let (cipher, tier, version) = self.opener.record_key(key_index)?;
-        let mut plaintext = Zeroizing::new(Vec::new());
-        super::decrypt_into(cipher, &self.aad, &field, &mut plaintext, (tier, version))?;
-        let mut entries = Vec::with_capacity(layout.entries.len());
-        format::split_part_plaintext(&plaintext, layout.entries.len(), &mut entries)?;
+        let ranges = self
+            .ranges
+            .get_mut(layout.numbers(part))
+            .ok_or_else(no_such_entry)?;
+        format::split_part_plaintext(&plaintext.0, ranges)?;
         if let Some(opened) = self.opened.get_mut(part) {
-            *opened = Some(OpenedPart { plaintext, entries });
+            *opened = Some(plaintext);
         }
         Ok(())
     }
@@ -573,5 +662,155 @@ impl<const N: usize> fmt::Debug for PackedOpener<'_, '_, '_, N> {
             .field("parts", &N)
             .field("opened", &self.opened.iter().flatten().count())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AccessContext, Binding, Clearance, KdfProfile, Keyring, Keystore, Level};
+
+    fn keyring() -> (tempfile::TempDir, Keyring) {
+        let dir = tempfile::tempdir().unwrap();
+        let keystore =
+            Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test).unwrap();
+        let keyring = keystore
+            .keyring(&Clearance::up_to(Level::Restricted))
+            .unwrap();
+        (dir, keyring)
+    }
+
+    fn invalid(result: Result<impl Sized, Error>) -> &'static str {
+        match result {
+            Err(Error::InvalidParameter { reason, .. }) => reason,
+            Err(other) => panic!("expected InvalidParameter, got {other:?}"),
+            Ok(_) => panic!("expected InvalidParameter"),
+        }
+    }
+
+    const NAME_EMAIL: &[PackedEntry<'static>] =
+        &[PackedEntry::value("email"), PackedEntry::value("name")];
+
+    #[test]
+    fn layouts_that_break_a_rule_are_refused() {
+        let internal = Tier::INTERNAL;
+        let confidential = Tier::CONFIDENTIAL;
+        let part = |tier, entries| PartLayout::new(tier, entries);
+        assert!(PackedLayout::new([part(&internal, NAME_EMAIL)]).is_ok());
+        let cases: [(&[PackedEntry<'static>], &Tier); 5] = [
+            (&[], &internal),
+            (
+                &[PackedEntry::value("name"), PackedEntry::value("email")],
+                &internal,
+            ),
+            (
+                &[PackedEntry::value("name"), PackedEntry::value("name")],
+                &internal,
+            ),
+            (
+                &[PackedEntry::mask("name"), PackedEntry::value("name")],
+                &internal,
+            ),
+            (&[PackedEntry::mask("card")], &confidential),
+        ];
+        for (entries, tier) in cases {
+            invalid(PackedLayout::new([part(tier, entries)]));
+        }
+        // A value and its mask, in that order, are one field's two entries.
+        let both = [PackedEntry::value("card"), PackedEntry::mask("card")];
+        assert!(PackedLayout::new([part(&internal, &both)]).is_ok());
+        invalid(PackedLayout::new([
+            part(&internal, NAME_EMAIL),
+            part(&internal, &both),
+        ]));
+    }
+
+    #[test]
+    fn a_sealer_used_out_of_order_refuses_with_a_reason() {
+        let (_dir, keyring) = keyring();
+        let tier = Tier::CONFIDENTIAL;
+        let layout = PackedLayout::new([PartLayout::new(&tier, NAME_EMAIL)]).unwrap();
+        let binding = Binding::new("T", "").with_record_id("r");
+
+        let mut sealer = RecordSealer::new(&keyring, binding);
+        let mut packer = sealer.pack(&layout).unwrap();
+        invalid(packer.measure(0, 2, "x"));
+        invalid(packer.measure(1, 0, "x"));
+        packer.measure(0, 0, "a@example.com").unwrap();
+        invalid(packer.measure(0, 0, "a@example.com"));
+        // Not every entry is measured yet.
+        invalid(packer.value(0, 0, "a@example.com"));
+        packer.measure(0, 1, "Ada").unwrap();
+        invalid(packer.mask(0, 1, "Ada"));
+        packer.value(0, 1, "Ada").unwrap();
+        invalid(packer.value(0, 1, "Ada"));
+        // Another length than measured.
+        assert!(matches!(
+            packer.value(0, 0, "longer@example.com"),
+            Err(Error::Encoding { .. })
+        ));
+        let shown = format!("{packer:?}");
+        assert!(!shown.contains("Ada"), "{shown}");
+        invalid(packer.finish());
+
+        let mut old = RecordSealer::new_as(Version::V3, &keyring, binding);
+        invalid(old.pack(&layout));
+    }
+
+    #[test]
+    fn entries_open_by_place_and_role_only() {
+        let (_dir, keyring) = keyring();
+        let tier = Tier::INTERNAL;
+        let entries = [
+            PackedEntry::value("card"),
+            PackedEntry::mask("card"),
+            PackedEntry::value("name"),
+        ];
+        let layout = PackedLayout::new([PartLayout::new(&tier, &entries)]).unwrap();
+        let binding = Binding::new("T", "").with_record_id("r");
+        let mut sealer = RecordSealer::new(&keyring, binding);
+        let mut packer = sealer.pack(&layout).unwrap();
+        // Measured and written in any order.
+        packer.measure(0, 2, "Ada").unwrap();
+        packer.measure(0, 1, "****1111").unwrap();
+        packer.measure(0, 0, &4_111_u64).unwrap();
+        packer.value(0, 2, "Ada").unwrap();
+        packer.value(0, 0, &4_111_u64).unwrap();
+        packer.mask(0, 1, "****1111").unwrap();
+        let [part] = packer.finish().unwrap();
+        let keys = sealer.finish();
+        assert!(!format!("{part:?}").contains("Ada"));
+
+        let ctx = AccessContext::new("test").with_purpose("T-1");
+        let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
+        let mut packed = opener.unpack(&layout, [&part]);
+        assert_eq!(packed.open::<String>(0, 2).unwrap(), "Ada");
+        assert_eq!(packed.open::<u64>(0, 0).unwrap(), 4_111);
+        assert_eq!(packed.open_mask(0, 1).unwrap(), "****1111");
+        invalid(packed.open::<String>(0, 1));
+        invalid(packed.open_mask(0, 2));
+        invalid(packed.open::<String>(1, 0));
+        // A value opened as another type is a decoding error.
+        assert!(matches!(
+            packed.open::<String>(0, 0),
+            Err(Error::Encoding { .. })
+        ));
+        let shown = format!("{packed:?}");
+        assert!(!shown.contains("Ada") && !shown.contains("1111"), "{shown}");
+        drop(packed);
+        opener.finish().unwrap();
+
+        // A keyring without the tier is told so, before any decryption.
+        let dir = tempfile::tempdir().unwrap();
+        let other = Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test)
+            .unwrap()
+            .keyring(&Clearance::none())
+            .unwrap();
+        let mut opener = RecordOpener::new(&other, &keys, binding, &ctx);
+        let mut packed = opener.unpack(&layout, [&part]);
+        assert!(matches!(
+            packed.open::<String>(0, 2),
+            Err(Error::NotGranted { .. })
+        ));
     }
 }

@@ -232,9 +232,33 @@ impl<'a> RecordSealer<'a> {
         self.version
     }
 
-    /// The record's field AAD prefix (type, path, record id).
-    pub(super) fn aad_prefix(&self) -> &[u8] {
-        self.aad.get(..self.prefix_len).unwrap_or_default()
+    /// Encrypts a packed part's `plaintext` in place under the data key of
+    /// the slot at `index`, with the part AAD: this record's AAD prefix
+    /// under the part domain, then `suffix` (tier and entry list). The
+    /// record's field AAD is kept for fields sealed after.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a record of a format version before
+    /// 4.
+    pub(super) fn encrypt_part(
+        &mut self,
+        index: usize,
+        suffix: &[u8],
+        nonce: &[u8; crate::crypto::NONCE_LEN],
+        plaintext: &mut [u8],
+    ) -> Result<[u8; crate::crypto::TAG_LEN], Error> {
+        let slot = self
+            .slots
+            .get(index)
+            .ok_or_else(|| Error::malformed("slot"))?;
+        self.aad.truncate(self.prefix_len);
+        self.aad_tier = None;
+        format::set_prefix_domain(&mut self.aad, true)?;
+        self.aad.extend_from_slice(suffix);
+        let tag = crate::crypto::encrypt(&slot.cipher, nonce, &self.aad, plaintext);
+        self.aad.truncate(self.prefix_len);
+        format::set_prefix_domain(&mut self.aad, false)?;
+        tag
     }
 
     /// The cipher and key version of the slot at `index`.
@@ -388,7 +412,8 @@ impl<'a> RecordOpener<'a> {
             ctx,
             binding,
             opened: Vec::with_capacity(2),
-            aad: Vec::with_capacity(64),
+            // Room for a field AAD, or a packed part's with its entry list.
+            aad: Vec::with_capacity(192),
             aad_version: None,
             prefix_len: 0,
             aad_tier: None,
@@ -597,22 +622,35 @@ impl<'a> RecordOpener<'a> {
         Ok(slot)
     }
 
-    /// The binding of this record's fields.
-    pub(super) fn binding(&self) -> &Binding<'a> {
-        &self.binding
-    }
-
-    /// The cipher, tier and key version of the record key at `key_index`,
-    /// unwrapping it on first use.
-    pub(super) fn record_key(
+    /// Decrypts a packed part (its `field` part) into `out` under the
+    /// record key at `key_index` (unwrapped on first use), with the part
+    /// AAD: this record's part prefix, then `suffix` (tier and entry list).
+    ///
+    /// # Errors
+    /// As [`open_field`](Self::open_field), after authorization.
+    pub(super) fn decrypt_part(
         &mut self,
         key_index: usize,
-    ) -> Result<(&Aes256Gcm, &'a Tier, u32), Error> {
+        suffix: &[u8],
+        field: &format::FieldPart<'_>,
+        out: &mut [u8],
+    ) -> Result<(), Error> {
         let index = self.slot(key_index)?;
-        self.opened
+        // The field AAD cached in the buffer is rebuilt on the next field.
+        self.aad_version = None;
+        format::part_aad_prefix(&mut self.aad, &self.binding);
+        self.aad.extend_from_slice(suffix);
+        let slot = self
+            .opened
             .get(index)
-            .map(|slot| (&*slot.cipher, slot.tier, slot.version))
-            .ok_or_else(|| Error::malformed("slot"))
+            .ok_or_else(|| Error::malformed("slot"))?;
+        super::decrypt_field(
+            &slot.cipher,
+            &self.aad,
+            field,
+            out,
+            (slot.tier, slot.version),
+        )
     }
 
     /// Whether this opener's keyring can open fields of `tier`.

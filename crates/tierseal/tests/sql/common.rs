@@ -1,8 +1,9 @@
 //! Tokens of every kind for the column-trait tests.
 
 use tierseal::{
-    Binding, Clearance, KdfProfile, Keystore, Level, PackedEntry, PackedPart, PartLayout,
-    RecordKey, RecordKeys, RecordSealer, SealedField, SealedMask, SealedToken, SealedValue, Tier,
+    Binding, Clearance, KdfProfile, Keystore, Level, PackedEntry, PackedLayout, PackedPart,
+    PartLayout, RecordKey, RecordKeys, RecordSealer, SealedField, SealedMask, SealedToken,
+    SealedValue, Tier,
 };
 
 pub struct Tokens {
@@ -44,9 +45,10 @@ pub fn tokens() -> Tokens {
     let keys = sealer.finish();
     let key = keys.keys().first().unwrap().clone();
     let (tier, entries) = (Tier::RESTRICTED, [PackedEntry::value("iban")]);
-    let layout = [PartLayout::new(&tier, &entries)];
+    let layout = PackedLayout::new([PartLayout::new(&tier, &entries)]).unwrap();
     let mut sealer = RecordSealer::new(&keyring, Binding::new("Customer", "").with_record_id("2"));
     let mut packer = sealer.pack(&layout).unwrap();
+    packer.measure(0, 0, "DE89370400440532013000").unwrap();
     packer.value(0, 0, "DE89370400440532013000").unwrap();
     let [part] = packer.finish().unwrap();
     Tokens {

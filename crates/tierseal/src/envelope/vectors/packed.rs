@@ -11,7 +11,9 @@
 use serde_json::{Value, json};
 
 use super::super::format::{self, Role};
-use super::super::{PackedEntry, PackedPart, PartLayout, RecordOpener, RecordSealer, SealedField};
+use super::super::{
+    PackedEntry, PackedLayout, PackedPart, PartLayout, RecordOpener, RecordSealer, SealedField,
+};
 use super::{Place, V4, ctx, error_name, frozen_json, hex, keyring, record_keys, repeated, unhex};
 use crate::crypto::{self, fixed_randomness};
 use crate::{Error, Tier};
@@ -149,11 +151,21 @@ fn seal<const N: usize>(
     let keyring = keyring();
     let tiers: Vec<Tier> = specs.iter().map(|p| p.tier.parse().unwrap()).collect();
     let entries: Vec<Vec<PackedEntry<'_>>> = specs.iter().map(PartSpec::entries).collect();
-    let layout: [PartLayout<'_>; N] =
-        std::array::from_fn(|i| PartLayout::new(&tiers[i], &entries[i]));
+    let layout = PackedLayout::new(std::array::from_fn::<_, N, _>(|i| {
+        PartLayout::new(&tiers[i], &entries[i])
+    }))
+    .unwrap();
     fixed_randomness::with(random, || {
         let mut sealer = RecordSealer::new(&keyring, binding);
         let mut packer = sealer.pack(&layout).unwrap();
+        for (p, spec) in specs.iter().enumerate() {
+            for (e, entry) in spec.entries.iter().enumerate() {
+                match entry.value {
+                    Sample::Text(text) => packer.measure(p, e, text).unwrap(),
+                    Sample::Number(number) => packer.measure(p, e, &number).unwrap(),
+                }
+            }
+        }
         for (p, spec) in specs.iter().enumerate() {
             for (e, entry) in spec.entries.iter().enumerate() {
                 match (entry.role, entry.value) {
@@ -574,9 +586,9 @@ fn open_entry(
     );
     let tier: Tier = tier.parse().unwrap();
     let entries: Vec<PackedEntry<'_>> = entries.iter().map(|(f, r)| entry(f, *r)).collect();
-    let layout = [PartLayout::new(&tier, &entries)];
+    let layout = PackedLayout::new([PartLayout::new(&tier, &entries)])?;
     let part = PackedPart::from_bytes(unhex(token))?;
-    let mut packed = opener.unpack(&layout, [&part])?;
+    let mut packed = opener.unpack(&layout, [&part]);
     match entries.get(index).map(PackedEntry::is_mask) {
         Some(true) => packed.open_mask(0, index).map(Value::from),
         _ => match packed.open::<String>(0, index) {
