@@ -77,30 +77,6 @@ struct Person {
     notes: String,
 }
 
-/// The benchmark record, packed: all 8 fields in one part.
-#[derive(tierseal::Classified, Clone)]
-#[classified(record_id = "id", packed)]
-struct PackedPerson {
-    #[classify(public)]
-    id: String,
-    #[classify(confidential)]
-    name: String,
-    #[classify(confidential)]
-    email: String,
-    #[classify(confidential)]
-    ssn: String,
-    #[classify(confidential)]
-    phone: String,
-    #[classify(confidential)]
-    address: String,
-    #[classify(confidential)]
-    dob: String,
-    #[classify(confidential)]
-    account: String,
-    #[classify(confidential)]
-    notes: String,
-}
-
 /// The 3-tier record (`layout3t`), packed: three parts.
 #[derive(tierseal::Classified, Clone)]
 #[classified(record_id = "id", packed)]
@@ -131,6 +107,9 @@ struct PackedPerson3t {
 
 #[path = "../benches/support/baseline.rs"]
 mod baseline;
+#[path = "../benches/support/packed_record.rs"]
+mod packed_record;
+use packed_record::PackedPerson;
 use baseline::{letters, raw_decrypt, raw_encrypt};
 
 struct Record {
@@ -489,17 +468,7 @@ fn run(mode: &str, n: usize) -> std::time::Duration {
         "packed_seal8" | "packed_open8" => {
             let people: Vec<PackedPerson> = recs8
                 .iter()
-                .map(|r| PackedPerson {
-                    id: r.id.clone(),
-                    name: r.fields[0].clone(),
-                    email: r.fields[1].clone(),
-                    ssn: r.fields[2].clone(),
-                    phone: r.fields[3].clone(),
-                    address: r.fields[4].clone(),
-                    dob: r.fields[5].clone(),
-                    account: r.fields[6].clone(),
-                    notes: r.fields[7].clone(),
-                })
+                .map(|r| PackedPerson::new(&r.id, &r.fields))
                 .collect();
             if mode == "packed_seal8" {
                 timed(n, &mut took, |i| {

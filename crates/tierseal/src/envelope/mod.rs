@@ -329,6 +329,7 @@ fn open_field<T: DeserializeOwned>(
 /// reallocating `scratch` while it holds plaintext: a buffer too small is
 /// replaced, and wiped as it drops. On failure `scratch` holds no
 /// plaintext.
+#[inline]
 fn decrypt_into(
     cipher: &Aes256Gcm,
     aad: &[u8],
@@ -348,6 +349,7 @@ fn decrypt_into(
 /// Decrypts `field` into `out` (its plaintext's length) straight from the
 /// token: no copy of the ciphertext first. On failure `out` is left as it
 /// was.
+#[inline]
 fn decrypt_field(
     cipher: &Aes256Gcm,
     aad: &[u8],

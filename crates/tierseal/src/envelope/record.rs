@@ -217,6 +217,7 @@ impl<'a> RecordSealer<'a> {
 
     /// Records a restricted field as sealed, when the keyring has an
     /// audit sink.
+    #[inline]
     pub(super) fn note_sealed(&mut self, field_id: &str, tier: &Tier, key_version: u32) {
         if let Some(trail) = self
             .trail
@@ -456,6 +457,7 @@ impl<'a> RecordOpener<'a> {
 
     /// Records the outcome of opening field `field_id` at `tier`, when the
     /// keyring has an audit sink.
+    #[inline]
     pub(super) fn note_opened<T>(
         &mut self,
         field_id: &str,
@@ -582,6 +584,7 @@ impl<'a> RecordOpener<'a> {
     /// first use. A tier with an opened key was authorized when it was
     /// opened; the keyring and the access context cannot change since. The
     /// approval that authorization used is recorded once, with it.
+    #[inline]
     pub(super) fn authorize(&mut self, tier: &Tier) -> Result<(), Error> {
         if !self.opened.iter().any(|slot| slot.tier == tier) {
             let approval = crate::access::authorize(self.keyring, self.ctx, tier)?;
@@ -601,6 +604,7 @@ impl<'a> RecordOpener<'a> {
     /// [`Error::NotGranted`] when the keyring lacks `tier`, else
     /// [`Error::TierMismatch`] when the slot's key is of another tier;
     /// [`Error::Malformed`] for a slot outside the record's keys.
+    #[inline]
     pub(super) fn key_index_of_slot(&self, tier: &Tier, slot: u8) -> Result<usize, Error> {
         let slot = usize::from(slot);
         let opened = self.opened.iter().find(|s| s.index == slot);
