@@ -199,6 +199,7 @@ impl<'l, const N: usize> PackedLayout<'l, N> {
 
     /// Part `part`, its entry `entry` (of `role`) and that entry's number
     /// among every entry.
+    #[inline]
     fn entry(
         &self,
         part: usize,
@@ -342,6 +343,7 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
     /// [`Error::InvalidParameter`] when there is no such entry or it was
     /// measured already; [`Error::NotGranted`] when the keyring lacks the
     /// part's tier; [`Error::Encoding`] when `value` cannot be serialized.
+    #[inline]
     pub fn measure<T: Serialize + ?Sized>(
         &mut self,
         part: usize,
@@ -386,6 +388,7 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
     /// not measured, or was written already, or some entry is not measured
     /// yet; [`Error::Encoding`] when `value` does not encode to the length
     /// measured.
+    #[inline]
     pub fn value<T: Serialize + ?Sized>(
         &mut self,
         part: usize,
@@ -404,6 +407,7 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
         self.write(part, entry, Role::Mask, mask)
     }
 
+    #[inline]
     fn write<T: Serialize + ?Sized>(
         &mut self,
         part: usize,
