@@ -104,10 +104,6 @@ fn main() {
         let binding = Binding::new("Customer", "").with_record_id("cus_042");
         let mut sealer = RecordSealer::new(&fx.keyring, binding);
         let mut packer = sealer.pack(&layout).unwrap();
-        packer.measure(0, 0, "****1111").unwrap();
-        packer.measure(0, 1, "Ada Lovelace").unwrap();
-        packer.measure(1, 0, &125_000_i64).unwrap();
-        packer.measure(1, 1, "4111111111111111").unwrap();
         packer.mask(0, 0, "****1111").unwrap();
         packer.value(0, 1, "Ada Lovelace").unwrap();
         packer.value(1, 0, &125_000_i64).unwrap();

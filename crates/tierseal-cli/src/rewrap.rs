@@ -963,7 +963,6 @@ mod chunk_tests {
         let binding = Binding::new("Doc", "").with_record_id("doc_1");
         let mut sealer = tierseal::RecordSealer::new(&before, binding);
         let mut packer = sealer.pack(&layout).unwrap();
-        packer.measure(0, 0, "DE89370400440532013000").unwrap();
         packer.value(0, 0, "DE89370400440532013000").unwrap();
         let [part] = packer.finish().unwrap();
         let keys = sealer.finish();

@@ -366,11 +366,7 @@ impl<'c, 'a> Expander<'c, 'a> {
         let binding_ident = local("binding");
 
         let mut statements = Vec::new();
-        let mut writes = Vec::new();
         let mut values = Vec::new();
-        if self.packed.is_some() {
-            statements.push(quote!(let mut #packer = #sealer.pack(&*__TIERSEAL_LAYOUT)?;));
-        }
         for (index, field) in self.fields() {
             let name = field.ident;
             let id = field.id();
@@ -380,12 +376,7 @@ impl<'c, 'a> Expander<'c, 'a> {
                 }
                 FieldKind::Sealed { .. } => {
                     let place = self.packed.as_ref().and_then(|layout| layout.place(index));
-                    if let Some(place) = place {
-                        // Measured here, in the struct's order; written below.
-                        let (part, entry) = (place.part, place.entry);
-                        statements.push(quote!(#packer.measure(#part, #entry, &self.#name)?;));
-                        writes.push(quote!(#packer.value(#part, #entry, &self.#name)?;));
-                    } else {
+                    if place.is_none() {
                         let tier = self.tier(index);
                         let seal = quote!(#sealer.seal_field(#tier, #id, &self.#name)?);
                         let value = if field.attrs.reveal_none {
@@ -407,24 +398,10 @@ impl<'c, 'a> Expander<'c, 'a> {
                         );
                         values.push(quote!(#index,));
                     }
-                    if let Some(mask) = mask_expr(field) {
-                        match place.and_then(|place| place.mask) {
-                            Some((part, entry)) => {
-                                let mask_name = mask_field(field);
-                                statements.push(quote! {
-                                    let #mask_name: ::std::string::String = #mask;
-                                    #packer.measure(#part, #entry, &#mask_name)?;
-                                });
-                                writes.push(quote!(#packer.mask(#part, #entry, &#mask_name)?;));
-                            }
-                            None => {
-                                let mask_name = mask_field(field);
-                                statements.push(
-                                    quote!(let #mask_name = #sealer.seal_mask(#id, &#mask)?;),
-                                );
-                                values.push(quote!(#mask_name,));
-                            }
-                        }
+                    if let Some(mask) = mask_expr(field).filter(|_| place.is_none()) {
+                        let mask_name = mask_field(field);
+                        statements.push(quote!(let #mask_name = #sealer.seal_mask(#id, &#mask)?;));
+                        values.push(quote!(#mask_name,));
                     }
                 }
                 FieldKind::Nested => {
@@ -437,8 +414,22 @@ impl<'c, 'a> Expander<'c, 'a> {
             }
         }
         if let Some(layout) = &self.packed {
+            // Every entry pushed in the layout's order, parts in the order
+            // the struct first uses each tier.
+            statements.push(quote!(let mut #packer = #sealer.pack(&*__TIERSEAL_LAYOUT)?;));
+            for filler in layout.fillers() {
+                let Some(field) = self.container.fields.get(filler.position) else {
+                    continue;
+                };
+                let (part, entry, name) = (filler.part, filler.entry, field.ident);
+                if filler.mask {
+                    let mask = mask_expr(field);
+                    statements.push(quote!(#packer.mask(#part, #entry, &#mask)?;));
+                } else {
+                    statements.push(quote!(#packer.value(#part, #entry, &self.#name)?;));
+                }
+            }
             let locals = layout.part_locals();
-            statements.extend(writes);
             statements.push(quote!(let [#(#locals),*] = #packer.finish()?;));
             for (part, local) in layout.parts.iter().zip(&locals) {
                 let member = part.member();

@@ -57,6 +57,15 @@ pub(crate) struct Layout {
     places: Vec<Option<Place>>,
 }
 
+/// What fills one entry of a part: the value or the mask of the field at
+/// a position in the struct.
+pub(crate) struct Filler {
+    pub(crate) part: usize,
+    pub(crate) entry: usize,
+    pub(crate) position: usize,
+    pub(crate) mask: bool,
+}
+
 /// Whether a field's mask is sealed (a mask `none` shows nothing and is
 /// not stored).
 pub(crate) fn has_sealed_mask(mask: Option<&Mask>) -> bool {
@@ -137,6 +146,31 @@ impl Layout {
         Layout { parts, places }
     }
 
+    /// Every entry with the field that fills it, in the layout's order
+    /// (part by part, entry by entry): the order entries are pushed.
+    pub(crate) fn fillers(&self) -> Vec<Filler> {
+        let mut fillers = Vec::new();
+        for (position, place) in self.places.iter().enumerate() {
+            let Some(place) = place else { continue };
+            fillers.push(Filler {
+                part: place.part,
+                entry: place.entry,
+                position,
+                mask: false,
+            });
+            if let Some((part, entry)) = place.mask {
+                fillers.push(Filler {
+                    part,
+                    entry,
+                    position,
+                    mask: true,
+                });
+            }
+        }
+        fillers.sort_by_key(|f| (f.part, f.entry));
+        fillers
+    }
+
     /// Where the field at `position` goes, if it is sealed.
     pub(crate) fn place(&self, position: usize) -> Option<Place> {
         self.places.get(position).copied().flatten()
@@ -162,7 +196,9 @@ impl Layout {
     }
 
     /// The statics each part needs (its tier and entries) and the layout,
-    /// `__TIERSEAL_LAYOUT`, checked once.
+    /// `__TIERSEAL_LAYOUT`, checked once, with the struct's field order (in
+    /// which seals note restricted fields for the audit event, as the
+    /// default mode does).
     pub(crate) fn items(&self, level_path: impl Fn(LevelName) -> TokenStream) -> TokenStream {
         let count = self.parts.len();
         let mut items = Vec::new();
@@ -188,10 +224,16 @@ impl Layout {
             });
             layout.push(quote!(::tierseal::PartLayout::new(&*#tier, #entries)));
         }
+        let order = self.places.iter().flatten().map(|place| {
+            let (part, entry) = (place.part, place.entry);
+            quote!((#part, #entry))
+        });
         quote! {
             #(#items)*
             static __TIERSEAL_LAYOUT: ::std::sync::LazyLock<::tierseal::PackedLayout<'static, #count>> =
-                ::std::sync::LazyLock::new(|| ::tierseal::__private::packed_layout([#(#layout),*]));
+                ::std::sync::LazyLock::new(|| {
+                    ::tierseal::__private::packed_layout([#(#layout),*], &[#(#order),*])
+                });
         }
     }
 

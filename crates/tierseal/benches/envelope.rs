@@ -460,7 +460,9 @@ fn bench_envelope_loop(c: &mut Criterion, keyring: &Keyring) {
         seal_record(keyring, &layout, &pool[i])
     });
     over_pool(&mut group, "envelope_loop_seal", |i| naive_seal(&pool[i]));
-    over_pool(&mut group, "packed_seal", |i| packed[i].seal(keyring).unwrap());
+    over_pool(&mut group, "packed_seal", |i| {
+        packed[i].seal(keyring).unwrap()
+    });
     over_pool(&mut group, "open", |i| {
         open_record(keyring, &layout, &pool[i].id, &sealed[i])
     });

@@ -109,8 +109,8 @@ struct PackedPerson3t {
 mod baseline;
 #[path = "../benches/support/packed_record.rs"]
 mod packed_record;
-use packed_record::PackedPerson;
 use baseline::{letters, raw_decrypt, raw_encrypt};
+use packed_record::PackedPerson;
 
 struct Record {
     id: String,

@@ -17,12 +17,14 @@ pub fn tier(level: Level, compartment: Option<&str>) -> Tier {
 
 pub use crate::envelope::Within;
 
-/// The layout of a packed type, from parts the derive already laid out
-/// by the rules `PackedLayout::new` checks.
+/// The layout of a packed type, from parts and a field order the derive
+/// already laid out by the rules `PackedLayout` checks.
 pub fn packed_layout<const N: usize>(
     parts: [crate::PartLayout<'static>; N],
+    field_order: &'static [(usize, usize)],
 ) -> crate::PackedLayout<'static, N> {
     crate::PackedLayout::new(parts)
+        .and_then(|layout| layout.with_field_order(field_order))
         .unwrap_or_else(|_| unreachable!("laid out by #[derive(Classified)]"))
 }
 

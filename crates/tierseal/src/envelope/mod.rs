@@ -203,65 +203,6 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
     }
 }
 
-/// Writes postcard output into a slice of exactly its length.
-struct Fill<'a> {
-    buf: &'a mut [u8],
-    at: usize,
-}
-
-impl postcard::ser_flavors::Flavor for Fill<'_> {
-    type Output = usize;
-
-    #[inline]
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        let end = self.at + data.len();
-        let target = self
-            .buf
-            .get_mut(self.at..end)
-            .ok_or(postcard::Error::SerializeBufferFull)?;
-        if data.len() <= 8 {
-            // Varints and small integers: not worth a call to memcpy.
-            for (to, from) in target.iter_mut().zip(data) {
-                *to = *from;
-            }
-        } else {
-            target.copy_from_slice(data);
-        }
-        self.at = end;
-        Ok(())
-    }
-
-    #[inline]
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        let slot = self
-            .buf
-            .get_mut(self.at)
-            .ok_or(postcard::Error::SerializeBufferFull)?;
-        *slot = data;
-        self.at += 1;
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<usize> {
-        Ok(self.at)
-    }
-}
-
-/// Writes the postcard encoding of `value` into `out`, which must be
-/// exactly its length as measured by [`encoded_len`].
-#[inline]
-fn fill_encoded<T: Serialize + ?Sized>(value: &T, out: &mut [u8]) -> Result<(), Error> {
-    let len = out.len();
-    match postcard::serialize_with_flavor(value, Fill { buf: out, at: 0 }) {
-        Ok(written) if written == len => Ok(()),
-        Ok(_) => Err(Error::Encoding {
-            action: "encode",
-            reason: "the value encoded to another length than measured".into(),
-        }),
-        Err(e) => Err(encode_error(e)),
-    }
-}
-
 /// Bytes a field adds beyond its encoded value: nonce and tag.
 pub(crate) const FIELD_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 

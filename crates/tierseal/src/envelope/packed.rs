@@ -18,11 +18,14 @@
 //! parts").
 //!
 //! A type's layout is checked, and each part's AAD suffix built, once
-//! ([`PackedLayout`]). Sealing measures every entry first (in the struct's
-//! order: data keys are created and restricted fields noted for the audit
-//! event as in the default mode), then writes each into its place in an
-//! exactly sized part, which is encrypted in place: the plaintext is never
-//! copied nor left in a freed buffer. Opening one field decrypts its whole
+//! ([`PackedLayout`]). Sealing appends each entry, in the layout's order,
+//! to its part's token, which is encrypted in place: the plaintext is never
+//! copied, and a buffer that must grow is wiped before it is freed (the
+//! layout remembers each part's last size, so records of one type rarely
+//! grow one). Data keys are created in part order, which the derive makes
+//! the order the struct's fields first use each tier, and restricted
+//! fields are noted for the audit event in the struct's field order: both
+//! as in the default mode. Opening one field decrypts its whole
 //! part, once per opener, into a buffer that is wiped when the
 //! [`PackedOpener`] drops; fields are decoded from it one at a time, each
 //! recorded in the audit event as in the default mode (revealed, withheld
@@ -30,6 +33,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -38,7 +42,7 @@ use zeroize::Zeroize;
 use super::format::{self, Kind, Role, Version};
 use super::record::slot_byte;
 use super::{PackedPart, RecordOpener, RecordSealer};
-use crate::crypto::{self, NONCE_LEN};
+use crate::crypto::{self, NONCE_LEN, TAG_LEN};
 use crate::{Error, Tier};
 
 /// One entry of a packed part: the value of a field, or the mask of a
@@ -158,6 +162,12 @@ pub struct PackedLayout<'l, const N: usize> {
     /// Where each part's entries start in a flat list of every entry.
     firsts: [usize; N],
     entries: usize,
+    /// The value entries (part, entry) in the order seals note them for
+    /// the audit event: the struct's field order; empty for layout order.
+    field_order: &'l [(usize, usize)],
+    /// Each part's token size in the last record sealed with this layout,
+    /// to allocate the next one's at once.
+    sizes: [AtomicUsize; N],
 }
 
 impl<'l, const N: usize> PackedLayout<'l, N> {
@@ -184,12 +194,47 @@ impl<'l, const N: usize> PackedLayout<'l, N> {
             *first = entries;
             entries += part.entries.len();
         }
+        let sizes = parts
+            .each_ref()
+            .map(|part| AtomicUsize::new(PART_OVERHEAD + ENTRY_GUESS * part.entries.len()));
         Ok(PackedLayout {
             parts,
             suffixes,
             firsts,
             entries,
+            field_order: &[],
+            sizes,
         })
+    }
+
+    /// The same layout, noting sealed restricted fields for the audit event
+    /// in `order` (every value entry once, as `(part, entry)`: the struct's
+    /// field order) instead of the layout's order.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when `order` is not every value entry
+    /// exactly once.
+    pub fn with_field_order(
+        mut self,
+        order: &'l [(usize, usize)],
+    ) -> Result<PackedLayout<'l, N>, Error> {
+        let values = self
+            .parts
+            .iter()
+            .map(|part| part.entries.iter().filter(|e| !e.is_mask()).count())
+            .sum::<usize>();
+        let every = order.len() == values
+            && order.iter().enumerate().all(|(at, &(part, entry))| {
+                self.entry(part, entry, Some(Role::Value)).is_ok()
+                    && !order.iter().take(at).any(|seen| *seen == (part, entry))
+            });
+        if !every {
+            return Err(layout_error(
+                "the field order must name every value entry once",
+            ));
+        }
+        self.field_order = order;
+        Ok(self)
     }
 
     /// The parts.
@@ -235,13 +280,23 @@ fn no_such_entry() -> Error {
     }
 }
 
+/// A part's bytes beyond its entries: header, nonce, tag.
+const PART_OVERHEAD: usize = format::FIELD_HEADER_V3_LEN + NONCE_LEN + TAG_LEN;
+
+/// The room a first record's part allocates per entry.
+const ENTRY_GUESS: usize = 32;
+
+/// Where a part's plaintext starts in its token: after the header and
+/// the nonce.
+const PLAINTEXT_START: usize = format::FIELD_HEADER_V3_LEN + NONCE_LEN;
+
 impl<'a> RecordSealer<'a> {
     /// Starts sealing the packed parts of this record, laid out as
-    /// `layout`. First [`measure`](PackedSealer::measure) every entry,
-    /// then write each one ([`value`](PackedSealer::value),
-    /// [`mask`](PackedSealer::mask)), in any order, then
-    /// [`finish`](PackedSealer::finish) to get the parts; the record's
-    /// keys come from [`finish`](Self::finish) as usual.
+    /// `layout`. Push every entry's value ([`value`](PackedSealer::value))
+    /// or mask ([`mask`](PackedSealer::mask)) in the layout's order (part
+    /// by part, entry by entry), then [`finish`](PackedSealer::finish) to
+    /// get the parts; the record's keys come from [`finish`](Self::finish)
+    /// as usual.
     ///
     /// ```
     /// use tierseal::{AccessContext, Binding, Clearance, KdfProfile, Keystore, Level, PackedEntry, PackedLayout, PartLayout, RecordOpener, RecordSealer, Tier};
@@ -257,11 +312,8 @@ impl<'a> RecordSealer<'a> {
     /// let binding = Binding::new("Customer", "").with_record_id("cus_042");
     /// let mut sealer = RecordSealer::new(&keyring, binding);
     /// let mut packer = sealer.pack(&layout)?;
-    /// let (name, balance) = ("Ada Lovelace", 1_250_00_i64);
-    /// packer.measure(0, 1, name)?;
-    /// packer.measure(0, 0, &balance)?;
-    /// packer.value(0, 1, name)?;
-    /// packer.value(0, 0, &balance)?;
+    /// packer.value(0, 0, &1_250_00_i64)?;
+    /// packer.value(0, 1, "Ada Lovelace")?;
     /// let [part] = packer.finish()?;
     /// let keys = sealer.finish();
     ///
@@ -289,105 +341,39 @@ impl<'a> RecordSealer<'a> {
         Ok(PackedSealer {
             sealer: self,
             layout,
+            next: (0, 0),
             slots: [None; N],
-            entries: vec![Entry::Unmeasured; layout.entries],
-            measured: 0,
             outs: std::array::from_fn(|_| Vec::new()),
         })
     }
 }
 
-/// What a sealer knows of one entry.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Entry {
-    Unmeasured,
-    /// Its encoding's length.
-    Measured(usize),
-    /// Its encoding's length, and where its length prefix starts in its
-    /// part's token (set when the part is allocated).
-    Placed(usize, usize),
-    Written,
-}
-
 /// Seals the packed parts of one record; made by [`RecordSealer::pack`].
 ///
-/// Measuring an entry creates its tier's data key on the first entry of
-/// the part and notes a restricted field for the seal's audit event, as
-/// sealing the field in the default mode would: measure in the struct's
-/// field order. Once every entry is measured, each part is allocated at
-/// its exact size and each entry written in its place; the parts hold
-/// plaintext until [`finish`](Self::finish) encrypts them, and are wiped
-/// if the sealer drops before.
+/// Entries are pushed in the layout's order and appended to their part's
+/// token; a part's data key is created with its first entry. The parts
+/// hold plaintext until [`finish`](Self::finish) encrypts them, and are
+/// wiped if the sealer drops before.
 pub struct PackedSealer<'s, 'a, 'l, const N: usize> {
     sealer: &'s mut RecordSealer<'a>,
     layout: &'l PackedLayout<'l, N>,
+    /// The entry to push next: part and entry.
+    next: (usize, usize),
     /// Each part's slot in the record sealer, once its data key exists.
     slots: [Option<usize>; N],
-    /// Every entry, numbered as the layout numbers them.
-    entries: Vec<Entry>,
-    measured: usize,
-    /// Each part's token: header, room for the nonce, the plaintext; the
-    /// tag is appended when it is encrypted. Empty until its first write.
+    /// Each part's token: header, room for the nonce, the entries so far;
+    /// the tag is appended when it is encrypted.
     outs: [Vec<u8>; N],
 }
 
-/// Where a part's plaintext starts in its token: after the header and
-/// the nonce.
-const PLAINTEXT_START: usize = format::FIELD_HEADER_V3_LEN + NONCE_LEN;
-
 impl<const N: usize> PackedSealer<'_, '_, '_, N> {
-    /// Measures the value (or mask) of entry `entry` of part `part`
-    /// (indexes into the layout).
+    /// Pushes the value of entry `entry` of part `part` (indexes into the
+    /// layout), the next one in the layout's order.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] when there is no such entry or it was
-    /// measured already; [`Error::NotGranted`] when the keyring lacks the
-    /// part's tier; [`Error::Encoding`] when `value` cannot be serialized.
-    #[inline]
-    pub fn measure<T: Serialize + ?Sized>(
-        &mut self,
-        part: usize,
-        entry: usize,
-        value: &T,
-    ) -> Result<(), Error> {
-        let (layout, found, number) = self.layout.entry(part, entry, None)?;
-        if !matches!(self.entries.get(number), Some(Entry::Unmeasured)) {
-            return Err(Error::InvalidParameter {
-                what: "packed entry",
-                reason: "measured twice",
-            });
-        }
-        let slot = match self.slots.get(part).copied().flatten() {
-            Some(slot) => slot,
-            None => {
-                let slot = self.sealer.slot(layout.tier)?;
-                if let Some(known) = self.slots.get_mut(part) {
-                    *known = Some(slot);
-                }
-                slot
-            }
-        };
-        let len = super::encoded_len(value)?;
-        if let Some(state) = self.entries.get_mut(number) {
-            *state = Entry::Measured(len);
-            self.measured += 1;
-        }
-        if found.role == Role::Value {
-            let (_, key_version) = self.sealer.slot_key(slot)?;
-            self.sealer
-                .note_sealed(found.field, layout.tier, key_version);
-        }
-        Ok(())
-    }
-
-    /// Writes the value of entry `entry` of part `part`, measured before
-    /// (every entry must be measured before the first write).
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] when there is no such value entry, it is
-    /// not measured, or was written already, or some entry is not measured
-    /// yet; [`Error::Encoding`] when `value` does not encode to the length
-    /// measured.
+    /// [`Error::InvalidParameter`] when it is not the next entry, or is a
+    /// mask; [`Error::NotGranted`] when the keyring lacks the part's tier;
+    /// [`Error::Encoding`] when `value` cannot be serialized.
     #[inline]
     pub fn value<T: Serialize + ?Sized>(
         &mut self,
@@ -395,99 +381,92 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
         entry: usize,
         value: &T,
     ) -> Result<(), Error> {
-        self.write(part, entry, Role::Value, value)
+        self.push(part, entry, Role::Value, value)
     }
 
-    /// Writes the mask of entry `entry` of part `part`, as
+    /// Pushes the mask of entry `entry` of part `part`, as
     /// [`value`](Self::value).
     ///
     /// # Errors
     /// As [`value`](Self::value), when the entry is not a mask.
     pub fn mask(&mut self, part: usize, entry: usize, mask: &str) -> Result<(), Error> {
-        self.write(part, entry, Role::Mask, mask)
+        self.push(part, entry, Role::Mask, mask)
     }
 
     #[inline]
-    fn write<T: Serialize + ?Sized>(
+    fn push<T: Serialize + ?Sized>(
         &mut self,
         part: usize,
         entry: usize,
         role: Role,
         value: &T,
     ) -> Result<(), Error> {
-        let (_, _, number) = self.layout.entry(part, entry, Some(role))?;
-        if self.outs.get(part).is_some_and(Vec::is_empty) {
-            self.allocate(part)?;
-        }
-        let Some(&Entry::Placed(len, at)) = self.entries.get(number) else {
+        if self.next != (part, entry) {
             return Err(Error::InvalidParameter {
                 what: "packed entry",
-                reason: "written twice",
+                reason: "entries are pushed once each, in the layout's order",
             });
-        };
-        let prefix = format::part_entry_prefix_len(len);
-        let target = self
+        }
+        let (layout, _, _) = self.layout.entry(part, entry, Some(role))?;
+        if entry == 0 {
+            self.start(part)?;
+        }
+        let len = super::encoded_len(value)?;
+        let out = self
             .outs
             .get_mut(part)
-            .and_then(|out| out.get_mut(at..at + prefix + len))
             .ok_or_else(|| Error::malformed("a packed entry outside its part"))?;
-        let (head, body) = target.split_at_mut(prefix);
-        format::put_part_entry_prefix(head, len);
-        super::fill_encoded(value, body)?;
-        if let Some(state) = self.entries.get_mut(number) {
-            *state = Entry::Written;
+        let prefix = format::part_entry_prefix_len(len);
+        reserve_wiping(out, prefix + len + TAG_LEN);
+        let at = out.len();
+        out.resize(at + prefix, 0);
+        if let Some(head) = out.get_mut(at..) {
+            format::put_part_entry_prefix(head, len);
         }
+        super::append_encoded(value, len, out)?;
+        self.next = if entry + 1 < layout.entries.len() {
+            (part, entry + 1)
+        } else {
+            (part + 1, 0)
+        };
         Ok(())
     }
 
-    /// Allocates part `part` at its exact size, once every entry is
-    /// measured, and places each of its entries.
-    fn allocate(&mut self, part: usize) -> Result<(), Error> {
-        if self.measured != self.entries.len() {
-            return Err(Error::InvalidParameter {
-                what: "packed part",
-                reason: "every entry must be measured before the first is written",
-            });
+    /// Creates part `part`'s data key and starts its token, as large as
+    /// this part was in the last record of the layout.
+    fn start(&mut self, part: usize) -> Result<(), Error> {
+        let tier = self.layout.parts.get(part).ok_or_else(no_such_entry)?.tier;
+        let slot = self.sealer.slot(tier)?;
+        if let Some(known) = self.slots.get_mut(part) {
+            *known = Some(slot);
         }
-        let slot = self
-            .slots
+        let size = self
+            .layout
+            .sizes
             .get(part)
-            .copied()
-            .flatten()
-            .ok_or_else(|| Error::malformed("a packed part without a data key"))?;
-        let mut at = PLAINTEXT_START;
-        for entry in self
-            .entries
-            .get_mut(self.layout.numbers(part))
-            .unwrap_or_default()
-        {
-            if let Entry::Measured(len) = *entry {
-                *entry = Entry::Placed(len, at);
-                at += format::part_entry_prefix_len(len) + len;
-            }
-        }
-        // Sized exactly, tag included: the plaintext is never left in a
-        // buffer freed by reallocation.
-        let mut out = Vec::with_capacity(at + crate::crypto::TAG_LEN);
+            .map_or(PART_OVERHEAD, |size| size.load(Ordering::Relaxed));
+        let mut out = Vec::with_capacity(size.max(PART_OVERHEAD));
         format::write_slot_header(&mut out, Version::V4, Kind::PackedPart, slot_byte(slot)?);
-        out.resize(at, 0);
+        out.resize(PLAINTEXT_START, 0);
         if let Some(known) = self.outs.get_mut(part) {
             *known = out;
         }
         Ok(())
     }
 
-    /// Encrypts every part, in the layout's order.
+    /// Encrypts every part, in the layout's order, and notes the record's
+    /// restricted fields for the seal's audit event.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] when an entry was not written.
+    /// [`Error::InvalidParameter`] when an entry was not pushed.
     pub fn finish(mut self) -> Result<[PackedPart; N], Error> {
-        if self.entries.iter().any(|e| *e != Entry::Written) {
+        if self.next != (N, 0) {
             return Err(Error::InvalidParameter {
                 what: "packed part",
-                reason: "finished before every entry was written",
+                reason: "finished before every entry was pushed",
             });
         }
+        self.note_sealed()?;
         for (part, (out, slot)) in self.outs.iter_mut().zip(self.slots).enumerate() {
             let slot = slot.ok_or_else(|| Error::malformed("a packed part without a data key"))?;
             let nonce = crypto::fresh_field_nonce();
@@ -501,10 +480,60 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
                 self.sealer
                     .encrypt_part(slot, self.layout.suffix(part), &nonce, plaintext)?;
             out.extend_from_slice(&tag);
+            if let Some(size) = self.layout.sizes.get(part) {
+                size.store(out.len(), Ordering::Relaxed);
+            }
         }
         let outs = std::mem::replace(&mut self.outs, std::array::from_fn(|_| Vec::new()));
         Ok(outs.map(PackedPart::from_valid_bytes))
     }
+
+    /// Notes each value entry as a sealed field (the record sealer keeps
+    /// restricted ones), in the layout's field order.
+    fn note_sealed(&mut self) -> Result<(), Error> {
+        let layout: &PackedLayout<'_, N> = self.layout;
+        let mut note = |part: usize, entry: usize| -> Result<(), Error> {
+            let (part_layout, found, _) = layout.entry(part, entry, None)?;
+            if found.is_mask() {
+                return Ok(());
+            }
+            let slot = self
+                .slots
+                .get(part)
+                .copied()
+                .flatten()
+                .ok_or_else(no_such_entry)?;
+            let (_, key_version) = self.sealer.slot_key(slot)?;
+            self.sealer
+                .note_sealed(found.field, part_layout.tier, key_version);
+            Ok(())
+        };
+        if layout.field_order.is_empty() {
+            for (part, part_layout) in layout.parts.iter().enumerate() {
+                for entry in 0..part_layout.entries.len() {
+                    note(part, entry)?;
+                }
+            }
+        } else {
+            for &(part, entry) in layout.field_order {
+                note(part, entry)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes room for `additional` more bytes in `out`, which holds
+/// plaintext: a full buffer is replaced by a larger one, and wiped before
+/// it is freed.
+fn reserve_wiping(out: &mut Vec<u8>, additional: usize) {
+    if out.capacity() - out.len() >= additional {
+        return;
+    }
+    let mut larger = Vec::with_capacity((out.len() + additional).max(out.capacity() * 2));
+    larger.extend_from_slice(out);
+    out.as_mut_slice().zeroize();
+    *out = larger;
 }
 
 impl<const N: usize> Drop for PackedSealer<'_, '_, '_, N> {
@@ -521,7 +550,7 @@ impl<const N: usize> fmt::Debug for PackedSealer<'_, '_, '_, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PackedSealer")
             .field("parts", &N)
-            .field("measured", &self.measured)
+            .field("next", &self.next)
             .finish_non_exhaustive()
     }
 }
@@ -738,27 +767,67 @@ mod tests {
 
         let mut sealer = RecordSealer::new(&keyring, binding);
         let mut packer = sealer.pack(&layout).unwrap();
-        invalid(packer.measure(0, 2, "x"));
-        invalid(packer.measure(1, 0, "x"));
-        packer.measure(0, 0, "a@example.com").unwrap();
-        invalid(packer.measure(0, 0, "a@example.com"));
-        // Not every entry is measured yet.
+        invalid(packer.value(0, 1, "Ada"));
+        invalid(packer.value(1, 0, "x"));
+        invalid(packer.mask(0, 0, "a@example.com"));
+        packer.value(0, 0, "a@example.com").unwrap();
         invalid(packer.value(0, 0, "a@example.com"));
-        packer.measure(0, 1, "Ada").unwrap();
-        invalid(packer.mask(0, 1, "Ada"));
+        invalid(packer.value(0, 2, "x"));
+        let shown = format!("{packer:?}");
+        assert!(!shown.contains("example"), "{shown}");
+        invalid(packer.finish());
+
+        let mut sealer = RecordSealer::new(&keyring, binding);
+        let mut packer = sealer.pack(&layout).unwrap();
+        packer.value(0, 0, "a@example.com").unwrap();
         packer.value(0, 1, "Ada").unwrap();
         invalid(packer.value(0, 1, "Ada"));
-        // Another length than measured.
-        assert!(matches!(
-            packer.value(0, 0, "longer@example.com"),
-            Err(Error::Encoding { .. })
-        ));
-        let shown = format!("{packer:?}");
-        assert!(!shown.contains("Ada"), "{shown}");
-        invalid(packer.finish());
+        assert!(packer.finish().is_ok());
 
         let mut old = RecordSealer::new_as(Version::V3, &keyring, binding);
         invalid(old.pack(&layout));
+    }
+
+    #[test]
+    fn field_orders_name_every_value_entry_once() {
+        let (internal, cards) = (Tier::INTERNAL, "restricted/cards".parse::<Tier>().unwrap());
+        let entries = [PackedEntry::value("card"), PackedEntry::mask("card")];
+        let parts = || {
+            [
+                PartLayout::new(&internal, &entries),
+                PartLayout::new(&cards, NAME_EMAIL),
+            ]
+        };
+        let layout = |order: &'static [(usize, usize)]| {
+            PackedLayout::new(parts()).and_then(|layout| layout.with_field_order(order))
+        };
+        assert!(layout(&[(1, 1), (0, 0), (1, 0)]).is_ok());
+        invalid(layout(&[(1, 1), (0, 0)]));
+        invalid(layout(&[(1, 1), (0, 0), (1, 0), (1, 0)]));
+        invalid(layout(&[(1, 1), (0, 1), (1, 0)]));
+        invalid(layout(&[(1, 1), (0, 0), (2, 0)]));
+    }
+
+    #[test]
+    fn a_part_outgrowing_its_layouts_last_size_still_seals() {
+        let (_dir, keyring) = keyring();
+        let tier = Tier::CONFIDENTIAL;
+        let layout = PackedLayout::new([PartLayout::new(&tier, NAME_EMAIL)]).unwrap();
+        let binding = Binding::new("T", "").with_record_id("r");
+        let ctx = AccessContext::new("test").with_purpose("T-1");
+        for len in [1, 4_000, 10, 100_000] {
+            let text = "x".repeat(len);
+            let mut sealer = RecordSealer::new(&keyring, binding);
+            let mut packer = sealer.pack(&layout).unwrap();
+            packer.value(0, 0, &text).unwrap();
+            packer.value(0, 1, "Ada").unwrap();
+            let [part] = packer.finish().unwrap();
+            let keys = sealer.finish();
+            let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
+            let mut packed = opener.unpack(&layout, [&part]);
+            assert_eq!(packed.open::<String>(0, 0).unwrap(), text);
+            assert_eq!(packed.open::<String>(0, 1).unwrap(), "Ada");
+        }
     }
 
     #[test]
@@ -774,13 +843,9 @@ mod tests {
         let binding = Binding::new("T", "").with_record_id("r");
         let mut sealer = RecordSealer::new(&keyring, binding);
         let mut packer = sealer.pack(&layout).unwrap();
-        // Measured and written in any order.
-        packer.measure(0, 2, "Ada").unwrap();
-        packer.measure(0, 1, "****1111").unwrap();
-        packer.measure(0, 0, &4_111_u64).unwrap();
-        packer.value(0, 2, "Ada").unwrap();
         packer.value(0, 0, &4_111_u64).unwrap();
         packer.mask(0, 1, "****1111").unwrap();
+        packer.value(0, 2, "Ada").unwrap();
         let [part] = packer.finish().unwrap();
         let keys = sealer.finish();
         assert!(!format!("{part:?}").contains("Ada"));

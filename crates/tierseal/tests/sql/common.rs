@@ -48,7 +48,6 @@ pub fn tokens() -> Tokens {
     let layout = PackedLayout::new([PartLayout::new(&tier, &entries)]).unwrap();
     let mut sealer = RecordSealer::new(&keyring, Binding::new("Customer", "").with_record_id("2"));
     let mut packer = sealer.pack(&layout).unwrap();
-    packer.measure(0, 0, "DE89370400440532013000").unwrap();
     packer.value(0, 0, "DE89370400440532013000").unwrap();
     let [part] = packer.finish().unwrap();
     Tokens {

@@ -160,14 +160,6 @@ fn seal<const N: usize>(
         let mut packer = sealer.pack(&layout).unwrap();
         for (p, spec) in specs.iter().enumerate() {
             for (e, entry) in spec.entries.iter().enumerate() {
-                match entry.value {
-                    Sample::Text(text) => packer.measure(p, e, text).unwrap(),
-                    Sample::Number(number) => packer.measure(p, e, &number).unwrap(),
-                }
-            }
-        }
-        for (p, spec) in specs.iter().enumerate() {
-            for (e, entry) in spec.entries.iter().enumerate() {
                 match (entry.role, entry.value) {
                     (Role::Mask, Sample::Text(text)) => packer.mask(p, e, text).unwrap(),
                     (_, Sample::Text(text)) => packer.value(p, e, text).unwrap(),
