@@ -44,7 +44,7 @@ use aes_gcm::aead::KeyInit;
 use rand::Rng as _;
 use tierseal::{
     AccessContext, Binding, Classified, Clearance, KdfProfile, Keyring, Keystore, Level,
-    RecordKeys, RecordOpener, RecordSealer, SealedField, SealedValue, Tier,
+    RecordKeys, RecordOpener, RecordSealer, SealedField, SealedRecord, SealedValue, Tier,
 };
 
 const POOL: usize = 64;
@@ -273,6 +273,31 @@ fn timed(n: usize, total: &mut std::time::Duration, f: impl FnMut(usize)) {
     *total += start.elapsed();
 }
 
+/// Seals (`seal`) or opens with `open_all` the derived records `people`,
+/// `n` times in turn (opening what was sealed once in the set-up); returns
+/// the time the `n` operations took.
+fn derived<T: Classified>(
+    seal: bool,
+    people: &[T],
+    keyring: &Keyring,
+    ctx: &AccessContext,
+    n: usize,
+) -> std::time::Duration {
+    let mut took = std::time::Duration::ZERO;
+    let at = |i: usize| i % people.len();
+    if seal {
+        timed(n, &mut took, |i| {
+            black_box(people[at(i)].seal(keyring).unwrap());
+        });
+    } else {
+        let sealed: Vec<_> = people.iter().map(|p| p.seal(keyring).unwrap()).collect();
+        timed(n, &mut took, |i| {
+            black_box(SealedRecord::open_all(&sealed[at(i)], keyring, ctx).unwrap());
+        });
+    }
+    took
+}
+
 /// Runs `mode` `n` times after its set-up (keystore, pool, sealing the
 /// pool for open modes); returns the time the `n` operations took.
 fn run(mode: &str, n: usize) -> std::time::Duration {
@@ -454,32 +479,14 @@ fn run(mode: &str, n: usize) -> std::time::Duration {
                     notes: r.fields[7].clone(),
                 })
                 .collect();
-            if mode == "derive_seal8" {
-                timed(n, &mut took, |i| {
-                    black_box(people[at(i)].seal(&keyring).unwrap());
-                });
-            } else {
-                let sealed: Vec<_> = people.iter().map(|p| p.seal(&keyring).unwrap()).collect();
-                timed(n, &mut took, |i| {
-                    black_box(sealed[at(i)].open_all(&keyring, &ctx).unwrap());
-                });
-            }
+            took = derived(&mode == "derive_seal8", &people, &keyring, &ctx, n);
         }
         "packed_seal8" | "packed_open8" => {
             let people: Vec<PackedPerson> = recs8
                 .iter()
                 .map(|r| PackedPerson::new(&r.id, &r.fields))
                 .collect();
-            if mode == "packed_seal8" {
-                timed(n, &mut took, |i| {
-                    black_box(people[at(i)].seal(&keyring).unwrap());
-                });
-            } else {
-                let sealed: Vec<_> = people.iter().map(|p| p.seal(&keyring).unwrap()).collect();
-                timed(n, &mut took, |i| {
-                    black_box(sealed[at(i)].open_all(&keyring, &ctx).unwrap());
-                });
-            }
+            took = derived(&mode == "packed_seal8", &people, &keyring, &ctx, n);
         }
         "packed_seal3t" | "packed_open3t" => {
             let people: Vec<PackedPerson3t> = recs3
@@ -501,16 +508,7 @@ fn run(mode: &str, n: usize) -> std::time::Duration {
                     }
                 })
                 .collect();
-            if mode == "packed_seal3t" {
-                timed(n, &mut took, |i| {
-                    black_box(people[at(i)].seal(&keyring).unwrap());
-                });
-            } else {
-                let sealed: Vec<_> = people.iter().map(|p| p.seal(&keyring).unwrap()).collect();
-                timed(n, &mut took, |i| {
-                    black_box(sealed[at(i)].open_all(&keyring, &ctx).unwrap());
-                });
-            }
+            took = derived(&mode == "packed_seal3t", &people, &keyring, &ctx, n);
         }
         "value_seal4k" | "value_open4k" | "raw_seal4k" | "raw_open4k" => {
             let text = letters(4096);

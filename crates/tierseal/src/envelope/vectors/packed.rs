@@ -556,6 +556,21 @@ fn layout_entries(part: &Value) -> Vec<(String, Role)> {
         .collect()
 }
 
+/// Runs `open` with an opener of the record whose keys are `keys`, in
+/// `binding`'s place.
+fn with_opener<R>(
+    keys: &Value,
+    binding: &Value,
+    open: impl FnOnce(&mut RecordOpener<'_>) -> R,
+) -> R {
+    let keyring = keyring();
+    let keys = record_keys(&json!({ "keys": keys }));
+    let within = Place::from_json(binding);
+    let ctx = ctx();
+    let binding = within.binding(binding["type_name"].as_str().unwrap());
+    open(&mut RecordOpener::new(&keyring, &keys, binding, &ctx))
+}
+
 /// Opens entry `index` of `token` as the one part of a layout (`tier`,
 /// `entries`) of the record whose keys are `keys`, in `binding`'s place.
 fn open_entry(
@@ -566,30 +581,39 @@ fn open_entry(
     token: &str,
     index: usize,
 ) -> Result<Value, Error> {
-    let keyring = keyring();
-    let keys = record_keys(&json!({ "keys": keys }));
-    let within = Place::from_json(binding);
-    let ctx = ctx();
-    let mut opener = RecordOpener::new(
-        &keyring,
-        &keys,
-        within.binding(binding["type_name"].as_str().unwrap()),
-        &ctx,
-    );
     let tier: Tier = tier.parse().unwrap();
     let entries: Vec<PackedEntry<'_>> = entries.iter().map(|(f, r)| entry(f, *r)).collect();
     let layout = PackedLayout::new([PartLayout::new(&tier, &entries)])?;
     let part = PackedPart::from_bytes(unhex(token))?;
-    let mut packed = opener.unpack(&layout, [&part]);
-    match entries.get(index).map(PackedEntry::is_mask) {
-        Some(true) => packed.open_mask(0, index).map(Value::from),
-        _ => match packed.open::<String>(0, index) {
-            Ok(text) => Ok(Value::from(text)),
-            // An integer entry.
-            Err(Error::Encoding { .. }) => packed.open::<u64>(0, index).map(Value::from),
-            Err(error) => Err(error),
-        },
-    }
+    with_opener(keys, binding, |opener| {
+        let mut packed = opener.unpack(&layout, [&part]);
+        match entries.get(index).map(PackedEntry::is_mask) {
+            Some(true) => packed.open_mask(0, index).map(Value::from),
+            _ => match packed.open::<String>(0, index) {
+                Ok(text) => Ok(Value::from(text)),
+                // An integer entry.
+                Err(Error::Encoding { .. }) => packed.open::<u64>(0, index).map(Value::from),
+                Err(error) => Err(error),
+            },
+        }
+    })
+}
+
+/// Opens `token` as the record field `field` at `tier` of the record whose
+/// keys are `keys`, in `binding`'s place.
+fn open_as_field(
+    keys: &Value,
+    binding: &Value,
+    tier: &str,
+    field: &str,
+    token: &str,
+) -> Result<Value, Error> {
+    let sealed = SealedField::from_bytes(unhex(token))?;
+    with_opener(keys, binding, |opener| {
+        opener
+            .open_field::<String>(&tier.parse().unwrap(), field, &sealed)
+            .map(Value::from)
+    })
 }
 
 #[test]
@@ -663,27 +687,4 @@ fn frozen_packed_fail_vectors_fail_as_recorded() {
             "{name}: {error:?}"
         );
     }
-}
-
-fn open_as_field(
-    keys: &Value,
-    binding: &Value,
-    tier: &str,
-    field: &str,
-    token: &str,
-) -> Result<Value, Error> {
-    let keyring = keyring();
-    let keys = record_keys(&json!({ "keys": keys }));
-    let within = Place::from_json(binding);
-    let ctx = ctx();
-    let mut opener = RecordOpener::new(
-        &keyring,
-        &keys,
-        within.binding(binding["type_name"].as_str().unwrap()),
-        &ctx,
-    );
-    let sealed = SealedField::from_bytes(unhex(token))?;
-    opener
-        .open_field::<String>(&tier.parse().unwrap(), field, &sealed)
-        .map(Value::from)
 }
