@@ -65,13 +65,14 @@ fn new_data_key(
     keys: &TierKeys,
     version: Version,
     out: &mut Vec<u8>,
-) -> Result<(Aes256Gcm, u32), Error> {
+) -> Result<(Box<Aes256Gcm>, u32), Error> {
     let primary = keys.primary_key()?;
     let (data_key, nonce) = crypto::fresh_data_key_and_wrap_nonce()?;
     let aad = DataKeyAad::new(version, keys.tier.as_str(), primary.version);
     let wrapped = crypto::wrap_key(&primary.cipher, &nonce, aad.as_bytes(), &data_key)?;
     format::write_wrapped_key(out, primary.version, &nonce, &wrapped);
-    Ok((crypto::cipher_for(&data_key), primary.version))
+    // Built in its box: a cipher is 624 bytes, not worth moving.
+    Ok((Box::new(crypto::cipher_for(&data_key)), primary.version))
 }
 
 /// Unwraps a data key read from a token of format `version` and tier

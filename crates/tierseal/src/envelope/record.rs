@@ -320,7 +320,7 @@ impl<'a> RecordSealer<'a> {
             tier: &keys.tier,
             key,
             key_version,
-            cipher: Box::new(cipher),
+            cipher,
         });
         Ok(self.slots.len() - 1)
     }
