@@ -12,7 +12,10 @@ use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tierseal::audit::{Action, AuditEvent, AuditSink, Durability, FileSink, Outcome};
-use tierseal::{Binding, Clearance, KdfProfile, Keystore, Level, RecordSealer, SealedValue, Tier};
+use tierseal::{
+    Binding, Clearance, KdfProfile, Keystore, Level, PackedLayout, PartLayout, RecordSealer,
+    SealedValue, Tier,
+};
 use tierseal_fuzz::{BINDING, PASSPHRASE, cards, fixture, frame, full_clearance, keystore_path};
 
 fn main() {
@@ -86,6 +89,31 @@ fn main() {
             "record-old-version",
             &frame(&[key.as_bytes(), name.as_bytes()]),
         );
+    }
+    // Packed records of the seed layouts: record keys and parts.
+    {
+        let tiers: Vec<Tier> = tierseal_fuzz::PACKED_LAYOUTS
+            .iter()
+            .map(|(tier, _)| tier.parse().unwrap())
+            .collect();
+        let layout = PackedLayout::new([
+            PartLayout::new(&tiers[0], tierseal_fuzz::PACKED_LAYOUTS[0].1),
+            PartLayout::new(&tiers[1], tierseal_fuzz::PACKED_LAYOUTS[1].1),
+        ])
+        .unwrap();
+        let binding = Binding::new("Customer", "").with_record_id("cus_042");
+        let mut sealer = RecordSealer::new(&fx.keyring, binding);
+        let mut packer = sealer.pack(&layout).unwrap();
+        packer.mask(0, 0, "****1111").unwrap();
+        packer.value(0, 1, "Ada Lovelace").unwrap();
+        packer.value(1, 0, &125_000_i64).unwrap();
+        packer.value(1, 1, "4111111111111111").unwrap();
+        let [internal, cards] = packer.finish().unwrap();
+        let keys = sealer.finish();
+        let mut chunks: Vec<&[u8]> = keys.keys().iter().map(|k| k.as_bytes()).collect();
+        chunks.extend([internal.as_bytes(), cards.as_bytes()]);
+        write("token", "packed-record", &frame(&chunks));
+        texts.push(internal.to_text());
     }
     for (i, text) in texts.iter().enumerate() {
         write("token_text", &format!("text-{i}"), text.as_bytes());

@@ -17,7 +17,9 @@ use std::sync::{Arc, OnceLock};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Serialize, Serializer};
 use tierseal::audit::{AuditEvent, AuditKey, AuditSink};
-use tierseal::{AccessContext, Binding, Clearance, Error, Keyring, Keystore, Level, Tier};
+use tierseal::{
+    AccessContext, Binding, Clearance, Error, Keyring, Keystore, Level, PackedEntry, Tier,
+};
 
 /// The fixture keystore's passphrase.
 pub const PASSPHRASE: &str = "fuzz";
@@ -26,6 +28,21 @@ pub const BINDING: Binding<'static> =
     Binding::new("Customer", "card_number").with_record_id("cus_042");
 /// The field ids the seed records use.
 pub const FIELD_IDS: [&str; 3] = ["name", "balance", "card_number"];
+/// The packed parts the seeds seal and the targets open parts as: a tier
+/// and its entries.
+pub const PACKED_LAYOUTS: [(&str, &[PackedEntry<'static>]); 2] = [
+    (
+        "internal",
+        &[PackedEntry::mask("card_number"), PackedEntry::value("name")],
+    ),
+    (
+        CARDS,
+        &[
+            PackedEntry::value("balance"),
+            PackedEntry::value("card_number"),
+        ],
+    ),
+];
 /// The compartment tier the fixture adds.
 pub const CARDS: &str = "restricted/cards";
 

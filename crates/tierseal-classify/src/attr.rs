@@ -1,12 +1,14 @@
 //! The attribute grammar.
 //!
 //! ```text
-//! #[classified(record_id = "field", id = "StableTypeId", strict)]
+//! #[classified(record_id = "field", id = "StableTypeId", strict, packed)]
 //! #[classify(LEVEL [, compartment = "name"] [, mask = "last4" | mask_with = "path::to::fn"]
 //!            [, id = "stable_field_id"] [, reason = "why public"] [, nested]
 //!            [, reveal_none] [, transient] [, index] [, index_with = "path::to::fn"])]
 //! ```
 //!
+//! `packed` seals all the fields of one tier of a record in one part
+//! (one AES-GCM message per tier) instead of one token per field.
 //! `index` gives the sealed form a blind index of the field (a keyed hash
 //! of its value, for equality lookups); `index_with` names a normaliser
 //! called with `&T` (so `fn(&T) -> String`, or `fn(&str) -> String` for a
@@ -72,6 +74,8 @@ pub struct ContainerAttrs {
     pub id: Option<LitStr>,
     /// Every field must carry `#[classify]`.
     pub strict: bool,
+    /// Seal the fields of each tier together, in one packed part per tier.
+    pub packed: bool,
 }
 
 /// A built-in mask.
@@ -169,6 +173,7 @@ pub fn parse_container(attrs: &[Attribute], errors: &mut Errors) -> ContainerAtt
                     CONTAINER,
                 ),
                 "strict" => set_flag(&mut out.strict, &meta, errors, CONTAINER),
+                "packed" => set_flag(&mut out.packed, &meta, errors, CONTAINER),
                 _ => unknown(&meta, errors, CONTAINER)?,
             }
             Ok(())

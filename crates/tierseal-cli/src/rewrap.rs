@@ -947,6 +947,63 @@ mod chunk_tests {
         }
     }
 
+    /// A packed record (`#[classified(packed)]`) in stored JSON: its parts
+    /// are tokens like fields (read, never rewritten), its record keys are
+    /// rewrapped.
+    #[test]
+    fn packed_parts_are_read_and_kept_and_their_record_keys_rewrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut keystore =
+            Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test).unwrap();
+        let clearance = Clearance::up_to(Level::Confidential);
+        let before = keystore.keyring(&clearance).unwrap();
+        let (tier, entries) = (Tier::CONFIDENTIAL, [tierseal::PackedEntry::value("iban")]);
+        let layout =
+            tierseal::PackedLayout::new([tierseal::PartLayout::new(&tier, &entries)]).unwrap();
+        let binding = Binding::new("Doc", "").with_record_id("doc_1");
+        let mut sealer = tierseal::RecordSealer::new(&before, binding);
+        let mut packer = sealer.pack(&layout).unwrap();
+        packer.value(0, 0, "DE89370400440532013000").unwrap();
+        let [part] = packer.finish().unwrap();
+        let keys = sealer.finish();
+        keystore.rotate(&Tier::CONFIDENTIAL).unwrap();
+        let keyring = keystore.keyring(&clearance).unwrap();
+        let line = format!(
+            "{{\"_confidential\":\"{}\",\"_keys\":[\"{}\"]}}\n",
+            part.to_text(),
+            keys.keys()[0].to_text()
+        );
+        let mut output = Vec::new();
+        let mut summary = Summary::default();
+        rewrap_stream(
+            &keyring,
+            &primary_versions(&keyring),
+            &mut Scanner::new(),
+            &mut line.as_bytes(),
+            &mut output,
+            u64::MAX,
+            &mut summary,
+        )
+        .unwrap();
+        assert_eq!(summary.failed_lines, 0, "{:?}", summary.failures);
+        assert_eq!(summary.rewrapped, 1);
+        let json: serde_json::Value = serde_json::from_slice(&output).unwrap();
+        assert_eq!(
+            json["_confidential"],
+            part.to_text().as_str(),
+            "the part is kept"
+        );
+        let keys: tierseal::RecordKeys = serde_json::from_value(json["_keys"].clone()).unwrap();
+        assert_eq!(keys.key_versions().next(), Some(("confidential", 2)));
+        let ctx = AccessContext::new("test").with_purpose("rewrap test");
+        let mut opener = tierseal::RecordOpener::new(&keyring, &keys, binding, &ctx);
+        let mut packed = opener.unpack(&layout, [&part]);
+        assert_eq!(
+            packed.open::<String>(0, 0).unwrap(),
+            "DE89370400440532013000"
+        );
+    }
+
     #[test]
     fn chunks_stop_at_lines_bytes_and_long_lines() {
         let mut chunk = Chunk::default();

@@ -8,6 +8,7 @@ use tierseal_classify::attr::{BuiltinMask, Errors, Mask};
 use tierseal_classify::lexicon::{self, Match};
 
 use crate::ast::{Container, Field, FieldKind};
+use crate::packed::Layout;
 
 /// Resolves each field's kind and reports every rule it breaks.
 pub(crate) fn check(container: &mut Container<'_>, errors: &mut Errors) {
@@ -20,6 +21,42 @@ pub(crate) fn check(container: &mut Container<'_>, errors: &mut Errors) {
     check_unique_ids(container, errors);
     check_masks(container, errors);
     check_indexes(container, errors);
+    check_packed(container, errors);
+}
+
+/// What a packed type refuses: `reveal_none` (its part seals every field
+/// of the tier together, so a `None` cannot stay in clear beside it), and
+/// field names the generated parts take.
+fn check_packed(container: &Container<'_>, errors: &mut Errors) {
+    if !container.attrs.packed {
+        return;
+    }
+    for field in &container.fields {
+        if field.attrs.reveal_none && matches!(field.kind, FieldKind::Sealed { .. }) {
+            errors.push(
+                field.ident.span(),
+                format!(
+                    "field `{}`: reveal_none is not supported in a #[classified(packed)] type: \
+                     its tier's part seals every field of the tier together, `None` included\n\
+                     help: remove reveal_none (a `None` is then sealed), or remove `packed`",
+                    field.name()
+                ),
+            );
+        }
+    }
+    for part in Layout::new(container).parts {
+        let member = part.member().to_string();
+        if let Some(field) = container.fields.iter().find(|f| f.name() == member) {
+            errors.push(
+                field.ident.span(),
+                format!(
+                    "field `{member}` has the name of the sealed part of tier `{}` that #[classified(packed)] generates\n\
+                     help: rename the field",
+                    part.tier_name()
+                ),
+            );
+        }
+    }
 }
 
 /// Types whose values are too few for a blind index to hide anything: an

@@ -8,6 +8,7 @@ use tierseal_classify::attr::{BuiltinMask, Errors, Mask};
 
 use crate::ast::{Container, Field, FieldKind};
 use crate::check;
+use crate::packed::{Layout, has_sealed_mask};
 
 /// Expands the derive, or returns every error found.
 pub(crate) fn derive(input: &DeriveInput) -> Result<TokenStream, syn::Error> {
@@ -23,6 +24,9 @@ struct Expander<'c, 'a> {
     ident: &'a Ident,
     sealed: Ident,
     view: Ident,
+    /// The parts of a `#[classified(packed)]` type; `None` in the default
+    /// mode (one token per field).
+    packed: Option<Layout>,
 }
 
 /// Generated locals carry this prefix so that no field name can shadow them.
@@ -60,6 +64,9 @@ fn mask_expr(field: &Field<'_>) -> Option<TokenStream> {
     else {
         return None;
     };
+    if !has_sealed_mask(Some(mask)) {
+        return None;
+    }
     let ident = field.ident;
     match mask {
         Mask::Builtin(BuiltinMask::None) => None,
@@ -79,6 +86,7 @@ impl<'c, 'a> Expander<'c, 'a> {
             ident,
             sealed: format_ident!("Sealed{}", ident),
             view: format_ident!("{}View", ident),
+            packed: container.attrs.packed.then(|| Layout::new(container)),
         }
     }
 
@@ -106,8 +114,12 @@ impl<'c, 'a> Expander<'c, 'a> {
         }
     }
 
-    /// A `static` per sealed field holding its tier, shared by the impls.
+    /// A `static` per sealed field holding its tier, shared by the impls;
+    /// for a packed type, the statics of its parts and its layout.
     fn tier_statics(&self) -> TokenStream {
+        if let Some(layout) = &self.packed {
+            return layout.items(level_path);
+        }
         self.fields()
             .filter_map(|(index, field)| match &field.kind {
                 FieldKind::Sealed { level, compartment, .. } => {
@@ -127,7 +139,11 @@ impl<'c, 'a> Expander<'c, 'a> {
             .collect()
     }
 
-    fn tier(index: usize) -> TokenStream {
+    /// The tier of the sealed field at `index`.
+    fn tier(&self, index: usize) -> TokenStream {
+        if let Some(tier) = self.packed.as_ref().and_then(|l| l.tier_of(index)) {
+            return tier;
+        }
         let name = format_ident!("__TIERSEAL_TIER_{}", index);
         quote!(&*#name)
     }
@@ -225,6 +241,11 @@ impl<'c, 'a> Expander<'c, 'a> {
                     sealed_fields.push(quote!(#[doc = #doc] #fvis #name: #ty,));
                     view_fields.push(quote!(#[doc = #doc] #fvis #name: #ty,));
                 }
+                FieldKind::Sealed { .. } if self.packed.is_some() => {
+                    // Sealed in its tier's part (below).
+                    view_fields.push(quote!(#[doc = #doc] #fvis #name: ::tierseal::Revealed<#ty>,));
+                    sealed_fields.extend(self.index_member(field));
+                }
                 FieldKind::Sealed { .. } => {
                     let stored = if field.attrs.reveal_none {
                         quote!(::core::option::Option<::tierseal::SealedField>)
@@ -242,18 +263,7 @@ impl<'c, 'a> Expander<'c, 'a> {
                             .push(quote!(#[doc = #mask_doc] #fvis #mask: ::tierseal::SealedMask,));
                     }
                     view_fields.push(quote!(#[doc = #doc] #fvis #name: ::tierseal::Revealed<#ty>,));
-                    if let Some(index) = index_field(field) {
-                        let index_doc = format!(
-                            "The blind index of `{}`: a keyed hash of its value, equal for equal values. \
-                             Compare it with `{}::{}` of a query value.",
-                            field.name(),
-                            self.sealed,
-                            index_fn(field, "")
-                        );
-                        sealed_fields.push(
-                            quote!(#[doc = #index_doc] #fvis #index: ::tierseal::BlindIndex,),
-                        );
-                    }
+                    sealed_fields.extend(self.index_member(field));
                 }
                 FieldKind::Nested => {
                     sealed_fields.push(
@@ -264,6 +274,20 @@ impl<'c, 'a> Expander<'c, 'a> {
                     );
                 }
                 FieldKind::Transient { .. } => {}
+            }
+        }
+        if let Some(layout) = &self.packed {
+            for part in &layout.parts {
+                let (member, serde_name) = (part.member(), part.serde_name());
+                let doc = format!(
+                    "Every field of tier `{}` (and, for `internal`, the masks), sealed together.",
+                    part.tier_name()
+                );
+                sealed_fields.push(quote!(
+                    #[doc = #doc]
+                    #[serde(rename = #serde_name)]
+                    pub #member: ::tierseal::PackedPart,
+                ));
             }
         }
         quote! {
@@ -287,6 +311,20 @@ impl<'c, 'a> Expander<'c, 'a> {
                 #view_marker
             }
         }
+    }
+
+    /// The blind-index member of an indexed sealed field.
+    fn index_member(&self, field: &Field<'_>) -> Option<TokenStream> {
+        let index = index_field(field)?;
+        let fvis = field.vis;
+        let index_doc = format!(
+            "The blind index of `{}`: a keyed hash of its value, equal for equal values. \
+             Compare it with `{}::{}` of a query value.",
+            field.name(),
+            self.sealed,
+            index_fn(field, "")
+        );
+        Some(quote!(#[doc = #index_doc] #fvis #index: ::tierseal::BlindIndex,))
     }
 
     /// Statements that place this record (`__tierseal_place`, from the
@@ -323,6 +361,7 @@ impl<'c, 'a> Expander<'c, 'a> {
         let (impl_generics, ty_generics, _) = self.container.input.generics.split_for_impl();
         let where_clause = self.impl_bounds();
         let (keyring, within, sealer) = (local("keyring"), local("within"), local("sealer"));
+        let packer = local("packer");
         let place = self.place();
         let binding_ident = local("binding");
 
@@ -336,18 +375,21 @@ impl<'c, 'a> Expander<'c, 'a> {
                     values.push(quote!(#name: ::core::clone::Clone::clone(&self.#name),))
                 }
                 FieldKind::Sealed { .. } => {
-                    let tier = Self::tier(index);
-                    let seal = quote!(#sealer.seal_field(#tier, #id, &self.#name)?);
-                    let value = if field.attrs.reveal_none {
-                        quote!(match &self.#name {
-                            ::core::option::Option::None => ::core::option::Option::None,
-                            ::core::option::Option::Some(_) => ::core::option::Option::Some(#seal),
-                        })
-                    } else {
-                        seal
-                    };
-                    statements.push(quote!(let #name = #value;));
-                    values.push(quote!(#name,));
+                    let place = self.packed.as_ref().and_then(|layout| layout.place(index));
+                    if place.is_none() {
+                        let tier = self.tier(index);
+                        let seal = quote!(#sealer.seal_field(#tier, #id, &self.#name)?);
+                        let value = if field.attrs.reveal_none {
+                            quote!(match &self.#name {
+                                ::core::option::Option::None => ::core::option::Option::None,
+                                ::core::option::Option::Some(_) => ::core::option::Option::Some(#seal),
+                            })
+                        } else {
+                            seal
+                        };
+                        statements.push(quote!(let #name = #value;));
+                        values.push(quote!(#name,));
+                    }
                     if let Some(index) = index_field(field) {
                         let compute = index_fn(field, "");
                         let turbofish = ty_generics.as_turbofish();
@@ -356,7 +398,7 @@ impl<'c, 'a> Expander<'c, 'a> {
                         );
                         values.push(quote!(#index,));
                     }
-                    if let Some(mask) = mask_expr(field) {
+                    if let Some(mask) = mask_expr(field).filter(|_| place.is_none()) {
                         let mask_name = mask_field(field);
                         statements.push(quote!(let #mask_name = #sealer.seal_mask(#id, &#mask)?;));
                         values.push(quote!(#mask_name,));
@@ -369,6 +411,29 @@ impl<'c, 'a> Expander<'c, 'a> {
                     ));
                 }
                 FieldKind::Transient { .. } => {}
+            }
+        }
+        if let Some(layout) = &self.packed {
+            // Every entry pushed in the layout's order, parts in the order
+            // the struct first uses each tier.
+            statements.push(quote!(let mut #packer = #sealer.pack(&*__TIERSEAL_LAYOUT)?;));
+            for filler in layout.fillers() {
+                let Some(field) = self.container.fields.get(filler.position) else {
+                    continue;
+                };
+                let (part, entry, name) = (filler.part, filler.entry, field.ident);
+                if filler.mask {
+                    let mask = mask_expr(field);
+                    statements.push(quote!(#packer.mask(#part, #entry, &#mask)?;));
+                } else {
+                    statements.push(quote!(#packer.value(#part, #entry, &self.#name)?;));
+                }
+            }
+            let locals = layout.part_locals();
+            statements.push(quote!(let [#(#locals),*] = #packer.finish()?;));
+            for (part, local) in layout.parts.iter().zip(&locals) {
+                let member = part.member();
+                values.push(quote!(#member: #local,));
             }
         }
         let (_, marker) = self.marker(false);
@@ -456,8 +521,24 @@ impl<'c, 'a> Expander<'c, 'a> {
             local("within"),
             local("opener"),
         );
+        let packed = local("packed");
         let place = self.place();
         let binding_ident = local("binding");
+        // A packed type's parts are opened through a `PackedOpener` that
+        // borrows the record opener; it is dropped (wiping the decrypted
+        // parts) before the opener finishes.
+        let (unpack, drop_packed) = match &self.packed {
+            Some(layout_of) => {
+                let members = layout_of.parts.iter().map(crate::packed::Part::member);
+                (
+                    quote! {
+                        let mut #packed = #opener.unpack(&*__TIERSEAL_LAYOUT, [#(&self.#members),*]);
+                    },
+                    quote!(::core::mem::drop(#packed);),
+                )
+            }
+            None => (TokenStream::new(), TokenStream::new()),
+        };
 
         let mut view_values = Vec::new();
         let mut plain_values = Vec::new();
@@ -469,8 +550,22 @@ impl<'c, 'a> Expander<'c, 'a> {
                     view_values.push(quote!(#name: ::core::clone::Clone::clone(&self.#name),));
                     plain_values.push(quote!(#name: ::core::clone::Clone::clone(&self.#name),));
                 }
+                FieldKind::Sealed { .. } if self.packed.is_some() => {
+                    let place = self.packed.as_ref().and_then(|layout| layout.place(index));
+                    let (part, entry) = place.map_or((0, 0), |place| (place.part, place.entry));
+                    let mask = match place.and_then(|place| place.mask) {
+                        Some((part, entry)) => {
+                            quote!(::core::option::Option::Some((#part, #entry)))
+                        }
+                        None => quote!(::core::option::Option::None),
+                    };
+                    view_values.push(quote!(
+                        #name: ::tierseal::__private::reveal_packed::<#ty, _>(&mut #packed, #part, #entry, #mask)?,
+                    ));
+                    plain_values.push(quote!(#name: #packed.open::<#ty>(#part, #entry)?,));
+                }
                 FieldKind::Sealed { .. } => {
-                    let tier = Self::tier(index);
+                    let tier = self.tier(index);
                     let mask = if mask_expr(field).is_some() {
                         let mask_name = mask_field(field);
                         quote!(::core::option::Option::Some(&self.#mask_name))
@@ -540,10 +635,12 @@ impl<'c, 'a> Expander<'c, 'a> {
                     #place
                     let mut #opener =
                         ::tierseal::RecordOpener::new(#keyring, &self.tierseal_keys, #binding_ident, #ctx);
+                    #unpack
                     let __tierseal_view = #view {
                         #(#view_values)*
                         #marker
                     };
+                    #drop_packed
                     #opener.finish()?;
                     ::core::result::Result::Ok(__tierseal_view)
                 }
@@ -557,9 +654,11 @@ impl<'c, 'a> Expander<'c, 'a> {
                     #place
                     let mut #opener =
                         ::tierseal::RecordOpener::new(#keyring, &self.tierseal_keys, #binding_ident, #ctx);
+                    #unpack
                     let __tierseal_plain = #ident {
                         #(#plain_values)*
                     };
+                    #drop_packed
                     #opener.finish()?;
                     ::core::result::Result::Ok(__tierseal_plain)
                 }
@@ -578,7 +677,7 @@ impl<'c, 'a> Expander<'c, 'a> {
                 continue;
             };
             let (name, ty, id) = (field.ident, field.ty, field.id());
-            let tier = Self::tier(position);
+            let tier = self.tier(position);
             let (compute, candidates) = (index_fn(field, ""), index_fn(field, "_candidates"));
             let input = match &field.attrs.index_with {
                 Some(path) => quote!(::tierseal::__private::normalised(#path(value))),

@@ -17,7 +17,8 @@
 //!
 //! The pipeline: [`ast`] reads the struct and its attributes, [`check`]
 //! applies the classification rules (lexicon, strictness, masks), and
-//! [`expand`] writes the code. Errors are collected and reported together,
+//! [`expand`] writes the code ([`packed`] lays out the parts of a
+//! `#[classified(packed)]` type). Errors are collected and reported together,
 //! with a stub impl so that they are the only errors the user sees.
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,7 @@ mod ast;
 mod check;
 mod expand;
 mod fallback;
+mod packed;
 
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};

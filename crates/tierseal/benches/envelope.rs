@@ -41,6 +41,9 @@ fn ready_cipher() -> Aes256Gcm {
 #[path = "support/baseline.rs"]
 mod baseline;
 use baseline::{letters, raw_decrypt, raw_encrypt};
+#[path = "support/packed_record.rs"]
+mod packed_record;
+use packed_record::PackedPerson;
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -384,9 +387,11 @@ fn bench_ten_fields(c: &mut Criterion, keyring: &Keyring) {
 }
 
 /// The 8-field, 227-byte record of the comparison (all fields one tier),
-/// beside the minimal envelope loop: a fresh data key wrapped with AES-KW,
-/// 8 AES-GCM field encryptions with AAD = record id + field name.
+/// field by field and packed (one part), beside the minimal envelope loop:
+/// a fresh data key wrapped with AES-KW, 8 AES-GCM field encryptions with
+/// AAD = record id + field name.
 fn bench_envelope_loop(c: &mut Criterion, keyring: &Keyring) {
+    use tierseal::Classified;
     let names = [
         "name", "email", "ssn", "phone", "address", "dob", "account", "notes",
     ];
@@ -442,17 +447,30 @@ fn bench_envelope_loop(c: &mut Criterion, keyring: &Keyring) {
             .collect::<Vec<_>>()
     };
 
+    // The same records, packed (`#[classified(packed)]`): one part each.
+    let packed: Vec<PackedPerson> = pool
+        .iter()
+        .map(|r| PackedPerson::new(&r.id, &r.fields))
+        .collect();
+    let packed_sealed: Vec<_> = packed.iter().map(|p| p.seal(keyring).unwrap()).collect();
+
     let mut group = c.benchmark_group("record_8f_227B");
     group.throughput(Throughput::Elements(1));
     over_pool(&mut group, "seal", |i| {
         seal_record(keyring, &layout, &pool[i])
     });
     over_pool(&mut group, "envelope_loop_seal", |i| naive_seal(&pool[i]));
+    over_pool(&mut group, "packed_seal", |i| {
+        packed[i].seal(keyring).unwrap()
+    });
     over_pool(&mut group, "open", |i| {
         open_record(keyring, &layout, &pool[i].id, &sealed[i])
     });
     over_pool(&mut group, "envelope_loop_open", |i| {
         naive_open(&pool[i], &naive_sealed[i])
+    });
+    over_pool(&mut group, "packed_open", |i| {
+        packed_sealed[i].open_all(keyring, &CTX).unwrap()
     });
     group.finish();
 }
@@ -654,6 +672,8 @@ fn print_summary(dir: &std::path::Path, since: std::time::SystemTime) {
         ("record_10f_3t", "open", "raw_open"),
         ("record_8f_227B", "seal", "envelope_loop_seal"),
         ("record_8f_227B", "open", "envelope_loop_open"),
+        ("record_8f_227B", "packed_seal", "envelope_loop_seal"),
+        ("record_8f_227B", "packed_open", "envelope_loop_open"),
         ("customer_derive", "seal", "hand_seal"),
         ("customer_derive", "open", "hand_open"),
         ("customer_audit", "open_audited", "open_unaudited"),

@@ -22,7 +22,10 @@
 //! `raw_seal8`, `raw_open8` (raw AES-GCM of the same 8 fields under one
 //! ready key), `seal3t`, `open3t` (10 fields over 3 tiers), `raw_seal3t`,
 //! `raw_open3t`, `derive_seal8`, `derive_open8` (the same 8 fields through
-//! the derive), `value_seal4k`, `value_open4k`, `raw_seal4k`, `raw_open4k`,
+//! the derive), `packed_seal8`, `packed_open8` (the same 8 fields through
+//! the derive with `#[classified(packed)]`: one AES-GCM message),
+//! `packed_seal3t`, `packed_open3t` (the 10 fields over 3 tiers, packed),
+//! `value_seal4k`, `value_open4k`, `raw_seal4k`, `raw_open4k`,
 //! `os_random44` (the kernel draw tierseal makes per record and tier).
 #![allow(
     clippy::unwrap_used,
@@ -41,7 +44,7 @@ use aes_gcm::aead::KeyInit;
 use rand::Rng as _;
 use tierseal::{
     AccessContext, Binding, Classified, Clearance, KdfProfile, Keyring, Keystore, Level,
-    RecordKeys, RecordOpener, RecordSealer, SealedField, SealedValue, Tier,
+    RecordKeys, RecordOpener, RecordSealer, SealedField, SealedRecord, SealedValue, Tier,
 };
 
 const POOL: usize = 64;
@@ -74,9 +77,40 @@ struct Person {
     notes: String,
 }
 
+/// The 3-tier record (`layout3t`), packed: three parts.
+#[derive(tierseal::Classified, Clone)]
+#[classified(record_id = "id", packed)]
+struct PackedPerson3t {
+    #[classify(public)]
+    id: String,
+    #[classify(internal)]
+    name: String,
+    #[classify(internal)]
+    email: String,
+    #[classify(internal)]
+    phone: String,
+    #[classify(internal)]
+    address: String,
+    #[classify(confidential)]
+    dob: String,
+    #[classify(confidential)]
+    balance: String,
+    #[classify(confidential)]
+    notes: String,
+    #[classify(restricted)]
+    ssn: String,
+    #[classify(restricted)]
+    account: String,
+    #[classify(restricted)]
+    card: String,
+}
+
 #[path = "../benches/support/baseline.rs"]
 mod baseline;
+#[path = "../benches/support/packed_record.rs"]
+mod packed_record;
 use baseline::{letters, raw_decrypt, raw_encrypt};
+use packed_record::PackedPerson;
 
 struct Record {
     id: String,
@@ -144,7 +178,7 @@ fn open(
 }
 
 /// Every mode, in the order the wall-clock rounds run them.
-const MODES: [&str; 17] = [
+const MODES: [&str; 21] = [
     "os_random44",
     "seal8",
     "env_seal8",
@@ -158,6 +192,10 @@ const MODES: [&str; 17] = [
     "raw_open3t",
     "derive_seal8",
     "derive_open8",
+    "packed_seal8",
+    "packed_open8",
+    "packed_seal3t",
+    "packed_open3t",
     "value_seal4k",
     "raw_seal4k",
     "value_open4k",
@@ -165,9 +203,15 @@ const MODES: [&str; 17] = [
 ];
 
 /// The pairs the wall-clock summary compares: (tierseal, baseline).
-const PAIRS: [(&str, &str); 10] = [
+const PAIRS: [(&str, &str); 16] = [
     ("seal8", "env_seal8"),
     ("open8", "env_open8"),
+    ("packed_seal8", "env_seal8"),
+    ("packed_open8", "env_open8"),
+    ("packed_seal8", "derive_seal8"),
+    ("packed_open8", "derive_open8"),
+    ("packed_seal3t", "raw_seal3t"),
+    ("packed_open3t", "raw_open3t"),
     ("seal8", "raw_seal8"),
     ("open8", "raw_open8"),
     ("seal3t", "raw_seal3t"),
@@ -227,6 +271,31 @@ fn timed(n: usize, total: &mut std::time::Duration, f: impl FnMut(usize)) {
     let start = std::time::Instant::now();
     (0..n).for_each(f);
     *total += start.elapsed();
+}
+
+/// Seals (`seal`) or opens with `open_all` the derived records `people`,
+/// `n` times in turn (opening what was sealed once in the set-up); returns
+/// the time the `n` operations took.
+fn derived<T: Classified>(
+    seal: bool,
+    people: &[T],
+    keyring: &Keyring,
+    ctx: &AccessContext,
+    n: usize,
+) -> std::time::Duration {
+    let mut took = std::time::Duration::ZERO;
+    let at = |i: usize| i % people.len();
+    if seal {
+        timed(n, &mut took, |i| {
+            black_box(people[at(i)].seal(keyring).unwrap());
+        });
+    } else {
+        let sealed: Vec<_> = people.iter().map(|p| p.seal(keyring).unwrap()).collect();
+        timed(n, &mut took, |i| {
+            black_box(SealedRecord::open_all(&sealed[at(i)], keyring, ctx).unwrap());
+        });
+    }
+    took
 }
 
 /// Runs `mode` `n` times after its set-up (keystore, pool, sealing the
@@ -410,16 +479,36 @@ fn run(mode: &str, n: usize) -> std::time::Duration {
                     notes: r.fields[7].clone(),
                 })
                 .collect();
-            if mode == "derive_seal8" {
-                timed(n, &mut took, |i| {
-                    black_box(people[at(i)].seal(&keyring).unwrap());
-                });
-            } else {
-                let sealed: Vec<_> = people.iter().map(|p| p.seal(&keyring).unwrap()).collect();
-                timed(n, &mut took, |i| {
-                    black_box(sealed[at(i)].open_all(&keyring, &ctx).unwrap());
-                });
-            }
+            took = derived(&mode == "derive_seal8", &people, &keyring, &ctx, n);
+        }
+        "packed_seal8" | "packed_open8" => {
+            let people: Vec<PackedPerson> = recs8
+                .iter()
+                .map(|r| PackedPerson::new(&r.id, &r.fields))
+                .collect();
+            took = derived(&mode == "packed_seal8", &people, &keyring, &ctx, n);
+        }
+        "packed_seal3t" | "packed_open3t" => {
+            let people: Vec<PackedPerson3t> = recs3
+                .iter()
+                .map(|r| {
+                    let f = |i: usize| r.fields[i].clone();
+                    PackedPerson3t {
+                        id: r.id.clone(),
+                        name: f(0),
+                        email: f(1),
+                        phone: f(2),
+                        address: f(3),
+                        dob: f(4),
+                        balance: f(5),
+                        notes: f(6),
+                        ssn: f(7),
+                        account: f(8),
+                        card: f(9),
+                    }
+                })
+                .collect();
+            took = derived(&mode == "packed_seal3t", &people, &keyring, &ctx, n);
         }
         "value_seal4k" | "value_open4k" | "raw_seal4k" | "raw_open4k" => {
             let text = letters(4096);

@@ -62,6 +62,7 @@ use crate::{AccessContext, Error, Keyring, Level, Rewrapped, Tier};
 /// | `record_id = "field"` | a public field whose value is bound into every ciphertext of the record |
 /// | `id = "Name"` | the stable type id bound into ciphertexts (default: the type name); keep it when renaming the type |
 /// | `strict` | every field must carry `#[classify]` |
+/// | `packed` | seal all the fields of one tier in one part (one AES-GCM message per tier, see below) |
 ///
 /// On a field, `#[classify(LEVEL, ...)]` with LEVEL one of `public`,
 /// `internal`, `confidential`, `restricted`:
@@ -112,6 +113,23 @@ use crate::{AccessContext, Error, Keyring, Level, Rewrapped, Tier};
 /// (the lexicon shared with `tierseal lint`), which is a compile error
 /// naming the field and the rule. A CVV, PIN or track data field must be
 /// `transient`. Enums, tuple structs and unit structs are not supported.
+///
+/// # Packed mode
+///
+/// With `#[classified(packed)]` the sealed form has, instead of one token
+/// per field, one [`PackedPart`](crate::PackedPart) per tier the type uses
+/// (`tierseal_internal`, `tierseal_restricted_cards`, ...; serialized as
+/// `_internal`, `_restricted/cards`), holding every field of that tier and,
+/// in the `internal` part, the masks. A record then costs one AES-GCM call
+/// per tier instead of one per field, and is smaller. Opening, partial
+/// opening by clearance, masks, audit events, `open_all`, `rewrap`,
+/// nesting (either way), blind indexes and the batch API work as in the
+/// default mode. What is lost: a field cannot be stored, updated or
+/// checked alone (its tier's part is one value, authenticated as a whole),
+/// reading one field decrypts its whole tier, and records sealed with
+/// another set of fields (not merely another field order) do not open.
+/// `reveal_none` is refused in a packed type. See docs/FORMAT.md (kind 6)
+/// and docs/THREAT-MODEL.md.
 ///
 /// An `Option` field is sealed whole, so `None` is hidden — but a sealed
 /// `None` is a few bytes shorter than a sealed `Some`: someone who sees the

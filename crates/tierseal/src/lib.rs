@@ -86,7 +86,8 @@ pub use classification::{Clearance, Level, MAX_COMPARTMENT_LEN, Tier};
 pub use classified::{Classification, Classified, FieldClassification, SealedRecord};
 pub use crypto::{CheckValue, KeyMaterial};
 pub use envelope::{
-    Binding, HpkeSuite, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField,
+    Binding, HpkeSuite, PackedEntry, PackedLayout, PackedOpener, PackedPart, PackedSealer,
+    PartLayout, RecordKey, RecordKeys, RecordOpener, RecordSealer, Rewrapped, SealedField,
     SealedMask, SealedToken, SealedValue, TEXT_PREFIX,
 };
 pub use error::Error;

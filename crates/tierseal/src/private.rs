@@ -5,7 +5,9 @@ pub use serde;
 
 use serde::de::DeserializeOwned;
 
-use crate::{Error, Level, RecordOpener, Revealed, SealedField, SealedMask, Tier, Withheld};
+use crate::{
+    Error, Level, PackedOpener, RecordOpener, Revealed, SealedField, SealedMask, Tier, Withheld,
+};
 
 /// The tier of a field, from attributes the derive already validated.
 pub fn tier(level: Level, compartment: Option<&str>) -> Tier {
@@ -14,6 +16,17 @@ pub fn tier(level: Level, compartment: Option<&str>) -> Tier {
 }
 
 pub use crate::envelope::Within;
+
+/// The layout of a packed type, from parts and a field order the derive
+/// already laid out by the rules `PackedLayout` checks.
+pub fn packed_layout<const N: usize>(
+    parts: [crate::PartLayout<'static>; N],
+    field_order: &'static [(usize, usize)],
+) -> crate::PackedLayout<'static, N> {
+    crate::PackedLayout::new(parts)
+        .and_then(|layout| layout.with_field_order(field_order))
+        .unwrap_or_else(|_| unreachable!("laid out by #[derive(Classified)]"))
+}
 
 /// The bytes an `index_with` normaliser's output is indexed as: its UTF-8,
 /// in a zeroizing buffer.
@@ -38,24 +51,56 @@ pub fn reveal<T: DeserializeOwned>(
     field: &SealedField,
     mask: Option<&SealedMask>,
 ) -> Result<Revealed<T>, Error> {
-    match opener.open_field(tier, field_id, field) {
+    let opened = opener.open_field(tier, field_id, field);
+    revealed(opened, tier, || {
+        mask.map(|mask| opener.open_mask(field_id, field, mask))
+    })
+}
+
+/// A field of a packed record opened for a view, as [`reveal`]: entry
+/// `entry` of part `part`, and its mask at `mask` (part and entry) when it
+/// has one.
+///
+/// # Errors
+/// As [`reveal`].
+pub fn reveal_packed<T: DeserializeOwned, const N: usize>(
+    packed: &mut PackedOpener<'_, '_, '_, N>,
+    part: usize,
+    entry: usize,
+    mask: Option<(usize, usize)>,
+) -> Result<Revealed<T>, Error> {
+    let tier = packed.tier(part).ok_or_else(unsealable)?;
+    let opened = packed.open(part, entry);
+    revealed(opened, tier, || {
+        mask.map(|(part, entry)| packed.open_mask(part, entry))
+    })
+}
+
+/// A field's outcome for a view: its value; withheld, when its tier is
+/// missing (or a seal-only keyring, or a missing break-glass approval),
+/// with the mask `open_mask` yields if it yields one the keyring can open;
+/// or the error.
+fn revealed<T>(
+    opened: Result<T, Error>,
+    tier: &Tier,
+    open_mask: impl FnOnce() -> Option<Result<String, Error>>,
+) -> Result<Revealed<T>, Error> {
+    match opened {
         Ok(value) => Ok(Revealed::Value(value)),
         // A seal-only keyring (issue 14) is withheld like a missing tier.
         Err(Error::NotGranted { .. } | Error::SealOnly { .. } | Error::ApprovalRequired { .. }) => {
-            let mask = match mask {
+            let mask = match open_mask() {
                 None => None,
-                Some(mask) => match opener.open_mask(field_id, field, mask) {
-                    Ok(text) => Some(text),
-                    // Unreadable or unauthenticated: show no mask rather
-                    // than one nobody can vouch for.
-                    Err(
-                        Error::NotGranted { .. }
-                        | Error::SealOnly { .. }
-                        | Error::UnauthenticatedMask { .. }
-                        | Error::ApprovalRequired { .. },
-                    ) => None,
-                    Err(error) => return Err(error),
-                },
+                Some(Ok(text)) => Some(text),
+                // Unreadable or unauthenticated: show no mask rather than
+                // one nobody can vouch for.
+                Some(Err(
+                    Error::NotGranted { .. }
+                    | Error::SealOnly { .. }
+                    | Error::UnauthenticatedMask { .. }
+                    | Error::ApprovalRequired { .. },
+                )) => None,
+                Some(Err(error)) => return Err(error),
             };
             Ok(Revealed::Withheld(Withheld {
                 tier: tier.clone(),

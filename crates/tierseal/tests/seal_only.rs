@@ -159,7 +159,7 @@ fn public_key_tokens_are_refused_unless_the_tier_opted_in() {
     let (file, pinned, _) = fixture.publish();
     let forger = Keyring::seal_only(&PublicKeySet::verify(&file, &pinned).unwrap());
     let forged = SealedValue::seal(&forger, &cards(), binding(), "5500000000000004").unwrap();
-    assert_eq!(kind_of(&forged.to_text()), (3, 5));
+    assert_eq!(kind_of(&forged.to_text()), (4, 5));
 
     let reader = fixture.reader();
     assert!(!reader.accepts_public_key_tokens(&cards()));
@@ -237,7 +237,7 @@ fn seal_only_output_opens_with_a_full_keyring() {
     // Standalone values at a classical and a post-quantum tier.
     for tier in [cards(), iban(), Tier::INTERNAL] {
         let value = SealedValue::seal(&seal_only, &tier, binding(), PAN).unwrap();
-        assert_eq!(kind_of(&value.to_text()), (3, 5), "version 3, kind 5");
+        assert_eq!(kind_of(&value.to_text()), (4, 5), "version 4, kind 5");
         assert_eq!(value.key_version(), 1);
         assert_eq!(
             value.open::<String>(&full, binding(), &CTX).unwrap(),
@@ -249,15 +249,15 @@ fn seal_only_output_opens_with_a_full_keyring() {
         assert_eq!(any.key_version(), Some((tier.as_str(), 1)));
     }
 
-    // A hand-sealed record: public-key record keys, version-3 slot fields.
+    // A hand-sealed record: public-key record keys, slot fields (version 4).
     let mut sealer = RecordSealer::new(&seal_only, binding());
     let pan = sealer.seal_field(&cards(), "card_number", PAN).unwrap();
     let pay = sealer.seal_field(&payroll(), "salary", &9_100_u64).unwrap();
     let keys = sealer.finish();
     for key in keys.keys() {
-        assert_eq!(kind_of(&key.to_text()), (3, 4), "version 3, kind 4");
+        assert_eq!(kind_of(&key.to_text()), (4, 4), "version 4, kind 4");
     }
-    assert_eq!(kind_of(&pan.to_text()), (3, 3), "version-3 slot fields");
+    assert_eq!(kind_of(&pan.to_text()), (4, 3), "slot fields");
     let mut opener = RecordOpener::new(&full, &keys, binding(), &CTX);
     assert_eq!(
         opener
@@ -515,7 +515,7 @@ fn rotate_refresh_rewrap_retire() {
     );
     assert_eq!(old.rewrap(&full).unwrap(), Rewrapped::AlreadyCurrent);
     assert_eq!(old.as_bytes().len(), before.len());
-    assert_eq!(&old.as_bytes()[..2], &[3, 5]);
+    assert_eq!(&old.as_bytes()[..2], &[4, 5]);
     assert_eq!(old.key_version(), 2);
     assert_eq!(
         old.as_bytes()[old.as_bytes().len() - 30..],

@@ -19,7 +19,9 @@ mod common;
 use common::{NOT_A_TOKEN, assert_names_type, tokens};
 use postgres::types::FromSqlOwned;
 use postgres::{Client, NoTls};
-use tierseal::{RecordKey, RecordKeys, SealedField, SealedMask, SealedToken, SealedValue};
+use tierseal::{
+    PackedPart, RecordKey, RecordKeys, SealedField, SealedMask, SealedToken, SealedValue,
+};
 
 const DEFAULT: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
 
@@ -216,6 +218,46 @@ fn record_keys_round_trip_as_the_json_array_of_their_tokens() {
     assert_names_type(
         &read_error::<RecordKeys>(&mut db, "anyt"),
         "RecordKeys",
+        &t.field.to_text(),
+    );
+}
+
+#[test]
+fn a_packed_part_round_trips_through_a_text_column() {
+    let Some(mut db) = db("packed") else {
+        return;
+    };
+    let t = tokens();
+    let s = db.schema.clone();
+    db.client
+        .execute(
+            &format!("INSERT INTO {s}.t (id, field, anyt) VALUES (1, $1, $2)"),
+            &[&t.part, &SealedToken::Part(t.part.clone())],
+        )
+        .unwrap();
+    let row = db
+        .client
+        .query_one(&format!("SELECT field, anyt, field::text FROM {s}.t"), &[])
+        .unwrap();
+    assert_eq!(row.get::<_, PackedPart>(0), t.part);
+    assert_eq!(
+        row.get::<_, SealedToken>(1),
+        SealedToken::Part(t.part.clone())
+    );
+    assert_eq!(row.get::<_, String>(2), t.part.to_text());
+    // A field is not a part.
+    db.client
+        .execute(&format!("UPDATE {s}.t SET field = $1"), &[&t.field])
+        .unwrap();
+    let error = db
+        .client
+        .query_one(&format!("SELECT field FROM {s}.t"), &[])
+        .unwrap()
+        .try_get::<_, PackedPart>(0)
+        .unwrap_err();
+    assert_names_type(
+        &format!("{error} {error:?}"),
+        "PackedPart",
         &t.field.to_text(),
     );
 }

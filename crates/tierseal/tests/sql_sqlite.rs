@@ -16,7 +16,9 @@ mod common;
 use common::{NOT_A_TOKEN, assert_names_type, tokens};
 use rusqlite::Connection;
 use rusqlite::types::FromSql;
-use tierseal::{RecordKey, RecordKeys, SealedField, SealedMask, SealedToken, SealedValue};
+use tierseal::{
+    PackedPart, RecordKey, RecordKeys, SealedField, SealedMask, SealedToken, SealedValue,
+};
 
 fn db() -> Connection {
     let db = Connection::open_in_memory().unwrap();
@@ -160,5 +162,40 @@ fn record_keys_round_trip_as_json_text_and_refuse_anything_else() {
         let error = read_error::<RecordKeys>(&db);
         assert_names_type(&error, "RecordKeys", bad.trim_matches(['[', ']', '"']));
         assert!(!error.contains("4111"), "{error}");
+    }
+}
+
+#[test]
+fn a_packed_part_round_trips_through_a_text_or_blob_column() {
+    let t = tokens();
+    let db = db();
+    db.execute(
+        "INSERT INTO t (id, field, raw) VALUES (1, ?, ?)",
+        rusqlite::params![t.part, t.part.as_bytes()],
+    )
+    .unwrap();
+    let stored: String = db
+        .query_row("SELECT field FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, t.part.to_text());
+    for column in ["field", "raw"] {
+        let part: PackedPart = db
+            .query_row(&format!("SELECT {column} FROM t"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(part, t.part);
+        let any: SealedToken = db
+            .query_row(&format!("SELECT {column} FROM t"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(any, SealedToken::Part(t.part.clone()));
+    }
+    // A field is not a part, nor garbage.
+    db.execute("UPDATE t SET field = ?", [t.field.to_text()])
+        .unwrap();
+    let error = read_column_error::<PackedPart>(&db, "field");
+    assert_names_type(&error, "PackedPart", &t.field.to_text());
+    for text in NOT_A_TOKEN {
+        db.execute("UPDATE t SET field = ?", [text]).unwrap();
+        let error = read_column_error::<PackedPart>(&db, "field");
+        assert_names_type(&error, "PackedPart", text);
     }
 }

@@ -11,6 +11,33 @@
     reason = "test code"
 )]
 
+/// Declares a type with the fields of the README's `Customer` (and
+/// `$extra` internal fields), under type id `$id`, with the container
+/// attributes `$flag` (`packed`): the same record in several forms.
+macro_rules! customer_type {
+    ($name:ident, $id:tt $(, $flag:ident)* $(; $($extra:ident),*)?) => {
+        #[derive(tierseal::Classified, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[classified(record_id = "customer_id", id = $id $(, $flag)*)]
+        pub struct $name {
+            #[classify(public)]
+            pub customer_id: String,
+            #[classify(internal)]
+            pub name: String,
+            $($(
+                #[classify(internal)]
+                pub $extra: String,
+            )*)?
+            #[classify(confidential)]
+            pub balance_cents: i64,
+            #[classify(restricted, compartment = "cards", mask = "last4")]
+            pub card_number: String,
+            #[classify(confidential, compartment = "payroll", id = "salary")]
+            pub monthly_salary: Option<u64>,
+            pub nickname: String,
+        }
+    };
+}
+
 // Clearances see exactly their fields; masks show; open_all refuses.
 mod clearances;
 // Moved ciphertexts, renamed fields, rewrap after rotation.
@@ -21,24 +48,24 @@ mod shapes;
 mod redaction;
 // Nested records bound to their path; authenticated masks.
 mod nesting;
+// #[classified(packed)]: one part per tier, as the default mode otherwise.
+mod packed;
 
-use serde::{Deserialize, Serialize};
-use tierseal::{Classified, Clearance, KdfProfile, Keyring, Keystore, Level, Tier};
+use tierseal::{Clearance, KdfProfile, Keyring, Keystore, Level, Tier};
 
-#[derive(Classified, Clone, PartialEq, Serialize, Deserialize)]
-#[classified(record_id = "customer_id")]
-pub struct Customer {
-    #[classify(public)]
-    pub customer_id: String,
-    #[classify(internal)]
-    pub name: String,
-    #[classify(confidential)]
-    pub balance_cents: i64,
-    #[classify(restricted, compartment = "cards", mask = "last4")]
-    pub card_number: String,
-    #[classify(confidential, compartment = "payroll", id = "salary")]
-    pub monthly_salary: Option<u64>,
-    pub nickname: String,
+customer_type!(Customer, "Customer");
+
+/// Fails unless `text` holds none of Ada's classified values.
+pub fn assert_no_secrets(text: &str) {
+    for secret in [
+        "Ada Lovelace",
+        "1250075",
+        "4111111111111111",
+        "825000",
+        "1111",
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
 }
 
 pub fn ada() -> Customer {

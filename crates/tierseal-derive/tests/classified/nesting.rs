@@ -104,6 +104,7 @@ fn token_version(text: &serde_json::Value) -> u8 {
         SealedToken::Value(value) => value.as_bytes().to_vec(),
         SealedToken::RecordKey(key) => key.as_bytes().to_vec(),
         SealedToken::Field(field) => field.as_bytes().to_vec(),
+        SealedToken::Part(part) => part.as_bytes().to_vec(),
     };
     bytes[0]
 }
@@ -241,22 +242,22 @@ fn a_clear_mask_beside_a_current_field_is_refused() {
 }
 
 #[test]
-fn a_version_3_field_relabelled_as_version_1_cannot_bring_a_mask_of_its_own() {
+fn a_current_field_relabelled_as_version_1_cannot_bring_a_mask_of_its_own() {
     // A reader without the field's tier cannot check the field's version
     // byte: an attacker rewrites the field's header as version 1 (which
     // names the tier instead of the key slot) and puts their own clear mask
     // beside it.
     let bank = Bank::new();
     let mut json = serde_json::to_value(employee().seal(&bank.writer()).unwrap()).unwrap();
-    let v3 = SealedField::from_str(json["card_number"].as_str().unwrap())
+    let current = SealedField::from_str(json["card_number"].as_str().unwrap())
         .unwrap()
         .as_bytes()
         .to_vec();
-    assert_eq!(v3[0], 3);
+    assert_eq!(current[0], 4);
     let tier = b"restricted";
     let mut bytes = vec![1, 3, u8::try_from(tier.len()).unwrap()];
     bytes.extend_from_slice(tier);
-    bytes.extend_from_slice(&v3[3..]);
+    bytes.extend_from_slice(&current[3..]);
     json["card_number"] = SealedField::from_bytes(bytes).unwrap().to_text().into();
     json["card_number_mask"] = "ATTACKER-CHOSEN".into();
     let forged: SealedEmployee = serde_json::from_value(json).unwrap();
@@ -336,7 +337,7 @@ fn version_1_nested_records_and_clear_masks_still_open() {
 }
 
 #[test]
-fn rewrap_moves_version_1_record_keys_to_version_3_and_fields_keep_theirs() {
+fn rewrap_moves_version_1_record_keys_to_version_4_and_fields_keep_theirs() {
     let mut v1 = V1Records::load();
     let mut employee_v1: SealedEmployee =
         serde_json::from_value(v1.json["employee"].clone()).unwrap();
@@ -350,8 +351,8 @@ fn rewrap_moves_version_1_record_keys_to_version_3_and_fields_keep_theirs() {
             .all(|o| matches!(o, Rewrapped::Moved { from: 1, to: 1 }))
     );
     let json = serde_json::to_value(&employee_v1).unwrap();
-    assert_eq!(token_version(&json["_keys"][0]), 3);
-    assert_eq!(token_version(&json["address"]["geo"]["_keys"][0]), 3);
+    assert_eq!(token_version(&json["_keys"][0]), 4);
+    assert_eq!(token_version(&json["address"]["geo"]["_keys"][0]), 4);
     assert_eq!(token_version(&json["card_number"]), 1);
     assert_eq!(json["card_number_mask"], "****1111");
     assert!(employee_v1.open_all(&all, &ctx()).unwrap() == employee());

@@ -29,9 +29,19 @@
 //! public_wrap = suite:u8 key_version:u32be enc:[u8; Nenc(suite)] wrapped_dek:[u8;48]
 //! ```
 //!
-//! Versions 1 and 2 read kinds 1 to 3 only; version 3 reads kinds 1 to 5.
-//! Each token's own version byte decides which layout and AAD rules apply
-//! to it.
+//! Version 4 keeps version 3's layouts and AADs (with version byte 4) and
+//! adds the packed tier part: every field of one tier of a record (and, in
+//! the `internal` part, the masks) in one AES-GCM message, naming its
+//! record key by slot like a version-3 field:
+//!
+//! ```text
+//! kind 6 (packed part)  token = version:u8 kind:u8 slot:u8 field
+//! plaintext = ( len:varint postcard(value) )*   one per entry, in the AAD's order
+//! ```
+//!
+//! Versions 1 and 2 read kinds 1 to 3 only, version 3 kinds 1 to 5, version
+//! 4 kinds 1 to 6. Each token's own version byte decides which layout and
+//! AAD rules apply to it.
 
 use crate::Error;
 use crate::crypto::{NONCE_LEN, TAG_LEN, WRAPPED_KEY_LEN};
@@ -47,6 +57,8 @@ pub(crate) enum Version {
     /// Record fields name their record key's slot, not their tier; data
     /// keys may also be sealed to a tier's public key (kinds 4 and 5).
     V3 = 3,
+    /// Version 3's layouts and AADs, plus packed tier parts (kind 6).
+    V4 = 4,
 }
 
 impl Version {
@@ -55,13 +67,20 @@ impl Version {
             1 => Ok(Version::V1),
             2 => Ok(Version::V2),
             3 => Ok(Version::V3),
+            4 => Ok(Version::V4),
             version => Err(Error::UnsupportedFormat { version }),
         }
+    }
+
+    /// Whether record fields name their record key's slot instead of their
+    /// tier, and the public-key kinds exist (versions 3 and later).
+    pub(crate) fn names_slots(self) -> bool {
+        matches!(self, Version::V3 | Version::V4)
     }
 }
 
 /// The version this build writes.
-pub(crate) const WRITE_VERSION: Version = Version::V3;
+pub(crate) const WRITE_VERSION: Version = Version::V4;
 
 /// The longest tier name (`confidential/` plus a 32-character compartment).
 pub(crate) const MAX_TIER_LEN: usize = 64;
@@ -69,7 +88,8 @@ pub(crate) const MAX_TIER_LEN: usize = 64;
 /// Bytes of a header before the tier name: version, kind, tier length.
 pub(crate) const HEADER_FIXED_LEN: usize = 3;
 
-/// Bytes of a version-3 record field's header: version, kind, key slot.
+/// Bytes of a version-3 record field's header: version, kind, key slot
+/// (version 4's record fields and packed parts have the same header).
 pub(crate) const FIELD_HEADER_V3_LEN: usize = 3;
 
 /// The most tiers one record can use in version 3 (the slot is one byte).
@@ -98,6 +118,9 @@ pub(crate) enum Kind {
     PublicRecordKey = 4,
     /// A standalone value whose data key is sealed to the tier's public key.
     PublicValue = 5,
+    /// Every field (and mask) of one tier of a record in one AES-GCM
+    /// message, under the record's data key for the tier.
+    PackedPart = 6,
 }
 
 impl Kind {
@@ -108,6 +131,7 @@ impl Kind {
             3 => Ok(Kind::RecordField),
             4 => Ok(Kind::PublicRecordKey),
             5 => Ok(Kind::PublicValue),
+            6 => Ok(Kind::PackedPart),
             _ => Err(Error::malformed("unknown token kind")),
         }
     }
@@ -117,7 +141,20 @@ impl Kind {
     }
 
     fn has_field(self) -> bool {
-        matches!(self, Kind::Value | Kind::RecordField | Kind::PublicValue)
+        matches!(
+            self,
+            Kind::Value | Kind::RecordField | Kind::PublicValue | Kind::PackedPart
+        )
+    }
+
+    /// Whether a token of this kind and `version` names its record key's
+    /// slot (in place of a tier name).
+    fn names_slot(self, version: Version) -> bool {
+        match self {
+            Kind::RecordField => version.names_slots(),
+            Kind::PackedPart => true,
+            _ => false,
+        }
     }
 
     fn has_public_wrap(self) -> bool {
@@ -209,21 +246,25 @@ impl<'a> Token<'a> {
         let mut reader = Reader { bytes, pos: 0 };
         let version = Version::from_byte(reader.u8()?)?;
         let kind = Kind::from_byte(reader.u8()?)?;
-        if kind.has_public_wrap() && version != Version::V3 {
+        if kind.has_public_wrap() && !version.names_slots() {
             return Err(Error::malformed(
-                "a public-key token must be format version 3",
+                "a public-key token must be format version 3 or later",
             ));
+        }
+        if kind == Kind::PackedPart && version != Version::V4 {
+            return Err(Error::malformed("a packed part must be format version 4"));
         }
         if kind.read_as() != expected {
             return Err(Error::malformed(match expected {
                 Kind::Value => "expected a sealed value, found another kind of token",
                 Kind::RecordKey => "expected a record key, found another kind of token",
+                Kind::PackedPart => "expected a packed part, found another kind of token",
                 Kind::RecordField | Kind::PublicRecordKey | Kind::PublicValue => {
                     "expected a record field, found another kind of token"
                 }
             }));
         }
-        let (tier, slot) = if version == Version::V3 && kind == Kind::RecordField {
+        let (tier, slot) = if kind.names_slot(version) {
             ("", Some(reader.u8()?))
         } else {
             let tier_len = usize::from(reader.u8()?);
@@ -326,6 +367,26 @@ impl<'a> Reader<'a> {
         Ok(self.array::<1>()?[0])
     }
 
+    /// A minimal unsigned LEB128 varint that fits a `usize`.
+    fn varint(&mut self) -> Result<usize, Error> {
+        let mut value: usize = 0;
+        for shift in (0..usize::BITS).step_by(7) {
+            let byte = self.u8()?;
+            let bits = usize::from(byte & 0x7f);
+            if shift > 0 && byte == 0 {
+                return Err(Error::malformed("a length is not minimally encoded"));
+            }
+            value |= bits
+                .checked_shl(shift)
+                .filter(|shifted| shifted >> shift == bits)
+                .ok_or_else(|| Error::malformed("a length is out of range"))?;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(Error::malformed("a length is out of range"))
+    }
+
     /// Consumes and returns everything left.
     fn rest(&mut self) -> &'a [u8] {
         let rest = self.bytes.get(self.pos..).unwrap_or_default();
@@ -347,9 +408,14 @@ pub(crate) fn write_header(out: &mut Vec<u8>, version: Version, kind: Kind, tier
     out.extend_from_slice(tier.as_bytes());
 }
 
-/// Writes the header of a version-3 record field: version, kind, slot.
-pub(crate) fn write_field_header_v3(out: &mut Vec<u8>, slot: u8) {
-    out.extend_from_slice(&[Version::V3 as u8, Kind::RecordField as u8, slot]);
+/// Writes the header of a token that names its record key by slot (a
+/// record field of version 3 or later, a packed part): version, kind, slot.
+pub(crate) fn write_slot_header(out: &mut Vec<u8>, version: Version, kind: Kind, slot: u8) {
+    debug_assert!(
+        kind.names_slot(version),
+        "only slot tokens have this header"
+    );
+    out.extend_from_slice(&[version as u8, kind as u8, slot]);
 }
 
 /// Writes the wrapped-key part.
@@ -378,9 +444,10 @@ pub(crate) fn set_version(token: &mut [u8], version: Version) {
 }
 
 /// Domain tags: the first byte of each kind of AAD, so that no data-key
-/// AAD can be read as a field AAD or the reverse.
+/// AAD can be read as a field or part AAD, nor a field's as a part's.
 const DATA_KEY_DOMAIN: u8 = b'K';
 const FIELD_DOMAIN: u8 = b'F';
+const PART_DOMAIN: u8 = b'P';
 /// Longest data-key AAD: domain, version, tier length, tier, key version.
 const MAX_DATA_KEY_AAD: usize = 1 + 1 + 1 + MAX_TIER_LEN + 4;
 
@@ -437,13 +504,41 @@ impl DataKeyAad {
 /// parent's with `/field` appended). Version 2: type id, the record's path
 /// in its root record, and record id (its own or inherited).
 pub(crate) fn field_aad_prefix(buf: &mut Vec<u8>, version: Version, binding: &Binding<'_>) {
+    record_aad_prefix(buf, FIELD_DOMAIN, version, binding);
+}
+
+/// The record part of a packed part's AAD (format version 4): the record
+/// part of a version-4 field's AAD under the part domain `P`.
+pub(crate) fn part_aad_prefix(buf: &mut Vec<u8>, binding: &Binding<'_>) {
+    record_aad_prefix(buf, PART_DOMAIN, Version::V4, binding);
+}
+
+/// Turns a version-4 record AAD prefix into the field prefix (`part`
+/// false, [`field_aad_prefix`]) or the packed part prefix (`part` true,
+/// [`part_aad_prefix`]) of the same record: the two differ only in their
+/// domain byte. Lets a record sealer, which keeps no binding, build both
+/// from one.
+pub(crate) fn set_prefix_domain(prefix: &mut [u8], part: bool) -> Result<(), Error> {
+    match prefix {
+        [domain @ (FIELD_DOMAIN | PART_DOMAIN), version, ..] if *version == Version::V4 as u8 => {
+            *domain = if part { PART_DOMAIN } else { FIELD_DOMAIN };
+            Ok(())
+        }
+        _ => Err(Error::InvalidParameter {
+            what: "record",
+            reason: "packed parts are sealed by records of format version 4 only",
+        }),
+    }
+}
+
+fn record_aad_prefix(buf: &mut Vec<u8>, domain: u8, version: Version, binding: &Binding<'_>) {
     buf.clear();
-    buf.push(FIELD_DOMAIN);
+    buf.push(domain);
     buf.push(version as u8);
     push_text(buf, binding.type_name());
     let record_id = match version {
         Version::V1 => binding.v1_record_id(),
-        Version::V2 | Version::V3 => {
+        Version::V2 | Version::V3 | Version::V4 => {
             push_bytes(buf, binding.path());
             binding.record_id()
         }
@@ -496,7 +591,7 @@ pub(crate) fn field_aad_tail(
         (Version::V1, Role::Mask) => {
             return Err(Error::malformed("a version-1 token cannot hold a mask"));
         }
-        (Version::V2 | Version::V3, role) => buf.push(role as u8),
+        (Version::V2 | Version::V3 | Version::V4, role) => buf.push(role as u8),
     }
     push_text(buf, field);
     Ok(())
@@ -514,6 +609,84 @@ pub(crate) fn field_aad(
     field_aad_suffix(buf, version, tier, Role::Value, binding.field())
 }
 
+/// Appends what follows the record part in a packed part's AAD: its tier,
+/// the number of its entries, then each entry's role and stable field id,
+/// in the part's order. Binding the whole list means a part opens only
+/// with exactly the fields (and masks) it was sealed with, in that order.
+pub(crate) fn part_aad_suffix<'e>(
+    buf: &mut Vec<u8>,
+    tier: &str,
+    entries: impl ExactSizeIterator<Item = (Role, &'e str)>,
+) {
+    push_text(buf, tier);
+    push_varint(buf, entries.len());
+    for (role, field) in entries {
+        buf.push(role as u8);
+        push_text(buf, field);
+    }
+}
+
+/// Appends one entry of a packed part's plaintext: the length of the
+/// value's encoding as a varint, then the encoding.
+#[cfg(test)]
+pub(crate) fn push_part_entry(buf: &mut Vec<u8>, encoded: &[u8]) {
+    push_bytes(buf, encoded);
+}
+
+/// Bytes the length prefix of a packed part's entry whose encoding is
+/// `len` bytes takes (an unsigned LEB128 varint).
+#[inline]
+pub(crate) fn part_entry_prefix_len(len: usize) -> usize {
+    let bits = usize::BITS - (len | 1).leading_zeros();
+    bits.div_ceil(7) as usize
+}
+
+/// Writes the length prefix of an entry whose encoding is `len` bytes at
+/// the start of `out`, which has exactly [`part_entry_prefix_len`] bytes
+/// of room for it.
+#[inline]
+pub(crate) fn put_part_entry_prefix(out: &mut [u8], mut len: usize) {
+    let last = out.len().saturating_sub(1);
+    for (index, byte) in out.iter_mut().enumerate() {
+        *byte = if index == last {
+            len as u8
+        } else {
+            (len & 0x7f) as u8 | 0x80
+        };
+        len >>= 7;
+    }
+}
+
+/// Splits a packed part's plaintext into exactly `ranges.len()` entries,
+/// writing where each one's encoding lies. Every length prefix must be a
+/// minimal varint within the plaintext, and nothing may follow the last
+/// entry.
+///
+/// # Errors
+/// [`Error::Malformed`] otherwise. (The plaintext was authenticated, so
+/// only a writer holding the data key can produce one that fails here.)
+pub(crate) fn split_part_plaintext(
+    plaintext: &[u8],
+    ranges: &mut [std::ops::Range<usize>],
+) -> Result<(), Error> {
+    let mut reader = Reader {
+        bytes: plaintext,
+        pos: 0,
+    };
+    for range in ranges {
+        let len = reader.varint()?;
+        let start = reader.pos;
+        reader.take(len)?;
+        *range = start..reader.pos;
+    }
+    if !reader.rest().is_empty() {
+        return Err(Error::malformed(
+            "trailing bytes after the last entry of a packed part",
+        ));
+    }
+    Ok(())
+}
+
 /// Appends one segment of a nested record's path: `str(segment)`.
 pub(crate) fn push_path_segment(path: &mut Vec<u8>, segment: &str) {
     push_text(path, segment);
@@ -527,13 +700,17 @@ fn push_text(buf: &mut Vec<u8>, text: &str) {
 
 /// Bytes prefixed with their length, as [`push_text`].
 fn push_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
-    let mut len = bytes.len();
-    while len >= 0x80 {
-        buf.push((len & 0x7f) as u8 | 0x80);
-        len >>= 7;
-    }
-    buf.push(len as u8);
+    push_varint(buf, bytes.len());
     buf.extend_from_slice(bytes);
+}
+
+/// An unsigned LEB128 varint (one byte below 128).
+fn push_varint(buf: &mut Vec<u8>, mut value: usize) {
+    while value >= 0x80 {
+        buf.push((value & 0x7f) as u8 | 0x80);
+        value >>= 7;
+    }
+    buf.push(value as u8);
 }
 
 #[cfg(test)]
@@ -571,7 +748,7 @@ mod tests {
     #[test]
     fn a_version_3_field_names_its_slot_not_its_tier() {
         let mut bytes = Vec::new();
-        write_field_header_v3(&mut bytes, 2);
+        write_slot_header(&mut bytes, Version::V3, Kind::RecordField, 2);
         bytes.extend_from_slice(&[3; NONCE_LEN]);
         bytes.extend_from_slice(b"ciphertext");
         bytes.extend_from_slice(&[4; TAG_LEN]);
@@ -628,6 +805,136 @@ mod tests {
     }
 
     #[test]
+    fn a_packed_part_is_version_4_only_and_names_its_slot() {
+        let mut bytes = Vec::new();
+        write_slot_header(&mut bytes, Version::V4, Kind::PackedPart, 1);
+        bytes.extend_from_slice(&[3; NONCE_LEN]);
+        bytes.extend_from_slice(b"ciphertext");
+        bytes.extend_from_slice(&[4; TAG_LEN]);
+        let token = Token::parse(&bytes, Kind::PackedPart).unwrap();
+        assert_eq!(
+            (token.version, token.slot, token.tier),
+            (Version::V4, Some(1), "")
+        );
+        assert_eq!(token.field.unwrap().ciphertext, b"ciphertext");
+        // Under any other version it is malformed, never parsed as a part.
+        for version in [Version::V1, Version::V2, Version::V3] {
+            let mut old = bytes.clone();
+            set_version(&mut old, version);
+            assert!(matches!(
+                Token::parse(&old, Kind::PackedPart),
+                Err(Error::Malformed { .. })
+            ));
+        }
+        // A part is not a field, nor the reverse.
+        assert!(matches!(
+            Token::parse(&bytes, Kind::RecordField),
+            Err(Error::Malformed { .. })
+        ));
+        let mut field = bytes.clone();
+        field[1] = Kind::RecordField as u8;
+        assert!(Token::parse(&field, Kind::PackedPart).is_err());
+        assert!(Token::parse(&field, Kind::RecordField).is_ok());
+        for len in 0..FIELD_HEADER_V3_LEN + NONCE_LEN + TAG_LEN {
+            assert!(
+                Token::parse(&bytes[..len], Kind::PackedPart).is_err(),
+                "{len}"
+            );
+        }
+        // Version 4 keeps version 3's layouts for every other kind.
+        for kind in [Kind::Value, Kind::RecordKey] {
+            let mut v4 = sample(kind);
+            set_version(&mut v4, Version::V4);
+            assert_eq!(Token::parse(&v4, kind).unwrap().tier, "restricted/cards");
+        }
+    }
+
+    #[test]
+    fn part_plaintexts_split_into_exactly_their_entries() {
+        let mut plaintext = Vec::new();
+        push_part_entry(&mut plaintext, b"abc");
+        push_part_entry(&mut plaintext, &[7; 200]);
+        push_part_entry(&mut plaintext, b"");
+        assert_eq!(
+            plaintext.len(),
+            1 + 3 + part_entry_prefix_len(200) + 200 + part_entry_prefix_len(0)
+        );
+        assert_eq!(part_entry_prefix_len(200), 2);
+        let mut ranges = vec![0..0; 3];
+        split_part_plaintext(&plaintext, &mut ranges).unwrap();
+        assert_eq!(ranges, [1..4, 6..206, 207..207]);
+        for len in [0, 1, 127, 128, 300, 16_383, 16_384, usize::MAX] {
+            let mut prefix = vec![0; part_entry_prefix_len(len)];
+            put_part_entry_prefix(&mut prefix, len);
+            let mut pushed = Vec::new();
+            push_varint(&mut pushed, len);
+            assert_eq!(prefix, pushed, "{len}");
+        }
+        let malformed = |bytes: &[u8], count: usize| {
+            let mut ranges = vec![0..0; count];
+            matches!(
+                split_part_plaintext(bytes, &mut ranges),
+                Err(Error::Malformed { .. })
+            )
+        };
+        // Too few entries, too many, trailing bytes, a cut entry.
+        assert!(malformed(&plaintext, 4));
+        assert!(malformed(&plaintext, 2));
+        let mut trailing = plaintext.clone();
+        trailing.push(0);
+        assert!(malformed(&trailing, 3));
+        for len in 0..plaintext.len() - 1 {
+            assert!(malformed(&plaintext[..len], 3), "{len}");
+        }
+        // Lengths: not minimal, or beyond any buffer.
+        assert!(malformed(&[0x83, 0x00, 1, 2, 3], 1));
+        assert!(malformed(&[0xff; 11], 1));
+        assert!(malformed(
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+            1
+        ));
+        assert!(malformed(&[0x80, 0x01], 0));
+        let mut long = vec![0x80, 0x01];
+        long.extend_from_slice(&[9; 128]);
+        let mut one = vec![0..0; 1];
+        split_part_plaintext(&long, &mut one).unwrap();
+        assert_eq!(one.first(), Some(&(2..130)));
+        split_part_plaintext(&[], &mut []).unwrap();
+    }
+
+    #[test]
+    fn part_aads_bind_the_entry_list_and_differ_from_field_aads() {
+        let binding = Binding::new("T", "").with_record_id("r");
+        let aad = |entries: &[(Role, &str)]| {
+            let mut buf = Vec::new();
+            part_aad_prefix(&mut buf, &binding);
+            part_aad_suffix(&mut buf, "internal", entries.iter().copied());
+            buf
+        };
+        let both = aad(&[(Role::Value, "a"), (Role::Value, "b")]);
+        assert_eq!(&both[..2], b"P\x04");
+        assert_ne!(both, aad(&[(Role::Value, "b"), (Role::Value, "a")]));
+        assert_ne!(both, aad(&[(Role::Value, "a")]));
+        assert_ne!(both, aad(&[(Role::Value, "ab")]));
+        assert_ne!(both, aad(&[(Role::Value, "a"), (Role::Mask, "b")]));
+        // The field prefix turns into the part prefix of the same record,
+        // and only from version 4.
+        let mut field = Vec::new();
+        field_aad_prefix(&mut field, Version::V4, &binding);
+        let mut part = Vec::new();
+        part_aad_prefix(&mut part, &binding);
+        assert_ne!(field, part);
+        let original = field.clone();
+        set_prefix_domain(&mut field, true).unwrap();
+        assert_eq!(field, part);
+        set_prefix_domain(&mut field, false).unwrap();
+        assert_eq!(field, original);
+        let mut v3 = Vec::new();
+        field_aad_prefix(&mut v3, Version::V3, &binding);
+        assert!(set_prefix_domain(&mut v3, true).is_err());
+    }
+
+    #[test]
     fn every_truncation_is_an_error() {
         for kind in [Kind::Value, Kind::RecordKey, Kind::RecordField] {
             let bytes = sample(kind);
@@ -658,7 +965,7 @@ mod tests {
             Err(Error::Malformed { .. })
         ));
         bytes.pop();
-        for version in [0, 4, 0xff] {
+        for version in [0, 5, 0xff] {
             bytes[0] = version;
             assert!(matches!(
                 Token::parse(&bytes, Kind::RecordKey),

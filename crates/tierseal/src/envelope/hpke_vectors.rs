@@ -4,13 +4,14 @@
 //!
 //! Each vector fixes a tier key, so the derived HPKE key pair is fixed, and
 //! all randomness (data key, the KEM's ephemeral randomness, field nonce),
-//! so the token is too: sealing must reproduce the file byte for byte and
-//! a full keyring must open every token. To rewrite the file after a
-//! deliberate change (which needs a format version bump):
-//! `TIERSEAL_WRITE_VECTORS=1 cargo test -p tierseal --lib hpke_vectors`.
+//! so the token is too: sealing as format version 3 must reproduce the file
+//! byte for byte and a full keyring must open every token. The file is
+//! frozen: format version 4 writes these kinds with version byte 4 (its
+//! x25519 vector is in `format-v4.json`, see [`vector`]).
 
 use serde_json::{Value, json};
 
+use super::format::Version;
 use super::public_wrap::{self, ParsedPublicKey};
 use super::{Binding, RecordOpener, RecordSealer, SealedField, SealedValue};
 use crate::crypto::{KeyMaterial, fixed_randomness};
@@ -18,7 +19,6 @@ use crate::keyring::{PublicTierKey, TierKeys, VersionKey};
 use crate::{HpkeSuite, Keyring, Tier};
 
 const TEXT: &str = include_str!("../../testdata/format-hpke.json");
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/format-hpke.json");
 
 /// (suite, tier, key version, key byte).
 const CASES: [(HpkeSuite, &str, u32, u8); 2] = [
@@ -77,26 +77,26 @@ fn ctx() -> crate::AccessContext {
     crate::AccessContext::new("vectors").with_purpose("test vectors")
 }
 
-fn generate() -> Value {
-    let mut vectors = Vec::new();
-    for (index, (suite, tier, version, byte)) in CASES.into_iter().enumerate() {
-        let tier: Tier = tier.parse().unwrap();
-        let sealer = seal_only(suite, &tier, version, byte);
-        let binding = Binding::new("Customer", "card_number").with_record_id("cus_042");
-        let seed = 0x60 + u8::try_from(index).unwrap() * 0x10;
-        let value_random = randomness(seed);
-        let value = fixed_randomness::with(&value_random, || {
-            SealedValue::seal(&sealer, &tier, binding, "4111111111111111").unwrap()
-        });
-        let record_random = randomness(seed + 8);
-        let (keys, field) = fixed_randomness::with(&record_random, || {
-            let mut record = RecordSealer::new(&sealer, binding);
-            let field = record
-                .seal_field(&tier, "iban", "GB33BUKB20201555555555")
-                .unwrap();
-            (record.finish(), field)
-        });
-        vectors.push(json!({
+/// The vector of case `index` of [`CASES`], sealed as format `format`.
+pub(super) fn vector(format: Version, index: usize) -> Value {
+    let (suite, tier, version, byte) = CASES[index];
+    let tier: Tier = tier.parse().unwrap();
+    let sealer = seal_only(suite, &tier, version, byte);
+    let binding = Binding::new("Customer", "card_number").with_record_id("cus_042");
+    let seed = 0x60 + u8::try_from(index).unwrap() * 0x10;
+    let value_random = randomness(seed);
+    let value = fixed_randomness::with(&value_random, || {
+        SealedValue::seal_as(format, &sealer, &tier, binding, "4111111111111111").unwrap()
+    });
+    let record_random = randomness(seed + 8);
+    let (keys, field) = fixed_randomness::with(&record_random, || {
+        let mut record = RecordSealer::new_as(format, &sealer, binding);
+        let field = record
+            .seal_field(&tier, "iban", "GB33BUKB20201555555555")
+            .unwrap();
+        (record.finish(), field)
+    });
+    json!({
             "suite": suite.name(),
             "suite_id": suite.id(),
             "tier": tier.as_str(),
@@ -116,8 +116,11 @@ fn generate() -> Value {
                 "record_key": hex(keys.keys()[0].as_bytes()),
                 "field": hex(field.as_bytes()),
             },
-        }));
-    }
+    })
+}
+
+fn generate() -> Value {
+    let vectors: Vec<Value> = (0..CASES.len()).map(|i| vector(Version::V3, i)).collect();
     json!({
         "format": "tierseal public-key token vectors (format version 3, kinds 4 and 5)",
         "derivation": "ikm = HMAC-SHA-256(tier_key, \"tierseal/hpke/<suite>/v1\"); (sk, pk) = KEM.DeriveKeyPair(ikm)",
@@ -128,47 +131,44 @@ fn generate() -> Value {
 #[test]
 fn hpke_vectors_are_frozen_and_open() {
     let generated = generate();
-    if std::env::var_os("TIERSEAL_WRITE_VECTORS").is_some() {
-        let mut text = serde_json::to_string_pretty(&generated).unwrap();
-        text.push('\n');
-        std::fs::write(PATH, text).unwrap();
-        return;
-    }
     let frozen: Value = serde_json::from_str(TEXT).unwrap();
     assert_eq!(generated, frozen, "the public-key token format changed");
-
     for vector in frozen["vectors"].as_array().unwrap() {
-        let tier: Tier = vector["tier"].as_str().unwrap().parse().unwrap();
-        let version = u32::try_from(vector["key_version"].as_u64().unwrap()).unwrap();
-        let byte = unhex(vector["tier_key"].as_str().unwrap())[0];
-        let keyring = full(&tier, version, byte);
-        let binding = Binding::new("Customer", "card_number").with_record_id("cus_042");
-        let value =
-            SealedValue::from_bytes(unhex(vector["sealed_value"]["token"].as_str().unwrap()))
-                .unwrap();
-        assert_eq!(
-            value.open::<String>(&keyring, binding, &ctx()).unwrap(),
-            vector["sealed_value"]["value"].as_str().unwrap()
-        );
-        let key =
-            super::RecordKey::from_bytes(unhex(vector["record"]["record_key"].as_str().unwrap()))
-                .unwrap();
-        let keys: super::RecordKeys = serde_json::from_value(json!([key.to_text()])).unwrap();
-        let field =
-            SealedField::from_bytes(unhex(vector["record"]["field"].as_str().unwrap())).unwrap();
-        let ctx = ctx();
-        let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
-        assert_eq!(
-            opener.open_field::<String>(&tier, "iban", &field).unwrap(),
-            vector["record"]["value"].as_str().unwrap()
-        );
-        // Another tier key opens nothing.
-        let wrong = full(&tier, version, byte ^ 1);
-        assert!(matches!(
-            value.open::<String>(&wrong, binding, &ctx),
-            Err(crate::Error::Integrity { .. })
-        ));
+        opens(vector);
     }
+}
+
+/// A full keyring holding the vector's tier key opens its value and its
+/// record field; another tier key opens nothing.
+pub(super) fn opens(vector: &Value) {
+    let tier: Tier = vector["tier"].as_str().unwrap().parse().unwrap();
+    let version = u32::try_from(vector["key_version"].as_u64().unwrap()).unwrap();
+    let byte = unhex(vector["tier_key"].as_str().unwrap())[0];
+    let keyring = full(&tier, version, byte);
+    let binding = Binding::new("Customer", "card_number").with_record_id("cus_042");
+    let value =
+        SealedValue::from_bytes(unhex(vector["sealed_value"]["token"].as_str().unwrap())).unwrap();
+    assert_eq!(
+        value.open::<String>(&keyring, binding, &ctx()).unwrap(),
+        vector["sealed_value"]["value"].as_str().unwrap()
+    );
+    let key = super::RecordKey::from_bytes(unhex(vector["record"]["record_key"].as_str().unwrap()))
+        .unwrap();
+    let keys: super::RecordKeys = serde_json::from_value(json!([key.to_text()])).unwrap();
+    let field =
+        SealedField::from_bytes(unhex(vector["record"]["field"].as_str().unwrap())).unwrap();
+    let ctx = ctx();
+    let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
+    assert_eq!(
+        opener.open_field::<String>(&tier, "iban", &field).unwrap(),
+        vector["record"]["value"].as_str().unwrap()
+    );
+    // Another tier key opens nothing.
+    let wrong = full(&tier, version, byte ^ 1);
+    assert!(matches!(
+        value.open::<String>(&wrong, binding, &ctx),
+        Err(crate::Error::Integrity { .. })
+    ));
 }
 
 #[test]

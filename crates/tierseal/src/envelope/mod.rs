@@ -4,13 +4,16 @@
 //! Two shapes share one format ([`format`]): a [`SealedValue`] carries its
 //! own data key; a record ([`RecordSealer`], [`RecordOpener`]) shares one
 //! data key per tier across its fields and stores the wrapped keys once, in
-//! [`RecordKeys`]. Rewrapping touches only wrapped data keys.
+//! [`RecordKeys`]. A record of a packed type ([`packed`]) seals all the
+//! fields of one tier in one [`PackedPart`] under the same record keys.
+//! Rewrapping touches only wrapped data keys.
 
 mod binding;
 pub(crate) mod format;
 #[cfg(test)]
 mod hpke_vectors;
 mod owned;
+mod packed;
 pub(crate) mod public_wrap;
 mod record;
 #[cfg(test)]
@@ -26,9 +29,12 @@ use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 pub use binding::{Binding, Within};
+pub use packed::{PackedEntry, PackedLayout, PackedOpener, PackedSealer, PartLayout};
 pub use public_wrap::HpkeSuite;
 pub use record::{RecordKeys, RecordOpener, RecordSealer};
-pub use token::{RecordKey, SealedField, SealedMask, SealedToken, SealedValue, TEXT_PREFIX};
+pub use token::{
+    PackedPart, RecordKey, SealedField, SealedMask, SealedToken, SealedValue, TEXT_PREFIX,
+};
 
 use crate::crypto::{self, NONCE_LEN, TAG_LEN};
 use crate::keyring::{Keyring, TierKeys};
@@ -59,13 +65,14 @@ fn new_data_key(
     keys: &TierKeys,
     version: Version,
     out: &mut Vec<u8>,
-) -> Result<(Aes256Gcm, u32), Error> {
+) -> Result<(Box<Aes256Gcm>, u32), Error> {
     let primary = keys.primary_key()?;
     let (data_key, nonce) = crypto::fresh_data_key_and_wrap_nonce()?;
     let aad = DataKeyAad::new(version, keys.tier.as_str(), primary.version);
     let wrapped = crypto::wrap_key(&primary.cipher, &nonce, aad.as_bytes(), &data_key)?;
     format::write_wrapped_key(out, primary.version, &nonce, &wrapped);
-    Ok((crypto::cipher_for(&data_key), primary.version))
+    // Built in its box: a cipher is 624 bytes, not worth moving.
+    Ok((Box::new(crypto::cipher_for(&data_key)), primary.version))
 }
 
 /// Unwraps a data key read from a token of format `version` and tier
@@ -87,7 +94,7 @@ fn open_data_key<'k>(
 /// Rewraps the wrapped-key part of `token` (a sealed value or record key)
 /// under its tier's primary version, in place.
 ///
-/// A record key also moves to the current format version (3): its only
+/// A record key also moves to the current format version (4): its only
 /// version-dependent part is the data-key AAD, rewritten here, so an older
 /// record key at the primary version is rewritten too. Its fields keep
 /// their own version, which the reader takes from each field's header. A sealed
@@ -105,10 +112,7 @@ fn rewrap_token(
     let wrapped = parsed
         .wrapped_key
         .ok_or_else(|| Error::malformed("token without a wrapped key"))?;
-    let target = match kind {
-        format::Kind::RecordKey => format::WRITE_VERSION,
-        _ => parsed.version,
-    };
+    let target = rewrap_target(kind, parsed.version);
     let keys = keyring.require(parsed.tier)?;
     let primary = keys.primary_key()?;
     let from = wrapped.key_version;
@@ -135,6 +139,17 @@ fn rewrap_token(
         from,
         to: primary.version,
     })
+}
+
+/// The format version a token of `kind` and `version` has after rewrap:
+/// a record key moves to the current version (its only version-dependent
+/// part is the data-key binding rewrap rewrites); a sealed value keeps
+/// its own, to which its field ciphertext is bound.
+fn rewrap_target(kind: format::Kind, version: Version) -> Version {
+    match kind {
+        format::Kind::RecordKey => format::WRITE_VERSION,
+        _ => version,
+    }
 }
 
 /// The postcard length of `value`, to size the output exactly.
@@ -206,6 +221,23 @@ fn seal_field_into<T: Serialize + ?Sized>(
     let nonce = crypto::fresh_field_nonce();
     out.extend_from_slice(&nonce);
     let start = out.len();
+    append_encoded(value, encoded_len, out)?;
+    let plaintext = out.get_mut(start..).unwrap_or_default();
+    let tag = crypto::encrypt(cipher, &nonce, aad, plaintext)?;
+    out.extend_from_slice(&tag);
+    Ok(())
+}
+
+/// Appends the postcard encoding of `value`, `encoded_len` bytes as
+/// measured by [`encoded_len`], to `out`, whose spare capacity must hold
+/// it: `out` is never reallocated. On failure `out` is wiped and emptied
+/// (it may hold part of the plaintext).
+fn append_encoded<T: Serialize + ?Sized>(
+    value: &T,
+    encoded_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let start = out.len();
     let encoded = postcard::serialize_with_flavor(value, Append(out)).map_err(encode_error);
     if encoded.is_err() || out.len() - start != encoded_len {
         // Partial plaintext: wipe it before the buffer is freed.
@@ -216,9 +248,6 @@ fn seal_field_into<T: Serialize + ?Sized>(
             reason: "the value encoded to another length than measured".into(),
         });
     }
-    let plaintext = out.get_mut(start..).unwrap_or_default();
-    let tag = crypto::encrypt(cipher, &nonce, aad, plaintext)?;
-    out.extend_from_slice(&tag);
     Ok(())
 }
 
@@ -235,24 +264,43 @@ fn open_field<T: DeserializeOwned>(
     scratch: &mut Zeroizing<Vec<u8>>,
     key: (&Tier, u32),
 ) -> Result<T, Error> {
+    decrypt_into(cipher, aad, field, scratch, key).and_then(|()| owned::decode(scratch))
+}
+
+/// Decrypts `field` into `scratch` (its plaintext, exactly), never
+/// reallocating `scratch` while it holds plaintext: a buffer too small is
+/// replaced, and wiped as it drops. On failure `scratch` holds no
+/// plaintext.
+#[inline]
+fn decrypt_into(
+    cipher: &Aes256Gcm,
+    aad: &[u8],
+    field: &FieldPart<'_>,
+    scratch: &mut Zeroizing<Vec<u8>>,
+    key: (&Tier, u32),
+) -> Result<(), Error> {
     let len = field.ciphertext.len();
     if scratch.capacity() < len {
         *scratch = Zeroizing::new(Vec::with_capacity(len));
     }
     scratch.clear();
     scratch.resize(len, 0);
-    // Decrypted straight from the token into the scratch: no copy of the
-    // ciphertext first.
-    crypto::decrypt_to(
-        cipher,
-        field.nonce,
-        aad,
-        field.ciphertext,
-        scratch.as_mut_slice(),
-        field.tag,
-    )
-    .map_err(|_| integrity(key.0, key.1))
-    .and_then(|()| owned::decode(scratch))
+    decrypt_field(cipher, aad, field, scratch.as_mut_slice(), key)
+}
+
+/// Decrypts `field` into `out` (its plaintext's length) straight from the
+/// token: no copy of the ciphertext first. On failure `out` is left as it
+/// was.
+#[inline]
+fn decrypt_field(
+    cipher: &Aes256Gcm,
+    aad: &[u8],
+    field: &FieldPart<'_>,
+    out: &mut [u8],
+    key: (&Tier, u32),
+) -> Result<(), Error> {
+    crypto::decrypt_to(cipher, field.nonce, aad, field.ciphertext, out, field.tag)
+        .map_err(|_| integrity(key.0, key.1))
 }
 
 fn encode_error(e: postcard::Error) -> Error {

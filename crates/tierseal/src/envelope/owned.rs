@@ -7,7 +7,8 @@
 //! decrypted into becomes the string: the length prefix is moved out, the
 //! bytes it leaves behind are wiped, and no second allocation or copy is
 //! made (nor a second copy of the plaintext left to wipe). Every other
-//! type is decoded by postcard from the buffer, which the caller wipes.
+//! type is decoded by postcard from the buffer, which the caller wipes; so
+//! is every entry of a packed part ([`decode_slice`]).
 
 use std::cell::Cell;
 
@@ -26,14 +27,34 @@ pub(super) fn decode<T: DeserializeOwned>(buf: &mut Zeroizing<Vec<u8>>) -> Resul
     });
     match result {
         Ok(value) => Ok(value),
-        Err(_) if trailing.get() => Err(Error::Encoding {
-            action: "decode",
-            reason: "trailing bytes after the value: was it sealed as another type?".into(),
-        }),
-        Err(e) => Err(Error::Encoding {
-            action: "decode",
-            reason: e.to_string(),
-        }),
+        Err(_) if trailing.get() => Err(trailing_bytes()),
+        Err(e) => Err(decode_error(&e)),
+    }
+}
+
+/// Decodes `T` from `bytes`, one entry of a packed part's plaintext,
+/// refusing trailing bytes. A string is copied out of `bytes`, which the
+/// caller wipes (the entries of a part share one buffer, so none can take
+/// it).
+pub(super) fn decode_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok(_) => Err(trailing_bytes()),
+        Err(e) => Err(decode_error(&e)),
+    }
+}
+
+fn trailing_bytes() -> Error {
+    Error::Encoding {
+        action: "decode",
+        reason: "trailing bytes after the value: was it sealed as another type?".into(),
+    }
+}
+
+fn decode_error(e: &postcard::Error) -> Error {
+    Error::Encoding {
+        action: "decode",
+        reason: e.to_string(),
     }
 }
 

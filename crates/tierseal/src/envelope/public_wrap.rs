@@ -397,7 +397,7 @@ pub(crate) fn rewrap(
     token: &mut [u8],
     kind: format::Kind,
 ) -> Result<Rewrapped, Error> {
-    let (part, offset, from, to) = {
+    let (part, offset, from, to, target) = {
         let parsed = format::Token::parse(token, kind)?;
         let wrap = parsed
             .public_wrap
@@ -405,7 +405,8 @@ pub(crate) fn rewrap(
         let keys = keyring.require_for_public_token(parsed.tier)?;
         let primary = keys.primary_key()?;
         let from = wrap.key_version;
-        if from == primary.version {
+        let target = super::rewrap_target(kind, parsed.version);
+        if from == primary.version && target == parsed.version {
             return Ok(Rewrapped::AlreadyCurrent);
         }
         let data_key = unwrap(keys, parsed.version, &wrap)?;
@@ -416,15 +417,16 @@ pub(crate) fn rewrap(
             primary.version,
             &public,
             parsed.tier,
-            parsed.version,
+            target,
             &data_key,
             &mut part,
         )?;
-        (part, wrap.offset, from, primary.version)
+        (part, wrap.offset, from, primary.version, target)
     };
     token
         .get_mut(offset..offset + part.len())
         .ok_or_else(|| Error::malformed("truncated"))?
         .copy_from_slice(&part);
+    format::set_version(token, target);
     Ok(Rewrapped::Moved { from, to })
 }

@@ -196,15 +196,11 @@ impl<'a> RecordSealer<'a> {
         }
         format::field_aad_tail(&mut self.aad, self.version, role, field_id)?;
         let encoded_len = super::encoded_len(value)?;
-        let mut out = if self.version == Version::V3 {
-            let slot_byte = u8::try_from(index).map_err(|_| Error::InvalidParameter {
-                what: "record",
-                reason: "a record uses at most 256 tiers",
-            })?;
+        let mut out = if self.version.names_slots() {
             let mut out = Vec::with_capacity(
                 format::FIELD_HEADER_V3_LEN + super::FIELD_OVERHEAD + encoded_len,
             );
-            format::write_field_header_v3(&mut out, slot_byte);
+            format::write_slot_header(&mut out, self.version, Kind::RecordField, slot_byte(index)?);
             out
         } else {
             let mut out = Vec::with_capacity(
@@ -214,22 +210,72 @@ impl<'a> RecordSealer<'a> {
             out
         };
         super::seal_field_into(&slot.cipher, &self.aad, value, encoded_len, &mut out)?;
+        let key_version = slot.key_version;
+        self.note_sealed(field_id, tier, key_version);
+        Ok(SealedField::from_valid_bytes(out))
+    }
+
+    /// Records a restricted field as sealed, when the keyring has an
+    /// audit sink.
+    #[inline]
+    pub(super) fn note_sealed(&mut self, field_id: &str, tier: &Tier, key_version: u32) {
         if let Some(trail) = self
             .trail
             .as_mut()
             .filter(|_| tier.level() == crate::Level::Restricted)
         {
-            trail.sealed(field_id, tier, Some(slot.key_version));
+            trail.sealed(field_id, tier, Some(key_version));
         }
-        Ok(SealedField::from_valid_bytes(out))
+    }
+
+    /// The format version this sealer writes.
+    pub(super) fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Encrypts a packed part's `plaintext` in place under the data key of
+    /// the slot at `index`, with the part AAD: this record's AAD prefix
+    /// under the part domain, then `suffix` (tier and entry list). The
+    /// record's field AAD is kept for fields sealed after.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a record of a format version before
+    /// 4.
+    pub(super) fn encrypt_part(
+        &mut self,
+        index: usize,
+        suffix: &[u8],
+        nonce: &[u8; crate::crypto::NONCE_LEN],
+        plaintext: &mut [u8],
+    ) -> Result<[u8; crate::crypto::TAG_LEN], Error> {
+        let slot = self
+            .slots
+            .get(index)
+            .ok_or_else(|| Error::malformed("slot"))?;
+        self.aad.truncate(self.prefix_len);
+        self.aad_tier = None;
+        format::set_prefix_domain(&mut self.aad, true)?;
+        self.aad.extend_from_slice(suffix);
+        let tag = crate::crypto::encrypt(&slot.cipher, nonce, &self.aad, plaintext);
+        self.aad.truncate(self.prefix_len);
+        format::set_prefix_domain(&mut self.aad, false)?;
+        tag
+    }
+
+    /// The cipher and key version of the slot at `index`.
+    pub(super) fn slot_key(&self, index: usize) -> Result<(&Aes256Gcm, u32), Error> {
+        self.slots
+            .get(index)
+            .map(|slot| (&*slot.cipher, slot.key_version))
+            .ok_or_else(|| Error::malformed("slot"))
     }
 
     /// The index of `tier`'s slot, creating its data key on first use.
-    fn slot(&mut self, tier: &Tier) -> Result<usize, Error> {
+    pub(super) fn slot(&mut self, tier: &Tier) -> Result<usize, Error> {
         if let Some(index) = self.slots.iter().position(|slot| slot.tier == tier) {
             return Ok(index);
         }
-        if self.version == Version::V3 && self.slots.len() >= format::MAX_SLOTS {
+        if self.version.names_slots() && self.slots.len() >= format::MAX_SLOTS {
             return Err(Error::InvalidParameter {
                 what: "record",
                 reason: "a record uses at most 256 tiers",
@@ -237,13 +283,13 @@ impl<'a> RecordSealer<'a> {
         }
         if let Some(public) = self.keyring.public_key(tier.as_str()) {
             // A seal-only keyring: the record key is sealed to the tier's
-            // public key (kind 4). Public-key kinds exist only in format
-            // version 3, and its fields name their key by slot, whatever
+            // public key (kind 4). Public-key kinds exist from format
+            // version 3, whose fields name their key by slot, whatever
             // the key's kind.
-            if self.version != Version::V3 {
+            if !self.version.names_slots() {
                 return Err(Error::InvalidParameter {
                     what: "record",
-                    reason: "a seal-only keyring seals records of format version 3 only",
+                    reason: "a seal-only keyring seals records of format version 3 or later only",
                 });
             }
             let mut bytes = Vec::with_capacity(
@@ -251,11 +297,11 @@ impl<'a> RecordSealer<'a> {
             );
             format::write_header(
                 &mut bytes,
-                Version::V3,
+                self.version,
                 Kind::PublicRecordKey,
                 tier.as_str(),
             );
-            let cipher = super::public_wrap::new_data_key(public, Version::V3, &mut bytes)?;
+            let cipher = super::public_wrap::new_data_key(public, self.version, &mut bytes)?;
             self.slots.push(SealSlot {
                 tier: &public.tier,
                 key: RecordKey::from_valid_bytes(bytes),
@@ -274,7 +320,7 @@ impl<'a> RecordSealer<'a> {
             tier: &keys.tier,
             key,
             key_version,
-            cipher: Box::new(cipher),
+            cipher,
         });
         Ok(self.slots.len() - 1)
     }
@@ -296,6 +342,14 @@ impl<'a> RecordSealer<'a> {
                 .collect(),
         }
     }
+}
+
+/// The one-byte key slot of the record key at `index`.
+pub(super) fn slot_byte(index: usize) -> Result<u8, Error> {
+    u8::try_from(index).map_err(|_| Error::InvalidParameter {
+        what: "record",
+        reason: "a record uses at most 256 tiers",
+    })
 }
 
 /// The record's AAD prefix for format `version` in a buffer with room for
@@ -359,7 +413,8 @@ impl<'a> RecordOpener<'a> {
             ctx,
             binding,
             opened: Vec::with_capacity(2),
-            aad: Vec::with_capacity(64),
+            // Room for a field AAD, or a packed part's with its entry list.
+            aad: Vec::with_capacity(192),
             aad_version: None,
             prefix_len: 0,
             aad_tier: None,
@@ -396,15 +451,27 @@ impl<'a> RecordOpener<'a> {
         field: &SealedField,
     ) -> Result<T, Error> {
         let result = self.open_checked(tier, Role::Value, field_id, field);
+        self.note_opened(field_id, tier, &result);
+        result
+    }
+
+    /// Records the outcome of opening field `field_id` at `tier`, when the
+    /// keyring has an audit sink.
+    #[inline]
+    pub(super) fn note_opened<T>(
+        &mut self,
+        field_id: &str,
+        tier: &Tier,
+        result: &Result<T, Error>,
+    ) {
         if let Some(trail) = self.trail.as_mut() {
             let version = self
                 .opened
                 .iter()
                 .find(|slot| slot.tier == tier)
                 .map(|slot| slot.version);
-            trail.opened(field_id, tier, version, &result);
+            trail.opened(field_id, tier, version, result);
         }
-        result
     }
 
     /// Opens the mask of field `field_id`, stored beside the sealed
@@ -449,44 +516,13 @@ impl<'a> RecordOpener<'a> {
         field_id: &str,
         field: &SealedField,
     ) -> Result<T, Error> {
-        // A tier with an opened key was authorized when it was opened; the
-        // keyring and the access context cannot change since. The approval
-        // that authorization used is recorded once, with it.
-        if !self.opened.iter().any(|slot| slot.tier == tier) {
-            let approval = crate::access::authorize(self.keyring, self.ctx, tier)?;
-            if let (Some(approval), Some(trail)) = (approval, self.trail.as_mut()) {
-                trail.approved(approval);
-            }
-        }
+        self.authorize(tier)?;
         let token = field.token();
         let Some(part) = token.field else {
             return Err(Error::malformed("record field without ciphertext"));
         };
         let key_index = match token.slot {
-            // Version 3: the field names its record key, which names the
-            // tier. A key already opened for this tier needs no parse.
-            Some(slot) => {
-                let slot = usize::from(slot);
-                let opened = self.opened.iter().find(|s| s.index == slot);
-                if opened.is_none_or(|s| s.tier != tier) {
-                    let found = self.keys.keys.get(slot).map(RecordKey::tier_name);
-                    if found != Some(tier.as_str()) {
-                        // NotGranted before Malformed, as for older versions.
-                        self.keyring.require(tier.as_str())?;
-                        return Err(match found.map(str::parse::<Tier>) {
-                            Some(Ok(found)) => Error::TierMismatch {
-                                expected: tier.clone(),
-                                found,
-                            },
-                            Some(Err(_)) => {
-                                Error::malformed("the tier name in the record key is invalid")
-                            }
-                            None => Error::malformed("the field's key slot is not in the record"),
-                        });
-                    }
-                }
-                slot
-            }
+            Some(slot) => self.key_index_of_slot(tier, slot)?,
             None => {
                 if token.tier != tier.as_str() {
                     return Err(match token.tier.parse::<Tier>() {
@@ -540,6 +576,83 @@ impl<'a> RecordOpener<'a> {
             &self.aad,
             &part,
             &mut self.scratch,
+            (slot.tier, slot.version),
+        )
+    }
+
+    /// Authorizes opening `tier` for this opener's access context on its
+    /// first use. A tier with an opened key was authorized when it was
+    /// opened; the keyring and the access context cannot change since. The
+    /// approval that authorization used is recorded once, with it.
+    #[inline]
+    pub(super) fn authorize(&mut self, tier: &Tier) -> Result<(), Error> {
+        if !self.opened.iter().any(|slot| slot.tier == tier) {
+            let approval = crate::access::authorize(self.keyring, self.ctx, tier)?;
+            if let (Some(approval), Some(trail)) = (approval, self.trail.as_mut()) {
+                trail.approved(approval);
+            }
+        }
+        Ok(())
+    }
+
+    /// The record key a token naming key `slot` (a record field of
+    /// version 3 or later, a packed part) opens with, checked to be of
+    /// `tier`: the slot's record key names the tier. A key already opened
+    /// for this tier needs no parse.
+    ///
+    /// # Errors
+    /// [`Error::NotGranted`] when the keyring lacks `tier`, else
+    /// [`Error::TierMismatch`] when the slot's key is of another tier;
+    /// [`Error::Malformed`] for a slot outside the record's keys.
+    #[inline]
+    pub(super) fn key_index_of_slot(&self, tier: &Tier, slot: u8) -> Result<usize, Error> {
+        let slot = usize::from(slot);
+        let opened = self.opened.iter().find(|s| s.index == slot);
+        if opened.is_none_or(|s| s.tier != tier) {
+            let found = self.keys.keys.get(slot).map(RecordKey::tier_name);
+            if found != Some(tier.as_str()) {
+                // NotGranted before Malformed, as for older versions.
+                self.keyring.require(tier.as_str())?;
+                return Err(match found.map(str::parse::<Tier>) {
+                    Some(Ok(found)) => Error::TierMismatch {
+                        expected: tier.clone(),
+                        found,
+                    },
+                    Some(Err(_)) => Error::malformed("the tier name in the record key is invalid"),
+                    None => Error::malformed("the field's key slot is not in the record"),
+                });
+            }
+        }
+        Ok(slot)
+    }
+
+    /// Decrypts a packed part (its `field` part) into `out` under the
+    /// record key at `key_index` (unwrapped on first use), with the part
+    /// AAD: this record's part prefix, then `suffix` (tier and entry list).
+    ///
+    /// # Errors
+    /// As [`open_field`](Self::open_field), after authorization.
+    pub(super) fn decrypt_part(
+        &mut self,
+        key_index: usize,
+        suffix: &[u8],
+        field: &format::FieldPart<'_>,
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        let index = self.slot(key_index)?;
+        // The field AAD cached in the buffer is rebuilt on the next field.
+        self.aad_version = None;
+        format::part_aad_prefix(&mut self.aad, &self.binding);
+        self.aad.extend_from_slice(suffix);
+        let slot = self
+            .opened
+            .get(index)
+            .ok_or_else(|| Error::malformed("slot"))?;
+        super::decrypt_field(
+            &slot.cipher,
+            &self.aad,
+            field,
+            out,
             (slot.tier, slot.version),
         )
     }

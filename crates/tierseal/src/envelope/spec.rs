@@ -237,6 +237,14 @@ fn the_format_doc_grammar_adds_up_to_the_code() {
     );
     assert_eq!(size_of(&field_v3, "slot"), Some(1));
 
+    let part = grammar("part");
+    assert_eq!(
+        fixed_len(&part),
+        FIELD_HEADER_V3_LEN,
+        "a packed part's header is a version-3 field's"
+    );
+    assert_eq!(size_of(&part, "slot"), Some(1));
+
     let field = grammar("field");
     assert_eq!(fixed_len(&field), FIELD_OVERHEAD, "field overhead");
     assert_eq!(size_of(&field, "nonce"), Some(NONCE_LEN));

@@ -1,4 +1,4 @@
-//! Sealed bytes as values: the three token types and their text form.
+//! Sealed bytes as values: the token types and their text form.
 //!
 //! In human-readable formats (JSON) a token is the text `tierseal:` followed
 //! by the unpadded base64url of its bytes; in binary formats it is the raw
@@ -202,6 +202,19 @@ token_type!(
     Kind::RecordField
 );
 
+token_type!(
+    /// Every field of one tier of a packed record (and, for `internal`,
+    /// the masks of the record's masked fields), sealed together in one
+    /// AES-GCM message under the record's data key for the tier: format
+    /// version 4, kind 6. It names the slot of its record key, never a key
+    /// version, so rewrapping the record's keys leaves it untouched; its
+    /// AAD binds the record, the tier and the exact list of fields it
+    /// holds. Written by types that derive `Classified` with
+    /// `#[classified(packed)]`; see [`PackedSealer`](crate::PackedSealer).
+    PackedPart,
+    Kind::PackedPart
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +272,8 @@ pub enum SealedToken {
     RecordKey(RecordKey),
     /// A record's field (it names no key version).
     Field(SealedField),
+    /// A packed record's tier part (it names no key version).
+    Part(PackedPart),
 }
 
 impl SealedToken {
@@ -268,13 +283,13 @@ impl SealedToken {
         let token = match self {
             SealedToken::Value(value) => value.token(),
             SealedToken::RecordKey(key) => key.token(),
-            SealedToken::Field(_) => return None,
+            SealedToken::Field(_) | SealedToken::Part(_) => return None,
         };
         token.key_version().map(|version| (token.tier, version))
     }
 
     /// Re-wraps the data key under its tier's primary version; `None` for a
-    /// record field (its record key is rewrapped instead).
+    /// record field or packed part (its record key is rewrapped instead).
     ///
     /// # Errors
     /// As [`SealedValue::rewrap`].
@@ -284,7 +299,7 @@ impl SealedToken {
             SealedToken::RecordKey(key) => {
                 super::rewrap_token(keyring, key.bytes_mut(), Kind::RecordKey).map(Some)
             }
-            SealedToken::Field(_) => Ok(None),
+            SealedToken::Field(_) | SealedToken::Part(_) => Ok(None),
         }
     }
 
@@ -294,6 +309,7 @@ impl SealedToken {
             SealedToken::Value(value) => value.to_text(),
             SealedToken::RecordKey(key) => key.to_text(),
             SealedToken::Field(field) => field.to_text(),
+            SealedToken::Part(part) => part.to_text(),
         }
     }
 }
@@ -310,6 +326,9 @@ impl FromStr for SealedToken {
             }
             Some(&b) if b == Kind::RecordKey as u8 || b == Kind::PublicRecordKey as u8 => {
                 RecordKey::from_bytes(bytes).map(SealedToken::RecordKey)
+            }
+            Some(&b) if b == Kind::PackedPart as u8 => {
+                PackedPart::from_bytes(bytes).map(SealedToken::Part)
             }
             _ => SealedField::from_bytes(bytes).map(SealedToken::Field),
         }

@@ -62,8 +62,13 @@ impl SealedValue {
         let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
         if let Some(public) = keyring.public_key(tier.as_str()) {
             // A seal-only keyring: the data key is sealed to the tier's
-            // public key (kind 5, format version 3).
-            let version = Version::V3;
+            // public key (kind 5, format version 3 or later).
+            if !version.names_slots() {
+                return Err(Error::InvalidParameter {
+                    what: "value",
+                    reason: "a seal-only keyring seals values of format version 3 or later only",
+                });
+            }
             let mut out = Vec::with_capacity(
                 format::header_len(tier.as_str())
                     + format::public_wrap_len(public.key.suite())

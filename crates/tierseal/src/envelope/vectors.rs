@@ -1,13 +1,15 @@
-//! The frozen test vectors of format versions 1, 2 and 3
-//! (`testdata/format-v1.json`, `testdata/format-v2.json`,
-//! `testdata/format-v3.json`, shown in `docs/FORMAT.md`).
+//! The frozen test vectors of format versions 1 to 4
+//! (`testdata/format-v1.json` to `testdata/format-v4.json`, shown in
+//! `docs/FORMAT.md`); the packed parts of version 4 are in [`packed`].
 //!
 //! Sealing the fixed inputs below with fixed randomness must reproduce each
 //! file byte for byte, and every token in it must open (or, for the `fail_`
 //! vectors, fail as recorded). Changing a vector means a format version
-//! bump. To write the version-3 file after a deliberate change:
-//! `TIERSEAL_WRITE_VECTORS=1 cargo test -p tierseal vectors` (the
-//! version-1 and 2 files are never rewritten).
+//! bump. To write the version-4 file after a deliberate change:
+//! `TIERSEAL_WRITE_VECTORS=1 cargo test -p tierseal --lib vectors` (the
+//! files of versions 1 to 3 are never rewritten).
+
+mod packed;
 
 use serde_json::{Value, json};
 
@@ -43,8 +45,14 @@ const V3: Frozen = Frozen {
     path: concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/format-v3.json"),
 };
 
+const V4: Frozen = Frozen {
+    version: Version::V4,
+    text: include_str!("../../testdata/format-v4.json"),
+    path: concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/format-v4.json"),
+};
+
 /// Every frozen file.
-const ALL: [Frozen; 3] = [V1, V2, V3];
+const ALL: [Frozen; 4] = [V1, V2, V3, V4];
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -248,7 +256,7 @@ fn record_vector(
     });
     vector["binding"] = match version {
         Version::V1 => binding_json(&binding),
-        Version::V2 | Version::V3 => place.json(type_name),
+        Version::V2 | Version::V3 | Version::V4 => place.json(type_name),
     };
     vector
 }
@@ -393,6 +401,12 @@ fn fail_vectors(version: Version, first: &[u8]) -> Value {
             json!({"name": "fail_relabelled_version_2", "token": hex(&relabel(2)), "binding": card_binding, "error": "Integrity"}),
             json!({"name": "fail_format_version_4", "token": hex(&relabel(4)), "binding": card_binding, "error": "UnsupportedFormat"}),
         ]),
+        Version::V4 => fails.extend([
+            json!({"name": "fail_relabelled_version_1", "token": hex(&relabel(1)), "binding": card_binding, "error": "Integrity"}),
+            json!({"name": "fail_relabelled_version_2", "token": hex(&relabel(2)), "binding": card_binding, "error": "Integrity"}),
+            json!({"name": "fail_relabelled_version_3", "token": hex(&relabel(3)), "binding": card_binding, "error": "Integrity"}),
+            json!({"name": "fail_format_version_5", "token": hex(&relabel(5)), "binding": card_binding, "error": "UnsupportedFormat"}),
+        ]),
     }
     fails.push(
         json!({"name": "fail_truncated", "token": hex(&truncated), "binding": card_binding, "error": "Malformed"}),
@@ -427,10 +441,10 @@ fn record_fail_vectors() -> Value {
     ])
 }
 
-/// Negative version-3 record vectors: a field token (or the record's keys)
-/// altered, opened in the record's own place. `keys_from` names the record
-/// whose keys are used (a field moved to another record).
-fn record_token_fail_vectors(records: &[Value]) -> Value {
+/// Negative record vectors of versions 3 and 4: a field token (or the
+/// record's keys) altered, opened in the record's own place. `keys_from`
+/// names the record whose keys are used (a field moved to another record).
+fn record_token_fail_vectors(version: Version, records: &[Value]) -> Value {
     let find = |name: &str| records.iter().find(|r| r["name"] == name).unwrap();
     let two = find("record_two_tiers");
     let token = |index: usize| unhex(two["fields"][index]["token"].as_str().unwrap());
@@ -498,8 +512,8 @@ fn record_token_fail_vectors(records: &[Value]) -> Value {
             "Malformed",
         ),
         entry(
-            "fail_format_version_4",
-            altered(1, 0, 4),
+            &format!("fail_format_version_{}", version as u8 + 1),
+            altered(1, 0, version as u8 + 1),
             "restricted/cards",
             "card_number",
             "UnsupportedFormat",
@@ -519,6 +533,17 @@ fn record_token_fail_vectors(records: &[Value]) -> Value {
             "Integrity",
         ),
     ];
+    if version == Version::V4 {
+        // A version-4 field read as version 3 (the same layout): its AAD
+        // names version 3.
+        fails.push(entry(
+            "fail_relabelled_version_3",
+            altered(1, 0, 3),
+            "restricted/cards",
+            "card_number",
+            "Integrity",
+        ));
+    }
     let mut moved = entry(
         "fail_moved_to_other_record",
         hex(&token(0)),
@@ -583,11 +608,30 @@ fn generate(frozen: Frozen, first_token: Option<&[u8]>) -> Value {
     if version != Version::V1 {
         file["fail_records"] = record_fail_vectors();
     }
-    if version == Version::V3 {
+    if version.names_slots() {
         let records = file["vectors"].as_array().unwrap().clone();
-        file["fail_record_tokens"] = record_token_fail_vectors(&records);
+        file["fail_record_tokens"] = record_token_fail_vectors(version, &records);
+    }
+    if version == Version::V4 {
+        let records = file["vectors"].as_array().unwrap().clone();
+        file["packed"] = packed::generate(&records);
+        // The public-key kinds keep version 3's layout, with version byte 4.
+        file["public_key"] = super::hpke_vectors::vector(Version::V4, 0);
     }
     file
+}
+
+#[test]
+fn version_4_public_key_tokens_open() {
+    let vector = &frozen_json(V4)["public_key"];
+    for token in [
+        &vector["sealed_value"]["token"],
+        &vector["record"]["record_key"],
+        &vector["record"]["field"],
+    ] {
+        assert!(token.as_str().unwrap().starts_with("04"), "{token}");
+    }
+    super::hpke_vectors::opens(vector);
 }
 
 fn binding_from(value: &Value) -> Binding<'_> {
@@ -632,17 +676,17 @@ fn reproduces(frozen: Frozen) {
 #[test]
 fn sealing_reproduces_the_frozen_vectors() {
     if std::env::var_os("TIERSEAL_WRITE_VECTORS").is_some() {
-        let generated = generate(V3, None);
+        let generated = generate(V4, None);
         std::fs::write(
-            V3.path,
+            V4.path,
             serde_json::to_string_pretty(&generated).unwrap() + "\n",
         )
         .unwrap();
         return;
     }
-    reproduces(V1);
-    reproduces(V2);
-    reproduces(V3);
+    for frozen in ALL {
+        reproduces(frozen);
+    }
 }
 
 fn vectors_of(frozen: Frozen, kind: &str) -> Vec<Value> {
@@ -753,11 +797,11 @@ fn frozen_record_vectors_open() {
 /// that a version-1 token relabelled as version 2 is refused as an unknown
 /// version; now that version 2 exists it is read, and fails to
 /// authenticate instead (both AADs bind the version byte): it still never
-/// opens. The same holds for version 2's file and version 3.
+/// opens. The same holds for version 2's file and version 3, and for
+/// version 3's file and version 4 (whose layouts are version 3's).
 fn expected_error(frozen: Frozen, vector: &Value) -> Value {
-    if (frozen.version == Version::V1 && vector["name"] == "fail_format_version_2")
-        || (frozen.version == Version::V2 && vector["name"] == "fail_format_version_3")
-    {
+    let next = format!("fail_format_version_{}", frozen.version as u8 + 1);
+    if frozen.version != Version::V4 && vector["name"] == next.as_str() {
         return json!("Integrity");
     }
     vector["error"].clone()
@@ -785,7 +829,7 @@ fn frozen_fail_vectors_fail_as_recorded() {
 
 #[test]
 fn frozen_record_fail_vectors_fail_as_recorded() {
-    for version in [V2, V3] {
+    for version in [V2, V3, V4] {
         record_fails_as_recorded(version);
     }
 }
@@ -822,9 +866,15 @@ fn record_fails_as_recorded(version: Frozen) {
 }
 
 #[test]
-fn frozen_v3_record_token_fail_vectors_fail_as_recorded() {
-    let frozen = frozen_json(V3);
-    let records = vectors_of(V3, "record");
+fn frozen_record_token_fail_vectors_fail_as_recorded() {
+    for version in [V3, V4] {
+        record_tokens_fail_as_recorded(version);
+    }
+}
+
+fn record_tokens_fail_as_recorded(version: Frozen) {
+    let frozen = frozen_json(version);
+    let records = vectors_of(version, "record");
     let fails = frozen["fail_record_tokens"].as_array().unwrap();
     assert!(fails.len() >= 10);
     for vector in fails {
@@ -851,7 +901,7 @@ fn frozen_v3_record_token_fail_vectors_fail_as_recorded() {
         .expect_err(name);
         assert_eq!(
             json!(error_name(&error)),
-            vector["error"],
+            expected_error(version, vector),
             "{name}: {error:?}"
         );
     }
@@ -884,14 +934,14 @@ fn rotated_keyring() -> Keyring {
 }
 
 #[test]
-fn rewrap_moves_version_1_record_keys_to_version_3_and_keeps_values_at_1() {
+fn rewrap_moves_version_1_record_keys_to_version_4_and_keeps_values_at_1() {
     use super::{Rewrapped, SealedToken};
 
     let record = &vectors_of(V1, "record")[0];
     let fields = record["fields"].as_array().unwrap();
     for keyring in [keyring(), rotated_keyring()] {
         // Through the record and through the schema-blind token path the
-        // CLI uses: both move every record key to version 3.
+        // CLI uses: both move every record key to version 4.
         let mut keys = record_keys(record);
         let outcomes = keys.rewrap(&keyring).unwrap();
         assert!(
@@ -899,7 +949,7 @@ fn rewrap_moves_version_1_record_keys_to_version_3_and_keeps_values_at_1() {
                 .iter()
                 .all(|o| matches!(o, Rewrapped::Moved { .. }))
         );
-        assert!(keys.keys().iter().all(|k| k.token().version == Version::V3));
+        assert!(keys.keys().iter().all(|k| k.token().version == Version::V4));
         assert!(
             keys.rewrap(&keyring)
                 .unwrap()
@@ -915,9 +965,9 @@ fn rewrap_moves_version_1_record_keys_to_version_3_and_keeps_values_at_1() {
                 token.rewrap(&keyring).unwrap(),
                 Some(Rewrapped::Moved { .. })
             ));
-            assert!(token.to_text().starts_with("tierseal:Aw"), "version byte 3");
+            assert!(token.to_text().starts_with("tierseal:BA"), "version byte 4");
         }
-        // The version-1 fields open under the version-3 keys.
+        // The version-1 fields open under the version-4 keys.
         let ctx = ctx();
         let binding = binding_from(&record["binding"]);
         let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
@@ -952,8 +1002,14 @@ fn rewrap_moves_version_1_record_keys_to_version_3_and_keeps_values_at_1() {
 }
 
 #[test]
-fn rewrap_moves_version_2_record_keys_to_version_3_and_version_2_fields_still_open() {
-    for record in vectors_of(V2, "record") {
+fn rewrap_moves_version_2_and_3_record_keys_to_version_4_and_their_fields_still_open() {
+    for frozen in [V2, V3] {
+        rewrap_moves_record_keys_to_version_4(frozen);
+    }
+}
+
+fn rewrap_moves_record_keys_to_version_4(frozen: Frozen) {
+    for record in vectors_of(frozen, "record") {
         let mut keys = record_keys(&record);
         let outcomes = keys.rewrap(&keyring()).unwrap();
         assert!(
@@ -962,7 +1018,7 @@ fn rewrap_moves_version_2_record_keys_to_version_3_and_version_2_fields_still_op
                 .all(|o| *o == super::Rewrapped::Moved { from: 1, to: 1 }),
             "{outcomes:?}"
         );
-        assert!(keys.keys().iter().all(|k| k.token().version == Version::V3));
+        assert!(keys.keys().iter().all(|k| k.token().version == Version::V4));
         let within = Place::from_json(&record["binding"]);
         let binding = within.binding(record["binding"]["type_name"].as_str().unwrap());
         let ctx = ctx();
@@ -970,7 +1026,7 @@ fn rewrap_moves_version_2_record_keys_to_version_3_and_version_2_fields_still_op
         let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
         for field in record["fields"].as_array().unwrap() {
             let sealed = SealedField::from_bytes(unhex(field["token"].as_str().unwrap())).unwrap();
-            assert_eq!(sealed.token().version, Version::V2);
+            assert_eq!(sealed.token().version, frozen.version);
             let tier: Tier = field["tier"].as_str().unwrap().parse().unwrap();
             let id = field["field"].as_str().unwrap();
             let value = match field["role"].as_str().unwrap() {

@@ -1,7 +1,7 @@
 //! Token types as database column values (behind the `rusqlite` and
 //! `postgres` features).
 //!
-//! [`SealedValue`], [`SealedField`], [`RecordKey`], [`SealedToken`],
+//! [`SealedValue`], [`SealedField`], [`PackedPart`], [`RecordKey`], [`SealedToken`],
 //! [`SealedMask`] and [`BlindIndex`] bind and read as text columns in their text form
 //! (`tierseal:` + base64url, the form JSON uses), so a sealed field needs
 //! no hand conversion. [`RecordKeys`] (a sealed struct's `tierseal_keys`)
@@ -26,6 +26,7 @@
 //!
 //! [`SealedValue`]: crate::SealedValue
 //! [`SealedField`]: crate::SealedField
+//! [`PackedPart`]: crate::PackedPart
 //! [`RecordKey`]: crate::RecordKey
 //! [`RecordKeys`]: crate::RecordKeys
 //! [`SealedToken`]: crate::SealedToken
@@ -40,7 +41,9 @@ mod postgres;
 #[cfg(feature = "rusqlite")]
 mod sqlite;
 
-use crate::{Error, RecordKey, SealedField, SealedMask, SealedToken, SealedValue, TEXT_PREFIX};
+use crate::{
+    Error, PackedPart, RecordKey, SealedField, SealedMask, SealedToken, SealedValue, TEXT_PREFIX,
+};
 
 /// A token type that is stored as its text form.
 pub(crate) trait ColumnText: Sized {
@@ -92,6 +95,7 @@ macro_rules! column_token {
 
 column_token!(SealedValue);
 column_token!(SealedField);
+column_token!(PackedPart);
 column_token!(RecordKey);
 
 impl ColumnText for SealedToken {
@@ -171,6 +175,8 @@ mod tests {
         for error in [
             SealedValue::from_column_text(secret).err(),
             SealedField::from_column_text("4111111111111111").err(),
+            PackedPart::from_column_text(secret).err(),
+            PackedPart::from_column_bytes(b"4111111111111111").err(),
             RecordKey::from_column_bytes(b"4111111111111111").err(),
             SealedToken::from_column_text(secret).err(),
             SealedMask::from_column_text(secret).err(),

@@ -7,7 +7,7 @@ use std::error::Error as StdError;
 use postgres_types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use super::ColumnText;
-use crate::{RecordKey, RecordKeys, SealedField, SealedMask, SealedToken, SealedValue};
+use crate::{PackedPart, RecordKey, RecordKeys, SealedField, SealedMask, SealedToken, SealedValue};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 
@@ -54,7 +54,14 @@ macro_rules! postgres_column {
     )*};
 }
 
-postgres_column!(SealedValue, SealedField, RecordKey, SealedToken, SealedMask);
+postgres_column!(
+    SealedValue,
+    SealedField,
+    PackedPart,
+    RecordKey,
+    SealedToken,
+    SealedMask
+);
 
 /// The version byte that starts a `jsonb` value in the binary protocol.
 const JSONB_VERSION: u8 = 1;

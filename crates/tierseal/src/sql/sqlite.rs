@@ -5,7 +5,7 @@
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use super::ColumnText;
-use crate::{RecordKey, RecordKeys, SealedField, SealedMask, SealedToken, SealedValue};
+use crate::{PackedPart, RecordKey, RecordKeys, SealedField, SealedMask, SealedToken, SealedValue};
 
 fn read<T: ColumnText>(value: ValueRef<'_>) -> FromSqlResult<T> {
     match value {
@@ -44,6 +44,7 @@ macro_rules! sqlite_column {
 sqlite_column!(
     SealedValue,
     SealedField,
+    PackedPart,
     RecordKey,
     RecordKeys,
     SealedToken,

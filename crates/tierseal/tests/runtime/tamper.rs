@@ -201,7 +201,7 @@ fn values_swapped_between_tiers_fail() {
     );
 
     // Pointing a record field at the key slot of another tier whose data
-    // key the record has (a version-3 field names its slot, byte 2).
+    // key the record has (a field of version 3 or later names its slot, byte 2).
     let mut sealer = RecordSealer::new(&keyring, binding);
     let salary = sealer.seal_field(&payroll(), "salary", &1_u64).unwrap();
     let _ = sealer

@@ -1,8 +1,9 @@
 //! Tokens of every kind for the column-trait tests.
 
 use tierseal::{
-    Binding, Clearance, KdfProfile, Keystore, Level, RecordKey, RecordKeys, RecordSealer,
-    SealedField, SealedMask, SealedToken, SealedValue, Tier,
+    Binding, Clearance, KdfProfile, Keystore, Level, PackedEntry, PackedLayout, PackedPart,
+    PartLayout, RecordKey, RecordKeys, RecordSealer, SealedField, SealedMask, SealedToken,
+    SealedValue, Tier,
 };
 
 pub struct Tokens {
@@ -13,6 +14,8 @@ pub struct Tokens {
     pub field: SealedField,
     pub mask: SealedMask,
     pub clear_mask: SealedMask,
+    /// A packed part of another record.
+    pub part: PackedPart,
 }
 
 impl Tokens {
@@ -41,6 +44,12 @@ pub fn tokens() -> Tokens {
     let mask = sealer.seal_mask("email", "a***@example.com").unwrap();
     let keys = sealer.finish();
     let key = keys.keys().first().unwrap().clone();
+    let (tier, entries) = (Tier::RESTRICTED, [PackedEntry::value("iban")]);
+    let layout = PackedLayout::new([PartLayout::new(&tier, &entries)]).unwrap();
+    let mut sealer = RecordSealer::new(&keyring, Binding::new("Customer", "").with_record_id("2"));
+    let mut packer = sealer.pack(&layout).unwrap();
+    packer.value(0, 0, "DE89370400440532013000").unwrap();
+    let [part] = packer.finish().unwrap();
     Tokens {
         _dir: dir,
         value,
@@ -49,6 +58,7 @@ pub fn tokens() -> Tokens {
         field,
         mask,
         clear_mask: SealedMask::Clear("****3000".into()),
+        part,
     }
 }
 

@@ -1,0 +1,10 @@
+use tierseal::Classified;
+
+#[derive(Classified)]
+#[classified(packed, packed)]
+pub struct Note {
+    #[classify(internal)]
+    pub text: String,
+}
+
+fn main() {}
