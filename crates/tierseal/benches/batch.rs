@@ -27,46 +27,18 @@ use std::time::Instant;
 
 use tierseal::{AccessContext, Classified, Clearance, KdfProfile, Keyring, Keystore, Level};
 
-/// The benchmark record of docs/PERFORMANCE.md.
-#[derive(Classified, Clone, PartialEq)]
-#[classified(record_id = "id")]
-struct Bench8 {
-    #[classify(public)]
-    id: String,
-    #[classify(confidential)]
-    name: String,
-    #[classify(confidential)]
-    email: String,
-    #[classify(confidential)]
-    ssn: String,
-    #[classify(confidential)]
-    phone: String,
-    #[classify(confidential)]
-    address: String,
-    #[classify(confidential)]
-    dob: String,
-    #[classify(confidential)]
-    account: String,
-    #[classify(confidential)]
-    notes: String,
-}
-
 #[path = "support/baseline.rs"]
 mod baseline;
+#[path = "support/records.rs"]
+mod records;
 use baseline::letters;
+use records::{Person, SealedPerson};
 
-fn record(i: usize) -> Bench8 {
-    Bench8 {
-        id: format!("rec_{i:07}"),
-        name: letters(14),
-        email: letters(26),
-        ssn: letters(11),
-        phone: letters(12),
-        address: letters(42),
-        dob: letters(10),
-        account: letters(16),
-        notes: letters(96),
-    }
+/// Benchmark record `i`: the 8 fields of docs/PERFORMANCE.md's record
+/// (227 bytes of plaintext) and a distinct record id.
+fn record(i: usize) -> Person {
+    let fields = [14, 26, 11, 12, 42, 10, 16, 96].map(letters);
+    Person::new(&format!("rec_{i:07}"), &fields)
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -164,7 +136,7 @@ fn main() {
         .keyring(&Clearance::up_to(Level::Confidential))
         .unwrap();
     let ctx = AccessContext::new("bench").with_purpose("benchmark");
-    let pool: Vec<Bench8> = (0..records).map(record).collect();
+    let pool: Vec<Person> = (0..records).map(record).collect();
     let one = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
@@ -175,8 +147,8 @@ fn main() {
         .unwrap();
 
     let seal_loop =
-        || -> Vec<SealedBench8> { pool.iter().map(|r| r.seal(&keyring).unwrap()).collect() };
-    let seal_batch = || -> Vec<SealedBench8> {
+        || -> Vec<SealedPerson> { pool.iter().map(|r| r.seal(&keyring).unwrap()).collect() };
+    let seal_batch = || -> Vec<SealedPerson> {
         tierseal::batch::seal_all(&keyring, &pool)
             .into_iter()
             .map(Result::unwrap)

@@ -41,9 +41,9 @@ fn ready_cipher() -> Aes256Gcm {
 #[path = "support/baseline.rs"]
 mod baseline;
 use baseline::{letters, raw_decrypt, raw_encrypt};
-#[path = "support/packed_record.rs"]
-mod packed_record;
-use packed_record::PackedPerson;
+#[path = "support/records.rs"]
+mod records;
+use records::PackedPerson;
 
 struct Setup {
     _dir: tempfile::TempDir,

@@ -53,30 +53,6 @@ const NAMES: [&str; 8] = [
 ];
 const LENGTHS: [usize; 8] = [14, 26, 11, 12, 42, 10, 16, 96];
 
-/// The benchmark record through the derive.
-#[derive(tierseal::Classified, Clone)]
-#[classified(record_id = "id")]
-struct Person {
-    #[classify(public)]
-    id: String,
-    #[classify(confidential)]
-    name: String,
-    #[classify(confidential)]
-    email: String,
-    #[classify(confidential)]
-    ssn: String,
-    #[classify(confidential)]
-    phone: String,
-    #[classify(confidential)]
-    address: String,
-    #[classify(confidential)]
-    dob: String,
-    #[classify(confidential)]
-    account: String,
-    #[classify(confidential)]
-    notes: String,
-}
-
 /// The 3-tier record (`layout3t`), packed: three parts.
 #[derive(tierseal::Classified, Clone)]
 #[classified(record_id = "id", packed)]
@@ -107,10 +83,10 @@ struct PackedPerson3t {
 
 #[path = "../benches/support/baseline.rs"]
 mod baseline;
-#[path = "../benches/support/packed_record.rs"]
-mod packed_record;
+#[path = "../benches/support/records.rs"]
+mod records;
 use baseline::{letters, raw_decrypt, raw_encrypt};
-use packed_record::PackedPerson;
+use records::{PackedPerson, Person};
 
 struct Record {
     id: String,
@@ -467,17 +443,7 @@ fn run(mode: &str, n: usize) -> std::time::Duration {
         "derive_seal8" | "derive_open8" => {
             let people: Vec<Person> = recs8
                 .iter()
-                .map(|r| Person {
-                    id: r.id.clone(),
-                    name: r.fields[0].clone(),
-                    email: r.fields[1].clone(),
-                    ssn: r.fields[2].clone(),
-                    phone: r.fields[3].clone(),
-                    address: r.fields[4].clone(),
-                    dob: r.fields[5].clone(),
-                    account: r.fields[6].clone(),
-                    notes: r.fields[7].clone(),
-                })
+                .map(|r| Person::new(&r.id, &r.fields))
                 .collect();
             took = derived(&mode == "derive_seal8", &people, &keyring, &ctx, n);
         }
