@@ -26,11 +26,9 @@ mod common;
 mod pg;
 
 use postgres::Client;
-use tierseal::{
-    BlindIndex, Classified, Error, Keyring, RecordKeys, SealedField, SealedMask, SealedRecord,
-};
+use tierseal::{BlindIndex, Classified, Keyring, RecordKeys, SealedField, SealedMask};
 
-use common::{BoxError, SealedCustomer, cards, chain, ctx, describe, ensure};
+use common::{BoxError, SealedCustomer, cards, chain, ctx, ensure};
 
 const COLUMNS: &str =
     "customer_id, name, email, email_index, iban, iban_mask, iban_index, tierseal_keys";
@@ -140,43 +138,9 @@ fn run(client: &mut Client, table: &str) -> Result<(), BoxError> {
     );
 
     let asked = "de89370400440532013000";
-    for (service, keyring) in [
-        ("payments", &services.payments),
-        ("support", &services.support),
-        ("screening", &services.screening),
-    ] {
-        let found = find_by_iban(client, table, keyring, asked)?;
-        ensure(
-            found.len() == 1,
-            "the lookup by IBAN finds exactly one customer",
-        )?;
-        let Some(sealed) = found.first() else {
-            continue;
-        };
-        let view = sealed.open(keyring, &ctx(service))?;
-        println!("{service:<10} found {}", describe(&view));
-        match service {
-            "payments" => ensure(
-                sealed.open_all(keyring, &ctx(service))?.iban == "DE89 3704 0044 0532 0130 00",
-                "payments reads the IBAN",
-            )?,
-            "support" => ensure(
-                view.iban.is_withheld() && view.name.value().is_some(),
-                "support reads the name, not the IBAN",
-            )?,
-            _ => {
-                ensure(view.name.is_withheld(), "screening reads nothing")?;
-                ensure(
-                    matches!(
-                        SealedRecord::open_all(sealed, keyring, &ctx(service)),
-                        Err(Error::NotGranted { .. })
-                    ),
-                    "screening cannot open the record",
-                )?;
-                println!("{service:<10} cannot open it: search only");
-            }
-        }
-    }
+    services.look_up_as_each_service(asked, |keyring, asked| {
+        find_by_iban(client, table, keyring, asked)
+    })?;
 
     let version = services.keystore.rotate_index(&cards())?;
     services.reload()?;

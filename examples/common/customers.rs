@@ -7,7 +7,9 @@
 //! (`BlindIndex`) and the record's keys (`RecordKeys`) bind and read as
 //! they are, with no conversion by hand.
 
-use tierseal::{AccessContext, Classified, Clearance, KdfProfile, Keyring, Keystore, Level, Tier};
+use tierseal::{
+    AccessContext, Classified, Clearance, KdfProfile, Keyring, Keystore, Level, SealedRecord, Tier,
+};
 
 /// Index normalisers: what counts as "the same" value for a lookup.
 pub(crate) mod normalise {
@@ -129,31 +131,89 @@ pub(crate) fn services() -> Result<Services, BoxError> {
         KdfProfile::Test,
     )?;
     keystore.add_tier(&cards())?;
-    let everything = Clearance::up_to(Level::Restricted).with(cards());
-    let search_cards = Clearance::none().with(cards());
+    let (onboarding, payments, support, screening) = keyrings(&keystore)?;
     Ok(Services {
-        onboarding: keystore.keyring(&everything)?,
-        payments: keystore.keyring(&everything)?,
-        support: keystore
-            .keyring_with_search(&Clearance::up_to(Level::Confidential), &search_cards)?,
-        screening: keystore.search_keyring(&search_cards)?,
+        onboarding,
+        payments,
+        support,
+        screening,
         keystore,
         dir,
     })
+}
+
+/// The four services' keyrings from `keystore`: onboarding and payments
+/// read everything, support reads up to confidential and searches cards,
+/// screening only searches cards.
+fn keyrings(keystore: &Keystore) -> Result<(Keyring, Keyring, Keyring, Keyring), BoxError> {
+    let everything = Clearance::up_to(Level::Restricted).with(cards());
+    let search_cards = Clearance::none().with(cards());
+    Ok((
+        keystore.keyring(&everything)?,
+        keystore.keyring(&everything)?,
+        keystore.keyring_with_search(&Clearance::up_to(Level::Confidential), &search_cards)?,
+        keystore.search_keyring(&search_cards)?,
+    ))
 }
 
 impl Services {
     /// Fresh keyrings after the custodian changed the keystore (a service
     /// would load a fresh grant).
     pub(crate) fn reload(&mut self) -> Result<(), BoxError> {
-        let everything = Clearance::up_to(Level::Restricted).with(cards());
-        let search_cards = Clearance::none().with(cards());
-        self.onboarding = self.keystore.keyring(&everything)?;
-        self.payments = self.keystore.keyring(&everything)?;
-        self.support = self
-            .keystore
-            .keyring_with_search(&Clearance::up_to(Level::Confidential), &search_cards)?;
-        self.screening = self.keystore.search_keyring(&search_cards)?;
+        (self.onboarding, self.payments, self.support, self.screening) = keyrings(&self.keystore)?;
+        Ok(())
+    }
+
+    /// Each service looks up the customer whose IBAN is `asked` with
+    /// `find` (the example's `WHERE iban_index = ?`) and opens what its
+    /// keyring allows: payments reads the IBAN, support the name but not
+    /// the IBAN, screening finds the record and can open nothing.
+    #[allow(
+        clippy::print_stdout,
+        reason = "the examples print what each service sees"
+    )]
+    pub(crate) fn look_up_as_each_service(
+        &self,
+        asked: &str,
+        mut find: impl FnMut(&Keyring, &str) -> Result<Vec<SealedCustomer>, BoxError>,
+    ) -> Result<(), BoxError> {
+        for (service, keyring) in [
+            ("payments", &self.payments),
+            ("support", &self.support),
+            ("screening", &self.screening),
+        ] {
+            let found = find(keyring, asked)?;
+            ensure(
+                found.len() == 1,
+                "the lookup by IBAN finds exactly one customer",
+            )?;
+            let Some(sealed) = found.first() else {
+                continue;
+            };
+            let view = sealed.open(keyring, &ctx(service))?;
+            println!("{service:<10} found {}", describe(&view));
+            match service {
+                "payments" => ensure(
+                    sealed.open_all(keyring, &ctx(service))?.iban == "DE89 3704 0044 0532 0130 00",
+                    "payments reads the IBAN",
+                )?,
+                "support" => ensure(
+                    view.iban.is_withheld() && view.name.value().is_some(),
+                    "support reads the name, not the IBAN",
+                )?,
+                _ => {
+                    ensure(view.name.is_withheld(), "screening reads nothing")?;
+                    ensure(
+                        matches!(
+                            SealedRecord::open_all(sealed, keyring, &ctx(service)),
+                            Err(tierseal::Error::NotGranted { .. })
+                        ),
+                        "screening cannot open the record",
+                    )?;
+                    println!("{service:<10} cannot open it: search only");
+                }
+            }
+        }
         Ok(())
     }
 }
