@@ -258,23 +258,6 @@ pub(crate) fn decrypt(
         .map_err(|_| AuthFailed)
 }
 
-/// Decrypts `input` into `out` (of the same length) after checking `tag`,
-/// without copying the ciphertext first. On failure `out` is left as it
-/// was: AES-GCM checks the tag before it decrypts.
-pub(crate) fn decrypt_to(
-    cipher: &Aes256Gcm,
-    nonce: &[u8; NONCE_LEN],
-    aad: &[u8],
-    input: &[u8],
-    out: &mut [u8],
-    tag: &[u8; TAG_LEN],
-) -> Result<(), AuthFailed> {
-    let buf = aes_gcm::aead::inout::InOutBuf::new(input, out).map_err(|_| AuthFailed)?;
-    cipher
-        .decrypt_inout_detached(&Nonce::from(*nonce), aad, buf, &Tag::from(*tag))
-        .map_err(|_| AuthFailed)
-}
-
 /// Wraps a 256-bit key under `kek`: `ciphertext || tag`.
 pub(crate) fn wrap_key(
     kek: &Aes256Gcm,

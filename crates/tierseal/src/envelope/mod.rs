@@ -14,6 +14,7 @@ pub(crate) mod format;
 mod hpke_vectors;
 mod owned;
 mod packed;
+mod plaintext;
 pub(crate) mod public_wrap;
 mod record;
 #[cfg(test)]
@@ -26,7 +27,6 @@ mod vectors;
 use aes_gcm::Aes256Gcm;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use zeroize::Zeroizing;
 
 pub use binding::{Binding, Within};
 pub use packed::{PackedEntry, PackedLayout, PackedOpener, PackedSealer, PartLayout};
@@ -40,6 +40,7 @@ use crate::crypto::{self, NONCE_LEN, TAG_LEN};
 use crate::keyring::{Keyring, TierKeys};
 use crate::{Error, Tier};
 use format::{DataKeyAad, FieldPart, Version, WrappedKey};
+use plaintext::PlaintextBuf;
 
 /// What [`rewrap`](SealedValue::rewrap) did to one wrapped data key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,55 +253,21 @@ fn append_encoded<T: Serialize + ?Sized>(
 }
 
 /// Decrypts and decodes one field sealed under `key` (tier and version,
-/// named in the error). `scratch` holds plaintext: it is reused across the
-/// fields of a record, never reallocated while it holds any (a larger
-/// field replaces it, and the old buffer is wiped as it drops), and wiped
-/// when the caller drops it. A string takes the scratch buffer itself (see
-/// [`owned`]), so that its plaintext is neither copied nor wiped twice.
+/// named in the error). `plaintext` is reused across the fields of a
+/// record and wiped when the caller drops it; a string takes the buffer
+/// itself (see [`owned`]), so that its plaintext is neither copied nor
+/// wiped twice.
 fn open_field<T: DeserializeOwned>(
     cipher: &Aes256Gcm,
     aad: &[u8],
     field: &FieldPart<'_>,
-    scratch: &mut Zeroizing<Vec<u8>>,
+    plaintext: &mut PlaintextBuf,
     key: (&Tier, u32),
 ) -> Result<T, Error> {
-    decrypt_into(cipher, aad, field, scratch, key).and_then(|()| owned::decode(scratch))
-}
-
-/// Decrypts `field` into `scratch` (its plaintext, exactly), never
-/// reallocating `scratch` while it holds plaintext: a buffer too small is
-/// replaced, and wiped as it drops. On failure `scratch` holds no
-/// plaintext.
-#[inline]
-fn decrypt_into(
-    cipher: &Aes256Gcm,
-    aad: &[u8],
-    field: &FieldPart<'_>,
-    scratch: &mut Zeroizing<Vec<u8>>,
-    key: (&Tier, u32),
-) -> Result<(), Error> {
-    let len = field.ciphertext.len();
-    if scratch.capacity() < len {
-        *scratch = Zeroizing::new(Vec::with_capacity(len));
-    }
-    scratch.clear();
-    scratch.resize(len, 0);
-    decrypt_field(cipher, aad, field, scratch.as_mut_slice(), key)
-}
-
-/// Decrypts `field` into `out` (its plaintext's length) straight from the
-/// token: no copy of the ciphertext first. On failure `out` is left as it
-/// was.
-#[inline]
-fn decrypt_field(
-    cipher: &Aes256Gcm,
-    aad: &[u8],
-    field: &FieldPart<'_>,
-    out: &mut [u8],
-    key: (&Tier, u32),
-) -> Result<(), Error> {
-    crypto::decrypt_to(cipher, field.nonce, aad, field.ciphertext, out, field.tag)
-        .map_err(|_| integrity(key.0, key.1))
+    plaintext
+        .decrypt(cipher, aad, field)
+        .map_err(|_| integrity(key.0, key.1))?;
+    owned::decode(plaintext)
 }
 
 fn encode_error(e: postcard::Error) -> Error {

@@ -13,13 +13,14 @@
 use std::cell::Cell;
 
 use serde::de::{self, DeserializeOwned, Visitor};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
+use super::plaintext::PlaintextBuf;
 use crate::Error;
 
 /// Decodes `T` from the plaintext in `buf`. If `T` is a string, `buf` is
 /// left empty: its allocation became the string.
-pub(super) fn decode<T: DeserializeOwned>(buf: &mut Zeroizing<Vec<u8>>) -> Result<T, Error> {
+pub(super) fn decode<T: DeserializeOwned>(buf: &mut PlaintextBuf) -> Result<T, Error> {
     let trailing = Cell::new(false);
     let result = T::deserialize(Owned {
         buf,
@@ -60,7 +61,7 @@ fn decode_error(e: &postcard::Error) -> Error {
 
 /// A deserializer over one decrypted value that owns its buffer.
 struct Owned<'de, 'a> {
-    buf: &'de mut Zeroizing<Vec<u8>>,
+    buf: &'de mut PlaintextBuf,
     /// Set when the value decoded but bytes followed it.
     trailing: &'a Cell<bool>,
 }
@@ -73,7 +74,7 @@ impl<'de> Owned<'de, '_> {
             &mut postcard::Deserializer<'de, postcard::de_flavors::Slice<'de>>,
         ) -> postcard::Result<R>,
     ) -> postcard::Result<R> {
-        let bytes: &'de Zeroizing<Vec<u8>> = self.buf;
+        let bytes: &'de PlaintextBuf = self.buf;
         let mut de = postcard::Deserializer::from_bytes(bytes.as_slice());
         let value = f(&mut de)?;
         if de.finalize()?.is_empty() {
@@ -89,7 +90,7 @@ impl<'de> Owned<'de, '_> {
     /// wipes what the prefix leaves behind.
     fn take_string_bytes(self) -> postcard::Result<Vec<u8>> {
         let (len, prefix) = varint(self.buf.as_slice())?;
-        match (self.buf.len() - prefix).cmp(&len) {
+        match (self.buf.as_slice().len() - prefix).cmp(&len) {
             std::cmp::Ordering::Less => return Err(postcard::Error::DeserializeUnexpectedEnd),
             std::cmp::Ordering::Greater => {
                 self.trailing.set(true);
@@ -97,7 +98,7 @@ impl<'de> Owned<'de, '_> {
             }
             std::cmp::Ordering::Equal => {}
         }
-        let mut bytes = std::mem::take(&mut **self.buf);
+        let mut bytes = self.buf.take();
         bytes.copy_within(prefix.., 0);
         if let Some(left) = bytes.get_mut(len..) {
             left.zeroize();
@@ -189,8 +190,8 @@ impl<'de> de::Deserializer<'de> for Owned<'de, '_> {
 mod tests {
     use super::*;
 
-    fn encoded<T: serde::Serialize>(value: &T) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(postcard::to_stdvec(value).unwrap())
+    fn encoded<T: serde::Serialize>(value: &T) -> PlaintextBuf {
+        PlaintextBuf::holding(postcard::to_stdvec(value).unwrap())
     }
 
     #[test]
@@ -201,7 +202,7 @@ mod tests {
         let opened: String = decode(&mut buf).unwrap();
         assert_eq!(opened, text);
         assert_eq!(opened.capacity(), capacity, "the buffer became the string");
-        assert!(buf.is_empty());
+        assert!(buf.as_slice().is_empty());
 
         let mut buf = encoded(&Some(825_000_u64));
         assert_eq!(decode::<Option<u64>>(&mut buf).unwrap(), Some(825_000));
@@ -237,7 +238,7 @@ mod tests {
     #[test]
     fn a_byte_buffer_takes_the_buffer_too() {
         let bytes = vec![7_u8; 200];
-        let mut buf = Zeroizing::new(postcard::to_stdvec(&bytes).unwrap());
+        let mut buf = encoded(&bytes);
         let capacity = buf.capacity();
         let opened: ByteBuf = decode(&mut buf).unwrap();
         assert_eq!(opened.0, bytes);
@@ -246,22 +247,19 @@ mod tests {
 
     #[test]
     fn wrong_lengths_trailing_bytes_and_bad_utf8_are_errors() {
-        let mut long = encoded(&"abc");
-        long.push(b'd');
+        let mut long = PlaintextBuf::holding(vec![3, b'a', b'b', b'c', b'd']);
         let err = decode::<String>(&mut long).unwrap_err();
         assert!(err.to_string().contains("trailing"), "{err}");
-        let mut short = encoded(&"abc");
-        short.pop();
+        let mut short = PlaintextBuf::holding(vec![3, b'a', b'b']);
         assert!(decode::<String>(&mut short).is_err());
-        let mut bad = Zeroizing::new(vec![2, 0xff, 0xfe]);
+        let mut bad = PlaintextBuf::holding(vec![2, 0xff, 0xfe]);
         assert!(matches!(
             decode::<String>(&mut bad),
             Err(Error::Encoding { .. })
         ));
-        let mut trailing_int = encoded(&7_u64);
-        trailing_int.push(0);
+        let mut trailing_int = PlaintextBuf::holding(vec![7, 0]);
         let err = decode::<u64>(&mut trailing_int).unwrap_err();
         assert!(err.to_string().contains("trailing"), "{err}");
-        assert!(decode::<String>(&mut Zeroizing::new(vec![0x80; 11])).is_err());
+        assert!(decode::<String>(&mut PlaintextBuf::holding(vec![0x80; 11])).is_err());
     }
 }

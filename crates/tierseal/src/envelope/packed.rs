@@ -585,22 +585,10 @@ pub struct PackedOpener<'o, 'a, 'l, const N: usize> {
     opener: &'o mut RecordOpener<'a>,
     layout: &'l PackedLayout<'l, N>,
     parts: [&'o PackedPart; N],
-    opened: [Option<Plaintext>; N],
+    opened: [Option<super::PlaintextBuf>; N],
     /// Where each entry's encoding lies in its part's plaintext, numbered
     /// as the layout numbers entries (allocated when a part is opened).
     ranges: Vec<Range<usize>>,
-}
-
-/// A decrypted part, wiped when dropped.
-struct Plaintext(Vec<u8>);
-
-impl Drop for Plaintext {
-    fn drop(&mut self) {
-        // A slice is wiped in bulk (a `Vec`'s own zeroize goes byte by
-        // byte); the buffer was allocated at its exact size, so there is
-        // no spare capacity that ever held plaintext.
-        self.0.as_mut_slice().zeroize();
-    }
 }
 
 impl<'l, const N: usize> PackedOpener<'_, '_, 'l, N> {
@@ -655,7 +643,7 @@ impl<'l, const N: usize> PackedOpener<'_, '_, 'l, N> {
             .ok_or_else(no_such_entry)?;
         self.ranges
             .get(number)
-            .and_then(|range| plaintext.0.get(range.clone()))
+            .and_then(|range| plaintext.as_slice().get(range.clone()))
             .ok_or_else(no_such_entry)
     }
 
@@ -671,9 +659,9 @@ impl<'l, const N: usize> PackedOpener<'_, '_, 'l, N> {
             return Err(Error::malformed("a packed part without a key slot"));
         };
         let key_index = self.opener.key_index_of_slot(tier, slot)?;
-        let mut plaintext = Plaintext(vec![0; field.ciphertext.len()]);
+        let mut plaintext = super::PlaintextBuf::default();
         self.opener
-            .decrypt_part(key_index, layout.suffix(part), &field, &mut plaintext.0)?;
+            .decrypt_part(key_index, layout.suffix(part), &field, &mut plaintext)?;
         if self.ranges.is_empty() {
             self.ranges = vec![0..0; layout.entries];
         }
@@ -681,7 +669,7 @@ impl<'l, const N: usize> PackedOpener<'_, '_, 'l, N> {
             .ranges
             .get_mut(layout.numbers(part))
             .ok_or_else(no_such_entry)?;
-        format::split_part_plaintext(&plaintext.0, ranges)?;
+        format::split_part_plaintext(plaintext.as_slice(), ranges)?;
         if let Some(opened) = self.opened.get_mut(part) {
             *opened = Some(plaintext);
         }

@@ -3,7 +3,6 @@
 use aes_gcm::Aes256Gcm;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use super::format::{self, Kind, Role, Version};
 use super::{Binding, RecordKey, Rewrapped, SealedField, SealedMask};
@@ -385,7 +384,7 @@ pub struct RecordOpener<'a> {
     /// The opened slot whose tier follows the prefix in `aad`, and where
     /// that tier ends.
     aad_tier: Option<(usize, usize)>,
-    scratch: Zeroizing<Vec<u8>>,
+    plaintext: super::PlaintextBuf,
     trail: Option<Trail>,
 }
 
@@ -418,7 +417,7 @@ impl<'a> RecordOpener<'a> {
             aad_version: None,
             prefix_len: 0,
             aad_tier: None,
-            scratch: Zeroizing::new(Vec::new()),
+            plaintext: super::PlaintextBuf::default(),
             trail: Trail::start(keyring, Action::Open, &binding),
         }
     }
@@ -575,7 +574,7 @@ impl<'a> RecordOpener<'a> {
             &slot.cipher,
             &self.aad,
             &part,
-            &mut self.scratch,
+            &mut self.plaintext,
             (slot.tier, slot.version),
         )
     }
@@ -637,7 +636,7 @@ impl<'a> RecordOpener<'a> {
         key_index: usize,
         suffix: &[u8],
         field: &format::FieldPart<'_>,
-        out: &mut [u8],
+        out: &mut super::PlaintextBuf,
     ) -> Result<(), Error> {
         let index = self.slot(key_index)?;
         // The field AAD cached in the buffer is rebuilt on the next field.
@@ -648,13 +647,8 @@ impl<'a> RecordOpener<'a> {
             .opened
             .get(index)
             .ok_or_else(|| Error::malformed("slot"))?;
-        super::decrypt_field(
-            &slot.cipher,
-            &self.aad,
-            field,
-            out,
-            (slot.tier, slot.version),
-        )
+        out.decrypt(&slot.cipher, &self.aad, field)
+            .map_err(|_| super::integrity(slot.tier, slot.version))
     }
 
     /// Whether this opener's keyring can open fields of `tier`.

@@ -2,7 +2,6 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use zeroize::Zeroizing;
 
 use super::format::{self, Kind, Token, Version};
 use super::{Binding, Rewrapped, SealedValue};
@@ -185,6 +184,6 @@ fn decrypt<T: DeserializeOwned>(
     };
     let mut aad = Vec::with_capacity(64 + binding.type_name().len() + binding.field().len());
     format::field_aad(&mut aad, token.version, token.tier, &binding)?;
-    let mut scratch = Zeroizing::new(Vec::with_capacity(field.ciphertext.len()));
-    super::open_field(&cipher, &aad, &field, &mut scratch, (tier, key_version))
+    let mut plaintext = super::PlaintextBuf::default();
+    super::open_field(&cipher, &aad, &field, &mut plaintext, (tier, key_version))
 }
