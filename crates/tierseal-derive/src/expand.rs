@@ -367,6 +367,9 @@ impl<'c, 'a> Expander<'c, 'a> {
 
         let mut statements = Vec::new();
         let mut values = Vec::new();
+        // The distinct tiers sealed field by field (masks at `internal`),
+        // to create their data keys in one draw.
+        let mut prepared = PreparedTiers::default();
         for (index, field) in self.fields() {
             let name = field.ident;
             let id = field.id();
@@ -374,10 +377,13 @@ impl<'c, 'a> Expander<'c, 'a> {
                 FieldKind::Public => {
                     values.push(quote!(#name: ::core::clone::Clone::clone(&self.#name),))
                 }
-                FieldKind::Sealed { .. } => {
+                FieldKind::Sealed {
+                    level, compartment, ..
+                } => {
                     let place = self.packed.as_ref().and_then(|layout| layout.place(index));
                     if place.is_none() {
                         let tier = self.tier(index);
+                        prepared.add((*level, compartment.clone()), &tier);
                         let seal = quote!(#sealer.seal_field(#tier, #id, &self.#name)?);
                         let value = if field.attrs.reveal_none {
                             quote!(match &self.#name {
@@ -399,6 +405,10 @@ impl<'c, 'a> Expander<'c, 'a> {
                         values.push(quote!(#index,));
                     }
                     if let Some(mask) = mask_expr(field).filter(|_| place.is_none()) {
+                        prepared.add(
+                            (LevelName::Internal, None),
+                            &quote!(&::tierseal::Tier::INTERNAL),
+                        );
                         let mask_name = mask_field(field);
                         statements.push(quote!(let #mask_name = #sealer.seal_mask(#id, &#mask)?;));
                         values.push(quote!(#mask_name,));
@@ -438,6 +448,7 @@ impl<'c, 'a> Expander<'c, 'a> {
         }
         let (_, marker) = self.marker(false);
         let classification = self.classification();
+        let prepare = prepared.statement(&sealer);
         quote! {
             #[automatically_derived]
             impl #impl_generics ::tierseal::Classified for #ident #ty_generics #where_clause {
@@ -452,6 +463,7 @@ impl<'c, 'a> Expander<'c, 'a> {
                 ) -> ::core::result::Result<Self::Sealed, ::tierseal::Error> {
                     #place
                     let mut #sealer = ::tierseal::RecordSealer::new(#keyring, #binding_ident);
+                    #prepare
                     #(#statements)*
                     ::core::result::Result::Ok(#sealed {
                         #(#values)*
@@ -824,5 +836,34 @@ impl<'c, 'a> Expander<'c, 'a> {
                 }
             }
         }
+    }
+}
+
+/// The distinct tiers a record's fields are sealed at one by one, in order
+/// of first use: the generated `seal` creates their data keys together
+/// (`tierseal::RecordSealer::prepare`).
+#[derive(Default)]
+struct PreparedTiers {
+    seen: Vec<(LevelName, Option<String>)>,
+    tiers: Vec<TokenStream>,
+}
+
+impl PreparedTiers {
+    /// Notes the tier `key` (level and compartment), whose value is `tier`.
+    fn add(&mut self, key: (LevelName, Option<String>), tier: &TokenStream) {
+        if !self.seen.contains(&key) {
+            self.seen.push(key);
+            self.tiers.push(tier.clone());
+        }
+    }
+
+    /// `sealer.prepare(&[tiers])?;` for two tiers or more (one tier gains
+    /// nothing: its first field draws its key as early).
+    fn statement(&self, sealer: &Ident) -> TokenStream {
+        if self.tiers.len() < 2 {
+            return TokenStream::new();
+        }
+        let tiers = &self.tiers;
+        quote!(#sealer.prepare(&[#(#tiers),*])?;)
     }
 }

@@ -121,8 +121,24 @@ fn pool(lengths: &[usize]) -> Vec<Record> {
         .collect()
 }
 
-fn seal(keyring: &Keyring, layout: &[(Tier, &str)], r: &Record) -> (RecordKeys, Vec<SealedField>) {
+/// The distinct tiers of `layout`, which a sealer prepares together.
+fn tiers_of<'l>(layout: &'l [(Tier, &str)]) -> Vec<&'l Tier> {
+    let mut tiers: Vec<&Tier> = Vec::new();
+    for (tier, _) in layout {
+        if !tiers.contains(&tier) {
+            tiers.push(tier);
+        }
+    }
+    tiers
+}
+
+fn seal(
+    keyring: &Keyring,
+    (layout, tiers): (&[(Tier, &str)], &[&Tier]),
+    r: &Record,
+) -> (RecordKeys, Vec<SealedField>) {
     let mut sealer = RecordSealer::new(keyring, Binding::new("Bench", "").with_record_id(&r.id));
+    sealer.prepare(tiers).unwrap();
     let fields = layout
         .iter()
         .zip(&r.fields)
@@ -299,25 +315,32 @@ fn run(mode: &str, n: usize) -> std::time::Duration {
     let l8 = layout8();
     let l3: Vec<(Tier, &str)> = layout3t().iter().map(|(t, n, _)| (t.clone(), *n)).collect();
     let lens3: Vec<usize> = layout3t().iter().map(|f| f.2).collect();
+    let (t8, t3) = (tiers_of(&l8), tiers_of(&l3));
     let recs8 = pool(&LENGTHS);
     let recs3 = pool(&lens3);
     let at = |i: usize| i % POOL;
 
     match mode.as_str() {
         "seal8" => timed(n, &mut took, |i| {
-            black_box(seal(&keyring, &l8, &recs8[at(i)]));
+            black_box(seal(&keyring, (&l8, &t8), &recs8[at(i)]));
         }),
         "open8" => {
-            let sealed: Vec<_> = recs8.iter().map(|r| seal(&keyring, &l8, r)).collect();
+            let sealed: Vec<_> = recs8
+                .iter()
+                .map(|r| seal(&keyring, (&l8, &t8), r))
+                .collect();
             timed(n, &mut took, |i| {
                 black_box(open(&keyring, &ctx, &l8, &recs8[at(i)].id, &sealed[at(i)]));
             });
         }
         "seal3t" => timed(n, &mut took, |i| {
-            black_box(seal(&keyring, &l3, &recs3[at(i)]));
+            black_box(seal(&keyring, (&l3, &t3), &recs3[at(i)]));
         }),
         "open3t" => {
-            let sealed: Vec<_> = recs3.iter().map(|r| seal(&keyring, &l3, r)).collect();
+            let sealed: Vec<_> = recs3
+                .iter()
+                .map(|r| seal(&keyring, (&l3, &t3), r))
+                .collect();
             timed(n, &mut took, |i| {
                 black_box(open(&keyring, &ctx, &l3, &recs3[at(i)].id, &sealed[at(i)]));
             });

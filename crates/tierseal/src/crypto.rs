@@ -134,6 +134,9 @@ pub(crate) fn fill_from_os(buf: &mut [u8]) -> Result<(), Error> {
         .map_err(|_| Error::Randomness)
 }
 
+/// Bytes drawn for one data key: the key, then the nonce that wraps it.
+pub(crate) const DATA_KEY_DRAW_LEN: usize = KEY_LEN + NONCE_LEN;
+
 /// A fresh data key and the nonce that wraps it under a tier key, in one
 /// draw from the operating system's generator.
 ///
@@ -147,14 +150,34 @@ pub(crate) fn fill_from_os(buf: &mut [u8]) -> Result<(), Error> {
 /// docs/PERFORMANCE.md).
 pub(crate) fn fresh_data_key_and_wrap_nonce()
 -> Result<(Zeroizing<[u8; KEY_LEN]>, [u8; NONCE_LEN]), Error> {
-    let mut drawn = Zeroizing::new([0u8; KEY_LEN + NONCE_LEN]);
+    let mut drawn = Zeroizing::new([0u8; DATA_KEY_DRAW_LEN]);
     fill_from_os_or_fixed(drawn.as_mut())?;
+    Ok(split_data_key_draw(&drawn))
+}
+
+/// Data keys and wrap nonces for `count` tiers of one record, in one draw
+/// from the operating system's generator (for the reasons given at
+/// [`fresh_data_key_and_wrap_nonce`]), each read with
+/// [`split_data_key_draw`]. The caller must wrap every key before any
+/// code of the user's runs (see [`crate::RecordSealer::prepare`]).
+pub(crate) fn fresh_data_key_draws(
+    count: usize,
+) -> Result<Zeroizing<Vec<[u8; DATA_KEY_DRAW_LEN]>>, Error> {
+    let mut drawn = Zeroizing::new(vec![[0u8; DATA_KEY_DRAW_LEN]; count]);
+    fill_from_os_or_fixed(drawn.as_flattened_mut())?;
+    Ok(drawn)
+}
+
+/// Splits one data key draw into the key and its wrap nonce.
+pub(crate) fn split_data_key_draw(
+    drawn: &[u8; DATA_KEY_DRAW_LEN],
+) -> (Zeroizing<[u8; KEY_LEN]>, [u8; NONCE_LEN]) {
     let (key_part, nonce_part) = drawn.split_at(KEY_LEN);
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
     key.copy_from_slice(key_part);
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(nonce_part);
-    Ok((key, nonce))
+    (key, nonce)
 }
 
 /// A fresh nonce for a key that outlives one record (a tier key when

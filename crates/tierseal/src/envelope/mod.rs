@@ -67,13 +67,27 @@ fn new_data_key(
     version: Version,
     out: &mut Vec<u8>,
 ) -> Result<(Box<Aes256Gcm>, u32), Error> {
-    let primary = keys.primary_key()?;
     let (data_key, nonce) = crypto::fresh_data_key_and_wrap_nonce()?;
+    wrap_data_key(keys, version, &data_key, &nonce, out)
+}
+
+/// Wraps `data_key`, freshly drawn with its wrap `nonce`, under the
+/// primary version of `keys`' tier, for a token of format `version`: its
+/// wrapped form is appended to `out`; returns its ready cipher and the
+/// tier key version that wraps it.
+fn wrap_data_key(
+    keys: &TierKeys,
+    version: Version,
+    data_key: &[u8; crypto::KEY_LEN],
+    nonce: &[u8; NONCE_LEN],
+    out: &mut Vec<u8>,
+) -> Result<(Box<Aes256Gcm>, u32), Error> {
+    let primary = keys.primary_key()?;
     let aad = DataKeyAad::new(version, keys.tier.as_str(), primary.version);
-    let wrapped = crypto::wrap_key(&primary.cipher, &nonce, aad.as_bytes(), &data_key)?;
-    format::write_wrapped_key(out, primary.version, &nonce, &wrapped);
+    let wrapped = crypto::wrap_key(&primary.cipher, nonce, aad.as_bytes(), data_key)?;
+    format::write_wrapped_key(out, primary.version, nonce, &wrapped);
     // Built in its box: a cipher is 624 bytes, not worth moving.
-    Ok((Box::new(crypto::cipher_for(&data_key)), primary.version))
+    Ok((Box::new(crypto::cipher_for(data_key)), primary.version))
 }
 
 /// Unwraps a data key read from a token of format `version` and tier

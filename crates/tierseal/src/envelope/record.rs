@@ -8,6 +8,7 @@ use super::format::{self, Kind, Role, Version};
 use super::{Binding, RecordKey, Rewrapped, SealedField, SealedMask};
 use crate::audit::Action;
 use crate::audit::trail::{self, Trail};
+use crate::keyring::TierKeys;
 use crate::{AccessContext, Error, Keyring, Tier};
 
 /// The wrapped data keys of one sealed record, one per tier it uses.
@@ -99,6 +100,9 @@ pub struct RecordSealer<'a> {
     /// The format version written.
     version: Version,
     slots: Vec<SealSlot<'a>>,
+    /// Data keys created by [`prepare`](Self::prepare) and not used yet:
+    /// a key joins `slots` (and the record) with its tier's first field.
+    prepared: Vec<SealSlot<'a>>,
     /// Records restricted fields, when the keyring has an audit sink.
     trail: Option<Trail>,
     /// The record's AAD prefix, followed by the current field's suffix.
@@ -137,6 +141,7 @@ impl<'a> RecordSealer<'a> {
             keyring,
             version,
             slots: Vec::with_capacity(2),
+            prepared: Vec::new(),
             trail: Trail::start(keyring, Action::Seal, &binding),
             aad,
             prefix_len,
@@ -280,6 +285,11 @@ impl<'a> RecordSealer<'a> {
                 reason: "a record uses at most 256 tiers",
             });
         }
+        if let Some(found) = self.prepared.iter().position(|slot| slot.tier == tier) {
+            let slot = self.prepared.swap_remove(found);
+            self.slots.push(slot);
+            return Ok(self.slots.len() - 1);
+        }
         if let Some(public) = self.keyring.public_key(tier.as_str()) {
             // A seal-only keyring: the record key is sealed to the tier's
             // public key (kind 4). Public-key kinds exist from format
@@ -309,19 +319,85 @@ impl<'a> RecordSealer<'a> {
             });
             return Ok(self.slots.len() - 1);
         }
-        let keys = self.keyring.require(tier.as_str())?;
-        let mut bytes =
-            Vec::with_capacity(format::header_len(tier.as_str()) + format::WRAPPED_PART_LEN);
-        format::write_header(&mut bytes, self.version, Kind::RecordKey, tier.as_str());
-        let (cipher, key_version) = super::new_data_key(keys, self.version, &mut bytes)?;
-        let key = RecordKey::from_valid_bytes(bytes);
-        self.slots.push(SealSlot {
+        let keyring = self.keyring;
+        let slot = self.symmetric_slot(keyring.require(tier.as_str())?, None)?;
+        self.slots.push(slot);
+        Ok(self.slots.len() - 1)
+    }
+
+    /// Creates the data keys of `tiers` now, in one draw from the
+    /// operating system's generator instead of one per tier, and wraps each
+    /// at once under its tier's primary version. A record of several tiers
+    /// seals faster this way (one system call instead of one per tier); the
+    /// derive prepares every tier a type uses.
+    ///
+    /// A prepared key joins the record with the first field sealed at its
+    /// tier; a key no field uses is dropped by [`finish`](Self::finish) and
+    /// is never stored. Tiers already in use, tiers this keyring cannot
+    /// seal with a symmetric key (missing, retired, or seal-only) and
+    /// a single tier are left to the field that first uses them, which
+    /// reports any error.
+    ///
+    /// Every key is wrapped before this returns, so that no code of the
+    /// caller's runs between drawing a wrap nonce and using it: a process
+    /// forked afterwards shares wrapped keys, never a fresh nonce for a
+    /// long-lived tier key (docs/THREAT-MODEL.md, "Randomness").
+    ///
+    /// # Errors
+    /// [`Error::Randomness`] when the generator fails.
+    pub fn prepare(&mut self, tiers: &[&Tier]) -> Result<(), Error> {
+        let keyring = self.keyring;
+        let mut wanted: Vec<&'a TierKeys> = Vec::with_capacity(tiers.len());
+        for &tier in tiers {
+            let known = self
+                .slots
+                .iter()
+                .chain(&self.prepared)
+                .any(|s| s.tier == tier)
+                || wanted.iter().any(|keys| keys.tier == *tier);
+            if known || keyring.public_key(tier.as_str()).is_some() {
+                continue;
+            }
+            if let Ok(keys) = keyring.require(tier.as_str())
+                && keys.primary_key().is_ok()
+            {
+                wanted.push(keys);
+            }
+        }
+        if wanted.len() < 2 {
+            return Ok(());
+        }
+        let drawn = crate::crypto::fresh_data_key_draws(wanted.len())?;
+        for (keys, draw) in wanted.into_iter().zip(drawn.iter()) {
+            let slot = self.symmetric_slot(keys, Some(draw))?;
+            self.prepared.push(slot);
+        }
+        Ok(())
+    }
+
+    /// A new record key of `keys`' tier: a data key, from `draw` or drawn
+    /// now, wrapped under the tier's primary version.
+    fn symmetric_slot(
+        &self,
+        keys: &'a TierKeys,
+        draw: Option<&[u8; crate::crypto::DATA_KEY_DRAW_LEN]>,
+    ) -> Result<SealSlot<'a>, Error> {
+        let name = keys.tier.as_str();
+        let mut bytes = Vec::with_capacity(format::header_len(name) + format::WRAPPED_PART_LEN);
+        format::write_header(&mut bytes, self.version, Kind::RecordKey, name);
+        let (cipher, key_version) = match draw {
+            Some(draw) => {
+                let (data_key, nonce) = crate::crypto::split_data_key_draw(draw);
+                super::wrap_data_key(keys, self.version, &data_key, &nonce, &mut bytes)?
+            }
+            None => super::new_data_key(keys, self.version, &mut bytes)?,
+        };
+        Ok(SealSlot {
             tier: &keys.tier,
-            key,
+            key: RecordKey::from_valid_bytes(bytes),
             key_version,
             cipher,
-        });
-        Ok(self.slots.len() - 1)
+        })
     }
 
     /// The wrapped data keys of every tier sealed so far. When restricted

@@ -1039,3 +1039,100 @@ fn rewrap_moves_record_keys_to_version_4(frozen: Frozen) {
         }
     }
 }
+
+/// `RecordSealer::prepare` draws every tier's data key and wrap nonce in
+/// one call, wraps them at once, and stores only the keys fields use, in
+/// order of first use: the record it seals is byte for byte the record
+/// sealed tier by tier from the same randomness.
+#[test]
+fn a_prepared_record_is_the_record_sealed_tier_by_tier() {
+    let keyring = keyring();
+    let binding = Binding::new("Prepared", "").with_record_id("rec-1");
+    let (internal, confidential, restricted) =
+        (Tier::INTERNAL, Tier::CONFIDENTIAL, Tier::RESTRICTED);
+    let draw = |seed: u8| {
+        let mut bytes = repeated::<32>(seed).to_vec();
+        bytes.extend_from_slice(&repeated::<12>(seed ^ 0x80));
+        bytes
+    };
+    let seal_fields = |sealer: &mut RecordSealer<'_>| {
+        let balance = sealer.seal_field(&confidential, "balance", &125_000_i64);
+        let name = sealer.seal_field(&internal, "name", "Ada");
+        (balance.unwrap(), name.unwrap())
+    };
+
+    // Prepared: one draw of three keys (internal, confidential,
+    // restricted), then the two field nonces.
+    let mut prepared_random = [draw(1), draw(2), draw(3)].concat();
+    prepared_random.extend_from_slice(&[repeated::<12>(0xa1), repeated::<12>(0xa2)].concat());
+    let (prepared, prepared_keys) = fixed_randomness::with(&prepared_random, || {
+        let mut sealer = RecordSealer::new(&keyring, binding);
+        sealer
+            .prepare(&[&internal, &confidential, &restricted, &internal])
+            .unwrap();
+        let fields = seal_fields(&mut sealer);
+        (fields, sealer.finish())
+    });
+
+    // Tier by tier: each tier's key is drawn by its first field.
+    let lazy_random = [
+        draw(2),
+        repeated::<12>(0xa1).to_vec(),
+        draw(1),
+        repeated::<12>(0xa2).to_vec(),
+    ]
+    .concat();
+    let (lazy, lazy_keys) = fixed_randomness::with(&lazy_random, || {
+        let mut sealer = RecordSealer::new(&keyring, binding);
+        let fields = seal_fields(&mut sealer);
+        (fields, sealer.finish())
+    });
+
+    assert_eq!(prepared_keys, lazy_keys);
+    assert_eq!(prepared, lazy);
+    let tiers: Vec<_> = prepared_keys.key_versions().map(|(tier, _)| tier).collect();
+    assert_eq!(
+        tiers,
+        ["confidential", "internal"],
+        "the unused key is not stored"
+    );
+
+    let ctx = ctx();
+    let mut opener = RecordOpener::new(&keyring, &prepared_keys, binding, &ctx);
+    let balance: i64 = opener
+        .open_field(&confidential, "balance", &prepared.0)
+        .unwrap();
+    let name: String = opener.open_field(&internal, "name", &prepared.1).unwrap();
+    assert_eq!((balance, name.as_str()), (125_000, "Ada"));
+}
+
+/// A tier the keyring cannot seal is not prepared: the field that uses it
+/// reports the error, as without `prepare`, and a single tier is left to
+/// its first field.
+#[test]
+fn prepare_leaves_missing_tiers_and_single_tiers_to_their_fields() {
+    let keyring = Keyring::from_tiers(
+        vec![TierKeys {
+            tier: Tier::INTERNAL,
+            primary: 1,
+            versions: vec![VersionKey::new(1, KeyMaterial::take(&mut [0x11; 32]))],
+            retired: Vec::new(),
+        }],
+        "internal only".into(),
+        None,
+    )
+    .unwrap();
+    let binding = Binding::new("Prepared", "").with_record_id("rec-2");
+    // No randomness is drawn: the one tier the keyring has is alone.
+    fixed_randomness::with(&[], || {
+        let mut sealer = RecordSealer::new(&keyring, binding);
+        sealer
+            .prepare(&[&Tier::INTERNAL, &Tier::RESTRICTED])
+            .unwrap();
+        let err = sealer
+            .seal_field(&Tier::RESTRICTED, "ssn", "078-05-1120")
+            .unwrap_err();
+        assert!(matches!(err, Error::NotGranted { .. }), "{err:?}");
+        assert!(sealer.finish().keys().is_empty());
+    });
+}
