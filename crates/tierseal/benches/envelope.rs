@@ -132,6 +132,15 @@ fn hand_seal(
         keyring,
         Binding::new("Customer", "").with_record_id(&c.customer_id),
     );
+    // As the derive does: every tier's data key in one draw.
+    sealer
+        .prepare(&[
+            &Tier::INTERNAL,
+            &Tier::CONFIDENTIAL,
+            &tiers.cards,
+            &tiers.payroll,
+        ])
+        .unwrap();
     let sealed = HandSealed {
         name: sealer.seal_field(&Tier::INTERNAL, "name", &c.name).unwrap(),
         balance_cents: sealer
@@ -290,6 +299,17 @@ fn seal_record(
         keyring,
         Binding::new("Bench", "").with_record_id(&record.id),
     );
+    // Every tier of the layout prepared in one draw, as the derive does.
+    let placeholder = Tier::INTERNAL;
+    let mut tiers = [&placeholder; 4];
+    let mut count = 0;
+    for (tier, _, _) in layout {
+        if count < tiers.len() && !tiers[..count].contains(&tier) {
+            tiers[count] = tier;
+            count += 1;
+        }
+    }
+    sealer.prepare(&tiers[..count]).unwrap();
     let fields = layout
         .iter()
         .zip(&record.fields)
