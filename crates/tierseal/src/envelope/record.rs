@@ -343,6 +343,24 @@ impl<'a> RecordSealer<'a> {
     /// forked afterwards shares wrapped keys, never a fresh nonce for a
     /// long-lived tier key (docs/THREAT-MODEL.md, "Randomness").
     ///
+    /// ```
+    /// use tierseal::{Binding, Clearance, KdfProfile, Keystore, Level, RecordSealer, Tier};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let keystore = Keystore::create(dir.path().join("k"), &"pw".into(), KdfProfile::Test)?;
+    /// let keyring = keystore.keyring(&Clearance::up_to(Level::Restricted))?;
+    ///
+    /// let mut sealer = RecordSealer::new(&keyring, Binding::new("Payment", "").with_record_id("pay_7"));
+    /// sealer.prepare(&[&Tier::INTERNAL, &Tier::CONFIDENTIAL, &Tier::RESTRICTED])?;
+    /// let memo = sealer.seal_field(&Tier::INTERNAL, "memo", "rent")?;
+    /// let amount = sealer.seal_field(&Tier::CONFIDENTIAL, "amount", &1_200_00_i64)?;
+    /// let keys = sealer.finish();
+    /// // `restricted` was prepared but no field used it: it is not stored.
+    /// assert_eq!(keys.keys().len(), 2);
+    /// # let _ = (memo, amount);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Randomness`] when the generator fails.
     pub fn prepare(&mut self, tiers: &[&Tier]) -> Result<(), Error> {
