@@ -299,17 +299,15 @@ fn seal_record(
         keyring,
         Binding::new("Bench", "").with_record_id(&record.id),
     );
-    // Every tier of the layout prepared in one draw, as the derive does.
+    // Every tier of the layout prepared in one draw, as the derive does
+    // (`prepare` skips repeats).
     let placeholder = Tier::INTERNAL;
-    let mut tiers = [&placeholder; 4];
-    let mut count = 0;
-    for (tier, _, _) in layout {
-        if count < tiers.len() && !tiers[..count].contains(&tier) {
-            tiers[count] = tier;
-            count += 1;
-        }
+    let mut tiers = [&placeholder; 16];
+    assert!(layout.len() <= tiers.len(), "a larger bench layout");
+    for (slot, (tier, _, _)) in tiers.iter_mut().zip(layout) {
+        *slot = tier;
     }
-    sealer.prepare(&tiers[..count]).unwrap();
+    sealer.prepare(&tiers[..layout.len()]).unwrap();
     let fields = layout
         .iter()
         .zip(&record.fields)

@@ -223,28 +223,46 @@ pub(crate) mod fixed_randomness {
     use std::cell::RefCell;
     use std::collections::VecDeque;
 
+    /// The bytes left to hand out, and the size of every draw so far.
+    struct Fixed {
+        bytes: VecDeque<u8>,
+        draws: Vec<usize>,
+    }
+
     thread_local! {
-        static QUEUE: RefCell<Option<VecDeque<u8>>> = const { RefCell::new(None) };
+        static FIXED: RefCell<Option<Fixed>> = const { RefCell::new(None) };
     }
 
     /// Runs `f` with `bytes` as the only randomness; panics if `f` draws
     /// more than given or leaves some unused.
     pub(crate) fn with<R>(bytes: &[u8], f: impl FnOnce() -> R) -> R {
-        QUEUE.with(|q| *q.borrow_mut() = Some(bytes.iter().copied().collect()));
+        with_draws(bytes, f).0
+    }
+
+    /// As [`with`], and returns the size of each draw `f` made, in order.
+    pub(crate) fn with_draws<R>(bytes: &[u8], f: impl FnOnce() -> R) -> (R, Vec<usize>) {
+        FIXED.with(|fixed| {
+            *fixed.borrow_mut() = Some(Fixed {
+                bytes: bytes.iter().copied().collect(),
+                draws: Vec::new(),
+            });
+        });
         let result = f();
-        let left = QUEUE.with(|q| q.borrow_mut().take()).map_or(0, |q| q.len());
+        let fixed = FIXED.with(|fixed| fixed.borrow_mut().take());
+        let (left, draws) = fixed.map_or((0, Vec::new()), |f| (f.bytes.len(), f.draws));
         assert_eq!(left, 0, "fixed randomness left unused");
-        result
+        (result, draws)
     }
 
     pub(super) fn fill(buf: &mut [u8]) -> bool {
-        QUEUE.with(|q| {
-            let mut q = q.borrow_mut();
-            let Some(queue) = q.as_mut() else {
+        FIXED.with(|fixed| {
+            let mut fixed = fixed.borrow_mut();
+            let Some(fixed) = fixed.as_mut() else {
                 return false;
             };
+            fixed.draws.push(buf.len());
             for byte in buf.iter_mut() {
-                *byte = queue.pop_front().expect("fixed randomness exhausted");
+                *byte = fixed.bytes.pop_front().expect("fixed randomness exhausted");
             }
             true
         })

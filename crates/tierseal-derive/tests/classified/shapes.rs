@@ -158,3 +158,49 @@ fn the_classification_is_described_statically() {
         .unwrap();
     assert!(cvv.transient);
 }
+
+#[derive(Classified, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreeTiers {
+    #[classify(internal)]
+    pub memo: String,
+    #[classify(restricted, mask = "last4")]
+    pub pan: String,
+    #[classify(confidential, reveal_none)]
+    pub limit: Option<u64>,
+}
+
+/// The derive prepares every tier the type seals (one draw for the record);
+/// a tier no field used (a `reveal_none` field left `None`) stores no key,
+/// and the keys are in the order fields first used them, with the mask at
+/// `internal`.
+#[test]
+fn prepared_tiers_store_only_the_keys_fields_use() {
+    let bank = Bank::new();
+    let tiers = |sealed: &SealedThreeTiers| -> Vec<String> {
+        sealed
+            .tierseal_keys
+            .key_versions()
+            .map(|(tier, _)| tier.to_owned())
+            .collect()
+    };
+    let without = ThreeTiers {
+        memo: "rent".into(),
+        pan: "4111111111111111".into(),
+        limit: None,
+    };
+    let sealed = without.seal(&bank.writer()).unwrap();
+    assert_eq!(tiers(&sealed), ["internal", "restricted"]);
+    assert!(sealed.open_all(&bank.writer(), &ctx()).unwrap() == without);
+    let view = sealed
+        .open(&bank.keyring(Clearance::up_to(Level::Internal)), &ctx())
+        .unwrap();
+    assert_eq!(view.pan.mask().map(|m| m.ends_with("1111")), Some(true));
+
+    let with = ThreeTiers {
+        limit: Some(500_000),
+        ..without
+    };
+    let sealed = with.seal(&bank.writer()).unwrap();
+    assert_eq!(tiers(&sealed), ["internal", "restricted", "confidential"]);
+    assert!(sealed.open_all(&bank.writer(), &ctx()).unwrap() == with);
+}

@@ -353,7 +353,9 @@ impl<'a> RecordSealer<'a> {
 /// Seals the packed parts of one record; made by [`RecordSealer::pack`].
 ///
 /// Entries are pushed in the layout's order and appended to their part's
-/// token; a part's data key is created with its first entry. The parts
+/// token. The parts' data keys are created together when the sealer is
+/// made ([`RecordSealer::prepare`]; a layout of one tier creates its key
+/// with the first entry). The parts
 /// hold plaintext until [`finish`](Self::finish) encrypts them, and are
 /// wiped if the sealer drops before.
 pub struct PackedSealer<'s, 'a, 'l, const N: usize> {
@@ -545,7 +547,7 @@ impl<const N: usize> Drop for PackedSealer<'_, '_, '_, N> {
         // A part handed out is an empty vector without an allocation:
         // wiping it would zero-fill nothing at a dangling address, which
         // costs a microcode assist (see `plaintext.rs`).
-        for out in self.outs.iter_mut().filter(|out| !out.is_empty()) {
+        for out in self.outs.iter_mut().filter(|out| out.capacity() != 0) {
             out.as_mut_slice().zeroize();
         }
     }

@@ -328,20 +328,24 @@ impl<'a> RecordSealer<'a> {
     /// Creates the data keys of `tiers` now, in one draw from the
     /// operating system's generator instead of one per tier, and wraps each
     /// at once under its tier's primary version. A record of several tiers
-    /// seals faster this way (one system call instead of one per tier); the
-    /// derive prepares every tier a type uses.
+    /// seals faster this way (one system call instead of one per tier). The
+    /// derive prepares the tiers a type seals field by field when there are
+    /// two or more (a nested record prepares its own).
     ///
     /// A prepared key joins the record with the first field sealed at its
     /// tier; a key no field uses is dropped by [`finish`](Self::finish) and
     /// is never stored. Tiers already in use, tiers this keyring cannot
-    /// seal with a symmetric key (missing, retired, or seal-only) and
-    /// a single tier are left to the field that first uses them, which
-    /// reports any error.
+    /// seal with a symmetric key (missing, without a primary version, or
+    /// seal-only) and a single tier are left to the field that first uses
+    /// them, which reports any error.
     ///
     /// Every key is wrapped before this returns, so that no code of the
     /// caller's runs between drawing a wrap nonce and using it: a process
-    /// forked afterwards shares wrapped keys, never a fresh nonce for a
-    /// long-lived tier key (docs/THREAT-MODEL.md, "Randomness").
+    /// forked (or a VM snapshot restored) afterwards shares wrapped keys,
+    /// never an unused nonce for a long-lived tier key. It does share the
+    /// prepared data keys: as for any record being sealed, do not fork
+    /// between `prepare` and [`finish`](Self::finish) and go on sealing in
+    /// both processes (docs/THREAT-MODEL.md, "Randomness and limits").
     ///
     /// ```
     /// use tierseal::{Binding, Clearance, KdfProfile, Keystore, Level, RecordSealer, Tier};
@@ -362,11 +366,17 @@ impl<'a> RecordSealer<'a> {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Randomness`] when the generator fails.
+    /// [`Error::Randomness`] when the generator fails; any error wrapping
+    /// a key under its tier's primary version.
     pub fn prepare(&mut self, tiers: &[&Tier]) -> Result<(), Error> {
         let keyring = self.keyring;
         let mut wanted: Vec<&'a TierKeys> = Vec::with_capacity(tiers.len());
+        // A record holds at most MAX_SLOTS keys: preparing more is waste.
+        let room = format::MAX_SLOTS.saturating_sub(self.slots.len() + self.prepared.len());
         for &tier in tiers {
+            if wanted.len() >= room {
+                break;
+            }
             let known = self
                 .slots
                 .iter()

@@ -1065,7 +1065,7 @@ fn a_prepared_record_is_the_record_sealed_tier_by_tier() {
     // restricted), then the two field nonces.
     let mut prepared_random = [draw(1), draw(2), draw(3)].concat();
     prepared_random.extend_from_slice(&[repeated::<12>(0xa1), repeated::<12>(0xa2)].concat());
-    let (prepared, prepared_keys) = fixed_randomness::with(&prepared_random, || {
+    let ((prepared, prepared_keys), draws) = fixed_randomness::with_draws(&prepared_random, || {
         let mut sealer = RecordSealer::new(&keyring, binding);
         sealer
             .prepare(&[&internal, &confidential, &restricted, &internal])
@@ -1073,6 +1073,7 @@ fn a_prepared_record_is_the_record_sealed_tier_by_tier() {
         let fields = seal_fields(&mut sealer);
         (fields, sealer.finish())
     });
+    assert_eq!(draws, [3 * 44, 12, 12], "one draw for the three tiers");
 
     // Tier by tier: each tier's key is drawn by its first field.
     let lazy_random = [
@@ -1082,11 +1083,12 @@ fn a_prepared_record_is_the_record_sealed_tier_by_tier() {
         repeated::<12>(0xa2).to_vec(),
     ]
     .concat();
-    let (lazy, lazy_keys) = fixed_randomness::with(&lazy_random, || {
+    let ((lazy, lazy_keys), draws) = fixed_randomness::with_draws(&lazy_random, || {
         let mut sealer = RecordSealer::new(&keyring, binding);
         let fields = seal_fields(&mut sealer);
         (fields, sealer.finish())
     });
+    assert_eq!(draws, [44, 12, 44, 12], "one draw per tier");
 
     assert_eq!(prepared_keys, lazy_keys);
     assert_eq!(prepared, lazy);
@@ -1123,8 +1125,10 @@ fn prepare_leaves_missing_tiers_and_single_tiers_to_their_fields() {
     )
     .unwrap();
     let binding = Binding::new("Prepared", "").with_record_id("rec-2");
-    // No randomness is drawn: the one tier the keyring has is alone.
-    fixed_randomness::with(&[], || {
+    // `prepare` draws nothing: the one tier the keyring has is alone. Its
+    // key is drawn by its first field.
+    let random = [repeated::<44>(0x51).to_vec(), repeated::<12>(0x52).to_vec()].concat();
+    let (keys, draws) = fixed_randomness::with_draws(&random, || {
         let mut sealer = RecordSealer::new(&keyring, binding);
         sealer
             .prepare(&[&Tier::INTERNAL, &Tier::RESTRICTED])
@@ -1133,6 +1137,57 @@ fn prepare_leaves_missing_tiers_and_single_tiers_to_their_fields() {
             .seal_field(&Tier::RESTRICTED, "ssn", "078-05-1120")
             .unwrap_err();
         assert!(matches!(err, Error::NotGranted { .. }), "{err:?}");
-        assert!(sealer.finish().keys().is_empty());
+        sealer.seal_field(&Tier::INTERNAL, "name", "Ada").unwrap();
+        sealer.finish()
     });
+    assert_eq!(draws, [44, 12]);
+    assert_eq!(keys.keys().len(), 1);
+}
+
+/// Tiers a record already uses are not prepared again; the rest are, in
+/// one draw, and keep their place in the order of first use.
+#[test]
+fn prepare_after_a_field_skips_the_tiers_in_use() {
+    let keyring = keyring();
+    let binding = Binding::new("Prepared", "").with_record_id("rec-3");
+    let random = [
+        repeated::<44>(0x61).to_vec(), // internal, drawn by its field
+        repeated::<12>(0x62).to_vec(),
+        repeated::<88>(0x63).to_vec(), // restricted and confidential, prepared
+        repeated::<12>(0x64).to_vec(),
+        repeated::<12>(0x65).to_vec(),
+    ]
+    .concat();
+    let ((fields, keys), draws) = fixed_randomness::with_draws(&random, || {
+        let mut sealer = RecordSealer::new(&keyring, binding);
+        let name = sealer.seal_field(&Tier::INTERNAL, "name", "Ada").unwrap();
+        sealer
+            .prepare(&[&Tier::INTERNAL, &Tier::RESTRICTED, &Tier::CONFIDENTIAL])
+            .unwrap();
+        let balance = sealer
+            .seal_field(&Tier::CONFIDENTIAL, "balance", &7_i64)
+            .unwrap();
+        let ssn = sealer
+            .seal_field(&Tier::RESTRICTED, "ssn", "078-05-1120")
+            .unwrap();
+        ((name, balance, ssn), sealer.finish())
+    });
+    assert_eq!(draws, [44, 12, 88, 12, 12]);
+    let tiers: Vec<_> = keys.key_versions().map(|(tier, _)| tier).collect();
+    assert_eq!(tiers, ["internal", "confidential", "restricted"]);
+    let ctx = ctx();
+    let mut opener = RecordOpener::new(&keyring, &keys, binding, &ctx);
+    let name: String = opener
+        .open_field(&Tier::INTERNAL, "name", &fields.0)
+        .unwrap();
+    let balance: i64 = opener
+        .open_field(&Tier::CONFIDENTIAL, "balance", &fields.1)
+        .unwrap();
+    let ssn: String = opener
+        .open_field(&Tier::RESTRICTED, "ssn", &fields.2)
+        .unwrap();
+    assert_eq!(
+        (name.as_str(), balance, ssn.as_str()),
+        ("Ada", 7, "078-05-1120")
+    );
 }
