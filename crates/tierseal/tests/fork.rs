@@ -38,11 +38,21 @@ fn main() {
             "4111111111111111",
         )
         .unwrap();
-        vec![
+        // A record of three tiers whose keys are drawn in one call.
+        let mut sealer = RecordSealer::new(&keyring, binding.for_field("prepared"));
+        let tiers = [&Tier::INTERNAL, &Tier::CONFIDENTIAL, &Tier::RESTRICTED];
+        sealer.prepare(&tiers).unwrap();
+        for tier in tiers {
+            sealer.seal_field(tier, "f", "x").unwrap();
+        }
+        let prepared = sealer.finish();
+        let mut drawn = vec![
             keys.keys()[0].as_bytes().to_vec(),
             name.as_bytes().to_vec(),
             value.as_bytes().to_vec(),
-        ]
+        ];
+        drawn.extend(prepared.keys().iter().map(|key| key.as_bytes().to_vec()));
+        drawn
     };
     // Warm the generators up before the fork, as a server would have.
     draw();
@@ -61,10 +71,16 @@ fn main() {
             assert_eq!(status, 0, "the child failed");
             let child = std::fs::read(&child_file).unwrap();
             let mut offset = 0;
-            for (what, parent) in ["record key", "record field", "sealed value"]
-                .iter()
-                .zip(&drawn)
-            {
+            let names = [
+                "record key",
+                "record field",
+                "sealed value",
+                "prepared record key 1",
+                "prepared record key 2",
+                "prepared record key 3",
+            ];
+            assert_eq!(drawn.len(), names.len());
+            for (what, parent) in names.iter().zip(&drawn) {
                 let theirs = child.get(offset..offset + parent.len()).unwrap();
                 offset += parent.len();
                 // Header (version, kind, tier) may match; what follows is
@@ -85,7 +101,9 @@ fn main() {
                     );
                 }
             }
-            println!("fork: parent and child drew different data keys and wrap nonces");
+            println!(
+                "fork: parent and child drew different data keys and wrap nonces, prepared or not"
+            );
         }
     }
 }
