@@ -8,86 +8,61 @@
     reason = "benchmark code; each bench uses its part"
 )]
 
-/// The benchmark record, one token per field.
-#[derive(tierseal::Classified, Clone)]
-#[classified(record_id = "id")]
-pub(crate) struct Person {
-    #[classify(public)]
-    pub(crate) id: String,
-    #[classify(confidential)]
-    pub(crate) name: String,
-    #[classify(confidential)]
-    pub(crate) email: String,
-    #[classify(confidential)]
-    pub(crate) ssn: String,
-    #[classify(confidential)]
-    pub(crate) phone: String,
-    #[classify(confidential)]
-    pub(crate) address: String,
-    #[classify(confidential)]
-    pub(crate) dob: String,
-    #[classify(confidential)]
-    pub(crate) account: String,
-    #[classify(confidential)]
-    pub(crate) notes: String,
-}
-
-impl Person {
-    /// The record `id` with the 8 field values in the benchmark's order
-    /// (name, email, ssn, phone, address, dob, account, notes).
-    pub(crate) fn new(id: &str, fields: &[String]) -> Person {
-        Person {
-            id: id.to_owned(),
-            name: fields[0].clone(),
-            email: fields[1].clone(),
-            ssn: fields[2].clone(),
-            phone: fields[3].clone(),
-            address: fields[4].clone(),
-            dob: fields[5].clone(),
-            account: fields[6].clone(),
-            notes: fields[7].clone(),
+/// Declares the benchmark record as `$name`, with the container
+/// attributes `$flag` (`packed`), and its constructor: the same record in
+/// each mode.
+macro_rules! benchmark_record {
+    ($(#[$doc:meta])* $name:ident $(, $flag:ident)*) => {
+        $(#[$doc])*
+        #[derive(tierseal::Classified, Clone)]
+        #[classified(record_id = "id" $(, $flag)*)]
+        pub(crate) struct $name {
+            #[classify(public)]
+            pub(crate) id: String,
+            #[classify(confidential)]
+            pub(crate) name: String,
+            #[classify(confidential)]
+            pub(crate) email: String,
+            #[classify(confidential)]
+            pub(crate) ssn: String,
+            #[classify(confidential)]
+            pub(crate) phone: String,
+            #[classify(confidential)]
+            pub(crate) address: String,
+            #[classify(confidential)]
+            pub(crate) dob: String,
+            #[classify(confidential)]
+            pub(crate) account: String,
+            #[classify(confidential)]
+            pub(crate) notes: String,
         }
-    }
-}
 
-/// The benchmark record, packed.
-#[derive(tierseal::Classified, Clone)]
-#[classified(record_id = "id", packed)]
-pub(crate) struct PackedPerson {
-    #[classify(public)]
-    pub(crate) id: String,
-    #[classify(confidential)]
-    pub(crate) name: String,
-    #[classify(confidential)]
-    pub(crate) email: String,
-    #[classify(confidential)]
-    pub(crate) ssn: String,
-    #[classify(confidential)]
-    pub(crate) phone: String,
-    #[classify(confidential)]
-    pub(crate) address: String,
-    #[classify(confidential)]
-    pub(crate) dob: String,
-    #[classify(confidential)]
-    pub(crate) account: String,
-    #[classify(confidential)]
-    pub(crate) notes: String,
-}
-
-impl PackedPerson {
-    /// The record `id` with the 8 field values in the benchmark's order
-    /// (name, email, ssn, phone, address, dob, account, notes).
-    pub(crate) fn new(id: &str, fields: &[String]) -> PackedPerson {
-        PackedPerson {
-            id: id.to_owned(),
-            name: fields[0].clone(),
-            email: fields[1].clone(),
-            ssn: fields[2].clone(),
-            phone: fields[3].clone(),
-            address: fields[4].clone(),
-            dob: fields[5].clone(),
-            account: fields[6].clone(),
-            notes: fields[7].clone(),
+        impl $name {
+            /// The record `id` with the 8 field values in the benchmark's
+            /// order (name, email, ssn, phone, address, dob, account, notes).
+            pub(crate) fn new(id: &str, fields: &[String]) -> $name {
+                $name {
+                    id: id.to_owned(),
+                    name: fields[0].clone(),
+                    email: fields[1].clone(),
+                    ssn: fields[2].clone(),
+                    phone: fields[3].clone(),
+                    address: fields[4].clone(),
+                    dob: fields[5].clone(),
+                    account: fields[6].clone(),
+                    notes: fields[7].clone(),
+                }
+            }
         }
-    }
+    };
 }
+
+benchmark_record!(
+    /// The benchmark record, one token per field.
+    Person
+);
+benchmark_record!(
+    /// The benchmark record, packed.
+    PackedPerson,
+    packed
+);
