@@ -344,6 +344,7 @@ impl<'a> RecordSealer<'a> {
             sealer: self,
             layout,
             next: (0, 0),
+            failed: false,
             slots: [None; N],
             outs: std::array::from_fn(|_| Vec::new()),
         })
@@ -358,11 +359,22 @@ impl<'a> RecordSealer<'a> {
 /// with the first entry). The parts
 /// hold plaintext until [`finish`](Self::finish) encrypts them, and are
 /// wiped if the sealer drops before.
+///
+/// A push that fails after its checks (its value cannot be encoded, or
+/// encodes to another length the second time; the part's data key cannot
+/// be made) spends the sealer: the parts are wiped at once, and every
+/// later push and [`finish`](Self::finish) fail with
+/// [`Error::InvalidParameter`]. Seal the record again from the start. A
+/// push refused by its checks (out of order, a mask where a value is due)
+/// changes nothing.
 pub struct PackedSealer<'s, 'a, 'l, const N: usize> {
     sealer: &'s mut RecordSealer<'a>,
     layout: &'l PackedLayout<'l, N>,
     /// The entry to push next: part and entry.
     next: (usize, usize),
+    /// Set when a push failed part-way: the parts were wiped and the
+    /// sealer refuses everything after.
+    failed: bool,
     /// Each part's slot in the record sealer, once its data key exists.
     slots: [Option<usize>; N],
     /// Each part's token: header, room for the nonce, the entries so far;
@@ -376,8 +388,10 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] when it is not the next entry, or is a
-    /// mask; [`Error::NotGranted`] when the keyring lacks the part's tier;
-    /// [`Error::Encoding`] when `value` cannot be serialized.
+    /// mask, or an earlier push failed; [`Error::NotGranted`] when the
+    /// keyring lacks the part's tier; [`Error::Encoding`] when `value`
+    /// cannot be serialized. After an error other than
+    /// `InvalidParameter`, the sealer is spent (see [`PackedSealer`]).
     #[inline]
     pub fn value<T: Serialize + ?Sized>(
         &mut self,
@@ -405,6 +419,7 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
         role: Role,
         value: &T,
     ) -> Result<(), Error> {
+        self.refuse_if_failed()?;
         if self.next != (part, entry) {
             return Err(Error::InvalidParameter {
                 what: "packed entry",
@@ -412,6 +427,30 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
             });
         }
         let (layout, _, _) = self.layout.entry(part, entry, Some(role))?;
+        let entries = layout.entries.len();
+        let appended = self.append(part, entry, value);
+        if appended.is_err() {
+            self.fail();
+        }
+        appended?;
+        self.next = if entry + 1 < entries {
+            (part, entry + 1)
+        } else {
+            (part + 1, 0)
+        };
+        Ok(())
+    }
+
+    /// Appends entry `entry` of part `part`, starting the part at its
+    /// first entry. On failure the part may be left part-written: the
+    /// caller spends the sealer.
+    #[inline]
+    fn append<T: Serialize + ?Sized>(
+        &mut self,
+        part: usize,
+        entry: usize,
+        value: &T,
+    ) -> Result<(), Error> {
         if entry == 0 {
             self.start(part)?;
         }
@@ -427,12 +466,25 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
         if let Some(head) = out.get_mut(at..) {
             format::put_part_entry_prefix(head, len);
         }
-        super::append_encoded(value, len, out)?;
-        self.next = if entry + 1 < layout.entries.len() {
-            (part, entry + 1)
-        } else {
-            (part + 1, 0)
-        };
+        super::append_encoded(value, len, out)
+    }
+
+    /// Spends the sealer after a failed push: wipes every part at once.
+    fn fail(&mut self) {
+        self.failed = true;
+        for out in &mut self.outs {
+            // Wipes the spare capacity too, and frees the allocation.
+            std::mem::take(out).zeroize();
+        }
+    }
+
+    fn refuse_if_failed(&self) -> Result<(), Error> {
+        if self.failed {
+            return Err(Error::InvalidParameter {
+                what: "packed part",
+                reason: "an earlier entry failed to seal: seal the record again from the start",
+            });
+        }
         Ok(())
     }
 
@@ -464,6 +516,7 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
     /// # Errors
     /// [`Error::InvalidParameter`] when an entry was not pushed.
     pub fn finish(mut self) -> Result<[PackedPart; N], Error> {
+        self.refuse_if_failed()?;
         if self.next != (N, 0) {
             return Err(Error::InvalidParameter {
                 what: "packed part",
@@ -474,8 +527,10 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
         for (part, (out, slot)) in self.outs.iter_mut().zip(self.slots).enumerate() {
             let slot = slot.ok_or_else(|| Error::malformed("a packed part without a data key"))?;
             let nonce = crypto::fresh_field_nonce();
-            let split = PLAINTEXT_START.min(out.len());
-            let (header, plaintext) = out.split_at_mut(split);
+            if out.len() < PLAINTEXT_START {
+                return Err(Error::malformed("a packed part without its header"));
+            }
+            let (header, plaintext) = out.split_at_mut(PLAINTEXT_START);
             header
                 .get_mut(format::FIELD_HEADER_V3_LEN..)
                 .ok_or_else(|| Error::malformed("a packed part without a nonce"))?
@@ -487,6 +542,11 @@ impl<const N: usize> PackedSealer<'_, '_, '_, N> {
             if let Some(size) = self.layout.sizes.get(part) {
                 size.store(out.len(), Ordering::Relaxed);
             }
+        }
+        // One parse per part (not per field): a part this sealer wrote
+        // wrongly is an error here, never a token stored and unreadable.
+        for out in &self.outs {
+            format::Token::parse(out, Kind::PackedPart)?;
         }
         let outs = std::mem::replace(&mut self.outs, std::array::from_fn(|_| Vec::new()));
         Ok(outs.map(PackedPart::from_valid_bytes))
@@ -781,6 +841,63 @@ mod tests {
 
         let mut old = RecordSealer::new_as(Version::V3, &keyring, binding);
         invalid(old.pack(&layout));
+    }
+
+    /// A value whose encoding changes between the size pass and the
+    /// write (an iterator that serializes once, a value another thread
+    /// changes), or that cannot be encoded at all.
+    enum Unsteady {
+        Grows(std::cell::Cell<bool>),
+        Fails,
+    }
+
+    impl Serialize for Unsteady {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match self {
+                Unsteady::Grows(measured) if !measured.replace(true) => s.serialize_str("41"),
+                Unsteady::Grows(_) => s.serialize_str("4111111111111111 PAN"),
+                Unsteady::Fails => Err(serde::ser::Error::custom("no encoding")),
+            }
+        }
+    }
+
+    #[test]
+    fn a_push_that_fails_part_way_spends_the_sealer() {
+        let (_dir, keyring) = keyring();
+        let tier = Tier::CONFIDENTIAL;
+        let entries = [
+            PackedEntry::value("a"),
+            PackedEntry::value("b"),
+            PackedEntry::value("c"),
+        ];
+        let layout = PackedLayout::new([PartLayout::new(&tier, &entries)]).unwrap();
+        let binding = Binding::new("T", "").with_record_id("r");
+        let spent = "an earlier entry failed to seal: seal the record again from the start";
+        let unsteady = || {
+            [
+                Unsteady::Grows(std::cell::Cell::new(false)),
+                Unsteady::Fails,
+            ]
+        };
+        for failing_entry in 0..3 {
+            for bad in unsteady() {
+                let mut sealer = RecordSealer::new(&keyring, binding);
+                let mut packer = sealer.pack(&layout).unwrap();
+                for entry in 0..failing_entry {
+                    packer.value(0, entry, "4111111111111111").unwrap();
+                }
+                assert!(matches!(
+                    packer.value(0, failing_entry, &bad),
+                    Err(Error::Encoding { .. })
+                ));
+                // Retrying the entry, or going on, is refused: nothing
+                // part-written can be finished into a token.
+                assert_eq!(invalid(packer.value(0, failing_entry, "Ada")), spent);
+                let shown = format!("{packer:?}");
+                assert!(!shown.contains("4111"), "{shown}");
+                assert_eq!(invalid(packer.finish()), spent);
+            }
+        }
     }
 
     #[test]
