@@ -16,7 +16,11 @@ pub enum Revealed<T> {
 }
 
 /// Why a field is withheld, and what may be shown instead.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` names the tier and whether there is a mask, never the mask: a
+/// mask is part of the value (the last digits of a card number), sealed at
+/// `internal`, and shown only on purpose, with [`Revealed::render`].
+#[derive(Clone, PartialEq, Eq)]
 pub struct Withheld {
     /// The tier whose key (or, for a tier that needs one, break-glass
     /// approval) was missing.
@@ -82,13 +86,51 @@ impl<T: fmt::Display> Revealed<T> {
     }
 }
 
+impl fmt::Debug for Withheld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mask = if self.mask.is_some() {
+            "<mask>"
+        } else {
+            "none"
+        };
+        write!(f, "Withheld({}, mask: {mask})", self.tier)
+    }
+}
+
 impl<T> fmt::Debug for Revealed<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Revealed::Value(_) => f.write_str("Revealed(<value>)"),
-            Revealed::Withheld(withheld) => {
-                write!(f, "Withheld({}, mask: {:?})", withheld.tier, withheld.mask)
-            }
+            Revealed::Withheld(withheld) => fmt::Debug::fmt(withheld, f),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_neither_value_nor_mask() {
+        let masked = Withheld {
+            tier: Tier::RESTRICTED,
+            mask: Some("****1111".into()),
+        };
+        let bare = Withheld {
+            tier: Tier::RESTRICTED,
+            mask: None,
+        };
+        let value: Revealed<&str> = Revealed::Value("4111111111111111");
+        for shown in [
+            format!("{masked:?}"),
+            format!("{:?}", Revealed::<String>::Withheld(masked.clone())),
+            format!("{value:?}"),
+        ] {
+            assert!(!shown.contains("1111"), "{shown}");
+        }
+        assert_eq!(format!("{masked:?}"), "Withheld(restricted, mask: <mask>)");
+        assert_eq!(format!("{bare:?}"), "Withheld(restricted, mask: none)");
+        // Shown on purpose only.
+        assert_eq!(Revealed::<String>::Withheld(masked).render(), "****1111");
     }
 }
