@@ -527,14 +527,23 @@ pub fn count_key_versions(mut input: impl BufRead) -> Result<KeyVersionCounts, C
 /// # Errors
 /// A token this build cannot read (another format version, or damaged):
 /// it may still be wrapped under the version being retired, so its line
-/// or row is a fault, and retire refuses.
+/// or row is a fault, and retire refuses. So is `tierseal:` inside longer
+/// text followed by base64url that does not parse: it may be a real token
+/// glued to more base64url characters (`tierseal:AQ...-old`), which no
+/// scanner can cut apart, and retiring its key would destroy it.
 pub(crate) fn token_key_version(found: &Found<'_>) -> Result<Option<String>, String> {
-    match parse_token(found) {
-        Ok(Some(token)) => Ok(token
+    match found.text.parse::<SealedToken>() {
+        Ok(token) => Ok(token
             .key_version()
             .map(|(tier, version)| format!("{tier} v{version}"))),
-        Ok(None) => Ok(None),
-        Err(e) => Err(format!("a token that cannot be read: {e}")),
+        Err(e) if found.whole_string => Err(format!("a token that cannot be read: {e}")),
+        // `tierseal:` with nothing after it (prose naming the prefix).
+        Err(_) if found.text.len() == tierseal::TEXT_PREFIX.len() => Ok(None),
+        Err(e) => Err(format!(
+            "text mentions `tierseal:` followed by what is not a token this build can read \
+             ({e}); it may be a token glued to other text, which could be wrapped under the \
+             version: separate it from that text, or remove the mention"
+        )),
     }
 }
 

@@ -77,6 +77,45 @@ fn ctx() -> AccessContext {
     AccessContext::new("test").with_purpose("rewrap test")
 }
 
+/// A token glued to more base64url characters in free text cannot be cut
+/// out of it, so rewrap leaves it; retire must then refuse, or it would
+/// destroy the key of a value that is still stored.
+#[test]
+fn retire_refuses_while_free_text_holds_a_token_it_cannot_cut_out() {
+    let env = Env::initialised();
+    write_records(&env, "data.jsonl", 1);
+    let data = std::fs::read_to_string(env.path("data.jsonl")).unwrap();
+    let start = data.find("tierseal:").unwrap();
+    let len = data[start..].find('"').unwrap();
+    let token = &data[start..start + len];
+    for glued in [format!("archived {token}-old"), format!("{token}_v1 kept")] {
+        let line = serde_json::json!({ "note": glued });
+        std::fs::write(env.path("notes.jsonl"), format!("{line}\n")).unwrap();
+        let output = retire_v1(&env, "notes.jsonl", &["--yes"]).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("may be a token glued to other text"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    // Prose that mentions the prefix with no token after it is no token.
+    std::fs::write(
+        env.path("notes.jsonl"),
+        "{\"note\": \"see tierseal: docs\"}\n",
+    )
+    .unwrap();
+    retire_v1(&env, "notes.jsonl", &["--dry-run"])
+        .assert()
+        .success();
+    assert!(
+        env.open()
+            .key_versions()
+            .iter()
+            .all(|v| v.retired_at.is_none())
+    );
+}
+
 #[test]
 fn rewrap_then_retire_then_open_with_the_library() {
     let env = Env::initialised();
