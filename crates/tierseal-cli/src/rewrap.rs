@@ -532,18 +532,19 @@ pub fn count_key_versions(mut input: impl BufRead) -> Result<KeyVersionCounts, C
 /// glued to more base64url characters (`tierseal:AQ...-old`), which no
 /// scanner can cut apart, and retiring its key would destroy it.
 pub(crate) fn token_key_version(found: &Found<'_>) -> Result<Option<String>, String> {
-    match found.text.parse::<SealedToken>() {
-        Ok(token) => Ok(token
+    match parse_token(found) {
+        Ok(Some(token)) => Ok(token
             .key_version()
             .map(|(tier, version)| format!("{tier} v{version}"))),
-        Err(e) if found.whole_string => Err(format!("a token that cannot be read: {e}")),
         // `tierseal:` with nothing after it (prose naming the prefix).
-        Err(_) if found.text.len() == tierseal::TEXT_PREFIX.len() => Ok(None),
-        Err(e) => Err(format!(
-            "text mentions `tierseal:` followed by what is not a token this build can read \
-             ({e}); it may be a token glued to other text, which could be wrapped under the \
+        Ok(None) if found.text.len() == tierseal::TEXT_PREFIX.len() => Ok(None),
+        Ok(None) => Err(
+            "text mentions `tierseal:` followed by what is not a token this build \
+             can read; it may be a token glued to other text, which could be wrapped under the \
              version: separate it from that text, or remove the mention"
-        )),
+                .into(),
+        ),
+        Err(e) => Err(format!("a token that cannot be read: {e}")),
     }
 }
 

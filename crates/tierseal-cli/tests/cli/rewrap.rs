@@ -108,11 +108,17 @@ fn retire_refuses_while_free_text_holds_a_token_it_cannot_cut_out() {
     retire_v1(&env, "notes.jsonl", &["--dry-run"])
         .assert()
         .success();
+    assert_nothing_retired(&env);
+}
+
+/// A dry run of retire changes nothing.
+fn assert_nothing_retired(env: &Env) {
     assert!(
         env.open()
             .key_versions()
             .iter()
-            .all(|v| v.retired_at.is_none())
+            .all(|v| v.retired_at.is_none()),
+        "dry run changes nothing"
     );
 }
 
@@ -164,13 +170,7 @@ fn rewrap_then_retire_then_open_with_the_library() {
     retire_v1(&env, "new.jsonl", &["--dry-run"])
         .assert()
         .success();
-    assert!(
-        env.open()
-            .key_versions()
-            .iter()
-            .all(|v| v.retired_at.is_none()),
-        "dry run changes nothing"
-    );
+    assert_nothing_retired(&env);
 
     // Without a terminal and without --yes, retire asks and is refused.
     retire_v1(&env, "new.jsonl", &[]).assert().code(1);
